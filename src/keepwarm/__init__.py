@@ -1,0 +1,59 @@
+"""keepwarm: one shared, tuned, fork-safe requests.Session for the whole process.
+
+Public API (everything else is private)::
+
+    import keepwarm
+
+    s = keepwarm.session()            # the process-wide shared Session
+    s.get("https://api.example.com")  # (3, 7) s timeouts, pooled connections, safe retries
+
+    keepwarm.Session(...)             # your own tuned requests.Session subclass
+    keepwarm.configure(...)           # defaults for sessions created afterwards
+    keepwarm.install()                # plain requests.get() reuses keepwarm's pools
+"""
+
+from __future__ import annotations
+
+from keepwarm.__about__ import __version__
+from keepwarm._config import (
+    DEFAULT_POOL_CONNECTIONS,
+    DEFAULT_POOL_MAXSIZE,
+    DEFAULT_POOL_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    NO_TIMEOUT,
+    RetryPolicy,
+    Timeout,
+    configure,
+)
+from keepwarm._exceptions import (
+    KeepwarmError,
+    KeepwarmWarning,
+    PoolTimeout,
+    SessionClosedError,
+    SessionConflictError,
+)
+from keepwarm._registry import close_all, install, installed, session, uninstall
+from keepwarm._session import Session
+
+__all__ = [
+    "DEFAULT_POOL_CONNECTIONS",
+    "DEFAULT_POOL_MAXSIZE",
+    "DEFAULT_POOL_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "NO_TIMEOUT",
+    "KeepwarmError",
+    "KeepwarmWarning",
+    "PoolTimeout",
+    "RetryPolicy",
+    "Session",
+    "SessionClosedError",
+    "SessionConflictError",
+    "Timeout",
+    "__version__",
+    "close_all",
+    "configure",
+    "install",
+    "installed",
+    "session",
+    "uninstall",
+]

@@ -1,0 +1,588 @@
+"""Settings: timeouts, pool sizes, retry policy, their defaults and where those come from.
+
+A setting is resolved in this order, first match wins:
+
+1. the keyword given to ``keepwarm.Session(...)`` or ``keepwarm.session(name, ...)``;
+2. ``keepwarm.configure(...)``, for sessions created after the call;
+3. a ``KEEPWARM_*`` environment variable, read when the session is created;
+4. the built-in default below.
+
+Every value is validated once, when a session is created or ``configure()`` is called, so a
+typo fails at start-up with a message that names the setting, not on the first request.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import threading
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, NoReturn
+
+from urllib3 import BaseHTTPResponse
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
+from urllib3.util import Timeout as Urllib3Timeout
+from urllib3.util.retry import Retry
+
+__all__ = [
+    "DEFAULT_POOL_CONNECTIONS",
+    "DEFAULT_POOL_MAXSIZE",
+    "DEFAULT_POOL_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "ENVIRONMENT_VARIABLES",
+    "NO_TIMEOUT",
+    "SETTING_NAMES",
+    "NoTimeout",
+    "RetryPolicy",
+    "Settings",
+    "Timeout",
+    "configure",
+    "reset_configuration",
+    "resolve_settings",
+    "to_timeout",
+]
+
+
+class _Unset:
+    """Marks a keyword that was not given, which differs from an explicit ``None``."""
+
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<UNSET>"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Final = _Unset()
+
+
+def _fail_type(setting: str, value: object, allowed: str) -> NoReturn:
+    raise TypeError(f"{setting}={value!r} is not valid: {setting} must be {allowed}")
+
+
+def _fail_value(setting: str, value: object, allowed: str) -> NoReturn:
+    raise ValueError(f"{setting}={value!r} is not valid: {setting} must be {allowed}")
+
+
+def _seconds(
+    setting: str, value: object, *, allow_none: bool = False, allow_zero: bool = False
+) -> Any:
+    """A finite, positive number of seconds (or ``None`` where that means no limit)."""
+    if value is None and allow_none:
+        return None
+    allowed = "a positive number of seconds" + (" or None" if allow_none else "")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail_type(setting, value, allowed)
+    if math.isnan(value) or math.isinf(value):
+        hint = "; use keepwarm.NO_TIMEOUT to wait forever" if "timeout" in setting else ""
+        _fail_value(setting, value, allowed + hint)
+    if value < 0 or (value == 0 and not allow_zero):
+        _fail_value(setting, value, allowed)
+    return float(value)
+
+
+class NoTimeout:
+    """The explicit opt-out from timeouts: ``timeout=keepwarm.NO_TIMEOUT`` waits forever.
+
+    ``timeout=None`` does *not* disable timeouts in keepwarm: wrapper functions pass
+    ``timeout=None`` along by accident far more often than anyone wants a request that can
+    hang a worker forever, so ``None`` means "use the session's default".
+    """
+
+    _instance: NoTimeout | None = None
+
+    def __new__(cls) -> NoTimeout:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "keepwarm.NO_TIMEOUT"
+
+    def __reduce__(self) -> str:
+        return "NO_TIMEOUT"
+
+
+NO_TIMEOUT: Final = NoTimeout()
+
+
+class Timeout:
+    """Connect and read timeouts in seconds, like requests' ``(connect, read)`` tuple.
+
+    ``Timeout(5)`` sets both phases to 5 s; ``Timeout(connect=1)`` changes only the connect
+    phase and keeps the default read timeout. ``None`` for one phase means no limit for
+    that phase (an explicit choice, visible in the code that makes it).
+
+    The read timeout bounds the wait for *each* read from the socket, not the whole
+    download: a server that trickles one byte every few seconds is not cut off.
+    """
+
+    __slots__ = ("connect", "read")
+
+    connect: float | None
+    read: float | None
+
+    def __init__(
+        self,
+        timeout: float | _Unset | None = UNSET,
+        *,
+        connect: float | _Unset | None = UNSET,
+        read: float | _Unset | None = UNSET,
+    ) -> None:
+        both: float | _Unset | None = UNSET
+        if not isinstance(timeout, _Unset):
+            both = _seconds("timeout", timeout, allow_none=True)
+        default_connect: float | None = DEFAULT_CONNECT_TIMEOUT
+        default_read: float | None = DEFAULT_READ_TIMEOUT
+        if not isinstance(both, _Unset):
+            default_connect = default_read = both
+        self.connect = (
+            default_connect
+            if isinstance(connect, _Unset)
+            else _seconds("connect timeout", connect, allow_none=True)
+        )
+        self.read = (
+            default_read
+            if isinstance(read, _Unset)
+            else _seconds("read timeout", read, allow_none=True)
+        )
+
+    def as_urllib3(self) -> Urllib3Timeout:
+        """The same limits as the object requests' HTTPAdapter hands to urllib3."""
+        return Urllib3Timeout(connect=self.connect, read=self.read)
+
+    def as_tuple(self) -> tuple[float | None, float | None]:
+        return (self.connect, self.read)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Timeout):
+            return self.as_tuple() == other.as_tuple()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.as_tuple())
+
+    def __repr__(self) -> str:
+        return f"Timeout(connect={self.connect!r}, read={self.read!r})"
+
+
+# Defaults ---------------------------------------------------------------------------------
+
+#: 3 s connect: a TCP handshake that has not completed in 3 s has lost its SYN at least
+#: once (Linux retransmits the SYN after 1 s, then 3 s), so waiting longer rarely helps.
+DEFAULT_CONNECT_TIMEOUT: Final = 3.0
+#: 7 s read: long enough for a slow API call, short enough that a dead server frees the
+#: worker well inside common 30 s proxy and load-balancer limits. (3, 7) is the pair the
+#: source article recommends.
+DEFAULT_READ_TIMEOUT: Final = 7.0
+DEFAULT_TIMEOUT: Final = Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=DEFAULT_READ_TIMEOUT)
+
+#: Host pools kept (urllib3 ``num_pools``). requests' 10 evicts, and so closes, the warm
+#: connections of the least recently used host as soon as an application talks to an 11th
+#: host; 32 covers the API fan-out of typical services at a cost of an empty dict each.
+DEFAULT_POOL_CONNECTIONS: Final = 32
+#: Connections kept per host. Python's ``ThreadPoolExecutor`` defaults to
+#: ``min(32, os.cpu_count() + 4)`` workers, so 32 is the largest number of threads a
+#: default thread pool runs at once: with requests' 10, threads 11..32 open a connection,
+#: use it once and throw it away ("Connection pool is full, discarding connection").
+#: Idle connections cost one file descriptor each and nothing on the wire.
+DEFAULT_POOL_MAXSIZE: Final = 32
+#: With ``pool_block=True``, the longest wait for a free connection: the connect plus read
+#: default (3 + 7 s), since a request that waited longer than that is already late.
+DEFAULT_POOL_TIMEOUT: Final = 10.0
+
+#: Methods retried after the request may have reached the server: the idempotent ones of
+#: RFC 9110 section 9.2.2. POST and PATCH are retried only on errors that prove the
+#: request was never sent (connection refused, connect timeout, DNS failure).
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+#: Statuses that mean "try again": rate limited, and the three a proxy or load balancer
+#: answers while a backend restarts.
+RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+
+
+class RetryPolicy(Retry):
+    """keepwarm's retry policy: urllib3's ``Retry`` with safer defaults and two additions.
+
+    Defaults: 3 retries in all; exponential backoff 0, 1, 2 s (``backoff_factor=0.5``,
+    capped at ``backoff_max=10``); statuses 429/502/503/504 retried for idempotent methods
+    only, honouring ``Retry-After``; the last response is returned, not an exception, once
+    retries run out (``raise_on_status=False``), so the caller sees the real status.
+
+    Additions:
+
+    * ``retry_after_max`` (default 30 s): a ``Retry-After`` longer than this is not slept
+      through; the response is returned at once, so one overloaded server cannot park a
+      worker for the hours some servers ask for.
+    * ``retry_read_timeouts`` (default False): a read timeout means the server is slow,
+      not gone; retrying it multiplies the time a caller waits. Set True to retry them
+      (idempotent methods only, as always).
+    """
+
+    DEFAULT_ALLOWED_METHODS = IDEMPOTENT_METHODS
+
+    def __init__(
+        self,
+        total: bool | int | None = 3,
+        connect: int | None = None,
+        read: int | None = None,
+        redirect: bool | int | None = None,
+        status: int | None = None,
+        other: int | None = 0,
+        allowed_methods: Collection[str] | None = IDEMPOTENT_METHODS,
+        status_forcelist: Collection[int] | None = RETRY_STATUSES,
+        backoff_factor: float = 0.5,
+        backoff_max: float = 10.0,
+        raise_on_redirect: bool = True,
+        raise_on_status: bool = False,
+        history: tuple[Any, ...] | None = None,
+        respect_retry_after_header: bool = True,
+        remove_headers_on_redirect: Collection[str] = Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT,
+        backoff_jitter: float = 0.0,
+        *,
+        retry_after_max: float = 30.0,
+        retry_read_timeouts: bool = False,
+    ) -> None:
+        super().__init__(
+            total=total,
+            connect=connect,
+            read=read,
+            redirect=redirect,
+            status=status,
+            other=other,
+            allowed_methods=allowed_methods,
+            status_forcelist=status_forcelist,
+            backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            raise_on_redirect=raise_on_redirect,
+            raise_on_status=raise_on_status,
+            history=history,
+            respect_retry_after_header=respect_retry_after_header,
+            remove_headers_on_redirect=remove_headers_on_redirect,
+            backoff_jitter=backoff_jitter,
+        )
+        self.retry_after_max = _seconds("retry_after_max", retry_after_max, allow_zero=True)
+        self.retry_read_timeouts = bool(retry_read_timeouts)
+
+    def new(self, **kw: Any) -> RetryPolicy:
+        kw.setdefault("retry_after_max", self.retry_after_max)
+        kw.setdefault("retry_read_timeouts", self.retry_read_timeouts)
+        new = super().new(**kw)
+        assert isinstance(new, RetryPolicy)
+        return new
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: Any = None,
+    ) -> RetryPolicy:
+        if isinstance(error, ReadTimeoutError) and not self.retry_read_timeouts:
+            raise error.with_traceback(_stacktrace)
+        if response is not None and self.respect_retry_after_header:
+            retry_after = self.get_retry_after(response)
+            if retry_after is not None and retry_after > self.retry_after_max:
+                # urllib3 hands the response back instead of raising when
+                # raise_on_status is False, so the caller sees the 429/503 at once.
+                raise MaxRetryError(
+                    _pool,  # type: ignore[arg-type]  # urllib3 passes its pool here
+                    url or "",
+                    ResponseError(
+                        f"Retry-After of {retry_after:g} s is longer than "
+                        f"retry_after_max={self.retry_after_max:g} s; not retried"
+                    ),
+                )
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        assert isinstance(new, RetryPolicy)
+        return new
+
+    def signature(self) -> tuple[Any, ...]:
+        """The configuration as a comparable tuple (urllib3's Retry has no ``__eq__``)."""
+        return (
+            type(self).__name__,
+            self.total,
+            self.connect,
+            self.read,
+            self.status,
+            self.other,
+            frozenset(self.allowed_methods or ()),
+            frozenset(self.status_forcelist or ()),
+            self.backoff_factor,
+            self.backoff_max,
+            self.raise_on_status,
+            self.respect_retry_after_header,
+            self.retry_after_max,
+            self.retry_read_timeouts,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryPolicy(total={self.total!r}, connect={self.connect!r}, "
+            f"read={self.read!r}, status={self.status!r}, "
+            f"backoff_factor={self.backoff_factor!r}, "
+            f"status_forcelist={sorted(self.status_forcelist or ())!r}, "
+            f"retry_after_max={self.retry_after_max!r})"
+        )
+
+
+def _retry_signature(retry: Retry) -> tuple[Any, ...]:
+    if isinstance(retry, RetryPolicy):
+        return retry.signature()
+    return (type(retry).__name__, repr(retry), id(retry))
+
+
+# Validation -------------------------------------------------------------------------------
+
+
+def to_timeout(value: object, setting: str = "timeout") -> Timeout | NoTimeout:
+    """Normalise what users pass as a timeout: seconds, a (connect, read) pair, a Timeout."""
+    if isinstance(value, (Timeout, NoTimeout)):
+        return value
+    if isinstance(value, Urllib3Timeout):
+        return Timeout(connect=value.connect_timeout, read=value.read_timeout)  # type: ignore[arg-type]
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            _fail_value(setting, value, "a (connect, read) pair of seconds")
+        return Timeout(
+            connect=_seconds(f"{setting} (connect)", value[0], allow_none=True),
+            read=_seconds(f"{setting} (read)", value[1], allow_none=True),
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _fail_type(
+            setting,
+            value,
+            "seconds, a (connect, read) pair, a keepwarm.Timeout, or keepwarm.NO_TIMEOUT",
+        )
+    return Timeout(_seconds(setting, value))
+
+
+def _positive_int(setting: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail_type(setting, value, "a whole number >= 1")
+    if value < 1:
+        _fail_value(setting, value, "a whole number >= 1")
+    return value
+
+
+def _bool(setting: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        _fail_type(setting, value, "True or False")
+    return value
+
+
+def _retries(setting: str, value: object) -> Retry:
+    if isinstance(value, Retry):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail_type(
+            setting,
+            value,
+            "a whole number of retries >= 0, a keepwarm.RetryPolicy or a urllib3 Retry",
+        )
+    if value < 0:
+        _fail_value(setting, value, "a whole number of retries >= 0")
+    if value == 0:
+        # What requests does for max_retries=0: no retry of any kind.
+        return Retry(0, read=False)
+    return RetryPolicy(total=value)
+
+
+def _base_url(setting: str, value: object) -> str | None:
+    from urllib.parse import urlsplit
+
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        _fail_type(setting, value, "a URL string such as 'https://api.example.com/v1/'")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        _fail_value(setting, value, "an absolute http:// or https:// URL with a host")
+    if parts.query or parts.fragment:
+        _fail_value(setting, value, "a URL without ?query or #fragment")
+    # Like httpx: a base URL always ends with "/" so relative paths are appended to it.
+    return value if value.endswith("/") else value + "/"
+
+
+def _timeout_setting(setting: str, value: object) -> Timeout | NoTimeout:
+    if value is None:
+        _fail_type(
+            setting,
+            value,
+            "seconds, a (connect, read) pair or keepwarm.Timeout; "
+            "pass keepwarm.NO_TIMEOUT to disable timeouts",
+        )
+    return to_timeout(value, setting)
+
+
+_VALIDATORS: Final[dict[str, Any]] = {
+    "timeout": _timeout_setting,
+    "pool_connections": _positive_int,
+    "pool_maxsize": _positive_int,
+    "pool_block": _bool,
+    "pool_timeout": lambda s, v: _seconds(s, v),
+    "max_retries": _retries,
+    "base_url": _base_url,
+}
+SETTING_NAMES: Final = tuple(_VALIDATORS)
+
+
+def _check_names(names: Collection[str], where: str) -> None:
+    for name in names:
+        if name not in _VALIDATORS:
+            close = difflib.get_close_matches(name, SETTING_NAMES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(
+                f"{where} got an unknown setting {name!r}{hint} "
+                f"Known settings: {', '.join(SETTING_NAMES)}"
+            )
+
+
+def validate(values: Mapping[str, object], where: str) -> dict[str, Any]:
+    """Check names and values; return the normalised values."""
+    _check_names(values, where)
+    return {name: _VALIDATORS[name](name, value) for name, value in values.items()}
+
+
+# Environment variables --------------------------------------------------------------------
+
+
+def _env_timeout(raw: str) -> object:
+    text = raw.strip().lower()
+    if text in ("none", "off", "no_timeout"):
+        return NO_TIMEOUT
+    parts = [p.strip() for p in text.split(",")]
+    numbers = tuple(float(p) for p in parts)
+    if len(numbers) == 1:
+        return numbers[0]
+    if len(numbers) == 2:
+        return numbers
+    raise ValueError("expected one or two numbers")
+
+
+def _env_int(raw: str) -> object:
+    return int(raw.strip())
+
+
+def _env_float(raw: str) -> object:
+    return float(raw.strip())
+
+
+def _env_bool(raw: str) -> object:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def _env_str(raw: str) -> object:
+    return raw.strip()
+
+
+#: Environment variable -> (setting, parser, what the value looks like).
+ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, Any, str]]] = {
+    "KEEPWARM_TIMEOUT": ("timeout", _env_timeout, "'5', '3,7' (connect,read) or 'none'"),
+    "KEEPWARM_POOL_CONNECTIONS": ("pool_connections", _env_int, "a whole number >= 1"),
+    "KEEPWARM_POOL_MAXSIZE": ("pool_maxsize", _env_int, "a whole number >= 1"),
+    "KEEPWARM_POOL_BLOCK": ("pool_block", _env_bool, "true or false"),
+    "KEEPWARM_POOL_TIMEOUT": ("pool_timeout", _env_float, "a positive number of seconds"),
+    "KEEPWARM_MAX_RETRIES": ("max_retries", _env_int, "a whole number >= 0"),
+    "KEEPWARM_BASE_URL": ("base_url", _env_str, "an absolute http(s) URL"),
+}
+
+
+def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read and validate every ``KEEPWARM_*`` variable; an unknown one is an error."""
+    environ = os.environ if environ is None else environ
+    found: dict[str, Any] = {}
+    for var, raw in environ.items():
+        if not var.startswith("KEEPWARM_"):
+            continue
+        if var not in ENVIRONMENT_VARIABLES:
+            close = difflib.get_close_matches(var, ENVIRONMENT_VARIABLES, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ValueError(
+                f"unknown environment variable {var}={raw!r}{hint} "
+                f"keepwarm reads: {', '.join(ENVIRONMENT_VARIABLES)}"
+            )
+        setting, parse, looks_like = ENVIRONMENT_VARIABLES[var]
+        try:
+            value = parse(raw)
+            found[setting] = _VALIDATORS[setting](setting, value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"environment variable {var}={raw!r} is not valid: expected {looks_like} ({exc})"
+            ) from None
+    return found
+
+
+# Resolved settings ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tuning knob of one session, validated and with defaults filled in."""
+
+    timeout: Timeout | NoTimeout = DEFAULT_TIMEOUT
+    pool_connections: int = DEFAULT_POOL_CONNECTIONS
+    pool_maxsize: int = DEFAULT_POOL_MAXSIZE
+    pool_block: bool = False
+    pool_timeout: float = DEFAULT_POOL_TIMEOUT
+    max_retries: Retry = field(default_factory=RetryPolicy)
+    base_url: str | None = None
+
+    def comparable(self, name: str) -> object:
+        value = getattr(self, name)
+        if isinstance(value, Retry):
+            return _retry_signature(value)
+        return value
+
+    def differences(self, other: Settings, names: Collection[str]) -> list[str]:
+        return [n for n in names if self.comparable(n) != other.comparable(n)]
+
+
+_configured: dict[str, Any] = {}
+_configured_lock = threading.Lock()
+
+
+def configure(**defaults: Any) -> None:
+    """Set defaults for every keepwarm session created after this call.
+
+    Takes the same keywords as :class:`keepwarm.Session`'s tuning knobs. Sessions that
+    already exist keep their settings; ``keepwarm.close_all()`` and ask again to rebuild
+    the shared ones.
+    """
+    values = validate(defaults, "keepwarm.configure()")
+    with _configured_lock:
+        _configured.update(values)
+
+
+def reset_configuration() -> None:
+    """Forget everything ``configure()`` set (used by tests and by ``close_all(reset=True)``)."""
+    with _configured_lock:
+        _configured.clear()
+
+
+def resolve_settings(overrides: Mapping[str, Any], where: str) -> Settings:
+    """Layer explicit keywords over configure(), KEEPWARM_* variables and the defaults."""
+    explicit = validate(overrides, where)
+    merged = settings_from_environment()
+    with _configured_lock:
+        merged.update(_configured)
+    merged.update(explicit)
+    if "max_retries" not in merged:
+        merged["max_retries"] = RetryPolicy()
+    return Settings(**merged)

@@ -1,0 +1,49 @@
+"""A cookie jar that many threads can read and write at once.
+
+``http.cookiejar.CookieJar`` locks its writers (``set_cookie``, ``extract_cookies``) but
+not iteration, and requests iterates the session jar on every request (to merge it with
+the request's cookies) and in ``get_dict()``, ``items()``, ``jar[name]``. A response
+setting a cookie in one thread while another thread iterates raises ``RuntimeError:
+dictionary changed size during iteration`` or skips cookies. Here iteration walks a
+snapshot taken under the jar's own lock, and ``clear`` takes the lock too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.cookiejar import Cookie
+
+from requests.cookies import RequestsCookieJar
+
+__all__ = ["ThreadSafeCookieJar"]
+
+
+class ThreadSafeCookieJar(RequestsCookieJar):
+    """``RequestsCookieJar`` whose iteration and ``clear`` are safe under threads."""
+
+    def __iter__(self) -> Iterator[Cookie]:  # type: ignore[override]  # as requests' own
+        with self._cookies_lock:
+            cookies = [
+                cookie
+                for domain in list(self._cookies.values())  # type: ignore[attr-defined]
+                for path in list(domain.values())
+                for cookie in list(path.values())
+            ]
+        return iter(cookies)
+
+    def clear(
+        self, domain: str | None = None, path: str | None = None, name: str | None = None
+    ) -> None:
+        with self._cookies_lock:
+            super().clear(domain, path, name)
+
+    def copy(self) -> ThreadSafeCookieJar:
+        new = ThreadSafeCookieJar()
+        new.set_policy(self.get_policy())
+        new.update(self)
+        return new
+
+    def reset_lock(self) -> None:
+        """A fresh lock for a forked child (the parent's may have been held mid-fork)."""
+        self._cookies_lock = threading.RLock()

@@ -1,0 +1,60 @@
+"""keepwarm's exceptions and warnings.
+
+Errors raised by keepwarm itself sit beside the requests exception tree, so code that
+already catches ``requests.RequestException`` keeps catching every network failure::
+
+    Exception
+    ├── KeepwarmError                       base of everything keepwarm raises itself
+    │   ├── SessionClosedError (RuntimeError)  a request on a closed Session
+    │   └── SessionConflictError (ValueError)  keepwarm.session(name) asked with other settings
+    └── OSError
+        └── requests.RequestException
+            └── requests.Timeout
+                └── PoolTimeout (KeepwarmError)  no pooled connection became free in time
+
+    Warning
+    └── KeepwarmWarning (UserWarning)        base of the silent-pitfall warnings
+
+Invalid settings raise plain ``ValueError`` / ``TypeError`` whose message names the setting,
+the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import requests
+
+__all__ = [
+    "KeepwarmError",
+    "KeepwarmWarning",
+    "PoolTimeout",
+    "SessionClosedError",
+    "SessionConflictError",
+]
+
+
+class KeepwarmError(Exception):
+    """Base class of the errors keepwarm raises itself."""
+
+
+class SessionClosedError(KeepwarmError, RuntimeError):
+    """A request was made on a Session after ``close()``.
+
+    Plain requests silently opens new connections on a closed Session, which hides the
+    bug that closed it too early (and leaks the new sockets). keepwarm refuses instead.
+    """
+
+
+class SessionConflictError(KeepwarmError, ValueError):
+    """``keepwarm.session(name, ...)`` was asked for settings other than the existing one's."""
+
+
+class PoolTimeout(requests.exceptions.Timeout, KeepwarmError):
+    """Every connection of a blocking pool stayed busy for longer than ``pool_timeout``.
+
+    Plain requests never passes a pool timeout to urllib3, so with ``pool_block=True`` a
+    request waits forever for a free connection (requests issue 3825).
+    """
+
+
+class KeepwarmWarning(UserWarning):
+    """Base class of keepwarm's warnings, so they can be filtered or escalated as one."""

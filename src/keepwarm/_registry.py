@@ -1,0 +1,184 @@
+"""Process-wide named sessions, and ``install()`` for plain ``requests.get()`` calls.
+
+``keepwarm.session(name)`` returns the same :class:`Session` to every caller in the
+process: created once under a lock (double-checked, so the common path takes no lock),
+rebuilt after it is closed, closed at interpreter exit, and given fresh connection pools
+in a child after ``os.fork()`` (see ``Session._reset_after_fork``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import threading
+from typing import Any
+
+import requests
+import requests.api
+
+from keepwarm._config import SETTING_NAMES, resolve_settings
+from keepwarm._exceptions import SessionConflictError
+from keepwarm._session import Session
+
+__all__ = ["close_all", "install", "installed", "session", "uninstall"]
+
+_lock = threading.Lock()
+_sessions: dict[str, Session] = {}
+#: What each shared session was asked for, to tell a repeated request from a conflict.
+_requested: dict[str, dict[str, Any]] = {}
+
+_STATE_OPTIONS = ("headers", "cookies", "auth", "params", "proxies", "verify", "cert", "trust_env")
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name={name!r} is not valid: a session name must be a non-empty string")
+    return name
+
+
+def _conflicts(name: str, existing: Session, overrides: dict[str, Any]) -> None:
+    tuning = {k: v for k, v in overrides.items() if k in SETTING_NAMES}
+    wanted = resolve_settings(tuning, f"keepwarm.session({name!r})")
+    differing = existing.settings.differences(wanted, tuning)
+    asked_before = _requested.get(name, {})
+    differing += [
+        k for k in overrides if k not in SETTING_NAMES and asked_before.get(k, None) != overrides[k]
+    ]
+    if differing:
+        details = ", ".join(
+            f"{k}={overrides[k]!r} (it has {_current(existing, k)!r})" for k in differing
+        )
+        raise SessionConflictError(
+            f"keepwarm.session({name!r}) already exists with other settings; asked for "
+            f"{details}. Use another name for a differently tuned session, call "
+            f"keepwarm.session({name!r}) without settings to get the existing one, or "
+            f"close it first (keepwarm.session({name!r}).close())."
+        )
+
+
+def _current(session: Session, key: str) -> object:
+    if key in SETTING_NAMES:
+        return getattr(session.settings, key)
+    return getattr(session, key, None)
+
+
+def session(name: str = "default", **overrides: Any) -> Session:
+    """The process-wide shared session called ``name``, created on first use.
+
+    ``overrides`` are :class:`Session` keywords, used when the session is created. Asking
+    again with settings that differ from the existing session's raises
+    :class:`SessionConflictError` rather than silently handing back a session tuned
+    differently from what the caller asked for.
+    """
+    existing = _sessions.get(name)
+    if existing is not None and not overrides:
+        return existing
+    _check_name(name)
+    for key in overrides:
+        if key not in SETTING_NAMES and key not in _STATE_OPTIONS:
+            # Let Session's own validation produce the "unknown setting" message.
+            resolve_settings({key: overrides[key]}, f"keepwarm.session({name!r})")
+    with _lock:
+        existing = _sessions.get(name)
+        if existing is not None:
+            if overrides:
+                _conflicts(name, existing, overrides)
+            return existing
+        created = Session(**overrides)
+        created._on_close = functools.partial(_forget, name)
+        _sessions[name] = created
+        _requested[name] = dict(overrides)
+        return created
+
+
+def _forget(name: str, closed: Session) -> None:
+    with _lock:
+        if _sessions.get(name) is closed:
+            del _sessions[name]
+            _requested.pop(name, None)
+
+
+def close_all() -> None:
+    """Close every shared session; the next ``keepwarm.session()`` call builds a new one."""
+    with _lock:
+        sessions = list(_sessions.values())
+    for s in sessions:
+        s.close()
+
+
+atexit.register(close_all)
+
+
+def _after_fork_in_child() -> None:
+    # The parent may have held the lock while forking; the child has one thread now.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# install() ------------------------------------------------------------------------------
+
+_installed: dict[str, Any] | None = None
+
+
+def _make_request_function(name: str, original: Any) -> Any:
+    @functools.wraps(original)
+    def request(method: str, url: str, **kwargs: Any) -> requests.Response:
+        # A fresh-state session per call, as requests.api.request builds, but riding the
+        # shared session's connection pools instead of opening a new connection.
+        with Session._sharing_transport(session(name)) as call_session:
+            return call_session.request(method=method, url=url, **kwargs)
+
+    request.__keepwarm_installed__ = True  # type: ignore[attr-defined]
+    return request
+
+
+def install(name: str = "default") -> None:
+    """Make plain ``requests.request/get/post/...`` calls reuse keepwarm's connections.
+
+    Covers every caller in the process that goes through ``requests.get`` and friends or
+    ``requests.request``, third-party libraries included. Each call keeps the stateless
+    semantics of ``requests.get``: it starts with no cookies, auth or extra headers, and
+    nothing it receives is seen by the next call. What changes: connections are reused,
+    and calls without a timeout get the shared session's default instead of none.
+
+    Not covered: code that builds its own ``requests.Session()``, and code that bound
+    ``requests.api.request`` to a local name (``from requests.api import request``)
+    before ``install()`` ran.
+    """
+    global _installed
+    _check_name(name)
+    with _lock:
+        if _installed is not None:
+            if _installed["name"] == name:
+                return
+            raise SessionConflictError(
+                f"keepwarm.install() is already active with session {_installed['name']!r}; "
+                f"call keepwarm.uninstall() before installing {name!r}."
+            )
+        original_api = requests.api.request
+        original_top = requests.request
+        replacement = _make_request_function(name, original_api)
+        _installed = {"name": name, "api": original_api, "top": original_top}
+        requests.api.request = replacement
+        requests.request = replacement
+
+
+def uninstall() -> None:
+    """Undo :func:`install`: requests' own functions are put back exactly as they were."""
+    global _installed
+    with _lock:
+        if _installed is None:
+            return
+        requests.api.request = _installed["api"]
+        requests.request = _installed["top"]
+        _installed = None
+
+
+def installed() -> bool:
+    """Whether :func:`install` is active."""
+    return _installed is not None

@@ -1,0 +1,512 @@
+"""``keepwarm.Session``: a ``requests.Session`` with finite timeouts and a shareable transport.
+
+Everything requests code does with a ``requests.Session`` works the same; the differences
+are the ones a long-running, threaded, forking process needs:
+
+* every request has a timeout, ``(3, 7)`` s unless configured (``None`` means "the
+  session's default"; ``keepwarm.NO_TIMEOUT`` is the explicit way to wait forever);
+* pools sized for thread pools, bounded pool waits, safe retries, shared SSL contexts
+  (see ``_transport``);
+* the environment (proxies, ``NO_PROXY``, netrc, CA bundle variables) is read when the
+  session is created, not on every request; ``reload_environment()`` reads it again;
+* an explicit ``session.verify`` is not overridden by ``REQUESTS_CA_BUNDLE``; in plain
+  requests the environment variable wins over the session attribute (requests 3829);
+* ``mount()`` is safe while other threads send requests (requests 6366);
+* the cookie jar is safe to share between threads (see ``_cookies``);
+* a closed session raises :class:`SessionClosedError` instead of silently reconnecting;
+* after ``os.fork()`` the child opens its own connections.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from http import cookiejar
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import BaseAdapter, HTTPAdapter
+from requests.auth import _basic_auth_str
+from requests.cookies import RequestsCookieJar, cookiejar_from_dict, merge_cookies
+from requests.hooks import default_hooks
+from requests.models import DEFAULT_REDIRECT_LIMIT, PreparedRequest, Request, Response
+from requests.sessions import merge_hooks, merge_setting
+from requests.structures import CaseInsensitiveDict
+from requests.utils import default_headers, get_auth_from_url
+from urllib3.util import Timeout as Urllib3Timeout
+
+from keepwarm._config import (
+    UNSET,
+    NoTimeout,
+    Settings,
+    Timeout,
+    resolve_settings,
+)
+from keepwarm._cookies import ThreadSafeCookieJar
+from keepwarm._environment import EnvironmentSnapshot
+from keepwarm._exceptions import SessionClosedError
+from keepwarm._transport import KeepwarmAdapter
+
+__all__ = ["Session", "redact_url"]
+
+_ABSOLUTE_URL: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: Handed to urllib3 for keepwarm.NO_TIMEOUT: no limit on connect or read.
+_NO_LIMIT: Final = Urllib3Timeout(connect=None, read=None)
+
+#: Every session alive in this process, so a forked child can reset them all.
+_live_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for reprs, logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _urllib3_timeout(timeout: Timeout | NoTimeout) -> Urllib3Timeout:
+    return _NO_LIMIT if isinstance(timeout, NoTimeout) else timeout.as_urllib3()
+
+
+class Session(requests.Session):
+    """A ``requests.Session`` tuned for reuse: finite timeouts, big enough pools, retries.
+
+    Tuning knobs (keyword-only; unset ones come from ``keepwarm.configure()``, then
+    ``KEEPWARM_*`` variables, then the defaults documented in ``docs/configuration.md``):
+
+    :param timeout: seconds, ``(connect, read)``, :class:`keepwarm.Timeout`, or
+        :data:`keepwarm.NO_TIMEOUT`. Default ``(3, 7)``.
+    :param pool_connections: how many hosts keep a pool of idle connections. Default 32.
+    :param pool_maxsize: idle connections kept per host. Default 32.
+    :param pool_block: wait for a free connection instead of opening an extra one that is
+        thrown away afterwards. Default False.
+    :param pool_timeout: with ``pool_block``, the longest wait for a free connection
+        before :class:`keepwarm.PoolTimeout`. Default 10 s.
+    :param max_retries: a number of retries, a :class:`keepwarm.RetryPolicy` or a urllib3
+        ``Retry``; 0 turns retries off. Default ``RetryPolicy()``: 3 retries, idempotent
+        methods only once a request may have been sent.
+    :param base_url: prefix for relative URLs (``session.get("users")``).
+
+    Session state, as attributes of ``requests.Session`` (given here for convenience):
+    ``headers`` (added to requests' defaults), ``cookies``, ``auth``, ``params``,
+    ``proxies``, ``verify``, ``cert``, ``trust_env``.
+    """
+
+    _settings: Settings
+    _environment: EnvironmentSnapshot
+    _default_timeout: Urllib3Timeout
+    _closed: bool
+    _owns_transport: bool
+    _mount_lock: threading.Lock
+    _on_close: Callable[[Session], None] | None
+
+    def __init__(
+        self,
+        *,
+        timeout: Any = UNSET,
+        pool_connections: Any = UNSET,
+        pool_maxsize: Any = UNSET,
+        pool_block: Any = UNSET,
+        pool_timeout: Any = UNSET,
+        max_retries: Any = UNSET,
+        base_url: Any = UNSET,
+        headers: Mapping[str, str] | None = None,
+        cookies: Mapping[str, str] | cookiejar.CookieJar | None = None,
+        auth: Any = None,
+        params: Mapping[str, Any] | None = None,
+        proxies: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        trust_env: bool = True,
+    ) -> None:
+        given = {
+            name: value
+            for name, value in (
+                ("timeout", timeout),
+                ("pool_connections", pool_connections),
+                ("pool_maxsize", pool_maxsize),
+                ("pool_block", pool_block),
+                ("pool_timeout", pool_timeout),
+                ("max_retries", max_retries),
+                ("base_url", base_url),
+            )
+            if value is not UNSET
+        }
+        settings = resolve_settings(given, "keepwarm.Session()")
+        self._init_requests_state()
+        self._init_keepwarm_state(settings, trust_env=trust_env)
+        adapter = KeepwarmAdapter(settings)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+        self._apply_state(headers, cookies, auth, params, proxies, verify, cert, trust_env)
+        _live_sessions.add(self)
+
+    # Construction helpers --------------------------------------------------------------
+
+    def _init_requests_state(self) -> None:
+        # requests.Session.__init__ without its two HTTPAdapters (which would be built and
+        # thrown away). tests/test_session.py checks this stays in step with requests.
+        self.headers = default_headers()
+        self.auth = None
+        self.proxies = {}
+        self.hooks = default_hooks()
+        self.params = {}
+        self.stream = False
+        self.verify = True
+        self.cert = None
+        self.max_redirects = DEFAULT_REDIRECT_LIMIT
+        self.trust_env = True
+        self.cookies = ThreadSafeCookieJar()
+        self.adapters = OrderedDict()
+
+    def _init_keepwarm_state(
+        self,
+        settings: Settings,
+        *,
+        trust_env: bool,
+        environment: EnvironmentSnapshot | None = None,
+        owns_transport: bool = True,
+    ) -> None:
+        self._settings = settings
+        self._default_timeout = _urllib3_timeout(settings.timeout)
+        if environment is None:
+            environment = (
+                EnvironmentSnapshot.capture() if trust_env else EnvironmentSnapshot.empty()
+            )
+        self._environment = environment
+        self._closed = False
+        self._owns_transport = owns_transport
+        self._mount_lock = threading.Lock()
+        self._on_close = None
+
+    def _apply_state(
+        self,
+        headers: Mapping[str, str] | None,
+        cookies: Mapping[str, str] | cookiejar.CookieJar | None,
+        auth: Any,
+        params: Mapping[str, Any] | None,
+        proxies: Mapping[str, str] | None,
+        verify: bool | str,
+        cert: str | tuple[str, str] | None,
+        trust_env: bool,
+    ) -> None:
+        if headers is not None:
+            self.headers.update(headers)
+        if cookies is not None:
+            if isinstance(cookies, cookiejar.CookieJar):
+                for cookie in cookies:
+                    self.cookies.set_cookie(cookie)
+            else:
+                self.cookies.update(cookiejar_from_dict(dict(cookies)))
+        self.auth = auth
+        if params is not None:
+            self.params = dict(params)
+        if proxies is not None:
+            self.proxies = dict(proxies)
+        if not isinstance(verify, (bool, str)):
+            raise TypeError(
+                f"verify={verify!r} is not valid: verify must be True, False or the path "
+                "of a CA bundle file or directory"
+            )
+        self.verify = verify
+        self.cert = cert
+        if not isinstance(trust_env, bool):
+            raise TypeError(
+                f"trust_env={trust_env!r} is not valid: trust_env must be True or False"
+            )
+        self.trust_env = trust_env
+
+    @classmethod
+    def _sharing_transport(cls, owner: Session) -> Session:
+        """A fresh-state session (no cookies, auth or extra headers) that rides
+        ``owner``'s connection pools; closing it leaves the pools open. Used by
+        ``keepwarm.install()`` to give every ``requests.get()`` call requests' stateless
+        semantics without a new connection per call."""
+        self = cls.__new__(cls)
+        self._init_requests_state()
+        self._init_keepwarm_state(
+            owner._settings,
+            trust_env=True,
+            environment=owner._environment,
+            owns_transport=False,
+        )
+        self.adapters = owner.adapters
+        return self
+
+    # Public properties ---------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The resolved tuning knobs of this session (read-only)."""
+        return self._settings
+
+    @property
+    def base_url(self) -> str | None:
+        return self._settings.base_url
+
+    @property
+    def timeout(self) -> Timeout | NoTimeout:
+        """The timeout applied to requests that do not give one."""
+        return self._settings.timeout
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def reload_environment(self) -> None:
+        """Read proxies, ``NO_PROXY``, netrc and CA bundle variables again."""
+        self._environment = EnvironmentSnapshot.capture()
+
+    # Requests --------------------------------------------------------------------------
+
+    def _check_open(self, url: object) -> None:
+        if self._closed:
+            raise SessionClosedError(
+                f"cannot send a request to {redact_url(str(url))}: this keepwarm.Session was "
+                "closed. Create a new Session, or use keepwarm.session() to get the shared "
+                "one (closing a shared session removes it, so the next call builds a new one)."
+            )
+
+    def request(
+        self,
+        method: str | bytes,
+        url: str | bytes,
+        params: Any = None,
+        data: Any = None,
+        headers: Any = None,
+        cookies: Any = None,
+        files: Any = None,
+        auth: Any = None,
+        timeout: Any = None,
+        allow_redirects: bool = True,
+        proxies: Any = None,
+        hooks: Any = None,
+        stream: bool | None = None,
+        verify: Any = None,
+        cert: Any = None,
+        json: Any = None,
+    ) -> Response:
+        """Like ``requests.Session.request``; ``url`` may be relative to ``base_url``."""
+        if isinstance(url, bytes):
+            url = url.decode("utf-8")
+        if isinstance(method, bytes):
+            method = method.decode("ascii")
+        self._check_open(url)
+        base_url = self._settings.base_url
+        if base_url is not None and not _ABSOLUTE_URL.match(url):
+            url = base_url + url.lstrip("/")
+        if isinstance(timeout, (Timeout, NoTimeout)):
+            timeout = _urllib3_timeout(timeout)
+        return super().request(
+            method,
+            url,
+            params=params,
+            data=data,
+            headers=headers,
+            cookies=cookies,
+            files=files,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+            proxies=proxies,
+            hooks=hooks,
+            stream=stream,
+            verify=verify,
+            cert=cert,
+            json=json,
+        )
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+        self._check_open(request.url)
+        timeout = kwargs.get("timeout")
+        if timeout is None:
+            kwargs["timeout"] = self._default_timeout
+        elif isinstance(timeout, (Timeout, NoTimeout)):
+            kwargs["timeout"] = _urllib3_timeout(timeout)
+        if "proxies" not in kwargs:
+            kwargs["proxies"] = self._resolve_proxies(request, self.proxies)
+        return super().send(request, **kwargs)
+
+    # Environment, read from the snapshot instead of os.environ --------------------------
+
+    def _resolve_proxies(
+        self, request: PreparedRequest | Request, proxies: dict[str, str] | None
+    ) -> dict[str, str]:
+        """requests' ``utils.resolve_proxies`` against the session's snapshot."""
+        proxies = proxies if proxies is not None else {}
+        new_proxies = proxies.copy()
+        if self.trust_env:
+            url = str(request.url)
+            no_proxy = proxies.get("no_proxy")
+            if not self._environment.should_bypass(url, no_proxy):
+                environ_proxies = self._environment.environ_proxies(url, no_proxy)
+                scheme = urlsplit(url).scheme
+                proxy = environ_proxies.get(scheme, environ_proxies.get("all"))
+                if proxy:
+                    new_proxies.setdefault(scheme, proxy)
+        return new_proxies
+
+    def merge_environment_settings(
+        self,
+        url: str | bytes | None,
+        proxies: Any,
+        stream: Any,
+        verify: Any,
+        cert: Any,
+    ) -> dict[str, Any]:
+        if self.trust_env:
+            env = self._environment
+            no_proxy = proxies.get("no_proxy") if proxies is not None else None
+            env_proxies = env.environ_proxies(str(url), no_proxy)
+            if proxies is not None:
+                for k, v in env_proxies.items():
+                    proxies.setdefault(k, v)
+            # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE apply where nobody chose a CA: a
+            # session.verify set to a path or False is a choice and wins (requests 3829).
+            if (verify is True or verify is None) and self.verify is True and env.ca_bundle:
+                verify = env.ca_bundle
+        return {
+            "proxies": merge_setting(proxies, self.proxies),
+            "stream": merge_setting(stream, self.stream),
+            "verify": merge_setting(verify, self.verify),
+            "cert": merge_setting(cert, self.cert),
+        }
+
+    def prepare_request(self, request: Request) -> PreparedRequest:
+        # requests.Session.prepare_request, with netrc read from the snapshot.
+        cookies = request.cookies or {}
+        if not isinstance(cookies, cookiejar.CookieJar):
+            cookies = cookiejar_from_dict(cookies)
+        merged_cookies = merge_cookies(merge_cookies(RequestsCookieJar(), self.cookies), cookies)
+        auth = request.auth
+        if self.trust_env and not auth and not self.auth:
+            auth = self._environment.netrc_auth(str(request.url))
+        p = PreparedRequest()
+        p.prepare(
+            method=str(request.method).upper(),
+            url=request.url,
+            files=request.files,
+            data=request.data,
+            json=request.json,
+            headers=merge_setting(request.headers, self.headers, dict_class=CaseInsensitiveDict),
+            params=merge_setting(request.params, self.params),
+            auth=merge_setting(auth, self.auth),
+            cookies=merged_cookies,
+            hooks=merge_hooks(request.hooks, self.hooks),
+        )
+        return p
+
+    def rebuild_auth(self, prepared_request: PreparedRequest, response: Response) -> None:
+        # requests.Session.rebuild_auth, with netrc read from the snapshot.
+        headers = prepared_request.headers
+        url = str(prepared_request.url)
+        original_url = str(response.request.url)
+        if "Authorization" in headers and self.should_strip_auth(original_url, url):
+            del headers["Authorization"]
+        new_auth = self._environment.netrc_auth(url) if self.trust_env else None
+        if new_auth is not None:
+            prepared_request.prepare_auth(new_auth)
+
+    def rebuild_proxies(
+        self, prepared_request: PreparedRequest, proxies: dict[str, str] | None
+    ) -> dict[str, str]:
+        # requests.Session.rebuild_proxies, with the environment read from the snapshot.
+        headers = prepared_request.headers
+        scheme = urlsplit(str(prepared_request.url)).scheme
+        new_proxies = self._resolve_proxies(prepared_request, proxies)
+        if "Proxy-Authorization" in headers:
+            del headers["Proxy-Authorization"]
+        try:
+            username, password = get_auth_from_url(new_proxies[scheme])
+        except KeyError:
+            username, password = None, None
+        # Never add it to TLS-tunnelled requests, where it could reach the origin.
+        if not scheme.startswith("https") and username and password:
+            headers["Proxy-Authorization"] = _basic_auth_str(username, password)
+        return new_proxies
+
+    # Adapters and lifecycle ------------------------------------------------------------
+
+    def mount(self, prefix: str, adapter: BaseAdapter) -> None:
+        """Register an adapter for a URL prefix; safe while other threads send requests.
+
+        requests reorders its adapter dict in place, so a thread inside ``get_adapter``
+        can fail with "OrderedDict mutated during iteration" (requests 6366). Here a new
+        dict is built and swapped in under a lock; readers see the old or the new one.
+        """
+        with self._mount_lock:
+            adapters: OrderedDict[str, BaseAdapter] = OrderedDict(self.adapters)
+            adapters[prefix] = adapter
+            for key in [k for k in adapters if len(k) < len(prefix)]:
+                adapters[key] = adapters.pop(key)
+            self.adapters = adapters
+
+    def close(self) -> None:
+        """Close the connection pools. Idempotent; later requests raise SessionClosedError."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_transport:
+            closed: set[int] = set()
+            for adapter in self.adapters.values():
+                if id(adapter) not in closed:
+                    closed.add(id(adapter))
+                    adapter.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close(self)
+
+    def _reset_after_fork(self) -> None:
+        self._mount_lock = threading.Lock()
+        self._environment.reset_after_fork()
+        if isinstance(self.cookies, ThreadSafeCookieJar):
+            self.cookies.reset_lock()
+        for adapter in self.adapters.values():
+            if isinstance(adapter, KeepwarmAdapter):
+                adapter.reset_after_fork()
+            elif isinstance(adapter, HTTPAdapter):
+                adapter.proxy_manager = {}
+                adapter.init_poolmanager(
+                    adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block
+                )
+
+    # Pickling: requests pickles __attrs__; keepwarm adds its settings --------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_settings"] = self._settings
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        settings = state.pop("_settings")
+        self._init_keepwarm_state(settings, trust_env=bool(state.get("trust_env", True)))
+        super().__setstate__(state)
+        _live_sessions.add(self)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        base = f" base_url={redact_url(self.base_url)!r}" if self.base_url else ""
+        s = self._settings
+        return (
+            f"<keepwarm.Session{base} timeout={s.timeout!r} pool_connections="
+            f"{s.pool_connections} pool_maxsize={s.pool_maxsize} {state}>"
+        )
+
+
+def _after_fork_in_child() -> None:
+    for session in list(_live_sessions):
+        session._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,115 @@
+"""One ``ssl.SSLContext`` per TLS configuration, built once and shared by every connection.
+
+Without it, requests hands urllib3 a CA bundle *path* and urllib3 loads the bundle into a
+fresh context for every new HTTPS connection: about 50 ms per connection with certifi's
+~140 certificates on OpenSSL 3 here. keepwarm loads each bundle once per process.
+
+A configuration is (verification on or off, the CA file or directory with its size and
+modification time, the client certificate and key). Because urllib3 puts the context
+object in its pool key, connections made under one configuration are never handed to a
+request made under another: a connection opened with ``verify=False`` is never reused for
+a verified request (CVE-2024-35195). A CA bundle rewritten on disk (rotation) gets a new
+context, and so new connections, on the next request.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import threading
+from typing import Final
+
+from requests.utils import DEFAULT_CA_BUNDLE_PATH, extract_zipped_paths
+from urllib3.util.ssl_ import create_urllib3_context
+
+__all__ = ["CertType", "VerifyType", "clear_cache", "context_for", "resolve_verify"]
+
+VerifyType = bool | str
+CertType = str | tuple[str, str] | None
+
+_CacheKey = tuple[object, ...]
+_cache: dict[_CacheKey, ssl.SSLContext] = {}
+_lock = threading.Lock()
+#: More distinct TLS configurations than this in one process is a bug (a new temp CA file
+#: per request, say); the cache starts over rather than growing without bound.
+_CACHE_MAX: Final = 64
+
+
+def resolve_verify(verify: VerifyType) -> str | None:
+    """The CA file or directory a ``verify`` value means; None when not verifying."""
+    if verify is False:
+        return None
+    location = extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH) if verify is True else str(verify)
+    if not location or not os.path.exists(location):
+        # The same words requests uses, so code that matches on them keeps working.
+        raise OSError(
+            f"Could not find a suitable TLS CA certificate bundle, invalid path: {location}"
+        )
+    return location
+
+
+def _split_cert(cert: CertType) -> tuple[str | None, str | None]:
+    if cert is None or cert == "":
+        return None, None
+    if isinstance(cert, str):
+        cert_file, key_file = cert, None
+    else:
+        cert_file, key_file = cert[0], cert[1]
+    for kind, path in (("certificate", cert_file), ("key", key_file)):
+        if path and not os.path.exists(path):
+            raise OSError(f"Could not find the TLS {kind} file, invalid path: {path}")
+    return cert_file, key_file
+
+
+def _file_identity(path: str | None) -> tuple[object, ...]:
+    if path is None:
+        return ()
+    st = os.stat(path)
+    return (path, st.st_mtime_ns, st.st_size)
+
+
+def context_for(verify: VerifyType, cert: CertType = None) -> ssl.SSLContext:
+    """The shared context for this verification setting and client certificate."""
+    ca_location = resolve_verify(verify)
+    cert_file, key_file = _split_cert(cert)
+    key: _CacheKey = (
+        ca_location is not None,
+        _file_identity(ca_location),
+        _file_identity(cert_file),
+        _file_identity(key_file),
+    )
+    context = _cache.get(key)
+    if context is not None:
+        return context
+    with _lock:
+        context = _cache.get(key)
+        if context is None:
+            context = _build(ca_location, cert_file, key_file)
+            if len(_cache) >= _CACHE_MAX:
+                _cache.clear()
+            _cache[key] = context
+    return context
+
+
+def _build(ca_location: str | None, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:
+    if ca_location is None:
+        context = create_urllib3_context(cert_reqs=ssl.CERT_NONE)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.check_hostname = True
+        if os.path.isdir(ca_location):
+            context.load_verify_locations(capath=ca_location)
+        else:
+            context.load_verify_locations(cafile=ca_location)
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def clear_cache() -> None:
+    """Forget every cached context; the next connection of each configuration rebuilds one."""
+    with _lock:
+        _cache.clear()
