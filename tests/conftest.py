@@ -1,0 +1,158 @@
+"""Shared fixtures: an isolated environment, a throwaway CA, and local servers.
+
+Every server listens on 127.0.0.1 port 0; nothing in the suite talks to any other host.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import ssl
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import trustme
+
+from servers import (
+    Handler,
+    LocalServer,
+    RawServer,
+    Script,
+    backlog_full_address,
+    default_handler,
+)
+
+# Variables that change what requests (and so keepwarm) does behind a test's back: these
+# machines export CA-bundle variables that override ``Session.verify`` in plain requests,
+# and a proxy variable would send loopback traffic elsewhere.
+_ENV_VARIABLES = (
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "AWS_CA_BUNDLE",
+    "NIX_SSL_CERT_FILE",
+    "NETRC",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> pathlib.Path:
+    """Run every test without CA-bundle, proxy, netrc and KEEPWARM_* variables, and with
+    an empty HOME so no ``~/.netrc`` is read; returns that HOME."""
+    for name in list(os.environ):
+        upper = name.upper()
+        if upper in _ENV_VARIABLES or upper.endswith("_PROXY") or upper.startswith("KEEPWARM_"):
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+# ---------------------------------------------------------------------------------------
+# Registry reset: the core engineer adds here an autouse fixture that resets keepwarm's
+# shared-session registry (close_all(), uninstall(), configure() defaults) around every
+# test, so no test sees another's shared session.
+# ---------------------------------------------------------------------------------------
+
+
+# -- TLS ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """A throwaway certificate authority; nothing outside the test run trusts it."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def server_cert(ca: trustme.CA) -> trustme.LeafCert:
+    """A server certificate valid for 127.0.0.1 and localhost."""
+    return ca.issue_cert("127.0.0.1", "localhost")
+
+
+@pytest.fixture(scope="session")
+def ca_bundle(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Path of a PEM file holding only the throwaway CA's certificate (for ``verify=``)."""
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def server_ssl_context(server_cert: trustme.LeafCert) -> ssl.SSLContext:
+    """A server-side SSL context presenting :func:`server_cert`."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(context)
+    return context
+
+
+# -- servers --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_server(server_ssl_context: ssl.SSLContext) -> Iterator[Callable[..., LocalServer]]:
+    """Factory: ``make_server(handler=None, tls=False, **LocalServer_kwargs)`` returns a
+    started :class:`LocalServer`; every server it made is closed after the test."""
+    servers: list[LocalServer] = []
+
+    def make(handler: Handler | None = None, tls: bool = False, **kwargs: Any) -> LocalServer:
+        context = server_ssl_context if tls else None
+        server = LocalServer(handler, ssl_context=context, **kwargs)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.close()
+
+
+@pytest.fixture
+def http_server(make_server: Callable[..., LocalServer]) -> LocalServer:
+    """A started plain-HTTP :class:`LocalServer` with the default routes."""
+    return make_server(default_handler)
+
+
+@pytest.fixture
+def https_server(make_server: Callable[..., LocalServer]) -> LocalServer:
+    """A started HTTPS :class:`LocalServer` (certificate from :func:`ca`, so pass
+    ``verify=ca_bundle``) with the default routes."""
+    return make_server(default_handler, tls=True)
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    """Factory: ``raw_server(script, **RawServer_kwargs)`` returns a started
+    :class:`RawServer`; all are closed after the test."""
+    servers: list[RawServer] = []
+
+    def make(script: Script, **kwargs: Any) -> RawServer:
+        server = RawServer(script, **kwargs)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.close()
+
+
+@pytest.fixture(name="backlog_full_address")
+def _backlog_full_address() -> Iterator[tuple[str, int]]:
+    """``(host, port)`` on 127.0.0.1 whose connect attempts time out (Linux only; the
+    test is skipped elsewhere with the reason)."""
+    with backlog_full_address() as address:
+        yield address
+
+
+@pytest.fixture
+def tmp_home(_isolated_env: pathlib.Path) -> pathlib.Path:
+    """The empty HOME that :func:`_isolated_env` set for this test (write a ``.netrc``
+    there to test netrc handling)."""
+    return _isolated_env

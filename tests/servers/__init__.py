@@ -1,0 +1,51 @@
+"""Servers for the tests, all on 127.0.0.1 port 0.
+
+``LocalServer`` (a real HTTP/1.1 keep-alive server, shared with ``keepwarm bench``) comes
+from :mod:`keepwarm.bench._server`; :mod:`servers.raw` adds raw-socket servers that
+misbehave on purpose (never answer, close at once, reset) and a backlog-full address.
+"""
+
+from __future__ import annotations
+
+from keepwarm.bench._server import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    Flaky,
+    Handler,
+    Headers,
+    LocalServer,
+    ServerRequest,
+    ServerResponse,
+    default_handler,
+)
+
+from .raw import (
+    RawServer,
+    Script,
+    backlog_full_address,
+    close_immediately,
+    read_request_head,
+    reset_after_request,
+    respond_with,
+    silent,
+)
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_HEADER_BYTES",
+    "Flaky",
+    "Handler",
+    "Headers",
+    "LocalServer",
+    "RawServer",
+    "Script",
+    "ServerRequest",
+    "ServerResponse",
+    "backlog_full_address",
+    "close_immediately",
+    "default_handler",
+    "read_request_head",
+    "reset_after_request",
+    "respond_with",
+    "silent",
+]

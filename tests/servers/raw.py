@@ -1,0 +1,275 @@
+"""Raw-socket servers that misbehave on purpose, for timeout and failure tests.
+
+``RawServer(script)`` accepts on 127.0.0.1 port 0 and runs ``script(conn, server)`` in a
+thread of its own for every accepted connection. The ready-made scripts cover the classic
+failures a client must survive: a server that never answers (:func:`silent`), one that
+hangs up at once (:func:`close_immediately`), one that resets the connection after the
+request (:func:`reset_after_request`) and one that sends fixed bytes
+(:func:`respond_with`). :func:`backlog_full_address` gives an address whose connect
+attempts time out (Linux only).
+
+Everything is bounded: reads have timeouts, scripts that hold a socket wait on the
+server's closing event (at most ``HOLD_SECONDS``), and ``close()`` joins with a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import select
+import selectors
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+log = logging.getLogger("tests.servers.raw")
+
+Script = Callable[[socket.socket, "RawServer"], None]
+
+#: Longest time a script holds a connection open waiting for the server to close.
+HOLD_SECONDS = 60.0
+_JOIN_SECONDS = 5.0
+
+
+class RawServer:
+    """Accept on ``host``:0 and run *script* per connection, each in its own thread.
+
+    Use as a context manager or call :meth:`start` / :meth:`close`. ``close()`` is
+    idempotent: it sets :attr:`closing` (scripts waiting on it return), stops accepting,
+    shuts every connection down, joins the threads (bounded) and closes every socket.
+    Exceptions other than ``OSError`` raised by a script are kept in :attr:`errors`, so a
+    test can assert its script did what it meant to.
+    """
+
+    def __init__(self, script: Script, *, host: str = "127.0.0.1", backlog: int = 128) -> None:
+        self._script = script
+        self._host = host
+        self._backlog = backlog
+        self.closing = threading.Event()
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._connections: list[tuple[socket.socket, threading.Thread]] = []
+        self._connections_accepted = 0
+        self._listener: socket.socket | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._port = 0
+        self._started = False
+
+    def start(self) -> RawServer:
+        if self._started:
+            return self
+        if self.closing.is_set():
+            raise RuntimeError("this RawServer is closed; create a new one")
+        self._started = True
+        listener = socket.create_server((self._host, 0), backlog=self._backlog)
+        listener.setblocking(False)
+        self._listener = listener
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._port = listener.getsockname()[1]
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name=f"raw-server-{self._port}-accept", daemon=True
+        )
+        self._accept_thread.start()
+        return self
+
+    def __enter__(self) -> RawServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def port(self) -> int:
+        if not self._port:
+            raise RuntimeError("RawServer.port is only known after start()")
+        return self._port
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self._host, self.port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    @property
+    def connections_accepted(self) -> int:
+        with self._lock:
+            return self._connections_accepted
+
+    def wait_for_connections(self, n: int, timeout: float = 5.0) -> bool:
+        """Wait until *n* connections were accepted; False if *timeout* passes first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._connections_accepted >= n, timeout)
+
+    def wait_closed(self, timeout: float = HOLD_SECONDS) -> bool:
+        """For scripts: block until the server closes (True) or *timeout* passes."""
+        return self.closing.wait(timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closing.is_set():
+                return
+            self.closing.set()
+            self._changed.notify_all()
+        if self._wake_w is not None:
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"x")
+        deadline = time.monotonic() + _JOIN_SECONDS
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout=_JOIN_SECONDS)
+        with self._lock:
+            connections = list(self._connections)
+            for conn, _ in connections:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        for _, thread in connections:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            for conn, _ in connections:
+                conn.close()
+        for sock in (self._listener, self._wake_r, self._wake_w):
+            if sock is not None:
+                sock.close()
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None and self._wake_r is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self.closing.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                    try:
+                        conn, _ = self._listener.accept()
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError as exc:
+                        log.warning("accept failed: %s", exc)
+                        self.closing.wait(0.05)
+                        continue
+                    conn.setblocking(True)
+                    with self._lock:
+                        if self.closing.is_set():
+                            conn.close()
+                            return
+                        self._connections_accepted += 1
+                        thread = threading.Thread(
+                            target=self._run_script,
+                            args=(conn,),
+                            name=f"raw-server-{self._port}-conn-{self._connections_accepted}",
+                            daemon=True,
+                        )
+                        self._connections.append((conn, thread))
+                        self._changed.notify_all()
+                    thread.start()
+
+    def _run_script(self, conn: socket.socket) -> None:
+        try:
+            self._script(conn, self)
+        except OSError as exc:
+            log.debug("raw script ended: %r", exc)
+        except Exception as exc:
+            log.exception("raw script failed")
+            with self._lock:
+                self.errors.append(exc)
+        finally:
+            with self._lock:
+                conn.close()
+
+
+def read_request_head(conn: socket.socket, timeout: float = 5.0, limit: int = 65536) -> bytes:
+    """Read until the blank line that ends a request head, EOF, *limit* bytes or *timeout*."""
+    conn.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in data and len(data) < limit and time.monotonic() < deadline:
+        try:
+            chunk = conn.recv(65536)
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def silent(conn: socket.socket, server: RawServer) -> None:
+    """Read the request, never answer, hold the socket until the server closes."""
+    read_request_head(conn)
+    server.wait_closed()
+
+
+def close_immediately(conn: socket.socket, server: RawServer) -> None:
+    """Hang up as soon as the connection is accepted (the client sees a dropped or reset
+    connection, or an empty reply, depending on timing)."""
+    conn.close()
+
+
+def reset_after_request(conn: socket.socket, server: RawServer) -> None:
+    """Read the request, then close with ``SO_LINGER`` 0 so the kernel sends an RST."""
+    read_request_head(conn)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+def respond_with(data: bytes, *, close: bool = True) -> Script:
+    """A script that reads one request head, sends *data* verbatim, then closes (or, with
+    ``close=False``, holds the socket until the server closes). For malformed or
+    truncated responses that a real server would never produce."""
+
+    def script(conn: socket.socket, server: RawServer) -> None:
+        read_request_head(conn)
+        conn.sendall(data)
+        if not close:
+            server.wait_closed()
+
+    return script
+
+
+@contextlib.contextmanager
+def backlog_full_address(max_fill: int = 64) -> Iterator[tuple[str, int]]:
+    """An address on 127.0.0.1 whose new connect attempts time out (Linux only).
+
+    A listener with ``listen(0)`` that never accepts is filled with connections until
+    one's SYN goes unanswered: when the accept queue is full, Linux drops incoming SYNs,
+    so a client waits for its connect timeout instead of getting "connection refused".
+    Other systems answer a full backlog differently (macOS and Windows may refuse or
+    reset), so the test calling this is skipped there.
+    """
+    if not sys.platform.startswith("linux"):
+        pytest.skip("backlog_full_address relies on Linux dropping SYNs to a full backlog")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        for _ in range(max_fill):
+            client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            fillers.append(client)
+            client.setblocking(False)
+            client.connect_ex(address)
+            _, writable, _ = select.select([], [client], [], 0.2)
+            if not writable:
+                break  # this SYN went unanswered: the backlog is full
+        else:
+            pytest.skip(f"the backlog did not fill after {max_fill} connections")
+        yield address
+    finally:
+        for client in fillers:
+            client.close()
+        listener.close()
