@@ -52,11 +52,16 @@ def _isolated_env(
     return home
 
 
-# ---------------------------------------------------------------------------------------
-# Registry reset: the core engineer adds here an autouse fixture that resets keepwarm's
-# shared-session registry (close_all(), uninstall(), configure() defaults) around every
-# test, so no test sees another's shared session.
-# ---------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _fresh_keepwarm() -> Iterator[None]:
+    """No test sees another's shared sessions, install() or configure() defaults."""
+    import keepwarm
+    from keepwarm._config import reset_configuration
+
+    yield
+    keepwarm.uninstall()
+    keepwarm.close_all()
+    reset_configuration()
 
 
 # -- TLS ------------------------------------------------------------------------------
