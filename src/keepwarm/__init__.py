@@ -12,8 +12,6 @@ Public API (everything else is private)::
     keepwarm.install()                # plain requests.get() reuses keepwarm's pools
 """
 
-from __future__ import annotations
-
 from keepwarm.__about__ import __version__
 from keepwarm._config import (
     DEFAULT_POOL_CONNECTIONS,
@@ -40,9 +38,9 @@ __all__ = [
     "DEFAULT_POOL_MAXSIZE",
     "DEFAULT_POOL_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "NO_TIMEOUT",
     "KeepwarmError",
     "KeepwarmWarning",
-    "NO_TIMEOUT",
     "PoolTimeout",
     "RetryPolicy",
     "Session",

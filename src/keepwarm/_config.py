@@ -14,9 +14,11 @@ typo fails at start-up with a message that names the setting, not on the first r
 from __future__ import annotations
 
 import difflib
+import email.utils
 import math
 import os
 import threading
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn
@@ -35,10 +37,12 @@ __all__ = [
     "ENVIRONMENT_VARIABLES",
     "NO_TIMEOUT",
     "SETTING_NAMES",
+    "STATE_OPTIONS",
     "NoTimeout",
     "RetryPolicy",
     "Settings",
     "Timeout",
+    "check_setting_names",
     "configure",
     "reset_configuration",
     "resolve_settings",
@@ -222,7 +226,8 @@ class RetryPolicy(Retry):
 
     * ``retry_after_max`` (default 30 s): a ``Retry-After`` longer than this is not slept
       through; the response is returned at once, so one overloaded server cannot park a
-      worker for the hours some servers ask for.
+      worker for the hours some servers ask for. (urllib3 >= 2.6 has a parameter of the
+      same name that instead sleeps the maximum and retries; keepwarm's returns.)
     * ``retry_read_timeouts`` (default False): a read timeout means the server is slow,
       not gone; retrying it multiplies the time a caller waits. Set True to retry them
       (idempotent methods only, as always).
@@ -292,7 +297,7 @@ class RetryPolicy(Retry):
         if isinstance(error, ReadTimeoutError) and not self.retry_read_timeouts:
             raise error.with_traceback(_stacktrace)
         if response is not None and self.respect_retry_after_header:
-            retry_after = self.get_retry_after(response)
+            retry_after = _uncapped_retry_after(response.headers.get("Retry-After"))
             if retry_after is not None and retry_after > self.retry_after_max:
                 # urllib3 hands the response back instead of raising when
                 # raise_on_status is False, so the caller sees the 429/503 at once.
@@ -337,6 +342,21 @@ class RetryPolicy(Retry):
         )
 
 
+def _uncapped_retry_after(header: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for, without urllib3's cap (urllib3 >= 2.6
+    caps the value it returns at its own ``retry_after_max`` and then sleeps that long,
+    which would hide a longer request from RetryPolicy). None if absent or unparsable."""
+    if header is None:
+        return None
+    text = header.strip()
+    if text.isdigit():
+        return float(text)
+    parsed = email.utils.parsedate_tz(text)
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
 def _retry_signature(retry: Retry) -> tuple[Any, ...]:
     if isinstance(retry, RetryPolicy):
         return retry.signature()
@@ -351,7 +371,21 @@ def to_timeout(value: object, setting: str = "timeout") -> Timeout | NoTimeout:
     if isinstance(value, (Timeout, NoTimeout)):
         return value
     if isinstance(value, Urllib3Timeout):
-        return Timeout(connect=value.connect_timeout, read=value.read_timeout)  # type: ignore[arg-type]
+        if value.total is not None:
+            _fail_value(
+                setting,
+                value,
+                "a timeout without total= (a session default applies per connect and per "
+                "read); pass keepwarm.Timeout(connect=..., read=...) or a (connect, read) pair",
+            )
+        phases = {"connect": value._connect, "read": value._read}
+        return Timeout(
+            **{
+                phase: _seconds(f"{setting} ({phase})", v, allow_none=True)
+                for phase, v in phases.items()
+                if v is None or isinstance(v, (int, float))
+            }
+        )
     if isinstance(value, tuple):
         if len(value) != 2:
             _fail_value(setting, value, "a (connect, read) pair of seconds")
@@ -438,20 +472,34 @@ _VALIDATORS: Final[dict[str, Any]] = {
 SETTING_NAMES: Final = tuple(_VALIDATORS)
 
 
-def _check_names(names: Collection[str], where: str) -> None:
+#: Keywords of ``Session`` that set requests' session attributes rather than tuning knobs.
+STATE_OPTIONS: Final = (
+    "headers",
+    "cookies",
+    "auth",
+    "params",
+    "proxies",
+    "verify",
+    "cert",
+    "trust_env",
+)
+
+
+def check_setting_names(names: Collection[str], where: str, extra: Collection[str] = ()) -> None:
+    """Reject unknown keywords with the nearest known name as a hint."""
+    known = (*SETTING_NAMES, *extra)
     for name in names:
-        if name not in _VALIDATORS:
-            close = difflib.get_close_matches(name, SETTING_NAMES, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else "."
             raise TypeError(
-                f"{where} got an unknown setting {name!r}{hint} "
-                f"Known settings: {', '.join(SETTING_NAMES)}"
+                f"{where} got an unknown setting {name!r}{hint} Known settings: {', '.join(known)}"
             )
 
 
 def validate(values: Mapping[str, object], where: str) -> dict[str, Any]:
     """Check names and values; return the normalised values."""
-    _check_names(values, where)
+    check_setting_names(values, where)
     return {name: _VALIDATORS[name](name, value) for name, value in values.items()}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import requests
 import requests.api
 
-from keepwarm._config import SETTING_NAMES, resolve_settings
+from keepwarm._config import SETTING_NAMES, STATE_OPTIONS, check_setting_names, resolve_settings
 from keepwarm._exceptions import SessionConflictError
 from keepwarm._session import Session
 
@@ -27,8 +27,6 @@ _lock = threading.Lock()
 _sessions: dict[str, Session] = {}
 #: What each shared session was asked for, to tell a repeated request from a conflict.
 _requested: dict[str, dict[str, Any]] = {}
-
-_STATE_OPTIONS = ("headers", "cookies", "auth", "params", "proxies", "verify", "cert", "trust_env")
 
 
 def _check_name(name: object) -> str:
@@ -43,7 +41,10 @@ def _conflicts(name: str, existing: Session, overrides: dict[str, Any]) -> None:
     differing = existing.settings.differences(wanted, tuning)
     asked_before = _requested.get(name, {})
     differing += [
-        k for k in overrides if k not in SETTING_NAMES and asked_before.get(k, None) != overrides[k]
+        k
+        for k in overrides
+        if k not in SETTING_NAMES
+        and _state_value(k, asked_before.get(k)) != _state_value(k, overrides[k])
     ]
     if differing:
         details = ", ".join(
@@ -55,6 +56,24 @@ def _conflicts(name: str, existing: Session, overrides: dict[str, Any]) -> None:
             f"keepwarm.session({name!r}) without settings to get the existing one, or "
             f"close it first (keepwarm.session({name!r}).close())."
         )
+
+
+#: What a Session gets for each state keyword that is not given.
+_STATE_DEFAULTS: dict[str, object] = {
+    "headers": {},
+    "cookies": {},
+    "auth": None,
+    "params": {},
+    "proxies": {},
+    "verify": True,
+    "cert": None,
+    "trust_env": True,
+}
+
+
+def _state_value(key: str, value: object) -> object:
+    """A state keyword's value as the Session applies it (None means not given)."""
+    return _STATE_DEFAULTS[key] if value is None else value
 
 
 def _current(session: Session, key: str) -> object:
@@ -75,10 +94,7 @@ def session(name: str = "default", **overrides: Any) -> Session:
     if existing is not None and not overrides:
         return existing
     _check_name(name)
-    for key in overrides:
-        if key not in SETTING_NAMES and key not in _STATE_OPTIONS:
-            # Let Session's own validation produce the "unknown setting" message.
-            resolve_settings({key: overrides[key]}, f"keepwarm.session({name!r})")
+    check_setting_names(overrides, f"keepwarm.session({name!r})", extra=STATE_OPTIONS)
     with _lock:
         existing = _sessions.get(name)
         if existing is not None:

@@ -26,7 +26,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from http import cookiejar
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -41,10 +41,12 @@ from requests.utils import default_headers, get_auth_from_url
 from urllib3.util import Timeout as Urllib3Timeout
 
 from keepwarm._config import (
+    STATE_OPTIONS,
     UNSET,
     NoTimeout,
     Settings,
     Timeout,
+    check_setting_names,
     resolve_settings,
 )
 from keepwarm._cookies import ThreadSafeCookieJar
@@ -68,6 +70,8 @@ def redact_url(url: str) -> str:
     if parts.password is None:
         return url
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
@@ -128,7 +132,12 @@ class Session(requests.Session):
         verify: bool | str = True,
         cert: str | tuple[str, str] | None = None,
         trust_env: bool = True,
+        **unknown: NoReturn,
     ) -> None:
+        if unknown:
+            # Python's own "unexpected keyword argument" gives no hint; a misspelt knob
+            # deserves one. Typed NoReturn so type checkers flag it before it runs.
+            check_setting_names(unknown, "keepwarm.Session()", extra=STATE_OPTIONS)
         given = {
             name: value
             for name, value in (

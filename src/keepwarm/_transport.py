@@ -66,6 +66,13 @@ class KeepwarmAdapter(HTTPAdapter):
             pool_block=settings.pool_block,
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"settings": self.settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Rebuilt from its settings: pools, locks and pool classes are not picklable.
+        self.__init__(state["settings"])  # type: ignore[misc]
+
     # Pools ---------------------------------------------------------------------------
 
     def init_poolmanager(
