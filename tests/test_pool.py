@@ -1,0 +1,294 @@
+"""Connection pools: reuse you can count on the server, pools big enough for thread pools,
+and a bounded wait for a free connection (``pool_block`` / ``pool_timeout``).
+
+The servers count the TCP connections they accept, so "reused" means one accepted
+connection, not a guess from timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+import keepwarm
+from keepwarm._config import reset_configuration
+from servers import LocalServer
+
+POOL_FULL = "Connection pool is full, discarding connection"
+
+
+@pytest.fixture(autouse=True)
+def _reset_keepwarm() -> Iterator[None]:
+    reset_configuration()
+    yield
+    keepwarm.close_all()
+    reset_configuration()
+
+
+def _pool_full_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.name == "urllib3.connectionpool" and r.getMessage().startswith(POOL_FULL)
+    ]
+
+
+def _hammer(session: requests.Session, url: str, threads: int, per_thread: int) -> list[int]:
+    """*threads* threads start together (barrier) and each sends *per_thread* GETs
+    through *session*; returns every status code. Bounded by the barrier and the
+    futures' timeouts."""
+    barrier = threading.Barrier(threads, timeout=10)
+
+    def work() -> list[int]:
+        barrier.wait()
+        statuses = []
+        for _ in range(per_thread):
+            r = session.get(url, timeout=10)
+            statuses.append(r.status_code)
+            r.close()
+        return statuses
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(work) for _ in range(threads)]
+        return [status for f in futures for status in f.result(timeout=30)]
+
+
+def _pool_for(session: requests.Session, url: str) -> Any:
+    adapter = session.get_adapter(url)
+    return adapter.poolmanager.connection_from_url(url)
+
+
+# -- reuse ----------------------------------------------------------------------------
+
+
+def test_sequential_requests_use_one_connection_http(http_server: LocalServer) -> None:
+    with keepwarm.Session() as s:
+        for i in range(100):
+            r = s.get(http_server.url + f"/echo?i={i}")
+            assert r.status_code == 200
+    assert http_server.requests_handled == 100
+    assert http_server.connections_accepted == 1
+    assert len(set(http_server.client_ports)) == 1
+    assert {req.connection_index for req in http_server.requests} == {0}
+
+
+def test_sequential_requests_use_one_connection_https(
+    https_server: LocalServer, ca_bundle: str
+) -> None:
+    with keepwarm.Session(verify=ca_bundle) as s:
+        for _ in range(100):
+            assert s.get(https_server.url + "/").text == "ok"
+        # mixing methods and bodies does not cost a connection either
+        assert s.post(https_server.url + "/echo", data=b"x" * 10_000).status_code == 200
+        assert len(s.get(https_server.url + "/bytes?n=200000").content) == 200_000
+    assert https_server.requests_handled == 102
+    assert https_server.connections_accepted == 1
+
+
+def test_streamed_response_read_to_the_end_returns_its_connection(
+    http_server: LocalServer,
+) -> None:
+    with keepwarm.Session() as s:
+        for _ in range(5):
+            with s.get(http_server.url + "/bytes?n=100000", stream=True) as r:
+                assert sum(len(c) for c in r.iter_content(8192)) == 100_000
+    assert http_server.connections_accepted == 1
+
+
+def test_two_hosts_get_one_connection_each(
+    http_server: LocalServer, make_server: Callable[..., LocalServer]
+) -> None:
+    other = make_server()
+    with keepwarm.Session() as s:
+        for _ in range(10):
+            s.get(http_server.url + "/")
+            s.get(other.url + "/")
+    assert http_server.connections_accepted == 1
+    assert other.connections_accepted == 1
+
+
+@pytest.mark.parametrize("threads", [8, 32])
+def test_threads_share_the_default_pool_without_discarding(
+    make_server: Callable[..., LocalServer],
+    caplog: pytest.LogCaptureFixture,
+    threads: int,
+) -> None:
+    server = make_server()
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    with keepwarm.Session() as s:
+        statuses = _hammer(s, server.url + "/sleep?s=0.02", threads, per_thread=4)
+        pool = _pool_for(s, server.url)
+        assert pool.num_connections <= threads
+    assert statuses == [200] * (threads * 4)
+    assert server.requests_handled == threads * 4
+    assert 1 <= server.connections_accepted <= threads
+    assert _pool_full_records(caplog) == []
+
+
+def test_64_threads_with_a_pool_of_64(
+    make_server: Callable[..., LocalServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = make_server()
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    with keepwarm.Session(pool_maxsize=64) as s:
+        statuses = _hammer(s, server.url + "/sleep?s=0.02", 64, per_thread=3)
+    assert statuses == [200] * 192
+    assert 1 <= server.connections_accepted <= 64
+    assert _pool_full_records(caplog) == []
+
+
+def test_64_threads_overflow_the_default_pool_of_32(
+    make_server: Callable[..., LocalServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The documented limit: more threads than pool_maxsize (32) against one host still
+    works, but extra connections are thrown away (and urllib3 says so)."""
+    server = make_server()
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    with keepwarm.Session() as s:
+        statuses = _hammer(s, server.url + "/sleep?s=0.05", 64, per_thread=2)
+        assert _pool_for(s, server.url).pool.qsize() <= 32
+    assert statuses == [200] * 128
+    assert server.connections_accepted > 32
+    records = _pool_full_records(caplog)
+    assert records
+    assert "Connection pool size: 32" in records[0].getMessage()
+
+
+def test_plain_requests_discards_connections_with_32_threads(
+    make_server: Callable[..., LocalServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The control for the tests above: they can see the warning when it happens."""
+    server = make_server()
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    plain = requests.Session()
+    try:
+        statuses = _hammer(plain, server.url + "/sleep?s=0.05", 32, per_thread=2)
+    finally:
+        plain.close()
+    assert statuses == [200] * 64
+    records = _pool_full_records(caplog)
+    assert records
+    assert "Connection pool size: 10" in records[0].getMessage()
+    assert server.connections_accepted > 10
+
+
+# -- bounded pool wait ----------------------------------------------------------------
+
+
+def _assert_free_slots(session: requests.Session, url: str, expected: int) -> None:
+    """Every slot of the (blocking) pool is back: a connection or an empty slot each."""
+    pool = _pool_for(session, url)
+    assert pool.pool.qsize() == expected
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_pool_timeout_bounds_the_wait(
+    make_server: Callable[..., LocalServer], ca_bundle: str, tls: bool
+) -> None:
+    server = make_server(tls=tls)
+    url = server.url + "/"
+    with keepwarm.Session(pool_maxsize=1, pool_block=True, pool_timeout=0.5, verify=ca_bundle) as s:
+        held = s.get(url, stream=True)  # its connection stays checked out
+        try:
+            start = time.monotonic()
+            with pytest.raises(keepwarm.PoolTimeout) as info:
+                s.get(url, timeout=5)
+            elapsed = time.monotonic() - start
+        finally:
+            held.close()
+        error = info.value
+        assert 0.45 <= elapsed < 2.0
+        assert isinstance(error, requests.exceptions.Timeout)
+        assert isinstance(error, requests.exceptions.RequestException)
+        assert isinstance(error, keepwarm.KeepwarmError)
+        assert not isinstance(error, requests.exceptions.ConnectionError)
+        message = str(error)
+        assert "pool_timeout=0.5" in message
+        assert "pool_maxsize" in message
+        assert f"127.0.0.1:{server.port}" in message
+        assert error.request is not None
+        assert error.request.url == url
+        # The slot came back: requests succeed again, at once.
+        start = time.monotonic()
+        for _ in range(5):
+            assert s.get(url).text == "ok"
+        assert time.monotonic() - start < 0.45
+        _assert_free_slots(s, url, 1)
+    # held (closed unread) cost its connection; the five later requests shared one
+    assert server.connections_accepted == 2
+    assert server.requests_handled == 6
+
+
+def test_pool_timeout_repeatedly_leaks_no_slot(http_server: LocalServer) -> None:
+    url = http_server.url + "/"
+    with keepwarm.Session(pool_maxsize=2, pool_block=True, pool_timeout=0.2) as s:
+        for _ in range(3):
+            held = [s.get(url, stream=True) for _ in range(2)]
+            try:
+                with pytest.raises(keepwarm.PoolTimeout):
+                    s.get(url)
+            finally:
+                for r in held:
+                    assert r.content == b"ok"  # read to the end: the connection goes back
+                    r.close()
+            _assert_free_slots(s, url, 2)
+        statuses = [s.get(url).status_code for _ in range(4)]
+    assert statuses == [200] * 4
+    # reading the held responses to the end returned their connections for reuse
+    assert http_server.connections_accepted == 2
+
+
+def test_pool_wait_ends_when_a_connection_comes_back(http_server: LocalServer) -> None:
+    url = http_server.url + "/"
+    with keepwarm.Session(pool_maxsize=1, pool_block=True, pool_timeout=5) as s:
+        held = s.get(url, stream=True)
+        release = threading.Timer(0.3, held.close)
+        release.start()
+        try:
+            start = time.monotonic()
+            assert s.get(url).text == "ok"
+            elapsed = time.monotonic() - start
+        finally:
+            release.join(timeout=5)
+            held.close()
+    assert 0.25 <= elapsed < 3.0
+
+
+def test_plain_requests_waits_forever_for_a_pooled_connection(http_server: LocalServer) -> None:
+    """The contrast: requests passes no pool timeout to urllib3 (requests 3825), so a
+    blocking pool waits without end, even when the request has a timeout."""
+    url = http_server.url + "/"
+    plain = requests.Session()
+    plain.mount("http://", HTTPAdapter(pool_maxsize=1, pool_block=True))
+    result: dict[str, Any] = {}
+
+    def second_request() -> None:
+        try:
+            r = plain.get(url, timeout=0.5)
+            result["status"] = r.status_code
+            r.close()
+        except Exception as exc:  # reported by the assertions below
+            result["error"] = exc
+
+    try:
+        held = plain.get(url, stream=True, timeout=5)
+        waiter = threading.Thread(target=second_request, daemon=True)
+        try:
+            waiter.start()
+            waiter.join(1.0)
+            assert waiter.is_alive(), result  # still waiting after twice its timeout
+        finally:
+            held.close()  # gives the slot back, which ends the wait
+            waiter.join(5.0)
+        assert not waiter.is_alive()
+        assert result == {"status": 200}
+    finally:
+        plain.close()
