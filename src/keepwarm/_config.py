@@ -357,10 +357,32 @@ def _uncapped_retry_after(header: str | None) -> float | None:
     return max(0.0, email.utils.mktime_tz(parsed) - time.time())
 
 
+_RETRY_FIELDS: Final = (
+    "total",
+    "connect",
+    "read",
+    "redirect",
+    "status",
+    "other",
+    "backoff_factor",
+    "backoff_max",
+    "backoff_jitter",
+    "raise_on_redirect",
+    "raise_on_status",
+    "respect_retry_after_header",
+)
+
+
 def _retry_signature(retry: Retry) -> tuple[Any, ...]:
+    """Equal for two Retry objects configured alike (urllib3's Retry has no __eq__)."""
     if isinstance(retry, RetryPolicy):
         return retry.signature()
-    return (type(retry).__name__, repr(retry), id(retry))
+    return (
+        type(retry).__qualname__,
+        *(getattr(retry, name, None) for name in _RETRY_FIELDS),
+        frozenset(retry.allowed_methods or ()),
+        frozenset(retry.status_forcelist or ()),
+    )
 
 
 # Validation -------------------------------------------------------------------------------
@@ -616,6 +638,16 @@ def configure(**defaults: Any) -> None:
     values = validate(defaults, "keepwarm.configure()")
     with _configured_lock:
         _configured.update(values)
+
+
+def _after_fork_in_child() -> None:
+    # Another thread may have held the lock at fork(); the child has one thread now.
+    global _configured_lock
+    _configured_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def reset_configuration() -> None:

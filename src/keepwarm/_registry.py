@@ -162,6 +162,11 @@ def install(name: str = "default") -> None:
     nothing it receives is seen by the next call. What changes: connections are reused,
     and calls without a timeout get the shared session's default instead of none.
 
+    The environment (proxies, netrc, CA bundle variables) is the shared session's
+    snapshot, read when it was created: after changing it, call
+    ``keepwarm.session(name).reload_environment()``. A shared session created with
+    ``trust_env=False`` makes installed calls ignore the environment too.
+
     Not covered: code that builds its own ``requests.Session()``, and code that bound
     ``requests.api.request`` to a local name (``from requests.api import request``)
     before ``install()`` ran.

@@ -245,10 +245,12 @@ class Session(requests.Session):
         self._init_requests_state()
         self._init_keepwarm_state(
             owner._settings,
-            trust_env=True,
+            trust_env=owner.trust_env,
             environment=owner._environment,
             owns_transport=False,
         )
+        # Whether to trust the environment is the owner's configuration, not call state.
+        self.trust_env = owner.trust_env
         self.adapters = owner.adapters
         return self
 

@@ -109,6 +109,17 @@ def _build(ca_location: str | None, cert_file: str | None, key_file: str | None)
     return context
 
 
+def _after_fork_in_child() -> None:
+    # A thread building a context (tens of ms: it loads a CA bundle) while another forks
+    # would leave the child's lock held forever. Contexts themselves are safe to keep.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def clear_cache() -> None:
     """Forget every cached context; the next connection of each configuration rebuilds one."""
     with _lock:
