@@ -22,7 +22,12 @@ from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 import keepwarm
-from keepwarm._config import ENVIRONMENT_VARIABLES, IDEMPOTENT_METHODS, reset_configuration
+from keepwarm._config import (
+    ENVIRONMENT_VARIABLES,
+    IDEMPOTENT_METHODS,
+    Settings,
+    reset_configuration,
+)
 from servers import Flaky, LocalServer, RawServer, ServerResponse, silent
 
 NAME = "test-config"
@@ -333,7 +338,6 @@ def test_environment_is_read_when_the_session_is_created(monkeypatch: pytest.Mon
 
 MALFORMED_ENV: list[tuple[str, str]] = [
     ("KEEPWARM_TIMEOUT", "abc"),
-    ("KEEPWARM_TIMEOUT", ""),
     ("KEEPWARM_TIMEOUT", "0"),
     ("KEEPWARM_TIMEOUT", "-1"),
     ("KEEPWARM_TIMEOUT", "nan"),
@@ -353,6 +357,16 @@ MALFORMED_ENV: list[tuple[str, str]] = [
     ("KEEPWARM_BASE_URL", "ftp://x"),
     ("KEEPWARM_BASE_URL", "not a url"),
 ]
+
+
+@pytest.mark.parametrize("var", sorted(ENVIRONMENT_VARIABLES))
+def test_an_empty_environment_variable_counts_as_unset(
+    monkeypatch: pytest.MonkeyPatch, var: str
+) -> None:
+    """`KEEPWARM_TIMEOUT= cmd` is how a shell unsets a variable for one command."""
+    monkeypatch.setenv(var, "  ")
+    with keepwarm.Session() as s:
+        assert s.settings == Settings()
 
 
 @pytest.mark.parametrize(("var", "raw"), MALFORMED_ENV)

@@ -332,13 +332,22 @@ class RetryPolicy(Retry):
             self.retry_read_timeouts,
         )
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RetryPolicy):
+            return self.signature() == other.signature() and self.history == other.history
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.signature())
+
     def __repr__(self) -> str:
         return (
             f"RetryPolicy(total={self.total!r}, connect={self.connect!r}, "
             f"read={self.read!r}, status={self.status!r}, "
             f"backoff_factor={self.backoff_factor!r}, "
             f"status_forcelist={sorted(self.status_forcelist or ())!r}, "
-            f"retry_after_max={self.retry_after_max!r})"
+            f"retry_after_max={self.retry_after_max!r}, "
+            f"retry_read_timeouts={self.retry_read_timeouts!r})"
         )
 
 
@@ -580,6 +589,9 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[
     found: dict[str, Any] = {}
     for var, raw in environ.items():
         if not var.startswith("KEEPWARM_"):
+            continue
+        if not raw.strip():
+            # `KEEPWARM_TIMEOUT= cmd` is the shell's way to say "not set".
             continue
         if var not in ENVIRONMENT_VARIABLES:
             close = difflib.get_close_matches(var, ENVIRONMENT_VARIABLES, n=1)

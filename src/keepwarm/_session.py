@@ -313,9 +313,6 @@ class Session(requests.Session):
         if isinstance(method, bytes):
             method = method.decode("ascii")
         self._check_open(url)
-        base_url = self._settings.base_url
-        if base_url is not None and not _ABSOLUTE_URL.match(url):
-            url = base_url + url.lstrip("/")
         if isinstance(timeout, (Timeout, NoTimeout)):
             timeout = _urllib3_timeout(timeout)
         return super().request(
@@ -393,8 +390,21 @@ class Session(requests.Session):
             "cert": merge_setting(cert, self.cert),
         }
 
+    def _join_base_url(self, url: str) -> str:
+        base_url = self._settings.base_url
+        if base_url is None or _ABSOLUTE_URL.match(url):
+            return url
+        if url.startswith("//"):  # scheme-relative: keep the base URL's scheme
+            return base_url.split(":", 1)[0] + ":" + url
+        return base_url + url.lstrip("/")
+
     def prepare_request(self, request: Request) -> PreparedRequest:
-        # requests.Session.prepare_request, with netrc read from the snapshot.
+        # requests.Session.prepare_request, with netrc read from the snapshot and
+        # relative URLs joined to base_url (also for session.send(prepare_request(...))).
+        if isinstance(request.url, bytes):
+            request.url = request.url.decode("utf-8")
+        if isinstance(request.url, str):
+            request.url = self._join_base_url(request.url)
         cookies = request.cookies or {}
         if not isinstance(cookies, cookiejar.CookieJar):
             cookies = cookiejar_from_dict(cookies)
