@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
+LINT_PATHS = src tests $(wildcard benchmarks)
+
 .PHONY: bench test lint typecheck pytest clean
 
 $(BIN)/python:
@@ -19,8 +21,8 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/keepwarm bench $(ARGS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
