@@ -289,6 +289,9 @@ ENV_CASES: list[tuple[str, str, str, Any]] = [
     ("KEEPWARM_MAX_RETRIES", "5", "max_retries", 5),
     ("KEEPWARM_MAX_RETRIES", "0", "max_retries", 0),
     ("KEEPWARM_BASE_URL", "http://127.0.0.1:1/api", "base_url", "http://127.0.0.1:1/api/"),
+    ("KEEPWARM_POOL_MAXSIZE", "auto", "pool_maxsize", "auto"),
+    ("KEEPWARM_TELEMETRY", "false", "telemetry", False),
+    ("KEEPWARM_TELEMETRY", "1", "telemetry", True),
 ]
 
 
@@ -313,7 +316,9 @@ def test_environment_variable_takes_effect(
             assert value == expected
         adapter = s.get_adapter("http://127.0.0.1/")
         if setting == "pool_maxsize":
-            assert adapter.poolmanager.connection_pool_kw["maxsize"] == expected
+            # "auto" starts at the default size and grows on demand.
+            initial = keepwarm.DEFAULT_POOL_MAXSIZE if expected == "auto" else expected
+            assert adapter.poolmanager.connection_pool_kw["maxsize"] == initial
         if setting == "pool_connections":
             assert adapter.poolmanager.pools._maxsize == expected
         if setting == "pool_block":
@@ -356,6 +361,8 @@ MALFORMED_ENV: list[tuple[str, str]] = [
     ("KEEPWARM_MAX_RETRIES", "three"),
     ("KEEPWARM_BASE_URL", "ftp://x"),
     ("KEEPWARM_BASE_URL", "not a url"),
+    ("KEEPWARM_POOL_MAXSIZE", "automatic"),
+    ("KEEPWARM_TELEMETRY", "sometimes"),
 ]
 
 

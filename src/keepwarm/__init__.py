@@ -12,6 +12,8 @@ Public API (everything else is private)::
     keepwarm.install()                # plain requests.get() reuses keepwarm's pools
 """
 
+import logging as _logging
+
 from keepwarm.__about__ import __version__
 from keepwarm._config import (
     DEFAULT_POOL_CONNECTIONS,
@@ -30,8 +32,21 @@ from keepwarm._exceptions import (
     SessionClosedError,
     SessionConflictError,
 )
-from keepwarm._registry import close_all, install, installed, session, uninstall
+from keepwarm._registry import (
+    close_all,
+    install,
+    installed,
+    session,
+    stats,
+    timings,
+    uninstall,
+)
 from keepwarm._session import Session
+from keepwarm._telemetry import HostStats, Stats, Timings
+
+# The library logs to "keepwarm" (connection.*, pool.*, request.* events at DEBUG); it
+# prints nothing unless the application configures logging.
+_logging.getLogger("keepwarm").addHandler(_logging.NullHandler())
 
 __all__ = [
     "DEFAULT_POOL_CONNECTIONS",
@@ -39,6 +54,7 @@ __all__ = [
     "DEFAULT_POOL_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "NO_TIMEOUT",
+    "HostStats",
     "KeepwarmError",
     "KeepwarmWarning",
     "PoolTimeout",
@@ -46,12 +62,16 @@ __all__ = [
     "Session",
     "SessionClosedError",
     "SessionConflictError",
+    "Stats",
     "Timeout",
+    "Timings",
     "__version__",
     "close_all",
     "configure",
     "install",
     "installed",
     "session",
+    "stats",
+    "timings",
     "uninstall",
 ]

@@ -441,6 +441,16 @@ def _positive_int(setting: str, value: object) -> int:
     return value
 
 
+def _pool_maxsize(setting: str, value: object) -> int | str:
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail_type(setting, value, 'a whole number >= 1 or "auto"')
+    if value < 1:
+        _fail_value(setting, value, 'a whole number >= 1 or "auto"')
+    return value
+
+
 def _bool(setting: str, value: object) -> bool:
     if not isinstance(value, bool):
         _fail_type(setting, value, "True or False")
@@ -494,11 +504,12 @@ def _timeout_setting(setting: str, value: object) -> Timeout | NoTimeout:
 _VALIDATORS: Final[dict[str, Any]] = {
     "timeout": _timeout_setting,
     "pool_connections": _positive_int,
-    "pool_maxsize": _positive_int,
+    "pool_maxsize": _pool_maxsize,
     "pool_block": _bool,
     "pool_timeout": lambda s, v: _seconds(s, v),
     "max_retries": _retries,
     "base_url": _base_url,
+    "telemetry": _bool,
 }
 SETTING_NAMES: Final = tuple(_VALIDATORS)
 
@@ -554,6 +565,11 @@ def _env_int(raw: str) -> object:
     return int(raw.strip())
 
 
+def _env_maxsize(raw: str) -> object:
+    text = raw.strip()
+    return "auto" if text.lower() == "auto" else int(text)
+
+
 def _env_float(raw: str) -> object:
     return float(raw.strip())
 
@@ -575,11 +591,12 @@ def _env_str(raw: str) -> object:
 ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, Any, str]]] = {
     "KEEPWARM_TIMEOUT": ("timeout", _env_timeout, "'5', '3,7' (connect,read) or 'none'"),
     "KEEPWARM_POOL_CONNECTIONS": ("pool_connections", _env_int, "a whole number >= 1"),
-    "KEEPWARM_POOL_MAXSIZE": ("pool_maxsize", _env_int, "a whole number >= 1"),
+    "KEEPWARM_POOL_MAXSIZE": ("pool_maxsize", _env_maxsize, "a whole number >= 1 or 'auto'"),
     "KEEPWARM_POOL_BLOCK": ("pool_block", _env_bool, "true or false"),
     "KEEPWARM_POOL_TIMEOUT": ("pool_timeout", _env_float, "a positive number of seconds"),
     "KEEPWARM_MAX_RETRIES": ("max_retries", _env_int, "a whole number >= 0"),
     "KEEPWARM_BASE_URL": ("base_url", _env_str, "an absolute http(s) URL"),
+    "KEEPWARM_TELEMETRY": ("telemetry", _env_bool, "true or false"),
 }
 
 
@@ -620,11 +637,31 @@ class Settings:
 
     timeout: Timeout | NoTimeout = DEFAULT_TIMEOUT
     pool_connections: int = DEFAULT_POOL_CONNECTIONS
-    pool_maxsize: int = DEFAULT_POOL_MAXSIZE
+    #: A number, or "auto": start at DEFAULT_POOL_MAXSIZE and grow instead of discarding.
+    pool_maxsize: int | str = DEFAULT_POOL_MAXSIZE
     pool_block: bool = False
     pool_timeout: float = DEFAULT_POOL_TIMEOUT
     max_retries: Retry = field(default_factory=RetryPolicy)
     base_url: str | None = None
+    #: Count connections and time requests (see keepwarm.stats()); off costs nothing.
+    telemetry: bool = True
+
+    def __post_init__(self) -> None:
+        if self.pool_maxsize == "auto" and self.pool_block:
+            raise ValueError(
+                'pool_maxsize="auto" grows the pool instead of waiting, so it cannot be '
+                "combined with pool_block=True; give pool_maxsize a number to cap the "
+                "connections, or set pool_block=False"
+            )
+
+    @property
+    def initial_pool_maxsize(self) -> int:
+        """The pool size to start with ("auto" starts at the default and grows)."""
+        return self.pool_maxsize if isinstance(self.pool_maxsize, int) else DEFAULT_POOL_MAXSIZE
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self.timeout.read if isinstance(self.timeout, Timeout) else None
 
     def comparable(self, name: str) -> object:
         value = getattr(self, name)

@@ -20,8 +20,9 @@ import requests.api
 from keepwarm._config import SETTING_NAMES, STATE_OPTIONS, check_setting_names, resolve_settings
 from keepwarm._exceptions import SessionConflictError
 from keepwarm._session import Session
+from keepwarm._telemetry import Stats, Timings, merge_stats
 
-__all__ = ["close_all", "install", "installed", "session", "uninstall"]
+__all__ = ["close_all", "install", "installed", "session", "stats", "timings", "uninstall"]
 
 _lock = threading.Lock()
 _sessions: dict[str, Session] = {}
@@ -113,6 +114,22 @@ def _forget(name: str, closed: Session) -> None:
         if _sessions.get(name) is closed:
             del _sessions[name]
             _requested.pop(name, None)
+
+
+def stats() -> Stats:
+    """Counters of every shared session (and of ``install()``-ed calls), per origin."""
+    with _lock:
+        sessions = list(_sessions.values())
+    return merge_stats(s.stats() for s in sessions)
+
+
+def timings(response: requests.Response) -> Timings | None:
+    """Where the time of this response went (DNS, connect, TLS, send, wait, receive).
+
+    None for a response that did not come through a keepwarm session with telemetry on.
+    """
+    value = getattr(response, "kw_timings", None)
+    return value if isinstance(value, Timings) else None
 
 
 def close_all() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -52,6 +53,7 @@ from keepwarm._config import (
 from keepwarm._cookies import ThreadSafeCookieJar
 from keepwarm._environment import EnvironmentSnapshot
 from keepwarm._exceptions import SessionClosedError
+from keepwarm._telemetry import Stats, Timings, merge_stats
 from keepwarm._transport import KeepwarmAdapter
 
 __all__ = ["Session", "redact_url"]
@@ -274,6 +276,24 @@ class Session(requests.Session):
     def closed(self) -> bool:
         return self._closed
 
+    def _transports(self) -> list[KeepwarmAdapter]:
+        seen: dict[int, KeepwarmAdapter] = {}
+        for adapter in self.adapters.values():
+            if isinstance(adapter, KeepwarmAdapter):
+                seen.setdefault(id(adapter), adapter)
+        return list(seen.values())
+
+    def stats(self) -> Stats:
+        """Counters of this session's connections, per origin: ``str()`` it for a table,
+        ``.as_dict()`` for machines, ``.advice()`` for settings to change."""
+        return merge_stats(adapter.stats() for adapter in self._transports())
+
+    def reset_stats(self) -> None:
+        """Count from zero again (connections and pools are untouched)."""
+        for adapter in self._transports():
+            if adapter.telemetry is not None:
+                adapter.telemetry.reset()
+
     def reload_environment(self) -> None:
         """Read proxies, ``NO_PROXY``, netrc and CA bundle variables again."""
         self._environment = EnvironmentSnapshot.capture()
@@ -343,7 +363,13 @@ class Session(requests.Session):
             kwargs["timeout"] = _urllib3_timeout(timeout)
         if "proxies" not in kwargs:
             kwargs["proxies"] = self._resolve_proxies(request, self.proxies)
-        return super().send(request, **kwargs)
+        response = super().send(request, **kwargs)
+        if not kwargs.get("stream"):
+            # requests has read the body by now: the request's total time is known.
+            timings: Timings | None = getattr(response, "kw_timings", None)
+            if timings is not None:
+                timings.finish(time.perf_counter())
+        return response
 
     # Environment, read from the snapshot instead of os.environ --------------------------
 

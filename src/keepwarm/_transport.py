@@ -20,30 +20,23 @@ from typing import Any
 
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import EmptyPoolError
 from urllib3.poolmanager import PoolManager
 
 from keepwarm import _tls
 from keepwarm._config import Settings
+from keepwarm._connection import (
+    AUTO_POOL_MAXSIZE_CAP,
+    InstrumentedHTTPConnectionPool,
+    InstrumentedHTTPSConnectionPool,
+    log,
+)
 from keepwarm._exceptions import PoolTimeout
+from keepwarm._telemetry import Limits, Stats, Telemetry, Timings
 
 __all__ = ["KeepwarmAdapter"]
-
-
-class _BoundedWaitHTTPPool(HTTPConnectionPool):
-    #: Seconds to wait for a free connection when the pool blocks; set per adapter.
-    pool_wait: float | None = None
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        return super()._get_conn(self.pool_wait if timeout is None else timeout)
-
-
-class _BoundedWaitHTTPSPool(HTTPSConnectionPool):
-    pool_wait: float | None = None
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        return super()._get_conn(self.pool_wait if timeout is None else timeout)
 
 
 class KeepwarmAdapter(HTTPAdapter):
@@ -51,20 +44,48 @@ class KeepwarmAdapter(HTTPAdapter):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        wait = settings.pool_timeout if settings.pool_block else None
-        # Pool classes that carry this adapter's wait bound; urllib3 builds every pool,
-        # direct or through a proxy, from the manager's pool_classes_by_scheme.
-        self._pool_classes: dict[str, type[HTTPConnectionPool]] = {
-            "http": type("HTTPConnectionPool", (_BoundedWaitHTTPPool,), {"pool_wait": wait}),
-            "https": type("HTTPSConnectionPool", (_BoundedWaitHTTPSPool,), {"pool_wait": wait}),
-        }
+        self.telemetry: Telemetry | None = (
+            Telemetry(
+                Limits(
+                    pool_connections=settings.pool_connections,
+                    pool_maxsize=settings.initial_pool_maxsize,
+                    read_timeout=settings.read_timeout,
+                )
+            )
+            if settings.telemetry
+            else None
+        )
+        self._pool_classes = self._make_pool_classes(settings, self.telemetry)
         self._proxy_lock = threading.Lock()
+        self._closing = False
         super().__init__(
             pool_connections=settings.pool_connections,
-            pool_maxsize=settings.pool_maxsize,
+            pool_maxsize=settings.initial_pool_maxsize,
             max_retries=settings.max_retries,
             pool_block=settings.pool_block,
         )
+
+    @staticmethod
+    def _make_pool_classes(
+        settings: Settings, telemetry: Telemetry | None
+    ) -> dict[str, type[HTTPConnectionPool]]:
+        """Pool classes carrying this adapter's wait bound, growth cap and telemetry:
+        urllib3 builds every pool, direct or through a proxy, from the manager's
+        ``pool_classes_by_scheme``. With telemetry off the connections are urllib3's own,
+        so a disabled feature costs nothing."""
+        attrs: dict[str, Any] = {
+            "pool_wait": settings.pool_timeout if settings.pool_block else None,
+            "telemetry": telemetry,
+            "kw_grow_to": AUTO_POOL_MAXSIZE_CAP if settings.pool_maxsize == "auto" else 0,
+        }
+        http_attrs, https_attrs = dict(attrs), dict(attrs)
+        if telemetry is None:
+            http_attrs["ConnectionCls"] = HTTPConnection
+            https_attrs["ConnectionCls"] = HTTPSConnection
+        return {
+            "http": type("HTTPConnectionPool", (InstrumentedHTTPConnectionPool,), http_attrs),
+            "https": type("HTTPSConnectionPool", (InstrumentedHTTPSConnectionPool,), https_attrs),
+        }
 
     def __getstate__(self) -> dict[str, Any]:
         return {"settings": self.settings}
@@ -79,22 +100,51 @@ class KeepwarmAdapter(HTTPAdapter):
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = self._pool_classes
+        self._instrument(self.poolmanager)
+
+    def _instrument(self, manager: PoolManager) -> None:
+        manager.pool_classes_by_scheme = self._pool_classes
+        # urllib3 closes the least recently used host pool when there are more hosts than
+        # pool_connections; count those evictions (but not the pools closed by close()).
+        manager.pools.dispose_func = self._dispose_pool
+
+    def _dispose_pool(self, pool: Any) -> None:
+        counters = getattr(pool, "kw_counters", None)
+        if counters is not None and not self._closing:
+            counters.add("pools_evicted")
+            log.debug("pool.evicted origin=%s", counters.origin)
+        pool.close()
+
+    def close(self) -> None:
+        self._closing = True
+        try:
+            super().close()
+        finally:
+            self._closing = False
+
+    def stats(self) -> Stats:
+        """A snapshot of this transport's counters (empty when telemetry is off)."""
+        return self.telemetry.snapshot() if self.telemetry is not None else Stats()
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         # requests checks and fills its proxy dict without a lock; two threads meeting
         # the same new proxy would each build a manager and leak one.
         with self._proxy_lock:
             manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if isinstance(manager, PoolManager):
-            manager.pool_classes_by_scheme = self._pool_classes
+        if isinstance(manager, PoolManager) and manager.pools.dispose_func != self._dispose_pool:
+            self._instrument(manager)
         return manager
 
     def reset_after_fork(self) -> None:
         """Forget the parent's pools without closing them (closing could shut down the
         parent's TLS sessions); the child opens its own connections from here on."""
         self._proxy_lock = threading.Lock()
+        self._closing = False
         self.proxy_manager = {}
+        if self.telemetry is not None:
+            # The child counts its own traffic, from zero.
+            self.telemetry.reset_after_fork()
+            self.telemetry.reset()
         self.init_poolmanager(self._pool_connections, self._pool_maxsize, self._pool_block)
 
     # TLS -----------------------------------------------------------------------------
@@ -133,7 +183,7 @@ class KeepwarmAdapter(HTTPAdapter):
         proxies: dict[str, str] | None = None,
     ) -> Response:
         try:
-            return super().send(
+            response = super().send(
                 request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
             )
         except EmptyPoolError as exc:
@@ -145,3 +195,9 @@ class KeepwarmAdapter(HTTPAdapter):
                 f"pool_block=False to open extra connections instead of waiting.",
                 request=request,
             ) from exc
+        timings: Timings | None = getattr(response.raw, "kw_timings", None)
+        if timings is not None:
+            history = getattr(getattr(response.raw, "retries", None), "history", None)
+            timings.retries = len(history) if history else 0
+            response.kw_timings = timings  # type: ignore[attr-defined]
+        return response

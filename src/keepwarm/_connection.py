@@ -1,0 +1,439 @@
+"""urllib3 connections and pools that count and time what they do.
+
+The connection classes time name resolution, the TCP and TLS handshakes, sending the
+request and waiting for the response headers; the pool classes count checkouts (and the
+wait for them), connections found dropped before reuse, connections discarded because
+the pool was full, and bound the wait for a free connection. Everything is reported to
+the :class:`keepwarm._telemetry.HostCounters` of the pool's origin, and each response
+carries its :class:`keepwarm._telemetry.Timings` as ``response.kw_timings``.
+
+Events are logged to the ``keepwarm`` logger at DEBUG, named in one scheme like
+httpcore's: ``connection.connect_tcp.started/complete/failed``,
+``connection.start_tls.complete/failed``, ``connection.reused``, ``pool.dropped``,
+``pool.discarded``, ``pool.grown``, ``pool.evicted``, ``request.retry``. They carry the
+origin and durations only: never headers, query strings or credentials.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import queue
+import socket
+import sys
+import time
+from typing import Any, Final
+
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
+    EmptyPoolError,
+    FullPoolError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.connection import _set_socket_options, allowed_gai_family, is_connection_dropped
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
+
+from keepwarm._telemetry import HostCounters, Telemetry, Timings
+
+__all__ = [
+    "AUTO_POOL_MAXSIZE_CAP",
+    "InstrumentedHTTPConnection",
+    "InstrumentedHTTPConnectionPool",
+    "InstrumentedHTTPSConnection",
+    "InstrumentedHTTPSConnectionPool",
+    "log",
+    "parse_keep_alive_timeout",
+]
+
+log = logging.getLogger("keepwarm")
+#: urllib3's own logger, so "Connection pool is full" still reaches those who watch it.
+_urllib3_log = logging.getLogger("urllib3.connectionpool")
+_perf = time.perf_counter
+
+#: The most connections an ``pool_maxsize="auto"`` pool grows to per origin: one file
+#: descriptor each, well inside the common 1024 soft limit even with several origins.
+AUTO_POOL_MAXSIZE_CAP: Final = 256
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def parse_keep_alive_timeout(value: str | None) -> float | None:
+    """The ``timeout=N`` of a ``Keep-Alive`` response header, in seconds."""
+    if not value:
+        return None
+    for part in value.split(","):
+        name, _, number = part.strip().partition("=")
+        if name.strip().lower() == "timeout":
+            try:
+                seconds = float(number.strip())
+            except ValueError:
+                return None
+            return seconds if seconds >= 0 else None
+    return None
+
+
+# Connections ------------------------------------------------------------------------------
+
+
+def _timed_new_conn(conn: HTTPConnection) -> socket.socket:
+    """urllib3's ``HTTPConnection._new_conn`` and ``create_connection``, with the name
+    resolution and TCP handshake timed apart (urllib3 does both in one call)."""
+    host: str = conn._dns_host
+    port = conn.port
+    if host.startswith("["):
+        host = host.strip("[]")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise LocationParseError(f"'{host}', label empty or too long") from None
+    origin = f"{conn.host}:{port}"
+    started = _perf()
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("connection.connect_tcp.started origin=%s", origin)
+    try:
+        infos = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        log.debug("connection.connect_tcp.failed origin=%s error=name_resolution", origin)
+        raise NameResolutionError(conn.host, conn, e) from e
+    resolved = _perf()
+    error: OSError | None = None
+    sock: socket.socket | None = None
+    for family, socktype, proto, _canonname, address in infos:
+        try:
+            sock = socket.socket(family, socktype, proto)
+            _set_socket_options(sock, conn.socket_options)
+            timeout: Any = conn.timeout
+            if timeout is not _DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if conn.source_address:
+                sock.bind(conn.source_address)
+            sock.connect(address)
+            error = None
+            break
+        except OSError as e:
+            error = e
+            if sock is not None:
+                sock.close()
+                sock = None
+    if sock is None:
+        failure = error or OSError("getaddrinfo returns an empty list")
+        log.debug(
+            "connection.connect_tcp.failed origin=%s error=%s", origin, type(failure).__name__
+        )
+        if isinstance(failure, TimeoutError):
+            raise ConnectTimeoutError(
+                conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+            ) from failure
+        raise NewConnectionError(
+            conn, f"Failed to establish a new connection: {failure}"
+        ) from failure
+    connected = _perf()
+    sys.audit("http.client.connect", conn, conn.host, conn.port)
+    timings = getattr(conn, "kw_timings", None)
+    if timings is not None:
+        timings.dns = None if _is_ip(host) else resolved - started
+        timings.connect = connected - resolved
+    conn.kw_tcp_done = connected  # type: ignore[attr-defined]
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "connection.connect_tcp.complete origin=%s seconds=%.6f", origin, connected - started
+        )
+    return sock
+
+
+class _ConnectionHooks:
+    """What both instrumented connection classes do around urllib3's methods."""
+
+    @staticmethod
+    def after_connect(conn: Any, tls: bool, started: float) -> None:
+        conn.kw_fresh = True
+        done = _perf()
+        counters: HostCounters | None = conn.kw_counters
+        if counters is not None:
+            counters.on_connect(tls)
+        if tls:
+            timings: Timings | None = conn.kw_timings
+            tls_seconds = done - getattr(conn, "kw_tcp_done", started)
+            if timings is not None:
+                timings.tls = tls_seconds
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "connection.start_tls.complete origin=%s:%s seconds=%.6f version=%s",
+                    conn.host,
+                    conn.port,
+                    tls_seconds,
+                    conn.sock.version() if hasattr(conn.sock, "version") else None,
+                )
+
+    @staticmethod
+    def before_request(conn: Any) -> float:
+        reused = conn.sock is not None and not conn.kw_fresh
+        counters: HostCounters | None = conn.kw_counters
+        if counters is not None:
+            counters.on_request(reused)
+        timings: Timings | None = conn.kw_timings
+        if timings is not None:
+            timings.reused = reused
+        if reused and log.isEnabledFor(logging.DEBUG):
+            log.debug("connection.reused origin=%s:%s", conn.host, conn.port)
+        return _perf()
+
+    @staticmethod
+    def after_request(conn: Any, started: float) -> None:
+        conn.kw_fresh = False
+        now = _perf()
+        conn.kw_sent_at = now
+        timings: Timings | None = conn.kw_timings
+        if timings is not None:
+            # For plain HTTP the connect happens inside request(): do not count it twice.
+            timings.send = now - max(started, getattr(conn, "kw_connected_at", started))
+
+    @staticmethod
+    def after_response(conn: Any, response: BaseHTTPResponse) -> None:
+        now = _perf()
+        timings: Timings | None = conn.kw_timings
+        wait = now - conn.kw_sent_at if getattr(conn, "kw_sent_at", None) else None
+        if timings is not None:
+            timings.wait = wait
+            timings._headers_at = now
+            version = getattr(response, "version_string", None)
+            timings.http_version = version or _version_name(response.version)
+            response.kw_timings = timings  # type: ignore[attr-defined]
+            conn.kw_timings = None
+        counters: HostCounters | None = conn.kw_counters
+        if counters is not None:
+            counters.on_response(wait, parse_keep_alive_timeout(response.headers.get("Keep-Alive")))
+
+
+def _version_name(version: int) -> str:
+    return {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(
+        version, f"HTTP/{version}"
+    )
+
+
+class InstrumentedHTTPConnection(HTTPConnection):
+    """``urllib3.HTTPConnection`` that reports to its origin's counters."""
+
+    kw_counters: HostCounters | None = None
+    kw_timings: Timings | None = None
+    kw_fresh: bool = False
+
+    def _new_conn(self) -> socket.socket:
+        return _timed_new_conn(self)
+
+    def connect(self) -> None:
+        started = _perf()
+        super().connect()
+        self.kw_connected_at = _perf()
+        _ConnectionHooks.after_connect(self, False, started)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        started = _ConnectionHooks.before_request(self)
+        super().request(*args, **kwargs)
+        _ConnectionHooks.after_request(self, started)
+
+    def getresponse(self) -> Any:
+        response = super().getresponse()
+        _ConnectionHooks.after_response(self, response)
+        return response
+
+
+class InstrumentedHTTPSConnection(HTTPSConnection):
+    """``urllib3.HTTPSConnection`` that reports to its origin's counters."""
+
+    kw_counters: HostCounters | None = None
+    kw_timings: Timings | None = None
+    kw_fresh: bool = False
+
+    def _new_conn(self) -> socket.socket:
+        return _timed_new_conn(self)
+
+    def connect(self) -> None:
+        started = _perf()
+        try:
+            super().connect()
+        except Exception as exc:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "connection.start_tls.failed origin=%s:%s error=%s",
+                    self.host,
+                    self.port,
+                    type(exc).__name__,
+                )
+            raise
+        self.kw_connected_at = _perf()
+        _ConnectionHooks.after_connect(self, True, started)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        started = _ConnectionHooks.before_request(self)
+        super().request(*args, **kwargs)
+        _ConnectionHooks.after_request(self, started)
+
+    def getresponse(self) -> Any:
+        response = super().getresponse()
+        _ConnectionHooks.after_response(self, response)
+        return response
+
+
+# Pools ------------------------------------------------------------------------------------
+
+
+class _PoolHooks:
+    """What both pool classes do: bounded waits, counting, growing, discarding."""
+
+    @staticmethod
+    def get_conn(pool: Any, timeout: float | None) -> Any:
+        if timeout is None:
+            timeout = pool.pool_wait
+        started = _perf()
+        conn = None
+        if pool.pool is None:
+            raise ClosedPoolError(pool, "Pool is closed.")
+        try:
+            conn = pool.pool.get(block=pool.block, timeout=timeout)
+        except AttributeError:  # the pool was closed meanwhile
+            raise ClosedPoolError(pool, "Pool is closed.") from None
+        except queue.Empty:
+            if pool.block:
+                raise EmptyPoolError(
+                    pool,
+                    "Pool is empty and a new connection can't be opened due to blocking mode.",
+                ) from None
+        waited = _perf() - started if pool.block else 0.0
+        counters: HostCounters | None = pool.kw_counters
+        # A slot whose connection was closed (say by "Connection: close") holds a
+        # connection object without a socket: reconnecting it is not a drop.
+        if conn is not None and conn.sock is not None and is_connection_dropped(conn):
+            _urllib3_log.debug("Resetting dropped connection: %s", pool.host)
+            log.debug("pool.dropped origin=%s", counters.origin if counters else pool.host)
+            conn.close()
+            if counters is not None:
+                counters.add("dropped")
+        conn = conn or pool._new_conn()
+        if counters is not None:
+            counters.on_checkout(waited)
+            conn.kw_counters = counters
+            conn.kw_timings = Timings(_started=started)
+        return conn
+
+    @staticmethod
+    def put_conn(pool: Any, conn: Any) -> None:
+        counters: HostCounters | None = pool.kw_counters
+        if counters is not None:
+            counters.on_checkin()
+        if pool.pool is not None:
+            try:
+                pool.pool.put(conn, block=False)
+                return
+            except AttributeError:
+                pass
+            except queue.Full:
+                if conn is not None and pool.kw_grow_to and _grow(pool, conn):
+                    return
+                if conn is not None:
+                    conn.close()
+                if counters is not None:
+                    counters.add("discarded")
+                log.debug("pool.discarded origin=%s", counters.origin if counters else pool.host)
+                if pool.block:
+                    raise FullPoolError(
+                        pool, "Pool reached maximum size and no more connections are allowed."
+                    ) from None
+                _urllib3_log.warning(
+                    "Connection pool is full, discarding connection: %s. Connection pool size: %s",
+                    pool.host,
+                    pool.pool.qsize(),
+                )
+        if conn is not None:
+            conn.close()
+
+
+def _grow(pool: Any, conn: Any) -> bool:
+    """``pool_maxsize="auto"``: keep the connection by making room for it, up to the cap."""
+    q = pool.pool
+    with q.mutex:
+        if q.maxsize >= pool.kw_grow_to:
+            return False
+        q.maxsize += 1
+        size = q.maxsize
+    try:
+        q.put(conn, block=False)
+    except queue.Full:
+        return False
+    log.debug("pool.grown origin=%s maxsize=%d", pool.host, size)
+    return True
+
+
+class InstrumentedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = InstrumentedHTTPConnection
+    #: Seconds to wait for a free connection when the pool blocks; set per adapter.
+    pool_wait: float | None = None
+    #: The adapter's telemetry; None when telemetry is off.
+    telemetry: Telemetry | None = None
+    #: ``pool_maxsize="auto"``: grow up to this many connections (0: fixed size).
+    kw_grow_to: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        t = self.telemetry
+        self.kw_counters = None if t is None else t.host(self.scheme, self.host, self.port)
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        return _PoolHooks.get_conn(self, timeout)
+
+    def _put_conn(self, conn: Any) -> None:
+        _PoolHooks.put_conn(self, conn)
+
+    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        _count_retry(self, kwargs.get("retries"))
+        return super().urlopen(method, url, *args, **kwargs)
+
+
+class InstrumentedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = InstrumentedHTTPSConnection
+    pool_wait: float | None = None
+    telemetry: Telemetry | None = None
+    kw_grow_to: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        t = self.telemetry
+        self.kw_counters = None if t is None else t.host(self.scheme, self.host, self.port)
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        return _PoolHooks.get_conn(self, timeout)
+
+    def _put_conn(self, conn: Any) -> None:
+        _PoolHooks.put_conn(self, conn)
+
+    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        _count_retry(self, kwargs.get("retries"))
+        return super().urlopen(method, url, *args, **kwargs)
+
+
+def _count_retry(pool: Any, retries: Any) -> None:
+    # urllib3 calls urlopen again for every retry, with the history grown by one.
+    history = getattr(retries, "history", None)
+    if history and pool.kw_counters is not None:
+        pool.kw_counters.add("retries")
+        if log.isEnabledFor(logging.DEBUG):
+            last = history[-1]
+            log.debug(
+                "request.retry origin=%s attempt=%d status=%s error=%s",
+                pool.kw_counters.origin,
+                len(history),
+                last.status,
+                type(last.error).__name__ if last.error else None,
+            )
