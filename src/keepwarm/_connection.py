@@ -186,6 +186,9 @@ class _ConnectionHooks:
         timings: Timings | None = conn.kw_timings
         if timings is not None:
             timings.reused = reused
+            version = getattr(conn.sock, "version", None)
+            if version is not None:
+                timings.tls_version = version()
         if reused and log.isEnabledFor(logging.DEBUG):
             log.debug("connection.reused origin=%s:%s", conn.host, conn.port)
         return _perf()

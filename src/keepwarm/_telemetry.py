@@ -83,6 +83,8 @@ class Timings:
     reused: bool = False
     #: "HTTP/1.1", "HTTP/2", ...
     http_version: str | None = None
+    #: "TLSv1.3", "TLSv1.2", ... (None for plain HTTP).
+    tls_version: str | None = None
     #: Retries the retry policy made before this response.
     retries: int = 0
     # perf_counter() marks, private: where the phases start and end.
