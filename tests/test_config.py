@@ -292,6 +292,9 @@ ENV_CASES: list[tuple[str, str, str, Any]] = [
     ("KEEPWARM_POOL_MAXSIZE", "auto", "pool_maxsize", "auto"),
     ("KEEPWARM_TELEMETRY", "false", "telemetry", False),
     ("KEEPWARM_TELEMETRY", "1", "telemetry", True),
+    ("KEEPWARM_KEEPALIVE_EXPIRY", "2.5", "keepalive_expiry", 2.5),
+    ("KEEPWARM_KEEPALIVE_EXPIRY", "none", "keepalive_expiry", None),
+    ("KEEPWARM_MAX_CONNECTION_AGE", "300", "max_connection_age", 300.0),
 ]
 
 
@@ -363,6 +366,8 @@ MALFORMED_ENV: list[tuple[str, str]] = [
     ("KEEPWARM_BASE_URL", "not a url"),
     ("KEEPWARM_POOL_MAXSIZE", "automatic"),
     ("KEEPWARM_TELEMETRY", "sometimes"),
+    ("KEEPWARM_KEEPALIVE_EXPIRY", "-1"),
+    ("KEEPWARM_MAX_CONNECTION_AGE", "forever"),
 ]
 
 

@@ -30,6 +30,7 @@ from urllib3.util import Timeout as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 __all__ = [
+    "DEFAULT_KEEPALIVE_EXPIRY",
     "DEFAULT_POOL_CONNECTIONS",
     "DEFAULT_POOL_MAXSIZE",
     "DEFAULT_POOL_TIMEOUT",
@@ -204,6 +205,15 @@ DEFAULT_POOL_MAXSIZE: Final = 32
 #: With ``pool_block=True``, the longest wait for a free connection: the connect plus read
 #: default (3 + 7 s), since a request that waited longer than that is already late.
 DEFAULT_POOL_TIMEOUT: Final = 10.0
+
+#: Pooled connections idle longer than this are closed instead of reused. Servers close
+#: idle keep-alive connections after their own timeout, and a request sent on a connection
+#: the server is closing at that moment fails. The shortest common defaults are 5 s
+#: (Apache httpd ``KeepAliveTimeout``, Node.js ``keepAliveTimeout``, uvicorn); nginx keeps
+#: 75 s, AWS ALB 60 s, AWS NAT gateways 350 s. 4 s stays below all of them; a server's
+#: ``Keep-Alive: timeout=N`` header shortens it further for that host. Reconnecting after 4 s
+#: of silence costs one handshake, which is nothing next to a failed request.
+DEFAULT_KEEPALIVE_EXPIRY: Final = 4.0
 
 #: Methods retried after the request may have reached the server: the idempotent ones of
 #: RFC 9110 section 9.2.2. POST and PATCH are retried only on errors that prove the
@@ -510,6 +520,8 @@ _VALIDATORS: Final[dict[str, Any]] = {
     "max_retries": _retries,
     "base_url": _base_url,
     "telemetry": _bool,
+    "keepalive_expiry": lambda s, v: _seconds(s, v, allow_none=True),
+    "max_connection_age": lambda s, v: _seconds(s, v, allow_none=True),
 }
 SETTING_NAMES: Final = tuple(_VALIDATORS)
 
@@ -570,6 +582,11 @@ def _env_maxsize(raw: str) -> object:
     return "auto" if text.lower() == "auto" else int(text)
 
 
+def _env_seconds_or_none(raw: str) -> object:
+    text = raw.strip().lower()
+    return None if text in ("none", "off") else float(text)
+
+
 def _env_float(raw: str) -> object:
     return float(raw.strip())
 
@@ -597,6 +614,16 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, Any, str]]] = {
     "KEEPWARM_MAX_RETRIES": ("max_retries", _env_int, "a whole number >= 0"),
     "KEEPWARM_BASE_URL": ("base_url", _env_str, "an absolute http(s) URL"),
     "KEEPWARM_TELEMETRY": ("telemetry", _env_bool, "true or false"),
+    "KEEPWARM_KEEPALIVE_EXPIRY": (
+        "keepalive_expiry",
+        _env_seconds_or_none,
+        "a positive number of seconds or 'none'",
+    ),
+    "KEEPWARM_MAX_CONNECTION_AGE": (
+        "max_connection_age",
+        _env_seconds_or_none,
+        "a positive number of seconds or 'none'",
+    ),
 }
 
 
@@ -643,8 +670,12 @@ class Settings:
     pool_timeout: float = DEFAULT_POOL_TIMEOUT
     max_retries: Retry = field(default_factory=RetryPolicy)
     base_url: str | None = None
-    #: Count connections and time requests (see keepwarm.stats()); off costs nothing.
+    #: Count connections and time requests (see keepwarm.stats()).
     telemetry: bool = True
+    #: Close pooled connections idle longer than this (None: until the server closes them).
+    keepalive_expiry: float | None = DEFAULT_KEEPALIVE_EXPIRY
+    #: Close connections older than this at their next checkout (None: no limit).
+    max_connection_age: float | None = None
 
     def __post_init__(self) -> None:
         if self.pool_maxsize == "auto" and self.pool_block:

@@ -10,7 +10,8 @@ carries its :class:`keepwarm._telemetry.Timings` as ``response.kw_timings``.
 Events are logged to the ``keepwarm`` logger at DEBUG, named in one scheme like
 httpcore's: ``connection.connect_tcp.started/complete/failed``,
 ``connection.start_tls.complete/failed``, ``connection.reused``, ``pool.dropped``,
-``pool.discarded``, ``pool.grown``, ``pool.evicted``, ``request.retry``. They carry the
+``pool.idle_expired``, ``pool.retired``, ``pool.discarded``, ``pool.grown``,
+``pool.evicted``, ``request.retry``, ``request.stale_retry``. They carry the
 origin and durations only: never headers, query strings or credentials.
 """
 
@@ -20,6 +21,7 @@ import ipaddress
 import logging
 import queue
 import socket
+import ssl
 import sys
 import time
 from typing import Any, Final
@@ -39,6 +41,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.connection import _set_socket_options, allowed_gai_family, is_connection_dropped
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
+from keepwarm._config import IDEMPOTENT_METHODS
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
 
 __all__ = [
@@ -160,6 +163,7 @@ class _ConnectionHooks:
     def after_connect(conn: Any, tls: bool, started: float) -> None:
         conn.kw_fresh = True
         done = _perf()
+        conn.kw_connected_at = done
         counters: HostCounters | None = conn.kw_counters
         if counters is not None:
             counters.on_connect(tls)
@@ -217,7 +221,7 @@ class _ConnectionHooks:
             conn.kw_timings = None
         counters: HostCounters | None = conn.kw_counters
         if counters is not None:
-            counters.on_response(wait, parse_keep_alive_timeout(response.headers.get("Keep-Alive")))
+            counters.on_response(wait, None)
 
 
 def _version_name(version: int) -> str:
@@ -232,6 +236,11 @@ class InstrumentedHTTPConnection(HTTPConnection):
     kw_counters: HostCounters | None = None
     kw_timings: Timings | None = None
     kw_fresh: bool = False
+    #: Whether the last request was written whole (urllib3 swallows a reset while
+    #: writing, to read an early response; the stale-connection retry needs to know).
+    kw_written: bool = False
+    kw_idle_since: float | None = None
+    kw_connected_at: float = 0.0
 
     def _new_conn(self) -> socket.socket:
         return _timed_new_conn(self)
@@ -239,12 +248,13 @@ class InstrumentedHTTPConnection(HTTPConnection):
     def connect(self) -> None:
         started = _perf()
         super().connect()
-        self.kw_connected_at = _perf()
         _ConnectionHooks.after_connect(self, False, started)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         started = _ConnectionHooks.before_request(self)
+        self.kw_written = False
         super().request(*args, **kwargs)
+        self.kw_written = True
         _ConnectionHooks.after_request(self, started)
 
     def getresponse(self) -> Any:
@@ -259,6 +269,11 @@ class InstrumentedHTTPSConnection(HTTPSConnection):
     kw_counters: HostCounters | None = None
     kw_timings: Timings | None = None
     kw_fresh: bool = False
+    #: Whether the last request was written whole (urllib3 swallows a reset while
+    #: writing, to read an early response; the stale-connection retry needs to know).
+    kw_written: bool = False
+    kw_idle_since: float | None = None
+    kw_connected_at: float = 0.0
 
     def _new_conn(self) -> socket.socket:
         return _timed_new_conn(self)
@@ -276,12 +291,13 @@ class InstrumentedHTTPSConnection(HTTPSConnection):
                     type(exc).__name__,
                 )
             raise
-        self.kw_connected_at = _perf()
         _ConnectionHooks.after_connect(self, True, started)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         started = _ConnectionHooks.before_request(self)
+        self.kw_written = False
         super().request(*args, **kwargs)
+        self.kw_written = True
         _ConnectionHooks.after_request(self, started)
 
     def getresponse(self) -> Any:
@@ -314,16 +330,13 @@ class _PoolHooks:
                     pool,
                     "Pool is empty and a new connection can't be opened due to blocking mode.",
                 ) from None
-        waited = _perf() - started if pool.block else 0.0
+        now = _perf()
+        waited = now - started if pool.block else 0.0
         counters: HostCounters | None = pool.kw_counters
         # A slot whose connection was closed (say by "Connection: close") holds a
         # connection object without a socket: reconnecting it is not a drop.
-        if conn is not None and conn.sock is not None and is_connection_dropped(conn):
-            _urllib3_log.debug("Resetting dropped connection: %s", pool.host)
-            log.debug("pool.dropped origin=%s", counters.origin if counters else pool.host)
-            conn.close()
-            if counters is not None:
-                counters.add("dropped")
+        if conn is not None and conn.sock is not None:
+            _close_if_unfit(pool, conn, now, counters)
         conn = conn or pool._new_conn()
         if counters is not None:
             counters.on_checkout(waited)
@@ -336,6 +349,9 @@ class _PoolHooks:
         counters: HostCounters | None = pool.kw_counters
         if counters is not None:
             counters.on_checkin()
+        if conn is not None:
+            # Stamped before the put: once in the queue another thread may take it.
+            conn.kw_idle_since = _perf()
         if pool.pool is not None:
             try:
                 pool.pool.put(conn, block=False)
@@ -363,6 +379,29 @@ class _PoolHooks:
             conn.close()
 
 
+def _close_if_unfit(pool: Any, conn: Any, now: float, counters: HostCounters | None) -> None:
+    """Close a pooled connection that is too old, idle too long, or closed by the server;
+    the connection object then reconnects when it is used."""
+    origin = counters.origin if counters is not None else pool.host
+    expiry = pool.effective_keepalive_expiry()
+    idle_since = conn.kw_idle_since
+    reason = None
+    if expiry is not None and idle_since is not None and now - idle_since > expiry:
+        reason = "idle_expired"
+    elif pool.kw_max_age is not None and now - conn.kw_connected_at > pool.kw_max_age:
+        reason = "retired"
+    elif is_connection_dropped(conn):
+        _urllib3_log.debug("Resetting dropped connection: %s", pool.host)
+        reason = "dropped"
+    if reason is None:
+        return
+    conn.close()
+    if counters is not None:
+        counters.add(reason)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("pool.%s origin=%s", reason, origin)
+
+
 def _grow(pool: Any, conn: Any) -> bool:
     """``pool_maxsize="auto"``: keep the connection by making room for it, up to the cap."""
     q = pool.pool
@@ -388,10 +427,19 @@ class InstrumentedHTTPConnectionPool(HTTPConnectionPool):
     #: ``pool_maxsize="auto"``: grow up to this many connections (0: fixed size).
     kw_grow_to: int = 0
 
+    #: Settings-level idle expiry and maximum connection age (None: off).
+    kw_keepalive_expiry: float | None = None
+    kw_max_age: float | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         t = self.telemetry
         self.kw_counters = None if t is None else t.host(self.scheme, self.host, self.port)
+        #: The server's ``Keep-Alive: timeout=N``, once seen.
+        self.kw_server_keepalive: float | None = None
+
+    def effective_keepalive_expiry(self) -> float | None:
+        return _effective_expiry(self.kw_keepalive_expiry, self.kw_server_keepalive)
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         return _PoolHooks.get_conn(self, timeout)
@@ -402,6 +450,11 @@ class InstrumentedHTTPConnectionPool(HTTPConnectionPool):
     def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         _count_retry(self, kwargs.get("retries"))
         return super().urlopen(method, url, *args, **kwargs)
+
+    def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        return _request_with_stale_retry(
+            super()._make_request, self, conn, method, url, *args, **kwargs
+        )
 
 
 class InstrumentedHTTPSConnectionPool(HTTPSConnectionPool):
@@ -410,10 +463,19 @@ class InstrumentedHTTPSConnectionPool(HTTPSConnectionPool):
     telemetry: Telemetry | None = None
     kw_grow_to: int = 0
 
+    #: Settings-level idle expiry and maximum connection age (None: off).
+    kw_keepalive_expiry: float | None = None
+    kw_max_age: float | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         t = self.telemetry
         self.kw_counters = None if t is None else t.host(self.scheme, self.host, self.port)
+        #: The server's ``Keep-Alive: timeout=N``, once seen.
+        self.kw_server_keepalive: float | None = None
+
+    def effective_keepalive_expiry(self) -> float | None:
+        return _effective_expiry(self.kw_keepalive_expiry, self.kw_server_keepalive)
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         return _PoolHooks.get_conn(self, timeout)
@@ -424,6 +486,11 @@ class InstrumentedHTTPSConnectionPool(HTTPSConnectionPool):
     def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         _count_retry(self, kwargs.get("retries"))
         return super().urlopen(method, url, *args, **kwargs)
+
+    def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        return _request_with_stale_retry(
+            super()._make_request, self, conn, method, url, *args, **kwargs
+        )
 
 
 def _count_retry(pool: Any, retries: Any) -> None:
@@ -440,3 +507,69 @@ def _count_retry(pool: Any, retries: Any) -> None:
                 last.status,
                 type(last.error).__name__ if last.error else None,
             )
+
+
+#: Share of a server's announced keep-alive timeout that keepwarm keeps a connection idle:
+#: the rest is margin for the request to reach the server before it closes.
+SERVER_KEEPALIVE_SHARE: Final = 0.8
+
+
+def _effective_expiry(ours: float | None, server: float | None) -> float | None:
+    if server is None:
+        return ours
+    announced = server * SERVER_KEEPALIVE_SHARE
+    return announced if ours is None else min(ours, announced)
+
+
+#: What a reused connection that the server has closed or reset raises while the request
+#: is written or before the status line arrives (RemoteDisconnected is a
+#: ConnectionResetError; a TLS peer's close shows as SSLEOFError or SSLZeroReturnError).
+_STALE_ERRORS: Final = (
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+_REPLAYABLE_BODIES: Final = (bytes, bytearray, str, type(None))
+
+
+def _request_with_stale_retry(
+    make_request: Any, pool: Any, conn: Any, method: str, url: str, *args: Any, **kwargs: Any
+) -> Any:
+    """urllib3's ``_make_request``, retried once on a fresh connection when a *reused*
+    connection turns out to be dead, without spending one of the user's retries.
+
+    A keep-alive connection the server closed a moment ago looks healthy until it is used
+    (urllib3 #944, requests #4664). Retried: idempotent methods whose request got no
+    response at all; any method whose request could not be written whole (the server
+    cannot have acted on a request it did not receive). Not retried: a POST or PATCH that
+    was written whole (the server may have received and acted on it), and any body that
+    cannot be sent again (a stream or file).
+    """
+    reused = conn.sock is not None and not conn.kw_fresh
+    if not reused:
+        return make_request(conn, method, url, *args, **kwargs)
+    conn.kw_written = False
+    try:
+        return make_request(conn, method, url, *args, **kwargs)
+    except _STALE_ERRORS as exc:
+        body = kwargs.get("body", args[0] if args else None)
+        written = conn.kw_written
+        if not isinstance(body, _REPLAYABLE_BODIES):
+            raise
+        if written and method.upper() not in IDEMPOTENT_METHODS:
+            raise
+        conn.close()
+        counters: HostCounters | None = pool.kw_counters
+        if counters is not None:
+            counters.add("stale_retries")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "request.stale_retry origin=%s method=%s written=%s error=%s",
+                counters.origin if counters is not None else pool.host,
+                method,
+                written,
+                type(exc).__name__,
+            )
+        return make_request(conn, method, url, *args, **kwargs)

@@ -13,7 +13,10 @@ and per origin (scheme, host, port):
   ``pool_connections``;
 * ``dropped``: pooled connections found closed by the server before reuse;
 * ``idle_expired``: pooled connections closed by keepwarm for being idle too long;
+* ``retired``: connections closed for reaching ``max_connection_age``;
 * ``retries``: retries made by the retry policy;
+* ``stale_retries``: requests resent once on a fresh connection because the reused one
+  turned out dead (these do not spend the retry policy's retries);
 * ``pool_wait``: seconds spent waiting for a free connection (``pool_block=True``);
 * ``peak_in_flight``: most requests in flight to one origin at once.
 
@@ -53,7 +56,9 @@ _COUNTER_FIELDS: Final = (
     "pools_evicted",
     "dropped",
     "idle_expired",
+    "retired",
     "retries",
+    "stale_retries",
 )
 
 
@@ -118,8 +123,10 @@ class HostCounters:
         "pool_wait",
         "pools_evicted",
         "requests",
+        "retired",
         "retries",
         "reused",
+        "stale_retries",
         "tls_handshakes",
         "ttfb",
     )
@@ -135,7 +142,9 @@ class HostCounters:
         self.pools_evicted = 0
         self.dropped = 0
         self.idle_expired = 0
+        self.retired = 0
         self.retries = 0
+        self.stale_retries = 0
         self.pool_wait = 0.0
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -219,7 +228,9 @@ class HostStats:
     pools_evicted: int = 0
     dropped: int = 0
     idle_expired: int = 0
+    retired: int = 0
     retries: int = 0
+    stale_retries: int = 0
     pool_wait: float = 0.0
     peak_in_flight: int = 0
     keep_alive_timeout: float | None = None
@@ -291,8 +302,16 @@ class Stats:
         return int(self._total("idle_expired"))
 
     @property
+    def retired(self) -> int:
+        return int(self._total("retired"))
+
+    @property
     def retries(self) -> int:
         return int(self._total("retries"))
+
+    @property
+    def stale_retries(self) -> int:
+        return int(self._total("stale_retries"))
 
     @property
     def pool_wait(self) -> float:
@@ -328,6 +347,7 @@ class Stats:
             ("dropped", "dropped"),
             ("expired", "idle_expired"),
             ("retries", "retries"),
+            ("stale", "stale_retries"),
             ("peak", "peak_in_flight"),
         )
         rows = [[title for title, _ in columns]]

@@ -20,7 +20,6 @@ from typing import Any
 
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import EmptyPoolError
 from urllib3.poolmanager import PoolManager
@@ -32,6 +31,7 @@ from keepwarm._connection import (
     InstrumentedHTTPConnectionPool,
     InstrumentedHTTPSConnectionPool,
     log,
+    parse_keep_alive_timeout,
 )
 from keepwarm._exceptions import PoolTimeout
 from keepwarm._telemetry import Limits, Stats, Telemetry, Timings
@@ -69,22 +69,21 @@ class KeepwarmAdapter(HTTPAdapter):
     def _make_pool_classes(
         settings: Settings, telemetry: Telemetry | None
     ) -> dict[str, type[HTTPConnectionPool]]:
-        """Pool classes carrying this adapter's wait bound, growth cap and telemetry:
-        urllib3 builds every pool, direct or through a proxy, from the manager's
-        ``pool_classes_by_scheme``. With telemetry off the connections are urllib3's own,
-        so a disabled feature costs nothing."""
+        """Pool classes carrying this adapter's wait bound, growth cap, expiry and
+        telemetry: urllib3 builds every pool, direct or through a proxy, from the
+        manager's ``pool_classes_by_scheme``. With telemetry off the connections still
+        track reuse, idleness and whether a request was written (for expiry and the
+        stale-connection retry) but neither time nor count anything."""
         attrs: dict[str, Any] = {
             "pool_wait": settings.pool_timeout if settings.pool_block else None,
             "telemetry": telemetry,
             "kw_grow_to": AUTO_POOL_MAXSIZE_CAP if settings.pool_maxsize == "auto" else 0,
+            "kw_keepalive_expiry": settings.keepalive_expiry,
+            "kw_max_age": settings.max_connection_age,
         }
-        http_attrs, https_attrs = dict(attrs), dict(attrs)
-        if telemetry is None:
-            http_attrs["ConnectionCls"] = HTTPConnection
-            https_attrs["ConnectionCls"] = HTTPSConnection
         return {
-            "http": type("HTTPConnectionPool", (InstrumentedHTTPConnectionPool,), http_attrs),
-            "https": type("HTTPSConnectionPool", (InstrumentedHTTPSConnectionPool,), https_attrs),
+            "http": type("HTTPConnectionPool", (InstrumentedHTTPConnectionPool,), attrs),
+            "https": type("HTTPSConnectionPool", (InstrumentedHTTPSConnectionPool,), attrs),
         }
 
     def __getstate__(self) -> dict[str, Any]:
@@ -195,6 +194,14 @@ class KeepwarmAdapter(HTTPAdapter):
                 f"pool_block=False to open extra connections instead of waiting.",
                 request=request,
             ) from exc
+        keep_alive = parse_keep_alive_timeout(response.headers.get("Keep-Alive"))
+        if keep_alive is not None:
+            # The server says how long it keeps idle connections: expire ours before.
+            pool = getattr(response.raw, "_pool", None)
+            if pool is not None and hasattr(pool, "kw_server_keepalive"):
+                pool.kw_server_keepalive = keep_alive
+                if pool.kw_counters is not None:
+                    pool.kw_counters.on_response(None, keep_alive)
         timings: Timings | None = getattr(response.raw, "kw_timings", None)
         if timings is not None:
             history = getattr(getattr(response.raw, "retries", None), "history", None)
