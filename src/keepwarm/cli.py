@@ -113,6 +113,50 @@ def _run_bench(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return 0
 
 
+# -- keepwarm probe -------------------------------------------------------------------
+
+
+def _add_probe(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from keepwarm._probe import DEFAULT_REQUESTS, DEFAULT_TIMEOUT, MAX_REQUESTS, parse_timeout
+
+    parser = subparsers.add_parser(
+        "probe",
+        help="show a cold request against warm ones: phases, reuse, keep-alive, ALPN",
+        description="Send N GET requests to URL through one keepwarm.Session (no retries) "
+        "and show where the time of the cold request and of the warm ones went, whether "
+        "the server kept the connection alive, HTTP/TLS versions, ALPN and advice. "
+        "Exit codes: 0 done, 1 network error, 2 usage error.",
+    )
+    parser.add_argument("url", metavar="URL", help="an http:// or https:// URL")
+    parser.add_argument(
+        "-n",
+        type=_bounded_int(1, MAX_REQUESTS),
+        default=DEFAULT_REQUESTS,
+        metavar="N",
+        help=f"requests to send (1..{MAX_REQUESTS}, default {DEFAULT_REQUESTS})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=parse_timeout,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="timeout in seconds, or CONNECT,READ (default 3,7)",
+    )
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument("--cacert", metavar="PATH", help="trust the CA certificates in PATH")
+    trust.add_argument("--insecure", action="store_true", help="do not verify the TLS certificate")
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as JSON on stdout, no table"
+    )
+    parser.set_defaults(handler=_run_probe)
+
+
+def _run_probe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from keepwarm._probe import run_command
+
+    return run_command(args, stdout, stderr)
+
+
 # -- the command ----------------------------------------------------------------------
 
 
@@ -127,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         title="commands", dest="command", metavar="COMMAND", required=True
     )
     _add_bench(subparsers)
+    _add_probe(subparsers)
     return parser
 
 
