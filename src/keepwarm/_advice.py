@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Final
 
+from keepwarm._connection import SERVER_KEEPALIVE_SHARE
+
 if TYPE_CHECKING:
     from keepwarm._telemetry import HostStats, Stats
 
@@ -66,6 +68,9 @@ def _pool_size(h: HostStats, pool_maxsize: int | None) -> list[str]:
 def _reuse(h: HostStats) -> list[str]:
     if h.requests < MIN_TTFB_SAMPLES or h.discarded or h.reuse_ratio >= 0.5:
         return []
+    if h.connections_opened <= h.peak_in_flight:
+        # Every connection was needed at once (a cold burst): concurrency, not the server.
+        return []
     return [
         f"{h.origin}: only {h.reused} of {h.requests} requests reused a connection "
         f"({h.connections_opened} opened): the server closes connections after responses "
@@ -102,18 +107,21 @@ def _read_timeout(h: HostStats, read_timeout: float | None, limits: object) -> l
 
 
 def _keep_alive(h: HostStats, keepalive_expiry: float | None) -> list[str]:
+    """Advice only when idle expiry cost reconnects: keepwarm already keeps a host's idle
+    connections at most 80 % of the server's announced ``Keep-Alive: timeout=N``."""
     server = h.keep_alive_timeout
-    if server is None:
+    if server is None or not h.idle_expired:
         return []
-    if keepalive_expiry is not None and keepalive_expiry < server:
-        return []
-    ours = (
-        f"idle connections are kept {_seconds(keepalive_expiry)}"
-        if keepalive_expiry is not None
-        else "keepwarm keeps idle connections until the server closes them"
-    )
+    allowed = server * SERVER_KEEPALIVE_SHARE
+    announced = f"Keep-Alive: timeout={server:g}"
+    if keepalive_expiry is not None and keepalive_expiry < allowed:
+        return [
+            f"{h.origin}: {h.idle_expired} idle connections closed by keepalive_expiry="
+            f"{keepalive_expiry:g} s while the server keeps them {_seconds(server)} "
+            f"({announced}): set keepalive_expiry up to {allowed:g} s to reuse them"
+        ]
     return [
-        f"{h.origin}: the server closes idle connections after {_seconds(server)} "
-        f"(Keep-Alive: timeout={server:g}) and {ours}: set keepalive_expiry below "
-        f"{server:g} s so a request never races the server's close"
+        f"{h.origin}: {h.idle_expired} idle connections closed after {allowed:g} s, 80 % of "
+        f"the server's {_seconds(server)} ({announced}): requests further apart open a new "
+        "connection; only a longer keep-alive timeout on the server avoids that"
     ]

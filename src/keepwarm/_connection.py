@@ -251,6 +251,10 @@ class InstrumentedHTTPConnection(HTTPConnection):
         _ConnectionHooks.after_connect(self, False, started)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is None:
+            # http.client would connect inside request(); connect first so a refused
+            # connection is not counted as a request written.
+            self.connect()
         started = _ConnectionHooks.before_request(self)
         self.kw_written = False
         super().request(*args, **kwargs)
@@ -448,7 +452,9 @@ class InstrumentedHTTPConnectionPool(HTTPConnectionPool):
         _PoolHooks.put_conn(self, conn)
 
     def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        _count_retry(self, kwargs.get("retries"))
+        # urllib3 passes retries by keyword for status retries and by position (after
+        # body and headers) when it retries after an error.
+        _count_retry(self, kwargs.get("retries", args[2] if len(args) > 2 else None))
         return super().urlopen(method, url, *args, **kwargs)
 
     def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
@@ -484,7 +490,9 @@ class InstrumentedHTTPSConnectionPool(HTTPSConnectionPool):
         _PoolHooks.put_conn(self, conn)
 
     def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        _count_retry(self, kwargs.get("retries"))
+        # urllib3 passes retries by keyword for status retries and by position (after
+        # body and headers) when it retries after an error.
+        _count_retry(self, kwargs.get("retries", args[2] if len(args) > 2 else None))
         return super().urlopen(method, url, *args, **kwargs)
 
     def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:

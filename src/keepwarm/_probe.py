@@ -30,7 +30,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 from urllib.parse import urlsplit
 
@@ -45,7 +45,6 @@ from keepwarm._registry import timings as timings_of
 from keepwarm._session import Session
 from keepwarm._telemetry import HostStats, Stats, Timings
 from keepwarm._tls import resolve_verify
-from keepwarm._transport import KeepwarmAdapter
 
 __all__ = [
     "DEFAULT_REQUESTS",
@@ -287,14 +286,8 @@ def _check_alpn(
 
 
 def _telemetry_session(timeout: tuple[float, float], verify: bool | str) -> Session:
-    session = Session(timeout=timeout, max_retries=0, verify=verify)
-    if not session.settings.telemetry:
-        # KEEPWARM_TELEMETRY=false or configure(telemetry=False): the probe needs the
-        # counters, and Session() has no telemetry keyword to override them with.
-        adapter = KeepwarmAdapter(replace(session.settings, telemetry=True))
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-    return session
+    # Telemetry on even under KEEPWARM_TELEMETRY=false: the probe is made of its counters.
+    return Session(timeout=timeout, max_retries=0, verify=verify, telemetry=True)
 
 
 @contextmanager
@@ -335,7 +328,6 @@ def run_probe(
         alpn: list[AlpnCheck] | None = None
         if target.scheme == "https" and not proxy:
             alpn = [_check_alpn(target, ca_location, offer, timeout) for offer in ALPN_OFFERS]
-        stats = _with_expiry(stats, session.settings.keepalive_expiry)
     result = ProbeResult(
         target=target,
         requests=results,
@@ -397,14 +389,6 @@ def _one_request(
         connection_close="close" in connection,
         location=redact_url(location) if location else None,
     )
-
-
-def _with_expiry(stats: Stats, keepalive_expiry: float | None) -> Stats:
-    # The transport builds its Limits without keepalive_expiry, so advice() believes
-    # idle connections are kept until the server closes them; give it the real value.
-    if stats.limits is None or stats.limits.keepalive_expiry == keepalive_expiry:
-        return stats
-    return replace(stats, limits=replace(stats.limits, keepalive_expiry=keepalive_expiry))
 
 
 # -- errors ---------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from requests.utils import default_headers, get_auth_from_url
 from urllib3.util import Timeout as Urllib3Timeout
 
 from keepwarm._config import (
+    SETTING_NAMES,
     STATE_OPTIONS,
     UNSET,
     NoTimeout,
@@ -67,17 +68,27 @@ _live_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password, for reprs, logs and error messages."""
+    """The URL without its password and query values, for reprs, logs and errors.
+
+    Query strings carry tokens as often as passwords do (``?access_token=...``); the
+    parameter names stay, so the message still says which URL it was.
+    """
     parts = urlsplit(url)
-    if parts.password is None:
+    netloc = parts.netloc
+    if parts.password is not None:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    query = "&".join(
+        f"{name}=***" if sep else name
+        for name, sep, _ in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    if netloc == parts.netloc and query == parts.query:
         return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _urllib3_timeout(timeout: Timeout | NoTimeout) -> Urllib3Timeout:
@@ -126,6 +137,9 @@ class Session(requests.Session):
         pool_timeout: Any = UNSET,
         max_retries: Any = UNSET,
         base_url: Any = UNSET,
+        telemetry: Any = UNSET,
+        keepalive_expiry: Any = UNSET,
+        max_connection_age: Any = UNSET,
         headers: Mapping[str, str] | None = None,
         cookies: Mapping[str, str] | cookiejar.CookieJar | None = None,
         auth: Any = None,
@@ -136,23 +150,14 @@ class Session(requests.Session):
         trust_env: bool = True,
         **unknown: NoReturn,
     ) -> None:
+        arguments = locals()
         if unknown:
             # Python's own "unexpected keyword argument" gives no hint; a misspelt knob
             # deserves one. Typed NoReturn so type checkers flag it before it runs.
             check_setting_names(unknown, "keepwarm.Session()", extra=STATE_OPTIONS)
-        given = {
-            name: value
-            for name, value in (
-                ("timeout", timeout),
-                ("pool_connections", pool_connections),
-                ("pool_maxsize", pool_maxsize),
-                ("pool_block", pool_block),
-                ("pool_timeout", pool_timeout),
-                ("max_retries", max_retries),
-                ("base_url", base_url),
-            )
-            if value is not UNSET
-        }
+        # Every tuning knob is a keyword of this signature (a KeyError here means one was
+        # added to _config without being added above).
+        given = {name: arguments[name] for name in SETTING_NAMES if arguments[name] is not UNSET}
         settings = resolve_settings(given, "keepwarm.Session()")
         self._init_requests_state()
         self._init_keepwarm_state(settings, trust_env=trust_env)

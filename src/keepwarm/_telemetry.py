@@ -151,6 +151,15 @@ class HostCounters:
         self.keep_alive_timeout: float | None = None
         self.ttfb: collections.deque[float] = collections.deque(maxlen=TTFB_SAMPLES)
 
+    def zero(self) -> None:
+        with self._lock:
+            for name in _COUNTER_FIELDS:
+                setattr(self, name, 0)
+            self.pool_wait = 0.0
+            self.peak_in_flight = self.in_flight
+            self.keep_alive_timeout = None
+            self.ttfb.clear()
+
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + amount)
@@ -384,7 +393,9 @@ def _add(a: HostStats, b: HostStats) -> HostStats:
     return HostStats(
         origin=a.origin,
         peak_in_flight=max(a.peak_in_flight, b.peak_in_flight),
-        keep_alive_timeout=a.keep_alive_timeout or b.keep_alive_timeout,
+        keep_alive_timeout=a.keep_alive_timeout
+        if a.keep_alive_timeout is not None
+        else b.keep_alive_timeout,
         ttfb_p50=_max_opt(a.ttfb_p50, b.ttfb_p50),
         ttfb_p99=_max_opt(a.ttfb_p99, b.ttfb_p99),
         ttfb_max=_max_opt(a.ttfb_max, b.ttfb_max),
@@ -426,9 +437,14 @@ class Telemetry:
         )
 
     def reset(self) -> None:
-        """Start counting from zero (pools and connections are untouched)."""
+        """Start counting from zero (pools and connections are untouched).
+
+        Counters are zeroed in place: every pool holds on to its origin's counters, so
+        replacing them would leave later traffic counted nowhere."""
         with self._lock:
-            self._hosts = {}
+            hosts = list(self._hosts.values())
+        for counters in hosts:
+            counters.zero()
 
     def reset_after_fork(self) -> None:
         self._lock = threading.Lock()

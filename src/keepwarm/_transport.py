@@ -50,6 +50,7 @@ class KeepwarmAdapter(HTTPAdapter):
                     pool_connections=settings.pool_connections,
                     pool_maxsize=settings.initial_pool_maxsize,
                     read_timeout=settings.read_timeout,
+                    keepalive_expiry=settings.keepalive_expiry,
                 )
             )
             if settings.telemetry

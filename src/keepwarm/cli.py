@@ -1,4 +1,4 @@
-"""The ``keepwarm`` command: ``keepwarm bench`` (``lint`` and ``probe`` to come).
+"""The ``keepwarm`` command: ``keepwarm bench`` and ``keepwarm probe`` (``lint`` to come).
 
 Each subcommand registers itself in :func:`build_parser` with an ``_add_<name>`` function
 that sets ``handler``; :func:`main` turns every failure into one line on stderr and a
