@@ -1,0 +1,567 @@
+"""Security regressions: each test is named after the advisory whose class of bug it guards.
+
+Two servers on two loopback ports stand for two hosts; ``127.0.0.1`` and ``localhost``
+are two host names for cookie scope (cookies ignore ports). Every request goes to a
+server in this process, and every server records the headers it saw, so "stripped"
+means the destination never received the header, not that a client-side dict lacked it.
+
+Where keepwarm behaves like plain requests in a way that is still risky, the test
+asserts what happens and says so in its docstring (a FINDING), next to the same call
+through plain requests, rather than hiding it.
+"""
+
+from __future__ import annotations
+
+import base64
+import pathlib
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+import requests
+import trustme
+from urllib3.exceptions import InsecureRequestWarning
+
+import keepwarm
+from servers import (
+    LocalServer,
+    RawServer,
+    ServerRequest,
+    ServerResponse,
+    default_handler,
+    read_request_head,
+)
+
+SECRET = "Bearer s3cret-token"
+PROXY_USER, PROXY_PASSWORD = "proxyuser", "proxypass"
+PROXY_BASIC = "Basic " + base64.b64encode(f"{PROXY_USER}:{PROXY_PASSWORD}".encode()).decode()
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _as_localhost(url: str) -> str:
+    """The same server under the other host name (``localhost`` resolves to 127.0.0.1)."""
+    return url.replace("://127.0.0.1:", "://localhost:", 1)
+
+
+def _redirect(server: LocalServer, to: str, status: int = 302) -> str:
+    """A URL on *server* that answers *status* with ``Location: to``."""
+    return f"{server.url}/redirect?{urlencode({'to': to, 'status': status})}"
+
+
+def _last(server: LocalServer, route: str) -> ServerRequest:
+    matching = [r for r in server.requests if r.route == route]
+    assert matching, f"{server.url} never received {route}"
+    return matching[-1]
+
+
+def _get(client: str, url: str, **kwargs: Any) -> requests.Response:
+    """One GET through the named kind of keepwarm client (all must behave the same)."""
+    kwargs.setdefault("timeout", 5)
+    if client == "session":
+        with keepwarm.Session() as session:
+            return session.get(url, **kwargs)
+    if client == "shared":
+        return keepwarm.session().get(url, **kwargs)
+    assert client == "installed"
+    keepwarm.install()
+    return requests.get(url, **kwargs)
+
+
+CLIENTS = ["session", "shared", "installed"]
+
+
+# -- CVE-2018-18074 (requests) / CVE-2018-20060 (urllib3): Authorization across hosts -------
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("auth_style", ["header", "auth-tuple"])
+@pytest.mark.parametrize("other", ["other-port", "other-host"])
+def test_cve_2018_18074_and_urllib3_cve_2018_20060_redirect_to_another_host_strips_authorization(
+    make_server: Callable[..., LocalServer], client: str, auth_style: str, other: str
+) -> None:
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    target = b.url if other == "other-port" else _as_localhost(b.url)
+    if auth_style == "header":
+        kwargs: dict[str, Any] = {"headers": {"Authorization": SECRET}}
+        expected = SECRET
+    else:
+        kwargs = {"auth": ("alice", "pa55")}
+        expected = _basic("alice", "pa55")
+
+    response = _get(client, _redirect(a, target + "/headers"), **kwargs)
+
+    assert response.status_code == 200
+    assert [h.status_code for h in response.history] == [302]
+    assert _last(a, "/redirect").headers.get("Authorization") == expected
+    assert "Authorization" not in _last(b, "/headers").headers
+    assert "Authorization" not in response.json()
+
+
+def test_cve_2018_18074_session_auth_is_not_sent_to_the_redirect_target(
+    make_server: Callable[..., LocalServer],
+) -> None:
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    with keepwarm.Session(auth=("alice", "pa55")) as session:
+        session.get(_redirect(a, _as_localhost(b.url) + "/headers"))
+        session.get(_redirect(a, b.url + "/headers", status=307))
+    assert _last(a, "/redirect").headers["Authorization"] == _basic("alice", "pa55")
+    assert all("Authorization" not in r.headers for r in b.requests)
+    assert len(b.requests) == 2
+
+
+def test_cve_2018_18074_netrc_credentials_are_not_sent_to_the_redirect_target(
+    make_server: Callable[..., LocalServer], tmp_home: pathlib.Path
+) -> None:
+    # keepwarm answers netrc lookups from its own snapshot (not requests' get_netrc_auth):
+    # after a redirect it must look up the *new* host, which has no entry here.
+    netrc = tmp_home / ".netrc"
+    netrc.write_text("machine 127.0.0.1\nlogin alice\npassword n3trc\n")
+    netrc.chmod(0o600)
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    with keepwarm.Session() as session:
+        response = session.get(_redirect(a, _as_localhost(b.url) + "/headers"))
+    assert _last(a, "/redirect").headers["Authorization"] == _basic("alice", "n3trc")
+    assert "Authorization" not in response.json()
+
+
+def test_cve_2018_18074_same_origin_redirect_keeps_authorization(
+    make_server: Callable[..., LocalServer],
+) -> None:
+    # The counterpart that shows the tests above can see the header at all: a redirect
+    # within one origin keeps it (as requests does).
+    a = make_server(default_handler)
+    with keepwarm.Session() as session:
+        response = session.get(_redirect(a, "/headers"), headers={"Authorization": SECRET})
+    assert response.json()["Authorization"] == SECRET
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_cve_2018_18074_https_to_http_downgrade_strips_authorization(
+    make_server: Callable[..., LocalServer], ca_bundle: str, client: str
+) -> None:
+    secure = make_server(default_handler, tls=True)
+    plain = make_server(default_handler)
+    assert secure.host == plain.host == "127.0.0.1"
+    response = _get(
+        client,
+        _redirect(secure, plain.url + "/headers"),
+        headers={"Authorization": SECRET},
+        verify=ca_bundle,
+    )
+    assert response.url == plain.url + "/headers"
+    assert _last(secure, "/redirect").headers["Authorization"] == SECRET
+    assert "Authorization" not in _last(plain, "/headers").headers
+
+
+def test_urllib3_cve_2018_20060_retry_policy_keeps_urllib3s_redirect_header_removal() -> None:
+    # requests follows redirects itself, but keepwarm hands urllib3 its own Retry
+    # subclass: it must not lose the headers urllib3 strips on a cross-host redirect.
+    removed = {h.lower() for h in keepwarm.RetryPolicy().remove_headers_on_redirect}
+    assert {"authorization", "cookie", "proxy-authorization"} <= removed
+    removed_after_new = {
+        h.lower() for h in keepwarm.RetryPolicy().new(total=1).remove_headers_on_redirect
+    }
+    assert removed_after_new == removed
+
+
+# -- CVE-2023-43804 (urllib3): a Cookie header across hosts -----------------------------------
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("other", ["other-port", "other-host"])
+def test_urllib3_cve_2023_43804_redirect_to_another_host_drops_a_manual_cookie_header(
+    make_server: Callable[..., LocalServer], client: str, other: str
+) -> None:
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    target = b.url if other == "other-port" else _as_localhost(b.url)
+    response = _get(client, _redirect(a, target + "/cookies"), headers={"Cookie": "sid=secret"})
+    assert _last(a, "/redirect").headers["Cookie"] == "sid=secret"
+    assert "Cookie" not in _last(b, "/cookies").headers
+    assert response.json() == {}
+
+
+def test_urllib3_cve_2023_43804_per_request_cookies_follow_a_cross_host_redirect(
+    make_server: Callable[..., LocalServer],
+) -> None:
+    """FINDING (inherited from requests, not a keepwarm regression): cookies given as
+    ``cookies={...}`` to one call become host-less cookies in the request's jar, and
+    requests re-sends that jar to every redirect target, other hosts included. A
+    ``Cookie`` *header* is dropped (test above); the ``cookies=`` keyword is not.
+    keepwarm matches plain requests exactly here; this test pins that parity so a change
+    on either side is noticed."""
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    url = _redirect(a, _as_localhost(b.url) + "/cookies")
+    with keepwarm.Session() as session:
+        through_keepwarm = session.get(url, cookies={"sid": "secret"}).json()
+        assert "sid" not in session.cookies
+    through_requests = requests.get(url, cookies={"sid": "secret"}, timeout=5).json()
+    assert through_keepwarm == through_requests == {"sid": "secret"}
+
+
+# -- CVE-2023-32681 (requests) / CVE-2024-37891 (urllib3): Proxy-Authorization ----------------
+
+
+def _forward_proxy(location: str) -> Callable[[ServerRequest], ServerResponse]:
+    """A "forward proxy" that answers every absolute-form request itself with a 302."""
+
+    def handler(request: ServerRequest) -> ServerResponse:
+        if not request.path.startswith("http://"):
+            return ServerResponse.text("not a proxy request\n", status=400)
+        return ServerResponse(302, [("Location", location)], b"")
+
+    return handler
+
+
+@pytest.mark.parametrize("target", ["https-direct", "http-direct"])
+def test_cve_2023_32681_proxy_authorization_never_reaches_the_redirect_target(
+    make_server: Callable[..., LocalServer], ca_bundle: str, target: str
+) -> None:
+    if target == "https-direct":
+        destination = make_server(default_handler, tls=True)
+    else:
+        destination = make_server(default_handler)
+    proxy = make_server(_forward_proxy(destination.url + "/headers"))
+    proxy_url = f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{proxy.port}"
+    # https-direct: only http goes through the proxy, so the https redirect target is
+    # reached directly. http-direct: the proxy is scoped to the origin's host name, so
+    # the 127.0.0.1 redirect target is reached directly, in clear text.
+    proxies = (
+        {"http": proxy_url} if target == "https-direct" else {"http://origin.invalid": proxy_url}
+    )
+    with keepwarm.Session(verify=ca_bundle) as session:
+        response = session.get("http://origin.invalid/start", proxies=proxies)
+    assert response.status_code == 200
+    assert response.url == destination.url + "/headers"
+
+    at_proxy = proxy.requests
+    assert [r.path for r in at_proxy] == ["http://origin.invalid/start"]
+    assert at_proxy[0].headers["Proxy-Authorization"] == PROXY_BASIC
+    at_destination = destination.requests
+    assert len(at_destination) == 1
+    assert "Proxy-Authorization" not in at_destination[0].headers
+
+
+class _TunnellingProxy:
+    """A forward proxy on a RawServer: ``CONNECT host:port`` opens a tunnel to a loopback
+    port and relays bytes both ways; an absolute-form request is answered with a 302 to
+    ``location``. Every request head it received is kept in :attr:`heads`."""
+
+    RELAY_SECONDS = 10.0
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.heads: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: socket.socket, server: RawServer) -> None:
+        head = read_request_head(conn)
+        with self._lock:
+            self.heads.append(head)
+        method, target, _ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+        if method != "CONNECT":
+            conn.sendall(
+                f"HTTP/1.1 302 Found\r\nLocation: {self.location}\r\n"
+                "Content-Length: 0\r\nConnection: close\r\n\r\n".encode("latin-1")
+            )
+            return
+        host, _, port = target.rpartition(":")
+        if host not in ("127.0.0.1", "localhost"):
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            return
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as upstream:
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            self._relay(conn, upstream, server)
+
+    def _relay(self, a: socket.socket, b: socket.socket, server: RawServer) -> None:
+        deadline = time.monotonic() + self.RELAY_SECONDS
+        peer = {a: b, b: a}
+        with selectors.DefaultSelector() as selector:
+            selector.register(a, selectors.EVENT_READ)
+            selector.register(b, selectors.EVENT_READ)
+            while not server.closing.is_set() and time.monotonic() < deadline:
+                for key, _ in selector.select(timeout=0.1):
+                    sock = key.fileobj
+                    assert isinstance(sock, socket.socket)
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peer[sock].sendall(data)
+
+    @property
+    def connects(self) -> list[bytes]:
+        with self._lock:
+            return [h for h in self.heads if h.startswith(b"CONNECT ")]
+
+
+def test_cve_2023_32681_proxy_authorization_is_not_tunnelled_to_an_https_redirect_target(
+    make_server: Callable[..., LocalServer], raw_server: Callable[..., RawServer], ca_bundle: str
+) -> None:
+    # The advisory's own scenario: http and https both go through an authenticating
+    # proxy; an http request is redirected to https. requests 2.3.0-2.30.0 re-added
+    # Proxy-Authorization to the redirected request, which then travelled inside the
+    # CONNECT tunnel to the destination server.
+    destination = make_server(default_handler, tls=True)
+    tunnel = _TunnellingProxy(_as_localhost(destination.url) + "/headers")
+    proxy = raw_server(tunnel)
+    proxy_url = f"http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{proxy.port}"
+    with keepwarm.Session(verify=ca_bundle) as session:
+        response = session.get(
+            "http://origin.invalid/start", proxies={"http": proxy_url, "https": proxy_url}
+        )
+    assert response.status_code == 200
+    assert response.url == _as_localhost(destination.url) + "/headers"
+
+    first = tunnel.heads[0].decode("latin-1")
+    assert first.startswith("GET http://origin.invalid/start HTTP/1.1\r\n")
+    assert f"Proxy-Authorization: {PROXY_BASIC}" in first.split("\r\n")
+    # The proxy got its credentials on the CONNECT, where they belong...
+    connects = tunnel.connects
+    assert len(connects) == 1
+    assert connects[0].startswith(f"CONNECT localhost:{destination.port} ".encode())
+    assert f"Proxy-Authorization: {PROXY_BASIC}".encode() in connects[0].split(b"\r\n")
+    # ...and the destination, at the other end of the tunnel, never saw them.
+    assert len(destination.requests) == 1
+    assert "Proxy-Authorization" not in destination.requests[0].headers
+    assert "Proxy-Authorization" not in response.json()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("other", ["other-port", "other-host"])
+def test_urllib3_cve_2024_37891_manual_proxy_authorization_is_stripped_on_a_cross_host_redirect(
+    make_server: Callable[..., LocalServer], client: str, other: str
+) -> None:
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    target = b.url if other == "other-port" else _as_localhost(b.url)
+    response = _get(
+        client, _redirect(a, target + "/headers"), headers={"Proxy-Authorization": PROXY_BASIC}
+    )
+    assert _last(a, "/redirect").headers["Proxy-Authorization"] == PROXY_BASIC
+    assert "Proxy-Authorization" not in _last(b, "/headers").headers
+    assert "Proxy-Authorization" not in response.json()
+
+
+# -- CVE-2024-35195 (requests): an unverified connection reused for a verified request --------
+#
+# tests/test_tls.py already proves the base case (verify=False, then default verification
+# to the same origin raises SSLError, and session.verify changed later). Only the
+# client-certificate and install() variants are added here.
+
+
+@pytest.fixture
+def client_cert_server(ca: trustme.CA, server_cert: trustme.LeafCert) -> Iterator[LocalServer]:
+    """An HTTPS server that requires a client certificate issued by the test CA."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    with LocalServer(default_handler, ssl_context=context) as server:
+        yield server
+
+
+@pytest.fixture
+def client_cert(ca: trustme.CA, tmp_path: pathlib.Path) -> str:
+    path = tmp_path / "client.pem"
+    ca.issue_cert("client.example").private_key_and_cert_chain_pem.write_to_path(str(path))
+    return str(path)
+
+
+def test_cve_2024_35195_unverified_connection_with_a_client_cert_is_not_reused_when_verifying(
+    client_cert_server: LocalServer, client_cert: str, ca_bundle: str
+) -> None:
+    url = client_cert_server.url + "/echo"
+    with keepwarm.Session(cert=client_cert, max_retries=0) as session:
+        with pytest.warns(InsecureRequestWarning):
+            unverified = session.get(url, verify=False).json()
+        assert client_cert_server.connections_accepted == 1
+
+        # Same client certificate, default verification: the test CA is not trusted, so
+        # this must be a new handshake that fails, not a ride on the unverified connection.
+        with pytest.raises(requests.exceptions.SSLError):
+            session.get(url)
+        assert client_cert_server.connections_accepted == 2
+        assert len(client_cert_server.requests) == 1
+
+        verified = session.get(url, verify=ca_bundle).json()
+        assert verified["connection_index"] != unverified["connection_index"]
+        assert client_cert_server.connections_accepted == 3
+
+
+def test_cve_2024_35195_installed_callers_do_not_share_an_unverified_connection(
+    https_server: LocalServer, ca_bundle: str
+) -> None:
+    # install() makes every requests.get() in the process share one set of pools: one
+    # library's verify=False must not lower verification for another caller.
+    keepwarm.install()
+    url = https_server.url + "/echo"
+    with pytest.warns(InsecureRequestWarning):
+        unverified = requests.get(url, verify=False).json()
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(url)
+    verified = requests.get(url, verify=ca_bundle).json()
+    assert verified["connection_index"] != unverified["connection_index"]
+    assert https_server.connections_accepted == 3
+    assert len(https_server.requests) == 2
+
+
+# -- cookie scope --------------------------------------------------------------------------
+
+
+def _cookie_domains(jar: Any) -> dict[str, str]:
+    return {cookie.name: cookie.domain for cookie in jar}
+
+
+def test_cookie_scope_keepwarm_never_creates_a_host_less_cookie(
+    make_server: Callable[..., LocalServer],
+) -> None:
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    b_local = _as_localhost(b.url)
+    shared = keepwarm.session()
+    named = keepwarm.session("other", headers={"X-Caller": "named"})
+
+    shared.get(a.url + "/cookies/set", params={"direct": "1"})
+    # Set-Cookie on a redirect hop, then on the target of a cross-host redirect.
+    shared.get(_redirect(a, b_local + "/cookies/set?at_b=1"))
+    shared.get(a.url + "/redirect", params={"to": "/cookies/set?hop=1"})
+    named.get(b_local + "/cookies/set", params={"named": "1"})
+
+    keepwarm.install()
+    with requests.get(a.url + "/cookies/set", params={"installed": "1"}) as response:
+        assert response.cookies.get("installed") == "1"
+    with requests.get(_redirect(a, b_local + "/cookies/set?installed_hop=1")):
+        pass
+    # keepwarm.session() again (as install() does) is the same object, same jar.
+    assert keepwarm.session() is shared
+
+    jar = requests.cookies.RequestsCookieJar()
+    jar.set("user_scoped", "1", domain="example.test", path="/")
+    with keepwarm.Session(cookies=jar) as own:
+        own.get(a.url + "/cookies/set", params={"own": "1"})
+        own_domains = _cookie_domains(own.cookies)
+
+    shared_domains = _cookie_domains(shared.cookies)
+    assert shared_domains == {"direct": "127.0.0.1", "at_b": "localhost.local", "hop": "127.0.0.1"}
+    assert _cookie_domains(named.cookies) == {"named": "localhost.local"}
+    assert own_domains == {"user_scoped": "example.test", "own": "127.0.0.1"}
+    for session in (shared, named):
+        for cookie in session.cookies:
+            assert cookie.domain, f"{cookie.name} has no domain: it would go to every host"
+            assert not cookie.domain_specified  # host-only, as the server asked
+    # install()-ed calls stored nothing anywhere.
+    assert not any(name.startswith("installed") for name in shared_domains)
+
+
+def test_cookie_scope_a_host_only_cookie_is_not_sent_to_another_host(
+    make_server: Callable[..., LocalServer],
+) -> None:
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    with keepwarm.Session() as session:
+        session.get(a.url + "/cookies/set", params={"from_ip": "1"})
+        session.get(_as_localhost(b.url) + "/cookies/set", params={"from_name": "1"})
+
+        # Cookies ignore ports: the other port on the same host gets the host's cookie...
+        assert session.get(b.url + "/cookies").json() == {"from_ip": "1"}
+        # ...but another host name, even on the very same server and port, does not.
+        assert session.get(_as_localhost(a.url) + "/cookies").json() == {"from_name": "1"}
+        assert session.get(a.url + "/cookies").json() == {"from_ip": "1"}
+        # Nor does a cross-host redirect carry it.
+        assert session.get(_redirect(a, _as_localhost(b.url) + "/cookies")).json() == {
+            "from_name": "1"
+        }
+        assert _last(a, "/redirect").headers["Cookie"] == "from_ip=1"
+
+
+def test_cookie_scope_constructor_cookies_dict_is_host_less_like_requests(
+    make_server: Callable[..., LocalServer],
+) -> None:
+    """FINDING: ``keepwarm.Session(cookies={"token": ...})`` stores host-less cookies
+    (domain ``""``), exactly as ``requests.Session().cookies.update({...})`` does, so
+    they are sent to every host the session talks to, cross-host redirect targets
+    included, even with a ``base_url`` that names the one host the caller meant.
+    This test pins the parity with requests; a scoped jar is the way to limit them."""
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    with keepwarm.Session(cookies={"token": "t0k"}, base_url=a.url) as session:
+        assert _cookie_domains(session.cookies) == {"token": ""}
+        via_redirect = session.get("/redirect", params={"to": _as_localhost(b.url) + "/cookies"})
+        direct = session.get(_as_localhost(b.url) + "/cookies")
+    with requests.Session() as plain:
+        plain.cookies.update({"token": "t0k"})
+        assert _cookie_domains(plain.cookies) == {"token": ""}
+        plain_direct = plain.get(_as_localhost(b.url) + "/cookies", timeout=5)
+    assert via_redirect.json() == direct.json() == plain_direct.json() == {"token": "t0k"}
+
+    # A jar scoped by the caller keeps the cookie on its host.
+    jar = requests.cookies.RequestsCookieJar()
+    jar.set("token", "t0k", domain="127.0.0.1", path="/")
+    with keepwarm.Session(cookies=jar) as session:
+        assert session.get(a.url + "/cookies").json() == {"token": "t0k"}
+        assert session.get(_as_localhost(b.url) + "/cookies").json() == {}
+
+
+# -- install(): concurrent callers share connections, never state ---------------------------
+
+
+def test_install_two_threads_never_see_each_others_auth_or_cookies(
+    http_server: LocalServer,
+) -> None:
+    keepwarm.install()
+    rounds = 60
+    barrier = threading.Barrier(2, timeout=10)
+    errors: list[BaseException] = []
+    url = http_server.url
+
+    def caller(me: int) -> None:
+        token = f"Bearer caller-{me}"
+        try:
+            barrier.wait()
+            for i in range(rounds):
+                echo = requests.get(
+                    url + "/echo",
+                    headers={"Authorization": token},
+                    cookies={"who": f"caller-{me}"},
+                ).json()
+                seen = echo["headers"]
+                assert seen.get("Authorization") == token, seen
+                assert seen.get("Cookie") == f"who=caller-{me}", seen
+                # A Set-Cookie answered to this caller stays with this one response.
+                with requests.get(url + "/cookies/set", params={f"set_by_{me}": str(i)}) as r:
+                    assert r.cookies.get_dict() == {f"set_by_{me}": str(i)}
+                assert requests.get(url + "/cookies").json() == {}
+                # Basic auth from the auth= keyword is per call too.
+                auth = requests.get(url + "/headers", auth=(f"user{me}", "pw")).json()
+                assert auth["Authorization"] == _basic(f"user{me}", "pw")
+                bare = requests.get(url + "/headers").json()
+                assert "Authorization" not in bare
+                assert "Cookie" not in bare
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(n,), daemon=True) for n in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert http_server.requests_handled == 2 * rounds * 5
+    # They shared pooled connections (at most one each), which is the point of install().
+    assert http_server.connections_accepted <= 2
+    assert len(keepwarm.session().cookies) == 0
+    assert keepwarm.session().auth is None
