@@ -23,7 +23,7 @@ from urllib3.util.retry import Retry
 
 import keepwarm
 from keepwarm._config import reset_configuration
-from servers import Flaky, LocalServer, RawServer, read_request_head
+from servers import Flaky, LocalServer, RawServer, read_request, read_request_head
 
 FAST = keepwarm.RetryPolicy(backoff_factor=0)
 
@@ -61,14 +61,14 @@ def _reset_first_then_serve(counter: _Counter) -> Callable[[socket.socket, RawSe
     def script(conn: socket.socket, server: RawServer) -> None:
         number = counter.connection()
         if number == 1:
-            head = read_request_head(conn)
+            head = read_request(conn)
             if head:
                 counter.request(head)
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
             return
         while not server.closing.is_set():
-            head = read_request_head(conn)
+            head = read_request(conn)
             if not head:
                 return
             counter.request(head)

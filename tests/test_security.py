@@ -193,23 +193,23 @@ def test_urllib3_cve_2023_43804_redirect_to_another_host_drops_a_manual_cookie_h
     assert response.json() == {}
 
 
-def test_urllib3_cve_2023_43804_per_request_cookies_follow_a_cross_host_redirect(
+def test_urllib3_cve_2023_43804_per_request_cookies_do_not_follow_a_cross_host_redirect(
     make_server: Callable[..., LocalServer],
 ) -> None:
-    """FINDING (inherited from requests, not a keepwarm regression): cookies given as
-    ``cookies={...}`` to one call become host-less cookies in the request's jar, and
-    requests re-sends that jar to every redirect target, other hosts included. A
-    ``Cookie`` *header* is dropped (test above); the ``cookies=`` keyword is not.
-    keepwarm matches plain requests exactly here; this test pins that parity so a change
-    on either side is noticed."""
+    """Cookies given as ``cookies={...}`` to one call are bound to that call's host:
+    plain requests makes them host-less and re-sends them to every redirect target,
+    other hosts included (asserted here too, to document the difference)."""
     a = make_server(default_handler)
     b = make_server(default_handler)
     url = _redirect(a, _as_localhost(b.url) + "/cookies")
     with keepwarm.Session() as session:
-        through_keepwarm = session.get(url, cookies={"sid": "secret"}).json()
+        assert session.get(url, cookies={"sid": "secret"}).json() == {}
+        assert session.get(a.url + "/cookies", cookies={"sid": "secret"}).json() == {
+            "sid": "secret"
+        }
         assert "sid" not in session.cookies
     through_requests = requests.get(url, cookies={"sid": "secret"}, timeout=5).json()
-    assert through_keepwarm == through_requests == {"sid": "secret"}
+    assert through_requests == {"sid": "secret"}
 
 
 # -- CVE-2023-32681 (requests) / CVE-2024-37891 (urllib3): Proxy-Authorization ----------------
@@ -487,25 +487,27 @@ def test_cookie_scope_a_host_only_cookie_is_not_sent_to_another_host(
         assert _last(a, "/redirect").headers["Cookie"] == "from_ip=1"
 
 
-def test_cookie_scope_constructor_cookies_dict_is_host_less_like_requests(
+def test_cookie_scope_constructor_cookies_dict_is_bound_to_the_base_url_host(
     make_server: Callable[..., LocalServer],
 ) -> None:
-    """FINDING: ``keepwarm.Session(cookies={"token": ...})`` stores host-less cookies
-    (domain ``""``), exactly as ``requests.Session().cookies.update({...})`` does, so
-    they are sent to every host the session talks to, cross-host redirect targets
-    included, even with a ``base_url`` that names the one host the caller meant.
-    This test pins the parity with requests; a scoped jar is the way to limit them."""
+    """``keepwarm.Session(cookies={...}, base_url=...)`` binds the cookies to the base
+    URL's host; plain requests' ``cookies.update({...})`` makes them host-less, sent to
+    every host (asserted too). Without base_url keepwarm refuses a dict."""
     a = make_server(default_handler)
     b = make_server(default_handler)
     with keepwarm.Session(cookies={"token": "t0k"}, base_url=a.url) as session:
-        assert _cookie_domains(session.cookies) == {"token": ""}
+        assert _cookie_domains(session.cookies) == {"token": "127.0.0.1"}
+        assert session.get("/cookies").json() == {"token": "t0k"}
         via_redirect = session.get("/redirect", params={"to": _as_localhost(b.url) + "/cookies"})
         direct = session.get(_as_localhost(b.url) + "/cookies")
+    assert via_redirect.json() == direct.json() == {}
     with requests.Session() as plain:
         plain.cookies.update({"token": "t0k"})
         assert _cookie_domains(plain.cookies) == {"token": ""}
         plain_direct = plain.get(_as_localhost(b.url) + "/cookies", timeout=5)
-    assert via_redirect.json() == direct.json() == plain_direct.json() == {"token": "t0k"}
+    assert plain_direct.json() == {"token": "t0k"}
+    with pytest.raises(ValueError, match="needs base_url"):
+        keepwarm.Session(cookies={"token": "t0k"})
 
     # A jar scoped by the caller keeps the cookie on its host.
     jar = requests.cookies.RequestsCookieJar()

@@ -193,8 +193,13 @@ def test_constructor_headers_are_added_to_the_defaults(http_server: LocalServer)
 def test_constructor_cookies_auth_params(http_server: LocalServer) -> None:
     jar = requests.cookies.RequestsCookieJar()
     jar.set("fromjar", "1")
-    with keepwarm.Session(cookies={"flavour": "oat"}) as s:
-        assert s.get(http_server.url + "/cookies").json() == {"flavour": "oat"}
+    with keepwarm.Session(cookies={"flavour": "oat"}, base_url=http_server.url) as s:
+        assert s.get("/cookies").json() == {"flavour": "oat"}
+        assert {c.domain for c in s.cookies} == {"127.0.0.1"}
+    # Without base_url a dict has no host to belong to: requests would make it domain-less,
+    # sent to every host, so keepwarm refuses and says what to do instead.
+    with pytest.raises(ValueError, match="needs base_url"):
+        keepwarm.Session(cookies={"flavour": "oat"})
     with keepwarm.Session(cookies=jar) as s:
         assert s.get(http_server.url + "/cookies").json() == {"fromjar": "1"}
     with keepwarm.Session(auth=("user", "pa55")) as s:

@@ -11,12 +11,13 @@ snapshot taken under the jar's own lock, and ``clear`` takes the lock too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.cookiejar import Cookie
+from urllib.parse import urlsplit
 
-from requests.cookies import RequestsCookieJar
+from requests.cookies import RequestsCookieJar, cookiejar_from_dict, create_cookie
 
-__all__ = ["ThreadSafeCookieJar"]
+__all__ = ["ThreadSafeCookieJar", "scope_cookies"]
 
 
 class ThreadSafeCookieJar(RequestsCookieJar):
@@ -47,3 +48,24 @@ class ThreadSafeCookieJar(RequestsCookieJar):
     def reset_lock(self) -> None:
         """A fresh lock for a forked child (the parent's may have been held mid-fork)."""
         self._cookies_lock = threading.RLock()
+
+
+def scope_cookies(cookies: Mapping[str, str], url: str) -> RequestsCookieJar:
+    """Cookies given as a plain dict, bound to the host of ``url``.
+
+    requests turns a dict into cookies without a domain, which http.cookiejar sends to
+    *every* host: a ``cookies={...}`` given for one request follows a redirect to another
+    host (the CVE-2023-43804 class of leak), and one given to a session goes everywhere.
+    Bound to the host, they reach that host (any port, and its subdomains, as a domain
+    cookie would) and nothing else.
+    """
+    jar = RequestsCookieJar()
+    host = urlsplit(url).hostname
+    if not cookies or not host:
+        # No host: requests rejects the URL itself (MissingSchema, InvalidURL) next.
+        return cookiejar_from_dict(dict(cookies), jar)
+    # http.cookiejar files a host without a dot (localhost) under "<host>.local".
+    domain = host if "." in host or ":" in host else host + ".local"
+    for name, value in cookies.items():
+        jar.set_cookie(create_cookie(name, value, domain=domain))
+    return jar

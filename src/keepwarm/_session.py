@@ -33,7 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.auth import _basic_auth_str
-from requests.cookies import RequestsCookieJar, cookiejar_from_dict, merge_cookies
+from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.hooks import default_hooks
 from requests.models import DEFAULT_REDIRECT_LIMIT, PreparedRequest, Request, Response
 from requests.sessions import merge_hooks, merge_setting
@@ -51,7 +51,7 @@ from keepwarm._config import (
     check_setting_names,
     resolve_settings,
 )
-from keepwarm._cookies import ThreadSafeCookieJar
+from keepwarm._cookies import ThreadSafeCookieJar, scope_cookies
 from keepwarm._environment import EnvironmentSnapshot
 from keepwarm._exceptions import SessionClosedError
 from keepwarm._telemetry import Stats, Timings, merge_stats
@@ -222,8 +222,15 @@ class Session(requests.Session):
             if isinstance(cookies, cookiejar.CookieJar):
                 for cookie in cookies:
                     self.cookies.set_cookie(cookie)
+            elif self._settings.base_url is None:
+                raise ValueError(
+                    "cookies={...} as a dict needs base_url= to know which host the cookies "
+                    "belong to: requests would send domain-less cookies to every host. Pass "
+                    "base_url, or a CookieJar whose cookies have domains "
+                    "(session.cookies.set(name, value, domain='api.example.com'))."
+                )
             else:
-                self.cookies.update(cookiejar_from_dict(dict(cookies)))
+                self.cookies.update(scope_cookies(cookies, self._settings.base_url))
         self.auth = auth
         if params is not None:
             self.params = dict(params)
@@ -438,7 +445,8 @@ class Session(requests.Session):
             request.url = self._join_base_url(request.url)
         cookies = request.cookies or {}
         if not isinstance(cookies, cookiejar.CookieJar):
-            cookies = cookiejar_from_dict(cookies)
+            # Bound to the request's host, so they do not follow a cross-host redirect.
+            cookies = scope_cookies(cookies, str(request.url))
         merged_cookies = merge_cookies(merge_cookies(RequestsCookieJar(), self.cookies), cookies)
         auth = request.auth
         if self.trust_env and not auth and not self.auth:

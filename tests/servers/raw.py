@@ -207,6 +207,30 @@ def read_request_head(conn: socket.socket, timeout: float = 5.0, limit: int = 65
     return data
 
 
+def read_request(conn: socket.socket, timeout: float = 5.0, limit: int = 65536) -> bytes:
+    """Read one whole request: the head and a ``Content-Length`` body (which may arrive in
+    a later TCP segment and must not be mistaken for the next request)."""
+    data = read_request_head(conn, timeout, limit)
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return data
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip() or 0)
+    deadline = time.monotonic() + timeout
+    while len(body) < length and time.monotonic() < deadline:
+        try:
+            chunk = conn.recv(length - len(body))
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        body += chunk
+    return head + sep + body
+
+
 def silent(conn: socket.socket, server: RawServer) -> None:
     """Read the request, never answer, hold the socket until the server closes."""
     read_request_head(conn)
