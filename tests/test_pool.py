@@ -62,8 +62,20 @@ def _hammer(session: requests.Session, url: str, threads: int, per_thread: int) 
 
 
 def _pool_for(session: requests.Session, url: str) -> Any:
-    adapter = session.get_adapter(url)
-    return adapter.poolmanager.connection_from_url(url)
+    """The pool the session really used for *url*'s origin. (``connection_from_url``
+    would build a new, empty one: HTTPS pools are keyed by their TLS settings too.)"""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    manager = session.get_adapter(url).poolmanager
+    pools = [
+        manager.pools[key]
+        for key in list(manager.pools.keys())
+        if (key.key_scheme, key.key_host, key.key_port)
+        == (parts.scheme, parts.hostname, parts.port)
+    ]
+    assert len(pools) == 1, pools
+    return pools[0]
 
 
 # -- reuse ----------------------------------------------------------------------------

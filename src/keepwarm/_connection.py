@@ -39,6 +39,7 @@ from urllib3.exceptions import (
 )
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.connection import _set_socket_options, allowed_gai_family, is_connection_dropped
+from urllib3.util.retry import Retry
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from keepwarm._config import IDEMPOTENT_METHODS
@@ -452,9 +453,7 @@ class InstrumentedHTTPConnectionPool(HTTPConnectionPool):
         _PoolHooks.put_conn(self, conn)
 
     def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        # urllib3 passes retries by keyword for status retries and by position (after
-        # body and headers) when it retries after an error.
-        _count_retry(self, kwargs.get("retries", args[2] if len(args) > 2 else None))
+        args, kwargs = _prepare_urlopen(self, args, kwargs)
         return super().urlopen(method, url, *args, **kwargs)
 
     def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
@@ -490,15 +489,42 @@ class InstrumentedHTTPSConnectionPool(HTTPSConnectionPool):
         _PoolHooks.put_conn(self, conn)
 
     def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        # urllib3 passes retries by keyword for status retries and by position (after
-        # body and headers) when it retries after an error.
-        _count_retry(self, kwargs.get("retries", args[2] if len(args) > 2 else None))
+        args, kwargs = _prepare_urlopen(self, args, kwargs)
         return super().urlopen(method, url, *args, **kwargs)
 
     def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         return _request_with_stale_retry(
             super()._make_request, self, conn, method, url, *args, **kwargs
         )
+
+
+def _prepare_urlopen(
+    pool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Count a retry, and keep a body that cannot be sent twice from being sent twice.
+
+    urllib3 passes ``body, headers, retries`` by keyword on the first call and by
+    position when it calls itself again after an error.
+    """
+    positional = len(args) > 2
+    retries = args[2] if positional else kwargs.get("retries")
+    _count_retry(pool, retries)
+    body = args[0] if args else kwargs.get("body")
+    if (
+        isinstance(retries, Retry)
+        and not retries.history
+        and not isinstance(body, _REPLAYABLE_BODIES)
+        and not (hasattr(body, "seek") and hasattr(body, "tell"))
+    ):
+        # A generator or iterator is used up by the first attempt: urllib3 cannot rewind
+        # it and would resend it empty, so the caller would see the server's answer to an
+        # empty upload. Only connect retries stay (they happen before the body is read).
+        retries = retries.new(read=0, status=0, other=0)
+        if positional:
+            args = (*args[:2], retries, *args[3:])
+        else:
+            kwargs["retries"] = retries
+    return args, kwargs
 
 
 def _count_retry(pool: Any, retries: Any) -> None:

@@ -162,6 +162,8 @@ class RawServer:
                         self.closing.wait(0.05)
                         continue
                     conn.setblocking(True)
+                    # Without it a Nagle/delayed-ACK stall adds ~40 ms per exchange.
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     with self._lock:
                         if self.closing.is_set():
                             conn.close()
