@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
-from http.cookiejar import Cookie
+from http.cookiejar import Cookie, CookieJar
+from typing import Any
 from urllib.parse import urlsplit
 
-from requests.cookies import RequestsCookieJar, cookiejar_from_dict, create_cookie
+from requests.cookies import (
+    RequestsCookieJar,
+    cookiejar_from_dict,
+    create_cookie,
+    extract_cookies_to_jar,
+)
+from requests.models import PreparedRequest
 
-__all__ = ["ThreadSafeCookieJar", "scope_cookies"]
+__all__ = ["ThreadSafeCookieJar", "extract_cookies", "scope_cookies"]
 
 
 class ThreadSafeCookieJar(RequestsCookieJar):
@@ -69,3 +76,17 @@ def scope_cookies(cookies: Mapping[str, str], url: str) -> RequestsCookieJar:
     for name, value in cookies.items():
         jar.set_cookie(create_cookie(name, value, domain=domain))
     return jar
+
+
+def extract_cookies(jar: CookieJar, request: PreparedRequest, response: Any) -> None:
+    """requests' ``extract_cookies_to_jar``, skipping the work when there is nothing to
+    extract: http.cookiejar only reads ``Set-Cookie`` and ``Set-Cookie2``, and building its
+    mock request and response objects for a response without them costs more than the
+    rest of cookie handling together."""
+    original = getattr(response, "_original_response", None)
+    if not original:
+        return
+    headers = original.msg
+    if "Set-Cookie" not in headers and "Set-Cookie2" not in headers:
+        return
+    extract_cookies_to_jar(jar, request, response)

@@ -26,6 +26,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from http import cookiejar
 from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit, urlunsplit
@@ -33,11 +34,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.auth import _basic_auth_str
-from requests.cookies import RequestsCookieJar, merge_cookies
-from requests.hooks import default_hooks
+from requests.hooks import default_hooks, dispatch_hook
 from requests.models import DEFAULT_REDIRECT_LIMIT, PreparedRequest, Request, Response
-from requests.sessions import merge_hooks, merge_setting
-from requests.structures import CaseInsensitiveDict
+from requests.sessions import preferred_clock
 from requests.utils import default_headers, get_auth_from_url
 from urllib3.util import Timeout as Urllib3Timeout
 
@@ -51,9 +50,10 @@ from keepwarm._config import (
     check_setting_names,
     resolve_settings,
 )
-from keepwarm._cookies import ThreadSafeCookieJar, scope_cookies
+from keepwarm._cookies import ThreadSafeCookieJar, extract_cookies, scope_cookies
 from keepwarm._environment import EnvironmentSnapshot
 from keepwarm._exceptions import SessionClosedError
+from keepwarm._prepare import merge_setting, prepare
 from keepwarm._telemetry import Stats, Timings, merge_stats
 from keepwarm._transport import KeepwarmAdapter
 
@@ -375,13 +375,55 @@ class Session(requests.Session):
             kwargs["timeout"] = _urllib3_timeout(timeout)
         if "proxies" not in kwargs:
             kwargs["proxies"] = self._resolve_proxies(request, self.proxies)
-        response = super().send(request, **kwargs)
+        response = self._send(request, kwargs)
         if not kwargs.get("stream"):
-            # requests has read the body by now: the request's total time is known.
+            # The body has been read: the request's total time is known.
             timings: Timings | None = getattr(response, "kw_timings", None)
             if timings is not None:
                 timings.finish(time.perf_counter())
         return response
+
+    def _send(self, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
+        """requests' ``Session.send``, step for step, without cookie work for responses
+        that set no cookie and without the redirect machinery for non-redirects."""
+        kwargs.setdefault("stream", self.stream)
+        kwargs.setdefault("verify", self.verify)
+        kwargs.setdefault("cert", self.cert)
+        if isinstance(request, Request):
+            raise ValueError("You can only send PreparedRequests.")
+        allow_redirects = kwargs.pop("allow_redirects", True)
+        stream = kwargs.get("stream")
+        hooks = request.hooks
+        adapter = self.get_adapter(url=str(request.url))
+        start = preferred_clock()
+        r = adapter.send(request, **kwargs)
+        r.elapsed = timedelta(seconds=preferred_clock() - start)
+        r = dispatch_hook("response", hooks, r, **kwargs)
+        if r.history:
+            # If the hooks create history then we want those cookies too.
+            for resp in r.history:
+                extract_cookies(self.cookies, resp.request, resp.raw)
+        extract_cookies(self.cookies, request, r.raw)
+        if allow_redirects:
+            history = (
+                list(self.resolve_redirects(r, request, **kwargs))
+                if self.get_redirect_target(r) is not None
+                else []
+            )
+        else:
+            history = []
+        if history:
+            history.insert(0, r)
+            r = history.pop()
+            r.history = history
+        if not allow_redirects:
+            try:
+                r._next = next(self.resolve_redirects(r, request, yield_requests=True, **kwargs))  # type: ignore[assignment]
+            except StopIteration:
+                pass
+        if not stream:
+            r.content  # noqa: B018  (reading the body is the point)
+        return r
 
     # Environment, read from the snapshot instead of os.environ --------------------------
 
@@ -412,11 +454,12 @@ class Session(requests.Session):
     ) -> dict[str, Any]:
         if self.trust_env:
             env = self._environment
-            no_proxy = proxies.get("no_proxy") if proxies is not None else None
-            env_proxies = env.environ_proxies(str(url), no_proxy)
-            if proxies is not None:
-                for k, v in env_proxies.items():
-                    proxies.setdefault(k, v)
+            if env.proxies:
+                no_proxy = proxies.get("no_proxy") if proxies is not None else None
+                env_proxies = env.environ_proxies(str(url), no_proxy)
+                if proxies is not None:
+                    for k, v in env_proxies.items():
+                        proxies.setdefault(k, v)
             # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE apply where nobody chose a CA: a
             # session.verify set to a path or False is a choice and wins (requests 3829).
             if (verify is True or verify is None) and self.verify is True and env.ca_bundle:
@@ -437,34 +480,22 @@ class Session(requests.Session):
         return base_url + url.lstrip("/")
 
     def prepare_request(self, request: Request) -> PreparedRequest:
-        # requests.Session.prepare_request, with netrc read from the snapshot and
-        # relative URLs joined to base_url (also for session.send(prepare_request(...))).
-        if isinstance(request.url, bytes):
-            request.url = request.url.decode("utf-8")
-        if isinstance(request.url, str):
-            request.url = self._join_base_url(request.url)
+        # requests.Session.prepare_request (see _prepare), with netrc read from the
+        # snapshot and relative URLs joined to base_url (also for
+        # session.send(session.prepare_request(...))).
+        url = request.url
+        if isinstance(url, bytes):
+            url = url.decode("utf-8")
+        if isinstance(url, str):
+            url = self._join_base_url(url)
         cookies = request.cookies or {}
         if not isinstance(cookies, cookiejar.CookieJar):
             # Bound to the request's host, so they do not follow a cross-host redirect.
-            cookies = scope_cookies(cookies, str(request.url))
-        merged_cookies = merge_cookies(merge_cookies(RequestsCookieJar(), self.cookies), cookies)
+            cookies = scope_cookies(cookies, str(url))
         auth = request.auth
         if self.trust_env and not auth and not self.auth:
-            auth = self._environment.netrc_auth(str(request.url))
-        p = PreparedRequest()
-        p.prepare(
-            method=str(request.method).upper(),
-            url=request.url,
-            files=request.files,
-            data=request.data,
-            json=request.json,
-            headers=merge_setting(request.headers, self.headers, dict_class=CaseInsensitiveDict),
-            params=merge_setting(request.params, self.params),
-            auth=merge_setting(auth, self.auth),
-            cookies=merged_cookies,
-            hooks=merge_hooks(request.hooks, self.hooks),
-        )
-        return p
+            auth = self._environment.netrc_auth(str(url))
+        return prepare(self, request, str(url), cookies, auth)
 
     def rebuild_auth(self, prepared_request: PreparedRequest, response: Response) -> None:
         # requests.Session.rebuild_auth, with netrc read from the snapshot.

@@ -1,0 +1,92 @@
+"""Preparing a request: requests' ``Session.prepare_request`` with its per-request waste cut.
+
+The result is the same ``PreparedRequest`` requests builds, made the same way (the same
+``prepare_*`` steps in the same order, so auth handlers and hooks see what they expect);
+three costs measured on the request path are avoided:
+
+* ``merge_setting`` / ``to_key_val_list`` test ``isinstance(x, SupportsItems)``, a
+  runtime-checkable Protocol that costs tens of microseconds per call on CPython 3.11;
+  ``hasattr(x, "items")`` is the same test (a runtime Protocol check is exactly that).
+* empty query parameters are passed as ``None``: requests would run them through
+  ``_encode_params``, which makes that Protocol check again, to produce nothing.
+* with no cookie to send, the Cookie header is not computed (http.cookiejar builds a
+  mock request and walks the jar to find nothing); the merged jar is still attached to
+  the prepared request, as redirects need it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from http import cookiejar
+from typing import TYPE_CHECKING, Any
+
+from requests.cookies import RequestsCookieJar, merge_cookies
+from requests.models import PreparedRequest, Request
+from requests.structures import CaseInsensitiveDict
+
+if TYPE_CHECKING:
+    from keepwarm._session import Session
+
+__all__ = ["merge_setting", "prepare"]
+
+
+def _key_val_list(value: Any) -> list[tuple[Any, Any]]:
+    if isinstance(value, (str, bytes, bool, int)):
+        raise ValueError("cannot encode objects that are not 2-tuples")
+    if hasattr(value, "items"):
+        return list(value.items())
+    return list(value)
+
+
+def merge_setting(
+    request_setting: Any, session_setting: Any, dict_class: type = OrderedDict
+) -> Any:
+    """requests' ``sessions.merge_setting``, with the Protocol check replaced by hasattr."""
+    if session_setting is None:
+        return request_setting
+    if request_setting is None:
+        return session_setting
+    if not (isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping)):
+        return request_setting
+    merged = dict_class(_key_val_list(session_setting))
+    merged.update(_key_val_list(request_setting))
+    for key in [k for (k, v) in merged.items() if v is None]:
+        del merged[key]
+    return merged
+
+
+def _merge_hooks(request_hooks: Any, session_hooks: Any) -> Any:
+    if session_hooks is None or session_hooks.get("response") == []:
+        return request_hooks
+    if request_hooks is None or request_hooks.get("response") == []:
+        return session_hooks
+    return merge_setting(request_hooks, session_hooks)
+
+
+def prepare(
+    session: Session, request: Request, url: str, cookies: cookiejar.CookieJar, auth: Any
+) -> PreparedRequest:
+    """The ``PreparedRequest`` requests' ``Session.prepare_request`` would build.
+
+    ``url`` is the request's URL made absolute, ``cookies`` the request's own cookies
+    made a jar, ``auth`` the request's auth or the netrc lookup's (the caller's work).
+    """
+    merged_cookies = RequestsCookieJar()
+    if session.cookies:
+        merge_cookies(merged_cookies, session.cookies)
+    if cookies:
+        merge_cookies(merged_cookies, cookies)
+    params = merge_setting(request.params, session.params)
+    p = PreparedRequest()
+    p.prepare_method(str(request.method).upper())
+    p.prepare_url(url, params or None)
+    p.prepare_headers(merge_setting(request.headers, session.headers, CaseInsensitiveDict))
+    if merged_cookies:
+        p.prepare_cookies(merged_cookies)
+    else:
+        p._cookies = merged_cookies
+    p.prepare_body(request.data, request.files, request.json)
+    p.prepare_auth(merge_setting(auth, session.auth), url)
+    p.prepare_hooks(_merge_hooks(request.hooks, session.hooks))
+    return p
