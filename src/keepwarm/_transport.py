@@ -16,12 +16,16 @@ What it changes, and why:
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool
-from urllib3.exceptions import EmptyPoolError
+from requests.exceptions import InvalidURL
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers, select_proxy
+from urllib3.connectionpool import HTTPConnectionPool, port_by_scheme
+from urllib3.exceptions import EmptyPoolError, LocationValueError, URLSchemeUnknown
 from urllib3.poolmanager import PoolManager
 
 from keepwarm import _tls
@@ -33,6 +37,7 @@ from keepwarm._connection import (
     log,
     parse_keep_alive_timeout,
 )
+from keepwarm._cookies import extract_cookies
 from keepwarm._exceptions import PoolTimeout
 from keepwarm._telemetry import Limits, Stats, Telemetry, Timings
 
@@ -101,6 +106,8 @@ class KeepwarmAdapter(HTTPAdapter):
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
         self._instrument(self.poolmanager)
+        #: (origin, verify, cert) -> (urllib3 pool key, pool context).
+        self._pool_keys: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
 
     def _instrument(self, manager: PoolManager) -> None:
         manager.pool_classes_by_scheme = self._pool_classes
@@ -146,6 +153,86 @@ class KeepwarmAdapter(HTTPAdapter):
             self.telemetry.reset_after_fork()
             self.telemetry.reset()
         self.init_poolmanager(self._pool_connections, self._pool_maxsize, self._pool_block)
+
+    def get_connection_with_tls_context(
+        self,
+        request: PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> HTTPConnectionPool:
+        """requests' pool lookup, with the pool key remembered per origin and TLS setting.
+
+        requests parses the URL and normalises a 30-field pool key on every request. Here
+        the key is remembered, and the pool fetched from urllib3's container by it (which
+        keeps its least-recently-used order right). For HTTPS the remembered key is used
+        only while its SSL context is still the current one for the TLS settings (a CA
+        bundle rewritten on disk gets a new context, so new connections at once).
+        Requests through a proxy take requests' own path.
+        """
+        url = str(request.url)
+        if proxies and select_proxy(url, dict(proxies)):
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
+        try:
+            cache_key = (_origin(url), verify, cert)
+            entry = self._pool_keys.get(cache_key)
+        except TypeError:  # an unhashable cert (a list): no caching
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
+        manager = self.poolmanager
+        if entry is not None and (
+            "ssl_context" not in entry[1]
+            or entry[1]["ssl_context"] is _tls.context_for(verify, cert)  # type: ignore[arg-type]
+        ):
+            pool = manager.pools.get(entry[0])
+            if pool is not None:
+                return pool
+            return manager.connection_from_pool_key(entry[0], request_context=dict(entry[1]))
+        try:
+            host_params, pool_kwargs = self.build_connection_pool_key_attributes(
+                request,
+                verify,  # type: ignore[arg-type]
+                cert,
+            )
+        except ValueError as e:
+            raise InvalidURL(e, request=request) from e
+        # urllib3's PoolManager.connection_from_host, keeping the key it computes.
+        if not host_params["host"]:
+            raise LocationValueError("No host specified.")
+        context = manager._merge_pool_kwargs(pool_kwargs)
+        context["scheme"] = host_params["scheme"] or "http"
+        port = host_params["port"]
+        context["port"] = port if port is not None else port_by_scheme.get(context["scheme"], 80)
+        context["host"] = host_params["host"]
+        scheme = context["scheme"].lower()
+        key_fn = manager.key_fn_by_scheme.get(scheme)
+        if key_fn is None:
+            raise URLSchemeUnknown(scheme)
+        pool_key = key_fn(context)
+        if len(self._pool_keys) >= _POOL_KEY_CACHE_MAX:
+            self._pool_keys.clear()
+        self._pool_keys[cache_key] = (pool_key, dict(context))
+        return manager.connection_from_pool_key(pool_key, request_context=context)
+
+    def request_url(self, request: PreparedRequest, proxies: Mapping[str, str] | None) -> str:
+        if proxies:
+            return super().request_url(request, proxies)  # type: ignore[arg-type]
+        # requests' answer without a proxy: the path, with a leading "//" made "/".
+        url = request.path_url
+        return f"/{url.lstrip('/')}" if url.startswith("//") else url
+
+    def build_response(self, req: PreparedRequest, resp: Any) -> Response:
+        # requests' build_response, without cookie work for responses that set none.
+        response = Response()
+        response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
+        response.headers = CaseInsensitiveDict(getattr(resp, "headers", {}))
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = resp.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url  # type: ignore[assignment]
+        extract_cookies(response.cookies, req, resp)
+        response.request = req
+        response.connection = self
+        return response
 
     # TLS -----------------------------------------------------------------------------
 
@@ -209,3 +296,16 @@ class KeepwarmAdapter(HTTPAdapter):
             timings.retries = len(history) if history else 0
             response.kw_timings = timings  # type: ignore[attr-defined]
         return response
+
+
+#: More (origin, TLS setting) pairs than this and the cache starts over.
+_POOL_KEY_CACHE_MAX = 1024
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, by slicing (the key of the pool-key cache)."""
+    start = url.find("//")
+    end = url.find("/", start + 2) if start >= 0 else -1
+    origin = url if end < 0 else url[:end]
+    query = origin.find("?")
+    return origin if query < 0 else origin[:query]
