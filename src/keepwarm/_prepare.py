@@ -49,6 +49,8 @@ def merge_setting(
         return session_setting
     if not (isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping)):
         return request_setting
+    if not session_setting and not request_setting:  # the common case: {} and {}
+        return dict_class()
     merged = dict_class(_key_val_list(session_setting))
     merged.update(_key_val_list(request_setting))
     for key in [k for (k, v) in merged.items() if v is None]:
