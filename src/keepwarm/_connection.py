@@ -43,6 +43,7 @@ from urllib3.util.retry import Retry
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from keepwarm._config import IDEMPOTENT_METHODS
+from keepwarm._http11 import FastHeadersHTTPResponse
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
 
 __all__ = [
@@ -234,6 +235,7 @@ def _version_name(version: int) -> str:
 class InstrumentedHTTPConnection(HTTPConnection):
     """``urllib3.HTTPConnection`` that reports to its origin's counters."""
 
+    response_class = FastHeadersHTTPResponse
     kw_counters: HostCounters | None = None
     kw_timings: Timings | None = None
     kw_fresh: bool = False
@@ -271,6 +273,7 @@ class InstrumentedHTTPConnection(HTTPConnection):
 class InstrumentedHTTPSConnection(HTTPSConnection):
     """``urllib3.HTTPSConnection`` that reports to its origin's counters."""
 
+    response_class = FastHeadersHTTPResponse
     kw_counters: HostCounters | None = None
     kw_timings: Timings | None = None
     kw_fresh: bool = False

@@ -1,0 +1,107 @@
+"""keepwarm's header parser builds exactly the HTTPMessage http.client's email parser does."""
+
+from __future__ import annotations
+
+import http.client
+import io
+from collections.abc import Callable
+
+import pytest
+import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import keepwarm
+from keepwarm._http11 import parse_headers
+from servers import RawServer, read_request_head
+
+NAME_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != ":")
+names = st.text(alphabet=NAME_CHARS, min_size=1, max_size=12)
+values = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=20)
+plain_lines = st.builds(
+    lambda n, v, sp: f"{n}:{sp}{v}\r\n", names, values, st.sampled_from(["", " ", "  ", "\t"])
+)
+odd_lines = st.sampled_from(
+    [
+        " folded continuation\r\n",
+        "\tfolded with tab\r\n",
+        "no colon here\r\n",
+        "From someone@example.com\r\n",
+        "Bare: carriage\rreturn\r\n",
+        "Name With Space: x\r\n",
+        ": empty name\r\n",
+        "Lf-Only: value\n",
+        "Trailing: spaces   \r\n",
+        "Empty:\r\n",
+    ]
+)
+heads = st.lists(st.one_of(plain_lines, plain_lines, odd_lines), max_size=12)
+
+
+def _state(message: http.client.HTTPMessage) -> dict[str, object]:
+    state = dict(vars(message))
+    # email's defect objects compare by identity: compare their kind and text.
+    state["defects"] = [(type(d), str(d)) for d in message.defects]
+    return state
+
+
+def _both(head: bytes) -> tuple[dict[str, object], bytes, dict[str, object], bytes]:
+    ours_fp, theirs_fp = io.BytesIO(head), io.BytesIO(head)
+    ours = parse_headers(ours_fp)
+    theirs = http.client.parse_headers(theirs_fp)
+    return _state(ours), ours_fp.read(), _state(theirs), theirs_fp.read()
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(heads, st.sampled_from([b"\r\n", b"\n"]), st.binary(max_size=8))
+def test_same_message_as_http_client(lines: list[str], end: bytes, body: bytes) -> None:
+    head = "".join(lines).encode("latin-1") + end + body
+    ours, ours_rest, theirs, theirs_rest = _both(head)
+    assert ours == theirs
+    assert ours_rest == theirs_rest == body
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Content-Length: 2\r\nConnection: keep-alive\r\n\r\n",
+        b"Set-Cookie: a=1\r\nSet-Cookie:  b=2 \r\n\r\n",
+        b"X-Folded: one\r\n two\r\n\r\n",
+        b"\r\n",
+        b"",
+        b"Caf\xe9: cr\xe8me\r\n\r\n",
+    ],
+)
+def test_known_heads(head: bytes) -> None:
+    ours, ours_rest, theirs, theirs_rest = _both(head)
+    assert ours == theirs
+    assert ours_rest == theirs_rest
+
+
+def _answer(head: bytes) -> Callable[..., None]:
+    def script(conn: object, server: RawServer) -> None:
+        import socket
+
+        assert isinstance(conn, socket.socket)
+        while read_request_head(conn):
+            conn.sendall(head)
+
+    return script
+
+
+def test_folded_and_plain_responses_through_a_session() -> None:
+    """Over a real socket: a plain head takes the fast path, a folded one the email
+    parser; keepwarm's response headers are plain requests' in both cases, and the
+    connection is reused."""
+    plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\n\r\nok"
+    folded = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\n  continued\r\n\r\nok"
+    for head in (plain, folded):
+        with RawServer(_answer(head)) as server:
+            with requests.Session() as plain_session:
+                expected = dict(plain_session.get(server.url + "/", timeout=5).headers)
+            with keepwarm.Session() as s:
+                for _ in range(3):
+                    r = s.get(server.url + "/")
+                    assert r.text == "ok"
+                    assert dict(r.headers) == expected
+            assert server.connections_accepted == 2  # one per client
