@@ -8,7 +8,8 @@ three costs measured on the request path are avoided:
   runtime-checkable Protocol that costs tens of microseconds per call on CPython 3.11;
   ``hasattr(x, "items")`` is the same test (a runtime Protocol check is exactly that).
 * empty query parameters are passed as ``None``: requests would run them through
-  ``_encode_params``, which makes that Protocol check again, to produce nothing.
+  ``_encode_params``, which makes that Protocol check again, to produce nothing; and
+  without parameters the prepared URL is remembered (it depends on the URL alone).
 * with no cookie to send, the Cookie header is not computed (http.cookiejar builds a
   mock request and walks the jar to find nothing); the merged jar is still attached to
   the prepared request, as redirects need it.
@@ -29,6 +30,13 @@ if TYPE_CHECKING:
     from keepwarm._session import Session
 
 __all__ = ["merge_setting", "prepare"]
+
+#: URL -> requests' prepared form of it. Without query parameters to add, requests'
+#: prepare_url (urllib3's parse_url, IDNA, requoting) depends on the URL string alone, and
+#: most programs request the same few URLs again and again. Bounded; invalid URLs are
+#: never stored, so they raise every time as in requests.
+_prepared_urls: dict[str, str] = {}
+_PREPARED_URLS_MAX = 1024
 
 
 def _key_val_list(value: Any) -> list[tuple[Any, Any]]:
@@ -82,7 +90,17 @@ def prepare(
     params = merge_setting(request.params, session.params)
     p = PreparedRequest()
     p.prepare_method(str(request.method).upper())
-    p.prepare_url(url, params or None)
+    if params:
+        p.prepare_url(url, params)
+    else:
+        prepared_url = _prepared_urls.get(url)
+        if prepared_url is None:
+            p.prepare_url(url, None)
+            if len(_prepared_urls) >= _PREPARED_URLS_MAX:
+                _prepared_urls.clear()
+            _prepared_urls[url] = p.url  # type: ignore[assignment]
+        else:
+            p.url = prepared_url
     p.prepare_headers(merge_setting(request.headers, session.headers, CaseInsensitiveDict))
     if merged_cookies:
         p.prepare_cookies(merged_cookies)

@@ -1,0 +1,76 @@
+"""keepwarm's prepare_request builds what requests' builds (pure logic, no network)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+import requests
+
+import keepwarm
+
+CASES: list[dict[str, Any]] = [
+    {"method": "GET", "url": "http://127.0.0.1:8080/a"},
+    {"method": "get", "url": "http://127.0.0.1:8080/a b?x=1&y=é"},
+    {"method": "GET", "url": "http://example.test/path", "params": {"q": "1", "r": ["a", "b"]}},
+    {"method": "GET", "url": "http://example.test/?k=v", "params": [("k", "w")]},
+    {"method": "GET", "url": "http://bücher.example/straße"},
+    {"method": "POST", "url": "http://example.test/", "data": {"a": "1", "b": None}},
+    {"method": "POST", "url": "http://example.test/", "data": b"raw bytes"},
+    {"method": "POST", "url": "http://example.test/", "json": {"x": [1, 2]}},
+    {"method": "PUT", "url": "http://example.test/", "data": [("a", "1"), ("a", "2")]},
+    {"method": "GET", "url": "http://example.test/", "headers": {"X-A": "1", "Accept": None}},
+    {"method": "GET", "url": "http://example.test/", "auth": ("user", "pass")},
+    {"method": "GET", "url": "http://user:pw@example.test/"},
+    {"method": "GET", "url": "http://example.test/", "cookies": {"c": "1"}},
+    {"method": "HEAD", "url": "https://example.test:8443/x?y"},
+]
+
+
+def _view(p: requests.PreparedRequest) -> tuple[Any, ...]:
+    return (p.method, p.url, dict(p.headers), p.body)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['method']} {c['url']}")
+def test_prepared_request_matches_requests(case: dict[str, Any]) -> None:
+    session_state = {"headers": {"X-Session": "s"}, "params": {"sp": "1"}}
+    with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
+        plain.trust_env = False
+        for s in (plain, kw):
+            s.headers.update(session_state["headers"])
+            s.params.update(session_state["params"])
+        for _ in range(2):  # twice: the second time the prepared URL is remembered
+            theirs = plain.prepare_request(requests.Request(**case))
+            ours = kw.prepare_request(requests.Request(**case))
+            assert _view(ours) == _view(theirs)
+
+
+def test_prepared_request_with_files_matches_requests() -> None:
+    def request() -> requests.Request:
+        return requests.Request(
+            "POST", "http://example.test/up", files={"f": ("a.txt", io.BytesIO(b"hello"))}
+        )
+
+    with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
+        plain.trust_env = False
+        theirs, ours = plain.prepare_request(request()), kw.prepare_request(request())
+    boundary = theirs.headers["Content-Type"].split("boundary=")[1].encode()
+    ours_boundary = ours.headers["Content-Type"].split("boundary=")[1].encode()
+    assert ours.body.replace(ours_boundary, boundary) == theirs.body  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("example.test/path", requests.exceptions.MissingSchema),
+        ("not a url", requests.exceptions.InvalidURL),
+        ("http://", requests.exceptions.InvalidURL),
+        ("http://exa mple.test/", requests.exceptions.InvalidURL),
+    ],
+)
+def test_invalid_urls_raise_every_time(url: str, error: type[Exception]) -> None:
+    with keepwarm.Session() as kw:
+        for _ in range(2):
+            with pytest.raises(error):
+                kw.prepare_request(requests.Request("GET", url))
