@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from keepwarm.__about__ import __version__
 
@@ -43,34 +43,74 @@ def _bounded_int(low: int, high: int) -> Callable[[str], int]:
 # -- keepwarm bench -------------------------------------------------------------------
 
 
+def _bench_duration(maximum: float) -> Callable[[str], float]:
+    """An argparse ``type`` for ``20ms`` / ``0.5s`` up to *maximum* seconds."""
+
+    def parse(text: str) -> float:
+        from keepwarm.bench._options import parse_duration
+
+        try:
+            return parse_duration(text, maximum=maximum)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def _bench_seconds(text: str) -> float:
+    from keepwarm.bench._options import MAX_SECONDS
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value > MAX_SECONDS:  # also refuses nan and inf: never unbounded
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_SECONDS:g} (the run is always bounded), "
+            f"got {text!r}"
+        )
+    return value
+
+
+def _bench_clients(text: str) -> tuple[str, ...]:
+    from keepwarm.bench._peers import CLIENTS
+
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in CLIENTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown client {', '.join(unknown) or repr(text)}; choose from {', '.join(CLIENTS)}"
+        )
+    return names
+
+
 def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from keepwarm.bench._runner import (
-        DEFAULT_REQUESTS,
-        DEFAULT_ROUNDS,
-        MAX_REQUESTS,
-        MAX_ROUNDS,
-    )
+    from keepwarm.bench import _options as o
+    from keepwarm.bench._peers import CLIENTS
 
     parser = subparsers.add_parser(
         "bench",
-        help="measure requests.get per call against one reused keepwarm.Session",
-        description="Measure requests.get() per call (a new connection and TLS handshake "
-        "each time) against one reused keepwarm.Session, over HTTP and HTTPS, against a "
-        "local server in a separate process. Nothing leaves 127.0.0.1.",
+        usage="%(prog)s [options]",
+        help="measure requests.get per call, requests.Session, keepwarm and other clients",
+        description="Measure requests.get() per call, requests.Session, keepwarm.Session "
+        "and, when installed, httpx, urllib3, aiohttp and a raw http.client loop, over HTTP "
+        "and HTTPS, sequentially and with threads, against a local server in a separate "
+        "process (embedded, or nginx). Nothing leaves 127.0.0.1 unless --url is given. "
+        "Exit codes: 0 done, 1 failure, 2 usage error. See docs/bench.md.",
     )
     parser.add_argument(
         "--requests",
-        type=_bounded_int(1, MAX_REQUESTS),
-        default=DEFAULT_REQUESTS,
+        type=_bounded_int(1, o.MAX_REQUESTS),
         metavar="N",
-        help=f"requests per round and scenario (1..{MAX_REQUESTS}, default {DEFAULT_REQUESTS})",
+        help=f"requests per round and scenario (1..{o.MAX_REQUESTS}; default "
+        f"{o.DEFAULT_REQUESTS}, or {o.SLOW_DEFAULT_REQUESTS} with --rtt or --url)",
     )
     parser.add_argument(
         "--rounds",
-        type=_bounded_int(1, MAX_ROUNDS),
-        default=DEFAULT_ROUNDS,
+        type=_bounded_int(1, o.MAX_ROUNDS),
         metavar="R",
-        help=f"interleaved rounds (1..{MAX_ROUNDS}, default {DEFAULT_ROUNDS})",
+        help=f"interleaved rounds (1..{o.MAX_ROUNDS}; default {o.DEFAULT_ROUNDS}, or "
+        f"{o.SLOW_DEFAULT_ROUNDS} with --rtt or --url)",
     )
     parser.add_argument(
         "--scheme",
@@ -79,37 +119,176 @@ def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="which scheme to measure (default both)",
     )
     parser.add_argument(
+        "--clients",
+        type=_bench_clients,
+        metavar="LIST",
+        help=f"comma-separated sequential scenarios (default all): {','.join(CLIENTS)}",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("all", "sequential", "concurrent"),
+        default="all",
+        help="sequential scenarios, the threaded ones, or both (default all)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_bounded_int(1, o.MAX_THREADS),
+        metavar="N",
+        help=f"threads of the concurrent runs (1..{o.MAX_THREADS}, default {o.DEFAULT_THREADS})",
+    )
+    parser.add_argument(
+        "--server",
+        choices=("embedded", "nginx"),
+        default="embedded",
+        help="the local server: the embedded Python one, or nginx from PATH (default embedded)",
+    )
+    parser.add_argument(
+        "--rtt",
+        type=_bench_duration(o.MAX_RTT),
+        metavar="DURATION",
+        help="add this round-trip time with a latency proxy, e.g. 20ms or 0.5s (max 2s)",
+    )
+    parser.add_argument(
+        "--server-latency",
+        type=_bench_duration(o.MAX_LATENCY),
+        metavar="DURATION",
+        help="what the embedded server waits before answering in the concurrent runs "
+        f"(default {o.format_duration(o.DEFAULT_SERVER_LATENCY)}, max 1s)",
+    )
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        help="client side only: GET this http(s) URL of your own server instead "
+        f"(sequential, at most {o.URL_MAX_TOTAL_REQUESTS} requests in all)",
+    )
+    parser.add_argument(
+        "--cacert", metavar="PATH", help="with --url: also trust the CA certificates in PATH"
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=_bench_seconds,
+        metavar="S",
+        help=f"stop after S seconds, keeping the rounds completed (default "
+        f"{o.DEFAULT_MAX_SECONDS:g}, or {o.URL_DEFAULT_MAX_SECONDS:g} with --url; max "
+        f"{o.MAX_SECONDS:g})",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the result as JSON on stdout, no table"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw the results to FILE: .html (self-contained), or .png/.svg "
+        "(needs the plot extra: pip install 'keepwarm[plot]')",
     )
     parser.set_defaults(handler=_run_bench)
 
 
-def _run_bench(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    from keepwarm.bench._runner import (
-        SCHEMES,
-        BenchConfig,
-        BenchError,
-        format_table,
-        run_bench,
-        write_json,
+def _bench_config(args: argparse.Namespace) -> Any:
+    """The BenchConfig of *args*; ValueError for a combination that cannot run."""
+    from keepwarm.bench import _options as o
+    from keepwarm.bench._runner import SCHEMES, BenchConfig
+
+    slow = args.rtt is not None or args.url is not None
+    if args.url is not None:
+        for given, option in (
+            (args.rtt is not None, "--rtt"),
+            (args.server != "embedded", "--server"),
+            (args.server_latency is not None, "--server-latency"),
+            (args.threads is not None, "--threads"),
+            (args.mode == "concurrent", "--mode concurrent"),
+            (args.scheme != "both", "--scheme"),
+        ):
+            if given:
+                raise ValueError(f"{option} does not apply to --url (client side only)")
+        o.check_url(args.url)
+    latency = args.server_latency
+    if latency is None:
+        latency = 0.0 if args.server == "nginx" else o.DEFAULT_SERVER_LATENCY
+    elif latency > 0 and args.server == "nginx":
+        raise ValueError("--server-latency needs the embedded server (nginx cannot wait)")
+    if args.url is None:
+        max_seconds = args.max_seconds or o.DEFAULT_MAX_SECONDS
+    else:
+        max_seconds = args.max_seconds or o.URL_DEFAULT_MAX_SECONDS
+    kwargs: dict[str, Any] = {}
+    if args.clients is not None:
+        kwargs["clients"] = args.clients
+    return BenchConfig(
+        requests=args.requests or (o.SLOW_DEFAULT_REQUESTS if slow else o.DEFAULT_REQUESTS),
+        rounds=args.rounds or (o.SLOW_DEFAULT_ROUNDS if slow else o.DEFAULT_ROUNDS),
+        schemes=SCHEMES if args.scheme == "both" else (args.scheme,),
+        mode="sequential" if args.url is not None else args.mode,
+        threads=args.threads or o.DEFAULT_THREADS,
+        server=args.server,
+        rtt=args.rtt,
+        server_latency=latency,
+        url=args.url,
+        cacert=args.cacert,
+        max_seconds=max_seconds,
+        **kwargs,
     )
 
-    schemes = SCHEMES if args.scheme == "both" else (args.scheme,)
-    config = BenchConfig(requests=args.requests, rounds=args.rounds, schemes=schemes)
 
-    def progress(message: str) -> None:
-        if not args.json:
-            stderr.write(f"keepwarm bench: {message}\n")
+def _run_bench(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    import shutil
+
+    from keepwarm.bench._plot import check_plot_path, write_plot
+    from keepwarm.bench._report import (
+        format_table,
+        make_rich_progress,
+        print_rich,
+        rich_available,
+        write_json,
+    )
+    from keepwarm.bench._runner import BenchError, plan_steps, run_bench, url_request_budget
+    from keepwarm.bench._servers import NGINX_MISSING
+
+    try:
+        config = _bench_config(args)
+        if args.plot is not None:
+            check_plot_path(args.plot)
+    except ValueError as exc:
+        stderr.write(f"keepwarm bench: error: {exc}\n")
+        return 2
+    except BenchError as exc:
+        raise CommandError(str(exc)) from None
+    if config.server == "nginx" and shutil.which("nginx") is None:
+        raise CommandError(NGINX_MISSING)
+    if config.url is not None:
+        budget = url_request_budget(config.requests, config.rounds, len(config.clients))
+        stderr.write(
+            f"keepwarm bench: warning: this sends up to {budget} GET requests to {config.url} "
+            f"({config.requests} x {config.rounds} rounds x {len(config.clients)} clients, "
+            f"plus one warm-up each), for at most {config.max_seconds:g} s\n"
+        )
+        stderr.flush()
+
+    live = not args.json and stdout.isatty() and rich_available()
+
+    def plain_progress(text: str, step: bool) -> None:
+        if not args.json and not step:
+            stderr.write(f"keepwarm bench: {text}\n")
             stderr.flush()
 
     try:
-        result = run_bench(config, progress=progress)
+        if live:
+            with make_rich_progress(stdout, plan_steps(config)) as bar:
+                result = run_bench(config, progress=bar)
+        else:
+            result = run_bench(config, progress=plain_progress)
+        if args.plot is not None:
+            write_plot(result, args.plot)
     except BenchError as exc:
         raise CommandError(str(exc)) from None
     if args.json:
         write_json(result, stdout)
+    elif live:
+        print_rich(result, stdout)
     else:
         stdout.write(format_table(result))
+    if args.plot is not None and not args.json:
+        stderr.write(f"keepwarm bench: wrote {args.plot}\n")
     return 0
 
 

@@ -1,86 +1,119 @@
-"""``keepwarm bench``: what reusing one tuned Session saves over ``requests.get`` per call.
+"""``keepwarm bench``: what reusing one tuned Session saves, against the alternatives.
 
 Method, chosen so that the numbers are honest:
 
-* The server runs in a separate process (:mod:`keepwarm.bench._server`): a client and a
-  Python server in one process would fight for the GIL and distort the timings.
-* HTTPS uses a throwaway CA made with trustme, and the client verifies against a CA
-  bundle the size of a real one (certifi's bundle plus that CA), passed as ``verify=`` per
-  request to both scenarios. Loading a full bundle is a real cost of a fresh connection;
-  a one-certificate bundle would hide it. A per-request ``verify`` also wins over
-  ``REQUESTS_CA_BUNDLE`` in the environment, so both scenarios verify the same way.
-* The scenarios run interleaved (cold, reused, cold, reused, ...) so drift in machine load
-  hits both alike; requests/second is the median over rounds, latencies are percentiles
-  over every request.
-* Connections are counted by the server (the difference of its counter around each
-  batch), not inferred by the client.
-* Every request passes ``proxies={"no_proxy": ...}`` for the loopback addresses, so a
-  proxy variable in the environment can never take the benchmark's traffic off this
-  machine; both scenarios pay the same for it.
+* The server runs in a separate process (:mod:`keepwarm.bench._servers`): a client and
+  a Python server in one process would fight for the GIL and distort the timings. With
+  ``--server nginx`` it is a real nginx. ``--rtt`` puts a latency proxy, also a separate
+  process, between them (:mod:`keepwarm.bench._proxy`).
+* HTTPS uses a throwaway CA made with trustme, and every client verifies against a CA
+  bundle the size of a real one (certifi's bundle plus that CA). Loading a full bundle is
+  a real cost of a fresh connection; a one-certificate bundle would hide it. requests and
+  keepwarm get it as ``verify=`` per request, which also wins over ``REQUESTS_CA_BUNDLE``.
+* Scenarios run interleaved, round by round (:mod:`keepwarm.bench._scenarios`), so drift
+  in machine load hits all alike; requests/second is the median over rounds, ratios are
+  the median of per-round ratios, latencies are percentiles over every request.
+* Connections, requests and TLS handshakes are counted by the server, not inferred by
+  the client; every client sets TCP_NODELAY, as the server does.
+* Requests carry ``proxies={"no_proxy": ...}`` for the target host (requests, keepwarm)
+  or ignore proxy variables (the others), so no proxy can take the traffic elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
-import json
-import math
 import os
-import pathlib
 import platform
-import queue
-import statistics
-import subprocess
-import sys
-import tempfile
-import threading
+import shutil
+import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, TextIO
+from typing import Any
+from urllib.parse import urlsplit
+
+from keepwarm.bench._child import BenchError
+from keepwarm.bench._options import (
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_REQUESTS,
+    DEFAULT_ROUNDS,
+    DEFAULT_SERVER_LATENCY,
+    DEFAULT_THREADS,
+    MAX_LATENCY,
+    MAX_REQUESTS,
+    MAX_ROUNDS,
+    MAX_RTT,
+    MAX_SECONDS,
+    MAX_THREADS,
+    URL_MAX_TOTAL_REQUESTS,
+    check_url,
+)
+from keepwarm.bench._peers import (
+    CLIENTS,
+    CONCURRENT_CLIENTS,
+    SKIPPED_ALWAYS,
+    Client,
+    Target,
+    client_versions,
+)
+from keepwarm.bench._proxy import ProxyProcess
+from keepwarm.bench._report import format_table, write_json
+from keepwarm.bench._scenarios import (
+    BASELINE,
+    Measured,
+    Progress,
+    paired_ratio,
+    run_concurrent,
+    run_sequential,
+)
+from keepwarm.bench._servers import (
+    BenchServer,
+    ServerProcess,
+    TlsFiles,
+    nginx_version,
+    open_server,
+    tls_files,
+)
 
 __all__ = [
     "DEFAULT_REQUESTS",
     "DEFAULT_ROUNDS",
     "MAX_REQUESTS",
     "MAX_ROUNDS",
+    "MODES",
     "SCHEMES",
+    "SERVERS",
     "BenchConfig",
     "BenchError",
     "ServerProcess",
     "format_table",
+    "plan_steps",
     "run_bench",
+    "url_request_budget",
     "write_json",
 ]
 
-#: Requests per round per scenario. A cold HTTPS request with a full CA bundle costs
-#: 16-50 ms on a 2-core machine (loading the bundle dominates), so 100 x 5 rounds keeps
-#: a default run of both schemes to about 10 s at 16 ms and under 30 s at 50 ms.
-DEFAULT_REQUESTS = 100
-DEFAULT_ROUNDS = 5
-MAX_REQUESTS = 100_000
-MAX_ROUNDS = 1_000
 SCHEMES = ("https", "http")
-
-_NO_PROXY = {"no_proxy": "127.0.0.1,localhost,::1"}
-_STARTUP_SECONDS = 20.0
-_COMMAND_SECONDS = 10.0
-_STOP_SECONDS = 5.0
-
-SessionFactory = Callable[[], Any]
-
-
-class BenchError(Exception):
-    """A failure to report as one line, without a traceback."""
+MODES = ("all", "sequential", "concurrent")
+SERVERS = ("embedded", "nginx")
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What to run: *requests* per round and scenario, *rounds* rounds, per scheme."""
+    """What to run. ``url`` set: client side only, against that server (GET, sequential)."""
 
     requests: int = DEFAULT_REQUESTS
     rounds: int = DEFAULT_ROUNDS
     schemes: tuple[str, ...] = SCHEMES
+    clients: tuple[str, ...] = tuple(CLIENTS)
+    mode: str = "all"
+    threads: int = DEFAULT_THREADS
+    server: str = "embedded"
+    rtt: float | None = None
+    server_latency: float = DEFAULT_SERVER_LATENCY
+    url: str | None = None
+    cacert: str | None = None
+    max_seconds: float = DEFAULT_MAX_SECONDS
 
     def __post_init__(self) -> None:
         if not 1 <= self.requests <= MAX_REQUESTS:
@@ -89,291 +122,228 @@ class BenchConfig:
             raise ValueError(f"rounds must be from 1 to {MAX_ROUNDS}, got {self.rounds}")
         if not self.schemes or any(s not in SCHEMES for s in self.schemes):
             raise ValueError(f"schemes must be some of {SCHEMES}, got {self.schemes}")
-
-
-class ServerProcess:
-    """The benchmark server in a child process, driven over its stdin and stdout.
-
-    The child prints its port, then answers ``stats``/``reset``/``quit``. Every wait is
-    bounded; :meth:`close` asks the child to quit, then terminates, then kills it, so it
-    never outlives the benchmark (and it also exits by itself when its stdin closes).
-    """
-
-    def __init__(self, *, cert_chain: str | None = None) -> None:
-        self._cert_chain = cert_chain
-        self._proc: subprocess.Popen[str] | None = None
-        self._stderr: IO[bytes] | None = None
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader: threading.Thread | None = None
-        self.port = 0
+        unknown = [c for c in self.clients if c not in CLIENTS]
+        if unknown or not self.clients:
+            raise ValueError(f"clients must be some of {', '.join(CLIENTS)}, got {unknown}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if not 1 <= self.threads <= MAX_THREADS:
+            raise ValueError(f"threads must be from 1 to {MAX_THREADS}, got {self.threads}")
+        if self.server not in SERVERS:
+            raise ValueError(f"server must be one of {SERVERS}, got {self.server!r}")
+        if self.rtt is not None and not 0 <= self.rtt <= MAX_RTT:
+            raise ValueError(f"rtt must be from 0 to {MAX_RTT} s, got {self.rtt}")
+        if not 0 <= self.server_latency <= MAX_LATENCY:
+            raise ValueError(f"server latency must be from 0 to {MAX_LATENCY} s")
+        if not 0 < self.max_seconds <= MAX_SECONDS:
+            raise ValueError(
+                f"max seconds must be more than 0 and at most {MAX_SECONDS:g}, "
+                f"got {self.max_seconds:g}"
+            )
+        if self.url is not None:
+            check_url(self.url)
+            if self.mode == "concurrent":
+                raise ValueError("--url measures sequential requests only")
+            budget = url_request_budget(self.requests, self.rounds, len(self.clients))
+            if budget > URL_MAX_TOTAL_REQUESTS:
+                raise ValueError(
+                    f"--url would send {budget} requests ({self.requests} x {self.rounds} "
+                    f"rounds x {len(self.clients)} clients, plus warm-ups); the cap is "
+                    f"{URL_MAX_TOTAL_REQUESTS}: lower --requests, --rounds or --clients"
+                )
+        elif self.cacert is not None:
+            raise ValueError("--cacert only applies to --url")
 
     @property
-    def url(self) -> str:
-        scheme = "https" if self._cert_chain else "http"
-        return f"{scheme}://127.0.0.1:{self.port}"
+    def sequential(self) -> bool:
+        return self.mode in ("all", "sequential")
 
-    def __enter__(self) -> ServerProcess:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "keepwarm.bench._server"]
-        if self._cert_chain:
-            command += ["--tls", "--cert", self._cert_chain]
-        env = dict(os.environ)
-        # Make the child import this very keepwarm, installed or not.
-        package_root = str(pathlib.Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        # Lives as long as the child; closed in close().
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
-        self._proc = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            env=env,
-        )
-        self._reader = threading.Thread(
-            target=self._read_stdout, name="keepwarm-bench-server-stdout", daemon=True
-        )
-        self._reader.start()
-        line = self._next_line(_STARTUP_SECONDS, "start")
-        try:
-            self.port = int(line)
-        except ValueError:
-            raise BenchError(
-                f"benchmark server printed {line[:80]!r} instead of its port"
-            ) from None
-
-    def _read_stdout(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        try:
-            for line in self._proc.stdout:
-                self._lines.put(line.rstrip("\n"))
-        except (OSError, ValueError):  # the pipe was closed under us: nothing more to read
-            pass
-        finally:
-            self._lines.put(None)
-
-    def _next_line(self, timeout: float, what: str) -> str:
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            raise BenchError(f"benchmark server did not {what} within {timeout:.0f} s") from None
-        if line is None:
-            raise BenchError(f"benchmark server exited during {what}: {self._stderr_tail()}")
-        return line
-
-    def _stderr_tail(self) -> str:
-        if self._stderr is None:
-            return "no output"
-        self._stderr.seek(0)
-        lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
-        return lines[-1] if lines else "no output"
-
-    def command(self, command: str) -> str:
-        """Send one command line and return the child's one-line answer."""
-        if self._proc is None or self._proc.stdin is None:
-            raise BenchError("benchmark server is not running")
-        try:
-            self._proc.stdin.write(command + "\n")
-            self._proc.stdin.flush()
-        except OSError as exc:
-            raise BenchError(f"benchmark server is gone ({exc}): {self._stderr_tail()}") from None
-        return self._next_line(_COMMAND_SECONDS, f"answer {command!r}")
-
-    def stats(self) -> tuple[int, int]:
-        """``(connections_accepted, requests_handled)`` since the server started."""
-        answer = json.loads(self.command("stats"))
-        return int(answer["connections_accepted"]), int(answer["requests_handled"])
-
-    def close(self) -> None:
-        """Stop the child (quit, then terminate, then kill) and release every pipe."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            try:
-                if proc.stdin is not None:
-                    with contextlib.suppress(OSError):
-                        proc.stdin.write("quit\n")
-                        proc.stdin.flush()
-                    with contextlib.suppress(OSError):
-                        proc.stdin.close()
-                try:
-                    proc.wait(timeout=_STOP_SECONDS)
-                except subprocess.TimeoutExpired:
-                    proc.terminate()
-                    try:
-                        proc.wait(timeout=_STOP_SECONDS)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait(timeout=_STOP_SECONDS)
-            finally:
-                if proc.poll() is None:  # pragma: no cover - only if kill() did not work
-                    proc.kill()
-                if self._reader is not None:
-                    self._reader.join(timeout=_STOP_SECONDS)
-                if proc.stdout is not None:
-                    proc.stdout.close()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+    @property
+    def concurrent(self) -> bool:
+        return self.mode in ("all", "concurrent") and self.url is None
 
 
-@dataclass
-class _Scenario:
-    key: str
-    label: str
-    call: Callable[[str], Any]
-    round_rps: list[float]
-    latencies: list[float]
-    connections: int = 0
-    requests: int = 0
-
-    def summary(self) -> dict[str, Any]:
-        ordered = sorted(self.latencies)
-        return {
-            "scenario": self.label,
-            "requests": self.requests,
-            "connections": self.connections,
-            "requests_per_second": statistics.median(self.round_rps),
-            "rounds_requests_per_second": self.round_rps,
-            "p50_ms": _percentile(ordered, 50) * 1000,
-            "p99_ms": _percentile(ordered, 99) * 1000,
-        }
-
-
-def _percentile(ordered: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile: a latency some request really had, never interpolated."""
-    rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return ordered[rank - 1]
+def url_request_budget(requests: int, rounds: int, clients: int) -> int:
+    """Most requests a ``--url`` run sends: every round of every client, and a warm-up each."""
+    return (requests * rounds + 1) * clients
 
 
 @contextlib.contextmanager
 def _tls_material(schemes: Sequence[str]) -> Iterator[tuple[str, str | None, int]]:
-    """Yield ``(ca_bundle, server_cert_chain or None, certificates in the bundle)``.
-
-    The bundle is certifi's (what requests verifies against by default) plus, for HTTPS, a
-    throwaway CA that signed the server's certificate; everything lives in a temporary
-    directory removed afterwards.
-    """
-    import certifi
-
-    with tempfile.TemporaryDirectory(prefix="keepwarm-bench-") as tmp:
-        bundle_text = pathlib.Path(certifi.where()).read_text(encoding="ascii")
-        chain: str | None = None
-        if "https" in schemes:
-            try:
-                import trustme
-            except ImportError:
-                raise BenchError(
-                    "HTTPS needs trustme to make a throwaway CA: pip install 'keepwarm[bench]'"
-                ) from None
-            ca = trustme.CA()
-            chain = os.path.join(tmp, "server.pem")
-            ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(chain)
-            bundle_text = bundle_text.rstrip("\n") + "\n" + ca.cert_pem.bytes().decode("ascii")
-        bundle = os.path.join(tmp, "bundle.pem")
-        pathlib.Path(bundle).write_text(bundle_text, encoding="ascii")
-        yield bundle, chain, bundle_text.count("-----BEGIN CERTIFICATE-----")
+    """``(ca_bundle, server_cert_chain or None, certificates in the bundle)`` (kept for
+    ``benchmarks/telemetry_overhead.py``; see :func:`keepwarm.bench._servers.tls_files`)."""
+    with tls_files(schemes) as tls:
+        yield tls.bundle, tls.chain, tls.certificates
 
 
-def _check(response: Any) -> None:
-    status = response.status_code
-    content = response.content
-    if status != 200 or content != b"ok":
-        raise BenchError(f"benchmark server answered {status} {content[:60]!r}, expected 200 ok")
+def _runnable(config: BenchConfig) -> tuple[list[type[Client]], dict[str, str]]:
+    """The sequential clients that can run here, and why the others are skipped."""
+    skipped: dict[str, str] = dict(SKIPPED_ALWAYS)
+    runnable: list[type[Client]] = []
+    for key in config.clients:
+        why = CLIENTS[key].unavailable()
+        if why is None:
+            runnable.append(CLIENTS[key])
+        else:
+            skipped[key] = why
+    return runnable, skipped
 
 
-def _run_batch(scenario: _Scenario, server: ServerProcess, url: str, n: int) -> None:
-    conns_before, reqs_before = server.stats()
-    latencies = scenario.latencies
-    call = scenario.call
-    perf = time.perf_counter
-    started = perf()
-    for _ in range(n):
-        t0 = perf()
-        _check(call(url))
-        latencies.append(perf() - t0)
-    elapsed = perf() - started
-    conns_after, reqs_after = server.stats()
-    if reqs_after - reqs_before != n:
-        raise BenchError(
-            f"the server saw {reqs_after - reqs_before} requests of {scenario.label!r}, "
-            f"expected {n}"
-        )
-    scenario.round_rps.append(n / elapsed if elapsed > 0 else float("inf"))
-    scenario.connections += conns_after - conns_before
-    scenario.requests += n
+def _schemes(config: BenchConfig) -> tuple[str, ...]:
+    if config.url is not None:
+        return (urlsplit(config.url).scheme.lower(),)
+    return config.schemes
+
+
+def plan_steps(config: BenchConfig) -> int:
+    """Batches of requests the run will measure (one progress-bar step each)."""
+    steps = 0
+    if config.sequential:
+        steps += len(_runnable(config)[0]) * config.rounds
+    if config.concurrent:
+        steps += 2 * len(CONCURRENT_CLIENTS) * config.rounds
+    return steps * len(_schemes(config))
+
+
+class _Run:
+    """One run: its deadline, its progress report, what was skipped or cut short."""
+
+    def __init__(self, config: BenchConfig, progress: Progress) -> None:
+        self.config = config
+        self.progress = progress
+        self.deadline = time.monotonic() + config.max_seconds
+        self.notes: list[str] = []
+        self.stopped = False
+
+    def rounds_note(self, what: str, completed: int) -> None:
+        if completed < self.config.rounds:
+            self.stopped = True
+            self.notes.append(
+                f"{what}: stopped after {completed} of {self.config.rounds} rounds, "
+                f"--max-seconds {self.config.max_seconds:g} reached"
+            )
+
+
+def _summaries(measured: dict[str, Measured]) -> dict[str, dict[str, Any]]:
+    baseline = measured.get(BASELINE)
+    return {
+        key: m.summary(baseline if baseline is not None and baseline.round_rps else None)
+        for key, m in measured.items()
+        if m.round_rps
+    }
 
 
 def _bench_scheme(
+    run: _Run,
     scheme: str,
-    config: BenchConfig,
-    bundle: str,
-    chain: str | None,
-    session_factory: SessionFactory,
-    progress: Callable[[str], None],
+    bundle_files: TlsFiles,
+    sequential: list[type[Client]],
 ) -> dict[str, Any]:
-    import requests
-
-    with ServerProcess(cert_chain=chain if scheme == "https" else None) as server:
-        url = server.url + "/"
-
-        def cold(target: str) -> Any:
-            return requests.get(target, verify=bundle, timeout=10, proxies=dict(_NO_PROXY))
-
-        # Untimed, uncounted: pays one-off costs both scenarios share (lazy imports, the
-        # bundle file into the page cache) before anything is measured.
-        _check(cold(url))
-
-        session = session_factory()
-        try:
-
-            def reused(target: str) -> Any:
-                return session.get(target, verify=bundle, proxies=dict(_NO_PROXY))
-
-            scenarios = [
-                _Scenario("cold", "requests.get per call", cold, [], []),
-                _Scenario("keepwarm", "keepwarm.Session reused", reused, [], []),
-            ]
-            for round_index in range(config.rounds):
-                progress(f"{scheme}: round {round_index + 1}/{config.rounds}")
-                for scenario in scenarios:
-                    _run_batch(scenario, server, url, config.requests)
-        finally:
-            session.close()
-
-    result: dict[str, Any] = {s.key: s.summary() for s in scenarios}
-    result["speedup"] = (
-        result["keepwarm"]["requests_per_second"] / result["cold"]["requests_per_second"]
-    )
+    config = run.config
+    result: dict[str, Any] = {}
+    server: BenchServer | None = None
+    proxy: ProxyProcess | None = None
+    try:
+        if config.url is not None:
+            base, path = config.url, ""
+            parts = urlsplit(config.url)
+            client_port: int | None = parts.port or (443 if scheme == "https" else 80)
+            expect: bytes | None = None
+        else:
+            server = open_server(config.server, scheme, bundle_files)
+            client_port = server.port
+            if config.rtt is not None:
+                proxy = ProxyProcess(server.port, config.rtt)
+                proxy.start()
+                client_port = proxy.port
+            base, path, expect = f"{scheme}://127.0.0.1:{client_port}", "/", b"ok"
+        label = f"{scheme} sequential"
+        if config.sequential and not run.stopped:
+            target = Target(base + path, bundle_files.bundle, expect)
+            measured, done = run_sequential(
+                target,
+                sequential,
+                server=server,
+                client_port=client_port,
+                requests=config.requests,
+                rounds=config.rounds,
+                deadline=run.deadline,
+                progress=run.progress,
+                label=label,
+            )
+            run.rounds_note(label, done)
+            if done:
+                scenarios = _summaries(measured)
+                block: dict[str, Any] = {
+                    "rounds_completed": done,
+                    "baseline": BASELINE if BASELINE in scenarios else None,
+                    "scenarios": scenarios,
+                }
+                if "keepwarm" in measured and "cold" in measured:
+                    block["keepwarm_vs_cold"] = paired_ratio(measured["keepwarm"], measured["cold"])
+                result["sequential"] = block
+        if config.concurrent and not run.stopped and server is not None:
+            label = f"{scheme} {config.threads} threads"
+            latency_path = server.latency_path(config.server_latency)
+            target = Target(base + latency_path, bundle_files.bundle, expect)
+            by_pattern, done = run_concurrent(
+                target,
+                list(CONCURRENT_CLIENTS.values()),
+                server=server,
+                client_port=client_port,
+                requests=config.requests,
+                rounds=config.rounds,
+                threads=config.threads,
+                deadline=run.deadline,
+                progress=run.progress,
+                label=label,
+            )
+            run.rounds_note(label, done)
+            if done:
+                per_thread = -(-config.requests // config.threads)
+                result["concurrent"] = {
+                    "rounds_completed": done,
+                    "threads": config.threads,
+                    "requests_per_thread": per_thread,
+                    "server_latency_ms": config.server_latency * 1000,
+                    "baseline": BASELINE,
+                    **{pattern: _summaries(m) for pattern, m in by_pattern.items()},
+                }
+    finally:
+        if proxy is not None:
+            proxy.close()
+        if server is not None:
+            server.close()
     return result
 
 
-def _default_session_factory() -> Any:
+def _environment(config: BenchConfig) -> dict[str, Any]:
     import keepwarm
 
-    return keepwarm.Session()
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "openssl": ssl.OPENSSL_VERSION,
+        "keepwarm": keepwarm.__version__,
+        **client_versions(),
+    }
+    if config.server == "nginx" and config.url is None:
+        binary = shutil.which("nginx")
+        env["nginx"] = nginx_version(binary) if binary else None
+    return env
 
 
 def run_bench(
     config: BenchConfig,
     *,
-    progress: Callable[[str], None] | None = None,
-    session_factory: SessionFactory | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and return its results as a JSON-serialisable dict.
 
-    *session_factory* exists for the library's own tests; the benchmark proper always
-    measures ``keepwarm.Session()``.
+    *progress* is called as ``progress(text, step)``: *text* says what runs, *step* is
+    True when a batch of requests finished (one progress-bar step).
     """
     import keepwarm
 
@@ -382,72 +352,40 @@ def run_bench(
             "keepwarm.install() is active in this process, so requests.get would reuse "
             "connections too; run the benchmark without it"
         )
-    report = progress if progress is not None else (lambda message: None)
-    factory = session_factory if session_factory is not None else _default_session_factory
-    with _tls_material(config.schemes) as (bundle, chain, certificates):
-        results = {
-            scheme: _bench_scheme(scheme, config, bundle, chain, factory, report)
-            for scheme in config.schemes
-        }
+    report: Progress = progress if progress is not None else (lambda text, step: None)
+    sequential, skipped = _runnable(config)
+    schemes = _schemes(config)
+    run = _Run(config, report)
+    results: dict[str, Any] = {}
+    with tls_files(schemes, extra_ca=config.cacert) as files:
+        for scheme in schemes:
+            if run.stopped:
+                break
+            results[scheme] = _bench_scheme(run, scheme, files, sequential)
+        certificates = files.certificates
+    if not any(results.values()):
+        raise BenchError(
+            f"--max-seconds {config.max_seconds:g} ran out before one round completed: "
+            "raise it, or lower --requests"
+        )
     return {
         "config": {
             "requests": config.requests,
             "rounds": config.rounds,
-            "schemes": list(config.schemes),
+            "schemes": list(schemes),
+            "clients": [c.key for c in sequential],
+            "mode": config.mode,
+            "threads": config.threads if config.concurrent else None,
+            "server": None if config.url else config.server,
+            "rtt_ms": None if config.rtt is None else config.rtt * 1000,
+            "server_latency_ms": config.server_latency * 1000 if config.concurrent else None,
+            "url": config.url,
+            "cacert": config.cacert,
+            "max_seconds": config.max_seconds,
             "ca_bundle_certificates": certificates,
         },
-        "environment": {
-            "python": platform.python_version(),
-            "implementation": platform.python_implementation(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "keepwarm": keepwarm.__version__,
-            "requests": importlib.metadata.version("requests"),
-            "urllib3": importlib.metadata.version("urllib3"),
-        },
+        "environment": _environment(config),
         "results": results,
+        "skipped": skipped,
+        "notes": run.notes,
     }
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """The human-readable report of :func:`run_bench`'s result."""
-    config = result["config"]
-    env = result["environment"]
-    lines = [
-        f"keepwarm bench: {config['requests']} requests x {config['rounds']} rounds per "
-        "scenario, server in a separate process on 127.0.0.1",
-        f"CA bundle: {config['ca_bundle_certificates']} certificates (certifi's + a "
-        "throwaway CA), passed as verify= by both scenarios",
-        f"Python {env['python']}, requests {env['requests']}, urllib3 {env['urllib3']}, "
-        f"keepwarm {env['keepwarm']}, {env['cpus']} CPUs",
-        "",
-    ]
-    header = ("scheme", "scenario", "req/s", "p50 ms", "p99 ms", "connections")
-    rows: list[tuple[str, ...]] = [header]
-    for scheme, scheme_result in result["results"].items():
-        for key in ("cold", "keepwarm"):
-            s = scheme_result[key]
-            rows.append(
-                (
-                    scheme,
-                    s["scenario"],
-                    f"{s['requests_per_second']:.1f}",
-                    f"{s['p50_ms']:.2f}",
-                    f"{s['p99_ms']:.2f}",
-                    str(s["connections"]),
-                )
-            )
-        rows.append((scheme, "speed-up (keepwarm / cold)", f"{scheme_result['speedup']:.1f}x"))
-    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(header))]
-    for row in rows:
-        cells = [
-            cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def write_json(result: dict[str, Any], out: TextIO) -> None:
-    """Write *result* as one JSON document."""
-    json.dump(result, out, indent=2, sort_keys=True)
-    out.write("\n")

@@ -14,7 +14,8 @@ The same module runs as the benchmark's separate server process::
     python -m keepwarm.bench._server [--tls --cert CHAIN.pem [--key KEY.pem]]
 
 It prints its port on the first line of stdout, then answers one command per stdin line:
-``stats`` (one JSON line), ``reset`` and ``quit``. End of stdin also stops it, so the
+``stats`` (one JSON line), ``tls_stats`` (one JSON line: TLS handshakes completed and
+resumed, from OpenSSL's counters), ``reset`` and ``quit``. End of stdin also stops it, so the
 server never outlives a parent that died.
 """
 
@@ -981,7 +982,12 @@ class Flaky:
 # -- the benchmark's server process ---------------------------------------------------
 
 
-def _serve_commands(server: LocalServer, stdin: Iterable[str], out: Callable[[str], None]) -> None:
+def _serve_commands(
+    server: LocalServer,
+    stdin: Iterable[str],
+    out: Callable[[str], None],
+    context: ssl.SSLContext | None = None,
+) -> None:
     for line in stdin:
         command = line.strip()
         if command == "stats":
@@ -990,6 +996,17 @@ def _serve_commands(server: LocalServer, stdin: Iterable[str], out: Callable[[st
                 "requests_handled": server.requests_handled,
             }
             out(json.dumps(stats))
+        elif command == "tls_stats":
+            # OpenSSL's own counters: handshakes completed in server mode, and how many
+            # of them resumed a session (None when serving plain HTTP).
+            tls = context.session_stats() if context is not None else None
+            out(
+                json.dumps(
+                    {"handshakes": tls["accept_good"], "resumed": tls["hits"]}
+                    if tls is not None
+                    else {"handshakes": None, "resumed": None}
+                )
+            )
         elif command == "reset":
             server.reset()
             out("ok")
@@ -1004,7 +1021,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m keepwarm.bench._server",
         description="keepwarm's benchmark server: prints its port, then reads commands "
-        "(stats, reset, quit) from stdin.",
+        "(stats, tls_stats, reset, quit) from stdin.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS")
@@ -1029,7 +1046,7 @@ def main(argv: list[str] | None = None) -> int:
     ) as srv:
         out(str(srv.port))
         try:
-            _serve_commands(srv, sys.stdin, out)
+            _serve_commands(srv, sys.stdin, out, context)
         except (KeyboardInterrupt, BrokenPipeError):
             pass
     return 0
