@@ -12,6 +12,7 @@ import importlib.util
 import io
 import json
 import os
+import pathlib
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -271,3 +272,23 @@ def test_refuses_to_run_while_installed(capsys: pytest.CaptureFixture[str]) -> N
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "keepwarm.install() is active" in err
+
+
+def test_proxy_and_ca_variables_cannot_redirect_or_break_the_run(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: pathlib.Path,
+) -> None:
+    # A proxy nobody listens on, and a CA bundle that would make every check fail.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    args = ["--requests", "2", "--rounds", "1", "--mode", "sequential"]
+    assert main(["bench", *args, "--clients", "cold,requests,keepwarm", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for scheme in ("https", "http"):
+        assert result["results"][scheme]["sequential"]["scenarios"]["requests"]["requests"] == 2
+    # ... and the variables are back afterwards.
+    assert os.environ["HTTP_PROXY"] == "http://127.0.0.1:9"
+    assert os.environ["https_proxy"] == "http://127.0.0.1:9"
+    assert os.environ["REQUESTS_CA_BUNDLE"] == str(tmp_path / "missing.pem")

@@ -1,9 +1,13 @@
 """The clients ``keepwarm bench`` compares, each behind the same small interface.
 
-Every client sends ``GET`` to the same URL, verifies TLS against the same CA bundle, does
-not follow redirects, bypasses proxy variables, and reads the whole body. Each keeps one
-client object for the whole run (that is the point), except ``cold``, which is what
-``requests.get()`` does: a new session, connection, TLS context and handshake per call.
+Every client sends ``GET`` to the same URL, verifies TLS against the same CA bundle and
+reads the whole body, called the way its documentation shows: the CA bundle is set once
+on the client (``session.verify``, ``verify=ssl_context``, ``ca_certs=``...), requests'
+clients get an explicit timeout (keepwarm has its own). Proxy variables are removed from
+the environment for the run (see ``_runner``), so every client connects directly. Against
+``--url`` no client follows redirects. Each keeps one client object for the whole run
+(that is the point), except ``cold``, which is what ``requests.get()`` does: a new
+session, connection, TLS context and handshake per call.
 
 niquests is never loaded: installing it brings urllib3-future, which replaces urllib3 in
 the same environment, and would change what requests and keepwarm run on.
@@ -55,10 +59,9 @@ class Target:
     expect_body: bytes | None = b"ok"
 
     @property
-    def no_proxy(self) -> dict[str, str]:
-        """requests' ``proxies=`` that keeps proxy variables off this host."""
-        host = urlsplit(self.url).hostname or "127.0.0.1"
-        return {"no_proxy": ",".join(dict.fromkeys([host, "127.0.0.1", "localhost", "::1"]))}
+    def remote(self) -> bool:
+        """``--url``: someone's server, where no client follows redirects."""
+        return self.expect_body is None
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.bundle)
@@ -126,22 +129,22 @@ class ColdRequests(Client):
         import requests
 
         self._get = requests.get
+        self._kwargs: dict[str, Any] = {"verify": target.bundle, "timeout": _TIMEOUT}
+        if target.remote:
+            self._kwargs["allow_redirects"] = False
 
     def get(self) -> None:
-        t = self.target
-        r = self._get(
-            t.url, verify=t.bundle, timeout=_TIMEOUT, proxies=t.no_proxy, allow_redirects=False
-        )
-        t.check(r.status_code, r.content)
+        r = self._get(self.target.url, **self._kwargs)
+        self.target.check(r.status_code, r.content)
 
 
 class _RequestsLike(Client):
     session: Any
+    _kwargs: dict[str, Any]
 
     def get(self) -> None:
-        t = self.target
-        r = self.session.get(t.url, verify=t.bundle, proxies=t.no_proxy, allow_redirects=False)
-        t.check(r.status_code, r.content)
+        r = self.session.get(self.target.url, **self._kwargs)
+        self.target.check(r.status_code, r.content)
 
     def close(self) -> None:
         self.session.close()
@@ -156,6 +159,10 @@ class RequestsSession(_RequestsLike):
         import requests
 
         self.session = requests.Session()  # requests' default pools: 10 hosts x 10
+        self.session.verify = target.bundle
+        self._kwargs = {"timeout": _TIMEOUT}  # requests has none by default
+        if target.remote:
+            self._kwargs["allow_redirects"] = False
 
 
 class KeepwarmSession(_RequestsLike):
@@ -166,7 +173,8 @@ class KeepwarmSession(_RequestsLike):
         super().__init__(target)
         import keepwarm
 
-        self.session = keepwarm.Session()
+        self.session = keepwarm.Session(verify=target.bundle)  # its own (3, 7) s timeout
+        self._kwargs = {"allow_redirects": False} if target.remote else {}
 
 
 class HttpxClient(Client):
@@ -201,7 +209,10 @@ class Urllib3Pool(Client):
         )
 
     def get(self) -> None:
-        r = self._pool.request("GET", self.target.url, redirect=False)
+        if self.target.remote:
+            r = self._pool.request("GET", self.target.url, redirect=False)
+        else:
+            r = self._pool.request("GET", self.target.url)
         self.target.check(r.status, r.data)
 
     def close(self) -> None:
@@ -269,7 +280,8 @@ class AiohttpSession(Client):
             raise
 
     async def _one(self) -> None:
-        async with self._session.get(self.target.url, allow_redirects=False) as r:
+        follow = not self.target.remote
+        async with self._session.get(self.target.url, allow_redirects=follow) as r:
             body = await r.read()
             self.target.check(r.status, body)
 

@@ -15,8 +15,11 @@ Method, chosen so that the numbers are honest:
   the median of per-round ratios, latencies are percentiles over every request.
 * Connections, requests and TLS handshakes are counted by the server, not inferred by
   the client; every client sets TCP_NODELAY, as the server does.
-* Requests carry ``proxies={"no_proxy": ...}`` for the target host (requests, keepwarm)
-  or ignore proxy variables (the others), so no proxy can take the traffic elsewhere.
+* Proxy and CA-bundle variables are removed from this process's environment for the run
+  (and restored after), so no proxy can take the traffic elsewhere and
+  ``REQUESTS_CA_BUNDLE`` cannot override the bundle, while every client is still called
+  the plain way (``session.get(url)``): requests.Session keeps paying for its
+  per-request environment look-ups, as it does in real programs.
 """
 
 from __future__ import annotations
@@ -166,6 +169,26 @@ class BenchConfig:
 def url_request_budget(requests: int, rounds: int, clients: int) -> int:
     """Most requests a ``--url`` run sends: every round of every client, and a warm-up each."""
     return (requests * rounds + 1) * clients
+
+
+#: Variables that would send the traffic elsewhere or change what requests verifies.
+_ENVIRONMENT_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+@contextlib.contextmanager
+def _direct_environment() -> Iterator[None]:
+    """Remove proxy and CA-bundle variables from ``os.environ``; put them back after."""
+    removed = {
+        name: value
+        for name, value in os.environ.items()
+        if name.upper().endswith("_PROXY") or name.upper() in _ENVIRONMENT_VARIABLES
+    }
+    for name in removed:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ.update(removed)
 
 
 @contextlib.contextmanager
@@ -357,7 +380,7 @@ def run_bench(
     schemes = _schemes(config)
     run = _Run(config, report)
     results: dict[str, Any] = {}
-    with tls_files(schemes, extra_ca=config.cacert) as files:
+    with _direct_environment(), tls_files(schemes, extra_ca=config.cacert) as files:
         for scheme in schemes:
             if run.stopped:
                 break
