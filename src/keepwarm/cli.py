@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from keepwarm.__about__ import __version__
+
+if TYPE_CHECKING:
+    from keepwarm.bench._runner import BenchConfig
 
 __all__ = ["build_parser", "main"]
 
@@ -184,7 +187,7 @@ def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(handler=_run_bench)
 
 
-def _bench_config(args: argparse.Namespace) -> Any:
+def _bench_config(args: argparse.Namespace) -> BenchConfig:
     """The BenchConfig of *args*; ValueError for a combination that cannot run."""
     from keepwarm.bench import _options as o
     from keepwarm.bench._runner import SCHEMES, BenchConfig
@@ -281,6 +284,9 @@ def _run_bench(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             write_plot(result, args.plot)
     except BenchError as exc:
         raise CommandError(str(exc)) from None
+    except Exception as exc:  # a client's own error (TLS, connection...): still one line
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise CommandError(text[:500]) from None
     if args.json:
         write_json(result, stdout)
     elif live:
