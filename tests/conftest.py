@@ -58,10 +58,14 @@ def _fresh_keepwarm() -> Iterator[None]:
     import keepwarm
     from keepwarm._config import reset_configuration
 
+    def reset() -> None:
+        keepwarm.uninstall()
+        keepwarm.close_all()
+        reset_configuration()
+
+    reset()
     yield
-    keepwarm.uninstall()
-    keepwarm.close_all()
-    reset_configuration()
+    reset()
 
 
 # -- TLS ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import math
 import pickle
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,16 +33,6 @@ from servers import Flaky, LocalServer, RawServer, ServerResponse, silent
 NAME = "test-config"
 #: What urllib3 raises when the server drops the connection after the request was sent.
 _DROPPED = ProtocolError("Connection aborted.", ConnectionResetError())
-
-
-@pytest.fixture(autouse=True)
-def _reset_keepwarm() -> Iterator[None]:
-    """Undo configure() and close the shared sessions around every test."""
-    reset_configuration()
-    keepwarm.close_all()
-    yield
-    keepwarm.close_all()
-    reset_configuration()
 
 
 def _make_session(**kwargs: Any) -> None:

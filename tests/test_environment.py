@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import pathlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,14 +24,6 @@ import trustme
 import keepwarm
 import keepwarm._config
 from servers import LocalServer, ServerRequest, ServerResponse
-
-
-@pytest.fixture(autouse=True)
-def _reset_keepwarm() -> Iterator[None]:
-    yield
-    keepwarm.uninstall()
-    keepwarm.close_all()
-    keepwarm._config.reset_configuration()
 
 
 def _proxy_handler(request: ServerRequest) -> ServerResponse:

@@ -15,7 +15,7 @@ import pathlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -40,14 +40,6 @@ pytestmark = [
 ]
 
 CHILD_TIMEOUT = 20.0
-
-
-@pytest.fixture(autouse=True)
-def _reset_keepwarm() -> Iterator[None]:
-    yield
-    keepwarm.uninstall()
-    keepwarm.close_all()
-    keepwarm._config.reset_configuration()
 
 
 def run_in_child(work: Callable[[], Any], timeout: float = CHILD_TIMEOUT) -> Any:

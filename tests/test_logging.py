@@ -15,29 +15,19 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 
 import keepwarm
-from keepwarm._config import reset_configuration
 from servers import Flaky, LocalServer, ServerRequest, ServerResponse, reset_after_request
 
 ServerFactory = Callable[..., LocalServer]
 SECRETS = [f"SECRET{i}" for i in range(1, 7)]
 #: How "user:SECRET4" travels once requests turns URL credentials into Basic auth.
 SECRET4_BASIC = base64.b64encode(b"user:SECRET4").decode()
-
-
-@pytest.fixture(autouse=True)
-def _clean_keepwarm() -> Iterator[None]:
-    reset_configuration()
-    yield
-    keepwarm.uninstall()
-    keepwarm.close_all()
-    reset_configuration()
 
 
 def keepwarm_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

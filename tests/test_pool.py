@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,18 +19,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 import keepwarm
-from keepwarm._config import reset_configuration
 from servers import LocalServer
 
 POOL_FULL = "Connection pool is full, discarding connection"
-
-
-@pytest.fixture(autouse=True)
-def _reset_keepwarm() -> Iterator[None]:
-    reset_configuration()
-    yield
-    keepwarm.close_all()
-    reset_configuration()
 
 
 def _pool_full_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -19,16 +18,6 @@ import requests
 import keepwarm
 import keepwarm._config
 from servers import LocalServer
-
-
-@pytest.fixture(autouse=True)
-def _reset_keepwarm() -> Iterator[None]:
-    """No test sees another test's shared sessions, install() or configure() defaults."""
-    yield
-    keepwarm.uninstall()
-    keepwarm.close_all()
-    keepwarm._config.reset_configuration()
-
 
 # -- identity ----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
@@ -22,18 +22,9 @@ from urllib3.response import HTTPResponse
 from urllib3.util.retry import Retry
 
 import keepwarm
-from keepwarm._config import reset_configuration
 from servers import Flaky, LocalServer, RawServer, read_request, read_request_head
 
 FAST = keepwarm.RetryPolicy(backoff_factor=0)
-
-
-@pytest.fixture(autouse=True)
-def _reset_keepwarm() -> Iterator[None]:
-    reset_configuration()
-    yield
-    keepwarm.close_all()
-    reset_configuration()
 
 
 class _Counter:

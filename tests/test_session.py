@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import pickle
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import certifi
@@ -18,17 +18,8 @@ import requests
 import urllib3
 
 import keepwarm
-from keepwarm._config import reset_configuration
 from keepwarm._transport import KeepwarmAdapter
 from servers import LocalServer, RawServer, silent
-
-
-@pytest.fixture(autouse=True)
-def _reset_keepwarm() -> Iterator[None]:
-    reset_configuration()
-    yield
-    keepwarm.close_all()
-    reset_configuration()
 
 
 def _elapsed(fn: Callable[[], Any]) -> float:

@@ -15,14 +15,13 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 
 import keepwarm
-from keepwarm._config import reset_configuration
 from servers import (
     Flaky,
     LocalServer,
@@ -63,15 +62,6 @@ TIMING_KEYS = {
     "tls_version",
     "retries",
 }
-
-
-@pytest.fixture(autouse=True)
-def _clean_keepwarm() -> Iterator[None]:
-    reset_configuration()
-    yield
-    keepwarm.uninstall()
-    keepwarm.close_all()
-    reset_configuration()
 
 
 def fetch(session: requests.Session, url: str, **kwargs: Any) -> requests.Response:

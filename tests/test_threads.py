@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 import requests.adapters
 
 import keepwarm
@@ -24,14 +23,6 @@ from keepwarm._cookies import ThreadSafeCookieJar
 from servers import LocalServer
 
 JOIN_SECONDS = 30.0
-
-
-@pytest.fixture(autouse=True)
-def _reset_keepwarm() -> Iterator[None]:
-    yield
-    keepwarm.uninstall()
-    keepwarm.close_all()
-    keepwarm._config.reset_configuration()
 
 
 def _run_threads(targets: list[Callable[[], None]], errors: list[BaseException]) -> None:

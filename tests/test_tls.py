@@ -28,14 +28,6 @@ from keepwarm import _tls
 from servers import LocalServer
 
 
-@pytest.fixture(autouse=True)
-def _reset_keepwarm() -> Iterator[None]:
-    yield
-    keepwarm.uninstall()
-    keepwarm.close_all()
-    keepwarm._config.reset_configuration()
-
-
 @pytest.fixture
 def client_certs(ca: trustme.CA, tmp_path: pathlib.Path) -> tuple[str, str]:
     """Two client certificates issued by the test CA, each a PEM file with its key."""

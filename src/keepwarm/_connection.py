@@ -24,7 +24,7 @@ import socket
 import ssl
 import sys
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -232,10 +232,19 @@ def _version_name(version: int) -> str:
     )
 
 
-class InstrumentedHTTPConnection(HTTPConnection):
-    """``urllib3.HTTPConnection`` that reports to its origin's counters."""
+if TYPE_CHECKING:
+    _ConnectionBase = HTTPConnection
+    _PoolBase = HTTPConnectionPool
+else:
+    _ConnectionBase = _PoolBase = object
+
+
+class _InstrumentedConnection(_ConnectionBase):
+    """What both instrumented connection classes add to urllib3's."""
 
     response_class = FastHeadersHTTPResponse
+    #: Whether connecting includes a TLS handshake (set by the concrete class).
+    kw_tls: bool = False
     kw_counters: HostCounters | None = None
     kw_timings: Timings | None = None
     kw_fresh: bool = False
@@ -250,8 +259,18 @@ class InstrumentedHTTPConnection(HTTPConnection):
 
     def connect(self) -> None:
         started = _perf()
-        super().connect()
-        _ConnectionHooks.after_connect(self, False, started)
+        try:
+            super().connect()
+        except Exception as exc:
+            if self.kw_tls and log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "connection.start_tls.failed origin=%s:%s error=%s",
+                    self.host,
+                    self.port,
+                    type(exc).__name__,
+                )
+            raise
+        _ConnectionHooks.after_connect(self, self.kw_tls, started)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         if self.sock is None:
@@ -270,48 +289,14 @@ class InstrumentedHTTPConnection(HTTPConnection):
         return response
 
 
-class InstrumentedHTTPSConnection(HTTPSConnection):
+class InstrumentedHTTPConnection(_InstrumentedConnection, HTTPConnection):
+    """``urllib3.HTTPConnection`` that reports to its origin's counters."""
+
+
+class InstrumentedHTTPSConnection(_InstrumentedConnection, HTTPSConnection):
     """``urllib3.HTTPSConnection`` that reports to its origin's counters."""
 
-    response_class = FastHeadersHTTPResponse
-    kw_counters: HostCounters | None = None
-    kw_timings: Timings | None = None
-    kw_fresh: bool = False
-    #: Whether the last request was written whole (urllib3 swallows a reset while
-    #: writing, to read an early response; the stale-connection retry needs to know).
-    kw_written: bool = False
-    kw_idle_since: float | None = None
-    kw_connected_at: float = 0.0
-
-    def _new_conn(self) -> socket.socket:
-        return _timed_new_conn(self)
-
-    def connect(self) -> None:
-        started = _perf()
-        try:
-            super().connect()
-        except Exception as exc:
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "connection.start_tls.failed origin=%s:%s error=%s",
-                    self.host,
-                    self.port,
-                    type(exc).__name__,
-                )
-            raise
-        _ConnectionHooks.after_connect(self, True, started)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        started = _ConnectionHooks.before_request(self)
-        self.kw_written = False
-        super().request(*args, **kwargs)
-        self.kw_written = True
-        _ConnectionHooks.after_request(self, started)
-
-    def getresponse(self) -> Any:
-        response = super().getresponse()
-        _ConnectionHooks.after_response(self, response)
-        return response
+    kw_tls = True
 
 
 # Pools ------------------------------------------------------------------------------------
@@ -426,15 +411,15 @@ def _grow(pool: Any, conn: Any) -> bool:
     return True
 
 
-class InstrumentedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = InstrumentedHTTPConnection
+class _InstrumentedPool(_PoolBase):
+    """What both instrumented pool classes add to urllib3's."""
+
     #: Seconds to wait for a free connection when the pool blocks; set per adapter.
     pool_wait: float | None = None
     #: The adapter's telemetry; None when telemetry is off.
     telemetry: Telemetry | None = None
     #: ``pool_maxsize="auto"``: grow up to this many connections (0: fixed size).
     kw_grow_to: int = 0
-
     #: Settings-level idle expiry and maximum connection age (None: off).
     kw_keepalive_expiry: float | None = None
     kw_max_age: float | None = None
@@ -465,40 +450,12 @@ class InstrumentedHTTPConnectionPool(HTTPConnectionPool):
         )
 
 
-class InstrumentedHTTPSConnectionPool(HTTPSConnectionPool):
+class InstrumentedHTTPConnectionPool(_InstrumentedPool, HTTPConnectionPool):
+    ConnectionCls = InstrumentedHTTPConnection
+
+
+class InstrumentedHTTPSConnectionPool(_InstrumentedPool, HTTPSConnectionPool):
     ConnectionCls = InstrumentedHTTPSConnection
-    pool_wait: float | None = None
-    telemetry: Telemetry | None = None
-    kw_grow_to: int = 0
-
-    #: Settings-level idle expiry and maximum connection age (None: off).
-    kw_keepalive_expiry: float | None = None
-    kw_max_age: float | None = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        t = self.telemetry
-        self.kw_counters = None if t is None else t.host(self.scheme, self.host, self.port)
-        #: The server's ``Keep-Alive: timeout=N``, once seen.
-        self.kw_server_keepalive: float | None = None
-
-    def effective_keepalive_expiry(self) -> float | None:
-        return _effective_expiry(self.kw_keepalive_expiry, self.kw_server_keepalive)
-
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        return _PoolHooks.get_conn(self, timeout)
-
-    def _put_conn(self, conn: Any) -> None:
-        _PoolHooks.put_conn(self, conn)
-
-    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        args, kwargs = _prepare_urlopen(self, args, kwargs)
-        return super().urlopen(method, url, *args, **kwargs)
-
-    def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        return _request_with_stale_retry(
-            super()._make_request, self, conn, method, url, *args, **kwargs
-        )
 
 
 def _prepare_urlopen(

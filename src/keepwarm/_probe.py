@@ -37,14 +37,13 @@ from urllib.parse import urlsplit
 import requests
 from requests.utils import select_proxy
 from urllib3.exceptions import InsecureRequestWarning, NameResolutionError, NewConnectionError
-from urllib3.util.ssl_ import create_urllib3_context
 
 from keepwarm._advice import MIN_TTFB_SAMPLES
 from keepwarm._connection import parse_keep_alive_timeout
 from keepwarm._registry import timings as timings_of
 from keepwarm._session import Session
 from keepwarm._telemetry import HostStats, Stats, Timings
-from keepwarm._tls import resolve_verify
+from keepwarm._tls import build_context, resolve_verify
 
 __all__ = [
     "DEFAULT_REQUESTS",
@@ -243,24 +242,6 @@ class ProbeResult:
     proxy: str | None = None
 
 
-def _build_context(ca_location: str | None) -> ssl.SSLContext:
-    """A fresh context with keepwarm's trust settings (``_tls`` shares its contexts, and
-    ALPN must be set per handshake, so the ALPN check builds its own)."""
-    if ca_location is None:
-        context = create_urllib3_context(cert_reqs=ssl.CERT_NONE)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-    context.verify_mode = ssl.CERT_REQUIRED
-    context.check_hostname = True
-    if os.path.isdir(ca_location):
-        context.load_verify_locations(capath=ca_location)
-    else:
-        context.load_verify_locations(cafile=ca_location)
-    return context
-
-
 def _ssl_reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         return str(exc.verify_message)
@@ -272,7 +253,8 @@ def _ssl_reason(exc: BaseException) -> str:
 def _check_alpn(
     target: Target, ca_location: str | None, offer: str, timeout: tuple[float, float]
 ) -> AlpnCheck:
-    context = _build_context(ca_location)
+    # A fresh context: _tls shares its contexts, and ALPN is set per handshake here.
+    context = build_context(ca_location)
     context.set_alpn_protocols([offer])
     try:
         with socket.create_connection((target.host, target.port), timeout=timeout[0]) as raw:
@@ -353,7 +335,7 @@ def _check_trust(target: Target, verify: bool | str, effective: bool | str) -> s
         source = "the CA bundle from REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE"
     try:
         location = resolve_verify(effective)
-        _build_context(location)
+        build_context(location)
     except ssl.SSLError as exc:
         raise ProbeError(
             f"{source} {_printable(str(effective))} holds no usable CA certificate "

@@ -22,7 +22,14 @@ from typing import Final
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, extract_zipped_paths
 from urllib3.util.ssl_ import create_urllib3_context
 
-__all__ = ["CertType", "VerifyType", "clear_cache", "context_for", "resolve_verify"]
+__all__ = [
+    "CertType",
+    "VerifyType",
+    "build_context",
+    "clear_cache",
+    "context_for",
+    "resolve_verify",
+]
 
 VerifyType = bool | str
 CertType = str | tuple[str, str] | None
@@ -84,14 +91,18 @@ def context_for(verify: VerifyType, cert: CertType = None) -> ssl.SSLContext:
     with _lock:
         context = _cache.get(key)
         if context is None:
-            context = _build(ca_location, cert_file, key_file)
+            context = build_context(ca_location, cert_file, key_file)
             if len(_cache) >= _CACHE_MAX:
                 _cache.clear()
             _cache[key] = context
     return context
 
 
-def _build(ca_location: str | None, cert_file: str | None, key_file: str | None) -> ssl.SSLContext:
+def build_context(
+    ca_location: str | None, cert_file: str | None = None, key_file: str | None = None
+) -> ssl.SSLContext:
+    """A new context: verifying against ``ca_location`` (a file or directory), or not at
+    all for None; with a client certificate if given. Uncached: see :func:`context_for`."""
     if ca_location is None:
         context = create_urllib3_context(cert_reqs=ssl.CERT_NONE)
         context.check_hostname = False
