@@ -8,6 +8,7 @@ report's tables and inline SVG bars, no script and nothing fetched from anywhere
 from __future__ import annotations
 
 import html
+import importlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +45,8 @@ def check_plot_path(path: str) -> str:
     if not os.path.isdir(folder):
         raise ValueError(f"--plot: no folder {folder!r}")
     if ext in _MATPLOTLIB_FORMATS:
-        try:
-            import matplotlib  # noqa: F401
+        try:  # imported by name: the plot extra is optional, also for the type checker
+            importlib.import_module("matplotlib")
         except ImportError:
             raise BenchError(
                 f"--plot {ext} needs matplotlib: pip install 'keepwarm[plot]' "
@@ -103,7 +104,8 @@ def _title(result: dict[str, Any]) -> str:
 
 
 def _write_matplotlib(result: dict[str, Any], path: str) -> None:
-    from matplotlib.figure import Figure
+    figure: Any = importlib.import_module("matplotlib.figure")
+    Figure = figure.Figure
 
     panels = _panels(result)
     heights = [0.6 + 0.35 * len(p.labels) for p in panels]
