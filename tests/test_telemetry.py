@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import threading
 import time
@@ -22,6 +21,7 @@ import pytest
 import requests
 
 import keepwarm
+from forking import run_in_child
 from servers import (
     Flaky,
     LocalServer,
@@ -548,48 +548,6 @@ def test_counters_are_exact_under_threads(http_server: LocalServer) -> None:
     assert http_server.connections_accepted == stats.connections_opened
 
 
-def _run_in_child(work: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Fork, run *work* in the child, return its JSON result; the child ends with _exit."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            os.close(read_fd)
-            try:
-                outcome = {"ok": True, "value": work()}
-            except BaseException as exc:
-                outcome = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            payload = json.dumps(outcome).encode()
-            while payload:
-                payload = payload[os.write(write_fd, payload) :]
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    deadline = time.monotonic() + timeout
-    status = 0
-    try:
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.01)
-        else:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail(f"the forked child did not finish within {timeout} s")
-        chunks = []
-        while chunk := os.read(read_fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(read_fd)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child status {status}"
-    outcome = json.loads(b"".join(chunks))
-    assert outcome["ok"], outcome.get("error")
-    return outcome["value"]
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork() does not exist here")
 @pytest.mark.filterwarnings(
     r"ignore:This process \(pid=\d+\) is multi-threaded, use of fork\(\) may lead to "
@@ -607,7 +565,7 @@ def test_forked_child_counts_from_zero(http_server: LocalServer) -> None:
             fetch(s, http_server.url)
             return {"before": before, "after": s.stats().as_dict()}
 
-        result = _run_in_child(child)
+        result = run_in_child(child)
         parent = s.stats()
     session_before, shared_before = result["before"]
     for before in (session_before, shared_before):
