@@ -34,10 +34,14 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.auth import _basic_auth_str
+from requests.exceptions import ChunkedEncodingError, ContentDecodingError
 from requests.hooks import default_hooks, dispatch_hook
 from requests.models import DEFAULT_REDIRECT_LIMIT, PreparedRequest, Request, Response
 from requests.sessions import preferred_clock
 from requests.utils import default_headers, get_auth_from_url
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import SSLError as Urllib3SSLError
+from urllib3.response import HTTPResponse as Urllib3Response
 from urllib3.util import Timeout as Urllib3Timeout
 
 from keepwarm._config import (
@@ -422,7 +426,7 @@ class Session(requests.Session):
             except StopIteration:
                 pass
         if not stream:
-            r.content  # noqa: B018  (reading the body is the point)
+            _read_body(r)
         return r
 
     # Environment, read from the snapshot instead of os.environ --------------------------
@@ -592,6 +596,36 @@ class Session(requests.Session):
             f"<keepwarm.Session{base} timeout={s.timeout!r} pool_connections="
             f"{s.pool_connections} pool_maxsize={s.pool_maxsize} {state}>"
         )
+
+
+def _read_body(response: Response) -> None:
+    """``response.content``, read in one call instead of requests' generator chain
+    (``iter_content`` -> urllib3 ``stream`` -> ``read`` in 10 KiB pieces), with the same
+    exceptions requests raises. Anything else (a chunked body, whose parse errors urllib3's
+    chunk reader explains better; a response hook that read or replaced the body; a raw
+    object that is not urllib3's) takes requests' own path."""
+    raw = response.raw
+    if (
+        response._content is not False
+        or response._content_consumed
+        or response.status_code == 0
+        or type(raw) is not Urllib3Response
+        or raw.chunked
+    ):
+        response.content  # noqa: B018  (reading the body is the point)
+        return
+    try:
+        data = raw.read(decode_content=True)
+    except ProtocolError as e:
+        raise ChunkedEncodingError(e) from e
+    except DecodeError as e:
+        raise ContentDecodingError(e) from e
+    except ReadTimeoutError as e:
+        raise requests.exceptions.ConnectionError(e) from e
+    except Urllib3SSLError as e:
+        raise requests.exceptions.SSLError(e) from e
+    response._content = data or b""
+    response._content_consumed = True
 
 
 def _after_fork_in_child() -> None:
