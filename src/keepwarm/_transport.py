@@ -214,11 +214,13 @@ class KeepwarmAdapter(HTTPAdapter):
         return manager.connection_from_pool_key(pool_key, request_context=context)
 
     def request_url(self, request: PreparedRequest, proxies: Mapping[str, str] | None) -> str:
-        if proxies:
-            return super().request_url(request, proxies)  # type: ignore[arg-type]
-        # requests' answer without a proxy: the path, with a leading "//" made "/".
         url = request.path_url
-        return f"/{url.lstrip('/')}" if url.startswith("//") else url
+        if proxies or url.startswith("//"):
+            # A proxy, or a path requests versions treat differently (older ones made
+            # "//x" into "/x"): requests' own answer.
+            return super().request_url(request, proxies)  # type: ignore[arg-type]
+        # Without a proxy, requests sends the path as it is.
+        return url
 
     def build_response(self, req: PreparedRequest, resp: Any) -> Response:
         # requests' build_response, without cookie work for responses that set none.
