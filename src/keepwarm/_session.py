@@ -349,8 +349,8 @@ class Session(requests.Session):
         if isinstance(method, bytes):
             method = method.decode("ascii")
         self._check_open(url)
-        if isinstance(timeout, (Timeout, NoTimeout)):
-            timeout = _urllib3_timeout(timeout)
+        # timeout=None, keepwarm.Timeout and NO_TIMEOUT are resolved in send(), which
+        # redirects and session.send(prepared) go through as well.
         return super().request(
             method,
             url,
