@@ -158,74 +158,6 @@ def _timed_new_conn(conn: HTTPConnection) -> socket.socket:
     return sock
 
 
-class _ConnectionHooks:
-    """What both instrumented connection classes do around urllib3's methods."""
-
-    @staticmethod
-    def after_connect(conn: Any, tls: bool, started: float) -> None:
-        conn.kw_fresh = True
-        done = _perf()
-        conn.kw_connected_at = done
-        counters: HostCounters | None = conn.kw_counters
-        if counters is not None:
-            counters.on_connect(tls)
-        if tls:
-            timings: Timings | None = conn.kw_timings
-            tls_seconds = done - getattr(conn, "kw_tcp_done", started)
-            if timings is not None:
-                timings.tls = tls_seconds
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "connection.start_tls.complete origin=%s:%s seconds=%.6f version=%s",
-                    conn.host,
-                    conn.port,
-                    tls_seconds,
-                    conn.sock.version() if hasattr(conn.sock, "version") else None,
-                )
-
-    @staticmethod
-    def before_request(conn: Any) -> float:
-        reused = conn.sock is not None and not conn.kw_fresh
-        counters: HostCounters | None = conn.kw_counters
-        if counters is not None:
-            counters.on_request(reused)
-        timings: Timings | None = conn.kw_timings
-        if timings is not None:
-            timings.reused = reused
-            version = getattr(conn.sock, "version", None)
-            if version is not None:
-                timings.tls_version = version()
-        if reused and log.isEnabledFor(logging.DEBUG):
-            log.debug("connection.reused origin=%s:%s", conn.host, conn.port)
-        return _perf()
-
-    @staticmethod
-    def after_request(conn: Any, started: float) -> None:
-        conn.kw_fresh = False
-        now = _perf()
-        conn.kw_sent_at = now
-        timings: Timings | None = conn.kw_timings
-        if timings is not None:
-            # For plain HTTP the connect happens inside request(): do not count it twice.
-            timings.send = now - max(started, getattr(conn, "kw_connected_at", started))
-
-    @staticmethod
-    def after_response(conn: Any, response: BaseHTTPResponse) -> None:
-        now = _perf()
-        timings: Timings | None = conn.kw_timings
-        wait = now - conn.kw_sent_at if getattr(conn, "kw_sent_at", None) else None
-        if timings is not None:
-            timings.wait = wait
-            timings._headers_at = now
-            version = getattr(response, "version_string", None)
-            timings.http_version = version or _version_name(response.version)
-            response.kw_timings = timings  # type: ignore[attr-defined]
-            conn.kw_timings = None
-        counters: HostCounters | None = conn.kw_counters
-        if counters is not None:
-            counters.on_response(wait, None)
-
-
 def _version_name(version: int) -> str:
     return {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(
         version, f"HTTP/{version}"
@@ -270,23 +202,87 @@ class _InstrumentedConnection(_ConnectionBase):
                     type(exc).__name__,
                 )
             raise
-        _ConnectionHooks.after_connect(self, self.kw_tls, started)
+        self._kw_after_connect(self.kw_tls, started)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         if self.sock is None:
             # http.client would connect inside request(); connect first so a refused
             # connection is not counted as a request written.
             self.connect()
-        started = _ConnectionHooks.before_request(self)
+        started = self._kw_before_request()
         self.kw_written = False
         super().request(*args, **kwargs)
         self.kw_written = True
-        _ConnectionHooks.after_request(self, started)
+        self._kw_after_request(started)
 
     def getresponse(self) -> Any:
         response = super().getresponse()
-        _ConnectionHooks.after_response(self, response)
+        self._kw_after_response(response)
         return response
+
+    def _kw_after_connect(self, tls: bool, started: float) -> None:
+        conn: Any = self
+        conn.kw_fresh = True
+        done = _perf()
+        conn.kw_connected_at = done
+        counters: HostCounters | None = conn.kw_counters
+        if counters is not None:
+            counters.on_connect(tls)
+        if tls:
+            timings: Timings | None = conn.kw_timings
+            tls_seconds = done - getattr(conn, "kw_tcp_done", started)
+            if timings is not None:
+                timings.tls = tls_seconds
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "connection.start_tls.complete origin=%s:%s seconds=%.6f version=%s",
+                    conn.host,
+                    conn.port,
+                    tls_seconds,
+                    conn.sock.version() if hasattr(conn.sock, "version") else None,
+                )
+
+    def _kw_before_request(self) -> float:
+        conn: Any = self
+        reused = conn.sock is not None and not conn.kw_fresh
+        counters: HostCounters | None = conn.kw_counters
+        if counters is not None:
+            counters.on_request(reused)
+        timings: Timings | None = conn.kw_timings
+        if timings is not None:
+            timings.reused = reused
+            version = getattr(conn.sock, "version", None)
+            if version is not None:
+                timings.tls_version = version()
+        if reused and log.isEnabledFor(logging.DEBUG):
+            log.debug("connection.reused origin=%s:%s", conn.host, conn.port)
+        return _perf()
+
+    def _kw_after_request(self, started: float) -> None:
+        conn: Any = self
+        conn.kw_fresh = False
+        now = _perf()
+        conn.kw_sent_at = now
+        timings: Timings | None = conn.kw_timings
+        if timings is not None:
+            # For plain HTTP the connect happens inside request(): do not count it twice.
+            timings.send = now - max(started, getattr(conn, "kw_connected_at", started))
+
+    def _kw_after_response(self, response: BaseHTTPResponse) -> None:
+        conn: Any = self
+        now = _perf()
+        timings: Timings | None = conn.kw_timings
+        wait = now - conn.kw_sent_at if getattr(conn, "kw_sent_at", None) else None
+        if timings is not None:
+            timings.wait = wait
+            timings._headers_at = now
+            version = getattr(response, "version_string", None)
+            timings.http_version = version or _version_name(response.version)
+            response.kw_timings = timings  # type: ignore[attr-defined]
+            conn.kw_timings = None
+        counters: HostCounters | None = conn.kw_counters
+        if counters is not None:
+            counters.on_response(wait, None)
 
 
 class InstrumentedHTTPConnection(_InstrumentedConnection, HTTPConnection):
@@ -300,76 +296,6 @@ class InstrumentedHTTPSConnection(_InstrumentedConnection, HTTPSConnection):
 
 
 # Pools ------------------------------------------------------------------------------------
-
-
-class _PoolHooks:
-    """What both pool classes do: bounded waits, counting, growing, discarding."""
-
-    @staticmethod
-    def get_conn(pool: Any, timeout: float | None) -> Any:
-        if timeout is None:
-            timeout = pool.pool_wait
-        started = _perf()
-        conn = None
-        if pool.pool is None:
-            raise ClosedPoolError(pool, "Pool is closed.")
-        try:
-            conn = pool.pool.get(block=pool.block, timeout=timeout)
-        except AttributeError:  # the pool was closed meanwhile
-            raise ClosedPoolError(pool, "Pool is closed.") from None
-        except queue.Empty:
-            if pool.block:
-                raise EmptyPoolError(
-                    pool,
-                    "Pool is empty and a new connection can't be opened due to blocking mode.",
-                ) from None
-        now = _perf()
-        waited = now - started if pool.block else 0.0
-        counters: HostCounters | None = pool.kw_counters
-        # A slot whose connection was closed (say by "Connection: close") holds a
-        # connection object without a socket: reconnecting it is not a drop.
-        if conn is not None and conn.sock is not None:
-            _close_if_unfit(pool, conn, now, counters)
-        conn = conn or pool._new_conn()
-        if counters is not None:
-            counters.on_checkout(waited)
-            conn.kw_counters = counters
-            conn.kw_timings = Timings(_started=started)
-        return conn
-
-    @staticmethod
-    def put_conn(pool: Any, conn: Any) -> None:
-        counters: HostCounters | None = pool.kw_counters
-        if counters is not None:
-            counters.on_checkin()
-        if conn is not None:
-            # Stamped before the put: once in the queue another thread may take it.
-            conn.kw_idle_since = _perf()
-        if pool.pool is not None:
-            try:
-                pool.pool.put(conn, block=False)
-                return
-            except AttributeError:
-                pass
-            except queue.Full:
-                if conn is not None and pool.kw_grow_to and _grow(pool, conn):
-                    return
-                if conn is not None:
-                    conn.close()
-                if counters is not None:
-                    counters.add("discarded")
-                log.debug("pool.discarded origin=%s", counters.origin if counters else pool.host)
-                if pool.block:
-                    raise FullPoolError(
-                        pool, "Pool reached maximum size and no more connections are allowed."
-                    ) from None
-                _urllib3_log.warning(
-                    "Connection pool is full, discarding connection: %s. Connection pool size: %s",
-                    pool.host,
-                    pool.pool.qsize(),
-                )
-        if conn is not None:
-            conn.close()
 
 
 def _close_if_unfit(pool: Any, conn: Any, now: float, counters: HostCounters | None) -> None:
@@ -435,10 +361,70 @@ class _InstrumentedPool(_PoolBase):
         return _effective_expiry(self.kw_keepalive_expiry, self.kw_server_keepalive)
 
     def _get_conn(self, timeout: float | None = None) -> Any:
-        return _PoolHooks.get_conn(self, timeout)
+        pool: Any = self
+        if timeout is None:
+            timeout = pool.pool_wait
+        started = _perf()
+        conn = None
+        if pool.pool is None:
+            raise ClosedPoolError(pool, "Pool is closed.")
+        try:
+            conn = pool.pool.get(block=pool.block, timeout=timeout)
+        except AttributeError:  # the pool was closed meanwhile
+            raise ClosedPoolError(pool, "Pool is closed.") from None
+        except queue.Empty:
+            if pool.block:
+                raise EmptyPoolError(
+                    pool,
+                    "Pool is empty and a new connection can't be opened due to blocking mode.",
+                ) from None
+        now = _perf()
+        waited = now - started if pool.block else 0.0
+        counters: HostCounters | None = pool.kw_counters
+        # A slot whose connection was closed (say by "Connection: close") holds a
+        # connection object without a socket: reconnecting it is not a drop.
+        if conn is not None and conn.sock is not None:
+            _close_if_unfit(pool, conn, now, counters)
+        conn = conn or pool._new_conn()
+        if counters is not None:
+            counters.on_checkout(waited)
+            conn.kw_counters = counters
+            conn.kw_timings = Timings(_started=started)
+        return conn
 
     def _put_conn(self, conn: Any) -> None:
-        _PoolHooks.put_conn(self, conn)
+        pool: Any = self
+        counters: HostCounters | None = pool.kw_counters
+        if counters is not None:
+            counters.on_checkin()
+        if conn is not None:
+            # Stamped before the put: once in the queue another thread may take it.
+            conn.kw_idle_since = _perf()
+        if pool.pool is not None:
+            try:
+                pool.pool.put(conn, block=False)
+                return
+            except AttributeError:
+                pass
+            except queue.Full:
+                if conn is not None and pool.kw_grow_to and _grow(pool, conn):
+                    return
+                if conn is not None:
+                    conn.close()
+                if counters is not None:
+                    counters.add("discarded")
+                log.debug("pool.discarded origin=%s", counters.origin if counters else pool.host)
+                if pool.block:
+                    raise FullPoolError(
+                        pool, "Pool reached maximum size and no more connections are allowed."
+                    ) from None
+                _urllib3_log.warning(
+                    "Connection pool is full, discarding connection: %s. Connection pool size: %s",
+                    pool.host,
+                    pool.pool.qsize(),
+                )
+        if conn is not None:
+            conn.close()
 
     def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         args, kwargs = _prepare_urlopen(self, args, kwargs)
