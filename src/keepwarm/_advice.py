@@ -14,7 +14,7 @@ from keepwarm._connection import SERVER_KEEPALIVE_SHARE
 if TYPE_CHECKING:
     from keepwarm._telemetry import HostStats, Stats
 
-__all__ = ["advise"]
+__all__ = ["advise", "reuse_advice"]
 
 #: Fewer samples than this say too little about latency to advise a read timeout.
 MIN_TTFB_SAMPLES: Final = 20
@@ -41,7 +41,7 @@ def advise(stats: Stats) -> list[str]:
     limits = stats.limits
     for h in stats.hosts.values():
         advice.extend(_pool_size(h, limits.pool_maxsize if limits else None))
-        advice.extend(_reuse(h))
+        advice.extend(reuse_advice(h))
         advice.extend(_read_timeout(h, limits.read_timeout if limits else None, limits))
         advice.extend(_keep_alive(h, limits.keepalive_expiry if limits else None))
     evicted = stats.pools_evicted
@@ -65,7 +65,7 @@ def _pool_size(h: HostStats, pool_maxsize: int | None) -> list[str]:
     ]
 
 
-def _reuse(h: HostStats) -> list[str]:
+def reuse_advice(h: HostStats) -> list[str]:
     if h.requests < MIN_TTFB_SAMPLES or h.discarded or h.reuse_ratio >= 0.5:
         return []
     if h.connections_opened <= h.peak_in_flight:

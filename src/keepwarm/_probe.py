@@ -38,7 +38,7 @@ import requests
 from requests.utils import select_proxy
 from urllib3.exceptions import InsecureRequestWarning, NameResolutionError, NewConnectionError
 
-from keepwarm._advice import MIN_TTFB_SAMPLES
+from keepwarm._advice import reuse_advice
 from keepwarm._connection import parse_keep_alive_timeout
 from keepwarm._registry import timings as timings_of
 from keepwarm._session import Session
@@ -517,7 +517,7 @@ def _advice(result: ProbeResult) -> list[str]:
     warm = len(result.requests) - 1
     if host is None or summary["warm_reused"] == warm:
         return advice
-    if host.requests >= MIN_TTFB_SAMPLES and host.reuse_ratio < 0.5 and not host.discarded:
+    if reuse_advice(host):
         return advice  # stats().advice() has said it already
     opened, n = summary["connections_opened"], summary["requests"]
     tls = " and a TLS handshake" if result.target.scheme == "https" else ""
