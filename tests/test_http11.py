@@ -10,9 +10,12 @@ import pytest
 import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from requests.structures import CaseInsensitiveDict
+from urllib3 import HTTPHeaderDict
 
 import keepwarm
 from keepwarm._http11 import parse_headers
+from keepwarm._transport import _response_headers
 from servers import RawServer, read_request_head
 
 NAME_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != ":")
@@ -105,3 +108,24 @@ def test_folded_and_plain_responses_through_a_session() -> None:
                     assert r.text == "ok"
                     assert dict(r.headers) == expected
             assert server.connections_accepted == 2  # one per client
+
+
+# -- urllib3's headers copied into the Response -----------------------------------------------
+
+header_items = st.lists(
+    st.tuples(st.sampled_from(["Set-Cookie", "set-cookie", "X-A", "x-a", "Vary", "VARY"]), values),
+    max_size=10,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(header_items)
+def test_response_headers_copy_like_case_insensitive_dict(items: list[tuple[str, str]]) -> None:
+    source = HTTPHeaderDict()
+    for name, value in items:
+        source.add(name, value)
+    fast, slow = _response_headers(source), CaseInsensitiveDict(source)
+    assert list(fast.items()) == list(slow.items())  # same spellings, order and joins
+    assert list(fast.lower_items()) == list(slow.lower_items())
+    # Anything that is not urllib3's own class is copied the generic way.
+    assert dict(_response_headers({"A": "1"})) == {"A": "1"}

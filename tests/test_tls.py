@@ -136,8 +136,12 @@ def test_missing_files_raise_os_error_naming_the_path(
     missing = str(tmp_path / "nope.pem")
     with pytest.raises(OSError, match="Could not find a suitable TLS CA certificate bundle"):
         _tls.context_for(missing)
-    with pytest.raises(OSError, match=r"nope\.pem"):
+    with pytest.raises(OSError, match=r"certificate file, invalid path: .*nope\.pem"):
         _tls.context_for(ca_bundle, missing)
+    with pytest.raises(OSError, match=r"key file, invalid path: .*nope\.pem"):
+        _tls.context_for(ca_bundle, (ca_bundle, missing))
+    with pytest.raises(OSError, match="Could not find a suitable TLS CA certificate bundle"):
+        _tls.context_for("")
 
 
 def test_rewritten_ca_bundle_gets_a_new_context(ca: trustme.CA, tmp_path: pathlib.Path) -> None:

@@ -2,7 +2,7 @@
 
 The result is the same ``PreparedRequest`` requests builds, made the same way (the same
 ``prepare_*`` steps in the same order, so auth handlers and hooks see what they expect);
-three costs measured on the request path are avoided:
+four costs measured on the request path are avoided:
 
 * ``merge_setting`` / ``to_key_val_list`` test ``isinstance(x, SupportsItems)``, a
   runtime-checkable Protocol that costs tens of microseconds per call on CPython 3.11;
@@ -10,6 +10,8 @@ three costs measured on the request path are avoided:
 * empty query parameters are passed as ``None``: requests would run them through
   ``_encode_params``, which makes that Protocol check again, to produce nothing; and
   without parameters the prepared URL is remembered (it depends on the URL alone).
+* without auth and without ``user:password@`` in the URL, the URL is not parsed again to
+  look for credentials that are not there.
 * with no cookie to send, the Cookie header is not computed (http.cookiejar builds a
   mock request and walks the jar to find nothing); the merged jar is still attached to
   the prepared request, as redirects need it.
@@ -75,12 +77,17 @@ def _merge_hooks(request_hooks: Any, session_hooks: Any) -> Any:
 
 
 def prepare(
-    session: Session, request: Request, url: str, cookies: cookiejar.CookieJar, auth: Any
+    session: Session,
+    request: Request,
+    url: str,
+    cookies: cookiejar.CookieJar | None,
+    auth: Any,
 ) -> PreparedRequest:
     """The ``PreparedRequest`` requests' ``Session.prepare_request`` would build.
 
     ``url`` is the request's URL made absolute, ``cookies`` the request's own cookies
-    made a jar, ``auth`` the request's auth or the netrc lookup's (the caller's work).
+    made a jar (None or empty for none), ``auth`` the request's auth or the netrc
+    lookup's (the caller's work).
     """
     merged_cookies = RequestsCookieJar()
     if session.cookies:
@@ -107,6 +114,10 @@ def prepare(
     else:
         p._cookies = merged_cookies
     p.prepare_body(request.data, request.files, request.json)
-    p.prepare_auth(merge_setting(auth, session.auth), url)
+    auth = merge_setting(auth, session.auth)
+    if auth is not None or "@" in p.url:  # type: ignore[operator]
+        # Without auth and without "user:password@" in the URL, requests' prepare_auth
+        # parses the URL to find none, and does nothing.
+        p.prepare_auth(auth, url)
     p.prepare_hooks(_merge_hooks(request.hooks, session.hooks))
     return p

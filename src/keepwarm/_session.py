@@ -492,10 +492,14 @@ class Session(requests.Session):
             url = url.decode("utf-8")
         if isinstance(url, str):
             url = self._join_base_url(url)
-        cookies = request.cookies or {}
-        if not isinstance(cookies, cookiejar.CookieJar):
+        cookies: cookiejar.CookieJar | None
+        if not request.cookies:
+            cookies = None
+        elif isinstance(request.cookies, cookiejar.CookieJar):
+            cookies = request.cookies
+        else:
             # Bound to the request's host, so they do not follow a cross-host redirect.
-            cookies = scope_cookies(cookies, str(url))
+            cookies = scope_cookies(request.cookies, str(url))
         auth = request.auth
         if self.trust_env and not auth and not self.auth:
             auth = self._environment.netrc_auth(str(url))

@@ -42,16 +42,31 @@ _lock = threading.Lock()
 _CACHE_MAX: Final = 64
 
 
+#: ``extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)``, worked out once: certifi's bundle
+#: path does not change while the process runs (a zipped one is extracted to a temp file,
+#: which must not happen per request). Worked out again if the file disappears.
+_default_ca: str | None = None
+
+
+def _default_ca_location(again: bool = False) -> str:
+    global _default_ca
+    if _default_ca is None or again:
+        _default_ca = extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)
+    return _default_ca
+
+
+def _missing_ca(location: str) -> OSError:
+    # The same words requests uses, so code that matches on them keeps working.
+    return OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {location}")
+
+
 def resolve_verify(verify: VerifyType) -> str | None:
     """The CA file or directory a ``verify`` value means; None when not verifying."""
     if verify is False:
         return None
-    location = extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH) if verify is True else str(verify)
+    location = _default_ca_location() if verify is True else str(verify)
     if not location or not os.path.exists(location):
-        # The same words requests uses, so code that matches on them keeps working.
-        raise OSError(
-            f"Could not find a suitable TLS CA certificate bundle, invalid path: {location}"
-        )
+        raise _missing_ca(location)
     return location
 
 
@@ -59,31 +74,49 @@ def _split_cert(cert: CertType) -> tuple[str | None, str | None]:
     if cert is None or cert == "":
         return None, None
     if isinstance(cert, str):
-        cert_file, key_file = cert, None
-    else:
-        cert_file, key_file = cert[0], cert[1]
-    for kind, path in (("certificate", cert_file), ("key", key_file)):
-        if path and not os.path.exists(path):
-            raise OSError(f"Could not find the TLS {kind} file, invalid path: {path}")
-    return cert_file, key_file
+        return cert, None
+    return cert[0], cert[1]
 
 
-def _file_identity(path: str | None) -> tuple[object, ...]:
-    if path is None:
-        return ()
-    st = os.stat(path)
+def _identity(path: str) -> tuple[object, ...] | None:
+    """(path, mtime, size) of a file or directory, None if it does not exist: one
+    ``stat``, which is all a request pays to notice a rotated bundle."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
     return (path, st.st_mtime_ns, st.st_size)
+
+
+def _cert_identity(kind: str, path: str | None) -> tuple[object, ...]:
+    if not path:
+        return ()
+    found = _identity(path)
+    if found is None:
+        raise OSError(f"Could not find the TLS {kind} file, invalid path: {path}")
+    return found
 
 
 def context_for(verify: VerifyType, cert: CertType = None) -> ssl.SSLContext:
     """The shared context for this verification setting and client certificate."""
-    ca_location = resolve_verify(verify)
+    if verify is False:
+        ca_location: str | None = None
+        ca_id: tuple[object, ...] = ()
+    else:
+        ca_location = _default_ca_location() if verify is True else str(verify)
+        found = _identity(ca_location) if ca_location else None
+        if found is None and verify is True:  # moved or deleted: look for it again
+            ca_location = _default_ca_location(again=True)
+            found = _identity(ca_location) if ca_location else None
+        if found is None:
+            raise _missing_ca(ca_location)
+        ca_id = found
     cert_file, key_file = _split_cert(cert)
     key: _CacheKey = (
         ca_location is not None,
-        _file_identity(ca_location),
-        _file_identity(cert_file),
-        _file_identity(key_file),
+        ca_id,
+        _cert_identity("certificate", cert_file),
+        _cert_identity("key", key_file),
     )
     context = _cache.get(key)
     if context is not None:

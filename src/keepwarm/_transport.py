@@ -24,6 +24,7 @@ from requests.adapters import HTTPAdapter
 from requests.exceptions import InvalidURL
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, select_proxy
+from urllib3 import HTTPHeaderDict
 from urllib3.connectionpool import HTTPConnectionPool, port_by_scheme
 from urllib3.exceptions import EmptyPoolError, LocationValueError, URLSchemeUnknown
 from urllib3.poolmanager import PoolManager
@@ -226,7 +227,7 @@ class KeepwarmAdapter(HTTPAdapter):
         # requests' build_response, without cookie work for responses that set none.
         response = Response()
         response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
-        response.headers = CaseInsensitiveDict(getattr(resp, "headers", {}))
+        response.headers = _response_headers(getattr(resp, "headers", {}))
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = resp
         response.reason = resp.reason
@@ -284,7 +285,8 @@ class KeepwarmAdapter(HTTPAdapter):
                 f"pool_block=False to open extra connections instead of waiting.",
                 request=request,
             ) from exc
-        keep_alive = parse_keep_alive_timeout(response.headers.get("Keep-Alive"))
+        keep_alive_header = response.headers._store.get("keep-alive")
+        keep_alive = parse_keep_alive_timeout(keep_alive_header[1]) if keep_alive_header else None
         if keep_alive is not None:
             # The server says how long it keeps idle connections: expire ours before.
             pool = getattr(response.raw, "_pool", None)
@@ -298,6 +300,20 @@ class KeepwarmAdapter(HTTPAdapter):
             timings.retries = len(history) if history else 0
             response.kw_timings = timings  # type: ignore[attr-defined]
         return response
+
+
+def _response_headers(headers: Any) -> CaseInsensitiveDict[str]:
+    """``CaseInsensitiveDict(headers)``, built from urllib3's header store directly when
+    ``headers`` is urllib3's own ``HTTPHeaderDict``: the generic copy goes through the
+    Mapping ABCs, joining each header's values through ``__getitem__``. The result is the
+    same (repeated headers joined with ", ", the first spelling of the name kept)."""
+    if type(headers) is not HTTPHeaderDict:
+        return CaseInsensitiveDict(headers)
+    result: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    store = result._store
+    for lower, values in headers._container.items():
+        store[lower] = (values[0], ", ".join(values[1:]))
+    return result
 
 
 #: More (origin, TLS setting) pairs than this and the cache starts over.
