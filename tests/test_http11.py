@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import http.client
 import io
+import socket
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
+import urllib3.connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPHeaderDict
+from urllib3.util import SKIP_HEADER
 
 import keepwarm
-from keepwarm._http11 import parse_headers
+from keepwarm._http11 import parse_headers, write_request
 from keepwarm._transport import _response_headers
 from servers import RawServer, read_request_head
 
@@ -129,3 +133,113 @@ def test_response_headers_copy_like_case_insensitive_dict(items: list[tuple[str,
     assert list(fast.lower_items()) == list(slow.lower_items())
     # Anything that is not urllib3's own class is copied the generic way.
     assert dict(_response_headers({"A": "1"})) == {"A": "1"}
+
+
+# -- request heads: write_request against urllib3's own request() ----------------------------
+
+header_names = st.sampled_from(
+    [
+        "Host",
+        "host",
+        "Accept-Encoding",
+        "User-Agent",
+        "user-agent",
+        "Content-Length",
+        "content-length",
+        "Transfer-Encoding",
+        "X-Thing",
+        "x-thing",
+        "Cookie",
+        "Bad Name",
+        "Bad:Name",
+        "Caf\u00e9",
+    ]
+)
+header_values = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x17F), max_size=12),
+    st.binary(max_size=8),
+    st.sampled_from(["a\r\nInjected: 1", "folded\r\n continued", "", SKIP_HEADER, 7]),
+)
+request_headers = st.lists(st.tuples(header_names, header_values), max_size=6)
+
+
+def _wire(send: Callable[[urllib3.connection.HTTPConnection], object]) -> tuple[object, bytes]:
+    """What ``send(conn)`` returns or raises, and the bytes it put on the wire."""
+    conn = urllib3.connection.HTTPConnection("example.test", 8080)
+    ours, theirs = socket.socketpair()
+    conn.sock = ours
+    try:
+        try:
+            outcome: object = send(conn)
+        except Exception as exc:  # the exception is the outcome compared
+            outcome = (type(exc), str(exc))
+        theirs.setblocking(False)
+        received = b""
+        for _ in range(1000):
+            try:
+                chunk = theirs.recv(65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        options = getattr(conn, "_response_options", None)
+        return (outcome, options), received
+    finally:
+        ours.close()
+        theirs.close()
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True, database=None)
+@given(
+    st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "get"]),
+    st.sampled_from(["/", "/a?b=c", "", "/x y", "http://example.test/abs"]),
+    st.one_of(st.none(), st.binary(max_size=20)),
+    request_headers,
+    st.booleans(),
+)
+def test_write_request_puts_urllib3s_bytes_on_the_wire(
+    method: str, url: str, body: bytes | None, pairs: list[tuple[str, object]], cid: bool
+) -> None:
+    headers: Any = CaseInsensitiveDict() if cid else {}
+    for name, value in pairs:
+        headers[name] = value
+    options = {"preload_content": False, "decode_content": True, "enforce_content_length": True}
+
+    def ours(conn: urllib3.connection.HTTPConnection) -> object:
+        return write_request(conn, method, url, body, headers, False, options)
+
+    outcome, wire = _wire(ours)
+    if outcome[0] is False:
+        # Declined: nothing was written, and urllib3's own request() still works on it.
+        assert wire == b""
+        return
+    expected, expected_wire = _wire(
+        lambda c: urllib3.connection.HTTPConnection.request(
+            c, method, url, body, headers, **options
+        )
+    )
+    # Same result (None from urllib3, True from write_request) or the same exception, the
+    # same options for the response, the same bytes.
+    assert (None if outcome[0] is True else outcome[0]) == expected[0]
+    assert outcome[1] == expected[1]
+    assert wire == expected_wire
+
+
+def test_write_request_declines_what_it_does_not_handle() -> None:
+    options = {"preload_content": True, "decode_content": True, "enforce_content_length": True}
+    for body, headers, chunked in [
+        (b"x", {}, True),  # chunked
+        ("text", {}, False),  # str body: urllib3 encodes it
+        (iter([b"x"]), {}, False),  # a generator
+        (None, None, False),  # no headers mapping
+        (None, {"Transfer-Encoding": "chunked"}, False),
+        (None, {b"X-Bytes-Name": "v"}, False),
+        (None, {"User-Agent": SKIP_HEADER}, False),
+    ]:
+        outcome, wire = _wire(
+            lambda c, b=body, h=headers, ch=chunked: write_request(
+                c, "POST", "/", b, h, ch, options
+            )
+        )
+        assert outcome[0] is False and wire == b"", (body, headers)

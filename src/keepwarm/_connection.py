@@ -43,7 +43,7 @@ from urllib3.util.retry import Retry
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from keepwarm._config import IDEMPOTENT_METHODS
-from keepwarm._http11 import FastHeadersHTTPResponse
+from keepwarm._http11 import FastHeadersHTTPResponse, write_request
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
 
 __all__ = [
@@ -204,14 +204,31 @@ class _InstrumentedConnection(_ConnectionBase):
             raise
         self._kw_after_connect(self.kw_tls, started)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
+    def request(  # type: ignore[override]  # urllib3's signature, as urllib3 calls it
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        *,
+        chunked: bool = False,
+        preload_content: bool = True,
+        decode_content: bool = True,
+        enforce_content_length: bool = True,
+    ) -> None:
         if self.sock is None:
             # http.client would connect inside request(); connect first so a refused
             # connection is not counted as a request written.
             self.connect()
         started = self._kw_before_request()
         self.kw_written = False
-        super().request(*args, **kwargs)
+        options = {
+            "preload_content": preload_content,
+            "decode_content": decode_content,
+            "enforce_content_length": enforce_content_length,
+        }
+        if not write_request(self, method, url, body, headers, chunked, options):
+            super().request(method, url, body, headers, chunked=chunked, **options)
         self.kw_written = True
         self._kw_after_request(started)
 
