@@ -8,15 +8,22 @@
    bundle. Target: keepwarm's cost per new connection <= 1/5 of plain requests'.
 
 The server runs in a separate process; rounds alternate between the clients and the
-figure is the median over rounds.
+figure is the median over rounds. Part 1 runs against the embedded Python server and,
+when nginx is on PATH, against nginx too (the server issue 5's reference figures were
+measured with): a sequential client waits for the server on every request, so the
+server's own time per request is in both clients' throughput and pulls the ratio
+towards 1; the faster the server, the closer the throughput ratio is to the CPU ratio.
 
     .venv/bin/python benchmarks/request_path.py [--rounds 8] [--requests 300]
+        [--server embedded|nginx|both]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -26,6 +33,7 @@ import requests
 
 import keepwarm
 from keepwarm.bench._runner import ServerProcess, _tls_material
+from keepwarm.bench._servers import NginxServer, tls_files
 
 ROUNDS = 8
 REQUESTS_PER_ROUND = 300
@@ -40,13 +48,21 @@ def _round(session: Any, url: str, verify: Any, n: int, **kw: Any) -> tuple[floa
     return cpu / n * 1e6, n / wall
 
 
-def keep_alive(scheme: str, rounds: int, n: int) -> dict[str, float]:
-    with (
-        _tls_material([scheme]) as (bundle, chain, _count),
-        ServerProcess(cert_chain=chain if scheme == "https" else None) as server,
-    ):
-        url = server.url + "/"
-        verify: Any = bundle if scheme == "https" else True
+@contextlib.contextmanager
+def _server(kind: str, scheme: str) -> Any:
+    """``(url, verify)`` of a running server of this kind and scheme."""
+    with tls_files([scheme]) as tls:
+        verify: Any = tls.bundle if scheme == "https" else True
+        if kind == "nginx":
+            with NginxServer(tls=tls if scheme == "https" else None) as nginx:
+                yield nginx.url + "/", verify
+        else:
+            with ServerProcess(cert_chain=tls.chain if scheme == "https" else None) as server:
+                yield server.url + "/", verify
+
+
+def keep_alive(scheme: str, rounds: int, n: int, kind: str = "embedded") -> dict[str, float]:
+    with _server(kind, scheme) as (url, verify):
         plain, kw = requests.Session(), keepwarm.Session()
         try:
             _round(plain, url, verify, 50, timeout=10)
@@ -106,19 +122,26 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--requests", type=int, default=REQUESTS_PER_ROUND)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--server", choices=("embedded", "nginx", "both"), default="both")
     args = parser.parse_args()
+    kinds = ["embedded", "nginx"] if args.server == "both" else [args.server]
+    if args.server == "both" and shutil.which("nginx") is None:
+        print("nginx is not on PATH: embedded server only", file=sys.stderr)
+        kinds = ["embedded"]
     results: dict[str, Any] = {
-        s: keep_alive(s, args.rounds, args.requests) for s in ("http", "https")
+        f"{scheme}/{kind}": keep_alive(scheme, args.rounds, args.requests, kind)
+        for kind in kinds
+        for scheme in ("http", "https")
     }
     results["new_https_connection"] = new_connections(args.rounds, NEW_CONNECTIONS_PER_ROUND)
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         print()
         return 0
-    for scheme in ("http", "https"):
-        r = results[scheme]
+    for key in [k for k in results if "/" in k]:
+        r = results[key]
         print(
-            f"{scheme:5} keep-alive  CPU/request: requests.Session {r['requests_cpu_us']:.0f} us,"
+            f"{key:14} keep-alive  CPU/request: requests.Session {r['requests_cpu_us']:.0f} us,"
             f" keepwarm {r['keepwarm_cpu_us']:.0f} us ({r['cpu_ratio']:.2f}x less);"
             f" req/s {r['requests_rps']:.0f} vs {r['keepwarm_rps']:.0f} ({r['rps_ratio']:.2f}x)"
         )
