@@ -18,7 +18,7 @@ from urllib3 import HTTPHeaderDict
 from urllib3.util import SKIP_HEADER
 
 import keepwarm
-from keepwarm._http11 import parse_headers, write_request
+from keepwarm._http11 import PlainHTTPMessage, parse_headers, write_request
 from keepwarm._transport import _response_headers
 from servers import RawServer, read_request_head
 
@@ -52,11 +52,36 @@ def _state(message: http.client.HTTPMessage) -> dict[str, object]:
     return state
 
 
+LOOKUPS = ["Content-Length", "content-length", "Set-Cookie", "X", "Missing", "CONNECTION"]
+
+
+def _lookups(message: http.client.HTTPMessage) -> list[object]:
+    """What http.client, urllib3 and requests ask a message, answered."""
+    names = [name for name, _ in message._headers] + LOOKUPS  # type: ignore[attr-defined]
+    return [message.items()] + [
+        (message.get(n), message.get(n, "fail"), n in message, message.get_all(n)) for n in names
+    ]
+
+
 def _both(head: bytes) -> tuple[dict[str, object], bytes, dict[str, object], bytes]:
     ours_fp, theirs_fp = io.BytesIO(head), io.BytesIO(head)
     ours = parse_headers(ours_fp)
     theirs = http.client.parse_headers(theirs_fp)
+    assert _lookups(ours) == _lookups(theirs)
     return _state(ours), ours_fp.read(), _state(theirs), theirs_fp.read()
+
+
+def test_plain_message_lookups_after_changes_match_http_client() -> None:
+    head = b"Content-Length: 2\r\nX-Caf: caf\xe9\r\n\r\n"
+    ours, theirs = parse_headers(io.BytesIO(head)), http.client.parse_headers(io.BytesIO(head))
+    assert type(ours) is PlainHTTPMessage
+    for message in (ours, theirs):
+        message["X-Surrogate"] = "bad\udcff"  # a Header object comes back for this one
+        message["X-Added"] = "1"
+        del message["content-length"]
+    assert [str(v) for _, v in ours.items()] == [str(v) for _, v in theirs.items()]
+    assert [type(v) for _, v in ours.items()] == [type(v) for _, v in theirs.items()]
+    assert _lookups(ours)[1:] == _lookups(theirs)[1:]
 
 
 @settings(max_examples=400, deadline=None, derandomize=True, database=None)

@@ -46,6 +46,41 @@ def test_prepared_request_matches_requests(case: dict[str, Any]) -> None:
             assert _view(ours) == _view(theirs)
 
 
+SESSION_HEADERS: list[dict[Any, Any]] = [
+    {},
+    {"X-Drop": None, "Accept": None, "X-Keep": "1"},
+    {b"X-Bytes-Name": "v", "X-Bytes-Value": b"raw"},
+    {"x-lower": "1", "X-LOWER-TWO": "2"},
+]
+
+
+@pytest.mark.parametrize("extra", SESSION_HEADERS, ids=repr)
+@pytest.mark.parametrize("request_headers", [None, {}, {"X-Req": "r"}], ids=repr)
+def test_session_headers_prepared_like_requests(
+    extra: dict[Any, Any], request_headers: dict[str, str] | None
+) -> None:
+    with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
+        plain.trust_env = False
+        for s in (plain, kw):
+            s.headers.update(extra)
+        request = requests.Request("GET", "http://example.test/", headers=request_headers)
+        theirs, ours = plain.prepare_request(request), kw.prepare_request(request)
+        assert list(ours.headers.items()) == list(theirs.headers.items())
+        assert type(ours.headers) is type(theirs.headers)
+
+
+@pytest.mark.parametrize("bad", [" leading-space", "line\r\nbreak", 5])
+def test_invalid_session_header_raises_like_requests(bad: object) -> None:
+    with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
+        errors = []
+        for s in (plain, kw):
+            s.headers["X-Bad"] = bad
+            with pytest.raises(requests.exceptions.InvalidHeader) as info:
+                s.prepare_request(requests.Request("GET", "http://example.test/"))
+            errors.append(str(info.value))
+        assert errors[0] == errors[1]
+
+
 def test_prepared_request_with_files_matches_requests() -> None:
     def request() -> requests.Request:
         return requests.Request(

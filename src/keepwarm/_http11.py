@@ -22,6 +22,7 @@ else (folded continuation lines, a line without a colon, a bare CR inside a line
 from __future__ import annotations
 
 import email.parser
+import email.policy
 import http.client
 import re
 from collections.abc import Mapping
@@ -32,7 +33,7 @@ from urllib3.connection import _get_default_user_agent, _ResponseOptions
 from urllib3.util import SKIP_HEADER
 from urllib3.util.request import _METHODS_NOT_EXPECTING_BODY
 
-__all__ = ["FastHeadersHTTPResponse", "parse_headers", "write_request"]
+__all__ = ["FastHeadersHTTPResponse", "PlainHTTPMessage", "parse_headers", "write_request"]
 
 #: A header line the email parser takes as ``name: value`` with nothing special: a name of
 #: printable characters other than ":" and space (the feed parser's own rule), a colon,
@@ -49,6 +50,37 @@ def _email_parse(lines: list[bytes]) -> http.client.HTTPMessage:
     return message
 
 
+class PlainHTTPMessage(http.client.HTTPMessage):
+    """The ``HTTPMessage`` of a plain head, with lookups that skip the email policy for
+    ASCII values.
+
+    The default ``compat32`` policy hands every value read through ``_sanitize_header``,
+    which changes only a ``str`` holding surrogate escapes; an ASCII ``str`` comes back
+    as it is. http.client, urllib3 and requests look headers up a dozen times per
+    response; anything else (other values, another policy) takes the email package's
+    own path.
+    """
+
+    def _fetch(self, name: str, value: Any) -> Any:
+        if type(value) is str and value.isascii() and self.policy is email.policy.compat32:
+            return value
+        return self.policy.header_fetch_parse(name, value)
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        lower = name.lower()
+        for k, v in self._headers:  # type: ignore[attr-defined]
+            if k.lower() == lower:
+                return self._fetch(k, v)
+        return failobj
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, self._fetch(k, v)) for k, v in self._headers]  # type: ignore[attr-defined]
+
+    def __contains__(self, name: str) -> bool:
+        lower = name.lower()
+        return any(k.lower() == lower for k, _ in self._headers)  # type: ignore[attr-defined]
+
+
 def parse_headers(fp: BinaryIO) -> http.client.HTTPMessage:
     """``http.client.parse_headers(fp)``, without the email parser for plain heads."""
     lines: list[bytes] = http.client._read_headers(fp)  # type: ignore[attr-defined]
@@ -60,7 +92,7 @@ def parse_headers(fp: BinaryIO) -> http.client.HTTPMessage:
             return _email_parse(lines)
         name, _, value = line.decode("iso-8859-1").partition(":")
         headers.append((name, value.lstrip(" \t").rstrip("\r\n")))
-    message = http.client.HTTPMessage()
+    message = PlainHTTPMessage()
     message._headers = headers  # type: ignore[attr-defined]
     message._payload = ""  # type: ignore[attr-defined]
     return message

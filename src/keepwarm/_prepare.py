@@ -2,11 +2,13 @@
 
 The result is the same ``PreparedRequest`` requests builds, made the same way (the same
 ``prepare_*`` steps in the same order, so auth handlers and hooks see what they expect);
-four costs measured on the request path are avoided:
+five costs measured on the request path are avoided:
 
 * ``merge_setting`` / ``to_key_val_list`` test ``isinstance(x, SupportsItems)``, a
   runtime-checkable Protocol that costs tens of microseconds per call on CPython 3.11;
   ``hasattr(x, "items")`` is the same test (a runtime Protocol check is exactly that).
+* a request without headers of its own gets the session's headers checked and copied
+  once, instead of merged into one dictionary and copied into another.
 * empty query parameters are passed as ``None``: requests would run them through
   ``_encode_params``, which makes that Protocol check again, to produce nothing; and
   without parameters the prepared URL is remembered (it depends on the URL alone).
@@ -24,9 +26,11 @@ from collections.abc import Mapping
 from http import cookiejar
 from typing import TYPE_CHECKING, Any
 
+from requests._internal_utils import to_native_string
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.models import PreparedRequest, Request
 from requests.structures import CaseInsensitiveDict
+from requests.utils import check_header_validity
 
 if TYPE_CHECKING:
     from keepwarm._session import Session
@@ -66,6 +70,22 @@ def merge_setting(
     for key in [k for (k, v) in merged.items() if v is None]:
         del merged[key]
     return merged
+
+
+def _prepare_session_headers(p: PreparedRequest, headers: CaseInsensitiveDict[Any]) -> None:
+    """``p.prepare_headers(merge_setting({}, headers, CaseInsensitiveDict))`` for a request
+    without headers of its own: the session's headers, less those set to None, each
+    checked by requests' ``check_header_validity``, without building the merged
+    dictionary first and copying it again."""
+    prepared: CaseInsensitiveDict[Any] = CaseInsensitiveDict()
+    store = prepared._store
+    for name, value in list(headers._store.values()):
+        if value is None:
+            continue
+        check_header_validity((name, value))
+        name = to_native_string(name)
+        store[name.lower()] = (name, value)
+    p.headers = prepared
 
 
 def _merge_hooks(request_hooks: Any, session_hooks: Any) -> Any:
@@ -108,7 +128,10 @@ def prepare(
             _prepared_urls[url] = p.url  # type: ignore[assignment]
         else:
             p.url = prepared_url
-    p.prepare_headers(merge_setting(request.headers, session.headers, CaseInsensitiveDict))
+    if not request.headers and type(session.headers) is CaseInsensitiveDict:
+        _prepare_session_headers(p, session.headers)
+    else:
+        p.prepare_headers(merge_setting(request.headers, session.headers, CaseInsensitiveDict))
     if merged_cookies:
         p.prepare_cookies(merged_cookies)
     else:
