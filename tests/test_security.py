@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import base64
 import pathlib
-import selectors
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -36,6 +34,7 @@ from servers import (
     ServerResponse,
     default_handler,
     read_request_head,
+    relay,
 )
 
 SECRET = "Bearer s3cret-token"
@@ -284,22 +283,7 @@ class _TunnellingProxy:
             return
         with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as upstream:
             conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            self._relay(conn, upstream, server)
-
-    def _relay(self, a: socket.socket, b: socket.socket, server: RawServer) -> None:
-        deadline = time.monotonic() + self.RELAY_SECONDS
-        peer = {a: b, b: a}
-        with selectors.DefaultSelector() as selector:
-            selector.register(a, selectors.EVENT_READ)
-            selector.register(b, selectors.EVENT_READ)
-            while not server.closing.is_set() and time.monotonic() < deadline:
-                for key, _ in selector.select(timeout=0.1):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
-                    data = sock.recv(65536)
-                    if not data:
-                        return
-                    peer[sock].sendall(data)
+            relay(conn, upstream, server, self.RELAY_SECONDS)
 
     @property
     def connects(self) -> list[bytes]:

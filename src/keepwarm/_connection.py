@@ -17,6 +17,7 @@ origin and durations only: never headers, query strings or credentials.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import queue
@@ -54,6 +55,7 @@ __all__ = [
     "InstrumentedHTTPSConnectionPool",
     "log",
     "parse_keep_alive_timeout",
+    "socks_pool_classes",
 ]
 
 log = logging.getLogger("keepwarm")
@@ -459,6 +461,47 @@ class InstrumentedHTTPConnectionPool(_InstrumentedPool, HTTPConnectionPool):
 
 class InstrumentedHTTPSConnectionPool(_InstrumentedPool, HTTPSConnectionPool):
     ConnectionCls = InstrumentedHTTPSConnection
+
+
+@functools.cache
+def socks_pool_classes() -> tuple[type[HTTPConnectionPool], type[HTTPConnectionPool]]:
+    """Instrumented pools for urllib3's ``SOCKSProxyManager`` (``socks5://`` proxies).
+
+    Their connections open the socket through PySocks, as urllib3's ``SOCKSConnection``
+    does (name resolution, the TCP handshake to the proxy and the SOCKS negotiation are
+    one step there, timed together as the connect), and count, time, expire and retry
+    like every other keepwarm connection. Imported on first use: PySocks is optional
+    (``pip install keepwarm[socks]``, as ``requests[socks]``).
+    """
+    from urllib3.contrib.socks import SOCKSConnection, SOCKSHTTPSConnection
+
+    class _SOCKSNewConn(_InstrumentedConnection):
+        def _new_conn(self) -> socket.socket:
+            started = _perf()
+            sock: socket.socket = SOCKSConnection._new_conn(self)  # type: ignore[arg-type]
+            done = _perf()
+            timings = self.kw_timings
+            if timings is not None:
+                timings.dns = None
+                timings.connect = done - started
+            self.kw_tcp_done = done
+            return sock
+
+    class InstrumentedSOCKSConnection(_SOCKSNewConn, SOCKSConnection):
+        """``urllib3.contrib.socks.SOCKSConnection`` that reports to its counters."""
+
+    class InstrumentedSOCKSHTTPSConnection(_SOCKSNewConn, SOCKSHTTPSConnection):
+        """``urllib3.contrib.socks.SOCKSHTTPSConnection`` that reports to its counters."""
+
+        kw_tls = True
+
+    class InstrumentedSOCKSHTTPConnectionPool(_InstrumentedPool, HTTPConnectionPool):
+        ConnectionCls = InstrumentedSOCKSConnection
+
+    class InstrumentedSOCKSHTTPSConnectionPool(_InstrumentedPool, HTTPSConnectionPool):
+        ConnectionCls = InstrumentedSOCKSHTTPSConnection
+
+    return InstrumentedSOCKSHTTPConnectionPool, InstrumentedSOCKSHTTPSConnectionPool
 
 
 def _prepare_urlopen(

@@ -37,6 +37,7 @@ from keepwarm._connection import (
     InstrumentedHTTPSConnectionPool,
     log,
     parse_keep_alive_timeout,
+    socks_pool_classes,
 )
 from keepwarm._cookies import extract_cookies
 from keepwarm._exceptions import PoolTimeout
@@ -62,7 +63,14 @@ class KeepwarmAdapter(HTTPAdapter):
             if settings.telemetry
             else None
         )
-        self._pool_classes = self._make_pool_classes(settings, self.telemetry)
+        self._pool_attrs = self._pool_class_attrs(settings, self.telemetry)
+        self._pool_classes = {
+            "http": type("HTTPConnectionPool", (InstrumentedHTTPConnectionPool,), self._pool_attrs),
+            "https": type(
+                "HTTPSConnectionPool", (InstrumentedHTTPSConnectionPool,), self._pool_attrs
+            ),
+        }
+        self._socks_pool_classes: dict[str, type[HTTPConnectionPool]] | None = None
         self._proxy_lock = threading.Lock()
         self._closing = False
         super().__init__(
@@ -73,24 +81,18 @@ class KeepwarmAdapter(HTTPAdapter):
         )
 
     @staticmethod
-    def _make_pool_classes(
-        settings: Settings, telemetry: Telemetry | None
-    ) -> dict[str, type[HTTPConnectionPool]]:
-        """Pool classes carrying this adapter's wait bound, growth cap, expiry and
-        telemetry: urllib3 builds every pool, direct or through a proxy, from the
+    def _pool_class_attrs(settings: Settings, telemetry: Telemetry | None) -> dict[str, Any]:
+        """What the pool classes carry: this adapter's wait bound, growth cap, expiry and
+        telemetry. urllib3 builds every pool, direct or through a proxy, from the
         manager's ``pool_classes_by_scheme``. With telemetry off the connections still
         track reuse, idleness and whether a request was written (for expiry and the
         stale-connection retry) but neither time nor count anything."""
-        attrs: dict[str, Any] = {
+        return {
             "pool_wait": settings.pool_timeout if settings.pool_block else None,
             "telemetry": telemetry,
             "kw_grow_to": AUTO_POOL_MAXSIZE_CAP if settings.pool_maxsize == "auto" else 0,
             "kw_keepalive_expiry": settings.keepalive_expiry,
             "kw_max_age": settings.max_connection_age,
-        }
-        return {
-            "http": type("HTTPConnectionPool", (InstrumentedHTTPConnectionPool,), attrs),
-            "https": type("HTTPSConnectionPool", (InstrumentedHTTPSConnectionPool,), attrs),
         }
 
     def __getstate__(self) -> dict[str, Any]:
@@ -111,10 +113,24 @@ class KeepwarmAdapter(HTTPAdapter):
         self._pool_keys: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
 
     def _instrument(self, manager: PoolManager) -> None:
-        manager.pool_classes_by_scheme = self._pool_classes
+        if type(manager).__name__ == "SOCKSProxyManager":
+            # Its pools connect through PySocks: instrumented SOCKS pools, not the
+            # direct ones (whose connections do not take the SOCKS options).
+            manager.pool_classes_by_scheme = self._socks_pools()
+        else:
+            manager.pool_classes_by_scheme = self._pool_classes
         # urllib3 closes the least recently used host pool when there are more hosts than
         # pool_connections; count those evictions (but not the pools closed by close()).
         manager.pools.dispose_func = self._dispose_pool
+
+    def _socks_pools(self) -> dict[str, type[HTTPConnectionPool]]:
+        if self._socks_pool_classes is None:
+            http_pool, https_pool = socks_pool_classes()
+            self._socks_pool_classes = {
+                "http": type("SOCKSHTTPConnectionPool", (http_pool,), self._pool_attrs),
+                "https": type("SOCKSHTTPSConnectionPool", (https_pool,), self._pool_attrs),
+            }
+        return self._socks_pool_classes
 
     def _dispose_pool(self, pool: Any) -> None:
         counters = getattr(pool, "kw_counters", None)

@@ -233,6 +233,97 @@ def read_request(conn: socket.socket, timeout: float = 5.0, limit: int = 65536) 
     return head + sep + body
 
 
+def relay(a: socket.socket, b: socket.socket, server: RawServer, seconds: float = 10.0) -> None:
+    """Copy bytes both ways between *a* and *b* until either side closes, the server
+    closes or *seconds* pass (a tunnel's inside, for the proxy scripts)."""
+    deadline = time.monotonic() + seconds
+    peer = {a: b, b: a}
+    with selectors.DefaultSelector() as selector:
+        selector.register(a, selectors.EVENT_READ)
+        selector.register(b, selectors.EVENT_READ)
+        while not server.closing.is_set() and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.1):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                data = sock.recv(65536)
+                if not data:
+                    return
+                peer[sock].sendall(data)
+
+
+def _recv_exactly(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError(f"peer closed after {len(data)} of {n} bytes")
+        data += chunk
+    return data
+
+
+class Socks5Proxy:
+    """A SOCKS5 proxy (RFC 1928) script for a RawServer: ``CONNECT`` only, to loopback only.
+
+    No authentication by default; with *credentials* it demands username/password
+    (RFC 1929). Each tunnel's destination ``(host, port)`` as the client sent it (a name
+    for ``socks5h://``, an address for ``socks5://``) is kept in :attr:`tunnels`, the
+    credentials the client offered in :attr:`logins`.
+    """
+
+    RELAY_SECONDS = 10.0
+
+    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+        self.credentials = credentials
+        self.tunnels: list[tuple[str, int]] = []
+        self.logins: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: socket.socket, server: RawServer) -> None:
+        conn.settimeout(5.0)
+        version, n_methods = _recv_exactly(conn, 2)
+        methods = _recv_exactly(conn, n_methods)
+        assert version == 5, version
+        wanted = 2 if self.credentials else 0
+        if wanted not in methods:
+            conn.sendall(b"\x05\xff")
+            return
+        conn.sendall(bytes([5, wanted]))
+        if self.credentials:
+            _, user_len = _recv_exactly(conn, 2)
+            user = _recv_exactly(conn, user_len).decode()
+            (password_len,) = _recv_exactly(conn, 1)
+            password = _recv_exactly(conn, password_len).decode()
+            with self._lock:
+                self.logins.append((user, password))
+            if (user, password) != self.credentials:
+                conn.sendall(b"\x01\x01")
+                return
+            conn.sendall(b"\x01\x00")
+        _, command, _, address_type = _recv_exactly(conn, 4)
+        if address_type == 1:
+            host = socket.inet_ntop(socket.AF_INET, _recv_exactly(conn, 4))
+        elif address_type == 4:
+            host = socket.inet_ntop(socket.AF_INET6, _recv_exactly(conn, 16))
+        else:
+            (name_len,) = _recv_exactly(conn, 1)
+            host = _recv_exactly(conn, name_len).decode("idna")
+        (port,) = struct.unpack("!H", _recv_exactly(conn, 2))
+        with self._lock:
+            self.tunnels.append((host, port))
+        if command != 1 or host not in ("127.0.0.1", "localhost"):
+            # 0x07 command not supported / 0x02 connection not allowed by ruleset.
+            reply = 7 if command != 1 else 2
+            conn.sendall(bytes([5, reply, 0, 1, 0, 0, 0, 0, 0, 0]))
+            return
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as upstream:
+            bound_host, bound_port = upstream.getsockname()[:2]
+            conn.sendall(
+                bytes([5, 0, 0, 1]) + socket.inet_aton(bound_host) + struct.pack("!H", bound_port)
+            )
+            conn.settimeout(None)
+            relay(conn, upstream, server, self.RELAY_SECONDS)
+
+
 def silent(conn: socket.socket, server: RawServer) -> None:
     """Read the request, never answer, hold the socket until the server closes."""
     read_request_head(conn)
