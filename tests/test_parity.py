@@ -71,7 +71,17 @@ def _normalise_boundary(headers: list[tuple[Any, Any]], body: bytes) -> tuple[An
 
 def _seen(request: ServerRequest) -> tuple[Any, ...]:
     headers, body = _normalise_boundary(list(request.headers.raw), request.body)
+    headers = [(k, _cookie_order(v) if k.lower() == "cookie" else v) for k, v in headers]
     return (request.method, request.path, request.http_version, tuple(headers), body)
+
+
+def _cookie_order(value: str) -> str:
+    """A Cookie header with its pairs sorted by name, stably: the order of different
+    names carries no meaning (RFC 6265 5.4: servers should not rely on it), and
+    http.cookiejar lists them by the domain they are filed under, which keepwarm's
+    host-bound cookies change; the order of values of one name (the first usually
+    wins) is kept, so a duplicate still shows."""
+    return "; ".join(sorted(value.split("; "), key=lambda pair: pair.partition("=")[0]))
 
 
 def _jar(jar: Any) -> list[tuple[Any, ...]]:
@@ -1098,5 +1108,32 @@ def test_replaced_session_jar(server: LocalServer, jar: str) -> None:
         second = s.get(server.url + "/cookies")
         redirected = s.get(f"{server.url}/redirect-cookie?to=/cookies")
         return snap(first), snap(second), snap(redirected), _jar(s.cookies)
+
+    compare(scenario, server)
+
+
+@pytest.mark.parametrize("how", ["item", "set", "cookiejar_from_dict"])
+def test_request_dict_cookie_replaces_a_session_cookie_of_the_same_name(
+    server: LocalServer, how: str
+) -> None:
+    # requests merges a dict cookie over the session jar; both are domain-less, so the
+    # request's value replaces the session's and one Cookie value is sent. keepwarm binds
+    # the dict cookie to the host and must still send only the request's value (found by
+    # requests' own test_request_cookie_overrides_session_cookie).
+    def scenario(s: requests.Session) -> Any:
+        if how == "item":
+            s.cookies["foo"] = "session"
+        elif how == "set":
+            s.cookies.set("foo", "session")
+        else:
+            s.cookies = requests.cookies.cookiejar_from_dict({"foo": "session", "keep": "1"})
+        r1 = s.get(server.url + "/headers", cookies={"foo": "request"})
+        r2 = s.get(server.url + "/headers")
+        return (
+            _cookie_order(r1.json().get("Cookie", "")),
+            _cookie_order(r2.json().get("Cookie", "")),
+            s.cookies.get("foo"),
+            _jar(s.cookies),
+        )
 
     compare(scenario, server)

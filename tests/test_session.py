@@ -19,7 +19,14 @@ import urllib3
 
 import keepwarm
 from keepwarm._transport import KeepwarmAdapter
-from servers import LocalServer, RawServer, silent
+from servers import (
+    LocalServer,
+    RawServer,
+    ServerRequest,
+    ServerResponse,
+    default_handler,
+    silent,
+)
 
 
 def _elapsed(fn: Callable[[], Any]) -> float:
@@ -258,6 +265,52 @@ def test_cookies_set_by_the_server_are_sent_back(http_server: LocalServer) -> No
         r = s.get(http_server.url + "/cookies", cookies={"once": "1"})
         assert r.json() == {"name": "value", "other": "2", "once": "1"}
         assert "once" not in s.cookies
+
+
+def _redirect_setting_a_cookie(request: ServerRequest) -> ServerResponse:
+    if request.route == "/hop":
+        return ServerResponse(302, [("Location", "/headers"), ("Set-Cookie", "hop=server")], b"")
+    return default_handler(request)
+
+
+def test_request_cookies_replace_session_cookies_through_a_same_host_redirect(
+    make_server: Callable[..., LocalServer],
+) -> None:
+    server = make_server(_redirect_setting_a_cookie)
+    with keepwarm.Session() as s:
+        s.cookies["foo"] = "session"
+        r = s.get(server.url + "/hop", cookies={"foo": "request", "hop": "request"})
+        # The request's value of foo all the way; the server's Set-Cookie on the 302
+        # replaces the request's hop, as a browser would. One value per name.
+        assert [q.headers["Cookie"] for q in server.requests] == [
+            "foo=request; hop=request",
+            "foo=request; hop=server",
+        ]
+        assert r.json()["Cookie"] == "foo=request; hop=server"
+        assert s.cookies.get("foo") == "session"  # the session jar is left alone
+    # Plain requests merges the session jar back over the redirected request's cookies,
+    # so the session's foo comes back, and both hop values are sent (documented here).
+    server.reset()
+    with requests.Session() as plain:
+        plain.cookies["foo"] = "session"
+        plain.get(server.url + "/hop", cookies={"foo": "request", "hop": "request"}, timeout=5)
+    redirected = sorted(server.requests[1].headers["Cookie"].split("; "))
+    assert redirected == ["foo=session", "hop=request", "hop=server"]
+
+
+def test_a_request_cookie_replaces_the_session_cookie_also_on_a_cross_host_redirect(
+    make_server: Callable[..., LocalServer],
+) -> None:
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    to_b = b.url.replace("://127.0.0.1:", "://localhost:", 1) + "/headers"
+    with keepwarm.Session() as s:
+        s.cookies["foo"] = "session"
+        s.cookies["other"] = "session"
+        r = s.get(a.url + "/redirect", params={"to": to_b}, cookies={"foo": "request"})
+    # The request's foo is bound to a's host; the session's foo was replaced for this
+    # request and its redirects, so b gets neither, only the untouched domain-less cookie.
+    assert r.json()["Cookie"] == "other=session"
 
 
 def test_redirects_are_followed_with_history(http_server: LocalServer) -> None:

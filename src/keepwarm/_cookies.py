@@ -24,7 +24,7 @@ from requests.cookies import (
 )
 from requests.models import PreparedRequest
 
-__all__ = ["ThreadSafeCookieJar", "extract_cookies", "scope_cookies"]
+__all__ = ["RequestCookieJar", "ThreadSafeCookieJar", "extract_cookies", "scope_cookies"]
 
 
 class ThreadSafeCookieJar(RequestsCookieJar):
@@ -55,6 +55,39 @@ class ThreadSafeCookieJar(RequestsCookieJar):
     def reset_lock(self) -> None:
         """A fresh lock for a forked child (the parent's may have been held mid-fork)."""
         self._cookies_lock = threading.RLock()
+
+
+class RequestCookieJar(RequestsCookieJar):
+    """The cookies of one request (and its redirects) in which the request's own
+    ``cookies={...}`` replace the session's cookies of the same name.
+
+    In requests a dict cookie has no domain, so merging it over the session jar replaces
+    a session cookie of the same name set the same way (same empty domain, same path),
+    and the request sends one value: the request's. keepwarm binds dict cookies to the
+    request's host (see :func:`scope_cookies`), which would otherwise leave both in the
+    merged jar and send ``foo=session; foo=request`` (the server usually reads the
+    first). Here a cookie named like one of the request's is refused unless it has that
+    cookie's own domain and path: the session's copies are left out, while a server's
+    ``Set-Cookie`` on a redirect response (same host, same path) still updates it.
+    ``copy()`` keeps the rule: requests copies the jar for every redirect.
+    """
+
+    def __init__(self, overrides: Mapping[str, tuple[str, str]] | None = None) -> None:
+        super().__init__()
+        #: name -> (domain, path) of the request's own cookie of that name.
+        self.kw_overrides: dict[str, tuple[str, str]] = dict(overrides or {})
+
+    def set_cookie(self, cookie: Cookie, *args: Any, **kwargs: Any) -> None:
+        key = self.kw_overrides.get(cookie.name)
+        if key is not None and key != (cookie.domain, cookie.path):
+            return
+        super().set_cookie(cookie, *args, **kwargs)
+
+    def copy(self) -> RequestCookieJar:
+        new = RequestCookieJar(self.kw_overrides)
+        new.set_policy(self.get_policy())
+        new.update(self)
+        return new
 
 
 def scope_cookies(cookies: Mapping[str, str], url: str) -> RequestsCookieJar:

@@ -32,6 +32,8 @@ from requests.models import PreparedRequest, Request
 from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity
 
+from keepwarm._cookies import RequestCookieJar
+
 if TYPE_CHECKING:
     from keepwarm._session import Session
 
@@ -102,14 +104,20 @@ def prepare(
     url: str,
     cookies: cookiejar.CookieJar | None,
     auth: Any,
+    cookies_replace: bool = False,
 ) -> PreparedRequest:
     """The ``PreparedRequest`` requests' ``Session.prepare_request`` would build.
 
     ``url`` is the request's URL made absolute, ``cookies`` the request's own cookies
     made a jar (None or empty for none), ``auth`` the request's auth or the netrc
-    lookup's (the caller's work).
+    lookup's (the caller's work). With ``cookies_replace`` (a dict given as the request's
+    cookies) they replace the session's cookies of the same name, as in requests.
     """
-    merged_cookies = RequestsCookieJar()
+    merged_cookies = (
+        RequestCookieJar({c.name: (c.domain, c.path) for c in cookies})
+        if cookies and cookies_replace
+        else RequestsCookieJar()
+    )
     if session.cookies:
         merge_cookies(merged_cookies, session.cookies)
     if cookies:

@@ -503,7 +503,9 @@ class Session(requests.Session):
         auth = request.auth
         if self.trust_env and not auth and not self.auth:
             auth = self._environment.netrc_auth(str(url))
-        return prepare(self, request, str(url), cookies, auth)
+        return prepare(
+            self, request, str(url), cookies, auth, cookies_replace=cookies is not request.cookies
+        )
 
     def rebuild_auth(self, prepared_request: PreparedRequest, response: Response) -> None:
         # requests.Session.rebuild_auth, with netrc read from the snapshot.
