@@ -7,8 +7,10 @@ adapter subclass that records the timeout it was handed before sending for real.
 from __future__ import annotations
 
 import base64
+import gc
 import pickle
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -544,3 +546,49 @@ def test_connect_timeout(backlog_full_address: tuple[str, int]) -> None:
         with pytest.raises(requests.exceptions.ConnectTimeout):
             s.get(url, timeout=(0.2, 30))
         assert 0.15 <= time.monotonic() - start < 2.0
+
+
+def _wait_until(predicate: Callable[[], bool], seconds: float = 3.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.mark.parametrize("scenario", ["http", "https", "http-proxy", "telemetry-off", "stream"])
+def test_a_session_dropped_without_close_frees_its_connections_at_once(
+    make_server: Callable[..., LocalServer], ca_bundle: str, scenario: str
+) -> None:
+    # As a plain requests.Session is: freed by reference counting the moment the last
+    # reference goes, its pooled sockets closed. Found with requests' own suite: an
+    # unclosed keepwarm session held its keep-alive connection until the cyclic garbage
+    # collector ran, and pytest-httpbin's single-threaded server stalled on it.
+    server = make_server(default_handler, tls=scenario == "https")
+    kwargs: dict[str, Any] = {"verify": ca_bundle} if scenario == "https" else {}
+    if scenario == "telemetry-off":
+        kwargs["telemetry"] = False
+    gc.disable()
+    try:
+        session = keepwarm.Session(**kwargs)
+        if scenario == "http-proxy":
+            # The local server plays the proxy: it gets the absolute-form request (and
+            # answers 404 to that path); the adapter made a proxy pool manager for it.
+            session.proxies = {"http": server.url}
+            response = session.get("http://127.0.0.1:9/echo")
+            assert server.requests[-1].path == "http://127.0.0.1:9/echo"
+        elif scenario == "stream":
+            # Not read: the response still holds the connection when both are dropped.
+            response = session.get(server.url + "/bytes?n=100", stream=True)
+            assert response.status_code == 200
+        else:
+            response = session.get(server.url + "/echo")
+            assert response.status_code == 200
+        assert server.open_connections == 1
+        adapter = weakref.ref(session.get_adapter(server.url))
+        del session, response
+        assert adapter() is None, "the adapter outlived its session: a reference cycle"
+        assert _wait_until(lambda: server.open_connections == 0)
+    finally:
+        gc.enable()

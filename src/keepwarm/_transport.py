@@ -16,6 +16,7 @@ What it changes, and why:
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +45,27 @@ from keepwarm._exceptions import PoolTimeout
 from keepwarm._telemetry import Limits, Stats, Telemetry, Timings
 
 __all__ = ["KeepwarmAdapter"]
+
+
+class _PoolDisposer:
+    """urllib3's ``dispose_func`` for one adapter's pool managers: counts an evicted pool,
+    then closes it. It holds the adapter weakly: a bound method would close the cycle
+    adapter -> pool manager -> pool container -> method -> adapter, and a session dropped
+    without ``close()`` would keep its sockets open until the cyclic garbage collector
+    ran, not free them at once as requests' own sessions are."""
+
+    __slots__ = ("_adapter",)
+
+    def __init__(self, adapter: KeepwarmAdapter) -> None:
+        self._adapter = weakref.ref(adapter)
+
+    def __call__(self, pool: Any) -> None:
+        adapter = self._adapter()
+        counters = getattr(pool, "kw_counters", None)
+        if counters is not None and adapter is not None and not adapter._closing:
+            counters.add("pools_evicted")
+            log.debug("pool.evicted origin=%s", counters.origin)
+        pool.close()
 
 
 class KeepwarmAdapter(HTTPAdapter):
@@ -121,7 +143,7 @@ class KeepwarmAdapter(HTTPAdapter):
             manager.pool_classes_by_scheme = self._pool_classes
         # urllib3 closes the least recently used host pool when there are more hosts than
         # pool_connections; count those evictions (but not the pools closed by close()).
-        manager.pools.dispose_func = self._dispose_pool
+        manager.pools.dispose_func = _PoolDisposer(self)
 
     def _socks_pools(self) -> dict[str, type[HTTPConnectionPool]]:
         if self._socks_pool_classes is None:
@@ -131,13 +153,6 @@ class KeepwarmAdapter(HTTPAdapter):
                 "https": type("SOCKSHTTPSConnectionPool", (https_pool,), self._pool_attrs),
             }
         return self._socks_pool_classes
-
-    def _dispose_pool(self, pool: Any) -> None:
-        counters = getattr(pool, "kw_counters", None)
-        if counters is not None and not self._closing:
-            counters.add("pools_evicted")
-            log.debug("pool.evicted origin=%s", counters.origin)
-        pool.close()
 
     def close(self) -> None:
         self._closing = True
@@ -155,7 +170,9 @@ class KeepwarmAdapter(HTTPAdapter):
         # the same new proxy would each build a manager and leak one.
         with self._proxy_lock:
             manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if isinstance(manager, PoolManager) and manager.pools.dispose_func != self._dispose_pool:
+        if isinstance(manager, PoolManager) and not isinstance(
+            manager.pools.dispose_func, _PoolDisposer
+        ):
             self._instrument(manager)
         return manager
 
