@@ -86,12 +86,9 @@ class KeepwarmAdapter(HTTPAdapter):
             else None
         )
         self._pool_attrs = self._pool_class_attrs(settings, self.telemetry)
-        self._pool_classes = {
-            "http": type("HTTPConnectionPool", (InstrumentedHTTPConnectionPool,), self._pool_attrs),
-            "https": type(
-                "HTTPSConnectionPool", (InstrumentedHTTPSConnectionPool,), self._pool_attrs
-            ),
-        }
+        self._pool_classes = self._with_attrs(
+            InstrumentedHTTPConnectionPool, InstrumentedHTTPSConnectionPool
+        )
         self._socks_pool_classes: dict[str, type[HTTPConnectionPool]] | None = None
         self._proxy_lock = threading.Lock()
         self._closing = False
@@ -117,6 +114,17 @@ class KeepwarmAdapter(HTTPAdapter):
             "kw_max_age": settings.max_connection_age,
         }
 
+    def _with_attrs(
+        self, http_pool: type[HTTPConnectionPool], https_pool: type[HTTPConnectionPool]
+    ) -> dict[str, type[HTTPConnectionPool]]:
+        """``pool_classes_by_scheme``: subclasses of the two pools carrying this
+        adapter's attributes, named as urllib3's own pool classes (error messages show
+        the name: ``SOCKSHTTPConnectionPool(host=...)``, as in requests)."""
+        return {
+            scheme: type(pool.__name__.removeprefix("Instrumented"), (pool,), self._pool_attrs)
+            for scheme, pool in (("http", http_pool), ("https", https_pool))
+        }
+
     def __getstate__(self) -> dict[str, Any]:
         return {"settings": self.settings}
 
@@ -135,9 +143,9 @@ class KeepwarmAdapter(HTTPAdapter):
         self._pool_keys: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
 
     def _instrument(self, manager: PoolManager) -> None:
-        if type(manager).__name__ == "SOCKSProxyManager":
-            # Its pools connect through PySocks: instrumented SOCKS pools, not the
-            # direct ones (whose connections do not take the SOCKS options).
+        if "_socks_options" in manager.connection_pool_kw:
+            # urllib3's SOCKSProxyManager: its pools hand every connection the SOCKS
+            # options, which only SOCKS connections take; they connect through PySocks.
             manager.pool_classes_by_scheme = self._socks_pools()
         else:
             manager.pool_classes_by_scheme = self._pool_classes
@@ -147,11 +155,7 @@ class KeepwarmAdapter(HTTPAdapter):
 
     def _socks_pools(self) -> dict[str, type[HTTPConnectionPool]]:
         if self._socks_pool_classes is None:
-            http_pool, https_pool = socks_pool_classes()
-            self._socks_pool_classes = {
-                "http": type("SOCKSHTTPConnectionPool", (http_pool,), self._pool_attrs),
-                "https": type("SOCKSHTTPSConnectionPool", (https_pool,), self._pool_attrs),
-            }
+            self._socks_pool_classes = self._with_attrs(*socks_pool_classes())
         return self._socks_pool_classes
 
     def close(self) -> None:
