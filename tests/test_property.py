@@ -108,10 +108,7 @@ def _close_idle_connections(server: LocalServer) -> None:
     for sock in socks:
         with contextlib.suppress(OSError):
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    deadline = time.monotonic() + 5.0
-    while server.open_connections and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert server.open_connections == 0, "the server did not close its connections in 5 s"
+    assert server.wait_for_no_connections(5.0), "the server did not close its connections in 5 s"
 
 
 class Environment:
@@ -343,9 +340,7 @@ def test_session_survives_random_closes_timeouts_and_forks(
         for server, _ in servers.values():
             session.get(server.url + "/", timeout=TIMEOUT).raise_for_status()
     for server, _ in servers.values():
-        deadline = time.monotonic() + 5.0
-        while server.open_connections and time.monotonic() < deadline:
-            time.sleep(0.005)
+        server.wait_for_no_connections(5.0)
     env = Environment(servers, ca_bundle, _fd_count())
     SessionMachine.env = env
     started = time.monotonic()

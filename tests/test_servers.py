@@ -471,10 +471,7 @@ def test_idle_timeout_closes_quiet_connections(make_server) -> None:
     server = make_server(idle_timeout=0.1)
     with requests.Session() as session:
         assert session.get(server.url + "/", timeout=5).ok
-        deadline = time.monotonic() + 5
-        while server.open_connections and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert server.open_connections == 0
+        assert server.wait_for_no_connections(5.0)
         assert session.get(server.url + "/", timeout=5).ok  # urllib3 notices, reconnects
     assert server.connections_accepted == 2
 

@@ -548,15 +548,6 @@ def test_connect_timeout(backlog_full_address: tuple[str, int]) -> None:
         assert 0.15 <= time.monotonic() - start < 2.0
 
 
-def _wait_until(predicate: Callable[[], bool], seconds: float = 3.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
-
-
 @pytest.mark.parametrize("scenario", ["http", "https", "http-proxy", "telemetry-off", "stream"])
 def test_a_session_dropped_without_close_frees_its_connections_at_once(
     make_server: Callable[..., LocalServer], ca_bundle: str, scenario: str
@@ -589,6 +580,6 @@ def test_a_session_dropped_without_close_frees_its_connections_at_once(
         adapter = weakref.ref(session.get_adapter(server.url))
         del session, response
         assert adapter() is None, "the adapter outlived its session: a reference cycle"
-        assert _wait_until(lambda: server.open_connections == 0)
+        assert server.wait_for_no_connections(3.0)
     finally:
         gc.enable()

@@ -202,10 +202,7 @@ def test_connection_closed_by_an_idle_server_counts_as_dropped(
     with keepwarm.Session() as s:
         fetch(s, server.url)
         # Wait (bounded) until the server has closed the idle connection.
-        deadline = time.monotonic() + 5
-        while server.open_connections and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert server.open_connections == 0
+        assert server.wait_for_no_connections(5.0)
         time.sleep(0.05)  # let the FIN reach the client's socket
         second = fetch(s, server.url)
         stats = s.stats()

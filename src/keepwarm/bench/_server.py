@@ -421,6 +421,12 @@ class LocalServer:
         with self._changed:
             return self._changed.wait_for(lambda: self._connections_accepted >= n, timeout)
 
+    def wait_for_no_connections(self, timeout: float = 5.0) -> bool:
+        """Wait until every connection has ended (the client or the server closed it);
+        False if *timeout* passes first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._live, timeout)
+
     # -- accepting --------------------------------------------------------------------
 
     def _accept_loop(self, listener: socket.socket, wake_r: socket.socket) -> None:
