@@ -1,7 +1,7 @@
 """The environment (proxies, NO_PROXY, netrc, REQUESTS_CA_BUNDLE) is read once per session.
 
 Plain requests re-reads it on every request; keepwarm takes a snapshot when the session
-is created (keepwarm._environment.EnvironmentSnapshot) and reads it again only in
+is created (keepwarm._upstream.environment.EnvironmentSnapshot) and reads it again only in
 Session.reload_environment(). trust_env=False ignores all of it, and an explicit
 session.verify path is not overridden by REQUESTS_CA_BUNDLE (in plain requests the
 variable wins over the attribute: requests issue 3829).

@@ -23,7 +23,7 @@ import trustme
 import keepwarm
 import keepwarm._config
 import keepwarm._registry
-import keepwarm._tls
+import keepwarm._upstream.tls
 from forking import run_in_child
 from servers import LocalServer, ServerRequest, ServerResponse
 
@@ -308,5 +308,5 @@ def test_fork_while_another_thread_holds_the_tls_context_lock(
         with keepwarm.Session(verify=str(bundle)) as session:
             return str(_echo(session, https_server.url)["method"])
 
-    with _HeldByAnotherThread(keepwarm._tls._lock):
+    with _HeldByAnotherThread(keepwarm._upstream.tls._lock):
         assert run_in_child(child_work, timeout=LOCK_CHILD_TIMEOUT) == "GET"

@@ -18,8 +18,8 @@ from urllib3 import HTTPHeaderDict
 from urllib3.util import SKIP_HEADER
 
 import keepwarm
-from keepwarm._http11 import PlainHTTPMessage, parse_headers, write_request
-from keepwarm._transport import _response_headers
+from keepwarm._upstream.transport import _response_headers
+from keepwarm._upstream.wire import PlainHTTPMessage, parse_headers, write_request
 from servers import RawServer, read_request_head
 
 NAME_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != ":")

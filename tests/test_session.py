@@ -20,7 +20,7 @@ import requests
 import urllib3
 
 import keepwarm
-from keepwarm._transport import KeepwarmAdapter
+from keepwarm._upstream.transport import KeepwarmAdapter
 from servers import (
     LocalServer,
     RawServer,

@@ -19,7 +19,7 @@ import requests.adapters
 
 import keepwarm
 import keepwarm._config
-from keepwarm._cookies import ThreadSafeCookieJar
+from keepwarm._upstream.cookies import ThreadSafeCookieJar
 from servers import LocalServer
 
 JOIN_SECONDS = 30.0

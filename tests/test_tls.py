@@ -1,4 +1,4 @@
-"""One SSLContext per TLS configuration (keepwarm._tls), and what follows from it.
+"""One SSLContext per TLS configuration (keepwarm._upstream.tls), and what follows from it.
 
 * The CA bundle is loaded once per configuration, not once per new connection as plain
   requests does (it hands urllib3 a path, loaded into a fresh context each time).
@@ -24,7 +24,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 import keepwarm
 import keepwarm._config
-from keepwarm import _tls
+from keepwarm._upstream import tls as _tls
 from servers import LocalServer
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Final
 
-from keepwarm._connection import SERVER_KEEPALIVE_SHARE
+from keepwarm._upstream.pool import SERVER_KEEPALIVE_SHARE
 
 if TYPE_CHECKING:
     from keepwarm._telemetry import HostStats, Stats

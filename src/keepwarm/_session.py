@@ -24,24 +24,13 @@ import re
 import threading
 import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from datetime import timedelta
 from http import cookiejar
 from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
-from requests.adapters import BaseAdapter, HTTPAdapter
-from requests.auth import _basic_auth_str
-from requests.exceptions import ChunkedEncodingError, ContentDecodingError
-from requests.hooks import default_hooks, dispatch_hook
-from requests.models import DEFAULT_REDIRECT_LIMIT, PreparedRequest, Request, Response
-from requests.sessions import preferred_clock
-from requests.utils import default_headers, get_auth_from_url
-from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
-from urllib3.exceptions import SSLError as Urllib3SSLError
-from urllib3.response import HTTPResponse as Urllib3Response
+from requests.adapters import HTTPAdapter
+from requests.models import PreparedRequest, Response
 from urllib3.util import Timeout as Urllib3Timeout
 
 from keepwarm._config import (
@@ -54,12 +43,12 @@ from keepwarm._config import (
     check_setting_names,
     resolve_settings,
 )
-from keepwarm._cookies import ThreadSafeCookieJar, extract_cookies, scope_cookies
-from keepwarm._environment import EnvironmentSnapshot
 from keepwarm._exceptions import SessionClosedError
-from keepwarm._prepare import merge_setting, prepare
 from keepwarm._telemetry import Stats, Timings, merge_stats
-from keepwarm._transport import KeepwarmAdapter
+from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
+from keepwarm._upstream.environment import EnvironmentSnapshot
+from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_fork
+from keepwarm._upstream.transport import KeepwarmAdapter
 
 __all__ = ["Session", "redact_url"]
 
@@ -99,7 +88,7 @@ def _urllib3_timeout(timeout: Timeout | NoTimeout) -> Urllib3Timeout:
     return _NO_LIMIT if isinstance(timeout, NoTimeout) else timeout.as_urllib3()
 
 
-class Session(requests.Session):
+class Session(RequestsSessionBase):
     """A ``requests.Session`` tuned for reuse: finite timeouts, big enough pools, retries.
 
     Tuning knobs (keyword-only; unset ones come from ``keepwarm.configure()``, then
@@ -172,22 +161,6 @@ class Session(requests.Session):
         _live_sessions.add(self)
 
     # Construction helpers --------------------------------------------------------------
-
-    def _init_requests_state(self) -> None:
-        # requests.Session.__init__ without its two HTTPAdapters (which would be built and
-        # thrown away). tests/test_session.py checks this stays in step with requests.
-        self.headers = default_headers()
-        self.auth = None
-        self.proxies = {}
-        self.hooks = default_hooks()
-        self.params = {}
-        self.stream = False
-        self.verify = True
-        self.cert = None
-        self.max_redirects = DEFAULT_REDIRECT_LIMIT
-        self.trust_env = True
-        self.cookies = ThreadSafeCookieJar()
-        self.adapters = OrderedDict()
 
     def _init_keepwarm_state(
         self,
@@ -387,170 +360,14 @@ class Session(requests.Session):
                 timings.finish(time.perf_counter())
         return response
 
-    def _send(self, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
-        """requests' ``Session.send``, step for step, without cookie work for responses
-        that set no cookie and without the redirect machinery for non-redirects."""
-        kwargs.setdefault("stream", self.stream)
-        kwargs.setdefault("verify", self.verify)
-        kwargs.setdefault("cert", self.cert)
-        if isinstance(request, Request):
-            raise ValueError("You can only send PreparedRequests.")
-        allow_redirects = kwargs.pop("allow_redirects", True)
-        stream = kwargs.get("stream")
-        hooks = request.hooks
-        adapter = self.get_adapter(url=str(request.url))
-        start = preferred_clock()
-        r = adapter.send(request, **kwargs)
-        r.elapsed = timedelta(seconds=preferred_clock() - start)
-        r = dispatch_hook("response", hooks, r, **kwargs)
-        if r.history:
-            # If the hooks create history then we want those cookies too.
-            for resp in r.history:
-                extract_cookies(self.cookies, resp.request, resp.raw)
-        extract_cookies(self.cookies, request, r.raw)
-        if allow_redirects:
-            history = (
-                list(self.resolve_redirects(r, request, **kwargs))
-                if self.get_redirect_target(r) is not None
-                else []
-            )
-        else:
-            history = []
-        if history:
-            history.insert(0, r)
-            r = history.pop()
-            r.history = history
-        if not allow_redirects:
-            try:
-                r._next = next(self.resolve_redirects(r, request, yield_requests=True, **kwargs))  # type: ignore[assignment]
-            except StopIteration:
-                pass
-        if not stream:
-            _read_body(r)
-        return r
-
-    # Environment, read from the snapshot instead of os.environ --------------------------
-
-    def _resolve_proxies(
-        self, request: PreparedRequest | Request, proxies: dict[str, str] | None
-    ) -> dict[str, str]:
-        """requests' ``utils.resolve_proxies`` against the session's snapshot."""
-        proxies = proxies if proxies is not None else {}
-        new_proxies = proxies.copy()
-        if self.trust_env:
-            url = str(request.url)
-            no_proxy = proxies.get("no_proxy")
-            if not self._environment.should_bypass(url, no_proxy):
-                environ_proxies = self._environment.environ_proxies(url, no_proxy)
-                scheme = urlsplit(url).scheme
-                proxy = environ_proxies.get(scheme, environ_proxies.get("all"))
-                if proxy:
-                    new_proxies.setdefault(scheme, proxy)
-        return new_proxies
-
-    def merge_environment_settings(
-        self,
-        url: str | bytes | None,
-        proxies: Any,
-        stream: Any,
-        verify: Any,
-        cert: Any,
-    ) -> dict[str, Any]:
-        if self.trust_env:
-            env = self._environment
-            if env.proxies:
-                no_proxy = proxies.get("no_proxy") if proxies is not None else None
-                env_proxies = env.environ_proxies(str(url), no_proxy)
-                if proxies is not None:
-                    for k, v in env_proxies.items():
-                        proxies.setdefault(k, v)
-            # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE apply where nobody chose a CA: a
-            # session.verify set to a path or False is a choice and wins (requests 3829).
-            if (verify is True or verify is None) and self.verify is True and env.ca_bundle:
-                verify = env.ca_bundle
-        return {
-            "proxies": merge_setting(proxies, self.proxies),
-            "stream": merge_setting(stream, self.stream),
-            "verify": merge_setting(verify, self.verify),
-            "cert": merge_setting(cert, self.cert),
-        }
-
-    def _join_base_url(self, url: str) -> str:
+    def _join_url(self, url: str) -> str:
+        # Relative URLs are joined to base_url (also in session.prepare_request()).
         base_url = self._settings.base_url
         if base_url is None or _ABSOLUTE_URL.match(url):
             return url
         if url.startswith("//"):  # scheme-relative: keep the base URL's scheme
             return base_url.split(":", 1)[0] + ":" + url
         return base_url + url.lstrip("/")
-
-    def prepare_request(self, request: Request) -> PreparedRequest:
-        # requests.Session.prepare_request (see _prepare), with netrc read from the
-        # snapshot and relative URLs joined to base_url (also for
-        # session.send(session.prepare_request(...))).
-        url = request.url
-        if isinstance(url, bytes):
-            url = url.decode("utf-8")
-        if isinstance(url, str):
-            url = self._join_base_url(url)
-        cookies: cookiejar.CookieJar | None
-        if not request.cookies:
-            cookies = None
-        elif isinstance(request.cookies, cookiejar.CookieJar):
-            cookies = request.cookies
-        else:
-            # Bound to the request's host, so they do not follow a cross-host redirect.
-            cookies = scope_cookies(request.cookies, str(url))
-        auth = request.auth
-        if self.trust_env and not auth and not self.auth:
-            auth = self._environment.netrc_auth(str(url))
-        return prepare(
-            self, request, str(url), cookies, auth, cookies_replace=cookies is not request.cookies
-        )
-
-    def rebuild_auth(self, prepared_request: PreparedRequest, response: Response) -> None:
-        # requests.Session.rebuild_auth, with netrc read from the snapshot.
-        headers = prepared_request.headers
-        url = str(prepared_request.url)
-        original_url = str(response.request.url)
-        if "Authorization" in headers and self.should_strip_auth(original_url, url):
-            del headers["Authorization"]
-        new_auth = self._environment.netrc_auth(url) if self.trust_env else None
-        if new_auth is not None:
-            prepared_request.prepare_auth(new_auth)
-
-    def rebuild_proxies(
-        self, prepared_request: PreparedRequest, proxies: dict[str, str] | None
-    ) -> dict[str, str]:
-        # requests.Session.rebuild_proxies, with the environment read from the snapshot.
-        headers = prepared_request.headers
-        scheme = urlsplit(str(prepared_request.url)).scheme
-        new_proxies = self._resolve_proxies(prepared_request, proxies)
-        if "Proxy-Authorization" in headers:
-            del headers["Proxy-Authorization"]
-        try:
-            username, password = get_auth_from_url(new_proxies[scheme])
-        except KeyError:
-            username, password = None, None
-        # Never add it to TLS-tunnelled requests, where it could reach the origin.
-        if not scheme.startswith("https") and username and password:
-            headers["Proxy-Authorization"] = _basic_auth_str(username, password)
-        return new_proxies
-
-    # Adapters and lifecycle ------------------------------------------------------------
-
-    def mount(self, prefix: str, adapter: BaseAdapter) -> None:
-        """Register an adapter for a URL prefix; safe while other threads send requests.
-
-        requests reorders its adapter dict in place, so a thread inside ``get_adapter``
-        can fail with "OrderedDict mutated during iteration" (requests 6366). Here a new
-        dict is built and swapped in under a lock; readers see the old or the new one.
-        """
-        with self._mount_lock:
-            adapters: OrderedDict[str, BaseAdapter] = OrderedDict(self.adapters)
-            adapters[prefix] = adapter
-            for key in [k for k in adapters if len(k) < len(prefix)]:
-                adapters[key] = adapters.pop(key)
-            self.adapters = adapters
 
     def close(self) -> None:
         """Close the connection pools. Idempotent; later requests raise SessionClosedError."""
@@ -576,10 +393,7 @@ class Session(requests.Session):
             if isinstance(adapter, KeepwarmAdapter):
                 adapter.reset_after_fork()
             elif isinstance(adapter, HTTPAdapter):
-                adapter.proxy_manager = {}
-                adapter.init_poolmanager(
-                    adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block
-                )
+                reset_adapter_after_fork(adapter)
 
     # Pickling: requests pickles __attrs__; keepwarm adds its settings --------------------
 
@@ -602,36 +416,6 @@ class Session(requests.Session):
             f"<keepwarm.Session{base} timeout={s.timeout!r} pool_connections="
             f"{s.pool_connections} pool_maxsize={s.pool_maxsize} {state}>"
         )
-
-
-def _read_body(response: Response) -> None:
-    """``response.content``, read in one call instead of requests' generator chain
-    (``iter_content`` -> urllib3 ``stream`` -> ``read`` in 10 KiB pieces), with the same
-    exceptions requests raises. Anything else (a chunked body, whose parse errors urllib3's
-    chunk reader explains better; a response hook that read or replaced the body; a raw
-    object that is not urllib3's) takes requests' own path."""
-    raw = response.raw
-    if (
-        response._content is not False
-        or response._content_consumed
-        or response.status_code == 0
-        or type(raw) is not Urllib3Response
-        or raw.chunked
-    ):
-        response.content  # noqa: B018  (reading the body is the point)
-        return
-    try:
-        data = raw.read(decode_content=True)
-    except ProtocolError as e:
-        raise ChunkedEncodingError(e) from e
-    except DecodeError as e:
-        raise ContentDecodingError(e) from e
-    except ReadTimeoutError as e:
-        raise requests.exceptions.ConnectionError(e) from e
-    except Urllib3SSLError as e:
-        raise requests.exceptions.SSLError(e) from e
-    response._content = data or b""
-    response._content_consumed = True
 
 
 def _after_fork_in_child() -> None:

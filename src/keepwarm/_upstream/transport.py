@@ -30,9 +30,12 @@ from urllib3.connectionpool import HTTPConnectionPool, port_by_scheme
 from urllib3.exceptions import EmptyPoolError, LocationValueError, URLSchemeUnknown
 from urllib3.poolmanager import PoolManager
 
-from keepwarm import _tls
 from keepwarm._config import Settings
-from keepwarm._connection import (
+from keepwarm._exceptions import PoolTimeout
+from keepwarm._telemetry import Limits, Stats, Telemetry, Timings
+from keepwarm._upstream import tls as _tls
+from keepwarm._upstream.cookies import extract_cookies
+from keepwarm._upstream.pool import (
     AUTO_POOL_MAXSIZE_CAP,
     InstrumentedHTTPConnectionPool,
     InstrumentedHTTPSConnectionPool,
@@ -40,9 +43,6 @@ from keepwarm._connection import (
     parse_keep_alive_timeout,
     socks_pool_classes,
 )
-from keepwarm._cookies import extract_cookies
-from keepwarm._exceptions import PoolTimeout
-from keepwarm._telemetry import Limits, Stats, Telemetry, Timings
 
 __all__ = ["KeepwarmAdapter"]
 

@@ -24,18 +24,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from http import cookiejar
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from requests._internal_utils import to_native_string
 from requests.cookies import RequestsCookieJar, merge_cookies
 from requests.models import PreparedRequest, Request
+from requests.sessions import Session
 from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity
 
-from keepwarm._cookies import RequestCookieJar
-
-if TYPE_CHECKING:
-    from keepwarm._session import Session
+from keepwarm._upstream.cookies import RequestCookieJar
 
 __all__ = ["merge_setting", "prepare"]
 

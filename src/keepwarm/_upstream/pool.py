@@ -44,8 +44,8 @@ from urllib3.util.retry import Retry
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from keepwarm._config import IDEMPOTENT_METHODS
-from keepwarm._http11 import FastHeadersHTTPResponse, write_request
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
+from keepwarm._upstream.wire import FastHeadersHTTPResponse, write_request
 
 __all__ = [
     "AUTO_POOL_MAXSIZE_CAP",
