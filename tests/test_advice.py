@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 import keepwarm
-from keepwarm._advice import MIN_TTFB_SAMPLES, advise
-from keepwarm._telemetry import Limits
+from keepwarm._stats import MIN_TTFB_SAMPLES, Limits, advise
 
 A = "https://api.example.com:443"
 B = "http://127.0.0.1:8080"

@@ -42,7 +42,8 @@ from keepwarm._registry import (
     uninstall,
 )
 from keepwarm._session import Session
-from keepwarm._telemetry import HostStats, Stats, Timings
+from keepwarm._stats import HostStats, Stats
+from keepwarm._telemetry import Timings
 
 # The library logs to "keepwarm" (connection.*, pool.*, request.* events at DEBUG); it
 # prints nothing unless the application configures logging.

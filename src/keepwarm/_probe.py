@@ -38,10 +38,10 @@ import requests
 from requests.utils import select_proxy
 from urllib3.exceptions import InsecureRequestWarning, NameResolutionError, NewConnectionError
 
-from keepwarm._advice import reuse_advice
 from keepwarm._registry import timings as timings_of
 from keepwarm._session import Session
-from keepwarm._telemetry import HostStats, Stats, Timings
+from keepwarm._stats import HostStats, Stats, reuse_advice
+from keepwarm._telemetry import Timings
 from keepwarm._upstream.pool import parse_keep_alive_timeout
 from keepwarm._upstream.tls import build_context, resolve_verify
 

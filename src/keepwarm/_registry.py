@@ -20,7 +20,8 @@ import requests.api
 from keepwarm._config import SETTING_NAMES, STATE_OPTIONS, check_setting_names, resolve_settings
 from keepwarm._exceptions import SessionConflictError
 from keepwarm._session import Session
-from keepwarm._telemetry import Stats, Timings, merge_stats
+from keepwarm._stats import Stats, merge_stats
+from keepwarm._telemetry import Timings
 
 __all__ = ["close_all", "install", "installed", "session", "stats", "timings", "uninstall"]
 

@@ -44,7 +44,8 @@ from keepwarm._config import (
     resolve_settings,
 )
 from keepwarm._exceptions import SessionClosedError
-from keepwarm._telemetry import Stats, Timings, merge_stats
+from keepwarm._stats import Stats, merge_stats
+from keepwarm._telemetry import Timings
 from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
 from keepwarm._upstream.environment import EnvironmentSnapshot
 from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_fork

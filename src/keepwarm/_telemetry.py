@@ -29,37 +29,16 @@ Cost: a few ``perf_counter()`` calls and one uncontended lock per request; measu
 from __future__ import annotations
 
 import collections
-import statistics
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
-__all__ = [
-    "HostCounters",
-    "HostStats",
-    "Stats",
-    "Telemetry",
-    "Timings",
-    "merge_stats",
-]
+from keepwarm._stats import COUNTER_FIELDS, HostStats, Limits, Stats, percentile
+
+__all__ = ["HostCounters", "Telemetry", "Timings"]
 
 #: Time-to-first-byte samples kept per origin for percentiles (the most recent ones).
 TTFB_SAMPLES: Final = 1024
-
-_COUNTER_FIELDS: Final = (
-    "requests",
-    "connections_opened",
-    "reused",
-    "tls_handshakes",
-    "discarded",
-    "pools_evicted",
-    "dropped",
-    "idle_expired",
-    "retired",
-    "retries",
-    "stale_retries",
-)
 
 
 @dataclass
@@ -153,7 +132,7 @@ class HostCounters:
 
     def zero(self) -> None:
         with self._lock:
-            for name in _COUNTER_FIELDS:
+            for name in COUNTER_FIELDS:
                 setattr(self, name, 0)
             self.pool_wait = 0.0
             self.peak_in_flight = self.in_flight
@@ -202,213 +181,17 @@ class HostCounters:
     def snapshot(self) -> HostStats:
         with self._lock:
             samples = sorted(self.ttfb)
-            counts = {name: getattr(self, name) for name in _COUNTER_FIELDS}
+            counts = {name: getattr(self, name) for name in COUNTER_FIELDS}
             return HostStats(
                 origin=self.origin,
                 pool_wait=self.pool_wait,
                 peak_in_flight=self.peak_in_flight,
                 keep_alive_timeout=self.keep_alive_timeout,
-                ttfb_p50=_percentile(samples, 50),
-                ttfb_p99=_percentile(samples, 99),
+                ttfb_p50=percentile(samples, 50),
+                ttfb_p99=percentile(samples, 99),
                 ttfb_max=samples[-1] if samples else None,
                 **counts,
             )
-
-
-def _percentile(sorted_samples: list[float], pct: float) -> float | None:
-    if not sorted_samples:
-        return None
-    if len(sorted_samples) == 1:
-        return sorted_samples[0]
-    cuts = statistics.quantiles(sorted_samples, n=100, method="inclusive")
-    return cuts[min(98, max(0, int(pct) - 1))]
-
-
-@dataclass(frozen=True)
-class HostStats:
-    """The counters of one origin at one moment."""
-
-    origin: str
-    requests: int = 0
-    connections_opened: int = 0
-    reused: int = 0
-    tls_handshakes: int = 0
-    discarded: int = 0
-    pools_evicted: int = 0
-    dropped: int = 0
-    idle_expired: int = 0
-    retired: int = 0
-    retries: int = 0
-    stale_retries: int = 0
-    pool_wait: float = 0.0
-    peak_in_flight: int = 0
-    keep_alive_timeout: float | None = None
-    ttfb_p50: float | None = None
-    ttfb_p99: float | None = None
-    ttfb_max: float | None = None
-
-    @property
-    def reuse_ratio(self) -> float:
-        """Share of requests sent on an already used connection."""
-        return self.reused / self.requests if self.requests else 0.0
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The settings advice is measured against."""
-
-    pool_connections: int
-    pool_maxsize: int
-    read_timeout: float | None
-    keepalive_expiry: float | None = None
-
-
-@dataclass(frozen=True)
-class Stats:
-    """A snapshot of keepwarm's counters: totals over every origin, and per origin.
-
-    ``str(stats)`` is a readable table; ``as_dict()`` is for machines; ``advice()`` turns
-    what was observed into concrete settings.
-    """
-
-    hosts: Mapping[str, HostStats] = field(default_factory=dict)
-    limits: Limits | None = None
-    distinct_hosts: int = 0
-
-    def _total(self, name: str) -> Any:
-        return sum(getattr(h, name) for h in self.hosts.values())
-
-    @property
-    def requests(self) -> int:
-        return int(self._total("requests"))
-
-    @property
-    def connections_opened(self) -> int:
-        return int(self._total("connections_opened"))
-
-    @property
-    def reused(self) -> int:
-        return int(self._total("reused"))
-
-    @property
-    def tls_handshakes(self) -> int:
-        return int(self._total("tls_handshakes"))
-
-    @property
-    def discarded(self) -> int:
-        return int(self._total("discarded"))
-
-    @property
-    def pools_evicted(self) -> int:
-        return int(self._total("pools_evicted"))
-
-    @property
-    def dropped(self) -> int:
-        return int(self._total("dropped"))
-
-    @property
-    def idle_expired(self) -> int:
-        return int(self._total("idle_expired"))
-
-    @property
-    def retired(self) -> int:
-        return int(self._total("retired"))
-
-    @property
-    def retries(self) -> int:
-        return int(self._total("retries"))
-
-    @property
-    def stale_retries(self) -> int:
-        return int(self._total("stale_retries"))
-
-    @property
-    def pool_wait(self) -> float:
-        return float(self._total("pool_wait"))
-
-    @property
-    def peak_in_flight(self) -> int:
-        return max((h.peak_in_flight for h in self.hosts.values()), default=0)
-
-    def as_dict(self) -> dict[str, Any]:
-        totals = {name: getattr(self, name) for name in (*_COUNTER_FIELDS, "pool_wait")}
-        totals["peak_in_flight"] = self.peak_in_flight
-        return {
-            **totals,
-            "hosts": {origin: asdict(h) for origin, h in self.hosts.items()},
-            "advice": self.advice(),
-        }
-
-    def advice(self) -> list[str]:
-        """Recommendations with numbers, from what was observed."""
-        from keepwarm._advice import advise
-
-        return advise(self)
-
-    def __str__(self) -> str:
-        columns = (
-            ("origin", "origin"),
-            ("requests", "requests"),
-            ("opened", "connections_opened"),
-            ("reused", "reused"),
-            ("tls", "tls_handshakes"),
-            ("discarded", "discarded"),
-            ("dropped", "dropped"),
-            ("expired", "idle_expired"),
-            ("retries", "retries"),
-            ("stale", "stale_retries"),
-            ("peak", "peak_in_flight"),
-        )
-        rows = [[title for title, _ in columns]]
-        for h in self.hosts.values():
-            rows.append([str(getattr(h, name)) for _, name in columns])
-        if len(self.hosts) != 1:
-            rows.append(["total"] + [str(getattr(self, name)) for _, name in columns[1:]])
-        widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
-        lines = [
-            "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            )
-            for row in rows
-        ]
-        return "\n".join(lines)
-
-
-def merge_stats(parts: Iterable[Stats]) -> Stats:
-    """Stats of several sessions as one (counters of the same origin are added)."""
-    hosts: dict[str, HostStats] = {}
-    limits: Limits | None = None
-    distinct = 0
-    for part in parts:
-        limits = limits or part.limits
-        distinct += part.distinct_hosts
-        for origin, h in part.hosts.items():
-            hosts[origin] = _add(hosts[origin], h) if origin in hosts else h
-    return Stats(hosts=hosts, limits=limits, distinct_hosts=max(distinct, len(hosts)))
-
-
-def _add(a: HostStats, b: HostStats) -> HostStats:
-    summed = {name: getattr(a, name) + getattr(b, name) for name in (*_COUNTER_FIELDS, "pool_wait")}
-    return HostStats(
-        origin=a.origin,
-        peak_in_flight=max(a.peak_in_flight, b.peak_in_flight),
-        keep_alive_timeout=a.keep_alive_timeout
-        if a.keep_alive_timeout is not None
-        else b.keep_alive_timeout,
-        ttfb_p50=_max_opt(a.ttfb_p50, b.ttfb_p50),
-        ttfb_p99=_max_opt(a.ttfb_p99, b.ttfb_p99),
-        ttfb_max=_max_opt(a.ttfb_max, b.ttfb_max),
-        **summed,
-    )
-
-
-def _max_opt(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)
 
 
 class Telemetry:

@@ -43,7 +43,7 @@ from urllib3.util.connection import _set_socket_options, allowed_gai_family, is_
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
-from keepwarm._config import IDEMPOTENT_METHODS
+from keepwarm._config import IDEMPOTENT_METHODS, SERVER_KEEPALIVE_SHARE
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
 from keepwarm._upstream.wire import FastHeadersHTTPResponse, write_request
 
@@ -547,11 +547,6 @@ def _count_retry(pool: Any, retries: Any) -> None:
                 last.status,
                 type(last.error).__name__ if last.error else None,
             )
-
-
-#: Share of a server's announced keep-alive timeout that keepwarm keeps a connection idle:
-#: the rest is margin for the request to reach the server before it closes.
-SERVER_KEEPALIVE_SHARE: Final = 0.8
 
 
 def _effective_expiry(ours: float | None, server: float | None) -> float | None:

@@ -32,7 +32,8 @@ from urllib3.poolmanager import PoolManager
 
 from keepwarm._config import Settings
 from keepwarm._exceptions import PoolTimeout
-from keepwarm._telemetry import Limits, Stats, Telemetry, Timings
+from keepwarm._stats import Limits, Stats
+from keepwarm._telemetry import Telemetry, Timings
 from keepwarm._upstream import tls as _tls
 from keepwarm._upstream.cookies import extract_cookies
 from keepwarm._upstream.pool import (

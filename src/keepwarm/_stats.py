@@ -1,0 +1,354 @@
+"""The read side of telemetry: :class:`Stats` snapshots, and the advice drawn from them.
+
+``keepwarm.stats()``, ``session.stats()`` and ``adapter.stats()`` return a :class:`Stats`:
+totals over every origin and a :class:`HostStats` per origin, frozen at one moment.
+``str()`` makes it a table, ``as_dict()`` a document for machines, and ``advice()``
+turns what was observed into concrete settings: each rule names the origin, what was seen
+(with the numbers) and the setting to change, so the advice can be acted on without
+reading keepwarm's docs.
+
+The write side (live counters, per-response timings) is ``keepwarm._telemetry``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+from keepwarm._config import SERVER_KEEPALIVE_SHARE
+
+__all__ = [
+    "COUNTER_FIELDS",
+    "HostStats",
+    "Limits",
+    "Stats",
+    "advise",
+    "merge_stats",
+    "percentile",
+    "reuse_advice",
+]
+
+#: The counters that add up across origins and sessions.
+COUNTER_FIELDS: Final = (
+    "requests",
+    "connections_opened",
+    "reused",
+    "tls_handshakes",
+    "discarded",
+    "pools_evicted",
+    "dropped",
+    "idle_expired",
+    "retired",
+    "retries",
+    "stale_retries",
+)
+
+
+def percentile(sorted_samples: list[float], pct: float) -> float | None:
+    if not sorted_samples:
+        return None
+    if len(sorted_samples) == 1:
+        return sorted_samples[0]
+    cuts = statistics.quantiles(sorted_samples, n=100, method="inclusive")
+    return cuts[min(98, max(0, int(pct) - 1))]
+
+
+@dataclass(frozen=True)
+class HostStats:
+    """The counters of one origin at one moment."""
+
+    origin: str
+    requests: int = 0
+    connections_opened: int = 0
+    reused: int = 0
+    tls_handshakes: int = 0
+    discarded: int = 0
+    pools_evicted: int = 0
+    dropped: int = 0
+    idle_expired: int = 0
+    retired: int = 0
+    retries: int = 0
+    stale_retries: int = 0
+    pool_wait: float = 0.0
+    peak_in_flight: int = 0
+    keep_alive_timeout: float | None = None
+    ttfb_p50: float | None = None
+    ttfb_p99: float | None = None
+    ttfb_max: float | None = None
+
+    @property
+    def reuse_ratio(self) -> float:
+        """Share of requests sent on an already used connection."""
+        return self.reused / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The settings advice is measured against."""
+
+    pool_connections: int
+    pool_maxsize: int
+    read_timeout: float | None
+    keepalive_expiry: float | None = None
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A snapshot of keepwarm's counters: totals over every origin, and per origin.
+
+    ``str(stats)`` is a readable table; ``as_dict()`` is for machines; ``advice()`` turns
+    what was observed into concrete settings.
+    """
+
+    hosts: Mapping[str, HostStats] = field(default_factory=dict)
+    limits: Limits | None = None
+    distinct_hosts: int = 0
+
+    def _total(self, name: str) -> Any:
+        return sum(getattr(h, name) for h in self.hosts.values())
+
+    @property
+    def requests(self) -> int:
+        return int(self._total("requests"))
+
+    @property
+    def connections_opened(self) -> int:
+        return int(self._total("connections_opened"))
+
+    @property
+    def reused(self) -> int:
+        return int(self._total("reused"))
+
+    @property
+    def tls_handshakes(self) -> int:
+        return int(self._total("tls_handshakes"))
+
+    @property
+    def discarded(self) -> int:
+        return int(self._total("discarded"))
+
+    @property
+    def pools_evicted(self) -> int:
+        return int(self._total("pools_evicted"))
+
+    @property
+    def dropped(self) -> int:
+        return int(self._total("dropped"))
+
+    @property
+    def idle_expired(self) -> int:
+        return int(self._total("idle_expired"))
+
+    @property
+    def retired(self) -> int:
+        return int(self._total("retired"))
+
+    @property
+    def retries(self) -> int:
+        return int(self._total("retries"))
+
+    @property
+    def stale_retries(self) -> int:
+        return int(self._total("stale_retries"))
+
+    @property
+    def pool_wait(self) -> float:
+        return float(self._total("pool_wait"))
+
+    @property
+    def peak_in_flight(self) -> int:
+        return max((h.peak_in_flight for h in self.hosts.values()), default=0)
+
+    def as_dict(self) -> dict[str, Any]:
+        totals = {name: getattr(self, name) for name in (*COUNTER_FIELDS, "pool_wait")}
+        totals["peak_in_flight"] = self.peak_in_flight
+        return {
+            **totals,
+            "hosts": {origin: asdict(h) for origin, h in self.hosts.items()},
+            "advice": self.advice(),
+        }
+
+    def advice(self) -> list[str]:
+        """Recommendations with numbers, from what was observed (see :func:`advise`)."""
+        return advise(self)
+
+    def __str__(self) -> str:
+        columns = (
+            ("origin", "origin"),
+            ("requests", "requests"),
+            ("opened", "connections_opened"),
+            ("reused", "reused"),
+            ("tls", "tls_handshakes"),
+            ("discarded", "discarded"),
+            ("dropped", "dropped"),
+            ("expired", "idle_expired"),
+            ("retries", "retries"),
+            ("stale", "stale_retries"),
+            ("peak", "peak_in_flight"),
+        )
+        rows = [[title for title, _ in columns]]
+        for h in self.hosts.values():
+            rows.append([str(getattr(h, name)) for _, name in columns])
+        if len(self.hosts) != 1:
+            rows.append(["total"] + [str(getattr(self, name)) for _, name in columns[1:]])
+        widths = [max(len(r[i]) for r in rows) for i in range(len(columns))]
+        lines = [
+            "  ".join(
+                cell.ljust(w) if i == 0 else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+            for row in rows
+        ]
+        return "\n".join(lines)
+
+
+def merge_stats(parts: Iterable[Stats]) -> Stats:
+    """Stats of several sessions as one (counters of the same origin are added)."""
+    hosts: dict[str, HostStats] = {}
+    limits: Limits | None = None
+    distinct = 0
+    for part in parts:
+        limits = limits or part.limits
+        distinct += part.distinct_hosts
+        for origin, h in part.hosts.items():
+            hosts[origin] = _add(hosts[origin], h) if origin in hosts else h
+    return Stats(hosts=hosts, limits=limits, distinct_hosts=max(distinct, len(hosts)))
+
+
+def _add(a: HostStats, b: HostStats) -> HostStats:
+    summed = {name: getattr(a, name) + getattr(b, name) for name in (*COUNTER_FIELDS, "pool_wait")}
+    return HostStats(
+        origin=a.origin,
+        peak_in_flight=max(a.peak_in_flight, b.peak_in_flight),
+        keep_alive_timeout=a.keep_alive_timeout
+        if a.keep_alive_timeout is not None
+        else b.keep_alive_timeout,
+        ttfb_p50=_max_opt(a.ttfb_p50, b.ttfb_p50),
+        ttfb_p99=_max_opt(a.ttfb_p99, b.ttfb_p99),
+        ttfb_max=_max_opt(a.ttfb_max, b.ttfb_max),
+        **summed,
+    )
+
+
+def _max_opt(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+# Advice -----------------------------------------------------------------------------------
+
+#: Fewer samples than this say too little about latency to advise a read timeout.
+MIN_TTFB_SAMPLES: Final = 20
+#: A read timeout below this multiple of the p99 time to first byte cuts off the slow tail.
+TIMEOUT_HEADROOM: Final = 2.0
+#: A read timeout above this multiple of the worst observed wait is needlessly generous.
+TIMEOUT_EXCESS: Final = 50.0
+
+
+def _seconds(value: float) -> str:
+    if value >= 10:
+        return f"{value:.0f} s"
+    if value >= 1:
+        return f"{value:.1f} s"
+    return f"{value * 1000:.0f} ms"
+
+
+def _round_up(value: float) -> int:
+    return max(1, math.ceil(value))
+
+
+def advise(stats: Stats) -> list[str]:
+    advice: list[str] = []
+    limits = stats.limits
+    for h in stats.hosts.values():
+        advice.extend(_pool_size(h, limits.pool_maxsize if limits else None))
+        advice.extend(reuse_advice(h))
+        advice.extend(_read_timeout(h, limits.read_timeout if limits else None, limits))
+        advice.extend(_keep_alive(h, limits.keepalive_expiry if limits else None))
+    evicted = stats.pools_evicted
+    if evicted:
+        needed = max(stats.distinct_hosts, len(stats.hosts))
+        current = f" (now {limits.pool_connections})" if limits else ""
+        advice.append(
+            f"{evicted} host pools evicted, {needed} distinct hosts: "
+            f"set pool_connections >= {needed}{current}"
+        )
+    return advice
+
+
+def _pool_size(h: HostStats, pool_maxsize: int | None) -> list[str]:
+    if not h.discarded:
+        return []
+    current = f" (now {pool_maxsize})" if pool_maxsize is not None else ""
+    return [
+        f"{h.origin}: {h.discarded} connections discarded because the pool was full, "
+        f"peak {h.peak_in_flight} in flight: set pool_maxsize >= {h.peak_in_flight}{current}"
+    ]
+
+
+def reuse_advice(h: HostStats) -> list[str]:
+    if h.requests < MIN_TTFB_SAMPLES or h.discarded or h.reuse_ratio >= 0.5:
+        return []
+    if h.connections_opened <= h.peak_in_flight:
+        # Every connection was needed at once (a cold burst): concurrency, not the server.
+        return []
+    return [
+        f"{h.origin}: only {h.reused} of {h.requests} requests reused a connection "
+        f"({h.connections_opened} opened): the server closes connections after responses "
+        "(Connection: close, or a short keep-alive), or responses are left unread "
+        "(read or close every streamed response)"
+    ]
+
+
+def _read_timeout(h: HostStats, read_timeout: float | None, limits: object) -> list[str]:
+    if h.ttfb_p99 is None or h.requests < MIN_TTFB_SAMPLES or limits is None:
+        return []
+    p99 = h.ttfb_p99
+    worst = h.ttfb_max or p99
+    suggested = _round_up(max(p99 * TIMEOUT_HEADROOM * 2, worst * TIMEOUT_HEADROOM))
+    if read_timeout is None:
+        return [
+            f"{h.origin}: no read timeout; time to first byte p99 {_seconds(p99)}, max "
+            f"{_seconds(worst)}: set timeout=(connect, {suggested}) so a stalled server "
+            "cannot hang the caller"
+        ]
+    if read_timeout < p99 * TIMEOUT_HEADROOM:
+        return [
+            f"{h.origin}: read timeout {_seconds(read_timeout)} is close to the time to "
+            f"first byte p99 {_seconds(p99)}: slow responses will time out; set the read "
+            f"timeout >= {suggested} s"
+        ]
+    if read_timeout > max(worst * TIMEOUT_EXCESS, 10.0):
+        return [
+            f"{h.origin}: read timeout {_seconds(read_timeout)} is far above the slowest "
+            f"time to first byte seen ({_seconds(worst)}, p99 {_seconds(p99)}): a dead "
+            f"server holds the caller that long; a read timeout of {suggested} s would do"
+        ]
+    return []
+
+
+def _keep_alive(h: HostStats, keepalive_expiry: float | None) -> list[str]:
+    """Advice only when idle expiry cost reconnects: keepwarm already keeps a host's idle
+    connections at most 80 % of the server's announced ``Keep-Alive: timeout=N``."""
+    server = h.keep_alive_timeout
+    if server is None or not h.idle_expired:
+        return []
+    allowed = server * SERVER_KEEPALIVE_SHARE
+    announced = f"Keep-Alive: timeout={server:g}"
+    if keepalive_expiry is not None and keepalive_expiry < allowed:
+        return [
+            f"{h.origin}: {h.idle_expired} idle connections closed by keepalive_expiry="
+            f"{keepalive_expiry:g} s while the server keeps them {_seconds(server)} "
+            f"({announced}): set keepalive_expiry up to {allowed:g} s to reuse them"
+        ]
+    return [
+        f"{h.origin}: {h.idle_expired} idle connections closed after {allowed:g} s, 80 % of "
+        f"the server's {_seconds(server)} ({announced}): requests further apart open a new "
+        "connection; only a longer keep-alive timeout on the server avoids that"
+    ]
