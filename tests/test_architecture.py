@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "__about__": 0,
     "_exceptions": 0,
     "_config": 0,
+    "_urls": 0,
     "_stats": 1,
     "_telemetry": 2,
     "_upstream": 3,

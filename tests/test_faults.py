@@ -217,7 +217,7 @@ def assert_no_slot_leaked(client: Client, url: str) -> None:
     assert pool.pool.qsize() == pool.pool.maxsize
     assert pool.pool.maxsize == by_client(client, requests=10, keepwarm=32)
     if client.is_keepwarm:
-        assert pool.kw_counters.in_flight == 0
+        assert pool._keepwarm.counters.in_flight == 0
 
 
 def open_pooled_connections(client: Client, url: str) -> int:

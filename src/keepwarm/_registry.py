@@ -21,7 +21,7 @@ from keepwarm._config import SETTING_NAMES, STATE_OPTIONS, check_setting_names, 
 from keepwarm._exceptions import SessionConflictError
 from keepwarm._session import Session
 from keepwarm._stats import Stats, merge_stats
-from keepwarm._telemetry import Timings
+from keepwarm._telemetry import Timings, timings_of
 
 __all__ = ["close_all", "install", "installed", "session", "stats", "timings", "uninstall"]
 
@@ -129,8 +129,7 @@ def timings(response: requests.Response) -> Timings | None:
 
     None for a response that did not come through a keepwarm session with telemetry on.
     """
-    value = getattr(response, "kw_timings", None)
-    return value if isinstance(value, Timings) else None
+    return timings_of(response)
 
 
 def close_all() -> None:

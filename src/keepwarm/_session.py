@@ -27,7 +27,6 @@ import weakref
 from collections.abc import Callable, Mapping
 from http import cookiejar
 from typing import Any, Final, NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
@@ -45,13 +44,14 @@ from keepwarm._config import (
 )
 from keepwarm._exceptions import SessionClosedError
 from keepwarm._stats import Stats, merge_stats
-from keepwarm._telemetry import Timings
+from keepwarm._telemetry import timings_of
 from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
 from keepwarm._upstream.environment import EnvironmentSnapshot
 from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_fork
 from keepwarm._upstream.transport import KeepwarmAdapter
+from keepwarm._urls import redact_url
 
-__all__ = ["Session", "redact_url"]
+__all__ = ["Session"]
 
 _ABSOLUTE_URL: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 #: Handed to urllib3 for keepwarm.NO_TIMEOUT: no limit on connect or read.
@@ -59,30 +59,6 @@ _NO_LIMIT: Final = Urllib3Timeout(connect=None, read=None)
 
 #: Every session alive in this process, so a forked child can reset them all.
 _live_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password and query values, for reprs, logs and errors.
-
-    Query strings carry tokens as often as passwords do (``?access_token=...``); the
-    parameter names stay, so the message still says which URL it was.
-    """
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    query = "&".join(
-        f"{name}=***" if sep else name
-        for name, sep, _ in (item.partition("=") for item in parts.query.split("&") if item)
-    )
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _urllib3_timeout(timeout: Timeout | NoTimeout) -> Urllib3Timeout:
@@ -356,7 +332,7 @@ class Session(RequestsSessionBase):
         response = self._send(request, kwargs)
         if not kwargs.get("stream"):
             # The body has been read: the request's total time is known.
-            timings: Timings | None = getattr(response, "kw_timings", None)
+            timings = timings_of(response)
             if timings is not None:
                 timings.finish(time.perf_counter())
         return response

@@ -34,8 +34,13 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from keepwarm._stats import COUNTER_FIELDS, HostStats, Limits, Stats, percentile
+from keepwarm._urls import origin as origin_of
 
-__all__ = ["HostCounters", "Telemetry", "Timings"]
+__all__ = ["HostCounters", "Telemetry", "Timings", "attach_timings", "timings_of"]
+
+#: The one attribute through which a response (urllib3's and requests') carries its
+#: Timings; read it with :func:`timings_of`.
+_TIMINGS_ATTRIBUTE: Final = "_keepwarm_timings"
 
 #: Time-to-first-byte samples kept per origin for percentiles (the most recent ones).
 TTFB_SAMPLES: Final = 1024
@@ -203,7 +208,7 @@ class Telemetry:
         self._hosts: dict[str, HostCounters] = {}
 
     def host(self, scheme: str, host: str, port: int | None) -> HostCounters:
-        origin = _origin(scheme, host, port)
+        origin = origin_of(scheme, host, port)
         counters = self._hosts.get(origin)
         if counters is None:
             with self._lock:
@@ -235,11 +240,13 @@ class Telemetry:
             counters.reset_after_fork()
 
 
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+def attach_timings(response: object, timings: Timings) -> None:
+    """Let ``response`` (urllib3's or requests') carry ``timings``."""
+    setattr(response, _TIMINGS_ATTRIBUTE, timings)
 
 
-def _origin(scheme: str, host: str, port: int | None) -> str:
-    port = port or _DEFAULT_PORTS.get(scheme)
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
+def timings_of(response: object) -> Timings | None:
+    """The Timings ``response`` carries; None when it came through no keepwarm
+    connection with telemetry on."""
+    value = getattr(response, _TIMINGS_ATTRIBUTE, None)
+    return value if isinstance(value, Timings) else None

@@ -33,14 +33,16 @@ from urllib3.poolmanager import PoolManager
 from keepwarm._config import Settings
 from keepwarm._exceptions import PoolTimeout
 from keepwarm._stats import Limits, Stats
-from keepwarm._telemetry import Telemetry, Timings
+from keepwarm._telemetry import Telemetry, attach_timings, timings_of
 from keepwarm._upstream import tls as _tls
+from keepwarm._upstream.connection import log
 from keepwarm._upstream.cookies import extract_cookies
 from keepwarm._upstream.pool import (
     AUTO_POOL_MAXSIZE_CAP,
     InstrumentedHTTPConnectionPool,
     InstrumentedHTTPSConnectionPool,
-    log,
+    PoolPolicy,
+    PoolState,
     parse_keep_alive_timeout,
     socks_pool_classes,
 )
@@ -62,7 +64,8 @@ class _PoolDisposer:
 
     def __call__(self, pool: Any) -> None:
         adapter = self._adapter()
-        counters = getattr(pool, "kw_counters", None)
+        state = getattr(pool, "_keepwarm", None)
+        counters = state.counters if isinstance(state, PoolState) else None
         if counters is not None and adapter is not None and not adapter._closing:
             counters.add("pools_evicted")
             log.debug("pool.evicted origin=%s", counters.origin)
@@ -86,8 +89,14 @@ class KeepwarmAdapter(HTTPAdapter):
             if settings.telemetry
             else None
         )
-        self._pool_attrs = self._pool_class_attrs(settings, self.telemetry)
-        self._pool_classes = self._with_attrs(
+        self._pool_policy = PoolPolicy(
+            wait=settings.pool_timeout if settings.pool_block else None,
+            telemetry=self.telemetry,
+            grow_to=AUTO_POOL_MAXSIZE_CAP if settings.pool_maxsize == "auto" else 0,
+            keepalive_expiry=settings.keepalive_expiry,
+            max_age=settings.max_connection_age,
+        )
+        self._pool_classes = self._with_policy(
             InstrumentedHTTPConnectionPool, InstrumentedHTTPSConnectionPool
         )
         self._socks_pool_classes: dict[str, type[HTTPConnectionPool]] | None = None
@@ -100,29 +109,20 @@ class KeepwarmAdapter(HTTPAdapter):
             pool_block=settings.pool_block,
         )
 
-    @staticmethod
-    def _pool_class_attrs(settings: Settings, telemetry: Telemetry | None) -> dict[str, Any]:
-        """What the pool classes carry: this adapter's wait bound, growth cap, expiry and
-        telemetry. urllib3 builds every pool, direct or through a proxy, from the
-        manager's ``pool_classes_by_scheme``. With telemetry off the connections still
-        track reuse, idleness and whether a request was written (for expiry and the
-        stale-connection retry) but neither time nor count anything."""
-        return {
-            "pool_wait": settings.pool_timeout if settings.pool_block else None,
-            "telemetry": telemetry,
-            "kw_grow_to": AUTO_POOL_MAXSIZE_CAP if settings.pool_maxsize == "auto" else 0,
-            "kw_keepalive_expiry": settings.keepalive_expiry,
-            "kw_max_age": settings.max_connection_age,
-        }
-
-    def _with_attrs(
+    def _with_policy(
         self, http_pool: type[HTTPConnectionPool], https_pool: type[HTTPConnectionPool]
     ) -> dict[str, type[HTTPConnectionPool]]:
         """``pool_classes_by_scheme``: subclasses of the two pools carrying this
-        adapter's attributes, named as urllib3's own pool classes (error messages show
-        the name: ``SOCKSHTTPConnectionPool(host=...)``, as in requests)."""
+        adapter's :class:`PoolPolicy` (its wait bound, growth cap, expiry and telemetry;
+        urllib3 builds every pool, direct or through a proxy, from the manager's
+        ``pool_classes_by_scheme``), named as urllib3's own pool classes (error messages
+        show the name: ``SOCKSHTTPConnectionPool(host=...)``, as in requests). With
+        telemetry off the connections still track reuse, idleness and whether a request
+        was written (for expiry and the stale-connection retry) but neither time nor
+        count anything."""
+        attrs = {"_keepwarm_policy": self._pool_policy}
         return {
-            scheme: type(pool.__name__.removeprefix("Instrumented"), (pool,), self._pool_attrs)
+            scheme: type(pool.__name__.removeprefix("Instrumented"), (pool,), attrs)
             for scheme, pool in (("http", http_pool), ("https", https_pool))
         }
 
@@ -156,7 +156,7 @@ class KeepwarmAdapter(HTTPAdapter):
 
     def _socks_pools(self) -> dict[str, type[HTTPConnectionPool]]:
         if self._socks_pool_classes is None:
-            self._socks_pool_classes = self._with_attrs(*socks_pool_classes())
+            self._socks_pool_classes = self._with_policy(*socks_pool_classes())
         return self._socks_pool_classes
 
     def close(self) -> None:
@@ -327,16 +327,16 @@ class KeepwarmAdapter(HTTPAdapter):
         keep_alive = parse_keep_alive_timeout(keep_alive_header[1]) if keep_alive_header else None
         if keep_alive is not None:
             # The server says how long it keeps idle connections: expire ours before.
-            pool = getattr(response.raw, "_pool", None)
-            if pool is not None and hasattr(pool, "kw_server_keepalive"):
-                pool.kw_server_keepalive = keep_alive
-                if pool.kw_counters is not None:
-                    pool.kw_counters.on_response(None, keep_alive)
-        timings: Timings | None = getattr(response.raw, "kw_timings", None)
+            state = getattr(getattr(response.raw, "_pool", None), "_keepwarm", None)
+            if isinstance(state, PoolState):
+                state.server_keepalive = keep_alive
+                if state.counters is not None:
+                    state.counters.on_response(None, keep_alive)
+        timings = timings_of(response.raw)
         if timings is not None:
             history = getattr(getattr(response.raw, "retries", None), "history", None)
             timings.retries = len(history) if history else 0
-            response.kw_timings = timings  # type: ignore[attr-defined]
+            attach_timings(response, timings)
         return response
 
 

@@ -1,0 +1,311 @@
+"""urllib3 connections that count and time what they do.
+
+The connection classes time name resolution, the TCP and TLS handshakes, sending the
+request and waiting for the response headers, and report to the
+:class:`keepwarm._telemetry.HostCounters` of their origin. Everything keepwarm keeps on a
+connection is one typed object, :class:`ConnState`, in the ``_keepwarm`` attribute; each
+response carries its :class:`keepwarm._telemetry.Timings` (see
+:func:`keepwarm._telemetry.timings_of`).
+
+Events are logged to the ``keepwarm`` logger at DEBUG, named in one scheme like
+httpcore's: ``connection.connect_tcp.started/complete/failed``,
+``connection.start_tls.complete/failed``, ``connection.reused``. They carry the origin
+and durations only: never headers, query strings or credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.connection import _set_socket_options, allowed_gai_family
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
+
+from keepwarm._telemetry import HostCounters, Timings, attach_timings
+from keepwarm._upstream.wire import FastHeadersHTTPResponse, write_request
+from keepwarm._urls import is_ip
+
+__all__ = [
+    "ConnState",
+    "InstrumentedHTTPConnection",
+    "InstrumentedHTTPSConnection",
+    "InstrumentedSOCKSConnectionMixin",
+    "log",
+]
+
+log = logging.getLogger("keepwarm")
+_perf = time.perf_counter
+
+
+class ConnState:
+    """What keepwarm keeps on one urllib3 connection (its ``_keepwarm`` attribute)."""
+
+    __slots__ = (
+        "connected_at",
+        "counters",
+        "fresh",
+        "idle_since",
+        "sent_at",
+        "tcp_done",
+        "timings",
+        "tls",
+        "written",
+    )
+
+    def __init__(self, tls: bool) -> None:
+        #: Whether connecting includes a TLS handshake.
+        self.tls = tls
+        #: The origin's counters, set by the pool at checkout (None: telemetry off).
+        self.counters: HostCounters | None = None
+        #: The timings of the request under way (None: telemetry off, or between requests).
+        self.timings: Timings | None = None
+        #: Connected, and no request written on this connection yet.
+        self.fresh = False
+        #: Whether the last request was written whole (urllib3 swallows a reset while
+        #: writing, to read an early response; the stale-connection retry needs to know).
+        self.written = False
+        #: When the connection went back to its pool (None: never idle yet).
+        self.idle_since: float | None = None
+        #: perf_counter() marks: connected (TCP and TLS), TCP done, request written.
+        self.connected_at = 0.0
+        self.tcp_done: float | None = None
+        self.sent_at: float | None = None
+
+
+def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
+    """urllib3's ``HTTPConnection._new_conn`` and ``create_connection``, with the name
+    resolution and TCP handshake timed apart (urllib3 does both in one call)."""
+    host: str = conn._dns_host
+    port = conn.port
+    if host.startswith("["):
+        host = host.strip("[]")
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise LocationParseError(f"'{host}', label empty or too long") from None
+    origin = f"{conn.host}:{port}"
+    started = _perf()
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("connection.connect_tcp.started origin=%s", origin)
+    try:
+        infos = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        log.debug("connection.connect_tcp.failed origin=%s error=name_resolution", origin)
+        raise NameResolutionError(conn.host, conn, e) from e
+    resolved = _perf()
+    error: OSError | None = None
+    sock: socket.socket | None = None
+    for family, socktype, proto, _canonname, address in infos:
+        try:
+            sock = socket.socket(family, socktype, proto)
+            _set_socket_options(sock, conn.socket_options)
+            timeout: Any = conn.timeout
+            if timeout is not _DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if conn.source_address:
+                sock.bind(conn.source_address)
+            sock.connect(address)
+            error = None
+            break
+        except OSError as e:
+            error = e
+            if sock is not None:
+                sock.close()
+                sock = None
+    if sock is None:
+        failure = error or OSError("getaddrinfo returns an empty list")
+        log.debug(
+            "connection.connect_tcp.failed origin=%s error=%s", origin, type(failure).__name__
+        )
+        if isinstance(failure, TimeoutError):
+            raise ConnectTimeoutError(
+                conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+            ) from failure
+        raise NewConnectionError(
+            conn, f"Failed to establish a new connection: {failure}"
+        ) from failure
+    connected = _perf()
+    sys.audit("http.client.connect", conn, conn.host, conn.port)
+    timings = state.timings
+    if timings is not None:
+        timings.dns = None if is_ip(host) else resolved - started
+        timings.connect = connected - resolved
+    state.tcp_done = connected
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "connection.connect_tcp.complete origin=%s seconds=%.6f", origin, connected - started
+        )
+    return sock
+
+
+def _version_name(version: int) -> str:
+    return {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(
+        version, f"HTTP/{version}"
+    )
+
+
+if TYPE_CHECKING:
+    _ConnectionBase = HTTPConnection
+else:
+    _ConnectionBase = object
+
+
+class _InstrumentedConnection(_ConnectionBase):
+    """What both instrumented connection classes add to urllib3's."""
+
+    response_class = FastHeadersHTTPResponse
+    _keepwarm: ConnState
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keepwarm = ConnState(isinstance(self, HTTPSConnection))
+
+    def _new_conn(self) -> socket.socket:
+        return _timed_new_conn(self, self._keepwarm)
+
+    def connect(self) -> None:
+        started = _perf()
+        try:
+            super().connect()
+        except Exception as exc:
+            if self._keepwarm.tls and log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "connection.start_tls.failed origin=%s:%s error=%s",
+                    self.host,
+                    self.port,
+                    type(exc).__name__,
+                )
+            raise
+        self._keepwarm_connected(started)
+
+    def request(  # type: ignore[override]  # urllib3's signature, as urllib3 calls it
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        *,
+        chunked: bool = False,
+        preload_content: bool = True,
+        decode_content: bool = True,
+        enforce_content_length: bool = True,
+    ) -> None:
+        if self.sock is None:
+            # http.client would connect inside request(); connect first so a refused
+            # connection is not counted as a request written.
+            self.connect()
+        started = self._keepwarm_sending()
+        state = self._keepwarm
+        state.written = False
+        options = {
+            "preload_content": preload_content,
+            "decode_content": decode_content,
+            "enforce_content_length": enforce_content_length,
+        }
+        if not write_request(self, method, url, body, headers, chunked, options):
+            super().request(method, url, body, headers, chunked=chunked, **options)
+        state.written = True
+        self._keepwarm_sent(started)
+
+    def getresponse(self) -> Any:
+        response = super().getresponse()
+        self._keepwarm_answered(response)
+        return response
+
+    def _keepwarm_connected(self, started: float) -> None:
+        state = self._keepwarm
+        state.fresh = True
+        done = _perf()
+        state.connected_at = done
+        if state.counters is not None:
+            state.counters.on_connect(state.tls)
+        if state.tls:
+            tls_seconds = done - (state.tcp_done or started)
+            if state.timings is not None:
+                state.timings.tls = tls_seconds
+            if log.isEnabledFor(logging.DEBUG):
+                sock: Any = self.sock
+                log.debug(
+                    "connection.start_tls.complete origin=%s:%s seconds=%.6f version=%s",
+                    self.host,
+                    self.port,
+                    tls_seconds,
+                    sock.version() if hasattr(sock, "version") else None,
+                )
+
+    def _keepwarm_sending(self) -> float:
+        state = self._keepwarm
+        reused = self.sock is not None and not state.fresh
+        if state.counters is not None:
+            state.counters.on_request(reused)
+        timings = state.timings
+        if timings is not None:
+            timings.reused = reused
+            version = getattr(self.sock, "version", None)
+            if version is not None:
+                timings.tls_version = version()
+        if reused and log.isEnabledFor(logging.DEBUG):
+            log.debug("connection.reused origin=%s:%s", self.host, self.port)
+        return _perf()
+
+    def _keepwarm_sent(self, started: float) -> None:
+        state = self._keepwarm
+        state.fresh = False
+        now = _perf()
+        state.sent_at = now
+        if state.timings is not None:
+            # For plain HTTP the connect happens inside request(): do not count it twice.
+            state.timings.send = now - max(started, state.connected_at)
+
+    def _keepwarm_answered(self, response: BaseHTTPResponse) -> None:
+        state = self._keepwarm
+        now = _perf()
+        wait = now - state.sent_at if state.sent_at else None
+        timings = state.timings
+        if timings is not None:
+            timings.wait = wait
+            timings._headers_at = now
+            version = getattr(response, "version_string", None)
+            timings.http_version = version or _version_name(response.version)
+            attach_timings(response, timings)
+            state.timings = None
+        if state.counters is not None:
+            state.counters.on_response(wait, None)
+
+
+class InstrumentedHTTPConnection(_InstrumentedConnection, HTTPConnection):
+    """``urllib3.HTTPConnection`` that reports to its origin's counters."""
+
+
+class InstrumentedHTTPSConnection(_InstrumentedConnection, HTTPSConnection):
+    """``urllib3.HTTPSConnection`` that reports to its origin's counters."""
+
+
+class InstrumentedSOCKSConnectionMixin(_InstrumentedConnection):
+    """For urllib3's ``SOCKSConnection`` classes (``socks5://`` proxies): the socket is
+    opened through PySocks as urllib3 does (name resolution, the TCP handshake to the
+    proxy and the SOCKS negotiation are one step there, timed together as the connect)."""
+
+    def _new_conn(self) -> socket.socket:
+        from urllib3.contrib.socks import SOCKSConnection
+
+        started = _perf()
+        sock: socket.socket = SOCKSConnection._new_conn(self)  # type: ignore[arg-type]
+        done = _perf()
+        state = self._keepwarm
+        if state.timings is not None:
+            state.timings.dns = None
+            state.timings.connect = done - started
+        state.tcp_done = done
+        return sock
