@@ -1,6 +1,8 @@
 """``keepwarm bench`` and the local HTTP/1.1 server it shares with the test suite.
 
-* :mod:`~keepwarm.bench._server`: the embedded server (also the tests' ``LocalServer``).
+* :mod:`~keepwarm.bench._engine`: the embedded HTTP/1.1 server (also the tests'
+  ``LocalServer``); :mod:`~keepwarm.bench._routes`: the routes it serves;
+  :mod:`~keepwarm.bench._server`: it as the benchmark's server process.
 * :mod:`~keepwarm.bench._servers`: that server and nginx as separate processes, and the
   throwaway CA; :mod:`~keepwarm.bench._proxy`: the ``--rtt`` latency proxy;
   :mod:`~keepwarm.bench._child`: driving those helper processes.
