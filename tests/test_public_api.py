@@ -35,12 +35,26 @@ def test_nothing_undocumented_is_public() -> None:
     assert public - modules - set(keepwarm.__all__) == set()
 
 
+def _private_modules() -> list[str]:
+    """Every module with a private name part, in subpackages too: ``keepwarm._session``,
+    ``keepwarm.bench._engine``, the package ``keepwarm._probe`` and its modules."""
+    names = []
+    for path in sorted((ROOT / "src" / "keepwarm").rglob("*.py")):
+        parts = list(path.relative_to(ROOT / "src").with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        if any(p.startswith("_") and not p.startswith("__") for p in parts[1:]):
+            names.append(".".join(parts))
+    return names
+
+
 def test_private_modules_declare_all() -> None:
-    for path in sorted((ROOT / "src" / "keepwarm").glob("_*.py")):
-        if path.name in ("__init__.py", "__about__.py"):
-            continue
-        module = importlib.import_module(f"keepwarm.{path.stem}")
-        assert isinstance(getattr(module, "__all__", None), list), path.name
+    names = _private_modules()
+    # The walk must find the modules it is meant for, in the package and below it.
+    assert {"keepwarm._session", "keepwarm.bench._engine"} <= set(names)
+    for name in names:
+        module = importlib.import_module(name)
+        assert isinstance(getattr(module, "__all__", None), list), name
 
 
 def test_version_matches_changelog() -> None:
