@@ -110,7 +110,7 @@ def make_server(server_ssl_context: ssl.SSLContext) -> Iterator[Callable[..., Lo
 
     def make(handler: Handler | None = None, tls: bool = False, **kwargs: Any) -> LocalServer:
         context = server_ssl_context if tls else None
-        server = LocalServer(handler, ssl_context=context, **kwargs)
+        server = LocalServer(handler or default_handler, ssl_context=context, **kwargs)
         servers.append(server)
         return server.start()
 

@@ -426,7 +426,7 @@ def test_flaky_with_custom_then(make_server) -> None:
 def test_close_leaves_no_thread_or_socket(server_ssl_context, ca_bundle: str) -> None:
     fds_before = _open_fds()
     for context in (None, server_ssl_context):
-        server = LocalServer(ssl_context=context).start()
+        server = LocalServer(default_handler, ssl_context=context).start()
         port = server.port
         verify = ca_bundle if context else True
         session = requests.Session()
@@ -477,14 +477,14 @@ def test_idle_timeout_closes_quiet_connections(make_server) -> None:
 
 
 def test_server_refuses_restart_and_port_before_start() -> None:
-    server = LocalServer()
+    server = LocalServer(default_handler)
     with pytest.raises(RuntimeError):
         _ = server.url
     server.close()
     with pytest.raises(RuntimeError):
         server.start()
     with pytest.raises(ValueError):
-        LocalServer(idle_timeout=0)
+        LocalServer(default_handler, idle_timeout=0)
 
 
 def test_server_process_command_protocol() -> None:

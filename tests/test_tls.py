@@ -25,7 +25,7 @@ from urllib3.exceptions import InsecureRequestWarning
 import keepwarm
 import keepwarm._config
 from keepwarm._upstream import tls as _tls
-from servers import LocalServer
+from servers import LocalServer, default_handler
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def make_tls_server(
         server_cert.configure_cert(context)
         ca.configure_trust(context)
         context.verify_mode = verify_mode
-        server = LocalServer(ssl_context=context)
+        server = LocalServer(default_handler, ssl_context=context)
         servers.append(server)
         return server.start()
 

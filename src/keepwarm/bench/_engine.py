@@ -207,9 +207,9 @@ class _Connection:
 class LocalServer:
     """Threaded HTTP/1.1 keep-alive server on ``host``:0, one thread per connection.
 
-    *handler* answers every request (default: the routes of
+    *handler* answers every request (the bench's routes are
     :func:`~keepwarm.bench._routes.default_handler`). Use it as a context manager
-    (``with LocalServer() as srv: ... srv.url``) or call
+    (``with LocalServer(handler) as srv: ... srv.url``) or call
     :meth:`start` and :meth:`close`. ``close()`` is idempotent, wakes every connection
     thread (even one blocked in ``recv`` on an idle kept-alive connection or in a TLS
     handshake), joins them and closes every socket, so tests stay free of
@@ -226,7 +226,7 @@ class LocalServer:
 
     def __init__(
         self,
-        handler: Handler | None = None,
+        handler: Handler,
         *,
         ssl_context: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
@@ -238,12 +238,6 @@ class LocalServer:
             raise ValueError(f"idle_timeout must be > 0 or None, got {idle_timeout!r}")
         if not handshake_timeout > 0:
             raise ValueError(f"handshake_timeout must be > 0, got {handshake_timeout!r}")
-        if handler is None:
-            # The default routes are written against this module's request and response
-            # types, so importing them at the top would be circular.
-            from keepwarm.bench._routes import default_handler
-
-            handler = default_handler
         self._handler: Handler = handler
         self._ssl_context = ssl_context
         self._host = host

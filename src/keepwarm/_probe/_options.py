@@ -1,0 +1,126 @@
+"""What ``keepwarm probe`` is given: its bounds and defaults, the URL and ``--timeout``.
+
+The URL is checked up front (http or https, a host, a port other than 0) and redacted
+for display by ``keepwarm._urls.redact_url`` (re-exported here): URL passwords and
+query-string values become ``***`` (a user name without a password too, as it is often a
+token). ``printable`` escapes whatever else gets printed, so any terminal shows it.
+:class:`ProbeError` is how every part of the probe reports a failure: one line on stderr
+and an exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
+
+from keepwarm._urls import printable, redact_url
+
+__all__ = [
+    "DEFAULT_REQUESTS",
+    "DEFAULT_TIMEOUT",
+    "EXIT_NETWORK",
+    "EXIT_USAGE",
+    "MAX_REQUESTS",
+    "MAX_TIMEOUT",
+    "ProbeError",
+    "Target",
+    "parse_target",
+    "parse_timeout",
+    "printable",
+    "redact_url",
+]
+
+DEFAULT_REQUESTS: Final = 5
+MAX_REQUESTS: Final = 100
+#: (connect, read) seconds, keepwarm's own default.
+DEFAULT_TIMEOUT: Final = (3.0, 7.0)
+MAX_TIMEOUT: Final = 600.0
+
+#: Exit codes: usage errors (bad URL, option, CA file) and network errors.
+EXIT_USAGE: Final = 2
+EXIT_NETWORK: Final = 1
+
+
+class ProbeError(Exception):
+    """A failure reported as one line on stderr with *exit_code*; never a traceback."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_NETWORK) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Target:
+    """The URL to probe, checked, and how to name it in output."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    #: The URL with its secrets redacted.
+    display: str
+
+    @property
+    def address(self) -> str:
+        """``host:port`` (IPv6 in brackets), for messages."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return printable(f"{host}:{self.port}")
+
+
+def parse_target(url: str) -> Target:
+    """Check *url* (http or https, with a host); :class:`ProbeError` (exit 2) if not."""
+    display = redact_url(url)
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise ProbeError(
+            f"malformed URL '{display}': it contains spaces or control characters", EXIT_USAGE
+        )
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme:
+        raise ProbeError(
+            f"malformed URL '{display}': no scheme; did you mean 'http://{redact_url(url)}'?",
+            EXIT_USAGE,
+        )
+    scheme = scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ProbeError(
+            f"unsupported scheme '{printable(scheme)}' in '{display}': only http and https "
+            "URLs can be probed",
+            EXIT_USAGE,
+        )
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:  # a bad port, or brackets that do not close
+        raise ProbeError(f"malformed URL '{display}': {exc}", EXIT_USAGE) from None
+    if not host:
+        raise ProbeError(f"malformed URL '{display}': no host name", EXIT_USAGE)
+    if port == 0:
+        raise ProbeError(f"malformed URL '{display}': port 0", EXIT_USAGE)
+    default_port = 443 if scheme == "https" else 80
+    return Target(url, scheme, host, port or default_port, display)
+
+
+def parse_timeout(text: str) -> tuple[float, float]:
+    """``--timeout``: ``SECONDS`` for both, or ``CONNECT,READ``; an argparse ``type``."""
+    pieces = [p.strip() for p in text.split(",")]
+    if len(pieces) > 2:
+        raise argparse.ArgumentTypeError(f"expected SECONDS or CONNECT,READ, got {text!r}")
+    values = []
+    for piece in pieces:
+        try:
+            value = float(piece)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected seconds (SECONDS or CONNECT,READ), got {text!r}"
+            ) from None
+        if not math.isfinite(value) or not 0 < value <= MAX_TIMEOUT:
+            raise argparse.ArgumentTypeError(
+                f"seconds must be above 0 and at most {MAX_TIMEOUT:g}, got {piece!r}"
+            )
+        values.append(value)
+    return (values[0], values[-1])
