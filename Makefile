@@ -1,6 +1,11 @@
 # Two entry points, both self-contained on a fresh machine with Python >= 3.10:
 #   make bench   build .venv, install keepwarm with its benchmark extra, run `keepwarm bench`
 #   make test    build .venv, install the test extra, run ruff, mypy --strict and pytest (-W error)
+#                on the newest requests and urllib3; then build .venv-lowest with the same extra
+#                held to the lowest requests and urllib3 pyproject.toml accepts
+#                (constraints/lowest.txt) and run the whole suite again there (pytest-lowest).
+#                Lint and typecheck run on the newest versions only: mypy --strict needs the
+#                inline annotations requests ships from 2.34.0 on.
 # And, not part of `make test` (it installs requests' own test dependencies in a throwaway
 # virtualenv and takes ~4 minutes):
 #   make requests-suite   requests' own test suite against keepwarm.Session (docs/COMPATIBILITY.md)
@@ -8,9 +13,19 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
+# The lowest supported versions: a second virtualenv, built from pyproject.toml with
+# constraints/lowest.txt as pip constraints; rebuilt when either file changes.
+LOWEST      ?= .venv-lowest
+LOWEST_BIN   = $(LOWEST)/bin
+LOWEST_PINS  = constraints/lowest.txt
+
 LINT_PATHS = src tests $(wildcard benchmarks scripts)
 
-.PHONY: bench test lint typecheck pytest requests-suite clean
+.PHONY: bench test lint typecheck pytest pytest-lowest requests-suite clean
+
+# The two pytest runs share loopback servers and timing-sensitive tests (and bench times
+# itself): never let `make -j` overlap them.
+.NOTPARALLEL:
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +33,15 @@ $(BIN)/python:
 
 $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[$*]'
+	touch $@
+
+$(LOWEST_BIN)/python:
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST_BIN)/python -m pip install --quiet --upgrade pip
+
+# -c moves an already installed newer release down to its pin, or up when a pin is raised.
+$(LOWEST)/.installed-test: pyproject.toml $(LOWEST_PINS) | $(LOWEST_BIN)/python
+	$(LOWEST_BIN)/python -m pip install --quiet -c $(LOWEST_PINS) -e '.[test]'
 	touch $@
 
 bench: $(VENV)/.installed-bench
@@ -33,10 +57,16 @@ typecheck: $(VENV)/.installed-test
 pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(ARGS)
 
-test: lint typecheck pytest
+# Checked on every run, not only at install: the pins must match pyproject.toml's floors and
+# be what is installed. No cache provider: --lf/--ff keep following the main run.
+pytest-lowest: $(LOWEST)/.installed-test
+	$(LOWEST_BIN)/python scripts/check_lowest.py $(LOWEST_PINS)
+	$(LOWEST_BIN)/python -m pytest -p no:cacheprovider $(ARGS)
+
+test: lint typecheck pytest pytest-lowest
 
 requests-suite: $(VENV)/.installed-test
 	scripts/requests_suite.sh $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache
