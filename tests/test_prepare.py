@@ -95,17 +95,21 @@ def test_prepared_request_with_files_matches_requests() -> None:
     assert ours.body.replace(ours_boundary, boundary) == theirs.body  # type: ignore[union-attr]
 
 
+def _prepared_url_or_error(session: requests.Session, url: str) -> Any:
+    try:
+        return session.prepare_request(requests.Request("GET", url)).url
+    except requests.exceptions.RequestException as e:
+        return type(e)
+
+
+# With urllib3 >= 2.8 all four raise (MissingSchema, then InvalidURL). Older urllib3 accepts a
+# space in the host: "not a url" is then MissingSchema and "http://exa mple.test/" prepares
+# (and fails to connect), in requests as in keepwarm. Whatever requests does, keepwarm does,
+# every time: an invalid URL is never remembered as prepared.
 @pytest.mark.parametrize(
-    ("url", "error"),
-    [
-        ("example.test/path", requests.exceptions.MissingSchema),
-        ("not a url", requests.exceptions.InvalidURL),
-        ("http://", requests.exceptions.InvalidURL),
-        ("http://exa mple.test/", requests.exceptions.InvalidURL),
-    ],
+    "url", ["example.test/path", "not a url", "http://", "http://exa mple.test/"]
 )
-def test_invalid_urls_raise_every_time(url: str, error: type[Exception]) -> None:
-    with keepwarm.Session() as kw:
-        for _ in range(2):
-            with pytest.raises(error):
-                kw.prepare_request(requests.Request("GET", url))
+def test_invalid_urls_raise_every_time(url: str) -> None:
+    with requests.Session() as plain, keepwarm.Session() as kw:
+        expected = _prepared_url_or_error(plain, url)
+        assert [_prepared_url_or_error(kw, url) for _ in range(2)] == [expected, expected]
