@@ -19,10 +19,13 @@ import math
 import os
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn
+from http import cookiejar
+from typing import Any, Final, Literal, NoReturn, TypeAlias
 
+from requests.auth import AuthBase
+from requests.models import PreparedRequest
 from urllib3 import BaseHTTPResponse
 from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
@@ -40,10 +43,20 @@ __all__ = [
     "SERVER_KEEPALIVE_SHARE",
     "SETTING_NAMES",
     "STATE_OPTIONS",
+    "AuthTypes",
+    "CertTypes",
+    "CookiesTypes",
+    "HeadersTypes",
     "NoTimeout",
+    "ParamsTypes",
+    "PoolMaxsize",
+    "ProxiesTypes",
     "RetryPolicy",
+    "RetryTypes",
     "Settings",
     "Timeout",
+    "TimeoutTypes",
+    "VerifyTypes",
     "check_setting_names",
     "configure",
     "reset_configuration",
@@ -409,6 +422,34 @@ def _retry_signature(retry: Retry) -> tuple[Any, ...]:
     )
 
 
+# What the keywords accept ------------------------------------------------------------------
+# The annotations of Session(), keepwarm.session() and keepwarm.configure(), so that a type
+# checker rejects what the validators below would reject at run time (bool passes where int
+# or float does, as in every annotation; the validators still refuse it).
+
+#: ``timeout=``: seconds, a ``(connect, read)`` pair (``None`` for one phase: no limit for
+#: that phase), a :class:`Timeout`, ``NO_TIMEOUT``, or a urllib3 ``Timeout`` without ``total``.
+TimeoutTypes: TypeAlias = (
+    float | tuple[float | None, float | None] | Timeout | NoTimeout | Urllib3Timeout
+)
+#: ``pool_maxsize=``: connections kept per host, or ``"auto"`` to grow instead of discarding.
+PoolMaxsize: TypeAlias = int | Literal["auto"]
+#: ``max_retries=``: a number of retries (0: none), a :class:`RetryPolicy` or a urllib3 ``Retry``.
+RetryTypes: TypeAlias = int | Retry
+
+# Session state, as requests types the attributes they set.
+HeadersTypes: TypeAlias = Mapping[str, str]
+CookiesTypes: TypeAlias = Mapping[str, str] | cookiejar.CookieJar
+AuthTypes: TypeAlias = tuple[str, str] | AuthBase | Callable[[PreparedRequest], PreparedRequest]
+_ParamValue: TypeAlias = str | bytes | int | float | Iterable[str | bytes | int | float] | None
+ParamsTypes: TypeAlias = Mapping[str, _ParamValue]
+ProxiesTypes: TypeAlias = Mapping[str, str]
+#: ``True``, ``False``, or the path of a CA bundle file or directory.
+VerifyTypes: TypeAlias = bool | str
+#: A client certificate file, or a ``(certificate, key)`` pair of files.
+CertTypes: TypeAlias = str | tuple[str, str]
+
+
 # Validation -------------------------------------------------------------------------------
 
 
@@ -713,13 +754,31 @@ _configured: dict[str, Any] = {}
 _configured_lock = threading.Lock()
 
 
-def configure(**defaults: Any) -> None:
+def configure(
+    *,
+    timeout: TimeoutTypes | _Unset = UNSET,
+    pool_connections: int | _Unset = UNSET,
+    pool_maxsize: PoolMaxsize | _Unset = UNSET,
+    pool_block: bool | _Unset = UNSET,
+    pool_timeout: float | _Unset = UNSET,
+    max_retries: RetryTypes | _Unset = UNSET,
+    base_url: str | _Unset | None = UNSET,
+    telemetry: bool | _Unset = UNSET,
+    keepalive_expiry: float | _Unset | None = UNSET,
+    max_connection_age: float | _Unset | None = UNSET,
+    **unknown: NoReturn,
+) -> None:
     """Set defaults for every keepwarm session created after this call.
 
-    Takes the same keywords as :class:`keepwarm.Session`'s tuning knobs. Sessions that
-    already exist keep their settings; ``keepwarm.close_all()`` and ask again to rebuild
-    the shared ones.
+    Takes the same keywords as :class:`keepwarm.Session`'s tuning knobs; only the ones
+    given change (``keepalive_expiry=None`` sets "no limit", leaving it out keeps the
+    current default). Sessions that already exist keep their settings;
+    ``keepwarm.close_all()`` and ask again to rebuild the shared ones.
     """
+    arguments = locals()
+    defaults = {name: arguments[name] for name in SETTING_NAMES if arguments[name] is not UNSET}
+    # Typed NoReturn so type checkers flag a misspelt knob; at run time it gets a hint.
+    defaults.update(unknown)
     values = validate(defaults, "keepwarm.configure()")
     with _configured_lock:
         _configured.update(values)

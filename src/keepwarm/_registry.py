@@ -12,12 +12,29 @@ import atexit
 import functools
 import os
 import threading
-from typing import Any
+from typing import Any, Final, NoReturn
 
 import requests
 import requests.api
 
-from keepwarm._config import SETTING_NAMES, STATE_OPTIONS, check_setting_names, resolve_settings
+from keepwarm._config import (
+    SETTING_NAMES,
+    STATE_OPTIONS,
+    UNSET,
+    AuthTypes,
+    CertTypes,
+    CookiesTypes,
+    HeadersTypes,
+    ParamsTypes,
+    PoolMaxsize,
+    ProxiesTypes,
+    RetryTypes,
+    TimeoutTypes,
+    VerifyTypes,
+    _Unset,
+    check_setting_names,
+    resolve_settings,
+)
 from keepwarm._exceptions import SessionConflictError
 from keepwarm._session import Session
 from keepwarm._stats import Stats, merge_stats
@@ -29,6 +46,9 @@ _lock = threading.Lock()
 _sessions: dict[str, Session] = {}
 #: What each shared session was asked for, to tell a repeated request from a conflict.
 _requested: dict[str, dict[str, Any]] = {}
+#: Every keyword of session() but the name (a KeyError in session() means one was added to
+#: _config without being added to session()'s signature).
+_KEYWORDS: Final = (*SETTING_NAMES, *STATE_OPTIONS)
 
 
 def _check_name(name: object) -> str:
@@ -84,17 +104,67 @@ def _current(session: Session, key: str) -> object:
     return getattr(session, key, None)
 
 
-def session(name: str = "default", **overrides: Any) -> Session:
+def session(
+    name: str = "default",
+    *,
+    timeout: TimeoutTypes | _Unset = UNSET,
+    pool_connections: int | _Unset = UNSET,
+    pool_maxsize: PoolMaxsize | _Unset = UNSET,
+    pool_block: bool | _Unset = UNSET,
+    pool_timeout: float | _Unset = UNSET,
+    max_retries: RetryTypes | _Unset = UNSET,
+    base_url: str | _Unset | None = UNSET,
+    telemetry: bool | _Unset = UNSET,
+    keepalive_expiry: float | _Unset | None = UNSET,
+    max_connection_age: float | _Unset | None = UNSET,
+    headers: HeadersTypes | _Unset | None = UNSET,
+    cookies: CookiesTypes | _Unset | None = UNSET,
+    auth: AuthTypes | _Unset | None = UNSET,
+    params: ParamsTypes | _Unset | None = UNSET,
+    proxies: ProxiesTypes | _Unset | None = UNSET,
+    verify: VerifyTypes | _Unset = UNSET,
+    cert: CertTypes | _Unset | None = UNSET,
+    trust_env: bool | _Unset = UNSET,
+    **unknown: NoReturn,
+) -> Session:
     """The process-wide shared session called ``name``, created on first use.
 
-    ``overrides`` are :class:`Session` keywords, used when the session is created. Asking
-    again with settings that differ from the existing session's raises
+    The keywords are :class:`Session`'s, used when the session is created; only the ones
+    given count. Asking again with settings that differ from the existing session's raises
     :class:`SessionConflictError` rather than silently handing back a session tuned
     differently from what the caller asked for.
     """
     existing = _sessions.get(name)
-    if existing is not None and not overrides:
+    # The common call, with no keywords, builds nothing and takes no lock (install() makes
+    # one per request); order does not matter here, only that every keyword is listed.
+    given = (
+        timeout,
+        pool_connections,
+        pool_maxsize,
+        pool_block,
+        pool_timeout,
+        max_retries,
+        base_url,
+        telemetry,
+        keepalive_expiry,
+        max_connection_age,
+        headers,
+        cookies,
+        auth,
+        params,
+        proxies,
+        verify,
+        cert,
+        trust_env,
+    )
+    if existing is not None and not unknown and given.count(UNSET) == len(given):
         return existing
+    arguments = locals()
+    overrides: dict[str, Any] = {
+        key: arguments[key] for key in _KEYWORDS if arguments[key] is not UNSET
+    }
+    # Typed NoReturn so type checkers flag a misspelt keyword; at run time it gets a hint.
+    overrides.update(unknown)
     _check_name(name)
     check_setting_names(overrides, f"keepwarm.session({name!r})", extra=STATE_OPTIONS)
     with _lock:
