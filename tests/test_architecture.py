@@ -26,6 +26,8 @@ SRC = pathlib.Path(__file__).resolve().parent.parent / "src" / "keepwarm"
 LAYERS: dict[str, int] = {
     "__about__": 0,
     "_exceptions": 0,
+    "_validate": 0,
+    "_retry": 0,
     "_config": 0,
     "_urls": 0,
     "_stats": 1,

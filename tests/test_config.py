@@ -22,12 +22,8 @@ from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 import keepwarm
-from keepwarm._config import (
-    ENVIRONMENT_VARIABLES,
-    IDEMPOTENT_METHODS,
-    Settings,
-    reset_configuration,
-)
+from keepwarm._config import ENVIRONMENT_VARIABLES, Settings, reset_configuration
+from keepwarm._retry import IDEMPOTENT_METHODS
 from servers import Flaky, LocalServer, RawServer, ServerResponse, silent
 
 NAME = "test-config"

@@ -21,7 +21,6 @@ from keepwarm._config import (
     DEFAULT_POOL_TIMEOUT,
     DEFAULT_TIMEOUT,
     NO_TIMEOUT,
-    RetryPolicy,
     Timeout,
     configure,
 )
@@ -41,6 +40,7 @@ from keepwarm._registry import (
     timings,
     uninstall,
 )
+from keepwarm._retry import RetryPolicy
 from keepwarm._session import Session
 from keepwarm._stats import HostStats, Stats
 from keepwarm._telemetry import Timings

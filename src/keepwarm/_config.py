@@ -1,4 +1,4 @@
-"""Settings: timeouts, pool sizes, retry policy, their defaults and where those come from.
+"""Settings: timeouts, pool sizes, retries, their defaults and where those come from.
 
 A setting is resolved in this order, first match wins:
 
@@ -14,11 +14,8 @@ typo fails at start-up with a message that names the setting, not on the first r
 from __future__ import annotations
 
 import difflib
-import email.utils
-import math
 import os
 import threading
-import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import cookiejar
@@ -26,11 +23,11 @@ from typing import Any, Final, Literal, NoReturn, TypeAlias
 
 from requests.auth import AuthBase
 from requests.models import PreparedRequest
-from urllib3 import BaseHTTPResponse
-from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util import Timeout as Urllib3Timeout
 from urllib3.util.retry import Retry
+
+from keepwarm._retry import RetryPolicy, retry_signature
+from keepwarm._validate import check_seconds, fail_type, fail_value
 
 __all__ = [
     "DEFAULT_KEEPALIVE_EXPIRY",
@@ -51,7 +48,6 @@ __all__ = [
     "ParamsTypes",
     "PoolMaxsize",
     "ProxiesTypes",
-    "RetryPolicy",
     "RetryTypes",
     "Settings",
     "Timeout",
@@ -83,31 +79,6 @@ class _Unset:
 
 
 UNSET: Final = _Unset()
-
-
-def _fail_type(setting: str, value: object, allowed: str) -> NoReturn:
-    raise TypeError(f"{setting}={value!r} is not valid: {setting} must be {allowed}")
-
-
-def _fail_value(setting: str, value: object, allowed: str) -> NoReturn:
-    raise ValueError(f"{setting}={value!r} is not valid: {setting} must be {allowed}")
-
-
-def _seconds(
-    setting: str, value: object, *, allow_none: bool = False, allow_zero: bool = False
-) -> Any:
-    """A finite, positive number of seconds (or ``None`` where that means no limit)."""
-    if value is None and allow_none:
-        return None
-    allowed = "a positive number of seconds" + (" or None" if allow_none else "")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _fail_type(setting, value, allowed)
-    if math.isnan(value) or math.isinf(value):
-        hint = "; use keepwarm.NO_TIMEOUT to wait forever" if "timeout" in setting else ""
-        _fail_value(setting, value, allowed + hint)
-    if value < 0 or (value == 0 and not allow_zero):
-        _fail_value(setting, value, allowed)
-    return float(value)
 
 
 class NoTimeout:
@@ -160,7 +131,7 @@ class Timeout:
     ) -> None:
         both: float | _Unset | None = UNSET
         if not isinstance(timeout, _Unset):
-            both = _seconds("timeout", timeout, allow_none=True)
+            both = check_seconds("timeout", timeout, allow_none=True)
         default_connect: float | None = DEFAULT_CONNECT_TIMEOUT
         default_read: float | None = DEFAULT_READ_TIMEOUT
         if not isinstance(both, _Unset):
@@ -168,12 +139,12 @@ class Timeout:
         self.connect = (
             default_connect
             if isinstance(connect, _Unset)
-            else _seconds("connect timeout", connect, allow_none=True)
+            else check_seconds("connect timeout", connect, allow_none=True)
         )
         self.read = (
             default_read
             if isinstance(read, _Unset)
-            else _seconds("read timeout", read, allow_none=True)
+            else check_seconds("read timeout", read, allow_none=True)
         )
 
     def as_urllib3(self) -> Urllib3Timeout:
@@ -233,195 +204,6 @@ DEFAULT_KEEPALIVE_EXPIRY: Final = 4.0
 #: server before it closes.
 SERVER_KEEPALIVE_SHARE: Final = 0.8
 
-#: Methods retried after the request may have reached the server: the idempotent ones of
-#: RFC 9110 section 9.2.2. POST and PATCH are retried only on errors that prove the
-#: request was never sent (connection refused, connect timeout, DNS failure).
-IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-#: Statuses that mean "try again": rate limited, and the three a proxy or load balancer
-#: answers while a backend restarts.
-RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
-
-
-class RetryPolicy(Retry):
-    """keepwarm's retry policy: urllib3's ``Retry`` with safer defaults and two additions.
-
-    Defaults: 3 retries in all; exponential backoff 0, 1, 2 s (``backoff_factor=0.5``,
-    capped at ``backoff_max=10``); statuses 429/502/503/504 retried for idempotent methods
-    only, honouring ``Retry-After``; the last response is returned, not an exception, once
-    retries run out (``raise_on_status=False``), so the caller sees the real status.
-
-    Additions:
-
-    * ``retry_after_max`` (default 30 s): a ``Retry-After`` longer than this is not slept
-      through; the response is returned at once, so one overloaded server cannot park a
-      worker for the hours some servers ask for. (urllib3 >= 2.6 has a parameter of the
-      same name that instead sleeps the maximum and retries; keepwarm's returns.)
-    * ``retry_read_timeouts`` (default False): a read timeout means the server is slow,
-      not gone; retrying it multiplies the time a caller waits. Set True to retry them
-      (idempotent methods only, as always).
-    """
-
-    DEFAULT_ALLOWED_METHODS = IDEMPOTENT_METHODS
-
-    def __init__(
-        self,
-        total: bool | int | None = 3,
-        connect: int | None = None,
-        read: int | None = None,
-        redirect: bool | int | None = None,
-        status: int | None = None,
-        other: int | None = 0,
-        allowed_methods: Collection[str] | None = IDEMPOTENT_METHODS,
-        status_forcelist: Collection[int] | None = RETRY_STATUSES,
-        backoff_factor: float = 0.5,
-        backoff_max: float = 10.0,
-        raise_on_redirect: bool = True,
-        raise_on_status: bool = False,
-        history: tuple[Any, ...] | None = None,
-        respect_retry_after_header: bool = True,
-        remove_headers_on_redirect: Collection[str] = Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT,
-        backoff_jitter: float = 0.0,
-        *,
-        retry_after_max: float = 30.0,
-        retry_read_timeouts: bool = False,
-    ) -> None:
-        super().__init__(
-            total=total,
-            connect=connect,
-            read=read,
-            redirect=redirect,
-            status=status,
-            other=other,
-            allowed_methods=allowed_methods,
-            status_forcelist=status_forcelist,
-            backoff_factor=backoff_factor,
-            backoff_max=backoff_max,
-            raise_on_redirect=raise_on_redirect,
-            raise_on_status=raise_on_status,
-            history=history,
-            respect_retry_after_header=respect_retry_after_header,
-            remove_headers_on_redirect=remove_headers_on_redirect,
-            backoff_jitter=backoff_jitter,
-        )
-        self.retry_after_max = _seconds("retry_after_max", retry_after_max, allow_zero=True)
-        self.retry_read_timeouts = bool(retry_read_timeouts)
-
-    def new(self, **kw: Any) -> RetryPolicy:
-        kw.setdefault("retry_after_max", self.retry_after_max)
-        kw.setdefault("retry_read_timeouts", self.retry_read_timeouts)
-        new = super().new(**kw)
-        assert isinstance(new, RetryPolicy)
-        return new
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: Any = None,
-    ) -> RetryPolicy:
-        if isinstance(error, ReadTimeoutError) and not self.retry_read_timeouts:
-            raise error.with_traceback(_stacktrace)
-        if response is not None and self.respect_retry_after_header:
-            retry_after = _uncapped_retry_after(response.headers.get("Retry-After"))
-            if retry_after is not None and retry_after > self.retry_after_max:
-                # urllib3 hands the response back instead of raising when
-                # raise_on_status is False, so the caller sees the 429/503 at once.
-                raise MaxRetryError(
-                    _pool,  # type: ignore[arg-type]  # urllib3 passes its pool here
-                    url or "",
-                    ResponseError(
-                        f"Retry-After of {retry_after:g} s is longer than "
-                        f"retry_after_max={self.retry_after_max:g} s; not retried"
-                    ),
-                )
-        new = super().increment(method, url, response, error, _pool, _stacktrace)
-        assert isinstance(new, RetryPolicy)
-        return new
-
-    def signature(self) -> tuple[Any, ...]:
-        """The configuration as a comparable tuple (urllib3's Retry has no ``__eq__``)."""
-        return (
-            type(self).__name__,
-            self.total,
-            self.connect,
-            self.read,
-            self.status,
-            self.other,
-            frozenset(self.allowed_methods or ()),
-            frozenset(self.status_forcelist or ()),
-            self.backoff_factor,
-            self.backoff_max,
-            self.raise_on_status,
-            self.respect_retry_after_header,
-            self.retry_after_max,
-            self.retry_read_timeouts,
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, RetryPolicy):
-            return self.signature() == other.signature() and self.history == other.history
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.signature())
-
-    def __repr__(self) -> str:
-        return (
-            f"RetryPolicy(total={self.total!r}, connect={self.connect!r}, "
-            f"read={self.read!r}, status={self.status!r}, "
-            f"backoff_factor={self.backoff_factor!r}, "
-            f"status_forcelist={sorted(self.status_forcelist or ())!r}, "
-            f"retry_after_max={self.retry_after_max!r}, "
-            f"retry_read_timeouts={self.retry_read_timeouts!r})"
-        )
-
-
-def _uncapped_retry_after(header: str | None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for, without urllib3's cap (urllib3 >= 2.6
-    caps the value it returns at its own ``retry_after_max`` and then sleeps that long,
-    which would hide a longer request from RetryPolicy). None if absent or unparsable."""
-    if header is None:
-        return None
-    text = header.strip()
-    if text.isdigit():
-        return float(text)
-    parsed = email.utils.parsedate_tz(text)
-    if parsed is None:
-        return None
-    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
-
-
-_RETRY_FIELDS: Final = (
-    "total",
-    "connect",
-    "read",
-    "redirect",
-    "status",
-    "other",
-    "backoff_factor",
-    "backoff_max",
-    "backoff_jitter",
-    "raise_on_redirect",
-    "raise_on_status",
-    "respect_retry_after_header",
-)
-
-
-def _retry_signature(retry: Retry) -> tuple[Any, ...]:
-    """Equal for two Retry objects configured alike (urllib3's Retry has no __eq__)."""
-    if isinstance(retry, RetryPolicy):
-        return retry.signature()
-    return (
-        type(retry).__qualname__,
-        *(getattr(retry, name, None) for name in _RETRY_FIELDS),
-        frozenset(retry.allowed_methods or ()),
-        frozenset(retry.status_forcelist or ()),
-    )
-
-
 # What the keywords accept ------------------------------------------------------------------
 # The annotations of Session(), keepwarm.session() and keepwarm.configure(), so that a type
 # checker rejects what the validators below would reject at run time (bool passes where int
@@ -459,7 +241,7 @@ def to_timeout(value: object, setting: str = "timeout") -> Timeout | NoTimeout:
         return value
     if isinstance(value, Urllib3Timeout):
         if value.total is not None:
-            _fail_value(
+            fail_value(
                 setting,
                 value,
                 "a timeout without total= (a session default applies per connect and per "
@@ -468,32 +250,32 @@ def to_timeout(value: object, setting: str = "timeout") -> Timeout | NoTimeout:
         phases = {"connect": value._connect, "read": value._read}
         return Timeout(
             **{
-                phase: _seconds(f"{setting} ({phase})", v, allow_none=True)
+                phase: check_seconds(f"{setting} ({phase})", v, allow_none=True)
                 for phase, v in phases.items()
                 if v is None or isinstance(v, (int, float))
             }
         )
     if isinstance(value, tuple):
         if len(value) != 2:
-            _fail_value(setting, value, "a (connect, read) pair of seconds")
+            fail_value(setting, value, "a (connect, read) pair of seconds")
         return Timeout(
-            connect=_seconds(f"{setting} (connect)", value[0], allow_none=True),
-            read=_seconds(f"{setting} (read)", value[1], allow_none=True),
+            connect=check_seconds(f"{setting} (connect)", value[0], allow_none=True),
+            read=check_seconds(f"{setting} (read)", value[1], allow_none=True),
         )
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _fail_type(
+        fail_type(
             setting,
             value,
             "seconds, a (connect, read) pair, a keepwarm.Timeout, or keepwarm.NO_TIMEOUT",
         )
-    return Timeout(_seconds(setting, value))
+    return Timeout(check_seconds(setting, value))
 
 
 def _positive_int(setting: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        _fail_type(setting, value, "a whole number >= 1")
+        fail_type(setting, value, "a whole number >= 1")
     if value < 1:
-        _fail_value(setting, value, "a whole number >= 1")
+        fail_value(setting, value, "a whole number >= 1")
     return value
 
 
@@ -501,15 +283,15 @@ def _pool_maxsize(setting: str, value: object) -> int | str:
     if value == "auto":
         return "auto"
     if isinstance(value, bool) or not isinstance(value, int):
-        _fail_type(setting, value, 'a whole number >= 1 or "auto"')
+        fail_type(setting, value, 'a whole number >= 1 or "auto"')
     if value < 1:
-        _fail_value(setting, value, 'a whole number >= 1 or "auto"')
+        fail_value(setting, value, 'a whole number >= 1 or "auto"')
     return value
 
 
 def _bool(setting: str, value: object) -> bool:
     if not isinstance(value, bool):
-        _fail_type(setting, value, "True or False")
+        fail_type(setting, value, "True or False")
     return value
 
 
@@ -517,13 +299,13 @@ def _retries(setting: str, value: object) -> Retry:
     if isinstance(value, Retry):
         return value
     if isinstance(value, bool) or not isinstance(value, int):
-        _fail_type(
+        fail_type(
             setting,
             value,
             "a whole number of retries >= 0, a keepwarm.RetryPolicy or a urllib3 Retry",
         )
     if value < 0:
-        _fail_value(setting, value, "a whole number of retries >= 0")
+        fail_value(setting, value, "a whole number of retries >= 0")
     if value == 0:
         # What requests does for max_retries=0: no retry of any kind.
         return Retry(0, read=False)
@@ -536,19 +318,19 @@ def _base_url(setting: str, value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        _fail_type(setting, value, "a URL string such as 'https://api.example.com/v1/'")
+        fail_type(setting, value, "a URL string such as 'https://api.example.com/v1/'")
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        _fail_value(setting, value, "an absolute http:// or https:// URL with a host")
+        fail_value(setting, value, "an absolute http:// or https:// URL with a host")
     if parts.query or parts.fragment:
-        _fail_value(setting, value, "a URL without ?query or #fragment")
+        fail_value(setting, value, "a URL without ?query or #fragment")
     # Like httpx: a base URL always ends with "/" so relative paths are appended to it.
     return value if value.endswith("/") else value + "/"
 
 
 def _timeout_setting(setting: str, value: object) -> Timeout | NoTimeout:
     if value is None:
-        _fail_type(
+        fail_type(
             setting,
             value,
             "seconds, a (connect, read) pair or keepwarm.Timeout; "
@@ -562,12 +344,12 @@ _VALIDATORS: Final[dict[str, Any]] = {
     "pool_connections": _positive_int,
     "pool_maxsize": _pool_maxsize,
     "pool_block": _bool,
-    "pool_timeout": lambda s, v: _seconds(s, v),
+    "pool_timeout": lambda s, v: check_seconds(s, v),
     "max_retries": _retries,
     "base_url": _base_url,
     "telemetry": _bool,
-    "keepalive_expiry": lambda s, v: _seconds(s, v, allow_none=True),
-    "max_connection_age": lambda s, v: _seconds(s, v, allow_none=True),
+    "keepalive_expiry": lambda s, v: check_seconds(s, v, allow_none=True),
+    "max_connection_age": lambda s, v: check_seconds(s, v, allow_none=True),
 }
 SETTING_NAMES: Final = tuple(_VALIDATORS)
 
@@ -743,7 +525,7 @@ class Settings:
     def comparable(self, name: str) -> object:
         value = getattr(self, name)
         if isinstance(value, Retry):
-            return _retry_signature(value)
+            return retry_signature(value)
         return value
 
     def differences(self, other: Settings, names: Collection[str]) -> list[str]:

@@ -28,7 +28,8 @@ from urllib3.exceptions import ClosedPoolError, EmptyPoolError, FullPoolError
 from urllib3.util.connection import is_connection_dropped
 from urllib3.util.retry import Retry
 
-from keepwarm._config import IDEMPOTENT_METHODS, SERVER_KEEPALIVE_SHARE
+from keepwarm._config import SERVER_KEEPALIVE_SHARE
+from keepwarm._retry import IDEMPOTENT_METHODS
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
 from keepwarm._upstream.connection import (
     InstrumentedHTTPConnection,

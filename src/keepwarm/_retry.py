@@ -1,0 +1,210 @@
+"""keepwarm's retry policy: which requests are retried, on what, and how long it may wait.
+
+:class:`RetryPolicy` is urllib3's ``Retry`` (through its public API: constructor, ``new``
+and ``increment``) with safer defaults; ``retry_signature`` compares two policies, which
+urllib3's ``Retry`` cannot.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Collection
+from typing import Any, Final
+
+from urllib3 import BaseHTTPResponse
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
+from urllib3.util.retry import Retry
+
+from keepwarm._validate import check_seconds
+
+__all__ = ["IDEMPOTENT_METHODS", "RETRY_STATUSES", "RetryPolicy", "retry_signature"]
+
+#: Methods retried after the request may have reached the server: the idempotent ones of
+#: RFC 9110 section 9.2.2. POST and PATCH are retried only on errors that prove the
+#: request was never sent (connection refused, connect timeout, DNS failure).
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+#: Statuses that mean "try again": rate limited, and the three a proxy or load balancer
+#: answers while a backend restarts.
+RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+
+
+class RetryPolicy(Retry):
+    """keepwarm's retry policy: urllib3's ``Retry`` with safer defaults and two additions.
+
+    Defaults: 3 retries in all; exponential backoff 0, 1, 2 s (``backoff_factor=0.5``,
+    capped at ``backoff_max=10``); statuses 429/502/503/504 retried for idempotent methods
+    only, honouring ``Retry-After``; the last response is returned, not an exception, once
+    retries run out (``raise_on_status=False``), so the caller sees the real status.
+
+    Additions:
+
+    * ``retry_after_max`` (default 30 s): a ``Retry-After`` longer than this is not slept
+      through; the response is returned at once, so one overloaded server cannot park a
+      worker for the hours some servers ask for. (urllib3 >= 2.6 has a parameter of the
+      same name that instead sleeps the maximum and retries; keepwarm's returns.)
+    * ``retry_read_timeouts`` (default False): a read timeout means the server is slow,
+      not gone; retrying it multiplies the time a caller waits. Set True to retry them
+      (idempotent methods only, as always).
+    """
+
+    DEFAULT_ALLOWED_METHODS = IDEMPOTENT_METHODS
+
+    def __init__(
+        self,
+        total: bool | int | None = 3,
+        connect: int | None = None,
+        read: int | None = None,
+        redirect: bool | int | None = None,
+        status: int | None = None,
+        other: int | None = 0,
+        allowed_methods: Collection[str] | None = IDEMPOTENT_METHODS,
+        status_forcelist: Collection[int] | None = RETRY_STATUSES,
+        backoff_factor: float = 0.5,
+        backoff_max: float = 10.0,
+        raise_on_redirect: bool = True,
+        raise_on_status: bool = False,
+        history: tuple[Any, ...] | None = None,
+        respect_retry_after_header: bool = True,
+        remove_headers_on_redirect: Collection[str] = Retry.DEFAULT_REMOVE_HEADERS_ON_REDIRECT,
+        backoff_jitter: float = 0.0,
+        *,
+        retry_after_max: float = 30.0,
+        retry_read_timeouts: bool = False,
+    ) -> None:
+        super().__init__(
+            total=total,
+            connect=connect,
+            read=read,
+            redirect=redirect,
+            status=status,
+            other=other,
+            allowed_methods=allowed_methods,
+            status_forcelist=status_forcelist,
+            backoff_factor=backoff_factor,
+            backoff_max=backoff_max,
+            raise_on_redirect=raise_on_redirect,
+            raise_on_status=raise_on_status,
+            history=history,
+            respect_retry_after_header=respect_retry_after_header,
+            remove_headers_on_redirect=remove_headers_on_redirect,
+            backoff_jitter=backoff_jitter,
+        )
+        self.retry_after_max = check_seconds("retry_after_max", retry_after_max, allow_zero=True)
+        self.retry_read_timeouts = bool(retry_read_timeouts)
+
+    def new(self, **kw: Any) -> RetryPolicy:
+        kw.setdefault("retry_after_max", self.retry_after_max)
+        kw.setdefault("retry_read_timeouts", self.retry_read_timeouts)
+        new = super().new(**kw)
+        assert isinstance(new, RetryPolicy)
+        return new
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: Any = None,
+    ) -> RetryPolicy:
+        if isinstance(error, ReadTimeoutError) and not self.retry_read_timeouts:
+            raise error.with_traceback(_stacktrace)
+        if response is not None and self.respect_retry_after_header:
+            retry_after = _uncapped_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None and retry_after > self.retry_after_max:
+                # urllib3 hands the response back instead of raising when
+                # raise_on_status is False, so the caller sees the 429/503 at once.
+                raise MaxRetryError(
+                    _pool,  # type: ignore[arg-type]  # urllib3 passes its pool here
+                    url or "",
+                    ResponseError(
+                        f"Retry-After of {retry_after:g} s is longer than "
+                        f"retry_after_max={self.retry_after_max:g} s; not retried"
+                    ),
+                )
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        assert isinstance(new, RetryPolicy)
+        return new
+
+    def signature(self) -> tuple[Any, ...]:
+        """The configuration as a comparable tuple (urllib3's Retry has no ``__eq__``)."""
+        return (
+            type(self).__name__,
+            self.total,
+            self.connect,
+            self.read,
+            self.status,
+            self.other,
+            frozenset(self.allowed_methods or ()),
+            frozenset(self.status_forcelist or ()),
+            self.backoff_factor,
+            self.backoff_max,
+            self.raise_on_status,
+            self.respect_retry_after_header,
+            self.retry_after_max,
+            self.retry_read_timeouts,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RetryPolicy):
+            return self.signature() == other.signature() and self.history == other.history
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.signature())
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryPolicy(total={self.total!r}, connect={self.connect!r}, "
+            f"read={self.read!r}, status={self.status!r}, "
+            f"backoff_factor={self.backoff_factor!r}, "
+            f"status_forcelist={sorted(self.status_forcelist or ())!r}, "
+            f"retry_after_max={self.retry_after_max!r}, "
+            f"retry_read_timeouts={self.retry_read_timeouts!r})"
+        )
+
+
+def _uncapped_retry_after(header: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for, without urllib3's cap (urllib3 >= 2.6
+    caps the value it returns at its own ``retry_after_max`` and then sleeps that long,
+    which would hide a longer request from RetryPolicy). None if absent or unparsable."""
+    if header is None:
+        return None
+    text = header.strip()
+    if text.isdigit():
+        return float(text)
+    parsed = email.utils.parsedate_tz(text)
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
+_RETRY_FIELDS: Final = (
+    "total",
+    "connect",
+    "read",
+    "redirect",
+    "status",
+    "other",
+    "backoff_factor",
+    "backoff_max",
+    "backoff_jitter",
+    "raise_on_redirect",
+    "raise_on_status",
+    "respect_retry_after_header",
+)
+
+
+def retry_signature(retry: Retry) -> tuple[Any, ...]:
+    """Equal for two Retry objects configured alike (urllib3's Retry has no __eq__)."""
+    if isinstance(retry, RetryPolicy):
+        return retry.signature()
+    return (
+        type(retry).__qualname__,
+        *(getattr(retry, name, None) for name in _RETRY_FIELDS),
+        frozenset(retry.allowed_methods or ()),
+        frozenset(retry.status_forcelist or ()),
+    )
