@@ -23,7 +23,8 @@ __all__ = ["find_definition", "fingerprint", "fingerprint_file"]
 def find_definition(tree: ast.Module, qualname: str) -> ast.FunctionDef | ast.ClassDef:
     """The definition of ``qualname`` (``Class.method`` or ``function``) in ``tree``.
 
-    For a property the getter is taken (the first definition of that name)."""
+    For a property the getter is taken (the first definition of that name); ``@overload``
+    stubs are passed over (requests 2.34 types some functions that way)."""
     body: list[ast.stmt] = tree.body
     node: ast.FunctionDef | ast.ClassDef | None = None
     for part in qualname.split("."):
@@ -33,6 +34,7 @@ def find_definition(tree: ast.Module, qualname: str) -> ast.FunctionDef | ast.Cl
                 for n in body
                 if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
                 and n.name == part
+                and not any(_is_overload(d) for d in n.decorator_list)
             ),
             None,
         )  # type: ignore[assignment]
@@ -41,6 +43,11 @@ def find_definition(tree: ast.Module, qualname: str) -> ast.FunctionDef | ast.Cl
         body = node.body
     assert node is not None
     return node
+
+
+def _is_overload(decorator: ast.expr) -> bool:
+    name = decorator.attr if isinstance(decorator, ast.Attribute) else getattr(decorator, "id", "")
+    return name == "overload"
 
 
 def fingerprint(source: str, qualname: str) -> str:

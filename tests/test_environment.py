@@ -137,6 +137,60 @@ def test_no_proxy_hosts_bypass_the_proxy(
     assert len(proxy.requests) == 1
 
 
+def _requests_version() -> tuple[int, ...]:
+    return tuple(int(p) for p in requests.__version__.split(".")[:2])
+
+
+@pytest.mark.parametrize("client", ["requests", "keepwarm"])
+def test_no_proxy_entry_matches_hosts_not_letters(
+    client: str, http_server: LocalServer, proxy: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NO_PROXY=calhost must not bypass the proxy for localhost: it is another name that
+    ends in the same letters (requests < 2.34 matched it: requests 7427)."""
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "calhost,.127.0.0.2")
+    session = requests.Session() if client == "requests" else keepwarm.Session()
+    other = f"http://localhost:{http_server.port}/echo"
+    with session:
+        answer = _get_json(session, other)
+    if client == "requests" and _requests_version() < (2, 34):
+        assert answer["path"] == "/echo"  # the old greedy match: straight past the proxy
+        return
+    assert answer == {"via": "proxy", "target": other}
+    assert http_server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("host", "no_proxy", "bypass"),
+    [
+        ("example.com", "example.com", True),
+        ("api.example.com", "example.com", True),
+        ("api.example.com", ".example.com", True),
+        ("example.com", ".example.com", True),
+        ("notexample.com", "example.com", False),
+        ("example.com", "ample.com", False),
+        ("example.com:8080", "example.com:8080", True),
+        ("example.com:8080", ".example.com:8080", True),
+        ("example.com:8081", "example.com:8080", False),
+        ("example.com", "other.test, example.com", True),
+        ("10.1.2.3", "10.0.0.0/8", True),
+        ("10.1.2.3", "10.1.2.4", False),
+    ],
+)
+def test_no_proxy_matching_rules(host: str, no_proxy: str, bypass: bool) -> None:
+    """The snapshot's NO_PROXY rule is requests 2.34's (pure logic: no traffic). With
+    requests >= 2.34 installed, requests' own function agrees case by case."""
+    from keepwarm._upstream.environment import EnvironmentSnapshot
+
+    snapshot = EnvironmentSnapshot.empty()
+    url = f"http://{host}/"
+    assert snapshot.should_bypass(url, no_proxy) is bypass
+    if _requests_version() >= (2, 34):
+        from requests.utils import should_bypass_proxies
+
+        assert bool(should_bypass_proxies(url, no_proxy)) is bypass
+
+
 def test_no_proxy_set_after_creation_is_not_seen_until_reload(
     http_server: LocalServer, proxy: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -375,3 +375,8 @@ def test_the_drift_check_fails_on_changed_code(tmp_path: pathlib.Path) -> None:
         paths[-1].write_text(text)
     prints = [fingerprint_file(str(p), "f") for p in paths]
     assert prints[0] == prints[1] != prints[2]
+    overloaded = tmp_path / "overloaded.py"
+    overloaded.write_text(
+        "from typing import overload\n@overload\ndef f(x: int) -> int: ...\n" + changed
+    )
+    assert fingerprint_file(str(overloaded), "f") == prints[2]

@@ -42,7 +42,7 @@ class RetryPolicy(Retry):
 
     * ``retry_after_max`` (default 30 s): a ``Retry-After`` longer than this is not slept
       through; the response is returned at once, so one overloaded server cannot park a
-      worker for the hours some servers ask for. (urllib3 >= 2.6 has a parameter of the
+      worker for the hours some servers ask for. (urllib3 >= 2.6.3 has a parameter of the
       same name that instead sleeps the maximum and retries; keepwarm's returns.)
     * ``retry_read_timeouts`` (default False): a read timeout means the server is slow,
       not gone; retrying it multiplies the time a caller waits. Set True to retry them
@@ -168,13 +168,13 @@ class RetryPolicy(Retry):
 
 
 def _uncapped_retry_after(header: str | None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for, without urllib3's cap (urllib3 >= 2.6
+    """Seconds a ``Retry-After`` header asks for, without urllib3's cap (urllib3 >= 2.6.3
     caps the value it returns at its own ``retry_after_max`` and then sleeps that long,
     which would hide a longer request from RetryPolicy). None if absent or unparsable."""
     if header is None:
         return None
     text = header.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # urllib3's rule is [0-9]+: not "²"
         return float(text)
     parsed = email.utils.parsedate_tz(text)
     if parsed is None:

@@ -100,7 +100,8 @@ class EnvironmentSnapshot:
         return None
 
     def should_bypass(self, url: str, no_proxy: str | None = None) -> bool:
-        """requests' ``should_bypass_proxies(url, no_proxy)`` against this snapshot."""
+        """requests' ``should_bypass_proxies(url, no_proxy)`` (2.34's host matching, with
+        every requests version) against this snapshot."""
         parsed = urlparse(url)
         hostname = parsed.hostname
         if hostname is None:
@@ -132,9 +133,16 @@ class EnvironmentSnapshot:
                     elif hostname == entry:
                         return True
             else:
+                # requests >= 2.34 (requests 7427): an entry matches the host (or host:port)
+                # itself or a subdomain of it, not any host that ends in the same letters
+                # (no_proxy=example.com used to bypass the proxy for notexample.com too).
                 host_with_port = hostname + (f":{port}" if port else "")
                 for entry in entries:
-                    if hostname.endswith(entry) or host_with_port.endswith(entry):
+                    entry = entry.lstrip(".")
+                    if hostname == entry or host_with_port == entry:
+                        return True
+                    dotted = "." + entry
+                    if hostname.endswith(dotted) or host_with_port.endswith(dotted):
                         return True
         try:
             if no_proxy:

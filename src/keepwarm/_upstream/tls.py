@@ -19,7 +19,7 @@ import ssl
 import threading
 from typing import Final
 
-from requests.utils import DEFAULT_CA_BUNDLE_PATH, extract_zipped_paths
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.util.ssl_ import create_urllib3_context
 
 __all__ = [
@@ -42,17 +42,12 @@ _lock = threading.Lock()
 _CACHE_MAX: Final = 64
 
 
-#: ``extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)``, worked out once: certifi's bundle
-#: path does not change while the process runs (a zipped one is extracted to a temp file,
-#: which must not happen per request). Worked out again if the file disappears.
-_default_ca: str | None = None
-
-
-def _default_ca_location(again: bool = False) -> str:
-    global _default_ca
-    if _default_ca is None or again:
-        _default_ca = extract_zipped_paths(DEFAULT_CA_BUNDLE_PATH)
-    return _default_ca
+def _default_ca_location() -> str:
+    """The default CA bundle (certifi's), as requests >= 2.33 uses it: the path itself.
+    requests 2.32 first passed it through ``extract_zipped_paths``, which extracted a
+    zipped bundle to a predictable temporary path (CVE-2026-25645); keepwarm does what the
+    fixed requests does, whichever requests is installed."""
+    return DEFAULT_CA_BUNDLE_PATH
 
 
 def _missing_ca(location: str) -> OSError:
@@ -105,9 +100,6 @@ def context_for(verify: VerifyType, cert: CertType = None) -> ssl.SSLContext:
     else:
         ca_location = _default_ca_location() if verify is True else str(verify)
         found = _identity(ca_location) if ca_location else None
-        if found is None and verify is True:  # moved or deleted: look for it again
-            ca_location = _default_ca_location(again=True)
-            found = _identity(ca_location) if ca_location else None
         if found is None:
             raise _missing_ca(ca_location)
         ca_id = found
