@@ -27,6 +27,7 @@ from urllib3.util import Timeout as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from keepwarm._retry import RetryPolicy, retry_signature
+from keepwarm._urls import URLProblem, check_http_url
 from keepwarm._validate import check_seconds, fail_type, fail_value
 
 __all__ = [
@@ -313,14 +314,13 @@ def _retries(setting: str, value: object) -> Retry:
 
 
 def _base_url(setting: str, value: object) -> str | None:
-    from urllib.parse import urlsplit
-
     if value is None:
         return None
     if not isinstance(value, str):
         fail_type(setting, value, "a URL string such as 'https://api.example.com/v1/'")
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    try:
+        parts = check_http_url(value)
+    except URLProblem:
         fail_value(setting, value, "an absolute http:// or https:// URL with a host")
     if parts.query or parts.fragment:
         fail_value(setting, value, "a URL without ?query or #fragment")

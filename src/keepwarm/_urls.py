@@ -4,15 +4,27 @@
   without its password (or lone user name, a token as often as not), query values and
   fragment;
 * :func:`origin`: ``scheme://host:port`` as the counters and advice name an origin;
-* :func:`is_ip`: whether a host is an IP address (no name resolution for it).
+* :func:`is_ip`: whether a host is an IP address (no name resolution for it);
+* :func:`check_http_url`: whether a URL is one keepwarm can send a request to (an absolute
+  ``http``/``https`` URL with a host and a usable port), for ``base_url``, the probe's
+  target and the bench's ``--url``; each caller words the problem for its own users.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Final
+from typing import Final, Literal
+from urllib.parse import SplitResult, urlsplit
 
-__all__ = ["DEFAULT_PORTS", "is_ip", "origin", "printable", "redact_url"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "URLProblem",
+    "check_http_url",
+    "is_ip",
+    "origin",
+    "printable",
+    "redact_url",
+]
 
 DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _REDACTED: Final = "***"
@@ -72,3 +84,40 @@ def is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+ProblemKind = Literal["whitespace", "no_scheme", "scheme", "malformed", "no_host", "port_zero"]
+
+
+class URLProblem(ValueError):
+    """Why a URL is not an absolute http(s) URL with a host; ``kind`` says which rule failed
+    and ``detail`` holds what the rule found (the scheme, urllib's complaint)."""
+
+    def __init__(self, kind: ProblemKind, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind: ProblemKind = kind
+        self.detail = detail
+
+
+def check_http_url(url: str) -> SplitResult:
+    """``urlsplit(url)`` if ``url`` is an absolute ``http``/``https`` URL with a host and a
+    valid port other than 0, without spaces or control characters; else
+    :class:`URLProblem`. The scheme is matched case-insensitively, as requests does."""
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise URLProblem("whitespace")
+    scheme, sep, _ = url.partition("://")
+    if not sep or not scheme:
+        raise URLProblem("no_scheme")
+    if scheme.lower() not in DEFAULT_PORTS:
+        raise URLProblem("scheme", scheme.lower())
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        port = parts.port
+    except ValueError as exc:  # a bad port, or brackets that do not close
+        raise URLProblem("malformed", str(exc)) from None
+    if not host:
+        raise URLProblem("no_host")
+    if port == 0:
+        raise URLProblem("port_zero")
+    return parts

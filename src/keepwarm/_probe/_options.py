@@ -14,9 +14,8 @@ import argparse
 import math
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit
 
-from keepwarm._urls import printable, redact_url
+from keepwarm._urls import URLProblem, check_http_url, printable, redact_url
 
 __all__ = [
     "DEFAULT_REQUESTS",
@@ -74,35 +73,30 @@ class Target:
 def parse_target(url: str) -> Target:
     """Check *url* (http or https, with a host); :class:`ProbeError` (exit 2) if not."""
     display = redact_url(url)
-    if any(ord(c) < 33 or ord(c) == 127 for c in url):
-        raise ProbeError(
-            f"malformed URL '{display}': it contains spaces or control characters", EXIT_USAGE
-        )
-    scheme, sep, _ = url.partition("://")
-    if not sep or not scheme:
-        raise ProbeError(
-            f"malformed URL '{display}': no scheme; did you mean 'http://{redact_url(url)}'?",
-            EXIT_USAGE,
-        )
-    scheme = scheme.lower()
-    if scheme not in ("http", "https"):
-        raise ProbeError(
-            f"unsupported scheme '{printable(scheme)}' in '{display}': only http and https "
-            "URLs can be probed",
-            EXIT_USAGE,
-        )
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        port = parts.port
-    except ValueError as exc:  # a bad port, or brackets that do not close
-        raise ProbeError(f"malformed URL '{display}': {exc}", EXIT_USAGE) from None
-    if not host:
-        raise ProbeError(f"malformed URL '{display}': no host name", EXIT_USAGE)
-    if port == 0:
-        raise ProbeError(f"malformed URL '{display}': port 0", EXIT_USAGE)
+        parts = check_http_url(url)
+    except URLProblem as problem:
+        raise ProbeError(_problem_text(problem, url, display), EXIT_USAGE) from None
+    scheme = parts.scheme.lower()
+    host, port = str(parts.hostname), parts.port
     default_port = 443 if scheme == "https" else 80
     return Target(url, scheme, host, port or default_port, display)
+
+
+def _problem_text(problem: URLProblem, url: str, display: str) -> str:
+    if problem.kind == "no_scheme":
+        return f"malformed URL '{display}': no scheme; did you mean 'http://{redact_url(url)}'?"
+    if problem.kind == "scheme":
+        return (
+            f"unsupported scheme '{printable(problem.detail)}' in '{display}': only http and "
+            "https URLs can be probed"
+        )
+    reason = {
+        "whitespace": "it contains spaces or control characters",
+        "no_host": "no host name",
+        "port_zero": "port 0",
+    }.get(problem.kind, problem.detail)
+    return f"malformed URL '{display}': {reason}"
 
 
 def parse_timeout(text: str) -> tuple[float, float]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-from urllib.parse import urlsplit
+from typing import Final
+
+from keepwarm._urls import URLProblem, check_http_url
 
 __all__ = [
     "DEFAULT_MAX_SECONDS",
@@ -84,25 +86,25 @@ def format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+_PROBLEMS: Final = {
+    "whitespace": "the URL contains whitespace or control characters",
+    "no_scheme": "only http:// and https:// URLs can be benchmarked (scheme: none)",
+    "scheme": "only http:// and https:// URLs can be benchmarked (scheme: {scheme})",
+    "malformed": "the URL has an invalid port: {url!r}",
+    "no_host": "the URL has no host: {url!r}",
+    "port_zero": "the URL has port 0",
+}
+
+
 def check_url(url: str) -> str:
     """*url* if it is an absolute ``http``/``https`` URL with a host, else ValueError.
 
     The benchmark only ever sends ``GET`` to it, without following redirects.
     """
-    if any(ord(c) < 33 or ord(c) == 127 for c in url):
-        raise ValueError("the URL contains whitespace or control characters")
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https"):
-        shown = parts.scheme or "none"
-        raise ValueError(f"only http:// and https:// URLs can be benchmarked (scheme: {shown})")
     try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"the URL has an invalid port: {url!r}") from None
-    if not parts.hostname:
-        raise ValueError(f"the URL has no host: {url!r}")
-    if port == 0:
-        raise ValueError("the URL has port 0")
+        parts = check_http_url(url)
+    except URLProblem as problem:
+        raise ValueError(_PROBLEMS[problem.kind].format(url=url, scheme=problem.detail)) from None
     if parts.username is not None or parts.password is not None:
         raise ValueError("the URL carries credentials; the benchmark sends no credentials")
     return url
