@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_PORTS",
     "URLProblem",
     "check_http_url",
+    "host_port",
     "is_ip",
     "origin",
     "printable",
@@ -69,12 +70,16 @@ def redact_url(url: str) -> str:
     return printable(base)
 
 
-def origin(scheme: str, host: str, port: int | None) -> str:
-    """``scheme://host:port``, the port always given, an IPv6 address in brackets."""
-    port = port or DEFAULT_PORTS.get(scheme)
+def host_port(host: str, port: int | None) -> str:
+    """``host:port``, an IPv6 address in brackets."""
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
-    return f"{scheme}://{host}:{port}"
+    return f"{host}:{port}"
+
+
+def origin(scheme: str, host: str, port: int | None) -> str:
+    """``scheme://host:port``, the port always given, an IPv6 address in brackets."""
+    return f"{scheme}://{host_port(host, port or DEFAULT_PORTS.get(scheme))}"
 
 
 def is_ip(host: str) -> bool:

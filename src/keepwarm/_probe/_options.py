@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from keepwarm._urls import URLProblem, check_http_url, printable, redact_url
+from keepwarm._urls import URLProblem, check_http_url, host_port, printable, redact_url
 
 __all__ = [
     "DEFAULT_REQUESTS",
@@ -66,8 +66,7 @@ class Target:
     @property
     def address(self) -> str:
         """``host:port`` (IPv6 in brackets), for messages."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return printable(f"{host}:{self.port}")
+        return printable(host_port(self.host, self.port))
 
 
 def parse_target(url: str) -> Target:

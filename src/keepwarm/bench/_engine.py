@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from keepwarm._urls import origin
+
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_HEADER_BYTES",
@@ -353,8 +355,7 @@ class LocalServer:
     @property
     def url(self) -> str:
         """Base URL without a trailing slash, e.g. ``http://127.0.0.1:41234``."""
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"{self.scheme}://{host}:{self.port}"
+        return origin(self.scheme, self._host, self.port)
 
     # -- counters ---------------------------------------------------------------------
 
