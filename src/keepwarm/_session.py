@@ -6,15 +6,19 @@ are the ones a long-running, threaded, forking process needs:
 * every request has a timeout, ``(3, 7)`` s unless configured (``None`` means "the
   session's default"; ``keepwarm.NO_TIMEOUT`` is the explicit way to wait forever);
 * pools sized for thread pools, bounded pool waits, safe retries, shared SSL contexts
-  (see ``_transport``);
+  (see ``_upstream.transport``);
 * the environment (proxies, ``NO_PROXY``, netrc, CA bundle variables) is read when the
   session is created, not on every request; ``reload_environment()`` reads it again;
 * an explicit ``session.verify`` is not overridden by ``REQUESTS_CA_BUNDLE``; in plain
   requests the environment variable wins over the session attribute (requests 3829);
 * ``mount()`` is safe while other threads send requests (requests 6366);
-* the cookie jar is safe to share between threads (see ``_cookies``);
+* the cookie jar is safe to share between threads (see ``_upstream.cookies``);
 * a closed session raises :class:`SessionClosedError` instead of silently reconnecting;
 * after ``os.fork()`` the child opens its own connections.
+
+requests' own request path, which keepwarm copies and trims, lives behind the fence in
+``keepwarm._upstream.session.RequestsSessionBase``; this module holds what keepwarm adds
+(knobs, default timeout, lifecycle) and reaches the copy through ``_join_url`` (base_url).
 """
 
 from __future__ import annotations

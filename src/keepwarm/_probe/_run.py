@@ -97,7 +97,7 @@ def _ssl_reason(exc: BaseException) -> str:
 def _check_alpn(
     target: Target, ca_location: str | None, offer: str, timeout: tuple[float, float]
 ) -> AlpnCheck:
-    # A fresh context: _tls shares its contexts, and ALPN is set per handshake here.
+    # A fresh context: _upstream.tls shares its contexts, and ALPN is set per handshake here.
     context = build_context(ca_location)
     context.set_alpn_protocols([offer])
     try:
