@@ -86,6 +86,13 @@ INVALID: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"pool_size": 4}, TypeError, r"'pool_size'.*did you mean 'pool_maxsize'"),
     ({"timout": 4}, TypeError, r"'timout'.*did you mean 'timeout'"),
     ({"max_retry": 4}, TypeError, r"'max_retry'.*did you mean 'max_retries'"),
+    # Spelling alone points these at the wrong knob (pool_timeout, max_connection_age).
+    ({"connect_timeout": 4}, TypeError, r"did you mean timeout=\(connect, read\)\?"),
+    ({"read_timeout": 4}, TypeError, r"did you mean timeout=\(connect, read\)\?"),
+    ({"idle_timeout": 4}, TypeError, r"did you mean 'keepalive_expiry'"),
+    ({"keep_alive_timeout": 4}, TypeError, r"did you mean 'keepalive_expiry'"),
+    ({"max_connections": 4}, TypeError, r"did you mean 'pool_maxsize'"),
+    ({"retries": 4}, TypeError, r"did you mean 'max_retries'"),
 ]
 
 
@@ -384,6 +391,16 @@ def test_unknown_environment_variable_is_an_error(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ValueError, match=r"KEEPWARM_POOL_MAX_SIZE.*KEEPWARM_POOL_MAXSIZE"):
         keepwarm.Session()
     monkeypatch.delenv("KEEPWARM_POOL_MAX_SIZE")
+    monkeypatch.setenv("KEEPWARM_CONNECT_TIMEOUT", "1")
+    with pytest.raises(
+        ValueError, match=r"KEEPWARM_CONNECT_TIMEOUT.*did you mean KEEPWARM_TIMEOUT"
+    ):
+        keepwarm.Session()
+    monkeypatch.delenv("KEEPWARM_CONNECT_TIMEOUT")
+    monkeypatch.setenv("KEEPWARM_MAX_CONNECTIONS", "1")
+    with pytest.raises(ValueError, match=r"did you mean KEEPWARM_POOL_MAXSIZE"):
+        keepwarm.Session()
+    monkeypatch.delenv("KEEPWARM_MAX_CONNECTIONS")
     monkeypatch.setenv("KEEPWARM_SOMETHING_ELSE", "1")
     with pytest.raises(ValueError, match=r"unknown environment variable KEEPWARM_SOMETHING_ELSE"):
         keepwarm.Session()

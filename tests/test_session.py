@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import gc
 import pickle
+import re
+import socket
 import time
 import weakref
 from collections.abc import Callable
@@ -583,3 +585,22 @@ def test_a_session_dropped_without_close_frees_its_connections_at_once(
         assert server.wait_for_no_connections(3.0)
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_connection_errors_read_like_plain_requests(scheme: str) -> None:
+    """urllib3 names the connection class in its messages: keepwarm's classes carry
+    urllib3's names, so users read (and match) what plain requests would show them."""
+    with socket.socket() as probe:  # a port nothing listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"{scheme}://127.0.0.1:{port}/x"
+    messages = []
+    for session in (requests.Session(), keepwarm.Session(max_retries=0)):
+        with session, pytest.raises(requests.exceptions.ConnectionError) as raised:
+            session.get(url, timeout=5)
+        messages.append(re.sub(r"0x[0-9a-f]+", "0x…", str(raised.value)))
+    plain, kept = messages
+    assert "Instrumented" not in kept
+    if "(host=" in plain:  # urllib3 >= 2.6 names the class and the address, not the object
+        assert kept == plain

@@ -9,6 +9,8 @@ SOCKS5 server on loopback (``servers.Socks5Proxy``) relaying to the local test s
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -117,3 +119,25 @@ def test_a_refused_socks_tunnel_is_a_connection_error(
     assert len(proxy.tunnels) == 1 + keepwarm.RetryPolicy().total
     assert set(proxy.tunnels) == {("refused.invalid", http_server.port)}
     assert http_server.requests == []
+
+
+def test_missing_pysocks_names_the_extra_to_install() -> None:
+    """Without PySocks, requests says "Missing dependencies for SOCKS support."; keepwarm
+    says the same and which extra brings the dependency. (A subprocess, with the socks
+    module blocked before requests is imported; nothing is sent anywhere: the error comes
+    before any connection.)"""
+    code = (
+        "import sys; sys.modules['socks'] = None\n"
+        "import requests, keepwarm\n"
+        "for s in (requests.Session(), keepwarm.Session(max_retries=0)):\n"
+        "    try:\n"
+        "        s.get('http://127.0.0.1:9/', proxies={'http': 'socks5://127.0.0.1:9'})\n"
+        "    except requests.exceptions.InvalidSchema as e:\n"
+        "        print(type(s).__module__, e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.splitlines()
+    assert out[0] == "requests.sessions Missing dependencies for SOCKS support."
+    assert out[1].startswith("keepwarm._session Missing dependencies for SOCKS support.")
+    assert "pip install 'keepwarm[socks]'" in out[1]

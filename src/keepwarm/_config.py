@@ -367,13 +367,56 @@ STATE_OPTIONS: Final = (
 )
 
 
+#: Names people reach for that spelling alone would map to the wrong knob (difflib's
+#: nearest name for ``connect_timeout`` is ``pool_timeout``, for ``max_connections``
+#: ``max_connection_age``), and the keyword they mean.
+_MEANT: Final = {
+    "connect_timeout": "timeout=(connect, read)",
+    "read_timeout": "timeout=(connect, read)",
+    "timeouts": "timeout=(connect, read)",
+    "total_timeout": "timeout=(connect, read)",
+    "idle_timeout": "keepalive_expiry",
+    "keepalive": "keepalive_expiry",
+    "keep_alive": "keepalive_expiry",
+    "keepalive_timeout": "keepalive_expiry",
+    "keep_alive_timeout": "keepalive_expiry",
+    "max_connections": "pool_maxsize",
+    "max_connections_per_host": "pool_maxsize",
+    "pool_size": "pool_maxsize",
+    "maxsize": "pool_maxsize",
+    "max_hosts": "pool_connections",
+    "num_pools": "pool_connections",
+    "retries": "max_retries",
+    "retry": "max_retries",
+    "ssl_verify": "verify",
+    "verify_ssl": "verify",
+    "ssl": "verify",
+    "base": "base_url",
+    "baseurl": "base_url",
+    "base_uri": "base_url",
+    "max_age": "max_connection_age",
+    "connection_max_age": "max_connection_age",
+}
+
+
+def did_you_mean(name: str, known: Collection[str]) -> str | None:
+    """The knob a misspelt or misremembered setting name most likely means."""
+    key = name.lower().replace("-", "_")
+    meant = _MEANT.get(key.removeprefix("keepwarm_"))
+    if meant is not None and meant.split("=")[0] in known:
+        return meant
+    close = difflib.get_close_matches(key, known, n=1)
+    return close[0] if close else None
+
+
 def check_setting_names(names: Collection[str], where: str, extra: Collection[str] = ()) -> None:
-    """Reject unknown keywords with the nearest known name as a hint."""
+    """Reject unknown keywords with the knob they most likely mean as a hint."""
     known = (*SETTING_NAMES, *extra)
     for name in names:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else "."
+            meant = did_you_mean(name, known)
+            shown = repr(meant) if meant and meant.isidentifier() else meant
+            hint = f"; did you mean {shown}?" if meant else "."
             raise TypeError(
                 f"{where} got an unknown setting {name!r}{hint} Known settings: {', '.join(known)}"
             )
@@ -466,8 +509,9 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[
             # `KEEPWARM_TIMEOUT= cmd` is the shell's way to say "not set".
             continue
         if var not in ENVIRONMENT_VARIABLES:
-            close = difflib.get_close_matches(var, ENVIRONMENT_VARIABLES, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            meant = did_you_mean(var.removeprefix("KEEPWARM_").lower(), SETTING_NAMES)
+            variable = f"KEEPWARM_{meant.split('=')[0].upper()}" if meant else None
+            hint = f"; did you mean {variable}?" if variable in ENVIRONMENT_VARIABLES else ""
             raise ValueError(
                 f"unknown environment variable {var}={raw!r}{hint} "
                 f"keepwarm reads: {', '.join(ENVIRONMENT_VARIABLES)}"

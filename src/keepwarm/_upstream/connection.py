@@ -19,7 +19,8 @@ import logging
 import socket
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
@@ -42,10 +43,12 @@ __all__ = [
     "InstrumentedHTTPSConnection",
     "InstrumentedSOCKSConnectionMixin",
     "log",
+    "named_as",
 ]
 
 log = logging.getLogger("keepwarm")
 _perf = time.perf_counter
+_T = TypeVar("_T", bound=type)
 
 
 class ConnState:
@@ -284,10 +287,24 @@ class _InstrumentedConnection(_ConnectionBase):
             state.counters.on_response(wait, None)
 
 
+def named_as(upstream: type) -> Callable[[_T], _T]:
+    """Give a class urllib3's class name: urllib3 puts it in error messages
+    (``HTTPConnection(host=..., port=...): Failed to establish a new connection``), and
+    users read, log and match those; a keepwarm name there says nothing to them."""
+
+    def rename(cls: _T) -> _T:
+        cls.__name__ = cls.__qualname__ = upstream.__name__
+        return cls
+
+    return rename
+
+
+@named_as(HTTPConnection)
 class InstrumentedHTTPConnection(_InstrumentedConnection, HTTPConnection):
     """``urllib3.HTTPConnection`` that reports to its origin's counters."""
 
 
+@named_as(HTTPSConnection)
 class InstrumentedHTTPSConnection(_InstrumentedConnection, HTTPSConnection):
     """``urllib3.HTTPSConnection`` that reports to its origin's counters."""
 

@@ -36,6 +36,7 @@ from keepwarm._upstream.connection import (
     InstrumentedHTTPSConnection,
     InstrumentedSOCKSConnectionMixin,
     log,
+    named_as,
 )
 
 __all__ = [
@@ -268,9 +269,11 @@ def socks_pool_classes() -> tuple[type[HTTPConnectionPool], type[HTTPConnectionP
     """
     from urllib3.contrib.socks import SOCKSConnection, SOCKSHTTPSConnection
 
+    @named_as(SOCKSConnection)
     class InstrumentedSOCKSConnection(InstrumentedSOCKSConnectionMixin, SOCKSConnection):
         """``urllib3.contrib.socks.SOCKSConnection`` that reports to its counters."""
 
+    @named_as(SOCKSHTTPSConnection)
     class InstrumentedSOCKSHTTPSConnection(InstrumentedSOCKSConnectionMixin, SOCKSHTTPSConnection):
         """``urllib3.contrib.socks.SOCKSHTTPSConnection`` that reports to its counters."""
 

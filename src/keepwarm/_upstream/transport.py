@@ -22,7 +22,7 @@ from typing import Any
 
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
-from requests.exceptions import InvalidURL
+from requests.exceptions import InvalidSchema, InvalidURL
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, select_proxy
 from urllib3 import HTTPHeaderDict
@@ -174,7 +174,16 @@ class KeepwarmAdapter(HTTPAdapter):
         # requests checks and fills its proxy dict without a lock; two threads meeting
         # the same new proxy would each build a manager and leak one.
         with self._proxy_lock:
-            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+            try:
+                manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+            except InvalidSchema as exc:
+                if not proxy.lower().startswith("socks"):
+                    raise
+                # requests says only "Missing dependencies for SOCKS support."
+                raise InvalidSchema(
+                    f"{exc} socks5:// and socks5h:// proxies need PySocks: "
+                    "pip install 'keepwarm[socks]'"
+                ) from exc
         if isinstance(manager, PoolManager) and not isinstance(
             manager.pools.dispose_func, _PoolDisposer
         ):
