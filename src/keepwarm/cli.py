@@ -10,6 +10,7 @@ option errors stay fast and work even if an import would fail.
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -87,6 +88,16 @@ def _bench_clients(text: str) -> tuple[str, ...]:
     return names
 
 
+def doc_path(name: str) -> str:
+    """Where the page ``docs/NAME`` is on this machine: next to the installed package (the
+    wheel carries the docs), else in the source tree keepwarm runs from."""
+    package = pathlib.Path(__file__).resolve().parent
+    for candidate in (package / "docs" / name, package.parent.parent / "docs" / name):
+        if candidate.is_file():
+            return str(candidate)
+    return f"docs/{name} in keepwarm's source distribution"
+
+
 def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from keepwarm.bench import _options as o
     from keepwarm.bench._peers import CLIENTS
@@ -99,7 +110,7 @@ def _add_bench(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "and, when installed, httpx, urllib3, aiohttp and a raw http.client loop, over HTTP "
         "and HTTPS, sequentially and with threads, against a local server in a separate "
         "process (embedded, or nginx). Nothing leaves 127.0.0.1 unless --url is given. "
-        "Exit codes: 0 done, 1 failure, 2 usage error. See docs/bench.md.",
+        f"Exit codes: 0 done, 1 failure, 2 usage error. See {doc_path('bench.md')}.",
     )
     parser.add_argument(
         "--requests",
