@@ -46,7 +46,7 @@ _TIMINGS_ATTRIBUTE: Final = "_keepwarm_timings"
 TTFB_SAMPLES: Final = 1024
 
 
-@dataclass
+@dataclass(repr=False)
 class Timings:
     """Where the time of one request went, like ``curl -w``; seconds, None if skipped.
 
@@ -82,6 +82,14 @@ class Timings:
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+    def __repr__(self) -> str:
+        # Seconds to the microsecond: perf_counter differences print 17 digits otherwise.
+        shown = (
+            f"{name}={round(value, 6) if isinstance(value, float) else value!r}"
+            for name, value in self.as_dict().items()
+        )
+        return f"Timings({', '.join(shown)})"
 
     def finish(self, now: float) -> None:
         """Record the end of the body."""
