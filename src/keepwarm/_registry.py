@@ -137,6 +137,7 @@ def session(
     existing = _sessions.get(name)
     # The common call, with no keywords, builds nothing and takes no lock (install() makes
     # one per request); order does not matter here, only that every keyword is listed.
+    # Identity, not ==: a value whose __eq__ says yes to anything (mock.ANY) is given.
     given = (
         timeout,
         pool_connections,
@@ -157,7 +158,7 @@ def session(
         cert,
         trust_env,
     )
-    if existing is not None and not unknown and given.count(UNSET) == len(given):
+    if existing is not None and not unknown and all(value is UNSET for value in given):
         return existing
     arguments = locals()
     overrides: dict[str, Any] = {
