@@ -155,14 +155,14 @@ def test_table_without_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     assert "\x1b[" not in out  # plain text: stdout is not a terminal
     assert "requests.get() per call" in out
     assert "http: keepwarm.Session / requests.get() per call = " in out
-    assert "Concurrent: 2 threads share one session" in out
+    assert "Concurrent, http: 2 threads share one session" in out
     assert "niquests: skipped (it replaces urllib3; run it in its own virtualenv)" in out
     assert "https" not in out.split("\n\n", 1)[1]  # only the scheme asked for
     connections = {
         label: line.split()[-3]
         for line in out.splitlines()
         for label in ("requests.get() per call", "keepwarm.Session", "requests.Session")
-        if line.startswith(f"http    {label} ")
+        if line.startswith(f"{label}  ")
     }
     assert connections == {
         "requests.get() per call": "6",  # 3 requests x 2 rounds

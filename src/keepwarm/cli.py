@@ -303,7 +303,9 @@ def _run_bench(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     elif live:
         print_rich(result, stdout)
     else:
-        stdout.write(format_table(result))
+        # A terminal without rich: fit its width too; a pipe or a file: lines as they are.
+        width = shutil.get_terminal_size().columns if stdout.isatty() else None
+        stdout.write(format_table(result, width))
     if args.plot is not None and not args.json:
         stderr.write(f"keepwarm bench: wrote {args.plot}\n")
     return 0

@@ -172,6 +172,7 @@ def _write_html(result: dict[str, Any], path: str) -> None:
             body.append(f"<tr>{cells}</tr>")
         body.append("</table>")
         body.extend(f"<p>{html.escape(line)}</p>" for line in table.footer)
+    body.extend(f"<p>{html.escape(line)}</p>" for line in report.legend)
     body.extend(f'<p class="dim">{html.escape(line)}</p>' for line in report.footer)
     document = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
@@ -18,39 +19,39 @@ __all__ = [
     "format_table",
     "make_rich_progress",
     "print_rich",
+    "render_lines",
     "rich_available",
     "write_json",
 ]
 
-_SEQUENTIAL_COLUMNS = [
-    "scheme",
-    "scenario",
-    "req/s",
-    "p50 ms",
-    "p99 ms",
-    "vs baseline",
-    "conns",
-    "TLS hs",
-    "TIME_WAIT",
-]
+#: Short headers, so that the main tables fit an 80-column terminal; LEGEND says what
+#: each one means.
+_SEQUENTIAL_COLUMNS = ["scenario", "req/s", "p50", "p99", "ratio", "conns", "TLS", "TW"]
 _CONCURRENT_COLUMNS = [
-    "scheme",
     "pattern",
     "scenario",
     "req/s",
-    "p50 ms",
-    "p99 ms",
-    "vs baseline",
+    "p50",
+    "p99",
+    "ratio",
     "conns",
-    "discarded",
-    "TLS hs",
-    "TIME_WAIT",
+    "disc",
+    "TLS",
+    "TW",
 ]
 
-
-_BASELINE_NOTE = (
-    "vs baseline: median over rounds of req/s / requests.Session's req/s in the same round"
+LEGEND = (
+    "req/s: median over rounds; p50, p99: latency in ms over every request; "
+    "ratio: req/s / requests.Session's (base) in the same round, median over rounds; "
+    "conns: connections the server accepted; TLS: TLS handshakes; "
+    "TW: sockets left in TIME_WAIT"
 )
+_DISCARDED_NOTE = (
+    "disc: connections closed on return because the pool was full (urllib3's "
+    '"Connection pool is full, discarding connection" warnings)'
+)
+#: Columns between table cells.
+_GAP = 2
 
 
 @dataclass
@@ -62,12 +63,20 @@ class Table:
     rows: list[list[str]] = field(default_factory=list)
     footer: list[str] = field(default_factory=list)
 
+    def width(self) -> int:
+        """Columns the table takes laid out horizontally, every cell whole."""
+        rows = [self.columns, *self.rows]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(self.columns))]
+        return sum(widths) + _GAP * (len(widths) - 1)
+
 
 @dataclass
 class Report:
     header: list[str]
     tables: list[Table]
     footer: list[str]
+    #: What the short column headers mean (one line, wrapped to the terminal).
+    legend: list[str] = field(default_factory=list)
 
 
 def _rate(value: float | None) -> str:
@@ -88,7 +97,7 @@ def _count(value: int | None) -> str:
 
 def _ratio(scenario: dict[str, Any], key: str, baseline: str | None) -> str:
     if key == baseline:
-        return "baseline"
+        return "base"
     value = scenario.get("vs_baseline")
     if value is None or not math.isfinite(value):
         return "n/a"
@@ -134,88 +143,136 @@ def _header(result: dict[str, Any]) -> list[str]:
 
 
 def build_report(result: dict[str, Any]) -> Report:
-    """The tables and lines of the report, renderer-neutral."""
+    """The tables and lines of the report, renderer-neutral: one table per scheme and
+    mode, so that no column repeats the scheme."""
     tables: list[Table] = []
-    results = result["results"]
-    sequential = Table(
-        "Sequential: one client object per scenario, one request after another",
-        list(_SEQUENTIAL_COLUMNS),
-        2,
-    )
-    concurrent: Table | None = None
-    for scheme, by_mode in results.items():
+    concurrent_tables: list[Table] = []
+    for scheme, by_mode in result["results"].items():
         block = by_mode.get("sequential")
         if block:
             baseline = block.get("baseline")
+            table = Table(
+                f"Sequential, {scheme}: one client object per scenario, one request after another",
+                list(_SEQUENTIAL_COLUMNS),
+                1,
+            )
             for key, s in block["scenarios"].items():
-                row = [scheme, s["scenario"], *_metrics(s, key, baseline)]
+                row = [s["scenario"], *_metrics(s, key, baseline)]
                 row += [_count(s["tls_handshakes"]), _count(s["time_wait"])]
-                sequential.rows.append(row)
-            if baseline and not any("baseline" in line for line in sequential.footer):
-                sequential.footer.append(_BASELINE_NOTE)
+                table.rows.append(row)
             if "keepwarm_vs_cold" in block:
-                sequential.footer.append(
+                table.footer.append(
                     f"{scheme}: keepwarm.Session / requests.get() per call = "
                     f"{block['keepwarm_vs_cold']:.1f}x"
                 )
+            tables.append(table)
         block = by_mode.get("concurrent")
         if block:
-            if concurrent is None:
-                concurrent = Table(
-                    f"Concurrent: {block['threads']} threads share one session, "
-                    f"~{block['requests_per_thread']} requests each per round; the server "
-                    f"waits {block['server_latency_ms']:g} ms before answering",
-                    list(_CONCURRENT_COLUMNS),
-                    3,
-                )
+            table = Table(
+                f"Concurrent, {scheme}: {block['threads']} threads share one session, "
+                f"~{block['requests_per_thread']} requests each per round; the server "
+                f"waits {block['server_latency_ms']:g} ms before answering",
+                list(_CONCURRENT_COLUMNS),
+                2,
+            )
             for pattern in ("steady", "bursty"):
                 for key, s in block.get(pattern, {}).items():
-                    row = [scheme, pattern, s["scenario"], *_metrics(s, key, block["baseline"])]
+                    row = [pattern, s["scenario"], *_metrics(s, key, block["baseline"])]
                     row += [
                         _count(s.get("pool_full_discards")),
                         _count(s["tls_handshakes"]),
                         _count(s["time_wait"]),
                     ]
-                    concurrent.rows.append(row)
-    if sequential.rows:
-        tables.append(sequential)
-    if concurrent is not None:
-        concurrent.footer += [
-            _BASELINE_NOTE,
+                    table.rows.append(row)
+            concurrent_tables.append(table)
+    if concurrent_tables:
+        concurrent_tables[-1].footer += [
             "requests.Session keeps requests' default pools (10 hosts x 10 connections); "
             "keepwarm.Session its own",
-            "discarded: connections closed on return because the pool was full (urllib3's "
-            '"Connection pool is full, discarding connection" warnings)',
         ]
-        tables.append(concurrent)
+    tables += concurrent_tables
+    legend = [LEGEND] if tables else []
+    if concurrent_tables:
+        legend.append(_DISCARDED_NOTE)
     footer = [f"{name}: skipped ({why})" for name, why in result["skipped"].items()]
     footer += [f"note: {note}" for note in result["notes"]]
-    return Report(_header(result), tables, footer)
+    return Report(_header(result), tables, footer, legend)
+
+
+def _wrap(line: str, width: int | None, indent: str = "") -> list[str]:
+    """*line* wrapped to *width* at spaces (None: as it is)."""
+    if width is None or len(line) <= width:
+        return [line]
+    return textwrap.wrap(
+        line, width, subsequent_indent=indent, break_long_words=True, break_on_hyphens=False
+    )
 
 
 def _plain_table(table: Table) -> list[str]:
     rows = [table.columns, *table.rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(table.columns))]
-    lines = [table.title]
+    lines = []
     for row in rows:
         cells = [
             cell.ljust(widths[i]) if i < table.text_columns else cell.rjust(widths[i])
             for i, cell in enumerate(row)
         ]
-        lines.append("  ".join(cells).rstrip())
-    lines += table.footer
+        lines.append((" " * _GAP).join(cells).rstrip())
     return lines
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """The plain-text report of :func:`keepwarm.bench._runner.run_bench`'s result."""
-    report = build_report(result)
-    lines = [*report.header]
+def _vertical_table(table: Table, width: int) -> list[str]:
+    """A table too wide for *width*: one block per row, its name and then its numbers as
+    ``header value`` pairs, never split, wrapped to *width*."""
+    lines = []
+    for row in table.rows:
+        lines.append("  ".join(row[: table.text_columns]))
+        pairs = [
+            f"{column} {cell}"
+            for column, cell in zip(
+                table.columns[table.text_columns :], row[table.text_columns :], strict=True
+            )
+        ]
+        line = ""
+        for pair in pairs:
+            if line and len(line) + 2 + len(pair) > width:
+                lines.append(line)
+                line = ""
+            line = f"{line}  {pair}" if line else f"  {pair}"
+        lines.append(line)
+    return lines
+
+
+def _table_lines(table: Table, width: int | None) -> tuple[list[str], bool]:
+    """The body lines of *table* for *width*, and whether they are the horizontal table
+    (header first) rather than the vertical layout."""
+    if width is None or table.width() <= width:
+        return _plain_table(table), True
+    return _vertical_table(table, width), False
+
+
+def render_lines(report: Report, width: int | None = None) -> list[str]:
+    """The report as plain lines; with *width*, every line fits it and no number is cut:
+    a table too wide becomes one block per row."""
+    lines = [part for line in report.header for part in _wrap(line, width)]
     for table in report.tables:
-        lines += ["", *_plain_table(table)]
+        lines.append("")
+        lines += _wrap(table.title, width)
+        lines += _table_lines(table, width)[0]
+        lines += [part for line in table.footer for part in _wrap(line, width)]
+    if report.legend:
+        lines.append("")
+        lines += [part for line in report.legend for part in _wrap(line, width)]
     if report.footer:
-        lines += ["", *report.footer]
-    return "\n".join(lines) + "\n"
+        lines.append("")
+        lines += [part for line in report.footer for part in _wrap(line, width)]
+    return lines
+
+
+def format_table(result: dict[str, Any], width: int | None = None) -> str:
+    """The plain-text report of :func:`keepwarm.bench._runner.run_bench`'s result; with
+    *width* (a terminal's columns), laid out to fit it."""
+    return "\n".join(render_lines(build_report(result), width)) + "\n"
 
 
 def _finite(value: Any) -> Any:
@@ -246,40 +303,45 @@ def rich_available() -> bool:
 
 
 def print_rich(result: dict[str, Any], out: TextIO) -> None:
-    """The report as rich tables on *out* (a terminal)."""
-    from rich import box
+    """The report on *out* (a terminal) with rich: laid out for the terminal's width like
+    :func:`render_lines` (a table too wide becomes one block per row), styled."""
     from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text
 
     console = Console(file=out)
+    width = console.width
     report = build_report(result)
-    rich_tables = []
+
+    def lines(texts: list[str], style: str = "") -> None:
+        for text in texts:
+            for part in _wrap(text, width):
+                console.print(Text(part, style=style), no_wrap=True, overflow="ignore")
+
+    lines(report.header)
     for table in report.tables:
-        rich_table = RichTable(
-            title=table.title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD
-        )
-        for i, column in enumerate(table.columns):
-            justify: Literal["left", "right"] = "left" if i < table.text_columns else "right"
-            rich_table.add_column(column, justify=justify, no_wrap=True)
-        for row in table.rows:
-            rich_table.add_row(*(Text(cell) for cell in row))
-        if console.measure(rich_table).maximum > console.width:
-            # Too narrow a terminal: rich would cut numbers short; plain lines just wrap.
-            out.write(format_table(result))
-            return
-        rich_tables.append((table, rich_table))
-    for line in report.header:
-        console.print(Text(line))
-    for table, rich_table in rich_tables:
         console.print()
-        console.print(rich_table)
-        for line in table.footer:
-            console.print(Text(line, style="bold"))
+        lines([table.title], "bold")
+        body, horizontal = _table_lines(table, width)
+        if horizontal:
+            rich_table = RichTable(
+                box=None, pad_edge=False, padding=(0, 1), header_style="bold underline"
+            )
+            for i, column in enumerate(table.columns):
+                justify: Literal["left", "right"] = "left" if i < table.text_columns else "right"
+                rich_table.add_column(column, justify=justify, no_wrap=True)
+            for row in table.rows:
+                rich_table.add_row(*(Text(cell) for cell in row))
+            console.print(rich_table, width=table.width())
+        else:
+            lines(body)
+        lines(table.footer, "bold")
+    if report.legend:
+        console.print()
+        lines(report.legend, "dim")
     if report.footer:
         console.print()
-        for line in report.footer:
-            console.print(Text(line, style="dim"))
+        lines(report.footer, "dim")
 
 
 class _RichProgress:
