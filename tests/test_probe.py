@@ -315,6 +315,29 @@ def test_server_closing_without_saying_so(
     assert server.connections_accepted == 3
 
 
+HTTP10 = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+
+
+@pytest.mark.parametrize("n", ["3", "20"])  # 20: the counters' own reuse advice fires too
+def test_http10_server_is_named_as_the_cause(
+    raw_server: Callable[..., RawServer], capsys: pytest.CaptureFixture[str], n: str
+) -> None:
+    # Like python -m http.server: HTTP/1.0, no Connection header, a close after each answer.
+    server = raw_server(respond_with(HTTP10))
+    code, out, err = probe(capsys, server.url + "/", "-n", n)
+    assert (code, err) == (0, "")
+    assert row(out, "HTTP") == "HTTP/1.0"  # the server's version, not the client's
+    result = probe_json(capsys, server.url + "/", "-n", n)
+    assert result["summary"]["http_version"] == "HTTP/1.0"
+    assert all(r["http_version"] == "HTTP/1.0" for r in result["per_request"])
+    assert result["summary"]["warm_reused"] == 0
+    assert len(result["advice"]) == 1, result["advice"]
+    advice = result["advice"][0]
+    assert "speaks HTTP/1.0 and closes the connection after every response" in advice
+    assert f"{n} of {n} requests paid a new connection" in advice
+    assert "keep-alive settings" not in advice  # not blamed on keep-alive settings
+
+
 def test_keep_alive_timeout_header(
     make_server: Callable[..., LocalServer], capsys: pytest.CaptureFixture[str]
 ) -> None:

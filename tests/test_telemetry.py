@@ -25,10 +25,12 @@ from forking import run_in_child
 from servers import (
     Flaky,
     LocalServer,
+    RawServer,
     ServerRequest,
     ServerResponse,
     default_handler,
     reset_after_request,
+    respond_with,
 )
 
 ServerFactory = Callable[..., LocalServer]
@@ -677,6 +679,16 @@ def test_wait_includes_the_server_time(http_server: LocalServer) -> None:
     assert t is not None
     assert t.wait is not None and t.wait >= 0.18
     assert t.total is not None and t.total >= t.wait
+
+
+@pytest.mark.parametrize("version", ["HTTP/1.0", "HTTP/1.1"])
+def test_http_version_is_the_servers(version: str) -> None:
+    # The client always sends HTTP/1.1; the timings name what the server answered with.
+    answer = f"{version} 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    with RawServer(respond_with(answer.encode())) as server, keepwarm.Session() as s:
+        t = keepwarm.timings(fetch(s, server.url + "/"))
+    assert t is not None
+    assert t.http_version == version
 
 
 def test_streamed_response_has_no_total(http_server: LocalServer) -> None:

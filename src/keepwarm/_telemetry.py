@@ -70,7 +70,7 @@ class Timings:
     total: float | None = None
     #: Whether the connection had served a request before.
     reused: bool = False
-    #: "HTTP/1.1", "HTTP/2", ...
+    #: The version on the server's status line: "HTTP/1.1", "HTTP/1.0", ...
     http_version: str | None = None
     #: "TLSv1.3", "TLSv1.2", ... (None for plain HTTP).
     tls_version: str | None = None

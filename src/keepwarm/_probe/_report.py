@@ -105,10 +105,23 @@ def advise(result: ProbeResult) -> list[str]:
     warm = len(result.requests) - 1
     if host is None or summary["warm_reused"] == warm:
         return advice
-    if reuse_advice(host):
-        return advice  # stats().advice() has said it already
     opened, n = summary["connections_opened"], summary["requests"]
     tls = " and a TLS handshake" if result.target.scheme == "https" else ""
+    generic = reuse_advice(host)
+    if summary["http_version"] == "HTTP/1.0" and summary["warm_reused"] == 0:
+        # The cause is the protocol, not a keep-alive setting: say that instead of the
+        # counters' generic line.
+        advice = [line for line in advice if line not in generic]
+        advice.append(
+            f"{host.origin}: the server speaks HTTP/1.0 and closes the connection after "
+            f"every response, so {opened} of {n} requests paid a new connection{tls}; no "
+            "keep-alive setting on the client changes that: serve HTTP/1.1 (e.g. "
+            "protocol_version = 'HTTP/1.1' for python -m http.server's handler) or put an "
+            "HTTP/1.1 reverse proxy in front of it"
+        )
+        return advice
+    if generic:
+        return advice  # stats().advice() has said it already
     if summary["connection_close"]:
         advice.append(
             f"{host.origin}: the server answered Connection: close, so {opened} of {n} "
