@@ -148,6 +148,9 @@ def test_one_request_has_no_warm_part(
     assert code == 0
     assert "warm: none (-n 1)" in out
     assert row(out, "reused") == "unknown: one request only (use -n 2 or more)"
+    # Nothing claims a reuse that one request cannot show.
+    assert row(out, "advice") == "no advice: one request cannot show reuse (use -n 2 or more)"
+    assert "were reused" not in out
     result = probe_json(capsys, http_server.url + "/", "-n", "1")
     assert result["warm_median"] is None
     assert result["summary"]["kept_alive"] is None

@@ -355,11 +355,13 @@ def format_report(result: ProbeResult, width: int | None = None) -> str:
     wrap_width = max(20, width - label_width)
     for label, text in rows:
         lines.append(f"{label.ljust(label_width)}{text}")
-    advice = result.advice or [
-        "no advice: connections were reused"
-        if kept is not False
-        else "no advice from keepwarm's counters"
-    ]
+    if kept is None:  # -n 1: nothing was reused, and nothing could be
+        no_advice = "no advice: one request cannot show reuse (use -n 2 or more)"
+    elif kept:
+        no_advice = "no advice: connections were reused"
+    else:
+        no_advice = "no advice from keepwarm's counters"
+    advice = result.advice or [no_advice]
     for i, item in enumerate(advice):
         wrapped = textwrap.wrap(printable(item), wrap_width) or [""]
         for j, piece in enumerate(wrapped):
