@@ -6,6 +6,7 @@ import json
 import pathlib
 import socket
 import ssl
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,8 @@ import pytest
 import trustme
 
 from keepwarm._probe import redact_url
+from keepwarm._probe._report import slow_warm_advice
+from keepwarm._telemetry import Timings
 from keepwarm.cli import main
 from servers import (
     LocalServer,
@@ -21,6 +24,7 @@ from servers import (
     ServerRequest,
     ServerResponse,
     default_handler,
+    read_request_head,
     respond_with,
     silent,
 )
@@ -339,6 +343,63 @@ def test_http10_server_is_named_as_the_cause(
     assert "speaks HTTP/1.0 and closes the connection after every response" in advice
     assert f"{n} of {n} requests paid a new connection" in advice
     assert "keep-alive settings" not in advice  # not blamed on keep-alive settings
+
+
+def nagle_server(conn: socket.socket, server: RawServer) -> None:
+    """Keep-alive HTTP/1.1 with Nagle on, each response written in three small sends: the
+    later sends wait for the ACK of the first, which the client delays (~40 ms on Linux)."""
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+    for _ in range(20):  # bounded: at most 20 requests per connection
+        if not read_request_head(conn):
+            return
+        conn.send(b"HTTP/1.1 200 OK\r\n")
+        conn.send(b"Content-Length: 2\r\n\r\n")
+        conn.send(b"ok")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the 40 ms delayed ACK is Linux's")
+def test_nagle_and_delayed_ack_stall_is_named(
+    raw_server: Callable[..., RawServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = raw_server(nagle_server)
+    result = probe_json(capsys, server.url + "/", "-n", "4")
+    assert result["summary"]["warm_reused"] == 3
+    assert result["warm_median"]["wait"] > result["cold"]["wait"] + 0.025
+    assert len(result["advice"]) == 1, result["advice"]
+    advice = result["advice"][0]
+    assert "Nagle's algorithm on the server meeting delayed ACKs" in advice
+    assert "set TCP_NODELAY on the server's sockets" in advice
+    assert server.connections_accepted == 1
+
+
+def _t(server_ms: float, reused: bool = True) -> Timings:
+    return Timings(wait=server_ms / 1000 * 0.9, receive=server_ms / 1000 * 0.1, reused=reused)
+
+
+@pytest.mark.parametrize(
+    ("cold", "warm", "advised"),
+    [
+        (1.0, [41.0, 43.0, 42.0, 44.0], True),  # Linux's 40 ms, every time
+        (2.0, [202.0, 205.0, 201.0], True),  # a 200 ms delayed-ACK timer
+        (1.0, [41.0, 43.0, 1.0, 44.0], True),  # 3 of 4 stalled: still consistent
+        (1.0, [41.0, 1.0], False),  # one stall of two: a hiccup, not a pattern
+        (1.0, [41.0], False),  # one warm request cannot show a pattern
+        (1.0, [1.2, 0.9, 1.1, 0.8], False),  # warm as fast as cold
+        (60.0, [90.0, 95.0, 92.0], False),  # a slow server, not a stall (< 2x cold)
+        (1.0, [10.0, 12.0, 11.0], False),  # slower, but under any delayed-ACK timer
+    ],
+)
+def test_slow_warm_rule(cold: float, warm: list[float], advised: bool) -> None:
+    advice = slow_warm_advice("http://h:80", _t(cold, reused=False), [_t(ms) for ms in warm])
+    assert bool(advice) is advised
+    if advised:
+        assert "TCP_NODELAY" in advice[0]
+
+
+def test_slow_warm_rule_counts_only_reused_connections() -> None:
+    # Warm requests on new connections are not the pattern (their slowness is elsewhere).
+    warm = [_t(41.0, reused=False), _t(43.0, reused=False), _t(42.0, reused=False)]
+    assert slow_warm_advice("http://h:80", _t(1.0, reused=False), warm) == []
 
 
 def test_keep_alive_timeout_header(

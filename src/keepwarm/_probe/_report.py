@@ -29,10 +29,20 @@ __all__ = [
     "format_report",
     "observations",
     "result_as_dict",
+    "slow_warm_advice",
     "terminal_width",
 ]
 
 PHASES: Final = ("dns", "connect", "tls", "send", "wait", "receive")
+
+#: A warm request's wait + receive this much above the cold one's counts as stalled:
+#: below the smallest delayed-ACK timer (40 ms on Linux; 100-200 ms elsewhere), far
+#: above loopback and LAN jitter.
+STALL_SECONDS: Final = 0.025
+#: ... and it must be this many times the cold one's, so a slow server is not taken for it.
+STALL_FACTOR: Final = 2.0
+#: Share of the reused warm requests that must stall (at least two of them): consistently.
+STALL_SHARE: Final = 0.75
 
 _FALLBACK_TERMINAL: Final = (80, 24)
 _MIN_WIDTH: Final = 60
@@ -98,7 +108,53 @@ def _alpn_selected(checks: Sequence[AlpnCheck]) -> list[str]:
     return [c.offered[0] for c in checks if c.selected is not None and c.selected == c.offered[0]]
 
 
+def _server_time(t: Timings) -> float | None:
+    """From the request sent to the body read: what the server and the network took."""
+    if t.wait is None:
+        return None
+    return t.wait + (t.receive or 0.0)
+
+
+def slow_warm_advice(origin: str, cold: Timings, warm: Sequence[Timings]) -> list[str]:
+    """Advice when the warm requests on a reused connection consistently wait much longer
+    for their answer than the cold one: the pattern of Nagle's algorithm on the server
+    meeting delayed ACKs on the client (a response written in several small sends; the
+    later ones wait for the ACK of the first, which the client delays by ~40 ms). A new
+    connection hides it, because a fresh TCP connection ACKs at once (quick-ACK mode)."""
+    cold_time = _server_time(cold)
+    reused = [x for x in (_server_time(t) for t in warm if t.reused) if x is not None]
+    if cold_time is None or len(reused) < 2:
+        return []
+    stalled = [
+        x for x in reused if x - cold_time >= STALL_SECONDS and x >= STALL_FACTOR * cold_time
+    ]
+    if len(stalled) < max(2, STALL_SHARE * len(reused)):
+        return []
+    extra = statistics.median(stalled) - cold_time
+    return [
+        f"{origin}: the warm requests on a reused connection wait {extra * 1000:.0f} ms "
+        f"longer for their answer than the cold one ({len(stalled)} of {len(reused)}; "
+        f"{statistics.median(reused) * 1000:.1f} ms against {cold_time * 1000:.1f} ms): "
+        "the pattern of Nagle's algorithm on the server meeting delayed ACKs on the client "
+        "(~40 ms on Linux, up to 200 ms elsewhere), when the server writes one response in "
+        "several small sends; set TCP_NODELAY on the server's sockets (or have it write "
+        "each response in one send)"
+    ]
+
+
 def advise(result: ProbeResult) -> list[str]:
+    return [*_reuse_advice(result), *_stall_advice(result)]
+
+
+def _stall_advice(result: ProbeResult) -> list[str]:
+    host = _host(result)
+    if host is None or len(result.requests) < 3:
+        return []
+    warm = [r.timings for r in result.requests[1:]]
+    return slow_warm_advice(host.origin, result.requests[0].timings, warm)
+
+
+def _reuse_advice(result: ProbeResult) -> list[str]:
     advice = list(result.stats.advice())
     summary = _summary(result)
     host = _host(result)
