@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 import keepwarm
+from keepwarm.bench._report import format_table
 from keepwarm.cli import main
 
 SCENARIO_FIELDS = {
@@ -29,6 +30,7 @@ SCENARIO_FIELDS = {
     "connections",
     "tls_handshakes",
     "time_wait",
+    "idle_expired",
     "requests_per_second",
     "rounds_requests_per_second",
     "p50_ms",
@@ -169,6 +171,35 @@ def test_table_without_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
         "requests.Session": "1",
         "keepwarm.Session": "1",  # kept across rounds
     }
+
+
+def test_idle_expiry_explains_extra_connections(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # keepwarm's own keepalive_expiry (4 s by default) closing its idle connection while the
+    # other clients run their batches: the report says so instead of leaving 'conns 3'
+    # unexplained. 5 ms makes it happen between every pair of its batches.
+    monkeypatch.setenv("KEEPWARM_KEEPALIVE_EXPIRY", "0.005")
+    args = ["--requests", "5", "--rounds", "3", "--scheme", "http", "--mode", "sequential"]
+    args += ["--clients", "cold,requests,keepwarm"]
+    result = run_json(*args)
+    scenarios = result["results"]["http"]["sequential"]["scenarios"]
+    expired = scenarios["keepwarm"]["idle_expired"]
+    assert expired >= 1
+    assert scenarios["keepwarm"]["connections"] == 1 + expired
+    assert scenarios["requests"]["idle_expired"] is None  # requests does not tell
+    assert main(["bench", *args]) == 0
+    out = capsys.readouterr().out
+    notes = [line for line in out.splitlines() if "keepalive_expiry" in line]
+    assert len(notes) == 1, out
+    assert notes[0].startswith("http: keepwarm.Session reopened ")
+    assert notes[0].endswith("that its keepalive_expiry closed while idle between batches")
+
+
+def test_no_idle_note_without_idle_expiry(full_run: dict[str, Any]) -> None:
+    # The default 4 s expiry never fires in a run this short: no line about it.
+    assert full_run["results"]["http"]["sequential"]["scenarios"]["keepwarm"]["idle_expired"] == 0
+    assert "keepalive_expiry" not in format_table(full_run)
 
 
 def test_time_budget_keeps_completed_rounds() -> None:

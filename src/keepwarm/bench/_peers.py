@@ -119,6 +119,11 @@ class Client(ABC):
     def close(self) -> None:  # noqa: B027 - most clients hold nothing to close
         """Release the client's connections."""
 
+    def idle_expired(self) -> int | None:
+        """Idle connections the client closed on its own for idling too long (keepwarm's
+        ``keepalive_expiry``), so far; None when the client does not tell."""
+        return None
+
 
 class ColdRequests(Client):
     key = "cold"
@@ -175,6 +180,9 @@ class KeepwarmSession(_RequestsLike):
 
         self.session = keepwarm.Session(verify=target.bundle)  # its own (3, 7) s timeout
         self._kwargs = {"allow_redirects": False} if target.remote else {}
+
+    def idle_expired(self) -> int | None:
+        return int(self.session.stats().idle_expired)
 
 
 class HttpxClient(Client):

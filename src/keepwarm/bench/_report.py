@@ -114,6 +114,19 @@ def _metrics(scenario: dict[str, Any], key: str, baseline: str | None) -> list[s
     ]
 
 
+def _idle_note(where: str, scenario: dict[str, Any]) -> list[str]:
+    """Why a keepwarm.Session opened more connections than the others: it closed idle
+    ones itself (its keepalive_expiry) while the other scenarios' batches ran."""
+    n = scenario.get("idle_expired")
+    if not n:
+        return []
+    s = "" if n == 1 else "s"
+    return [
+        f"{where}: {scenario['scenario']} reopened {n} connection{s} that its "
+        "keepalive_expiry closed while idle between batches"
+    ]
+
+
 def _header(result: dict[str, Any]) -> list[str]:
     config, env = result["config"], result["environment"]
     if config["url"]:
@@ -160,6 +173,7 @@ def build_report(result: dict[str, Any]) -> Report:
                 row = [s["scenario"], *_metrics(s, key, baseline)]
                 row += [_count(s["tls_handshakes"]), _count(s["time_wait"])]
                 table.rows.append(row)
+                table.footer += _idle_note(scheme, s)
             if "keepwarm_vs_cold" in block:
                 table.footer.append(
                     f"{scheme}: keepwarm.Session / requests.get() per call = "
@@ -184,6 +198,7 @@ def build_report(result: dict[str, Any]) -> Report:
                         _count(s["time_wait"]),
                     ]
                     table.rows.append(row)
+                    table.footer += _idle_note(f"{scheme} {pattern}", s)
             concurrent_tables.append(table)
     if concurrent_tables:
         concurrent_tables[-1].footer += [

@@ -165,6 +165,9 @@ class Measured:
     tls_handshakes: int | None = 0
     time_wait: int | None = 0
     discards: int | None = None
+    #: Idle connections the client closed itself (keepwarm's keepalive_expiry); None:
+    #: the client does not tell.
+    idle_expired: int | None = None
 
     def add(
         self,
@@ -205,6 +208,7 @@ class Measured:
             "connections": self.connections,
             "tls_handshakes": self.tls_handshakes,
             "time_wait": self.time_wait,
+            "idle_expired": self.idle_expired,
             "requests_per_second": statistics.median(self.round_rps),
             "rounds_requests_per_second": self.round_rps,
             "p50_ms": percentile(ordered, 50) * 1000,
@@ -258,8 +262,11 @@ def _rotated(keys: Sequence[str], index: int) -> list[str]:
 
 
 def _close_all(clients: dict[str, Client], measured: dict[str, Measured], tw: _TimeWait) -> None:
-    """Close every client, counting the TIME_WAIT sockets each close leaves."""
+    """Close every client, counting the TIME_WAIT sockets each close leaves (and, just
+    before, reading the idle connections it closed itself)."""
     for key, client in clients.items():
+        if key in measured:
+            measured[key].idle_expired = client.idle_expired()
         tw.start()
         try:
             client.close()
