@@ -15,6 +15,8 @@ import uuid
 
 import pytest
 
+from test_bench_extras import EXTRA, without_command
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
 #: A small run: seconds, not minutes; both modes so that both tables are drawn.
@@ -25,14 +27,19 @@ ARGS = [
 KEEPWARM = str(pathlib.Path(sys.executable).parent / "keepwarm")
 
 
-def run_in_terminal(columns: int, args: list[str], timeout: float = 60.0) -> str:
-    """Run ``keepwarm bench *args*`` in a detached tmux pane *columns* wide; the pane's
-    text once it exits, wrapped lines joined (so a line wider than the pane shows)."""
+def run_in_terminal(
+    columns: int, args: list[str], timeout: float = 60.0, argv: list[str] | None = None
+) -> str:
+    """Run ``keepwarm bench *args*`` (or *argv*) in a detached tmux pane *columns* wide;
+    the pane's text once it exits, wrapped lines joined (so a line wider than the pane
+    shows)."""
     name = f"kw-{uuid.uuid4().hex[:8]}"
-    command = " ".join(shlex.quote(a) for a in [KEEPWARM, "bench", *args])
+    command = " ".join(shlex.quote(a) for a in (argv or [KEEPWARM, "bench", *args]))
     # Wait on the pane after the command so that it stays around to be read.
     script = f"{command}; echo KW-EXIT=$?; sleep {timeout:g}"
     env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm-256color"}
+    for variable in [v for v in env if v.upper().startswith("KEEPWARM_")]:
+        del env[variable]
     env.pop("TMUX", None)
     tmux = ["tmux", "-L", name]  # its own server: nothing shared with a user's tmux
     subprocess.run(
@@ -92,3 +99,12 @@ def test_narrow_terminal_gets_one_block_per_row() -> None:
     at = lines.index("requests.get() per call")
     numbers = " ".join(lines[at + 1 : at + 3])
     assert "conns 3" in numbers and "req/s " in numbers, text
+
+
+def test_plain_report_without_rich_fits_the_terminal_too() -> None:
+    # No [bench] extra: no rich (plain text on the terminal), no trustme (HTTP only).
+    argv = without_command(EXTRA, *ARGS, "--scheme", "both")
+    text = run_in_terminal(80, [], argv=argv)
+    assert_fits(text, 80)
+    assert "https: skipped (HTTPS needs trustme" in " ".join(text.split())
+    assert any(line.split()[:2] == ["scenario", "req/s"] for line in text.splitlines()), text

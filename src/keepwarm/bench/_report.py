@@ -137,10 +137,17 @@ def _header(result: dict[str, Any]) -> list[str]:
         where = "embedded server (separate process) on 127.0.0.1"
     if config["rtt_ms"] is not None:
         where += f", through a latency proxy adding {config['rtt_ms']:g} ms of RTT"
-    if not config["url"]:
-        bundle = "certifi's + a throwaway CA"
+    if "https" not in config["schemes"]:
+        trust = "HTTP only: no TLS, so no certificate is verified"
     else:
-        bundle = "certifi's + the --cacert file" if config.get("cacert") else "certifi's"
+        if not config["url"]:
+            bundle = "certifi's + a throwaway CA"
+        else:
+            bundle = "certifi's + the --cacert file" if config.get("cacert") else "certifi's"
+        trust = (
+            f"CA bundle: {config['ca_bundle_certificates']} certificates ({bundle}); every "
+            "client verifies against it"
+        )
     versions = ", ".join(
         f"{name} {env[name]}"
         for name in ("requests", "urllib3", "urllib3-future", "httpx", "aiohttp", "keepwarm")
@@ -149,8 +156,7 @@ def _header(result: dict[str, Any]) -> list[str]:
     return [
         f"keepwarm bench: {config['requests']} requests x {config['rounds']} interleaved "
         f"rounds per scenario; {where}",
-        f"CA bundle: {config['ca_bundle_certificates']} certificates ({bundle}); every "
-        "client verifies against it",
+        trust,
         f"Python {env['python']}, {env['openssl']}, {versions}; {env['cpus']} CPUs",
     ]
 

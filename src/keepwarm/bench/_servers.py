@@ -32,6 +32,7 @@ from keepwarm.bench._child import BenchError, ChildProcess
 
 __all__ = [
     "NGINX_MISSING",
+    "TRUSTME_MISSING",
     "BenchServer",
     "NginxServer",
     "ServerCounts",
@@ -40,6 +41,7 @@ __all__ = [
     "nginx_version",
     "open_server",
     "tls_files",
+    "trustme_missing",
 ]
 
 NGINX_MISSING = (
@@ -96,6 +98,18 @@ class TlsFiles:
     certificates: int
 
 
+TRUSTME_MISSING = "HTTPS needs trustme to make a throwaway CA: pip install 'keepwarm[bench]'"
+
+
+def trustme_missing() -> str | None:
+    """Why the local HTTPS server cannot run here (trustme missing), or None."""
+    try:
+        import trustme  # noqa: F401
+    except ImportError:
+        return TRUSTME_MISSING
+    return None
+
+
 @contextlib.contextmanager
 def tls_files(schemes: Sequence[str], *, extra_ca: str | None = None) -> Iterator[TlsFiles]:
     """certifi's bundle plus, for HTTPS, a throwaway CA that signed the server's
@@ -118,9 +132,7 @@ def tls_files(schemes: Sequence[str], *, extra_ca: str | None = None) -> Iterato
             try:
                 import trustme
             except ImportError:
-                raise BenchError(
-                    "HTTPS needs trustme to make a throwaway CA: pip install 'keepwarm[bench]'"
-                ) from None
+                raise BenchError(TRUSTME_MISSING) from None
             ca = trustme.CA()
             leaf = ca.issue_cert("127.0.0.1")
             chain = os.path.join(tmp, "server.pem")
