@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import re
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,7 @@ from urllib3.util import SKIP_HEADER
 import keepwarm
 from keepwarm._upstream.transport import _response_headers
 from keepwarm._upstream.wire import PlainHTTPMessage, parse_headers, write_request
-from servers import RawServer, read_request_head
+from servers import RawServer, read_request_head, respond_with
 
 NAME_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != ":")
 names = st.text(alphabet=NAME_CHARS, min_size=1, max_size=12)
@@ -63,8 +64,17 @@ def _lookups(message: http.client.HTTPMessage) -> list[object]:
     ]
 
 
-def _both(head: bytes) -> tuple[dict[str, object], bytes, dict[str, object], bytes]:
-    ours_fp, theirs_fp = io.BytesIO(head), io.BytesIO(head)
+def _rfc9112(header_lines: bytes) -> bytes:
+    """Header lines with each bare CR made a space (RFC 9112 section 2.2), which is how
+    keepwarm reads them; http.client takes a bare CR for a line break."""
+    return re.sub(rb"\r(?!\n)", b" ", header_lines)
+
+
+def _both(
+    head: bytes, expected: bytes | None = None
+) -> tuple[dict[str, object], bytes, dict[str, object], bytes]:
+    """keepwarm's parse of ``head`` and http.client's of ``expected`` (default: the same)."""
+    ours_fp, theirs_fp = io.BytesIO(head), io.BytesIO(head if expected is None else expected)
     ours = parse_headers(ours_fp)
     theirs = http.client.parse_headers(theirs_fp)
     assert _lookups(ours) == _lookups(theirs)
@@ -87,8 +97,9 @@ def test_plain_message_lookups_after_changes_match_http_client() -> None:
 @settings(max_examples=400, deadline=None, derandomize=True, database=None)
 @given(heads, st.sampled_from([b"\r\n", b"\n"]), st.binary(max_size=8))
 def test_same_message_as_http_client(lines: list[str], end: bytes, body: bytes) -> None:
-    head = "".join(lines).encode("latin-1") + end + body
-    ours, ours_rest, theirs, theirs_rest = _both(head)
+    header_lines = "".join(lines).encode("latin-1")
+    head = header_lines + end + body
+    ours, ours_rest, theirs, theirs_rest = _both(head, _rfc9112(header_lines) + end + body)
     assert ours == theirs
     assert ours_rest == theirs_rest == body
 
@@ -268,3 +279,22 @@ def test_write_request_declines_what_it_does_not_handle() -> None:
             )
         )
         assert outcome[0] is False and wire == b"", (body, headers)
+
+
+@pytest.mark.parametrize("client", ["requests", "keepwarm"])
+def test_a_bare_cr_never_smuggles_a_second_header(
+    client: str, raw_server: Callable[..., RawServer]
+) -> None:
+    """``X-A: a<CR>Set-Cookie: evil=1``: plain requests (http.client's email parser) reads
+    a second header and stores the cookie; keepwarm reads one header with a space, as RFC
+    9112 section 2.2 asks, and stores nothing."""
+    head = b"HTTP/1.1 200 OK\r\nX-A: a\rSet-Cookie: evil=1\r\nContent-Length: 2\r\n\r\nok"
+    server = raw_server(respond_with(head))
+    with requests.Session() if client == "requests" else keepwarm.Session() as s:
+        r = s.get(server.url + "/", timeout=5)
+        assert r.status_code == 200 and r.content == b"ok"
+        if client == "requests":
+            assert r.headers["Set-Cookie"] == "evil=1" and s.cookies.get("evil") == "1"
+        else:
+            assert "Set-Cookie" not in r.headers and not s.cookies
+            assert r.headers["X-A"] == "a Set-Cookie: evil=1"

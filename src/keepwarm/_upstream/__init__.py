@@ -116,7 +116,8 @@ Copies of CPython:
 * ``http.client.HTTPResponse.begin`` (copy) -> ``wire.FastHeadersHTTPResponse.begin``. Tests:
   test_http11.py, test_parity.py.
 * ``http.client.parse_headers`` (copy) -> ``wire.parse_headers``. Fallback: the email parser for
-  anything but plain ``Name: value`` lines. Tests: test_http11.py (hypothesis-compared).
+  anything but plain ``Name: value`` lines. One deliberate difference: a bare CR is read as a
+  space (RFC 9112 2.2), not as a line break. Tests: test_http11.py (hypothesis-compared).
 * ``http.client.HTTPConnection.putheader`` (copy) -> ``wire._header_lines`` (its checks). Fallback:
   http.client's own for bytes names and rejected characters. Tests: test_http11.py.
 * ``http.cookiejar.CookieJar.__iter__`` (copy) -> ``cookies.ThreadSafeCookieJar.__iter__``. Tests:
