@@ -832,3 +832,77 @@ def test_retries_counter_counts_connection_error_retries(
     assert stats.retries == 3
     # A refused connection carries no request; the others carried all four attempts.
     assert stats.requests == (0 if fault == "refused" else 4)
+
+
+# == 11. servers that answer with nonsense ===============================================
+
+#: ``Retry-After`` values no parser accepts (RFC 9110: an HTTP date or whole seconds):
+#: urllib3's ``parse_retry_after`` raises InvalidHeader for most and a bare ValueError
+#: for the last two (too many digits for ``int``; a year ``datetime`` refuses). Headers
+#: are latin-1, so superscript digits (which ``str.isdigit`` accepts) arrive too.
+BAD_RETRY_AFTER = (
+    "soon",
+    "-1",
+    "1.5",
+    "120s",
+    "later",
+    "\xb2",
+    "1\xb9",
+    "",
+    "9" * 5000,  # whole seconds, too many digits for int()
+    "Fri, 31 Dec 99999 23:59:59 GMT",
+)
+
+
+def _answer(status: str, *headers: str, body: bytes = b"") -> bytes:
+    head = "".join(f"{h}\r\n" for h in headers)
+    return (
+        f"HTTP/1.1 {status}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body
+    )
+
+
+@pytest.mark.parametrize("status", ["429 Too Many Requests", "503 Unavailable", "413 Too Large"])
+@pytest.mark.parametrize(
+    "retry_after", BAD_RETRY_AFTER, ids=[f"retry-after-{i}" for i in range(len(BAD_RETRY_AFTER))]
+)
+def test_unparsable_retry_after(
+    make_client: MakeClient, scripted_server: ScriptedServer, status: str, retry_after: str
+) -> None:
+    """The first GET is answered 429/503/413 with a ``Retry-After`` that does not parse,
+    the next with 200. Plain requests (no retries) returns the error response. keepwarm
+    retries after its normal backoff (413 too: urllib3 retries it when a Retry-After is
+    present, but not an empty one) and returns the 200; it once raised urllib3's
+    InvalidHeader or a bare ValueError, which ``except requests.RequestException``
+    misses."""
+    code = int(status[:3])
+    # An empty header is no header (urllib3 retries a 413 only with one); 5,000 digits
+    # are whole seconds, far beyond retry_after_max: returned at once, not retried.
+    retried = (code != 413 or retry_after != "") and len(retry_after) < 5000
+    first = Reply(_answer(status, f"Retry-After: {retry_after}"))
+    srv = scripted_server(lambda connection, index: first if index == 1 else Reply())
+    client = make_client(timeout=SAFETY_TIMEOUT, max_retries=NO_BACKOFF)
+    start = time.monotonic()
+    r = client.get(srv.url + "/limited")
+    assert time.monotonic() - start < 2.0
+    retried = client.is_keepwarm and retried
+    assert r.status_code == (200 if retried else code)
+    assert srv.seen.by_route() == {"GET /limited": 2 if retried else 1}
+    assert_no_slot_leaked(client, srv.url)
+    check_stats(client, 1, requests=1 + retried, reused=int(retried), retries=int(retried))
+
+
+def test_unparsable_retry_after_until_retries_run_out(
+    make_client: MakeClient, scripted_server: ScriptedServer
+) -> None:
+    """Every answer is ``503`` with ``Retry-After: soon``: keepwarm retries three times,
+    then returns the last 503 (``raise_on_status=False``); plain requests returns the
+    first."""
+    answer = Reply(_answer("503 Unavailable", "Retry-After: soon"))
+    srv = scripted_server(lambda connection, index: answer)
+    client = make_client(timeout=SAFETY_TIMEOUT, max_retries=NO_BACKOFF)
+    r = client.get(srv.url + "/down")
+    assert r.status_code == 503
+    assert r.headers["Retry-After"] == "soon"
+    assert srv.seen.by_route() == {"GET /down": by_client(client, requests=1, keepwarm=4)}
+    assert_no_slot_leaked(client, srv.url)
+    check_stats(client, 1, requests=4, reused=3, retries=3)

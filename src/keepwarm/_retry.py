@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from urllib3 import BaseHTTPResponse
 from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
 
 from keepwarm._validate import check_seconds
@@ -47,6 +47,11 @@ class RetryPolicy(Retry):
     * ``retry_read_timeouts`` (default False): a read timeout means the server is slow,
       not gone; retrying it multiplies the time a caller waits. Set True to retry them
       (idempotent methods only, as always).
+
+    A ``Retry-After`` that does not parse (``soon``, ``-1``, ``1.5``, ``120s``, ``²``, a
+    date in the year 99999) is treated as absent: the retry waits the normal backoff.
+    urllib3's own ``parse_retry_after`` raises ``InvalidHeader`` (or a bare
+    ``ValueError``) there, which would turn the server's answer into an exception.
     """
 
     DEFAULT_ALLOWED_METHODS = IDEMPOTENT_METHODS
@@ -129,6 +134,13 @@ class RetryPolicy(Retry):
         assert isinstance(new, RetryPolicy)
         return new
 
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        """urllib3's, but None (so: the normal backoff) for a header that does not parse."""
+        try:
+            return super().get_retry_after(response)
+        except (InvalidHeader, ValueError, OverflowError):
+            return None
+
     def signature(self) -> tuple[Any, ...]:
         """The configuration as a comparable tuple (urllib3's Retry has no ``__eq__``)."""
         return (
@@ -176,10 +188,13 @@ def _uncapped_retry_after(header: str | None) -> float | None:
     text = header.strip()
     if text.isascii() and text.isdigit():  # urllib3's rule is [0-9]+: not "²"
         return float(text)
-    parsed = email.utils.parsedate_tz(text)
-    if parsed is None:
+    try:
+        parsed = email.utils.parsedate_tz(text)
+        if parsed is None:
+            return None
+        return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+    except (ValueError, OverflowError):  # "Fri, 31 Dec 99999 ...": year out of range
         return None
-    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
 
 
 _RETRY_FIELDS: Final = (
