@@ -906,3 +906,43 @@ def test_unparsable_retry_after_until_retries_run_out(
     assert srv.seen.by_route() == {"GET /down": by_client(client, requests=1, keepwarm=4)}
     assert_no_slot_leaked(client, srv.url)
     check_stats(client, 1, requests=4, reused=3, retries=3)
+
+
+@pytest.mark.parametrize(
+    "length",
+    [10**14, 2**64, 2**63 - 1, 16 * 1024 * 1024],
+    ids=["10**14", "2**64", "2**63-1", "16MiB"],
+)
+def test_huge_content_length_with_a_short_body(
+    make_client: MakeClient, scripted_server: ScriptedServer, length: int
+) -> None:
+    """``Content-Length`` announces *length* bytes, five arrive, the server closes. Both
+    clients raise ChunkedEncodingError (IncompleteRead). keepwarm once raised MemoryError
+    (10**14) or OverflowError (2**63 and more): its one-call read handed the announced
+    length to http.client, which allocated it up front. 16 MiB, the longest length still
+    read in one call (``ONE_READ_MAX``), shows the bound stays safe."""
+    data = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\nshort" % length
+    srv = scripted_server(lambda connection, index: Reply(data, then="close"))
+    client = make_client(timeout=SAFETY_TIMEOUT)
+    outcome = client.attempt("GET", srv.url + "/huge")
+    assert type(outcome) is requests.exceptions.ChunkedEncodingError
+    assert f"5 bytes read, {length - 5} more expected" in str(outcome)
+    assert srv.seen.by_route() == {"GET /huge": 1}
+    assert_no_slot_leaked(client, srv.url)
+    check_stats(client, 1, requests=1, reused=0, retries=0)
+
+
+def test_long_body_beyond_the_one_read_bound(
+    make_client: MakeClient, scripted_server: ScriptedServer
+) -> None:
+    """A true ``Content-Length`` over keepwarm's one-call bound (20 MiB) reads whole with
+    both clients (keepwarm through requests' own path)."""
+    body = bytes(range(256)) * (20 * 4096)
+    srv = scripted_server(lambda connection, index: Reply(_answer("200 OK", body=body)))
+    client = make_client(timeout=SAFETY_TIMEOUT)
+    r = client.get(srv.url + "/long")
+    assert r.content == body
+    assert client.get(srv.url + "/again").content == body
+    assert srv.seen.by_route() == {"GET /long": 1, "GET /again": 1}
+    assert_no_slot_leaked(client, srv.url)
+    check_stats(client, 1, requests=2, reused=1)

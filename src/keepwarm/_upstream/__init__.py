@@ -67,8 +67,8 @@ Copies of requests (``requests.<module>.<name>``):
   ``prepare._prepare_session_headers``. Fallback: requests' own for requests with headers of their
   own. Tests: test_prepare.py.
 * ``requests.models.Response.content`` (copy) -> ``session.read_body``. Fallback:
-  ``response.content`` for chunked bodies, hooks that read the body, non-urllib3 raws. Tests:
-  test_parity.py, test_faults.py.
+  ``response.content`` for chunked bodies, announced lengths over ``session.ONE_READ_MAX``, hooks
+  that read the body, non-urllib3 raws. Tests: test_parity.py, test_faults.py.
 * ``requests.utils.resolve_proxies`` (copy) -> ``session.RequestsSessionBase._resolve_proxies``.
   Tests: test_environment.py.
 * ``requests.utils.get_netrc_auth`` (copy) -> ``environment.EnvironmentSnapshot.netrc_auth``. Tests:

@@ -44,7 +44,16 @@ from keepwarm._upstream.cookies import ThreadSafeCookieJar, extract_cookies, sco
 from keepwarm._upstream.environment import EnvironmentSnapshot
 from keepwarm._upstream.prepare import merge_setting, prepare
 
-__all__ = ["RequestsSessionBase", "read_body", "reset_adapter_after_fork"]
+__all__ = ["ONE_READ_MAX", "RequestsSessionBase", "read_body", "reset_adapter_after_fork"]
+
+#: The longest announced ``Content-Length`` read in one call (16 MiB). The one call hands
+#: the announced length to ``http.client``, which allocates that much before a byte
+#: arrives: a server that announces 10**14 bytes and sends five made keepwarm raise
+#: MemoryError (2**64: OverflowError) where requests, reading 10 KiB at a time, raises
+#: ChunkedEncodingError. What the one call saves is a fixed few microseconds per response
+#: (requests' generator chain), which matters for small bodies and is noise next to
+#: moving 16 MiB; longer bodies take requests' own path.
+ONE_READ_MAX = 16 * 1024 * 1024
 
 
 class RequestsSessionBase(requests.Session):
@@ -250,8 +259,9 @@ def read_body(response: Response) -> None:
     """``response.content``, read in one call instead of requests' generator chain
     (``iter_content`` -> urllib3 ``stream`` -> ``read`` in 10 KiB pieces), with the same
     exceptions requests raises. Anything else (a chunked body, whose parse errors urllib3's
-    chunk reader explains better; a response hook that read or replaced the body; a raw
-    object that is not urllib3's) takes requests' own path."""
+    chunk reader explains better; an announced length over :data:`ONE_READ_MAX`; a
+    response hook that read or replaced the body; a raw object that is not urllib3's)
+    takes requests' own path."""
     raw = response.raw
     if (
         response._content is not False
@@ -259,6 +269,7 @@ def read_body(response: Response) -> None:
         or response.status_code == 0
         or type(raw) is not Urllib3Response
         or raw.chunked
+        or (raw.length_remaining or 0) > ONE_READ_MAX
     ):
         response.content  # noqa: B018  (reading the body is the point)
         return
