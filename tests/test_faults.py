@@ -13,6 +13,10 @@ is what these tests assert, so a change in requests, urllib3 or keepwarm shows u
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import pathlib
 import socket
 import ssl
 import time
@@ -946,3 +950,84 @@ def test_long_body_beyond_the_one_read_bound(
     assert srv.seen.by_route() == {"GET /long": 1, "GET /again": 1}
     assert_no_slot_leaked(client, srv.url)
     check_stats(client, 1, requests=2, reused=1)
+
+
+@contextlib.contextmanager
+def unseekable_body(kind: str, scripted_server: ScriptedServer) -> Iterator[Any]:
+    """An upload body with ``seek`` and ``tell`` that cannot seek: the read end of a pipe
+    opened with ``open(fd, "rb")`` (``tell`` raises ESPIPE), or another response's
+    ``raw`` (``seekable()`` is False), holding ``b"payload"``."""
+    if kind == "pipe":
+        read_fd, write_fd = os.pipe()
+        os.write(write_fd, b"payload")
+        os.close(write_fd)
+        with open(read_fd, "rb") as body:
+            yield body
+        return
+    source = scripted_server(
+        lambda connection, index: Reply(_answer("200 OK", body=b"payload"), then="close")
+    )
+    with requests.get(source.url + "/source", stream=True, timeout=SAFETY_TIMEOUT) as r:
+        yield r.raw
+
+
+@pytest.mark.parametrize("kind", ["pipe", "response-raw"])
+def test_unseekable_body_answered_503(
+    make_client: MakeClient, scripted_server: ScriptedServer, kind: str
+) -> None:
+    """A PUT whose body has ``seek``/``tell`` but cannot seek is answered 503 (no
+    Retry-After), then 200. Both clients return the 503 and send the body once: it
+    cannot be sent again. keepwarm once kept its status retries for it (the attributes
+    were there) and raised urllib3's UnrewindableBodyError when urllib3 tried to rewind."""
+    first = Reply(_answer("503 Unavailable"))
+    srv = scripted_server(lambda connection, index: first if index == 1 else Reply())
+    client = make_client(timeout=SAFETY_TIMEOUT, max_retries=NO_BACKOFF)
+    with unseekable_body(kind, scripted_server) as body:
+        r = client.request("PUT", srv.url + "/upload", data=body)
+    assert r.status_code == 503
+    assert [seen.body for seen in srv.seen.requests] == [b"payload"]
+    assert_no_slot_leaked(client, srv.url)
+    check_stats(client, 1, requests=1, retries=0)
+
+
+@pytest.mark.parametrize("kind", ["pipe", "response-raw"])
+def test_unseekable_body_on_a_stale_connection(
+    make_client: MakeClient, scripted_server: ScriptedServer, kind: str
+) -> None:
+    """The same body, sent on a reused connection the server resets after reading the
+    request: both clients raise ConnectionError and the server saw the upload once
+    (keepwarm once raised UnrewindableBodyError from its connection-error retry)."""
+    srv = scripted_server(answer_first_then(Fault.RESET))
+    client = make_client(timeout=SAFETY_TIMEOUT, max_retries=NO_BACKOFF)
+    assert client.get(srv.url + "/warm").text == "ok"
+    with unseekable_body(kind, scripted_server) as body:
+        outcome = client.attempt("PUT", srv.url + "/upload", data=body)
+    assert type(outcome) is requests.ConnectionError
+    assert [seen.body for seen in srv.seen.requests if seen.path == "/upload"] == [b"payload"]
+    assert srv.seen.by_route() == {"GET /warm": 1, "PUT /upload": 1}
+    assert_no_slot_leaked(client, srv.url)
+    check_stats(client, 1, requests=2, reused=1, stale_retries=0, retries=0)
+
+
+@pytest.mark.parametrize("kind", ["BytesIO", "file"])
+def test_seekable_body_is_resent_after_503(
+    make_client: MakeClient,
+    scripted_server: ScriptedServer,
+    tmp_path: pathlib.Path,
+    kind: str,
+) -> None:
+    """The 503 scenario with a body that does rewind (an ``io.BytesIO``, a file on disk):
+    plain requests returns the 503; keepwarm rewinds the body, resends it whole and
+    returns the 200."""
+    first = Reply(_answer("503 Unavailable"))
+    srv = scripted_server(lambda connection, index: first if index == 1 else Reply())
+    client = make_client(timeout=SAFETY_TIMEOUT, max_retries=NO_BACKOFF)
+    path = tmp_path / "body"
+    path.write_bytes(b"payload")
+    with io.BytesIO(b"payload") if kind == "BytesIO" else path.open("rb") as body:
+        r = client.request("PUT", srv.url + "/upload", data=body)
+    assert r.status_code == by_client(client, requests=503, keepwarm=200)
+    sent = by_client(client, requests=[b"payload"], keepwarm=[b"payload", b"payload"])
+    assert [seen.body for seen in srv.seen.requests] == sent
+    assert_no_slot_leaked(client, srv.url)
+    check_stats(client, 1, requests=2, reused=1, retries=1)

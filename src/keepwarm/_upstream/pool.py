@@ -298,21 +298,42 @@ def _prepare_urlopen(
     retries = args[2] if positional else kwargs.get("retries")
     _count_retry(state.counters, retries)
     body = args[0] if args else kwargs.get("body")
-    if (
-        isinstance(retries, Retry)
-        and not retries.history
-        and not isinstance(body, _REPLAYABLE_BODIES)
-        and not (hasattr(body, "seek") and hasattr(body, "tell"))
-    ):
+    if isinstance(retries, Retry) and not retries.history and not _replayable(body):
         # A generator or iterator is used up by the first attempt: urllib3 cannot rewind
         # it and would resend it empty, so the caller would see the server's answer to an
-        # empty upload. Only connect retries stay (they happen before the body is read).
+        # empty upload; a file that cannot seek (a pipe, another response's ``raw``)
+        # makes urllib3's rewind raise UnrewindableBodyError instead of returning the
+        # server's answer. Only connect retries stay (they happen before the body is read).
         retries = retries.new(read=0, status=0, other=0)
         if positional:
             args = (*args[:2], retries, *args[3:])
         else:
             kwargs["retries"] = retries
     return args, kwargs
+
+
+def _replayable(body: Any) -> bool:
+    """Whether urllib3 can send *body* again: bytes and str, or a file object that really
+    rewinds. Decided by trying, not by the attributes: a pipe opened with ``open(fd,
+    "rb")`` and a urllib3 response have ``seek`` and ``tell`` but cannot seek (the pipe's
+    ``tell`` raises; the response's ``seekable()`` is False). ``seek`` to the current
+    position moves nothing where it works."""
+    if isinstance(body, _REPLAYABLE_BODIES):
+        return True
+    seek, tell = getattr(body, "seek", None), getattr(body, "tell", None)
+    if not (callable(seek) and callable(tell)):
+        return False
+    try:
+        seekable = getattr(body, "seekable", None)
+        if seekable is not None and not seekable():
+            return False
+        position = tell()
+        if type(position) is not int:  # urllib3 rewinds to an int position only
+            return False
+        seek(position)
+    except Exception:  # OSError, ValueError (closed file), io.UnsupportedOperation, ...
+        return False
+    return True
 
 
 def _count_retry(counters: HostCounters | None, retries: Any) -> None:
