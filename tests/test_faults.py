@@ -36,6 +36,7 @@ from servers.faults import (
     Recorder,
     Reply,
     chunked_with_bad_size,
+    endless_5xx,
     oversized_headers,
     scripted,
 )
@@ -1031,3 +1032,39 @@ def test_seekable_body_is_resent_after_503(
     assert [seen.body for seen in srv.seen.requests] == sent
     assert_no_slot_leaked(client, srv.url)
     check_stats(client, 1, requests=2, reused=1, retries=1)
+
+
+@pytest.mark.parametrize(
+    ("endless", "pause"),
+    [(1, 0.0), (99, 0.0), (1, 0.05)],
+    ids=["once-fast", "always-fast", "once-trickle"],
+)
+def test_5xx_with_an_endless_body(
+    make_client: MakeClient, raw_server: Callable[..., RawServer], endless: int, pause: float
+) -> None:
+    """``stream=True`` GET answered ``503`` with a chunked body that never ends (fast, or
+    a 4 KiB chunk every 50 ms), on the first connection or on every one. Plain requests
+    (no retries) returns the 503 at once. keepwarm reads at most 64 KiB or 1 s of the
+    body (``DRAIN_MAX_BYTES``/``DRAIN_MAX_SECONDS``), then closes that connection and
+    retries: the 200 from the next one, or, when every answer is endless, the last 503
+    after three retries, still streaming. It once hung: urllib3 reads a retried
+    response's body to the end before retrying."""
+    script, seen = endless_5xx(endless, pause)
+    server = raw_server(script)
+    client = make_client(timeout=SAFETY_TIMEOUT, max_retries=NO_BACKOFF)
+    start = time.monotonic()
+    r = client.get(server.url + "/stream", stream=True)
+    elapsed = time.monotonic() - start
+    final_503 = not client.is_keepwarm or endless > 1
+    attempts = by_client(client, requests=1, keepwarm=4 if endless > 1 else 2)
+    assert elapsed < by_client(client, requests=1.0, keepwarm=1.0 * attempts + 1.0)
+    assert r.status_code == (503 if final_503 else 200)
+    if final_503:
+        assert len(next(r.iter_content(4096))) == 4096  # still streaming
+    else:
+        assert r.text == "ok"
+    r.close()
+    assert len(seen) == attempts
+    assert server.connections_accepted == attempts
+    assert_no_slot_leaked(client, server.url)
+    check_stats(client, attempts, requests=attempts, reused=0, retries=attempts - 1)

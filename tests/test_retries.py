@@ -23,6 +23,7 @@ from urllib3.util.retry import Retry
 
 import keepwarm
 from servers import Flaky, LocalServer, RawServer, read_request, read_request_head
+from servers.faults import endless_5xx
 
 FAST = keepwarm.RetryPolicy(backoff_factor=0)
 
@@ -393,3 +394,23 @@ def test_integer_max_retries_is_a_keepwarm_policy(make_server: Callable[..., Loc
         assert flaky.count("/") == 2
         r = s.post(server.url + "/p")
         assert flaky.count("/p") == 1
+
+
+@pytest.mark.parametrize("retry_after", [None, "3600"])
+def test_endless_5xx_with_raise_on_status_ends(
+    raw_server: Callable[..., RawServer], retry_after: str | None
+) -> None:
+    """``raise_on_status=True``: urllib3 drains the last response before raising
+    RetryError; with a body that never ends keepwarm bounds that drain too (also when a
+    long ``Retry-After`` ends the retries at once)."""
+    script, seen = endless_5xx(99, header=f"Retry-After: {retry_after}" if retry_after else "")
+    server = raw_server(script)
+    policy = keepwarm.RetryPolicy(backoff_factor=0, raise_on_status=True)
+    start = time.monotonic()
+    with (
+        keepwarm.Session(timeout=(2, 5), max_retries=policy) as s,
+        pytest.raises(requests.exceptions.RetryError),
+    ):
+        s.get(server.url + "/", stream=True)
+    assert time.monotonic() - start < 6.0
+    assert len(seen) == (4 if retry_after is None else 1)

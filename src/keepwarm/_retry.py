@@ -19,7 +19,15 @@ from urllib3.util.retry import Retry
 
 from keepwarm._validate import check_seconds
 
-__all__ = ["IDEMPOTENT_METHODS", "RETRY_STATUSES", "RetryPolicy", "retry_signature"]
+__all__ = [
+    "DRAIN_MAX_BYTES",
+    "DRAIN_MAX_SECONDS",
+    "IDEMPOTENT_METHODS",
+    "RETRY_STATUSES",
+    "RetryPolicy",
+    "drain_or_close",
+    "retry_signature",
+]
 
 #: Methods retried after the request may have reached the server: the idempotent ones of
 #: RFC 9110 section 9.2.2. POST and PATCH are retried only on errors that prove the
@@ -28,6 +36,37 @@ IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"
 #: Statuses that mean "try again": rate limited, and the three a proxy or load balancer
 #: answers while a backend restarts.
 RETRY_STATUSES: Final = frozenset({429, 502, 503, 504})
+#: The most of a retried response's body read (and thrown away) to keep its connection,
+#: and the longest time spent on it. Error pages are small (nginx's 503 page is under
+#: 200 bytes); a body longer or slower than this (a 5xx streaming without end) costs the
+#: connection instead: urllib3 would read it to the end before retrying, forever.
+DRAIN_MAX_BYTES: Final = 64 * 1024
+DRAIN_MAX_SECONDS: Final = 1.0
+_DRAIN_CHUNK: Final = 16 * 1024
+
+
+def drain_or_close(
+    response: BaseHTTPResponse,
+    max_bytes: int = DRAIN_MAX_BYTES,
+    max_seconds: float = DRAIN_MAX_SECONDS,
+) -> None:
+    """Read the rest of *response*'s body, up to *max_bytes* and *max_seconds*, so that
+    its connection can be reused; if the body goes on, close the response (and with it
+    the connection). Either way urllib3's own unbounded drain then finds nothing to read.
+    Each read returns what has arrived (``read1``), so the time bound holds for a
+    trickle too, give or take one read timeout."""
+    deadline = time.monotonic() + max_seconds
+    drained = 0
+    try:
+        while drained <= max_bytes and time.monotonic() < deadline:
+            chunk = response.read1(_DRAIN_CHUNK, decode_content=False)
+            if not chunk:
+                return
+            drained += len(chunk)
+    except Exception:  # a broken body: the connection is not worth keeping
+        pass
+    response.close()
+    response.release_conn()  # the closed connection's slot goes back to its pool
 
 
 class RetryPolicy(Retry):
@@ -47,6 +86,11 @@ class RetryPolicy(Retry):
     * ``retry_read_timeouts`` (default False): a read timeout means the server is slow,
       not gone; retrying it multiplies the time a caller waits. Set True to retry them
       (idempotent methods only, as always).
+
+    Before a retry, the response's body is read (and dropped) only up to
+    :data:`DRAIN_MAX_BYTES` or :data:`DRAIN_MAX_SECONDS`, then the connection is closed
+    (:func:`drain_or_close`): urllib3 reads it to the end, which never comes for a 5xx
+    that streams without end.
 
     A ``Retry-After`` that does not parse (``soon``, ``-1``, ``1.5``, ``120s``, ``²``, a
     date in the year 99999) is treated as absent: the retry waits the normal backoff.
@@ -122,6 +166,8 @@ class RetryPolicy(Retry):
             if retry_after is not None and retry_after > self.retry_after_max:
                 # urllib3 hands the response back instead of raising when
                 # raise_on_status is False, so the caller sees the 429/503 at once.
+                if self.raise_on_status:
+                    drain_or_close(response)
                 raise MaxRetryError(
                     _pool,  # type: ignore[arg-type]  # urllib3 passes its pool here
                     url or "",
@@ -130,8 +176,15 @@ class RetryPolicy(Retry):
                         f"retry_after_max={self.retry_after_max:g} s; not retried"
                     ),
                 )
-        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        try:
+            new = super().increment(method, url, response, error, _pool, _stacktrace)
+        except MaxRetryError:
+            if response is not None and self.raise_on_status:
+                drain_or_close(response)  # urllib3 drains it before raising
+            raise
         assert isinstance(new, RetryPolicy)
+        if response is not None:
+            drain_or_close(response)  # urllib3 drains it before the retry
         return new
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:

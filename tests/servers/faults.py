@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .raw import HOLD_SECONDS, RawServer, Script
+from .raw import HOLD_SECONDS, RawServer, Script, read_request_head
 
 __all__ = [
     "OK",
@@ -34,6 +34,7 @@ __all__ = [
     "Reply",
     "Seen",
     "chunked_with_bad_size",
+    "endless_5xx",
     "oversized_headers",
     "reset",
     "scripted",
@@ -167,6 +168,42 @@ def oversized_headers(total: int = 80 * 1024) -> bytes:
 def chunked_with_bad_size() -> bytes:
     """A chunked 200 response whose first chunk size is not hexadecimal."""
     return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+
+
+def endless_5xx(endless: int, pause: float = 0.0, header: str = "") -> tuple[Script, list[int]]:
+    """A script whose first *endless* connections each read one request and answer it
+    ``503`` (with *header*, one more header line) and a chunked body that never ends (a
+    4 KiB chunk, then *pause* seconds, again), until the client goes away or the server
+    closes (and at most ``HOLD_SECONDS``); later connections read one request, answer
+    :data:`OK` and close. Also returns the list the script appends a 1 to per request
+    read, in accept order."""
+    seen: list[int] = []
+    lock = threading.Lock()
+    chunk = b"1000\r\n" + b"x" * 4096 + b"\r\n"
+    extra = f"{header}\r\n".encode("latin-1") if header else b""
+    head = b"HTTP/1.1 503 Unavailable\r\n" + extra + b"Transfer-Encoding: chunked\r\n\r\n"
+
+    def script(conn: socket.socket, server: RawServer) -> None:
+        if not read_request_head(conn):
+            return
+        with lock:
+            seen.append(1)
+            number = len(seen)
+        if number > endless:
+            conn.sendall(OK)
+            return
+        conn.sendall(head)
+        deadline = time.monotonic() + HOLD_SECONDS
+        conn.settimeout(1.0)
+        while not server.closing.is_set() and time.monotonic() < deadline:
+            try:
+                conn.sendall(chunk)
+            except OSError:  # the client closed: the end of the scenario
+                return
+            if pause:
+                server.closing.wait(pause)
+
+    return script, seen
 
 
 class _Eof(Exception):
