@@ -1068,3 +1068,55 @@ def test_5xx_with_an_endless_body(
     assert server.connections_accepted == attempts
     assert_no_slot_leaked(client, server.url)
     check_stats(client, attempts, requests=attempts, reused=0, retries=attempts - 1)
+
+
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n"
+
+
+@pytest.mark.parametrize("hints", [1, 2], ids=["one-103", "two-103"])
+def test_early_hints_before_the_response(
+    make_client: MakeClient, scripted_server: ScriptedServer, hints: int
+) -> None:
+    """Each GET is answered ``103 Early Hints`` (once or twice), then ``200``. Plain
+    requests returns the 103 as the response (http.client skips only ``100 Continue``),
+    with an empty body, for every GET: the 200 that came in the same segment is thrown
+    away with the response's read buffer, and the connection is reused. keepwarm skips
+    the interim responses: each GET gets its own 200."""
+
+    def plan(connection: int, index: int) -> Reply:
+        return Reply(EARLY_HINTS * hints + _answer("200 OK", body=f"ok{index}".encode()))
+
+    srv = scripted_server(plan)
+    client = make_client(timeout=SAFETY_TIMEOUT)
+    first = client.get(srv.url + "/hinted")
+    second = client.get(srv.url + "/again")
+    if client.is_keepwarm:
+        assert (first.status_code, first.text) == (200, "ok1")
+        assert first.headers.get("Link") is None
+        assert (second.status_code, second.text) == (200, "ok2")
+    else:
+        assert (first.status_code, first.content) == (103, b"")
+        assert first.headers["Link"] == "</style.css>; rel=preload; as=style"
+        assert (second.status_code, second.content) == (103, b"")
+    assert srv.seen.by_route() == {"GET /hinted": 1, "GET /again": 1}
+    assert_no_slot_leaked(client, srv.url)
+    check_stats(client, 1, requests=2, reused=1)
+
+
+def test_endless_interim_responses(
+    make_client: MakeClient, scripted_server: ScriptedServer
+) -> None:
+    """A GET answered with 101 ``103`` responses and nothing else, connection held open.
+    Plain requests returns the first 103. keepwarm skips at most 100
+    (``MAX_INTERIM_RESPONSES``) and raises ConnectionError (retried three times first, as
+    for any malformed head), instead of reading interim responses without end."""
+    srv = scripted_server(lambda connection, index: Reply(EARLY_HINTS * 101))
+    client = make_client(timeout=SAFETY_TIMEOUT, max_retries=NO_BACKOFF)
+    outcome = client.attempt("GET", srv.url + "/hints")
+    if client.is_keepwarm:
+        assert type(outcome) is requests.ConnectionError
+        assert "got more than 100 interim responses" in str(outcome)
+    else:
+        assert isinstance(outcome, requests.Response)
+        assert outcome.status_code == 103
+    assert srv.seen.by_route() == {"GET /hints": by_client(client, requests=1, keepwarm=4)}

@@ -113,8 +113,8 @@ Copies of urllib3:
 
 Copies of CPython:
 
-* ``http.client.HTTPResponse.begin`` (copy) -> ``wire.FastHeadersHTTPResponse.begin``. Tests:
-  test_http11.py, test_parity.py.
+* ``http.client.HTTPResponse.begin`` (copy) -> ``wire.FastHeadersHTTPResponse.begin`` (also skips
+  every 1xx but 101, not only 100). Tests: test_http11.py, test_parity.py, test_faults.py.
 * ``http.client.parse_headers`` (copy) -> ``wire.parse_headers``. Fallback: the email parser for
   anything but plain ``Name: value`` lines. One deliberate difference: a bare CR is read as a
   space (RFC 9112 2.2), not as a line break. Tests: test_http11.py (hypothesis-compared).

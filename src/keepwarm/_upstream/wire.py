@@ -35,13 +35,22 @@ from urllib3.connection import _get_default_user_agent, _ResponseOptions
 from urllib3.util import SKIP_HEADER
 from urllib3.util.request import _METHODS_NOT_EXPECTING_BODY
 
-__all__ = ["FastHeadersHTTPResponse", "PlainHTTPMessage", "parse_headers", "write_request"]
+__all__ = [
+    "MAX_INTERIM_RESPONSES",
+    "FastHeadersHTTPResponse",
+    "PlainHTTPMessage",
+    "parse_headers",
+    "write_request",
+]
 
 #: A header line the email parser takes as ``name: value`` with nothing special: a name of
 #: printable characters other than ":" and space (the feed parser's own rule), a colon,
 #: no CR or LF before the line end.
 _SIMPLE_LINE: Final = re.compile(rb"[\x21-\x39\x3b-\x7e]+:[^\r\n]*\r?\n\Z")
 _END_LINES: Final = (b"\r\n", b"\n", b"")
+#: The most interim (1xx) responses skipped before a final one, as http.client bounds
+#: the header lines of one head (``_MAXHEADERS``, 100).
+MAX_INTERIM_RESPONSES: Final = 100
 
 
 def _email_parse(lines: list[bytes]) -> http.client.HTTPMessage:
@@ -117,17 +126,29 @@ def parse_headers(fp: BinaryIO) -> http.client.HTTPMessage:
 class FastHeadersHTTPResponse(http.client.HTTPResponse):
     """``http.client.HTTPResponse`` whose ``begin()`` uses :func:`parse_headers`.
 
-    ``begin`` is CPython's (3.10 to 3.13 share it), with only the header parsing
-    swapped; http.client offers no other way to change that step for one class.
+    ``begin`` is CPython's (3.10 to 3.13 share it), with two changes; http.client offers
+    no other way to change those steps for one class:
+
+    * the header parsing is :func:`parse_headers`;
+    * every interim (1xx) response but ``101 Switching Protocols`` is skipped, not only
+      ``100 Continue``, and at most :data:`MAX_INTERIM_RESPONSES` of them: CPython
+      returns a ``103 Early Hints`` as the final response (with no body), leaving the
+      real one in the socket for whichever request reuses the connection next.
     """
 
     def begin(self) -> None:
         if self.headers is not None:
             return
+        interim = 0
         while True:
             version, status, reason = self._read_status()
-            if status != http.client.CONTINUE:
+            if not 100 <= status < 200 or status == http.client.SWITCHING_PROTOCOLS:
                 break
+            interim += 1
+            if interim > MAX_INTERIM_RESPONSES:
+                raise http.client.HTTPException(
+                    f"got more than {MAX_INTERIM_RESPONSES} interim responses"
+                )
             http.client._read_headers(self.fp)
         self.code = self.status = status
         self.reason = reason.strip()
