@@ -14,6 +14,7 @@ is what these tests assert, so a change in requests, urllib3 or keepwarm shows u
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import os
 import pathlib
@@ -1120,3 +1121,45 @@ def test_endless_interim_responses(
         assert isinstance(outcome, requests.Response)
         assert outcome.status_code == 103
     assert srv.seen.by_route() == {"GET /hints": by_client(client, requests=1, keepwarm=4)}
+
+
+PAGE = b"keepwarm " * 2000
+GZIPPED = gzip.compress(PAGE)
+
+
+@pytest.mark.parametrize(
+    ("body", "decoded"),
+    [
+        (GZIPPED[: len(GZIPPED) // 2], None),
+        (GZIPPED[:-8], None),  # only the trailer (CRC32, length) missing
+        (GZIPPED + GZIPPED[:20], None),  # a second member cut short
+        (GZIPPED, PAGE),
+        (GZIPPED + GZIPPED, PAGE + PAGE),
+        (GZIPPED + b"\x00\x00garbage", PAGE),  # urllib3 ignores garbage after a member
+    ],
+    ids=["half", "no-trailer", "second-member-cut", "whole", "two-members", "trailing-garbage"],
+)
+def test_truncated_gzip_body(
+    make_client: MakeClient, scripted_server: ScriptedServer, body: bytes, decoded: bytes | None
+) -> None:
+    """``Content-Encoding: gzip`` and a ``Content-Length`` that matches the bytes sent,
+    but the gzip stream is cut short. Plain requests returns a 200 whose body is what
+    zlib could inflate (all of it when only the trailer is missing), as if complete.
+    keepwarm raises ContentDecodingError (``stream=False``). Complete streams, one member
+    or two, decode alike in both."""
+    reply = Reply(_answer("200 OK", "Content-Encoding: gzip", body=body))
+    srv = scripted_server(lambda connection, index: reply)
+    client = make_client(timeout=SAFETY_TIMEOUT)
+    outcome = client.attempt("GET", srv.url + "/page.gz")
+    if decoded is not None:
+        assert isinstance(outcome, requests.Response)
+        assert outcome.content == decoded
+    elif client.is_keepwarm:
+        assert type(outcome) is requests.exceptions.ContentDecodingError
+        assert "failed to decode it" in str(outcome)
+    else:
+        assert isinstance(outcome, requests.Response)
+        assert outcome.status_code == 200
+        assert (PAGE + PAGE).startswith(outcome.content)
+    assert srv.seen.by_route() == {"GET /page.gz": 1}
+    assert_no_slot_leaked(client, srv.url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import io
 import re
@@ -12,13 +13,16 @@ from typing import Any
 import pytest
 import requests
 import urllib3.connection
+import urllib3.response
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPHeaderDict
+from urllib3.exceptions import DecodeError
 from urllib3.util import SKIP_HEADER
 
 import keepwarm
+from keepwarm._upstream.session import gunzip
 from keepwarm._upstream.transport import _response_headers
 from keepwarm._upstream.wire import PlainHTTPMessage, parse_headers, write_request
 from servers import RawServer, read_request_head, respond_with
@@ -298,3 +302,35 @@ def test_a_bare_cr_never_smuggles_a_second_header(
         else:
             assert "Set-Cookie" not in r.headers and not s.cookies
             assert r.headers["X-A"] == "a Set-Cookie: evil=1"
+
+
+# Gzip bodies read in one call --------------------------------------------------------------
+
+
+def _urllib3_gunzip(data: bytes) -> bytes:
+    decoder = urllib3.response.GzipDecoder()
+    return decoder.decompress(data) + decoder.flush()
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(st.binary(max_size=3000), min_size=1, max_size=3),
+    st.sampled_from([b"", b"\x00", b"garbage", b"\x00" * 16]),
+)
+def test_gunzip_inflates_whole_streams_as_urllib3(members: list[bytes], tail: bytes) -> None:
+    """For complete gzip streams (one to three members, maybe followed by garbage)
+    ``gunzip`` returns what urllib3's decoder returns."""
+    data = b"".join(gzip.compress(m) for m in members) + tail
+    assert gunzip(data) == _urllib3_gunzip(data) == b"".join(members)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.binary(min_size=1, max_size=3000), st.data())
+def test_gunzip_refuses_a_cut_stream(payload: bytes, data: st.DataObject) -> None:
+    """A gzip stream cut anywhere before its last byte raises DecodeError (urllib3's
+    decoder returns the part as the whole body, or raises for a cut inside the header)."""
+    whole = gzip.compress(payload)
+    cut = data.draw(st.integers(min_value=1, max_value=len(whole) - 1))
+    with pytest.raises(DecodeError):
+        gunzip(whole[:cut])
+    assert gunzip(b"") == b""

@@ -22,6 +22,7 @@ fingerprint of every one of them for each verified requests version.
 from __future__ import annotations
 
 import threading
+import zlib
 from collections import OrderedDict
 from datetime import timedelta
 from http import cookiejar
@@ -44,7 +45,13 @@ from keepwarm._upstream.cookies import ThreadSafeCookieJar, extract_cookies, sco
 from keepwarm._upstream.environment import EnvironmentSnapshot
 from keepwarm._upstream.prepare import merge_setting, prepare
 
-__all__ = ["ONE_READ_MAX", "RequestsSessionBase", "read_body", "reset_adapter_after_fork"]
+__all__ = [
+    "ONE_READ_MAX",
+    "RequestsSessionBase",
+    "gunzip",
+    "read_body",
+    "reset_adapter_after_fork",
+]
 
 #: The longest announced ``Content-Length`` read in one call (16 MiB). The one call hands
 #: the announced length to ``http.client``, which allocates that much before a byte
@@ -261,7 +268,12 @@ def read_body(response: Response) -> None:
     exceptions requests raises. Anything else (a chunked body, whose parse errors urllib3's
     chunk reader explains better; an announced length over :data:`ONE_READ_MAX`; a
     response hook that read or replaced the body; a raw object that is not urllib3's)
-    takes requests' own path."""
+    takes requests' own path.
+
+    A ``Content-Encoding: gzip`` body is inflated by :func:`gunzip`, which, unlike
+    urllib3's decoder, raises ContentDecodingError for a gzip stream cut short (a
+    ``Content-Length`` that matches the bytes sent, but not the whole stream), instead of
+    returning the part as a complete body."""
     raw = response.raw
     if (
         response._content is not False
@@ -273,8 +285,11 @@ def read_body(response: Response) -> None:
     ):
         response.content  # noqa: B018  (reading the body is the point)
         return
+    gzipped = raw.headers.get("content-encoding", "").strip().lower() in _GZIP
     try:
-        data = raw.read(decode_content=True)
+        data = raw.read(decode_content=not gzipped)
+        if gzipped:
+            data = gunzip(data)
     except ProtocolError as e:
         raise ChunkedEncodingError(e) from e
     except DecodeError as e:
@@ -285,3 +300,38 @@ def read_body(response: Response) -> None:
         raise requests.exceptions.SSLError(e) from e
     response._content = data or b""
     response._content_consumed = True
+
+
+_GZIP = ("gzip", "x-gzip")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzip(data: bytes) -> bytes:
+    """A whole ``Content-Encoding: gzip`` body, inflated as urllib3's ``GzipDecoder``
+    does (several members concatenated; garbage after a complete member ignored), except
+    that a member cut short raises DecodeError: zlib returns what it could inflate and
+    urllib3 passes that on as the whole body. (After a complete member, what starts with
+    the gzip magic bytes is a member; anything else, garbage.)"""
+    if not data:
+        return b""
+    out: list[bytes] = []
+    first = True
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out.append(inflater.decompress(data))
+        except zlib.error as e:
+            if first:
+                raise DecodeError(_GZIP_FAILED, e) from e
+            break  # trailing garbage after a complete member, as urllib3 allows
+        if not inflater.eof:
+            if not first and not data.startswith(_GZIP_MAGIC):
+                break  # not a gzip member but garbage after one, as urllib3 allows
+            raise DecodeError(_GZIP_FAILED, zlib.error("gzip stream cut short"))
+        data = inflater.unused_data
+        first = False
+    return b"".join(out)
+
+
+#: urllib3's wording for a body that does not decode.
+_GZIP_FAILED = "Received response with content-encoding: gzip, but failed to decode it."
