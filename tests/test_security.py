@@ -13,6 +13,8 @@ through plain requests, rather than hiding it.
 from __future__ import annotations
 
 import base64
+import json
+import logging
 import pathlib
 import socket
 import ssl
@@ -551,3 +553,197 @@ def test_install_two_threads_never_see_each_others_auth_or_cookies(
     assert http_server.connections_accepted <= 2
     assert len(keepwarm.session().cookies) == 0
     assert keepwarm.session().auth is None
+
+
+# -- secrets in keepwarm's own messages -------------------------------------------------------
+#
+# Every secret below is planted once; a test fails with the text that leaked it. Each URL
+# form carries credentials as users write them: a password (``user:pass@``), a token in
+# the user-name place (``TOKEN@``), and a token in the query (``?access_token=...``).
+
+PLANTED = {
+    "header": "hdr-S3CRET-1",
+    "auth": "auth-S3CRET-2",
+    "proxy": "proxy-S3CRET-3",
+    "cookie": "cookie-S3CRET-4",
+    "param": "param-S3CRET-5",
+    "url_password": "urlpw-S3CRET-6",
+    "url_token": "urltoken-S3CRET-7",
+    "query": "query-S3CRET-8",
+}
+
+
+def _assert_no_planted_secret(where: str, text: str) -> None:
+    leaked = [name for name, secret in PLANTED.items() if secret in text]
+    assert not leaked, f"{where} shows the planted {leaked}: {text!r}"
+
+
+def _urls_with_credentials(port: int, path: str = "/") -> list[str]:
+    host = f"127.0.0.1:{port}"
+    query = f"?access_token={PLANTED['query']}&page=2"
+    return [
+        f"http://alice:{PLANTED['url_password']}@{host}{path}{query}",
+        f"http://{PLANTED['url_token']}@{host}{path}{query}",
+        f"http://{host}{path}{query}",
+    ]
+
+
+def _secret_state(variant: str, port: int) -> dict[str, Any]:
+    """Session state keywords carrying every kind of secret, *variant* making them differ."""
+    return {
+        "base_url": f"http://alice:{PLANTED['url_password']}{variant}@127.0.0.1:{port}/",
+        "headers": {"Authorization": f"Bearer {PLANTED['header']}{variant}", "X-Team": "core"},
+        "auth": ("alice", PLANTED["auth"] + variant),
+        "proxies": {"https": f"http://proxyuser:{PLANTED['proxy']}{variant}@127.0.0.1:9"},
+        "cookies": {"sid": PLANTED["cookie"] + variant},
+        "params": {"api_key": PLANTED["param"] + variant},
+    }
+
+
+def test_secrets_session_conflict_error_names_the_settings_not_their_values(
+    http_server: LocalServer,
+) -> None:
+    keepwarm.session("api", **_secret_state("a", http_server.port))
+    with pytest.raises(keepwarm.SessionConflictError) as caught:
+        keepwarm.session("api", timeout=9, **_secret_state("b", http_server.port))
+    message = str(caught.value)
+    _assert_no_planted_secret("str(SessionConflictError)", message)
+    _assert_no_planted_secret("repr(SessionConflictError)", repr(caught.value))
+    # It still says which settings differ, and within headers, cookies, params and
+    # proxies, which names; a tuning setting keeps its values.
+    for shown in (
+        "timeout=9 (it has Timeout(connect=3.0, read=7.0))",
+        "headers (Authorization; values not shown)",
+        "auth (values not shown)",
+        "proxies (https; values not shown)",
+        "cookies (sid; values not shown)",
+        "params (api_key; values not shown)",
+        "base_url='http://alice:***@127.0.0.1:",
+    ):
+        assert shown in message
+    assert "X-Team" not in message  # the same in both: not a difference
+    # The session is untouched, secrets and all.
+    assert keepwarm.session("api").headers["Authorization"] == f"Bearer {PLANTED['header']}a"
+
+
+def test_secrets_setting_errors_do_not_echo_a_base_url_or_an_unknown_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bad = f"http://{PLANTED['url_token']}@127.0.0.1:1/?access_token={PLANTED['query']}"
+    with pytest.raises(ValueError, match="base_url must be a URL without") as caught:
+        keepwarm.Session(base_url=bad)
+    _assert_no_planted_secret("base_url= error", str(caught.value))
+    monkeypatch.setenv("KEEPWARM_BASE_URL", bad)
+    with pytest.raises(ValueError, match="KEEPWARM_BASE_URL") as caught:
+        keepwarm.Session()
+    _assert_no_planted_secret("KEEPWARM_BASE_URL error", str(caught.value))
+    monkeypatch.delenv("KEEPWARM_BASE_URL")
+    # A KEEPWARM_* variable keepwarm does not read may be another program's secret.
+    monkeypatch.setenv("KEEPWARM_API_TOKEN", PLANTED["url_token"])
+    with pytest.raises(ValueError, match="unknown environment variable KEEPWARM_API_TOKEN"):
+        keepwarm.Session()
+    with pytest.raises(ValueError) as caught:
+        keepwarm.Session()
+    _assert_no_planted_secret("unknown variable error", str(caught.value))
+
+
+def _refused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _status_503(request: ServerRequest) -> ServerResponse:
+    return ServerResponse(503, [], b"")
+
+
+@pytest.mark.parametrize("failure", ["connection-refused", "503-until-retries-run-out"])
+def test_secrets_error_after_retries_has_no_query_values(
+    make_server: Callable[..., LocalServer], caplog: pytest.LogCaptureFixture, failure: str
+) -> None:
+    """urllib3 words the error ``Max retries exceeded with url: /path?access_token=...``
+    and logs each retry (WARNING) with the same URL; requests shows that text as its own.
+    Plain requests raises the same text, by default for a refused connection and with
+    keepwarm's policy mounted for both (asserted too: keepwarm is not worse); keepwarm,
+    which retries, shows the query values as ``***`` in the exception and in urllib3's
+    WARNING records of its retries. urllib3's DEBUG line for every request (``"GET
+    /orders?access_token=... HTTP/1.1" 503``) shows the URL for plain requests too:
+    whoever turns urllib3's DEBUG on sees request URLs."""
+    caplog.set_level(logging.DEBUG)
+    if failure == "connection-refused":
+        port = _refused_port()
+        expected: type[Exception] = requests.exceptions.ConnectionError
+        policy = keepwarm.RetryPolicy(backoff_factor=0)
+    else:
+        server = make_server(_status_503)
+        port = server.port
+        expected = requests.exceptions.RetryError
+        policy = keepwarm.RetryPolicy(backoff_factor=0, raise_on_status=True)
+    urls = _urls_with_credentials(port, "/orders")
+    with requests.Session() as plain:
+        if failure == "connection-refused":
+            with pytest.raises(expected) as through_plain:
+                plain.get(urls[2], timeout=5)
+            assert PLANTED["query"] in str(through_plain.value)
+        plain.mount("http://", requests.adapters.HTTPAdapter(max_retries=policy))
+        with pytest.raises(expected) as through_plain:
+            plain.get(urls[2], timeout=5)
+        assert PLANTED["query"] in str(through_plain.value)
+    caplog.clear()
+
+    texts: list[str] = []
+    # max_retries=0 and a 503: the response is returned, as in plain requests.
+    for max_retries in (policy, 0) if failure == "connection-refused" else (policy,):
+        with keepwarm.Session(max_retries=max_retries) as session:
+            for url in urls:
+                with pytest.raises(requests.exceptions.RequestException) as caught:
+                    session.get(url, timeout=5)
+                if max_retries:
+                    assert isinstance(caught.value, expected)
+                texts += [str(caught.value), repr(caught.value), repr(caught.value.args)]
+                assert "access_token=***&page=***" in str(caught.value)
+                # The URL is still there for code that needs it.
+                assert caught.value.request is not None
+                assert caught.value.request.url is not None
+                assert PLANTED["query"] in caught.value.request.url
+            texts += [str(session.stats()), *session.stats().advice(), repr(session)]
+    retried = [r for r in caplog.records if r.getMessage().startswith("Retrying")]
+    assert len(retried) == (3 * len(urls) if failure == "connection-refused" else 0)
+    for text in texts:
+        _assert_no_planted_secret("error after retries", text)
+    for record in caplog.records:
+        if record.name.startswith("keepwarm") or record.levelno >= logging.WARNING:
+            _assert_no_planted_secret(f"{record.name} record", record.getMessage())
+
+
+def test_secrets_stay_out_of_repr_closed_errors_logs_and_stats(
+    make_server: Callable[..., LocalServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="keepwarm")
+    server = make_server(default_handler)
+    state = _secret_state("", server.port)
+    del state["proxies"]  # the proxy is not listening: see the conflict test above
+    # A 100 s read timeout against a fast server gives advice to read.
+    session = keepwarm.Session(timeout=(3, 100), max_retries=0, **state)
+    texts = [repr(session)]
+    # Enough requests for the read-timeout advice (25).
+    for url in _urls_with_credentials(server.port, "/echo") * 8:
+        echo = session.get(url).json()
+        assert echo["query"]["access_token"] == PLANTED["query"]
+        assert echo["query"]["api_key"] == PLANTED["param"]
+    for path in ("echo?access_token=" + PLANTED["query"], "/echo"):
+        session.get(path)
+    stats = session.stats()
+    assert stats.advice()
+    texts += [str(stats), repr(stats), json.dumps(stats.as_dict()), *stats.advice()]
+    texts += [repr(session), str(session.settings)]
+    session.close()
+    for url in _urls_with_credentials(server.port):
+        with pytest.raises(keepwarm.SessionClosedError) as caught:
+            session.get(url)
+        texts += [str(caught.value), repr(caught.value)]
+    records = [r for r in caplog.records if r.name.startswith("keepwarm")]
+    assert records
+    texts += [r.getMessage() for r in records]
+    for text in texts:
+        _assert_no_planted_secret("repr, errors, logs or stats", text)

@@ -17,7 +17,7 @@ import difflib
 import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from http import cookiejar
 from typing import Any, Final, Literal, NoReturn, TypeAlias
 
@@ -27,7 +27,7 @@ from urllib3.util import Timeout as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from keepwarm._retry import RetryPolicy, retry_signature
-from keepwarm._urls import URLProblem, check_http_url
+from keepwarm._urls import URLProblem, check_http_url, redact_url
 from keepwarm._validate import check_seconds, fail_type, fail_value
 
 __all__ = [
@@ -318,12 +318,14 @@ def _base_url(setting: str, value: object) -> str | None:
         return None
     if not isinstance(value, str):
         fail_type(setting, value, "a URL string such as 'https://api.example.com/v1/'")
+    # Shown without its password, token or query values (a base URL may carry them).
+    shown = redact_url(value)
     try:
         parts = check_http_url(value)
     except URLProblem:
-        fail_value(setting, value, "an absolute http:// or https:// URL with a host")
+        fail_value(setting, shown, "an absolute http:// or https:// URL with a host")
     if parts.query or parts.fragment:
-        fail_value(setting, value, "a URL without ?query or #fragment")
+        fail_value(setting, shown, "a URL without ?query or #fragment")
     # Like httpx: a base URL always ends with "/" so relative paths are appended to it.
     return value if value.endswith("/") else value + "/"
 
@@ -513,7 +515,8 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[
             variable = f"KEEPWARM_{meant.split('=')[0].upper()}" if meant else None
             hint = f"; did you mean {variable}?" if variable in ENVIRONMENT_VARIABLES else ""
             raise ValueError(
-                f"unknown environment variable {var}={raw!r}{hint} "
+                # Not its value: a variable keepwarm does not know may hold anything.
+                f"unknown environment variable {var}{hint or '.'} "
                 f"keepwarm reads: {', '.join(ENVIRONMENT_VARIABLES)}"
             )
         setting, parse, looks_like = ENVIRONMENT_VARIABLES[var]
@@ -521,8 +524,9 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[
             value = parse(raw)
             found[setting] = _VALIDATORS[setting](setting, value)
         except (TypeError, ValueError) as exc:
+            shown = redact_url(raw) if setting == "base_url" else raw
             raise ValueError(
-                f"environment variable {var}={raw!r} is not valid: expected {looks_like} ({exc})"
+                f"environment variable {var}={shown!r} is not valid: expected {looks_like} ({exc})"
             ) from None
     return found
 
@@ -565,6 +569,16 @@ class Settings:
     @property
     def read_timeout(self) -> float | None:
         return self.timeout.read if isinstance(self.timeout, Timeout) else None
+
+    def __repr__(self) -> str:
+        # The dataclass repr, with base_url shown without its password or token.
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "base_url" and value is not None:
+                value = redact_url(value)
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
 
     def comparable(self, name: str) -> object:
         value = getattr(self, name)

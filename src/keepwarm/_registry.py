@@ -12,6 +12,7 @@ import atexit
 import functools
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any, Final, NoReturn
 
 import requests
@@ -39,6 +40,7 @@ from keepwarm._exceptions import SessionConflictError
 from keepwarm._session import Session
 from keepwarm._stats import Stats, merge_stats
 from keepwarm._telemetry import Timings, timings_of
+from keepwarm._urls import redact_url
 
 __all__ = ["close_all", "install", "installed", "session", "stats", "timings", "uninstall"]
 
@@ -70,7 +72,7 @@ def _conflicts(name: str, existing: Session, overrides: dict[str, Any]) -> None:
     ]
     if differing:
         details = ", ".join(
-            f"{k}={overrides[k]!r} (it has {_current(existing, k)!r})" for k in differing
+            _describe(k, asked_before.get(k), overrides[k], existing) for k in differing
         )
         raise SessionConflictError(
             f"keepwarm.session({name!r}) already exists with other settings; asked for "
@@ -78,6 +80,39 @@ def _conflicts(name: str, existing: Session, overrides: dict[str, Any]) -> None:
             f"keepwarm.session({name!r}) without settings to get the existing one, or "
             f"close it first (keepwarm.session({name!r}).close())."
         )
+
+
+#: State keywords whose values carry secrets (bearer tokens, passwords, API keys, session
+#: cookies, proxy credentials): a conflict names what differs, never a value.
+_MAPPING_STATE: Final = frozenset({"headers", "cookies", "params", "proxies"})
+
+
+def _describe(key: str, before: object, asked: object, existing: Session) -> str:
+    """One differing keyword as a conflict message shows it, without secret values."""
+    if key == "auth":
+        return "auth (values not shown)"
+    if key in _MAPPING_STATE:
+        names = _differing_names(key, _state_value(key, before), _state_value(key, asked))
+        listed = f"{', '.join(names)}; " if names else ""
+        return f"{key} ({listed}values not shown)"
+    if key == "base_url":
+        mine, theirs = (v if v is None else redact_url(str(v)) for v in (asked, existing.base_url))
+        return f"base_url={mine!r} (it has {theirs!r})"
+    return f"{key}={asked!r} (it has {_current(existing, key)!r})"
+
+
+def _differing_names(key: str, before: object, asked: object) -> list[str]:
+    """The names (header, cookie, parameter names, proxy keys) whose values differ."""
+    if not isinstance(before, Mapping) or not isinstance(asked, Mapping):
+        return []  # a cookie jar: its cookies are not listed
+    fold = (lambda n: str(n).lower()) if key == "headers" else str
+    old = {fold(n): (str(n), v) for n, v in before.items()}
+    new = {fold(n): (str(n), v) for n, v in asked.items()}
+    return sorted(
+        (new.get(n) or old[n])[0]
+        for n in old.keys() | new.keys()
+        if old.get(n, (None, None))[1] != new.get(n, (None, None))[1]
+    )
 
 
 #: What a Session gets for each state keyword that is not given.

@@ -11,6 +11,11 @@ Events are logged to the ``keepwarm`` logger at DEBUG: ``pool.dropped``,
 ``pool.idle_expired``, ``pool.retired``, ``pool.discarded``, ``pool.grown``,
 ``request.retry``, ``request.stale_retry``. They carry the origin only: never headers,
 query strings or credentials.
+
+urllib3 logs each retry to its own loggers with the request's path and query
+(``Retrying (...) after connection broken by ...: /path?token=SECRET`` at WARNING), which
+plain requests never triggers (it makes no retries); :class:`RedactRetryRecords` takes
+the query values out of the records of retries made by keepwarm's ``RetryPolicy``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from urllib3.util.connection import is_connection_dropped
 from urllib3.util.retry import Retry
 
 from keepwarm._config import SERVER_KEEPALIVE_SHARE
-from keepwarm._retry import IDEMPOTENT_METHODS
+from keepwarm._retry import IDEMPOTENT_METHODS, RetryPolicy
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
 from keepwarm._upstream.connection import (
     InstrumentedHTTPConnection,
@@ -38,6 +43,7 @@ from keepwarm._upstream.connection import (
     log,
     named_as,
 )
+from keepwarm._urls import redact_url
 
 __all__ = [
     "AUTO_POOL_MAXSIZE_CAP",
@@ -52,6 +58,38 @@ __all__ = [
 #: urllib3's own logger, so "Connection pool is full" still reaches those who watch it.
 _urllib3_log = logging.getLogger("urllib3.connectionpool")
 _perf = time.perf_counter
+
+
+class RedactRetryRecords(logging.Filter):
+    """Redacts the URL in urllib3's log records about a retry made by a ``RetryPolicy``.
+
+    urllib3 (``connectionpool.urlopen`` and ``Retry.increment``) logs, with the request
+    URL as an argument: ``"Retrying (%r) after connection broken by '%r': %s"`` (WARNING,
+    args ``retries, error, url``) and ``"Incremented Retry for (url='%s'): %r"`` (DEBUG,
+    args ``url, retries``). Records of a plain urllib3 ``Retry`` are left as urllib3
+    wrote them, as plain requests would log them. The record is kept either way.
+    """
+
+    #: message template -> (position of the URL, position of the retry object)
+    TEMPLATES: Final = {
+        "Retrying (%r) after connection broken by '%r': %s": (2, 0),
+        "Incremented Retry for (url='%s'): %r": (0, 1),
+    }
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        where = self.TEMPLATES.get(record.msg) if isinstance(record.msg, str) else None
+        args = record.args
+        if where is not None and isinstance(args, tuple) and len(args) > max(where):
+            url_at, retry_at = where
+            url = args[url_at]
+            if isinstance(args[retry_at], RetryPolicy) and isinstance(url, str):
+                record.args = (*args[:url_at], redact_url(url), *args[url_at + 1 :])
+        return True
+
+
+_REDACT_RETRY_RECORDS: Final = RedactRetryRecords()
+_urllib3_log.addFilter(_REDACT_RETRY_RECORDS)
+logging.getLogger("urllib3.util.retry").addFilter(_REDACT_RETRY_RECORDS)
 
 #: The most connections an ``pool_maxsize="auto"`` pool grows to per origin: one file
 #: descriptor each, well inside the common 1024 soft limit even with several origins.

@@ -22,12 +22,17 @@ from typing import Any
 
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
-from requests.exceptions import InvalidSchema, InvalidURL
+from requests.exceptions import InvalidSchema, InvalidURL, RequestException
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, select_proxy
 from urllib3 import HTTPHeaderDict
 from urllib3.connectionpool import HTTPConnectionPool, port_by_scheme
-from urllib3.exceptions import EmptyPoolError, LocationValueError, URLSchemeUnknown
+from urllib3.exceptions import (
+    EmptyPoolError,
+    LocationValueError,
+    MaxRetryError,
+    URLSchemeUnknown,
+)
 from urllib3.poolmanager import PoolManager
 
 from keepwarm._config import Settings
@@ -46,6 +51,7 @@ from keepwarm._upstream.pool import (
     parse_keep_alive_timeout,
     socks_pool_classes,
 )
+from keepwarm._urls import redact_url
 
 __all__ = ["KeepwarmAdapter"]
 
@@ -332,6 +338,9 @@ class KeepwarmAdapter(HTTPAdapter):
                 f"pool_block=False to open extra connections instead of waiting.",
                 request=request,
             ) from exc
+        except RequestException as exc:
+            redact_max_retry_error(exc)
+            raise
         keep_alive_header = response.headers._store.get("keep-alive")
         keep_alive = parse_keep_alive_timeout(keep_alive_header[1]) if keep_alive_header else None
         if keep_alive is not None:
@@ -347,6 +356,26 @@ class KeepwarmAdapter(HTTPAdapter):
             timings.retries = len(history) if history else 0
             attach_timings(response, timings)
         return response
+
+
+def redact_max_retry_error(exc: RequestException) -> None:
+    """Take the query values and credentials out of the text of the urllib3
+    ``MaxRetryError`` that requests wraps in ``exc`` (``ConnectionError``, ``RetryError``,
+    ``ProxyError``, ``SSLError``, ``ConnectTimeout``).
+
+    urllib3 words it ``Max retries exceeded with url: /path?token=SECRET``, and requests
+    shows that text as its own; keepwarm retries where requests does not, so this is the
+    message most keepwarm users see after an outage. The text (``args``, and so ``str``
+    and ``repr``) gets :func:`redact_url`'s form; ``.url`` and ``exc.request`` keep the
+    real URL for code that needs it.
+    """
+    inner = exc.args[0] if exc.args else None
+    if not isinstance(inner, MaxRetryError) or not inner.url:
+        return
+    url = inner.url
+    shown = redact_url(url)
+    if shown != url:
+        inner.args = tuple(a.replace(url, shown) if isinstance(a, str) else a for a in inner.args)
 
 
 def _response_headers(headers: Any) -> CaseInsensitiveDict[str]:
