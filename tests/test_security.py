@@ -503,6 +503,80 @@ def test_cookie_scope_constructor_cookies_dict_is_bound_to_the_base_url_host(
         assert session.get(_as_localhost(b.url) + "/cookies").json() == {}
 
 
+def _ipv6_loopback_server(make_server: Callable[..., LocalServer]) -> LocalServer:
+    """A server on ``[::1]``, or a clean skip where this machine has no IPv6 loopback."""
+    if not socket.has_ipv6:
+        pytest.skip("Python was built without IPv6 support")
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback on this machine: binding [::1] failed ({exc})")
+    return make_server(default_handler, host="::1")
+
+
+def test_cookie_scope_dict_cookies_reach_an_ipv6_literal_host(
+    make_server: Callable[..., LocalServer],
+) -> None:
+    """http.cookiejar files ``[::1]`` under ``[::1].local``: a cookie bound to ``::1``
+    (as urlsplit spells the host) was never sent. Plain requests sends its host-less
+    cookie there, and to every other host (asserted too)."""
+    v6 = _ipv6_loopback_server(make_server)
+    v4 = make_server(default_handler)
+    assert v6.url.startswith("http://[::1]:")
+    to_v4 = _redirect(v6, v4.url + "/cookies")
+    with keepwarm.Session() as session:
+        direct = session.get(v6.url + "/cookies", cookies={"sid": "v6"}).json()
+        redirected = session.get(to_v4, cookies={"sid": "v6"}).json()
+        assert "sid" not in session.cookies
+    with requests.Session() as plain:
+        plain_direct = plain.get(v6.url + "/cookies", cookies={"sid": "v6"}, timeout=5).json()
+        plain_redirected = plain.get(to_v4, cookies={"sid": "v6"}, timeout=5).json()
+    assert direct == plain_direct == {"sid": "v6"}
+    assert redirected == {}  # bound to [::1]: not sent to 127.0.0.1
+    assert plain_redirected == {"sid": "v6"}
+    assert _last(v6, "/redirect").headers["Cookie"] == "sid=v6"
+
+    with keepwarm.Session(cookies={"token": "t0k"}, base_url=v6.url) as session:
+        assert _cookie_domains(session.cookies) == {"token": "[::1].local"}
+        assert session.get("/cookies").json() == {"token": "t0k"}
+        assert session.get(v4.url + "/cookies").json() == {}
+
+
+IDN_URL = "http://bücher.example/shelf"
+
+
+def _cookie_header(session: requests.Session, url: str, **kwargs: Any) -> str | None:
+    prepared = session.prepare_request(requests.Request("GET", url, **kwargs))
+    return prepared.headers.get("Cookie")
+
+
+def test_cookie_scope_dict_cookies_for_an_idn_host_are_bound_to_its_punycode_name() -> None:
+    """requests sends an IDN host as IDNA (``xn--bcher-kva.example``), and http.cookiejar
+    matches cookies against that; a cookie bound to ``bücher.example`` was never sent.
+    An IDN host cannot be reached from a test, so this compares the prepared request's
+    Cookie header with plain requests' (which sends its host-less cookie everywhere)."""
+    cookies = {"sid": "idn"}
+    with keepwarm.Session() as session, requests.Session() as plain:
+        ours = _cookie_header(session, IDN_URL, cookies=cookies)
+        theirs = _cookie_header(plain, IDN_URL, cookies=cookies)
+        assert ours == theirs == "sid=idn"
+        # The same host spelt in capitals, with a port, or already in IDNA form.
+        for same in ("http://BÜCHER.example:8080/", "http://xn--bcher-kva.example/"):
+            assert _cookie_header(session, same, cookies=cookies) == "sid=idn"
+
+    with keepwarm.Session(cookies={"token": "t0k"}, base_url=IDN_URL + "/") as session:
+        assert _cookie_domains(session.cookies) == {"token": "xn--bcher-kva.example"}
+        assert _cookie_header(session, "books") == "token=t0k"
+        assert _cookie_header(session, "http://xn--bcher-kva.example/") == "token=t0k"
+        # Bound to that host: not another one, nor a look-alike.
+        for other in ("http://bucher.example/", "http://example/", "http://127.0.0.1/"):
+            assert _cookie_header(session, other) is None
+    with requests.Session() as plain:
+        plain.cookies.update({"token": "t0k"})
+        assert _cookie_header(plain, "http://bucher.example/") == "token=t0k"
+
+
 # -- install(): concurrent callers share connections, never state ---------------------------
 
 

@@ -10,21 +10,33 @@ snapshot taken under the jar's own lock, and ``clear`` takes the lock too.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator, Mapping
+from email.message import Message
 from http.cookiejar import Cookie, CookieJar
 from typing import Any
 from urllib.parse import urlsplit
 
 from requests.cookies import (
+    MockRequest,
+    MockResponse,
     RequestsCookieJar,
     cookiejar_from_dict,
     create_cookie,
     extract_cookies_to_jar,
 )
+from requests.exceptions import RequestException
 from requests.models import PreparedRequest
+from requests.structures import CaseInsensitiveDict
 
-__all__ = ["RequestCookieJar", "ThreadSafeCookieJar", "extract_cookies", "scope_cookies"]
+__all__ = [
+    "RequestCookieJar",
+    "ThreadSafeCookieJar",
+    "cookie_domain",
+    "extract_cookies",
+    "scope_cookies",
+]
 
 
 class ThreadSafeCookieJar(RequestsCookieJar):
@@ -97,18 +109,53 @@ def scope_cookies(cookies: Mapping[str, str], url: str) -> RequestsCookieJar:
     *every* host: a ``cookies={...}`` given for one request follows a redirect to another
     host (the CVE-2023-43804 class of leak), and one given to a session goes everywhere.
     Bound to the host, they reach that host (any port, and its subdomains, as a domain
-    cookie would) and nothing else.
+    cookie would) and nothing else. The domain is the one http.cookiejar files that host
+    under (:func:`cookie_domain`), or the jar would never send them.
     """
     jar = RequestsCookieJar()
-    host = urlsplit(url).hostname
-    if not cookies or not host:
+    domain = cookie_domain(url) if cookies else None
+    if not domain:
         # No host: requests rejects the URL itself (MissingSchema, InvalidURL) next.
         return cookiejar_from_dict(dict(cookies), jar)
-    # http.cookiejar files a host without a dot (localhost) under "<host>.local".
-    domain = host if "." in host or ":" in host else host + ".local"
     for name, value in cookies.items():
         jar.set_cookie(create_cookie(name, value, domain=domain))
     return jar
+
+
+def cookie_domain(url: str) -> str | None:
+    """The domain http.cookiejar matches a request to ``url`` against (None: no host).
+
+    That is the domain it gives a host-only cookie set by that host (``make_cookies``),
+    for the URL as requests prepares it, which is not the host as written: a name is
+    IDNA-encoded first (``bücher.example`` is sent, and matched, as
+    ``xn--bcher-kva.example``), an IPv6 literal keeps its brackets, and a host without a
+    dot gets ``.local`` (``localhost.local``, ``[::1].local``). The URL's user and
+    password are left out: a cookie's domain is never a credential.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return _origin_cookie_domain(parts.scheme, parts.netloc.rpartition("@")[2])
+
+
+@functools.lru_cache(maxsize=256)
+def _origin_cookie_domain(scheme: str, netloc: str) -> str | None:
+    # scheme://host[:port]/ only, through requests' own URL preparation (IDNA, brackets).
+    prepared = PreparedRequest()
+    try:
+        prepared.prepare_url(f"{scheme}://{netloc}/", None)
+    except (RequestException, ValueError):
+        return None  # requests rejects the URL itself next
+    prepared.headers = CaseInsensitiveDict()
+    # Ask the jar itself (public API): the domain it gives a host-only cookie this host sets.
+    head = Message()
+    head["Set-Cookie"] = "keepwarm=1"
+    made = CookieJar().make_cookies(MockResponse(head), MockRequest(prepared))  # type: ignore[arg-type]
+    return made[0].domain if made else None
 
 
 def extract_cookies(jar: CookieJar, request: PreparedRequest, response: Any) -> None:
