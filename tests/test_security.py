@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 import requests
 import trustme
@@ -402,6 +403,56 @@ def test_cve_2024_35195_installed_callers_do_not_share_an_unverified_connection(
     assert verified["connection_index"] != unverified["connection_index"]
     assert https_server.connections_accepted == 3
     assert len(https_server.requests) == 2
+
+
+# -- base_url: a relative URL never reaches another host -------------------------------------
+
+
+def test_base_url_scheme_relative_path_never_sends_credentials_to_another_host(
+    make_server: Callable[..., LocalServer],
+) -> None:
+    """``//host/x`` joined to base_url went to ``http://host/x`` with the session's
+    Authorization header, auth and cookies. It is now a path under base_url, like every
+    relative URL; httpx's base_url never leaves the base host either (it drops the host
+    part, asserted here too). Plain requests has no base_url."""
+    a = make_server(default_handler)
+    b = make_server(default_handler)
+    others = [
+        f"//127.0.0.1:{b.port}/headers",
+        f"//localhost:{b.port}/headers",
+        f"///127.0.0.1:{b.port}/headers",
+        f"//alice:pw@127.0.0.1:{b.port}/headers",
+    ]
+    for auth_style in ("header", "auth", "cookies"):
+        kwargs: dict[str, Any] = {"base_url": a.url + "/api/"}
+        if auth_style == "header":
+            kwargs["headers"] = {"Authorization": SECRET}
+        elif auth_style == "auth":
+            kwargs["auth"] = ("alice", "pa55")
+        else:
+            kwargs["cookies"] = {"sid": "secret"}
+        with keepwarm.Session(**kwargs) as session:
+            for url in others:
+                response = session.get(url)
+                assert response.status_code == 404  # A has no such path; B was not asked
+                assert response.url == a.url + "/api/" + url.lstrip("/")
+                prepared = session.prepare_request(requests.Request("GET", url))
+                assert prepared.url == response.url
+    assert b.requests == []
+    assert len(a.requests) == 3 * len(others)
+    # A got the credentials meant for it.
+    assert {r.headers.get("Authorization") for r in a.requests} == {
+        SECRET,
+        _basic("alice", "pa55"),
+        None,
+    }
+    assert sum(r.headers.get("Cookie") == "sid=secret" for r in a.requests) == len(others)
+
+    with httpx.Client(base_url=a.url + "/api/", headers={"Authorization": SECRET}) as client:
+        for url in others:
+            assert client.get(url).url.port == a.port
+    assert b.requests == []
+    assert _last(a, "/api/headers").headers["Authorization"] == SECRET
 
 
 # -- cookie scope --------------------------------------------------------------------------

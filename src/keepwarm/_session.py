@@ -97,7 +97,8 @@ class Session(RequestsSessionBase):
     :param max_retries: a number of retries, a :class:`keepwarm.RetryPolicy` or a urllib3
         ``Retry``; 0 turns retries off. Default ``RetryPolicy()``: 3 retries, idempotent
         methods only once a request may have been sent.
-    :param base_url: prefix for relative URLs (``session.get("users")``).
+    :param base_url: prefix for relative URLs (``session.get("users")``); a relative URL
+        never leaves its host (``"//other.example/x"`` is a path under it).
 
     Session state, as attributes of ``requests.Session`` (given here for convenience):
     ``headers`` (added to requests' defaults), ``cookies``, ``auth``, ``params``,
@@ -353,12 +354,14 @@ class Session(RequestsSessionBase):
         return response
 
     def _join_url(self, url: str) -> str:
-        # Relative URLs are joined to base_url (also in session.prepare_request()).
+        # Relative URLs are joined to base_url (also in session.prepare_request()). Every
+        # one stays under base_url, "//other.example/x" included: it is the path
+        # "other.example/x", never another host, which would get the session's
+        # credentials (headers, auth, cookies) meant for base_url's host. httpx never
+        # leaves base_url's host either. Another host takes an absolute URL.
         base_url = self._settings.base_url
         if base_url is None or _ABSOLUTE_URL.match(url):
             return url
-        if url.startswith("//"):  # scheme-relative: keep the base URL's scheme
-            return base_url.split(":", 1)[0] + ":" + url
         return base_url + url.lstrip("/")
 
     def close(self) -> None:
