@@ -397,8 +397,13 @@ def test_max_connection_age_retires_old_connections(
 
 @pytest.mark.parametrize(
     ("method", "settings"),
-    [("GET", {"max_retries": 0}), ("GET", {}), ("POST", {})],
-    ids=["GET-max_retries=0", "GET-defaults", "POST-defaults"],
+    [
+        ("GET", {"max_retries": 0}),
+        ("GET", {}),
+        ("POST", {}),
+        ("GET", {"max_retries": keepwarm.RetryPolicy(total=0, resend_stale=False)}),
+    ],
+    ids=["GET-max_retries=0", "GET-defaults", "POST-defaults", "GET-resend_stale=False"],
 )
 @SCHEMES
 def test_reused_connection_reset_after_request(
@@ -411,13 +416,15 @@ def test_reused_connection_reset_after_request(
 ) -> None:
     """Each connection answers its first request, then reads the second and resets
     (RST). keepwarm resends the GET once on a fresh connection, without spending a retry
-    of its policy; the POST, written whole, is never resent."""
+    of its policy, with max_retries=0 too; the POST, written whole, is never resent.
+    ``RetryPolicy(total=0, resend_stale=False)`` sends each request once, as requests."""
     srv = scripted_server(answer_first_then(Fault.RESET), tls=scheme == "https")
     seen, url = srv.seen, srv.url
     client = make_client(timeout=SAFETY_TIMEOUT, verify=ca_bundle, **settings)
     assert client.get(url + "/warm").text == "ok"
     outcome = client.attempt(method, url + "/x", data=b"payload")
-    resent = client.is_keepwarm and method == "GET"
+    resend_stale = getattr(settings.get("max_retries"), "resend_stale", True)
+    resent = client.is_keepwarm and method == "GET" and resend_stale
     if resent:
         assert isinstance(outcome, requests.Response)
         assert outcome.text == "ok"

@@ -8,6 +8,7 @@ against a real local server and counts what that server saw.
 
 from __future__ import annotations
 
+import pickle
 import socket
 import struct
 import threading
@@ -362,6 +363,27 @@ def test_max_retries_zero_disables_every_retry(
         # the next request is a fresh attempt and succeeds
         assert s.get(server.url + "/").status_code == 200
         assert s.get(raw.url + "/").text == "ok"
+
+
+def test_resend_stale_is_kept_compared_and_shown() -> None:
+    """``RetryPolicy(resend_stale=False)`` turns off the stale-connection resend, which
+    ``max_retries=0`` leaves on (tests/test_faults.py has both on a real server, next to
+    plain requests); the setting survives urllib3's ``new()`` on every retry."""
+    off = keepwarm.RetryPolicy(total=0, resend_stale=False)
+    assert off.resend_stale is False
+    assert keepwarm.RetryPolicy().resend_stale is True
+    assert off.new(total=1).resend_stale is False
+    assert pickle.loads(pickle.dumps(off)).resend_stale is False
+    assert off.signature() != keepwarm.RetryPolicy(total=0).signature()
+    assert repr(off).endswith("resend_stale=False)")
+    assert "resend_stale" not in repr(keepwarm.RetryPolicy())
+    with pytest.raises(TypeError, match="resend_stale must be True or False"):
+        keepwarm.RetryPolicy(resend_stale="no")  # type: ignore[arg-type]
+    with keepwarm.Session(max_retries=off) as s:
+        assert s.settings.max_retries.resend_stale is False  # type: ignore[attr-defined]
+    keepwarm.session("stale", max_retries=keepwarm.RetryPolicy(total=0))
+    with pytest.raises(keepwarm.SessionConflictError, match="resend_stale=False"):
+        keepwarm.session("stale", max_retries=off)
 
 
 def test_custom_urllib3_retry_is_used_as_given(make_server: Callable[..., LocalServer]) -> None:

@@ -70,7 +70,7 @@ def drain_or_close(
 
 
 class RetryPolicy(Retry):
-    """keepwarm's retry policy: urllib3's ``Retry`` with safer defaults and two additions.
+    """keepwarm's retry policy: urllib3's ``Retry`` with safer defaults and three additions.
 
     Defaults: 3 retries in all; exponential backoff 0, 1, 2 s (``backoff_factor=0.5``,
     capped at ``backoff_max=10``); statuses 429/502/503/504 retried for idempotent methods
@@ -86,6 +86,15 @@ class RetryPolicy(Retry):
     * ``retry_read_timeouts`` (default False): a read timeout means the server is slow,
       not gone; retrying it multiplies the time a caller waits. Set True to retry them
       (idempotent methods only, as always).
+    * ``resend_stale`` (default True): the stale-connection resend, which is not a retry
+      of this policy and is not counted against ``total``. A request sent on a *reused*
+      keep-alive connection that the server had already closed (reset, or closed before
+      any response) is resent once on a new connection when that is safe: an idempotent
+      request that got no response, or any request that could not be written whole,
+      with a body that can be sent again. It happens with ``total=0`` too, and with
+      ``Session(max_retries=0)``; ``RetryPolicy(total=0, resend_stale=False)`` turns
+      both off: every request is sent exactly once, as in plain requests. It is read
+      from the session's ``max_retries`` (a plain urllib3 ``Retry`` keeps it on).
 
     Before a retry, the response's body is read (and dropped) only up to
     :data:`DRAIN_MAX_BYTES` or :data:`DRAIN_MAX_SECONDS`, then the connection is closed
@@ -121,6 +130,7 @@ class RetryPolicy(Retry):
         *,
         retry_after_max: float = 30.0,
         retry_read_timeouts: bool = False,
+        resend_stale: bool = True,
     ) -> None:
         super().__init__(
             total=total,
@@ -142,10 +152,16 @@ class RetryPolicy(Retry):
         )
         self.retry_after_max = check_seconds("retry_after_max", retry_after_max, allow_zero=True)
         self.retry_read_timeouts = bool(retry_read_timeouts)
+        if not isinstance(resend_stale, bool):
+            raise TypeError(
+                f"resend_stale={resend_stale!r} is not valid: resend_stale must be True or False"
+            )
+        self.resend_stale = resend_stale
 
     def new(self, **kw: Any) -> RetryPolicy:
         kw.setdefault("retry_after_max", self.retry_after_max)
         kw.setdefault("retry_read_timeouts", self.retry_read_timeouts)
+        kw.setdefault("resend_stale", self.resend_stale)
         new = super().new(**kw)
         assert isinstance(new, RetryPolicy)
         return new
@@ -211,6 +227,7 @@ class RetryPolicy(Retry):
             self.respect_retry_after_header,
             self.retry_after_max,
             self.retry_read_timeouts,
+            self.resend_stale,
         )
 
     def __eq__(self, other: object) -> bool:
@@ -228,7 +245,9 @@ class RetryPolicy(Retry):
             f"backoff_factor={self.backoff_factor!r}, "
             f"status_forcelist={sorted(self.status_forcelist or ())!r}, "
             f"retry_after_max={self.retry_after_max!r}, "
-            f"retry_read_timeouts={self.retry_read_timeouts!r})"
+            f"retry_read_timeouts={self.retry_read_timeouts!r}"
+            + ("" if self.resend_stale else ", resend_stale=False")
+            + ")"
         )
 
 

@@ -95,8 +95,11 @@ class Session(RequestsSessionBase):
     :param pool_timeout: with ``pool_block``, the longest wait for a free connection
         before :class:`keepwarm.PoolTimeout`. Default 10 s.
     :param max_retries: a number of retries, a :class:`keepwarm.RetryPolicy` or a urllib3
-        ``Retry``; 0 turns retries off. Default ``RetryPolicy()``: 3 retries, idempotent
-        methods only once a request may have been sent.
+        ``Retry``; 0 turns the policy's retries off. Default ``RetryPolicy()``: 3 retries,
+        idempotent methods only once a request may have been sent. Separate from these,
+        a request that finds its reused keep-alive connection dead is resent once on a
+        new one when safe (``stale_retries``), with 0 too;
+        ``RetryPolicy(total=0, resend_stale=False)`` sends every request once.
     :param base_url: prefix for relative URLs (``session.get("users")``); a relative URL
         never leaves its host (``"//other.example/x"`` is a path under it).
 

@@ -124,6 +124,8 @@ class PoolPolicy:
     #: Settings-level idle expiry and maximum connection age (None: off).
     keepalive_expiry: float | None = None
     max_age: float | None = None
+    #: The stale-connection resend (``RetryPolicy.resend_stale`` of the session's policy).
+    resend_stale: bool = True
 
 
 class PoolState:
@@ -407,7 +409,8 @@ def _request_with_stale_retry(
     make_request: Any, pool: Any, conn: Any, method: str, url: str, *args: Any, **kwargs: Any
 ) -> Any:
     """urllib3's ``_make_request``, retried once on a fresh connection when a *reused*
-    connection turns out to be dead, without spending one of the user's retries.
+    connection turns out to be dead, without spending one of the user's retries (unless
+    the policy says ``resend_stale=False``).
 
     A keep-alive connection the server closed a moment ago looks healthy until it is used
     (urllib3 #944, requests #4664). Retried: idempotent methods whose request got no
@@ -418,7 +421,7 @@ def _request_with_stale_retry(
     """
     conn_state = conn._keepwarm
     reused = conn.sock is not None and not conn_state.fresh
-    if not reused:
+    if not reused or not pool._keepwarm.policy.resend_stale:
         return make_request(conn, method, url, *args, **kwargs)
     conn_state.written = False
     try:

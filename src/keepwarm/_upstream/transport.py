@@ -101,6 +101,7 @@ class KeepwarmAdapter(HTTPAdapter):
             grow_to=AUTO_POOL_MAXSIZE_CAP if settings.pool_maxsize == "auto" else 0,
             keepalive_expiry=settings.keepalive_expiry,
             max_age=settings.max_connection_age,
+            resend_stale=getattr(settings.max_retries, "resend_stale", True) is not False,
         )
         self._pool_classes = self._with_policy(
             InstrumentedHTTPConnectionPool, InstrumentedHTTPSConnectionPool
