@@ -4,9 +4,13 @@ Plain requests only writes DEBUG log lines ("Starting new HTTPS connection (2)")
 count TIME_WAIT sockets or run packet captures to find out. keepwarm counts, per session
 and per origin (scheme, host, port):
 
-* ``requests``: requests written to a connection (each retry counts);
+* ``requests``: requests written to a connection (each retry of the policy counts),
+  except an attempt on a dead reused connection that keepwarm resent: that one counts in
+  ``stale_retries`` only, so ``requests`` does not depend on whether a server's close
+  was noticed before the write (at checkout: ``dropped``) or after it;
 * ``connections_opened``: new TCP connections; ``tls_handshakes``: TLS handshakes;
-* ``reused``: requests sent on a connection that had served a request before;
+* ``reused``: requests sent on a connection that had served a request before (same
+  exception);
 * ``discarded``: connections closed because the pool was full ("Connection pool is full,
   discarding connection");
 * ``pools_evicted``: whole host pools closed because more hosts were used than
@@ -16,7 +20,9 @@ and per origin (scheme, host, port):
 * ``retired``: connections closed for reaching ``max_connection_age``;
 * ``retries``: retries made by the retry policy;
 * ``stale_retries``: requests resent once on a fresh connection because the reused one
-  turned out dead (these do not spend the retry policy's retries);
+  turned out dead (these do not spend the retry policy's retries). The server may or may
+  not have received the abandoned attempt: one that read it and then reset the
+  connection saw it, one that had closed the connection did not;
 * ``pool_wait``: seconds spent waiting for a free connection (``pool_block=True``);
 * ``peak_in_flight``: most requests in flight to one origin at once.
 
@@ -155,6 +161,14 @@ class HostCounters:
     def add(self, name: str, amount: int = 1) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + amount)
+
+    def on_stale_resend(self) -> None:
+        """An attempt counted by :meth:`on_request` on a reused connection found dead is
+        abandoned and resent: it moves from ``requests``/``reused`` to ``stale_retries``."""
+        with self._lock:
+            self.requests -= 1
+            self.reused -= 1
+            self.stale_retries += 1
 
     def on_request(self, reused: bool) -> None:
         with self._lock:

@@ -436,7 +436,7 @@ def _request_with_stale_retry(
         conn.close()
         counters = pool._keepwarm.counters
         if counters is not None:
-            counters.add("stale_retries")
+            counters.on_stale_resend()
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "request.stale_retry origin=%s method=%s written=%s error=%s",
