@@ -290,12 +290,15 @@ class _InstrumentedConnection(_ConnectionBase):
 
 
 def named_as(upstream: type) -> Callable[[_T], _T]:
-    """Give a class urllib3's class name: urllib3 puts it in error messages
-    (``HTTPConnection(host=..., port=...): Failed to establish a new connection``), and
-    users read, log and match those; a keepwarm name there says nothing to them."""
+    """Give a class urllib3's class name and module: urllib3 puts them in error messages
+    (``HTTPConnection(host=..., port=...): Failed to establish a new connection``, or
+    ``<urllib3.connection.HTTPConnection object at 0x...>`` before urllib3 2.6), and users
+    read, log and match those; a keepwarm name there says nothing to them. The class's
+    ``__mro__`` still shows what it is."""
 
     def rename(cls: _T) -> _T:
         cls.__name__ = cls.__qualname__ = upstream.__name__
+        cls.__module__ = upstream.__module__
         return cls
 
     return rename
