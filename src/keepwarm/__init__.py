@@ -25,6 +25,7 @@ from keepwarm._config import (
     configure,
 )
 from keepwarm._exceptions import (
+    DeadlineExceeded,
     KeepwarmError,
     KeepwarmWarning,
     PoolTimeout,
@@ -55,6 +56,7 @@ __all__ = [
     "DEFAULT_POOL_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "NO_TIMEOUT",
+    "DeadlineExceeded",
     "HostStats",
     "KeepwarmError",
     "KeepwarmWarning",

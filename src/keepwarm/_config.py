@@ -108,28 +108,55 @@ NO_TIMEOUT: Final = NoTimeout()
 
 
 class Timeout:
-    """Connect and read timeouts in seconds, like requests' ``(connect, read)`` tuple.
+    """Connect and read timeouts in seconds, like requests' ``(connect, read)`` tuple, and
+    an optional total deadline for the whole call.
 
-    ``Timeout(5)`` sets both phases to 5 s; ``Timeout(connect=1)`` changes only the connect
-    phase and keeps the default read timeout. ``None`` for one phase means no limit for
+    ``Timeout(5)`` sets both phases to 5 s, ``Timeout(3, 7)`` connect 3 s and read 7 s;
+    ``Timeout(connect=1)`` changes only the connect phase and keeps the default read
+    timeout. ``None`` for one phase means no limit for
     that phase (an explicit choice, visible in the code that makes it).
 
     The read timeout bounds the wait for *each* read from the socket, not the whole
-    download: a server that trickles one byte every few seconds is not cut off.
+    download: a server that trickles one byte every few seconds is not cut off by it.
+
+    ``total`` (keyword-only, seconds; default ``None``: no total) bounds the whole call:
+    name resolution, connecting, every read of the response head and, with
+    ``stream=False``, of the body, every retry with its backoff and ``Retry-After``
+    sleep (never slept past the deadline: a wait that would pass it returns the
+    retryable response, or raises, at once), and every redirect hop. When it passes,
+    :class:`keepwarm.DeadlineExceeded` (a ``requests.Timeout``). With ``stream=True`` it
+    covers the call until the response is returned, not the later reads of its body.
+
+    Why no total by default: requests, urllib3 (``Timeout(total=None)``), httpx (per-phase
+    5 s, no total), Go's ``http.Client`` (``Timeout`` 0: none) and curl (``--max-time``
+    unset) have none; aiohttp's ``ClientTimeout(total=300)`` is the one that does. A
+    total is a budget for *a* call: 30 s is right for an API call and cuts off a large
+    download; 300 s lets every download through and bounds nothing an API caller's own
+    load balancer has not given up on long before. The application knows which it
+    makes; ``Timeout(3, 7, total=30)`` as the session default is a good start for APIs.
     """
 
-    __slots__ = ("connect", "read")
+    __slots__ = ("connect", "read", "total")
 
     connect: float | None
     read: float | None
+    total: float | None
 
     def __init__(
         self,
         timeout: float | _Unset | None = UNSET,
+        read_timeout: float | _Unset | None = UNSET,
+        /,
         *,
         connect: float | _Unset | None = UNSET,
         read: float | _Unset | None = UNSET,
+        total: float | None = None,
     ) -> None:
+        if not isinstance(read_timeout, _Unset):
+            # Timeout(3, 7): (connect, read), as requests' pair.
+            if not isinstance(read, _Unset):
+                raise TypeError("Timeout() got the read timeout twice (positional and read=)")
+            read = read_timeout
         both: float | _Unset | None = UNSET
         if not isinstance(timeout, _Unset):
             both = check_seconds("timeout", timeout, allow_none=True)
@@ -147,24 +174,31 @@ class Timeout:
             if isinstance(read, _Unset)
             else check_seconds("read timeout", read, allow_none=True)
         )
+        self.total = check_seconds("total timeout", total, allow_none=True)
 
     def as_urllib3(self) -> Urllib3Timeout:
-        """The same limits as the object requests' HTTPAdapter hands to urllib3."""
+        """The same limits as the object requests' HTTPAdapter hands to urllib3 (the
+        total is keepwarm's own: urllib3's ``total`` bounds one attempt only)."""
         return Urllib3Timeout(connect=self.connect, read=self.read)
 
     def as_tuple(self) -> tuple[float | None, float | None]:
+        """``(connect, read)``, as requests takes it (the total is not in it)."""
         return (self.connect, self.read)
+
+    def _key(self) -> tuple[float | None, float | None, float | None]:
+        return (self.connect, self.read, self.total)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Timeout):
-            return self.as_tuple() == other.as_tuple()
+            return self._key() == other._key()
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self.as_tuple())
+        return hash(self._key())
 
     def __repr__(self) -> str:
-        return f"Timeout(connect={self.connect!r}, read={self.read!r})"
+        total = "" if self.total is None else f", total={self.total!r}"
+        return f"Timeout(connect={self.connect!r}, read={self.read!r}{total})"
 
 
 # Defaults ---------------------------------------------------------------------------------
@@ -376,7 +410,8 @@ _MEANT: Final = {
     "connect_timeout": "timeout=(connect, read)",
     "read_timeout": "timeout=(connect, read)",
     "timeouts": "timeout=(connect, read)",
-    "total_timeout": "timeout=(connect, read)",
+    "total_timeout": "timeout=keepwarm.Timeout(total=...)",
+    "deadline": "timeout=keepwarm.Timeout(total=...)",
     "idle_timeout": "keepalive_expiry",
     "keepalive": "keepalive_expiry",
     "keep_alive": "keepalive_expiry",
@@ -443,7 +478,10 @@ def _env_timeout(raw: str) -> object:
         return numbers[0]
     if len(numbers) == 2:
         return numbers
-    raise ValueError("expected one or two numbers")
+    if len(numbers) == 3:
+        connect, read, total = numbers
+        return Timeout(connect=connect, read=read, total=total)
+    raise ValueError("expected one, two or three numbers")
 
 
 def _env_int(raw: str) -> object:
@@ -479,7 +517,11 @@ def _env_str(raw: str) -> object:
 
 #: Environment variable -> (setting, parser, what the value looks like).
 ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, Any, str]]] = {
-    "KEEPWARM_TIMEOUT": ("timeout", _env_timeout, "'5', '3,7' (connect,read) or 'none'"),
+    "KEEPWARM_TIMEOUT": (
+        "timeout",
+        _env_timeout,
+        "'5', '3,7' (connect,read), '3,7,30' (connect,read,total) or 'none'",
+    ),
     "KEEPWARM_POOL_CONNECTIONS": ("pool_connections", _env_int, "a whole number >= 1"),
     "KEEPWARM_POOL_MAXSIZE": ("pool_maxsize", _env_maxsize, "a whole number >= 1 or 'auto'"),
     "KEEPWARM_POOL_BLOCK": ("pool_block", _env_bool, "true or false"),

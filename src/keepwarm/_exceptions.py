@@ -10,7 +10,8 @@ already catches ``requests.RequestException`` keeps catching every network failu
     └── OSError
         └── requests.RequestException
             └── requests.Timeout
-                └── PoolTimeout (KeepwarmError)  no pooled connection became free in time
+                ├── PoolTimeout (KeepwarmError)  no pooled connection became free in time
+                └── DeadlineExceeded (KeepwarmError)  the call outlasted Timeout(total=...)
 
     Warning
     └── KeepwarmWarning (UserWarning)        base of the silent-pitfall warnings
@@ -24,6 +25,7 @@ from __future__ import annotations
 import requests
 
 __all__ = [
+    "DeadlineExceeded",
     "KeepwarmError",
     "KeepwarmWarning",
     "PoolTimeout",
@@ -53,6 +55,17 @@ class PoolTimeout(requests.exceptions.Timeout, KeepwarmError):
 
     Plain requests never passes a pool timeout to urllib3, so with ``pool_block=True`` a
     request waits forever for a free connection (requests issue 3825).
+    """
+
+
+class DeadlineExceeded(requests.exceptions.Timeout, KeepwarmError):
+    """The whole call (connect, reads, retries, their sleeps, redirects) took longer than
+    ``keepwarm.Timeout(total=...)``.
+
+    A ``requests.Timeout``, so code that already catches timeouts catches it. The message
+    names the total, what was in progress when it ran out (resolving the name,
+    connecting, waiting for the response, reading the body, retrying after N attempts)
+    and the URL without its query values or credentials.
     """
 
 

@@ -57,6 +57,7 @@ from keepwarm._config import (
     check_setting_names,
     resolve_settings,
 )
+from keepwarm._deadline import enter_deadline, leave_deadline
 from keepwarm._exceptions import SessionClosedError
 from keepwarm._stats import Stats, merge_stats
 from keepwarm._telemetry import timings_of
@@ -86,8 +87,9 @@ class Session(RequestsSessionBase):
     Tuning knobs (keyword-only; unset ones come from ``keepwarm.configure()``, then
     ``KEEPWARM_*`` variables, then the defaults documented in ``docs/configuration.md``):
 
-    :param timeout: seconds, ``(connect, read)``, :class:`keepwarm.Timeout`, or
-        :data:`keepwarm.NO_TIMEOUT`. Default ``(3, 7)``.
+    :param timeout: seconds, ``(connect, read)``, :class:`keepwarm.Timeout` (its
+        ``total=`` bounds the whole call, retries and redirects included), or
+        :data:`keepwarm.NO_TIMEOUT`. Default ``(3, 7)``, no total.
     :param pool_connections: how many hosts keep a pool of idle connections. Default 32.
     :param pool_maxsize: idle connections kept per host. Default 32.
     :param pool_block: wait for a free connection instead of opening an extra one that is
@@ -111,6 +113,7 @@ class Session(RequestsSessionBase):
     _settings: Settings
     _environment: EnvironmentSnapshot
     _default_timeout: Urllib3Timeout
+    _default_total: float | None
     _closed: bool
     _owns_transport: bool
     _mount_lock: threading.Lock
@@ -168,6 +171,8 @@ class Session(RequestsSessionBase):
     ) -> None:
         self._settings = settings
         self._default_timeout = _urllib3_timeout(settings.timeout)
+        timeout = settings.timeout
+        self._default_total = timeout.total if isinstance(timeout, Timeout) else None
         if environment is None:
             environment = (
                 EnvironmentSnapshot.capture() if trust_env else EnvironmentSnapshot.empty()
@@ -342,13 +347,28 @@ class Session(RequestsSessionBase):
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         self._check_open(request.url)
         timeout = kwargs.get("timeout")
+        # A timeout given for the call replaces the session's whole timeout, its total
+        # included (a number or a pair has no total, as in requests).
+        total = None
         if timeout is None:
             kwargs["timeout"] = self._default_timeout
-        elif isinstance(timeout, (Timeout, NoTimeout)):
-            kwargs["timeout"] = _urllib3_timeout(timeout)
+            total = self._default_total
+        elif isinstance(timeout, Timeout):
+            kwargs["timeout"] = timeout.as_urllib3()
+            total = timeout.total
+        elif isinstance(timeout, NoTimeout):
+            kwargs["timeout"] = _NO_LIMIT
         if "proxies" not in kwargs:
             kwargs["proxies"] = self._resolve_proxies(request, self.proxies)
-        response = self._send(request, kwargs)
+        if total is None:
+            response = self._send(request, kwargs)
+        else:
+            # The outermost call sets the deadline; redirects' nested sends keep it.
+            token = enter_deadline(total, str(request.url))
+            try:
+                response = self._send(request, kwargs)
+            finally:
+                leave_deadline(token)
         if not kwargs.get("stream"):
             # The body has been read: the request's total time is known.
             timings = timings_of(response)
