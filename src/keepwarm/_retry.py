@@ -17,6 +17,7 @@ from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import InvalidHeader, MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
 
+from keepwarm._deadline import DeadlineStop, current_deadline, doing_when
 from keepwarm._validate import check_seconds
 
 __all__ = [
@@ -192,16 +193,57 @@ class RetryPolicy(Retry):
                         f"retry_after_max={self.retry_after_max:g} s; not retried"
                     ),
                 )
+        deadline = current_deadline()
+        if deadline is not None:
+            deadline.attempts += 1
         try:
             new = super().increment(method, url, response, error, _pool, _stacktrace)
         except MaxRetryError:
             if response is not None and self.raise_on_status:
-                drain_or_close(response)  # urllib3 drains it before raising
+                drain_or_close(response, max_seconds=_drain_seconds())
             raise
         assert isinstance(new, RetryPolicy)
+        if deadline is not None and deadline.remaining() <= new.planned_wait(response):
+            # The wait before the next attempt would reach the deadline: stop now instead
+            # of sleeping into it. A retryable response is returned as it is (urllib3
+            # hands it back when raise_on_status is False), an error raises.
+            attempts = deadline.attempts
+            doing = f"retrying after {attempts} attempt{'s' if attempts != 1 else ''}"
+            if error is not None and deadline.remaining() <= 0:
+                doing = doing_when(error, deadline)  # the attempt itself ran out
+            elif error is not None:
+                doing += f" (last: {type(error).__name__})"
+            elif response is not None:
+                doing += f" (last: HTTP {response.status})"
+                if self.raise_on_status:
+                    drain_or_close(response, max_seconds=_drain_seconds())
+            raise MaxRetryError(
+                _pool,  # type: ignore[arg-type]  # urllib3 passes its pool here
+                url or "",
+                DeadlineStop(doing),
+            )
         if response is not None:
-            drain_or_close(response)  # urllib3 drains it before the retry
+            drain_or_close(response, max_seconds=_drain_seconds())
         return new
+
+    def planned_wait(self, response: BaseHTTPResponse | None = None) -> float:
+        """Seconds :meth:`sleep` would wait before the next attempt (urllib3's rule: the
+        response's ``Retry-After`` if honoured and given, else the backoff)."""
+        if response is not None and self.respect_retry_after_header:
+            retry_after = self.get_retry_after(response)
+            if retry_after:
+                return retry_after
+        return self.get_backoff_time()
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        """urllib3's, but never past the call's deadline (``Timeout(total=...)``)."""
+        deadline = current_deadline()
+        if deadline is None:
+            super().sleep(response)
+            return
+        wait = min(self.planned_wait(response), deadline.remaining())
+        if wait > 0:
+            time.sleep(wait)
 
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         """urllib3's, but None (so: the normal backoff) for a header that does not parse."""
@@ -249,6 +291,14 @@ class RetryPolicy(Retry):
             + ("" if self.resend_stale else ", resend_stale=False")
             + ")"
         )
+
+
+def _drain_seconds() -> float:
+    """:data:`DRAIN_MAX_SECONDS`, or less when the call's deadline is nearer."""
+    deadline = current_deadline()
+    if deadline is None:
+        return DRAIN_MAX_SECONDS
+    return max(0.0, min(DRAIN_MAX_SECONDS, deadline.remaining()))
 
 
 def _uncapped_retry_after(header: str | None) -> float | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,6 +34,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.connection import _set_socket_options, allowed_gai_family
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
+from keepwarm._deadline import Deadline, current_deadline
 from keepwarm._telemetry import HostCounters, Timings, attach_timings
 from keepwarm._upstream.wire import FastHeadersHTTPResponse, write_request
 from keepwarm._urls import is_ip
@@ -101,8 +103,12 @@ def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
     started = _perf()
     if log.isEnabledFor(logging.DEBUG):
         log.debug("connection.connect_tcp.started origin=%s", origin)
+    deadline = current_deadline()
     try:
-        infos = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+        if deadline is None or is_ip(host):
+            infos = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+        else:
+            infos = _resolve_by_deadline(conn, host, port, deadline)
     except socket.gaierror as e:
         log.debug("connection.connect_tcp.failed origin=%s error=name_resolution", origin)
         raise NameResolutionError(conn.host, conn, e) from e
@@ -114,6 +120,10 @@ def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
             sock = socket.socket(family, socktype, proto)
             _set_socket_options(sock, conn.socket_options)
             timeout: Any = conn.timeout
+            if deadline is not None:
+                # Resolution took some of the time the attempt was given.
+                left = max(deadline.remaining(), 0.001)
+                timeout = left if timeout in (None, _DEFAULT_TIMEOUT) else min(timeout, left)
             if timeout is not _DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)
             if conn.source_address:
@@ -150,6 +160,43 @@ def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
             "connection.connect_tcp.complete origin=%s seconds=%.6f", origin, connected - started
         )
     return sock
+
+
+def _resolve_by_deadline(
+    conn: HTTPConnection, host: str, port: int, deadline: Deadline
+) -> list[Any]:
+    """``socket.getaddrinfo`` bounded by the time the call's deadline leaves.
+
+    ``getaddrinfo`` takes no timeout and cannot be interrupted (the system resolver
+    retries on its own schedule: glibc waits 5 s per attempt and server, so an
+    unanswered name takes 10 s and more), and urllib3's connect timeout starts after it.
+    With a deadline, the lookup runs in a daemon thread and the call waits for it only
+    as long as the deadline allows; a lookup that outlasts the call finishes in the
+    background and is dropped. Only for names under a deadline: IP literals and calls
+    without a total resolve inline, as before (no thread)."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            result.extend(socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM))
+        except BaseException as e:  # handed to the waiting thread
+            failure.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name=f"keepwarm-resolve-{host}", daemon=True).start()
+    if not done.wait(max(deadline.remaining(), 0.0)):
+        deadline.doing = f"resolving {host}"
+        raise ConnectTimeoutError(
+            conn,
+            f"Resolving {host} took longer than the time the call had left "
+            f"(total={deadline.total:g} s)",
+        )
+    if failure:
+        raise failure[0]
+    return result
 
 
 def _version_name(version: int) -> str:

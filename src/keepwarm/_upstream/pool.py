@@ -29,11 +29,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ClosedPoolError, EmptyPoolError, FullPoolError
+from urllib3.exceptions import ClosedPoolError, EmptyPoolError, FullPoolError, MaxRetryError
 from urllib3.util.connection import is_connection_dropped
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout as Urllib3Timeout
 
 from keepwarm._config import SERVER_KEEPALIVE_SHARE
+from keepwarm._deadline import Deadline, DeadlineStop, current_deadline
 from keepwarm._retry import IDEMPOTENT_METHODS, RetryPolicy
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
 from keepwarm._upstream.connection import (
@@ -282,6 +284,9 @@ class _InstrumentedPool(_PoolBase):
 
     def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         args, kwargs = _prepare_urlopen(self._keepwarm, args, kwargs)
+        deadline = current_deadline()
+        if deadline is not None:
+            _fit_attempt(self, deadline, url, kwargs)
         return super().urlopen(method, url, *args, **kwargs)
 
     def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
@@ -350,6 +355,27 @@ def _prepare_urlopen(
         else:
             kwargs["retries"] = retries
     return args, kwargs
+
+
+def _fit_attempt(pool: Any, deadline: Deadline, url: str, kwargs: dict[str, Any]) -> None:
+    """Cut one attempt's connect, read and pool-wait timeouts to the time the call's
+    deadline leaves; none left: stop before the attempt. urllib3 calls ``urlopen`` again
+    for every retry (``timeout`` and ``pool_timeout`` by keyword, as requests does), so
+    every attempt is cut to what is left at its start."""
+    left = deadline.remaining()
+    if left <= 0:
+        attempts = deadline.attempts
+        doing = f"retrying after {attempts} attempt{'s' if attempts != 1 else ''}"
+        raise MaxRetryError(pool, url, DeadlineStop(doing if attempts else "connecting"))
+    timeout = kwargs.get("timeout")
+    if isinstance(timeout, Urllib3Timeout):
+        kwargs["timeout"] = deadline.clamp(timeout)
+    elif isinstance(timeout, (int, float)) and timeout > left:
+        kwargs["timeout"] = left
+    if pool.block:
+        wait = kwargs.get("pool_timeout") or pool._keepwarm.policy.wait
+        if wait is None or wait > left:
+            kwargs["pool_timeout"] = left
 
 
 def _replayable(body: Any) -> bool:

@@ -21,6 +21,7 @@ fingerprint of every one of them for each verified requests version.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import zlib
 from collections import OrderedDict
@@ -41,6 +42,7 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.response import HTTPResponse as Urllib3Response
 
+from keepwarm._deadline import Deadline, current_deadline
 from keepwarm._upstream.cookies import ThreadSafeCookieJar, extract_cookies, scope_cookies
 from keepwarm._upstream.environment import EnvironmentSnapshot
 from keepwarm._upstream.prepare import merge_setting, prepare
@@ -275,6 +277,15 @@ def read_body(response: Response) -> None:
     ``Content-Length`` that matches the bytes sent, but not the whole stream), instead of
     returning the part as a complete body."""
     raw = response.raw
+    deadline = current_deadline()
+    if (
+        deadline is not None
+        and type(raw) is Urllib3Response
+        and response._content is False
+        and not response._content_consumed
+    ):
+        _read_body_by_deadline(response, raw, deadline)
+        return
     if (
         response._content is not False
         or response._content_consumed
@@ -299,6 +310,53 @@ def read_body(response: Response) -> None:
     except Urllib3SSLError as e:
         raise requests.exceptions.SSLError(e) from e
     response._content = data or b""
+    response._content_consumed = True
+
+
+#: The most read per step of a body read under a deadline.
+_STEP = 64 * 1024
+
+
+def _read_body_by_deadline(response: Response, raw: Urllib3Response, deadline: Deadline) -> None:
+    """:func:`read_body` for a call with a total deadline: the body in steps of whatever
+    has arrived (``read1``), with the socket's timeout set before each step to the read
+    timeout or the time left, whichever is shorter. One ``read()`` call cannot be cut
+    short: a server that drips a byte per read timeout keeps every single ``recv``
+    inside its timeout. Only taken with a deadline, so calls without one keep the
+    one-call read. Decoding and the exceptions are requests' (``iter_content``'s)."""
+    conn = raw.connection
+    sock = getattr(conn, "sock", None)
+    per_read = sock.gettimeout() if sock is not None else None
+    chunks: list[bytes] = []
+    try:
+        while True:
+            left = deadline.remaining()
+            if left <= 0:
+                raw.close()  # the connection is mid-body: not reusable
+                raw.release_conn()
+                raise deadline.exceeded("reading the response body", response.request)
+            if sock is not None:
+                sock.settimeout(left if per_read is None else min(per_read, left))
+            chunk = raw.read1(_STEP)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except ProtocolError as e:
+        raise ChunkedEncodingError(e) from e
+    except DecodeError as e:
+        raise ContentDecodingError(e) from e
+    except ReadTimeoutError as e:
+        if deadline.remaining() <= 0:
+            raise deadline.exceeded("reading the response body", response.request) from e
+        raise requests.exceptions.ConnectionError(e) from e
+    except Urllib3SSLError as e:
+        raise requests.exceptions.SSLError(e) from e
+    finally:
+        if sock is not None and raw.connection is conn:
+            with contextlib.suppress(OSError):  # closed meanwhile
+                sock.settimeout(per_read)
+    raw.release_conn()
+    response._content = b"".join(chunks)
     response._content_consumed = True
 
 

@@ -22,7 +22,13 @@ from typing import Any
 
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
-from requests.exceptions import InvalidSchema, InvalidURL, RequestException
+from requests.exceptions import (
+    ConnectTimeout,
+    InvalidSchema,
+    InvalidURL,
+    ReadTimeout,
+    RequestException,
+)
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, select_proxy
 from urllib3 import HTTPHeaderDict
@@ -36,7 +42,8 @@ from urllib3.exceptions import (
 from urllib3.poolmanager import PoolManager
 
 from keepwarm._config import Settings
-from keepwarm._exceptions import PoolTimeout
+from keepwarm._deadline import Deadline, DeadlineStop, current_deadline
+from keepwarm._exceptions import DeadlineExceeded, PoolTimeout
 from keepwarm._stats import Limits, Stats
 from keepwarm._telemetry import Telemetry, attach_timings, timings_of
 from keepwarm._upstream import tls as _tls
@@ -326,11 +333,19 @@ class KeepwarmAdapter(HTTPAdapter):
         cert: Any = None,
         proxies: dict[str, str] | None = None,
     ) -> Response:
+        deadline = current_deadline()
+        if deadline is not None and deadline.remaining() <= 0:
+            # A redirect hop (or a hook's request) after the deadline passed.
+            raise deadline.exceeded("following a redirect", request)
         try:
             response = super().send(
                 request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
             )
+        except DeadlineExceeded:
+            raise
         except EmptyPoolError as exc:
+            if deadline is not None and deadline.remaining() <= 0:
+                raise deadline.exceeded("waiting for a free pooled connection", request) from exc
             raise PoolTimeout(
                 f"no connection to {exc.pool.host}:{exc.pool.port} became free within "
                 f"pool_timeout={self.settings.pool_timeout:g} s: all {self._pool_maxsize} "
@@ -341,6 +356,10 @@ class KeepwarmAdapter(HTTPAdapter):
             ) from exc
         except RequestException as exc:
             redact_max_retry_error(exc)
+            if deadline is not None:
+                doing = _deadline_doing(exc, deadline)
+                if doing is not None:
+                    raise deadline.exceeded(doing, request) from exc
             raise
         keep_alive_header = response.headers._store.get("keep-alive")
         keep_alive = parse_keep_alive_timeout(keep_alive_header[1]) if keep_alive_header else None
@@ -357,6 +376,24 @@ class KeepwarmAdapter(HTTPAdapter):
             timings.retries = len(history) if history else 0
             attach_timings(response, timings)
         return response
+
+
+def _deadline_doing(exc: RequestException, deadline: Deadline) -> str | None:
+    """What was in progress when *exc* ended a call because its deadline passed; None
+    when the deadline had nothing to do with it (time is left: the error stands)."""
+    inner = exc.args[0] if exc.args else None
+    reason = getattr(inner, "reason", None)
+    if isinstance(reason, DeadlineStop):
+        return reason.doing
+    if deadline.remaining() > 0:
+        return None
+    if deadline.doing is not None:
+        return deadline.doing
+    if isinstance(exc, ConnectTimeout):
+        return "connecting"
+    if isinstance(exc, ReadTimeout):
+        return "waiting for the response"
+    return "sending the request"
 
 
 def redact_max_retry_error(exc: RequestException) -> None:
