@@ -129,6 +129,27 @@ def slow_head(pause: float) -> Any:
     return script
 
 
+def drip_head(count: int, every: float) -> Any:
+    """The status line at once, then a header line one byte every *every* seconds
+    (*count* bytes), then the end of the head and an empty body."""
+
+    def script(conn: socket.socket, server: RawServer) -> None:
+        if not read_request_head(conn):
+            return
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n%sX-Drip: " % CLOSE)
+        for _ in range(count):
+            if server.closing.wait(every):
+                return
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                return
+        conn.sendall(b"\r\n\r\n")
+        server.wait_closed(2.0)
+
+    return script
+
+
 def ok(conn: socket.socket, server: RawServer) -> None:
     for _ in range(20):
         if not read_request_head(conn):
@@ -289,6 +310,20 @@ def test_slow_response_head_is_cut_at_the_total(plain: requests.Session) -> None
             outcome, elapsed = timed(lambda: s.get(server.url))
     assert type(outcome) is keepwarm.DeadlineExceeded
     assert "waiting for the response" in str(outcome)
+    assert elapsed < 1 + MARGIN
+
+
+def test_drip_fed_head_is_cut_at_the_total(plain: requests.Session) -> None:
+    """A header line dripped a byte every 0.3 s: plain requests with a 1 s read timeout
+    waits for all of it (~3.6 s); keepwarm with total=1 stops at ~1 s."""
+    with RawServer(drip_head(12, 0.3)) as server:
+        r, plain_elapsed = timed(lambda: plain.get(server.url, timeout=(1, 1)))
+        assert isinstance(r, requests.Response) and r.headers["X-Drip"] == "x" * 12
+        assert plain_elapsed >= 3.0
+        with keepwarm.Session(timeout=keepwarm.Timeout(1, 1, total=1)) as s:
+            outcome, elapsed = timed(lambda: s.get(server.url))
+    assert type(outcome) is keepwarm.DeadlineExceeded
+    assert "reading the response head" in str(outcome)
     assert elapsed < 1 + MARGIN
 
 

@@ -146,7 +146,6 @@ class Timeout:
         self,
         timeout: float | _Unset | None = UNSET,
         read_timeout: float | _Unset | None = UNSET,
-        /,
         *,
         connect: float | _Unset | None = UNSET,
         read: float | _Unset | None = UNSET,

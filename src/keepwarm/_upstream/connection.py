@@ -199,6 +199,52 @@ def _resolve_by_deadline(
     return result
 
 
+def _head_by_deadline(conn: HTTPConnection, deadline: Deadline, get: Callable[[], Any]) -> Any:
+    """Read the response head no later than the call's deadline.
+
+    Each ``recv`` is bounded by the read timeout (cut to the time left when the attempt
+    started), but a server that drips its status line or headers a byte at a time keeps
+    every ``recv`` inside it, and ``http.client`` reads the head line by line in calls
+    that cannot be cut short. Under a deadline a timer shuts the socket down when the
+    deadline passes; the head read then ends (as a closed connection, which the retry
+    policy and the adapter turn into DeadlineExceeded). No deadline, no timer."""
+    left = deadline.remaining()
+    if left <= 0:
+        deadline.doing = "waiting for the response"
+        raise TimeoutError("the call's deadline passed before the response")
+    sock = conn.sock
+    if sock is None:
+        return get()
+    fired = threading.Event()
+    # A little after the deadline: a silent server is cut by the socket's own read
+    # timeout (cut to the time left), which names the phase better.
+    timer = threading.Timer(left + _CUT_OFF_GRACE, _cut_off, (sock, deadline, fired))
+    timer.daemon = True
+    timer.start()
+    try:
+        response = get()
+    finally:
+        timer.cancel()
+    if fired.is_set():
+        # What was read before the shutdown is a head cut short, not a response.
+        response.close()
+        raise TimeoutError("the call's deadline passed while reading the response head")
+    return response
+
+
+#: How long after the deadline the head-read timer shuts the socket down.
+_CUT_OFF_GRACE = 0.05
+
+
+def _cut_off(sock: socket.socket, deadline: Deadline, fired: threading.Event) -> None:
+    deadline.doing = "reading the response head"
+    fired.set()
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # closed meanwhile
+        pass
+
+
 def _version_name(version: int) -> str:
     return {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(
         version, f"HTTP/{version}"
@@ -269,7 +315,11 @@ class _InstrumentedConnection(_ConnectionBase):
         self._keepwarm_sent(started)
 
     def getresponse(self) -> Any:
-        response = super().getresponse()
+        deadline = current_deadline()
+        if deadline is None:
+            response = super().getresponse()
+        else:
+            response = _head_by_deadline(self, deadline, super().getresponse)
         self._keepwarm_answered(response)
         return response
 
