@@ -296,6 +296,47 @@ def test_refused_connection_stops_retrying_at_the_total(plain: requests.Session)
     assert elapsed < 0.5 + MARGIN
 
 
+def _listen_later(port: int, delay: float, stop: threading.Event) -> None:
+    """After *delay* s, listen on *port* and answer each connection's request with 200
+    (a server restarting), until *stop* or 5 s."""
+    if stop.wait(delay):
+        return
+    with socket.create_server(("127.0.0.1", port)) as listener:
+        listener.settimeout(0.2)
+        end = time.monotonic() + 5.0
+        while not stop.is_set() and time.monotonic() < end:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                if read_request_head(conn):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n%s\r\nok" % CLOSE)
+
+
+def test_refused_while_a_server_restarts_is_why_refused_is_retried(
+    plain: requests.Session,
+) -> None:
+    """The evidence for keeping refused connections retried by default: a server that
+    comes back 0.5 s later. Plain requests fails; keepwarm's third attempt (after 0 + 1 s
+    of backoff) gets the 200, inside a total of 3 s too."""
+    url = refused_url()
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    stop = threading.Event()
+    listener = threading.Thread(target=_listen_later, args=(port, 0.5, stop), daemon=True)
+    listener.start()
+    try:
+        outcome, _ = timed(lambda: plain.get(url, timeout=(1, 1)))
+        assert type(outcome) is requests.ConnectionError
+        with keepwarm.Session(timeout=keepwarm.Timeout(1, 1, total=3)) as s:
+            r, elapsed = timed(lambda: s.get(url))
+        assert isinstance(r, requests.Response) and r.content == b"ok"
+        assert elapsed < 3.0
+    finally:
+        stop.set()
+        listener.join(6.0)
+
+
 # -- phases of one attempt ----------------------------------------------------------------
 
 
