@@ -234,6 +234,45 @@ def test_body_within_the_total_is_read_whole_and_the_connection_reused() -> None
         assert server.connections_accepted == 1
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_encoded_body_under_a_total_is_decoded_as_without_one(encoding: str) -> None:
+    import zlib
+
+    payload = b"keepwarm " * 500
+    packer = zlib.compressobj(wbits=31 if encoding == "gzip" else 15)
+    body = packer.compress(payload) + packer.flush()
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n"
+
+    def script(conn: socket.socket, server: RawServer) -> None:
+        for _ in range(5):
+            if not read_request_head(conn):
+                return
+            conn.sendall(head % (encoding.encode(), len(body)) + body)
+
+    with RawServer(script) as server, keepwarm.Session() as s:
+        with_total = s.get(server.url, timeout=keepwarm.Timeout(total=5)).content
+        without = s.get(server.url).content
+    assert with_total == without == payload
+
+
+def test_gzip_cut_short_under_a_total_raises_as_without_one() -> None:
+    import gzip
+
+    body = gzip.compress(b"x" * 5000)[:-12]
+    data = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+
+    def script(conn: socket.socket, server: RawServer) -> None:
+        for _ in range(5):
+            if not read_request_head(conn):
+                return
+            conn.sendall(data % len(body) + body)
+
+    with RawServer(script) as server, keepwarm.Session() as s:
+        for timeout in (keepwarm.Timeout(total=5), None):
+            with pytest.raises(requests.exceptions.ContentDecodingError):
+                s.get(server.url, timeout=timeout)
+
+
 # -- retries ------------------------------------------------------------------------------
 
 

@@ -15,7 +15,10 @@ and durations only: never headers, query strings or credentials.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import os
 import socket
 import sys
 import threading
@@ -205,9 +208,10 @@ def _head_by_deadline(conn: HTTPConnection, deadline: Deadline, get: Callable[[]
     Each ``recv`` is bounded by the read timeout (cut to the time left when the attempt
     started), but a server that drips its status line or headers a byte at a time keeps
     every ``recv`` inside it, and ``http.client`` reads the head line by line in calls
-    that cannot be cut short. Under a deadline a timer shuts the socket down when the
-    deadline passes; the head read then ends (as a closed connection, which the retry
-    policy and the adapter turn into DeadlineExceeded). No deadline, no timer."""
+    that cannot be cut short. Under a deadline the :class:`_Watchdog` shuts the socket
+    down when the deadline passes; the head read then ends, and a head cut short that
+    way is refused (a read timeout, which the adapter reports as DeadlineExceeded), never
+    parsed as a response. No deadline, no watch."""
     left = deadline.remaining()
     if left <= 0:
         deadline.doing = "waiting for the response"
@@ -215,34 +219,95 @@ def _head_by_deadline(conn: HTTPConnection, deadline: Deadline, get: Callable[[]
     sock = conn.sock
     if sock is None:
         return get()
-    fired = threading.Event()
     # A little after the deadline: a silent server is cut by the socket's own read
     # timeout (cut to the time left), which names the phase better.
-    timer = threading.Timer(left + _CUT_OFF_GRACE, _cut_off, (sock, deadline, fired))
-    timer.daemon = True
-    timer.start()
+    watch = _watchdog.watch(deadline.at + _CUT_OFF_GRACE, sock, deadline)
     try:
         response = get()
     finally:
-        timer.cancel()
-    if fired.is_set():
-        # What was read before the shutdown is a head cut short, not a response.
+        watch.cancelled = True
+    if watch.fired:
         response.close()
         raise TimeoutError("the call's deadline passed while reading the response head")
     return response
 
 
-#: How long after the deadline the head-read timer shuts the socket down.
+#: How long after the deadline the watchdog shuts a head read's socket down.
 _CUT_OFF_GRACE = 0.05
 
 
-def _cut_off(sock: socket.socket, deadline: Deadline, fired: threading.Event) -> None:
-    deadline.doing = "reading the response head"
-    fired.set()
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # closed meanwhile
-        pass
+class _Watch:
+    """One head read under a deadline, as the watchdog holds it."""
+
+    __slots__ = ("cancelled", "deadline", "fired", "sock")
+
+    def __init__(self, sock: socket.socket, deadline: Deadline) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.cancelled = False
+        self.fired = False
+
+    def fire(self) -> None:
+        if self.cancelled:
+            return
+        self.fired = True
+        self.deadline.doing = "reading the response head"
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # closed meanwhile
+            pass
+
+
+class _Watchdog:
+    """One daemon thread for every head read under a deadline in the process: a heap of
+    watches by time, so a call pays a heap push and an attribute write, not a thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, at: float, sock: socket.socket, deadline: Deadline) -> _Watch:
+        watch = _Watch(sock, deadline)
+        with self._cond:
+            heapq.heappush(self._heap, (at, next(self._seq), watch))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="keepwarm-deadline-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is watch:
+                self._cond.notify()  # earlier than what the thread waits for
+        return watch
+
+    def _run(self) -> None:
+        heap = self._heap
+        while True:
+            with self._cond:
+                while True:
+                    while heap and heap[0][2].cancelled:
+                        heapq.heappop(heap)
+                    if not heap:
+                        self._cond.wait()
+                        continue
+                    wait = heap[0][0] - time.monotonic()
+                    if wait <= 0:
+                        due = heapq.heappop(heap)[2]
+                        break
+                    self._cond.wait(wait)
+            due.fire()
+
+    def reset_after_fork(self) -> None:
+        # The thread did not survive fork(), and another thread may have held the lock.
+        self._cond = threading.Condition(threading.Lock())
+        self._heap = []
+        self._thread = None
+
+
+_watchdog = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_watchdog.reset_after_fork)
 
 
 def _version_name(version: int) -> str:

@@ -323,10 +323,12 @@ def _read_body_by_deadline(response: Response, raw: Urllib3Response, deadline: D
     timeout or the time left, whichever is shorter. One ``read()`` call cannot be cut
     short: a server that drips a byte per read timeout keeps every single ``recv``
     inside its timeout. Only taken with a deadline, so calls without one keep the
-    one-call read. Decoding and the exceptions are requests' (``iter_content``'s)."""
+    one-call read. Decoding (gzip by :func:`gunzip`, as in :func:`read_body`) and the
+    exceptions are :func:`read_body`'s."""
     conn = raw.connection
     sock = getattr(conn, "sock", None)
     per_read = sock.gettimeout() if sock is not None else None
+    gzipped = raw.headers.get("content-encoding", "").strip().lower() in _GZIP
     chunks: list[bytes] = []
     try:
         while True:
@@ -337,10 +339,11 @@ def _read_body_by_deadline(response: Response, raw: Urllib3Response, deadline: D
                 raise deadline.exceeded("reading the response body", response.request)
             if sock is not None:
                 sock.settimeout(left if per_read is None else min(per_read, left))
-            chunk = raw.read1(_STEP)
+            chunk = raw.read1(_STEP, decode_content=not gzipped)
             if not chunk:
                 break
             chunks.append(chunk)
+        data = gunzip(b"".join(chunks)) if gzipped else b"".join(chunks)
     except ProtocolError as e:
         raise ChunkedEncodingError(e) from e
     except DecodeError as e:
@@ -356,7 +359,7 @@ def _read_body_by_deadline(response: Response, raw: Urllib3Response, deadline: D
             with contextlib.suppress(OSError):  # closed meanwhile
                 sock.settimeout(per_read)
     raw.release_conn()
-    response._content = b"".join(chunks)
+    response._content = data
     response._content_consumed = True
 
 
