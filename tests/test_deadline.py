@@ -234,6 +234,23 @@ def test_body_within_the_total_is_read_whole_and_the_connection_reused() -> None
         assert server.connections_accepted == 1
 
 
+def test_watchdog_keeps_only_about_the_head_reads_in_progress() -> None:
+    """Finished head reads are dropped from the watchdog's heap now and then, so a busy
+    client with a long total does not hold one entry per call of the last `total` s."""
+    from keepwarm._upstream import connection
+
+    def many(conn: socket.socket, server: RawServer) -> None:
+        for _ in range(700):
+            if not read_request_head(conn):
+                return
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with RawServer(many) as server, keepwarm.Session(timeout=keepwarm.Timeout(total=300)) as s:
+        for _ in range(600):
+            s.get(server.url)
+    assert len(connection._watchdog._heap) <= 2 * connection._COMPACT_MIN
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 def test_encoded_body_under_a_total_is_decoded_as_without_one(encoding: str) -> None:
     import zlib

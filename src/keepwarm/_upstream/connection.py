@@ -234,6 +234,9 @@ def _head_by_deadline(conn: HTTPConnection, deadline: Deadline, get: Callable[[]
 
 #: How long after the deadline the watchdog shuts a head read's socket down.
 _CUT_OFF_GRACE = 0.05
+#: The watchdog's heap is cleared of finished watches when it reaches this size (or
+#: twice the size it had after the last clearing).
+_COMPACT_MIN = 256
 
 
 class _Watch:
@@ -267,11 +270,21 @@ class _Watchdog:
         self._heap: list[tuple[float, int, _Watch]] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._compact_at = _COMPACT_MIN
 
     def watch(self, at: float, sock: socket.socket, deadline: Deadline) -> _Watch:
         watch = _Watch(sock, deadline)
         with self._cond:
-            heapq.heappush(self._heap, (at, next(self._seq), watch))
+            heap = self._heap
+            if len(heap) >= self._compact_at:
+                # Finished head reads stay in the heap until their time comes (a cancel
+                # is an attribute write, outside the lock): drop them now and then, so
+                # the heap holds about the reads in progress, not every call of the last
+                # `total` seconds. Amortised O(1) per watch.
+                heap[:] = [entry for entry in heap if not entry[2].cancelled]
+                heapq.heapify(heap)
+                self._compact_at = max(_COMPACT_MIN, 2 * len(heap))
+            heapq.heappush(heap, (at, next(self._seq), watch))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="keepwarm-deadline-watchdog", daemon=True
@@ -303,6 +316,7 @@ class _Watchdog:
         self._cond = threading.Condition(threading.Lock())
         self._heap = []
         self._thread = None
+        self._compact_at = _COMPACT_MIN
 
 
 _watchdog = _Watchdog()
