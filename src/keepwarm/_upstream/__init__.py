@@ -69,8 +69,10 @@ Copies of requests (``requests.<module>.<name>``):
 * ``requests.models.Response.content`` (copy) -> ``session.read_body``. Fallback:
   ``response.content`` for chunked bodies, announced lengths over ``session.ONE_READ_MAX``, hooks
   that read the body, non-urllib3 raws. A gzip body is inflated by ``session.gunzip`` (urllib3's
-  ``GzipDecoder`` plus a check that the stream is whole). Tests: test_parity.py, test_faults.py,
-  test_http11.py.
+  ``GzipDecoder`` plus a check that the stream is whole). Under a ``Timeout(total=...)`` deadline
+  the body is read in ``read1`` steps with the socket timeout re-armed to the time left
+  (``session._read_body_by_deadline``). Tests: test_parity.py, test_faults.py, test_http11.py,
+  test_deadline.py.
 * ``requests.utils.resolve_proxies`` (copy) -> ``session.RequestsSessionBase._resolve_proxies``.
   Tests: test_environment.py.
 * ``requests.utils.get_netrc_auth`` (copy) -> ``environment.EnvironmentSnapshot.netrc_auth``. Tests:
