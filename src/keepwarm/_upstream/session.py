@@ -328,7 +328,11 @@ def _read_body_by_deadline(response: Response, raw: Urllib3Response, deadline: D
     conn = raw.connection
     sock = getattr(conn, "sock", None)
     per_read = sock.gettimeout() if sock is not None else None
-    gzipped = raw.headers.get("content-encoding", "").strip().lower() in _GZIP
+    encoding = raw.headers.get("content-encoding", "").strip().lower()
+    gzipped = encoding in _GZIP
+    # A body with neither an encoding (no decoder to flush at the end) nor chunks is
+    # complete when its announced length has arrived: no read for the end of it.
+    whole_at_length = not encoding and not raw.chunked
     chunks: list[bytes] = []
     try:
         while True:
@@ -343,6 +347,8 @@ def _read_body_by_deadline(response: Response, raw: Urllib3Response, deadline: D
             if not chunk:
                 break
             chunks.append(chunk)
+            if whole_at_length and raw.length_remaining == 0:
+                break
         data = gunzip(b"".join(chunks)) if gzipped else b"".join(chunks)
     except ProtocolError as e:
         raise ChunkedEncodingError(e) from e
