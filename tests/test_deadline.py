@@ -20,20 +20,12 @@ import requests
 
 import keepwarm
 from keepwarm._config import settings_from_environment
-from servers import RawServer, read_request_head
+from servers import RawServer, read_request_head, refused_url
 
 #: A margin for "ended soon after the deadline": generous, for loaded CI machines.
 MARGIN = 1.5
 #: One request per connection (the drip scripts serve one and hang up).
 CLOSE = b"Connection: close\r\n"
-
-
-def refused_url() -> str:
-    """A loopback URL nobody listens on (a port bound, then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
 
 
 def timed(call: Any) -> tuple[Any, float]:

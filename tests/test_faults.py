@@ -18,7 +18,6 @@ import gzip
 import io
 import os
 import pathlib
-import socket
 import ssl
 import subprocess
 import sys
@@ -32,7 +31,15 @@ import requests
 from urllib3.util import parse_url
 
 import keepwarm
-from servers import Flaky, LocalServer, RawServer, ServerRequest, ServerResponse, default_handler
+from servers import (
+    Flaky,
+    LocalServer,
+    RawServer,
+    ServerRequest,
+    ServerResponse,
+    default_handler,
+    refused_url,
+)
 from servers.faults import (
     Fault,
     Plan,
@@ -177,14 +184,6 @@ def scripted_server(
 def answer_first_then(fault: Fault) -> Plan:
     """Answer the first request of every connection (keep-alive), fail the second."""
     return lambda connection, index: Reply() if index == 1 else fault
-
-
-def refused_url() -> str:
-    """A loopback URL nobody listens on (a port bound, then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
 
 
 def server_routes(server: LocalServer) -> dict[str, int]:

@@ -10,7 +10,6 @@ import base64
 import gc
 import pickle
 import re
-import socket
 import time
 import weakref
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from servers import (
     ServerRequest,
     ServerResponse,
     default_handler,
+    refused_url,
     silent,
 )
 
@@ -591,10 +591,7 @@ def test_a_session_dropped_without_close_frees_its_connections_at_once(
 def test_connection_errors_read_like_plain_requests(scheme: str) -> None:
     """urllib3 names the connection class in its messages: keepwarm's classes carry
     urllib3's names, so users read (and match) what plain requests would show them."""
-    with socket.socket() as probe:  # a port nothing listens on: connection refused
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"{scheme}://127.0.0.1:{port}/x"
+    url = refused_url().replace("http:", f"{scheme}:") + "x"
     messages = []
     for session in (requests.Session(), keepwarm.Session(max_retries=0)):
         with session, pytest.raises(requests.exceptions.ConnectionError) as raised:

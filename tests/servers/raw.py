@@ -193,6 +193,14 @@ class RawServer:
                 conn.close()
 
 
+def refused_url() -> str:
+    """A loopback URL nobody listens on (a port bound, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
 def read_request_head(conn: socket.socket, timeout: float = 5.0, limit: int = 65536) -> bytes:
     """Read until the blank line that ends a request head, EOF, *limit* bytes or *timeout*."""
     conn.settimeout(timeout)
