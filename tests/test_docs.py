@@ -3,14 +3,21 @@ the doc and compares it with the code; no traffic)."""
 
 from __future__ import annotations
 
+import argparse
 import pathlib
 import re
+from typing import Any
 
 import pytest
 
 import keepwarm
-from keepwarm._config import SETTING_NAMES
+from keepwarm._config import DEFAULT_TIMEOUT, SETTING_NAMES
+from keepwarm._probe import _options as po
 from keepwarm._stats import HostStats, Stats
+from keepwarm.bench import _options as bo
+from keepwarm.bench._peers import CLIENTS
+from keepwarm.bench._report import format_table
+from keepwarm.cli import build_parser
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NUMBERS = [
@@ -74,3 +81,189 @@ def test_bad_keepwarm_variables_fail_when_a_session_is_created_not_at_import(
     keepwarm.configure()  # configure() alone reads no variable
     with pytest.raises(ValueError, match=variable):
         keepwarm.Session()
+
+
+# docs/bench.md ----------------------------------------------------------------------------
+
+
+def _cell(text: str) -> float | None:
+    """A number as the bench report prints it (``2,144``, ``0.03x``); None for ``base``."""
+    return None if text in ("base", "n/a") else float(text.rstrip("x").replace(",", ""))
+
+
+def _bench_example() -> tuple[str, dict[str, Any]]:
+    """docs/bench.md's example report, and the run result its figures describe."""
+    text = (ROOT / "docs" / "bench.md").read_text()
+    block = text.split("\n## Example\n", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    command, *lines = block.splitlines()
+    assert command.startswith("$ keepwarm bench")
+    head = " ".join(lines[: lines.index("")])
+    facts = re.fullmatch(
+        r"keepwarm bench: (\d+) requests x (\d+) interleaved rounds per scenario; embedded "
+        r"server \(separate process\) on 127\.0\.0\.1 CA bundle: (\d+) certificates .* "
+        r"Python (\S+), (OpenSSL .*), requests (\S+), urllib3 (\S+), httpx (\S+), "
+        r"aiohttp (\S+), keepwarm (\S+); (\d+) CPUs",
+        head,
+    )
+    assert facts is not None, head
+    keys = {cls.label: key for key, cls in CLIENTS.items()}
+    labels = "|".join(re.escape(label) for label in keys)
+    row_re = re.compile(rf"(?:(steady|bursty) +)?({labels}) +((?:(?:[\d.,]+x?|base|n/a) *)+)")
+    results: dict[str, dict[str, Any]] = {}
+    block_of: dict[str, Any] = {}
+    lines_joined = "\n".join(lines)
+    for title in re.finditer(
+        r"^(Sequential|Concurrent), (https?): (.*?)(?=\n(?:scenario|pattern) )",
+        lines_joined,
+        re.M | re.S,
+    ):
+        mode, scheme = title.group(1).lower(), title.group(2)
+        if mode == "sequential":
+            block_of = {"baseline": "requests", "scenarios": {}}
+        else:
+            shape = re.search(
+                r"(\d+) threads .* ~(\d+) requests .* waits (\d+) ms", title.group(3), re.S
+            )
+            assert shape is not None
+            block_of = {
+                "baseline": "requests",
+                "threads": int(shape.group(1)),
+                "requests_per_thread": int(shape.group(2)),
+                "server_latency_ms": float(shape.group(3)),
+            }
+        results.setdefault(scheme, {})[mode] = block_of
+        for line in lines_joined[title.end() :].splitlines()[2:]:
+            ratio = re.fullmatch(r"https?: keepwarm\.Session / .* = ([\d.]+)x", line)
+            if ratio:
+                block_of["keepwarm_vs_cold"] = float(ratio.group(1))
+            row = row_re.fullmatch(line)
+            if row is None:
+                break
+            cells = row.group(3).split()
+            scenario = {
+                "scenario": row.group(2),
+                "requests_per_second": _cell(cells[0]),
+                "p50_ms": _cell(cells[1]),
+                "p99_ms": _cell(cells[2]),
+                "vs_baseline": _cell(cells[3]),
+                "connections": int(cells[4]),
+                "tls_handshakes": int(cells[-2]),
+                "time_wait": int(cells[-1]),
+                "idle_expired": 0,
+            }
+            if row.group(1):
+                scenario["pool_full_discards"] = int(cells[5])
+                block_of.setdefault(row.group(1), {})[keys[row.group(2)]] = scenario
+            else:
+                block_of["scenarios"][keys[row.group(2)]] = scenario
+    skipped = dict(re.findall(r"^(\S+): skipped \((.*)\)$", lines_joined, re.M))
+    names = ("python", "openssl", "requests", "urllib3", "httpx", "aiohttp", "keepwarm")
+    result = {
+        "config": {
+            "requests": int(facts.group(1)),
+            "rounds": int(facts.group(2)),
+            "schemes": list(results),
+            "server": "embedded",
+            "rtt_ms": None,
+            "url": None,
+            "ca_bundle_certificates": int(facts.group(3)),
+        },
+        "environment": {
+            **dict(zip(names, facts.groups()[3:10], strict=True)),
+            "cpus": int(facts.group(11)),
+        },
+        "results": results,
+        "skipped": skipped,
+        "notes": [],
+    }
+    return "\n".join(lines) + "\n", result
+
+
+def test_bench_example_is_what_the_report_prints_for_its_figures() -> None:
+    """The example in docs/bench.md, figures taken from it, laid out by format_table for
+    the 80-column terminal it claims: every title, header, row, legend and footer line."""
+    shown, result = _bench_example()
+    assert shown == format_table(result, width=80)
+
+
+def _subcommand(name: str) -> argparse.ArgumentParser:
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    parser: argparse.ArgumentParser = subparsers.choices[name]
+    return parser
+
+
+def _options_table(page: str) -> dict[str, list[str]]:
+    """The rows of a page's ``## Options`` table: option name -> the other cells."""
+    text = (ROOT / "docs" / page).read_text()
+    section = text.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        name = re.fullmatch(r"`(-[-\w]+|[A-Z]+)(?: [A-Z.,]+)?`", cells[0])
+        if name:
+            rows[name.group(1)] = cells[1:]
+    return rows
+
+
+def _option_names(parser: argparse.ArgumentParser) -> set[str]:
+    names = (
+        {"URL"} if any(a.dest == "url" and not a.option_strings for a in parser._actions) else set()
+    )
+    for action in parser._actions:
+        names.update(
+            s
+            for s in action.option_strings
+            if s.startswith("--") or len(action.option_strings) == 1
+        )
+    return names - {"--help"}
+
+
+@pytest.mark.parametrize("command", ["bench", "probe"])
+def test_options_tables_and_synopses_list_exactly_the_parsers_options(command: str) -> None:
+    parser = _subcommand(command)
+    table = _options_table(f"{command}.md")
+    assert set(table) == _option_names(parser)
+    synopsis = (ROOT / "docs" / f"{command}.md").read_text().split("```text\n", 2)[1]
+    shown = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", synopsis.split("```", 1)[0]))
+    assert shown == {name for name in _option_names(parser) if name.startswith("-")}
+
+
+def test_bench_options_table_states_the_defaults_and_bounds_of_the_code() -> None:
+    table = _options_table("bench.md")
+    defaults = {option: cells[0] for option, cells in table.items()}
+    meaning = {option: cells[1] for option, cells in table.items()}
+    slow = "with `--rtt` or `--url`"
+    assert defaults["--requests"] == f"{bo.DEFAULT_REQUESTS}; {bo.SLOW_DEFAULT_REQUESTS} {slow}"
+    assert defaults["--rounds"] == f"{bo.DEFAULT_ROUNDS}; {bo.SLOW_DEFAULT_ROUNDS} {slow}"
+    assert defaults["--threads"] == str(bo.DEFAULT_THREADS)
+    assert defaults["--server-latency"].startswith(
+        bo.format_duration(bo.DEFAULT_SERVER_LATENCY) + " "
+    )
+    assert defaults["--max-seconds"] == (
+        f"{bo.DEFAULT_MAX_SECONDS:g}; {bo.URL_DEFAULT_MAX_SECONDS:g} with `--url`"
+    )
+    assert f"(1..{bo.MAX_REQUESTS:,})" in meaning["--requests"]
+    assert f"(1..{bo.MAX_ROUNDS:,})" in meaning["--rounds"]
+    assert f"(1..{bo.MAX_THREADS})" in meaning["--threads"]
+    assert f"..{bo.format_duration(bo.MAX_RTT)})" in meaning["--rtt"]
+    assert f"..{bo.format_duration(bo.MAX_LATENCY)})" in meaning["--server-latency"]
+    assert f"(max {bo.MAX_SECONDS:g})" in meaning["--max-seconds"]
+    assert f"`{','.join(CLIENTS)}`" in meaning["--clients"]
+    for action in _subcommand("bench")._actions:
+        if action.choices:
+            option = action.option_strings[0]
+            assert defaults[option] == f"`{action.default}`"
+            assert re.findall(r"`([\w.]+)`", meaning[option]) == sorted(
+                action.choices, key=meaning[option].index
+            )
+
+
+def test_probe_options_table_states_the_defaults_and_bounds_of_the_code() -> None:
+    meaning = {option: cells[0] for option, cells in _options_table("probe.md").items()}
+    assert f"1..{po.MAX_REQUESTS} (default {po.DEFAULT_REQUESTS})" in meaning["-n"]
+    connect, read = po.DEFAULT_TIMEOUT
+    assert f"(default `{connect:g},{read:g}`, keepwarm's own)" in meaning["--timeout"]
+    assert (connect, read) == (DEFAULT_TIMEOUT.connect, DEFAULT_TIMEOUT.read)
+    assert f"each at most {po.MAX_TIMEOUT:g}" in meaning["--timeout"]
