@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import pathlib
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -267,3 +269,97 @@ def test_probe_options_table_states_the_defaults_and_bounds_of_the_code() -> Non
     assert f"(default `{connect:g},{read:g}`, keepwarm's own)" in meaning["--timeout"]
     assert (connect, read) == (DEFAULT_TIMEOUT.connect, DEFAULT_TIMEOUT.read)
     assert f"each at most {po.MAX_TIMEOUT:g}" in meaning["--timeout"]
+
+
+# Links and the tests the docs cite ---------------------------------------------------------
+
+PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_relative_link_points_at_an_existing_file_and_heading(page: pathlib.Path) -> None:
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path) if path else page
+        assert linked.is_file(), f"{page.name} links to {target}, which does not exist"
+        if anchor:
+            headings = re.findall(r"^#+ (.*)$", linked.read_text(), re.M)
+            assert anchor in {_anchor(h) for h in headings}, f"{page.name}: {target}"
+
+
+def _test_names(path: pathlib.Path) -> set[str]:
+    return set(re.findall(r"^(?:async )?def (test_\w+)", path.read_text(), re.M))
+
+
+@pytest.fixture(scope="module")
+def fault_test_ids() -> list[str]:
+    """The ids pytest collects from tests/test_faults.py (collecting runs nothing)."""
+    out = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "--collect-only", "-q"),
+            *("-p", "no:cacheprovider", "tests/test_faults.py"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line.split("::", 1)[1] for line in out.splitlines() if "::" in line]
+
+
+def _expand(pattern: str) -> list[str]:
+    """``t[{a,b}-{x,y}]`` -> the four ids it stands for (``{0..2}`` is a range)."""
+    brace = re.search(r"\{([^{}]*)\}", pattern)
+    if brace is None:
+        return [pattern]
+    span = re.fullmatch(r"(\d+)\.\.(\d+)", brace.group(1))
+    alternatives = (
+        [str(n) for n in range(int(span.group(1)), int(span.group(2)) + 1)]
+        if span
+        else brace.group(1).split(",")
+    )
+    head, tail = pattern[: brace.start()], pattern[brace.end() :]
+    return [name for alt in alternatives for name in _expand(head + alt + tail)]
+
+
+def test_reliability_cites_tests_and_ids_that_exist(fault_test_ids: list[str]) -> None:
+    """Each backticked test in RELIABILITY.md exists; a ``[{a,b}-...]`` id stands for the
+    ids pytest really collects (``[...]`` for any); the test count is right."""
+    text = (ROOT / "docs" / "RELIABILITY.md").read_text()
+    ids = set(fault_test_ids)
+    names = {i.split("[")[0] for i in ids}
+    for file, cited in re.findall(r"`(?:(test_\w+\.py)::)?(test_\w+(?:\[[^`]*\])?)`", text):
+        name = cited.split("[")[0]
+        if file or name not in names:  # another module's test, named with or without it
+            in_file = [ROOT / "tests" / file] if file else (ROOT / "tests").glob("test_*.py")
+            assert any(name in _test_names(p) for p in in_file), cited
+            continue
+        if cited.endswith("[...]") or "[" not in cited:
+            continue
+        for expected in _expand(cited):
+            assert expected in ids, f"RELIABILITY.md cites {cited}: no test {expected}"
+    for glob in re.findall(r"`(test_\w+\.py)::(test_\w*)\*`", text):
+        assert any(n.startswith(glob[1]) for n in _test_names(ROOT / "tests" / glob[0]))
+    count = re.search(r"pytest tests/test_faults\.py` \((\d+) tests", text)
+    assert count is not None
+    assert int(count.group(1)) == len(fault_test_ids)
+
+
+def test_compatibility_cites_keepwarm_tests_that_exist() -> None:
+    """``file.py::test_name`` in COMPATIBILITY.md, for the files of keepwarm's own suite
+    (the others are requests' test files)."""
+    text = (ROOT / "docs" / "COMPATIBILITY.md").read_text()
+    cited = re.findall(r"`(test_\w+\.py)::(test_\w+)`", text)
+    ours = [(f, n) for f, n in cited if (ROOT / "tests" / f).is_file()]
+    assert ours
+    for file, name in ours:
+        assert name in _test_names(ROOT / "tests" / file), f"{file}::{name}"
+    for path in re.findall(r"`((?:tests|scripts)/[\w./]+)`", text):
+        assert (ROOT / path).exists(), path

@@ -883,7 +883,11 @@ def _answer(status: str, *headers: str, body: bytes = b"") -> bytes:
     )
 
 
-@pytest.mark.parametrize("status", ["429 Too Many Requests", "503 Unavailable", "413 Too Large"])
+@pytest.mark.parametrize(
+    "status",
+    ["429 Too Many Requests", "503 Unavailable", "413 Too Large"],
+    ids=["429", "503", "413"],  # ids without spaces, as RELIABILITY.md cites them
+)
 @pytest.mark.parametrize(
     "retry_after", BAD_RETRY_AFTER, ids=[f"retry-after-{i}" for i in range(len(BAD_RETRY_AFTER))]
 )
