@@ -4,16 +4,21 @@ the doc and compares it with the code; no traffic)."""
 from __future__ import annotations
 
 import argparse
+import builtins
+import inspect
 import pathlib
 import re
 import subprocess
 import sys
+import textwrap
 from typing import Any
 
 import pytest
+import requests
 
 import keepwarm
-from keepwarm._config import DEFAULT_TIMEOUT, SETTING_NAMES
+import keepwarm._exceptions
+from keepwarm._config import DEFAULT_TIMEOUT, SETTING_NAMES, Settings
 from keepwarm._probe import _options as po
 from keepwarm._stats import HostStats, Stats
 from keepwarm.bench import _options as bo
@@ -363,3 +368,112 @@ def test_compatibility_cites_keepwarm_tests_that_exist() -> None:
         assert name in _test_names(ROOT / "tests" / file), f"{file}::{name}"
     for path in re.findall(r"`((?:tests|scripts)/[\w./]+)`", text):
         assert (ROOT / path).exists(), path
+
+
+# docs/api.md and the docstrings ------------------------------------------------------------
+
+
+def _tree(text: str) -> list[tuple[int, str, str]]:
+    """(depth, class, the rest) for each line of a drawn class tree."""
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"^([ │]*)([├└]── )?(\w[\w.]*)(.*)$", line)
+        if m and (m.group(2) or m.group(3) in ("Exception", "Warning")):
+            depth = len(m.group(1)) // 4 + (1 if m.group(2) else 0)
+            rows.append((depth, m.group(3), m.group(4).strip()))
+    return rows
+
+
+def _resolve(name: str) -> type:
+    if name.startswith("requests."):
+        return getattr(requests, name.removeprefix("requests."))  # type: ignore[no-any-return]
+    found = getattr(keepwarm, name, None) or getattr(builtins, name)
+    assert isinstance(found, type), name
+    return found
+
+
+def test_api_exception_tree_is_the_docstring_tree_and_the_real_classes() -> None:
+    api = (ROOT / "docs" / "api.md").read_text()
+    drawn = api.split("## Errors and warnings", 1)[1].split("```", 2)[1]
+    docstring = keepwarm._exceptions.__doc__ or ""
+    doc_tree = textwrap.dedent(docstring.split("::", 1)[1].split("\nInvalid", 1)[0])
+    page = [(d, n) for d, n, _ in _tree(drawn)]
+    assert page == [(d, n) for d, n, _ in _tree(doc_tree)]
+    parents: list[str] = []
+    for depth, name, rest in _tree(drawn):
+        parents[depth:] = [name]
+        cls = _resolve(name)
+        if depth:
+            assert issubclass(cls, _resolve(parents[depth - 1])), name
+        also = re.match(r"\(([\w.]+)\)", rest)
+        if also:
+            assert issubclass(cls, _resolve(also.group(1))), name
+    drawn_names = {name for _, name, _ in _tree(drawn)}
+    assert set(keepwarm._exceptions.__all__) <= drawn_names
+
+
+def test_api_lists_every_public_name() -> None:
+    api = (ROOT / "docs" / "api.md").read_text()
+    shown = set(re.findall(r"keepwarm\.(\w+)", api)) | set(re.findall(r"`(\w+)[` ]", api))
+    assert set(keepwarm.__all__) <= shown
+
+
+def _keywords(heading: str) -> list[str]:
+    """The keyword names in an api.md heading such as ``keepwarm.session(name=..., *, a, b)``."""
+    inside = heading[heading.index("(") + 1 : heading.rindex(")")]
+    return [part.strip().split("=")[0] for part in inside.split(",") if part.strip() != "*"]
+
+
+@pytest.mark.parametrize(
+    ("function", "skip"),
+    [(keepwarm.Session.__init__, {"self"}), (keepwarm.session, set()), (keepwarm.configure, set())],
+    ids=["Session", "session", "configure"],
+)
+def test_api_headings_list_every_keyword_of_the_signature(function: Any, skip: set[str]) -> None:
+    api = (ROOT / "docs" / "api.md").read_text()
+    qualname = "Session" if function is keepwarm.Session.__init__ else function.__name__
+    heading = re.search(rf"^### `keepwarm\.{qualname}\((.*)\)`$", api, re.M)
+    assert heading is not None
+    params = inspect.signature(function).parameters.values()
+    expected = [p.name for p in params if p.name not in skip and p.kind != p.VAR_KEYWORD]
+    assert _keywords(heading.group(0).strip("`# ")) == expected
+
+
+def test_api_defaults_and_retry_policy_heading_are_the_code_s() -> None:
+    api = (ROOT / "docs" / "api.md").read_text()
+    stated = re.search(
+        r"The built-in defaults: `Timeout\(connect=(\d+), read=(\d+)\)`, "
+        r"(\d+), (\d+), (\d+) s\.",
+        api,
+    )
+    assert stated is not None
+    assert [float(n) for n in stated.groups()] == [
+        keepwarm.DEFAULT_TIMEOUT.connect,
+        keepwarm.DEFAULT_TIMEOUT.read,
+        keepwarm.DEFAULT_POOL_CONNECTIONS,
+        keepwarm.DEFAULT_POOL_MAXSIZE,
+        keepwarm.DEFAULT_POOL_TIMEOUT,
+    ]
+    assert keepwarm.DEFAULT_TIMEOUT.total is None
+    heading = re.search(r"^### `keepwarm\.RetryPolicy\((.*)\)`$", api, re.M)
+    assert heading is not None
+    defaults = inspect.signature(keepwarm.RetryPolicy.__init__).parameters
+    for name, value in re.findall(r"(\w+)=(\w+)", heading.group(1)):
+        assert repr(defaults[name].default) == value or f"{defaults[name].default:g}" == value
+
+
+def test_session_docstring_states_every_knob_and_its_default() -> None:
+    doc = keepwarm.Session.__doc__ or ""
+    params = dict(re.findall(r":param (\w+): (.*?)(?=\n    :param |\n\n)", doc, re.S))
+    assert list(params) == list(SETTING_NAMES)
+    settings = Settings()
+    for name, text in params.items():
+        default = re.search(r"Default (.*?)(?:[.:;]|$)", " ".join(text.split()))
+        if default is None:
+            continue
+        value = getattr(settings, name)
+        shown = default.group(1)
+        if isinstance(value, bool):
+            assert shown == str(value), name
+        elif isinstance(value, (int, float)):
+            assert re.fullmatch(rf"{value:g}( s)?", shown), name
