@@ -104,6 +104,13 @@ class Session(RequestsSessionBase):
         ``RetryPolicy(total=0, resend_stale=False)`` sends every request once.
     :param base_url: prefix for relative URLs (``session.get("users")``); a relative URL
         never leaves its host (``"//other.example/x"`` is a path under it).
+    :param telemetry: count connections and time requests (``session.stats()``,
+        ``keepwarm.timings(response)``). Default True.
+    :param keepalive_expiry: close pooled connections idle longer than this many seconds
+        (shortened by a server's ``Keep-Alive: timeout=N``); None keeps them until the
+        server closes them. Default 4 s.
+    :param max_connection_age: close connections older than this many seconds at their
+        next use; None for no limit. Default None.
 
     Session state, as attributes of ``requests.Session`` (given here for convenience):
     ``headers`` (added to requests' defaults), ``cookies``, ``auth``, ``params``,
