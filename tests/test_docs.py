@@ -18,9 +18,16 @@ import requests
 
 import keepwarm
 import keepwarm._exceptions
-from keepwarm._config import DEFAULT_TIMEOUT, SETTING_NAMES, Settings
+from keepwarm._config import (
+    DEFAULT_POOL_MAXSIZE,
+    DEFAULT_TIMEOUT,
+    ENVIRONMENT_VARIABLES,
+    SETTING_NAMES,
+    Settings,
+    settings_from_environment,
+)
 from keepwarm._probe import _options as po
-from keepwarm._stats import HostStats, Stats
+from keepwarm._stats import HostStats, Stats, _pool_size
 from keepwarm.bench import _options as bo
 from keepwarm.bench._peers import CLIENTS
 from keepwarm.bench._report import format_table
@@ -477,3 +484,79 @@ def test_session_docstring_states_every_knob_and_its_default() -> None:
             assert shown == str(value), name
         elif isinstance(value, (int, float)):
             assert re.fullmatch(rf"{value:g}( s)?", shown), name
+
+
+def test_readme_advice_example_is_what_advice_says() -> None:
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"# e\.g\. \['(.*?)\n\s*#\s*(.*?)'\]", readme)
+    assert shown is not None
+    origin = "https://api.example.com:443"
+    host = HostStats(origin=origin, requests=100, discarded=37, peak_in_flight=40)
+    assert f"{shown.group(1)} {shown.group(2)}" in _pool_size(host, DEFAULT_POOL_MAXSIZE)
+
+
+# docs/configuration.md ---------------------------------------------------------------------
+
+
+def _knob_rows() -> dict[str, list[str]]:
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    table = text.split("## The knobs", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_configuration_knob_table_variables_and_defaults_are_the_code_s() -> None:
+    rows = _knob_rows()
+    assert list(rows) == list(SETTING_NAMES)
+    for setting, (_, variable, _) in rows.items():
+        name = re.match(r"`(KEEPWARM_\w+)`", variable)
+        assert name is not None
+        assert ENVIRONMENT_VARIABLES[name.group(1)][0] == setting
+    assert len(rows) == len(ENVIRONMENT_VARIABLES)
+    settings = Settings()
+    for setting, (default, _, _) in rows.items():
+        value = getattr(settings, setting)
+        if isinstance(value, bool):
+            assert default == f"`{value}`", setting
+        elif isinstance(value, (int, float)):
+            assert re.fullmatch(rf"{value:g}( s)?", default), setting
+        elif value is None:
+            assert default == "none", setting
+    assert rows["timeout"][0] == (
+        f"`({DEFAULT_TIMEOUT.connect:g}, {DEFAULT_TIMEOUT.read:g})` s, no total"
+    )
+    assert DEFAULT_TIMEOUT.total is None
+
+
+def test_every_keepwarm_timeout_example_in_the_docs_parses_as_described() -> None:
+    """``KEEPWARM_TIMEOUT`` values shown in configuration.md and api.md: one number for
+    both phases, ``connect,read``, ``connect,read,total``, ``none``."""
+    examples = set()
+    for page in ("configuration.md", "api.md"):
+        text = (ROOT / "docs" / page).read_text()
+        examples |= set(re.findall(r"KEEPWARM_TIMEOUT=([\w.,]+)", text))
+    row = _knob_rows()["timeout"][1]
+    examples |= set(re.findall(r"`([\w.,]+)`", row.split("(", 1)[1]))
+    assert {"5", "3,7", "3,7,30", "none"} <= examples
+    for example in examples:
+        parsed = settings_from_environment({"KEEPWARM_TIMEOUT": example})["timeout"]
+        if example == "none":
+            assert parsed is keepwarm.NO_TIMEOUT
+            continue
+        numbers = [float(n) for n in example.split(",")]
+        connect, read, total = (numbers * 2)[:2] + (numbers[2:] or [None])
+        assert parsed == keepwarm.Timeout(connect=connect, read=read, total=total), example
+
+
+def test_architecture_names_every_module() -> None:
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    package = ROOT / "src" / "keepwarm"
+    for path in package.rglob("*.py"):
+        assert (
+            f"`{path.name}`" in text
+            or f"{path.name}` (" in text
+            or (f"`{path.relative_to(package).parent}/`" in text and f"`{path.name}`" in text)
+        ), path.relative_to(package)
