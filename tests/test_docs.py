@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import builtins
 import inspect
+import json
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -27,6 +29,8 @@ from keepwarm._config import (
     settings_from_environment,
 )
 from keepwarm._probe import _options as po
+from keepwarm._probe._report import format_report, result_as_dict
+from keepwarm._probe._run import ALPN_OFFERS, AlpnCheck, ProbeResult, RequestResult
 from keepwarm._stats import HostStats, Stats, _pool_size
 from keepwarm.bench import _options as bo
 from keepwarm.bench._peers import CLIENTS
@@ -560,3 +564,105 @@ def test_architecture_names_every_module() -> None:
             or f"{path.name}` (" in text
             or (f"`{path.relative_to(package).parent}/`" in text and f"`{path.name}`" in text)
         ), path.relative_to(package)
+
+
+# docs/probe.md -----------------------------------------------------------------------------
+
+
+def _probe_examples() -> list[str]:
+    text = (ROOT / "docs" / "probe.md").read_text()
+    section = text.split("\n## Example\n", 1)[1].split("\n### ", 1)[0]
+    return re.findall(r"```text\n(\$ keepwarm probe .*?)```", section, re.S)
+
+
+def _waterfall_of(lines: list[str], title: str) -> dict[str, float | None]:
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    phases: dict[str, float | None] = {}
+    for line in lines[start + 1 : start + 8]:
+        name, value = re.match(r"  (\w+) +(-|[\d.]+ ms)", line).groups()  # type: ignore[union-attr]
+        phases[name] = None if value == "-" else float(value.removesuffix(" ms")) / 1000
+    return phases
+
+
+def _probe_result_of(example: str) -> ProbeResult:
+    """A ProbeResult with the figures the example shows (each warm request at the median)."""
+    command, *lines = example.splitlines()
+    args = _subcommand("probe").parse_args(shlex.split(command.removeprefix("$ keepwarm probe")))
+    target = po.parse_target(args.url)
+    rows = dict(
+        re.findall(
+            r"^(connections|reused|keep-alive|HTTP|TLS|ALPN|status) +(.*)$", "\n".join(lines), re.M
+        )
+    )
+    opened, n, reused = map(int, re.findall(r"\d+", rows["connections"]))
+    warm_reused = int(re.search(r"(\d+) of \d+ on a reused", example).group(1))  # type: ignore[union-attr]
+    keep_alive = re.search(r"\(Keep-Alive: (.*)\)", rows["keep-alive"])
+    tls = None if rows["TLS"].startswith("not applicable") else rows["TLS"]
+    status = int(rows["status"].split()[0])
+
+    def request(index: int, phases: dict[str, float | None], on_reused: bool) -> RequestResult:
+        timings = keepwarm.Timings(
+            **phases, reused=on_reused, http_version=rows["HTTP"], tls_version=tls
+        )
+        return RequestResult(
+            index,
+            status,
+            timings,
+            keep_alive and keep_alive.group(1),
+            rows["keep-alive"].startswith("none: the server sent Connection: close"),
+        )
+
+    cold = _waterfall_of(lines, "cold:")
+    warm = _waterfall_of(lines, "warm:")
+    requests_ = [request(1, cold, False)]
+    requests_ += [request(i, warm, i - 2 < warm_reused) for i in range(2, n + 1)]
+    origin = f"{target.scheme}://{target.host}:{target.port}"
+    host = HostStats(
+        origin=origin,
+        requests=n,
+        connections_opened=opened,
+        reused=reused,
+        tls_handshakes=opened if tls else 0,
+        keep_alive_timeout=float(rows["keep-alive"].split()[0]) if keep_alive else None,
+    )
+    alpn = None
+    if not rows["ALPN"].startswith("not applicable"):
+        offered = re.match(r"[\w/.]+(?:, [\w/.]+)?", rows["ALPN"]).group(0).split(", ")  # type: ignore[union-attr]
+        alpn = [AlpnCheck((p,), p if p in offered else None) for p in ALPN_OFFERS]
+    advice_text = example.split("\nadvice", 1)[1]
+    advice = (
+        [] if "no advice" in advice_text else [" ".join(advice_text.split()).removeprefix("- ")]
+    )
+    return ProbeResult(
+        target,
+        requests_,
+        Stats(hosts={origin: host}),
+        args.timeout,
+        args.cacert or not args.insecure,
+        alpn,
+        advice,
+    )
+
+
+@pytest.mark.parametrize("example", _probe_examples(), ids=["https", "connection-close"])
+def test_probe_examples_are_what_format_report_prints_for_their_figures(example: str) -> None:
+    """The examples in probe.md (88 columns), figures taken from them, laid out by
+    format_report: every line, with each waterfall bar compared by its presence only
+    (a bar's position depends on digits the page rounds away)."""
+
+    def shape(text: str) -> list[str]:
+        return [re.sub(r" +#[# ]*$", "  #", line) for line in text.splitlines()]
+
+    shown = example.split("\n", 1)[1]
+    assert shape(format_report(_probe_result_of(example), width=88)) == shape(shown)
+
+
+def test_probe_json_example_has_the_keys_result_as_dict_gives() -> None:
+    text = (ROOT / "docs" / "probe.md").read_text()
+    shown = json.loads(text.split("### `--json`", 1)[1].split("```json\n", 1)[1].split("```")[0])
+    real = result_as_dict(_probe_result_of(_probe_examples()[0]))
+    assert list(shown) == list(real)
+    for key in ("cold", "warm_median", "summary"):
+        assert list(shown[key]) == list(real[key]), key
+    assert list(shown["per_request"][0]) == list(real["per_request"][0])
+    assert list(shown["alpn_checks"][0]) == list(real["alpn_checks"][0])
