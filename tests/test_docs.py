@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from urllib3.util.retry import RequestHistory
 
 import keepwarm
 import keepwarm._exceptions
@@ -31,6 +32,7 @@ from keepwarm._config import (
 from keepwarm._probe import _options as po
 from keepwarm._probe._report import format_report, result_as_dict
 from keepwarm._probe._run import ALPN_OFFERS, AlpnCheck, ProbeResult, RequestResult
+from keepwarm._retry import IDEMPOTENT_METHODS, RETRY_STATUSES
 from keepwarm._stats import HostStats, Stats, _pool_size
 from keepwarm.bench import _options as bo
 from keepwarm.bench._peers import CLIENTS
@@ -666,3 +668,28 @@ def test_probe_json_example_has_the_keys_result_as_dict_gives() -> None:
         assert list(shown[key]) == list(real[key]), key
     assert list(shown["per_request"][0]) == list(real["per_request"][0])
     assert list(shown["alpn_checks"][0]) == list(real["alpn_checks"][0])
+
+
+def test_configuration_retry_policy_numbers_are_retry_policy_s() -> None:
+    text = " ".join((ROOT / "docs" / "configuration.md").read_text().split())
+    stated = re.search(
+        r"(\d+) retries in all, exponential backoff ([\d, ]+) s "
+        r"\(`backoff_factor=([\d.]+)`, `backoff_max=([\d.]+)`\)",
+        text,
+    )
+    assert stated is not None
+    policy = keepwarm.RetryPolicy()
+    assert int(stated.group(1)) == policy.total
+    assert float(stated.group(3)) == policy.backoff_factor
+    assert float(stated.group(4)) == policy.backoff_max
+    failure = RequestHistory("GET", "/", None, None, None)
+    sleeps = [
+        policy.new(history=(failure,) * attempt).get_backoff_time()
+        for attempt in range(1, policy.total + 1)
+    ]
+    assert sleeps == [float(s) for s in stated.group(2).split(", ")]
+    assert f"`retry_after_max={policy.retry_after_max:g}` s" in text
+    assert "| 429, 502, 503, 504 |" in text
+    assert sorted(RETRY_STATUSES) == [429, 502, 503, 504]
+    assert text.count("GET, HEAD, OPTIONS, PUT, DELETE, TRACE") >= 2
+    assert set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]) == IDEMPOTENT_METHODS
