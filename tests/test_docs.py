@@ -13,7 +13,7 @@ import shlex
 import subprocess
 import sys
 import textwrap
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import requests
@@ -37,7 +37,8 @@ from keepwarm._stats import HostStats, Stats, _pool_size
 from keepwarm.bench import _options as bo
 from keepwarm.bench._peers import CLIENTS
 from keepwarm.bench._report import format_table
-from keepwarm.cli import build_parser
+from keepwarm.bench._runner import BenchError, url_request_budget
+from keepwarm.cli import build_parser, main
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NUMBERS = [
@@ -693,3 +694,34 @@ def test_configuration_retry_policy_numbers_are_retry_policy_s() -> None:
     assert sorted(RETRY_STATUSES) == [429, 502, 503, 504]
     assert text.count("GET, HEAD, OPTIONS, PUT, DELETE, TRACE") >= 2
     assert set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]) == IDEMPOTENT_METHODS
+
+
+def test_bench_url_warning_and_budget_are_what_bench_md_says(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The ``--url`` defaults, cap and warning line; run_bench is stopped before it runs,
+    so nothing is sent."""
+    text = " ".join((ROOT / "docs" / "bench.md").read_text().split())
+    cap = re.search(
+        r"At most ([\d,]+) requests in all: .*? defaults (\d+) x (\d+) x (\d+) "
+        r"clients = (\d+)\.",
+        text,
+    )
+    assert cap is not None
+    assert int(cap.group(1).replace(",", "")) == bo.URL_MAX_TOTAL_REQUESTS
+    assert [int(n) for n in cap.groups()[1:]] == [
+        bo.SLOW_DEFAULT_REQUESTS,
+        bo.SLOW_DEFAULT_ROUNDS,
+        len(CLIENTS),
+        url_request_budget(bo.SLOW_DEFAULT_REQUESTS, bo.SLOW_DEFAULT_ROUNDS, len(CLIENTS)),
+    ]
+
+    def stop(*args: object, **kwargs: object) -> NoReturn:
+        raise BenchError("stopped before sending anything")
+
+    monkeypatch.setattr("keepwarm.bench._runner.run_bench", stop)
+    url = "https://api.example.com/health"
+    assert main(["bench", "--url", url]) == 1
+    warning = re.search(r"stderr: `(keepwarm bench: warning: .*?)`", text)
+    assert warning is not None
+    assert capsys.readouterr().err.splitlines()[0] == warning.group(1).replace("URL", url)
