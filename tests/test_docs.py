@@ -725,3 +725,25 @@ def test_bench_url_warning_and_budget_are_what_bench_md_says(
     warning = re.search(r"stderr: `(keepwarm bench: warning: .*?)`", text)
     assert warning is not None
     assert capsys.readouterr().err.splitlines()[0] == warning.group(1).replace("URL", url)
+
+
+def test_api_attributes_named_exist() -> None:
+    """``session.x``, the Stats/HostStats counters and the Timings fields api.md names."""
+    api = (ROOT / "docs" / "api.md").read_text()
+    with keepwarm.Session() as s:
+        for name in set(re.findall(r"`session\.(\w+)", api)):
+            assert hasattr(s, name), f"session.{name}"
+        stats = s.stats()
+    section = api.split("### `keepwarm.stats()`", 1)[1].split("\n### ", 1)[0]
+    section = section.split("* `str(stats)`", 1)[0]
+    section = re.sub(r"\([^()]*\)", "", section)  # asides name knobs, not counters
+    totals, hosts = section.split("* `hosts`", 1)
+    for name in re.findall(r"`(\w+)`", totals.split("* totals as attributes:", 1)[1]):
+        assert hasattr(stats, name), name
+    host = HostStats(origin="https://api.example.com:443")
+    for name in re.findall(r"`(\w+)`", hosts):
+        assert hasattr(host, name), name
+    timings = api.split("### `keepwarm.timings(response)`", 1)[1].split("\n## ", 1)[0]
+    fields = keepwarm.Timings().as_dict()
+    named = re.findall(r"`(\w+)`", timings.split("(the body is read", 1)[0])
+    assert list(dict.fromkeys(n for n in named if n in fields)) == list(fields)
