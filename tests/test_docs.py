@@ -747,3 +747,23 @@ def test_api_attributes_named_exist() -> None:
     fields = keepwarm.Timings().as_dict()
     named = re.findall(r"`(\w+)`", timings.split("(the body is read", 1)[0])
     assert list(dict.fromkeys(n for n in named if n in fields)) == list(fields)
+
+
+def test_configuration_error_messages_quoted_are_the_real_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What configuration.md says SessionConflictError and a misspelt KEEPWARM_ name print."""
+    text = " ".join((ROOT / "docs" / "configuration.md").read_text().split())
+    quoted = re.search(r"lists the names that differ \(`([^`]+)`\)", text)
+    assert quoted is not None
+    keepwarm.session("docs", headers={"Authorization": "Bearer one"})
+    with pytest.raises(keepwarm.SessionConflictError) as conflict:
+        keepwarm.session("docs", headers={"Authorization": "Bearer two"}, auth=("u", "p"))
+    assert quoted.group(1) in str(conflict.value)
+    assert "auth (values not shown)" in str(conflict.value)
+    assert "Bearer" not in str(conflict.value)
+    misspelt = re.search(r"\(`(KEEPWARM_\w+)` would otherwise be silently ignored\)", text)
+    assert misspelt is not None
+    monkeypatch.setenv(misspelt.group(1), "64")
+    with pytest.raises(ValueError, match="did you mean KEEPWARM_POOL_MAXSIZE"):
+        keepwarm.Session()
