@@ -676,7 +676,7 @@ if hasattr(os, "register_at_fork"):
 
 
 def reset_configuration() -> None:
-    """Forget everything ``configure()`` set (used by tests and by ``close_all(reset=True)``)."""
+    """Forget everything ``configure()`` set (used by the tests; ``close_all()`` keeps it)."""
     with _configured_lock:
         _configured.clear()
 
