@@ -38,7 +38,7 @@ from keepwarm.bench import _options as bo
 from keepwarm.bench._peers import CLIENTS
 from keepwarm.bench._report import format_table
 from keepwarm.bench._runner import BenchError, url_request_budget
-from keepwarm.cli import build_parser, main
+from keepwarm.cli import _bench_config, build_parser, main
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NUMBERS = [
@@ -767,3 +767,26 @@ def test_configuration_error_messages_quoted_are_the_real_ones(
     monkeypatch.setenv(misspelt.group(1), "64")
     with pytest.raises(ValueError, match="did you mean KEEPWARM_POOL_MAXSIZE"):
         keepwarm.Session()
+
+
+@pytest.mark.parametrize(
+    ("argv", "requests_", "rounds", "latency", "max_seconds"),
+    [
+        ([], "100", "5", "5ms", "600"),
+        (["--rtt", "20ms"], "20", "3", "5ms", "600"),
+        (["--url", "https://api.example.com/health"], "20", "3", None, "30"),
+        (["--server", "nginx"], "100", "5", "0ms", "600"),
+    ],
+    ids=["default", "rtt", "url", "nginx"],
+)
+def test_bench_defaults_in_bench_md_are_what_a_run_is_configured_with(
+    argv: list[str], requests_: str, rounds: str, latency: str | None, max_seconds: str
+) -> None:
+    """The defaults the Options table states (checked against the page by the test
+    above), as _bench_config really applies them."""
+    config = _bench_config(_subcommand("bench").parse_args(argv))
+    assert (str(config.requests), str(config.rounds)) == (requests_, rounds)
+    assert f"{config.max_seconds:g}" == max_seconds
+    if latency is not None:
+        assert bo.format_duration(config.server_latency) == latency
+    assert config.threads == bo.DEFAULT_THREADS
