@@ -554,7 +554,8 @@ def test_every_keepwarm_timeout_example_in_the_docs_parses_as_described() -> Non
             assert parsed is keepwarm.NO_TIMEOUT
             continue
         numbers = [float(n) for n in example.split(",")]
-        connect, read, total = (numbers * 2)[:2] + (numbers[2:] or [None])
+        connect, read = (numbers * 2)[:2]
+        total = numbers[2] if len(numbers) == 3 else None
         assert parsed == keepwarm.Timeout(connect=connect, read=read, total=total), example
 
 
@@ -603,7 +604,7 @@ def _probe_result_of(example: str) -> ProbeResult:
     tls = None if rows["TLS"].startswith("not applicable") else rows["TLS"]
     status = int(rows["status"].split()[0])
 
-    def request(index: int, phases: dict[str, float | None], on_reused: bool) -> RequestResult:
+    def request(index: int, phases: dict[str, Any], on_reused: bool) -> RequestResult:
         timings = keepwarm.Timings(
             **phases, reused=on_reused, http_version=rows["HTTP"], tls_version=tls
         )
