@@ -25,6 +25,7 @@ from keepwarm._config import (
     DEFAULT_POOL_MAXSIZE,
     DEFAULT_TIMEOUT,
     ENVIRONMENT_VARIABLES,
+    SERVER_KEEPALIVE_SHARE,
     SETTING_NAMES,
     Settings,
     settings_from_environment,
@@ -32,8 +33,17 @@ from keepwarm._config import (
 from keepwarm._probe import _options as po
 from keepwarm._probe._report import format_report, result_as_dict
 from keepwarm._probe._run import ALPN_OFFERS, AlpnCheck, ProbeResult, RequestResult
-from keepwarm._retry import IDEMPOTENT_METHODS, RETRY_STATUSES
+from keepwarm._retry import (
+    DRAIN_MAX_BYTES,
+    DRAIN_MAX_SECONDS,
+    IDEMPOTENT_METHODS,
+    RETRY_STATUSES,
+)
 from keepwarm._stats import HostStats, Stats, _pool_size
+from keepwarm._upstream.connection import _CUT_OFF_GRACE
+from keepwarm._upstream.pool import AUTO_POOL_MAXSIZE_CAP
+from keepwarm._upstream.session import ONE_READ_MAX
+from keepwarm._upstream.wire import MAX_INTERIM_RESPONSES
 from keepwarm.bench import _options as bo
 from keepwarm.bench._peers import CLIENTS
 from keepwarm.bench._report import format_table
@@ -791,3 +801,18 @@ def test_bench_defaults_in_bench_md_are_what_a_run_is_configured_with(
     if latency is not None:
         assert bo.format_duration(config.server_latency) == latency
     assert config.threads == bo.DEFAULT_THREADS
+
+
+def test_limits_the_docs_state_are_the_code_s() -> None:
+    """Numbers of internal limits that the pages state in prose."""
+    config = " ".join((ROOT / "docs" / "configuration.md").read_text().split())
+    changelog = " ".join((ROOT / "CHANGELOG.md").read_text().split())
+    reliability = " ".join((ROOT / "docs" / "RELIABILITY.md").read_text().split())
+    assert f"up to {AUTO_POOL_MAXSIZE_CAP} connections per host" in config
+    assert f"instead of discarding connections, up to {AUTO_POOL_MAXSIZE_CAP}." in changelog
+    assert f"at most {SERVER_KEEPALIVE_SHARE:.0%} of N".replace("%", " %") in config
+    assert f"at most {_CUT_OFF_GRACE * 1000:g} ms after it" in config
+    kib, seconds = DRAIN_MAX_BYTES // 1024, DRAIN_MAX_SECONDS
+    assert f"at most {kib} KiB or {seconds:g} s of the body is read before a retry" in reliability
+    assert f"up to {ONE_READ_MAX // 2**20} MiB (`ONE_READ_MAX`)" in reliability
+    assert f"more than {MAX_INTERIM_RESPONSES} interim responses" in reliability
