@@ -31,7 +31,7 @@ from keepwarm._config import (
     settings_from_environment,
 )
 from keepwarm._probe import _options as po
-from keepwarm._probe._report import format_report, result_as_dict
+from keepwarm._probe._report import STALL_FACTOR, STALL_SECONDS, format_report, result_as_dict
 from keepwarm._probe._run import ALPN_OFFERS, AlpnCheck, ProbeResult, RequestResult
 from keepwarm._retry import (
     DRAIN_MAX_BYTES,
@@ -816,3 +816,23 @@ def test_limits_the_docs_state_are_the_code_s() -> None:
     assert f"at most {kib} KiB or {seconds:g} s of the body is read before a retry" in reliability
     assert f"up to {ONE_READ_MAX // 2**20} MiB (`ONE_READ_MAX`)" in reliability
     assert f"more than {MAX_INTERIM_RESPONSES} interim responses" in reliability
+
+
+def test_make_targets_and_version_floors_the_docs_name_exist() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w-]+):", makefile, re.M))
+    for page in PAGES:
+        for target in re.findall(r"`make ([\w-]+)", page.read_text()):
+            assert target in targets, f"{page.name}: make {target}"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    python = re.search(r'requires-python = ">=([\d.]+)"', pyproject)
+    assert python is not None
+    assert f"Python >= {python.group(1)}" in (ROOT / "README.md").read_text()
+    changelog = " ".join((ROOT / "CHANGELOG.md").read_text().split())
+    floors = dict(re.findall(r'"(requests|urllib3)>=([\d.]+)"', pyproject))
+    assert f"(requests {floors['requests']}, urllib3 {floors['urllib3']})" in changelog
+    assert f"needs urllib3 {floors['urllib3']} or newer" in changelog
+    stall = " ".join((ROOT / "docs" / "probe.md").read_text().split())
+    assert f"consistently wait {STALL_SECONDS * 1000:g} ms or more longer" in stall
+    assert STALL_FACTOR == 2
+    assert "at least twice as long" in stall
