@@ -4,6 +4,7 @@ the doc and compares it with the code; no traffic)."""
 from __future__ import annotations
 
 import argparse
+import ast
 import builtins
 import inspect
 import json
@@ -442,25 +443,38 @@ def test_api_lists_every_public_name() -> None:
     assert set(keepwarm.__all__) <= shown
 
 
-def _keywords(heading: str) -> list[str]:
-    """The keyword names in an api.md heading such as ``keepwarm.session(name=..., *, a, b)``."""
-    inside = heading[heading.index("(") + 1 : heading.rindex(")")]
-    return [part.strip().split("=")[0] for part in inside.split(",") if part.strip() != "*"]
+def _api_signatures() -> list[tuple[str, str]]:
+    """Every ``keepwarm.name(arguments)`` drawn in an api.md heading."""
+    api = (ROOT / "docs" / "api.md").read_text()
+    headings = "\n".join(re.findall(r"^### (.*)$", api, re.M))
+    return re.findall(r"`keepwarm\.(\w+)\(([^`]*)\)`", headings)
 
 
 @pytest.mark.parametrize(
-    ("function", "skip"),
-    [(keepwarm.Session.__init__, {"self"}), (keepwarm.session, set()), (keepwarm.configure, set())],
-    ids=["Session", "session", "configure"],
+    ("name", "arguments"), _api_signatures(), ids=[n for n, _ in _api_signatures()]
 )
-def test_api_headings_list_every_keyword_of_the_signature(function: Any, skip: set[str]) -> None:
-    api = (ROOT / "docs" / "api.md").read_text()
-    qualname = "Session" if function is keepwarm.Session.__init__ else function.__name__
-    heading = re.search(rf"^### `keepwarm\.{qualname}\((.*)\)`$", api, re.M)
-    assert heading is not None
-    params = inspect.signature(function).parameters.values()
-    expected = [p.name for p in params if p.name not in skip and p.kind != p.VAR_KEYWORD]
-    assert _keywords(heading.group(0).strip("`# ")) == expected
+def test_api_headings_are_the_signatures(name: str, arguments: str) -> None:
+    """Names in order (``...`` stands for some left out), and the defaults shown."""
+    signature = inspect.signature(getattr(keepwarm, name))
+    params = [
+        p
+        for p in signature.parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    shown = [a.strip() for a in arguments.split(",") if a.strip() and a.strip() != "*"]
+    names = [a.split("=")[0] for a in shown if a != "..."]
+    if "..." in shown:
+        real = [p.name for p in params]
+        assert names == [n for n in real if n in names]
+    else:
+        assert names == [p.name for p in params]
+    by_name = {p.name: p for p in params}
+    for argument in shown:
+        key, _, default = argument.partition("=")
+        if default and default != "...":
+            assert ast.literal_eval(default) == by_name[key].default, f"{name}: {argument}"
+        if "*" in shown and key in by_name and shown.index("*") < shown.index(argument):
+            assert by_name[key].kind == by_name[key].KEYWORD_ONLY, f"{name}: {key}"
 
 
 def test_api_defaults_and_retry_policy_heading_are_the_code_s() -> None:
@@ -479,11 +493,6 @@ def test_api_defaults_and_retry_policy_heading_are_the_code_s() -> None:
         keepwarm.DEFAULT_POOL_TIMEOUT,
     ]
     assert keepwarm.DEFAULT_TIMEOUT.total is None
-    heading = re.search(r"^### `keepwarm\.RetryPolicy\((.*)\)`$", api, re.M)
-    assert heading is not None
-    defaults = inspect.signature(keepwarm.RetryPolicy.__init__).parameters
-    for name, value in re.findall(r"(\w+)=(\w+)", heading.group(1)):
-        assert repr(defaults[name].default) == value or f"{defaults[name].default:g}" == value
 
 
 def test_session_docstring_states_every_knob_and_its_default() -> None:
