@@ -845,3 +845,23 @@ def test_make_targets_and_version_floors_the_docs_name_exist() -> None:
     assert f"consistently wait {STALL_SECONDS * 1000:g} ms or more longer" in stall
     assert STALL_FACTOR == 2
     assert "at least twice as long" in stall
+
+
+def test_changelog_did_you_mean_hints_are_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CHANGELOG: ``connect_timeout``/``read_timeout`` point at ``timeout=(connect, read)``,
+    ``idle_timeout`` at ``keepalive_expiry``, ``max_connections`` at ``pool_maxsize``, for
+    keywords and ``KEEPWARM_*`` variables."""
+    text = " ".join((ROOT / "CHANGELOG.md").read_text().split())
+    claim = re.search(r'"did you mean" hints name the knob people mean: (.*?) \(they', text)
+    assert claim is not None
+    pairs = re.findall(r"((?:`\w+`/?)+) (?:point )?at `([^`]+)`", claim.group(1))
+    assert len(pairs) == 3
+    for names, meant in pairs:
+        for name in re.findall(r"`(\w+)`", names):
+            with pytest.raises(TypeError, match=rf"did you mean '?{re.escape(meant)}'?\?"):
+                keepwarm.Session(**{name: 1})
+            variable = f"KEEPWARM_{meant.split('=')[0].upper()}"
+            monkeypatch.setenv(f"KEEPWARM_{name.upper()}", "1")
+            with pytest.raises(ValueError, match=f"did you mean {variable}"):
+                keepwarm.Session()
+            monkeypatch.delenv(f"KEEPWARM_{name.upper()}")
