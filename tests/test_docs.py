@@ -49,6 +49,7 @@ from keepwarm.bench import _options as bo
 from keepwarm.bench._peers import CLIENTS
 from keepwarm.bench._report import format_table
 from keepwarm.bench._runner import BenchError, url_request_budget
+from keepwarm.bench._scenarios import Measured
 from keepwarm.cli import _bench_config, build_parser, main
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -865,3 +866,13 @@ def test_changelog_did_you_mean_hints_are_given(monkeypatch: pytest.MonkeyPatch)
             with pytest.raises(ValueError, match=f"did you mean {variable}"):
                 keepwarm.Session()
             monkeypatch.delenv(f"KEEPWARM_{name.upper()}")
+
+
+def test_bench_json_scenario_fields_are_what_a_scenario_summary_has() -> None:
+    text = (ROOT / "docs" / "bench.md").read_text()
+    block = text.split("### JSON (`--json`)", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    listed = " ".join(block.split("\nSCENARIO ", 1)[1].split())
+    stated = {f.split(" ")[0] for f in listed.split(", ")}
+    measured = Measured("keepwarm", "keepwarm.Session", discards=0)
+    measured.add([0.001, 0.002], 0.003, None, None, discards=0)
+    assert stated == set(measured.summary(measured))
