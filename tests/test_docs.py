@@ -860,7 +860,7 @@ def test_changelog_did_you_mean_hints_are_given(monkeypatch: pytest.MonkeyPatch)
     for names, meant in pairs:
         for name in re.findall(r"`(\w+)`", names):
             with pytest.raises(TypeError, match=rf"did you mean '?{re.escape(meant)}'?\?"):
-                keepwarm.Session(**{name: 1})
+                keepwarm.Session(**{name: 1})  # type: ignore[arg-type]
             variable = f"KEEPWARM_{meant.split('=')[0].upper()}"
             monkeypatch.setenv(f"KEEPWARM_{name.upper()}", "1")
             with pytest.raises(ValueError, match=f"did you mean {variable}"):
