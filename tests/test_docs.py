@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 import pytest
 import requests
+import urllib3
 from urllib3.util.retry import RequestHistory
 
 import keepwarm
@@ -876,3 +877,17 @@ def test_bench_json_scenario_fields_are_what_a_scenario_summary_has() -> None:
     measured = Measured("keepwarm", "keepwarm.Session", discards=0)
     measured.add([0.001, 0.002], 0.003, None, None, discards=0)
     assert stated == set(measured.summary(measured))
+
+
+def test_api_timeout_keyword_refuses_what_api_md_says() -> None:
+    api = (ROOT / "docs" / "api.md").read_text()
+    row = re.search(r"^\| `timeout` \| (.*) \|$", api, re.M)
+    assert row is not None
+    assert "(not `None`;" in row.group(1)
+    with pytest.raises(TypeError, match="NO_TIMEOUT"):
+        keepwarm.Session(timeout=None)  # type: ignore[arg-type]
+    assert "a `urllib3.Timeout` without `total`" in row.group(1)
+    with pytest.raises(ValueError, match="without total="):
+        keepwarm.Session(timeout=urllib3.Timeout(total=5))
+    with keepwarm.Session(timeout=urllib3.Timeout(connect=2, read=9)) as s:
+        assert s.timeout == keepwarm.Timeout(2, 9)
