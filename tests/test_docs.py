@@ -31,6 +31,7 @@ from keepwarm._config import (
     SETTING_NAMES,
     Settings,
     settings_from_environment,
+    to_timeout,
 )
 from keepwarm._probe import _options as po
 from keepwarm._probe._report import STALL_FACTOR, STALL_SECONDS, format_report, result_as_dict
@@ -891,3 +892,46 @@ def test_api_timeout_keyword_refuses_what_api_md_says() -> None:
         keepwarm.Session(timeout=urllib3.Timeout(total=5))
     with keepwarm.Session(timeout=urllib3.Timeout(connect=2, read=9)) as s:
         assert s.timeout == keepwarm.Timeout(2, 9)
+
+
+def test_configuration_timeout_table_means_what_it_says() -> None:
+    """Each ``you pass | meaning`` row of configuration.md's timeout table, evaluated."""
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    table = text.split("| you pass | meaning |", 1)[1].split("\n\n", 1)[0]
+    default = DEFAULT_TIMEOUT
+    checked = 0
+    for line in table.splitlines()[2:]:
+        given, meaning = (cell.strip() for cell in line.strip("|").split(" | "))
+        if meaning == "as given" or given.startswith("nothing"):
+            continue
+        for expression in re.findall(r"`(?:timeout=)?([^`]+)`", given):
+            value = to_timeout(eval(expression, {"keepwarm": keepwarm}))
+            if expression == "keepwarm.NO_TIMEOUT":
+                assert value is keepwarm.NO_TIMEOUT and "no limit at all" in meaning
+                checked += 1
+                continue
+            assert isinstance(value, keepwarm.Timeout)
+            parts = {
+                "connect": re.search(r"(\d+) s connect|(default) connect", meaning),
+                "read": re.search(
+                    r"(\d+) s read|(default)(?: connect and)? read|(no) read", meaning
+                ),
+                "total": re.search(r"(\d+) s for the whole call", meaning),
+            }
+            expected = {
+                "connect": default.connect,
+                "read": default.read,
+                "total": None,
+            }
+            for phase, found in parts.items():
+                if found is None:
+                    assert getattr(value, phase) == expected[phase], (given, phase)
+                    continue
+                word = next(g for g in found.groups() if g)
+                want = {"default": expected[phase], "no": None}.get(word, word)
+                assert getattr(value, phase) == (None if want is None else float(want)), (
+                    given,
+                    phase,
+                )
+            checked += 1
+    assert checked >= 5
