@@ -935,3 +935,12 @@ def test_configuration_timeout_table_means_what_it_says() -> None:
                 )
             checked += 1
     assert checked >= 5
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_repository_path_named_in_backticks_exists(page: pathlib.Path) -> None:
+    """``scripts/x.py``, ``tests/test_y.py``, ``src/keepwarm/_upstream/`` and the like."""
+    for path in re.findall(
+        r"`((?:src|tests|scripts|docs|constraints|benchmarks)/[\w./-]*)`", page.read_text()
+    ):
+        assert (ROOT / path).exists(), f"{page.name} names {path}, which does not exist"
