@@ -53,6 +53,7 @@ from keepwarm.bench._report import format_table
 from keepwarm.bench._runner import BenchError, url_request_budget
 from keepwarm.bench._scenarios import Measured
 from keepwarm.cli import _bench_config, build_parser, main
+from servers.raw import refused_url
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NUMBERS = [
@@ -944,3 +945,26 @@ def test_every_repository_path_named_in_backticks_exists(page: pathlib.Path) -> 
         r"`((?:src|tests|scripts|docs|constraints|benchmarks)/[\w./-]*)`", page.read_text()
     ):
         assert (ROOT / path).exists(), f"{page.name} names {path}, which does not exist"
+
+
+def test_probe_error_lines_in_probe_md_are_what_probe_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The error lines of probe.md that need no server (and a refused loopback port), with
+    the exit codes its table gives: 2 for usage errors, 1 for network errors."""
+    text = (ROOT / "docs" / "probe.md").read_text()
+    block = text.split("## Errors and exit codes", 1)[1].split("```text\n", 1)[1]
+    lines = block.split("```", 1)[0].splitlines()
+    refused = refused_url()
+    port = refused.rsplit(":", 1)[1].strip("/")
+    cases = {
+        "malformed URL 'http://'": (["http://"], 2),
+        "unsupported scheme": (["ftp://127.0.0.1/"], 2),
+        "--cacert /tmp/nope.pem": (["http://127.0.0.1/", "--cacert", "/tmp/nope.pem"], 2),
+        "connection refused": ([refused], 1),
+    }
+    for needle, (argv, code) in cases.items():
+        shown = next(line for line in lines if needle in line)
+        shown = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", shown)
+        assert main(["probe", *argv]) == code, needle
+        assert capsys.readouterr().err.strip() == shown
