@@ -968,3 +968,17 @@ def test_probe_error_lines_in_probe_md_are_what_probe_prints(
         shown = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{port}", shown)
         assert main(["probe", *argv]) == code, needle
         assert capsys.readouterr().err.strip() == shown
+
+
+def test_bench_without_nginx_says_what_bench_md_quotes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = " ".join((ROOT / "docs" / "bench.md").read_text().split())
+    quoted = re.search(r"Without nginx: `(keepwarm bench: error: [^`]*)`", text)
+    assert quoted is not None
+    monkeypatch.setattr("shutil.which", lambda name, *args, **kwargs: None)
+    assert main(["bench", "--server", "nginx"]) == 1
+    assert capsys.readouterr().err.strip() == quoted.group(1)
+    assert "`--server-latency` is refused with it" in text
+    assert main(["bench", "--server", "nginx", "--server-latency", "5ms"]) == 2
+    assert capsys.readouterr().err.startswith("keepwarm bench: error: --server-latency")
