@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.exceptions import (
@@ -324,10 +324,14 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_watchdog.reset_after_fork)
 
 
+_VERSION_NAMES: Final = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
+
+
 def _version_name(version: int) -> str:
-    return {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}.get(
-        version, f"HTTP/{version}"
-    )
+    """The server's version as http.client read it from the status line (urllib3's
+    ``version_string`` is the version the client sent)."""
+    name = _VERSION_NAMES.get(version)
+    return name if name is not None else f"HTTP/{version}"
 
 
 if TYPE_CHECKING:
