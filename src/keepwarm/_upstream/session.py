@@ -27,7 +27,7 @@ import zlib
 from collections import OrderedDict
 from datetime import timedelta
 from http import cookiejar
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import requests
@@ -296,21 +296,35 @@ def read_body(response: Response) -> None:
     ):
         response.content  # noqa: B018  (reading the body is the point)
         return
-    gzipped = raw.headers.get("content-encoding", "").strip().lower() in _GZIP
+    gzipped = _content_encoding(raw) in _GZIP
     try:
         data = raw.read(decode_content=not gzipped)
         if gzipped:
             data = gunzip(data)
-    except ProtocolError as e:
-        raise ChunkedEncodingError(e) from e
-    except DecodeError as e:
-        raise ContentDecodingError(e) from e
-    except ReadTimeoutError as e:
-        raise requests.exceptions.ConnectionError(e) from e
-    except Urllib3SSLError as e:
-        raise requests.exceptions.SSLError(e) from e
+    except _READ_ERRORS as e:
+        raise _as_requests_error(e) from e
     response._content = data or b""
     response._content_consumed = True
+
+
+#: What urllib3 raises while a body is read, and what requests makes of each (the
+#: exceptions of ``Response.iter_content``).
+_READ_ERRORS: Final = (ProtocolError, DecodeError, ReadTimeoutError, Urllib3SSLError)
+
+
+def _as_requests_error(error: Exception) -> requests.RequestException:
+    if isinstance(error, ProtocolError):
+        return ChunkedEncodingError(error)
+    if isinstance(error, DecodeError):
+        return ContentDecodingError(error)
+    if isinstance(error, ReadTimeoutError):
+        return requests.exceptions.ConnectionError(error)
+    return requests.exceptions.SSLError(error)
+
+
+def _content_encoding(raw: Urllib3Response) -> str:
+    encoding: str = raw.headers.get("content-encoding", "")
+    return encoding.strip().lower()
 
 
 #: The most read per step of a body read under a deadline.
@@ -328,7 +342,7 @@ def _read_body_by_deadline(response: Response, raw: Urllib3Response, deadline: D
     conn = raw.connection
     sock = getattr(conn, "sock", None)
     per_read = sock.gettimeout() if sock is not None else None
-    encoding = raw.headers.get("content-encoding", "").strip().lower()
+    encoding = _content_encoding(raw)
     gzipped = encoding in _GZIP
     # A body with neither an encoding (no decoder to flush at the end) nor chunks is
     # complete when its announced length has arrived: no read for the end of it.
@@ -350,16 +364,10 @@ def _read_body_by_deadline(response: Response, raw: Urllib3Response, deadline: D
             if whole_at_length and raw.length_remaining == 0:
                 break
         data = gunzip(b"".join(chunks)) if gzipped else b"".join(chunks)
-    except ProtocolError as e:
-        raise ChunkedEncodingError(e) from e
-    except DecodeError as e:
-        raise ContentDecodingError(e) from e
-    except ReadTimeoutError as e:
-        if deadline.remaining() <= 0:
+    except _READ_ERRORS as e:
+        if isinstance(e, ReadTimeoutError) and deadline.remaining() <= 0:
             raise deadline.exceeded("reading the response body", response.request) from e
-        raise requests.exceptions.ConnectionError(e) from e
-    except Urllib3SSLError as e:
-        raise requests.exceptions.SSLError(e) from e
+        raise _as_requests_error(e) from e
     finally:
         if sock is not None and raw.connection is conn:
             with contextlib.suppress(OSError):  # closed meanwhile
