@@ -71,6 +71,11 @@ class Deadline:
             return timeout
         return Urllib3Timeout(connect=_cut(connect, left), read=_cut(read, left))
 
+    def retrying(self) -> str:
+        """What was in progress between attempts: ``retrying after 2 attempts``."""
+        attempts = self.attempts
+        return f"retrying after {attempts} attempt{'s' if attempts != 1 else ''}"
+
     def exceeded(self, doing: str, request: object = None) -> DeadlineExceeded:
         """The exception for a call whose deadline passed while *doing*."""
         return DeadlineExceeded(

@@ -207,8 +207,7 @@ class RetryPolicy(Retry):
             # The wait before the next attempt would reach the deadline: stop now instead
             # of sleeping into it. A retryable response is returned as it is (urllib3
             # hands it back when raise_on_status is False), an error raises.
-            attempts = deadline.attempts
-            doing = f"retrying after {attempts} attempt{'s' if attempts != 1 else ''}"
+            doing = deadline.retrying()
             if error is not None and deadline.remaining() <= 0:
                 doing = doing_when(error, deadline)  # the attempt itself ran out
             elif error is not None:

@@ -364,9 +364,8 @@ def _fit_attempt(pool: Any, deadline: Deadline, url: str, kwargs: dict[str, Any]
     every attempt is cut to what is left at its start."""
     left = deadline.remaining()
     if left <= 0:
-        attempts = deadline.attempts
-        doing = f"retrying after {attempts} attempt{'s' if attempts != 1 else ''}"
-        raise MaxRetryError(pool, url, DeadlineStop(doing if attempts else "connecting"))
+        doing = deadline.retrying() if deadline.attempts else "connecting"
+        raise MaxRetryError(pool, url, DeadlineStop(doing))
     timeout = kwargs.get("timeout")
     if isinstance(timeout, Urllib3Timeout):
         kwargs["timeout"] = deadline.clamp(timeout)
