@@ -23,10 +23,8 @@ from typing import Any
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 from requests.exceptions import (
-    ConnectTimeout,
     InvalidSchema,
     InvalidURL,
-    ReadTimeout,
     RequestException,
 )
 from requests.structures import CaseInsensitiveDict
@@ -42,7 +40,7 @@ from urllib3.exceptions import (
 from urllib3.poolmanager import PoolManager
 
 from keepwarm._config import Settings
-from keepwarm._deadline import Deadline, DeadlineStop, current_deadline
+from keepwarm._deadline import Deadline, DeadlineStop, current_deadline, doing_when
 from keepwarm._exceptions import DeadlineExceeded, PoolTimeout
 from keepwarm._stats import Limits, Stats
 from keepwarm._telemetry import Telemetry, attach_timings, timings_of
@@ -387,13 +385,8 @@ def _deadline_doing(exc: RequestException, deadline: Deadline) -> str | None:
         return reason.doing
     if deadline.remaining() > 0:
         return None
-    if deadline.doing is not None:
-        return deadline.doing
-    if isinstance(exc, ConnectTimeout):
-        return "connecting"
-    if isinstance(exc, ReadTimeout):
-        return "waiting for the response"
-    return "sending the request"
+    # requests made exc a ConnectTimeout or ReadTimeout from the same urllib3 error.
+    return doing_when(reason if reason is not None else inner, deadline)
 
 
 def redact_max_retry_error(exc: RequestException) -> None:
