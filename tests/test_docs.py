@@ -758,7 +758,7 @@ def test_api_attributes_named_exist() -> None:
         for name in set(re.findall(r"`session\.(\w+)", api)):
             assert hasattr(s, name), f"session.{name}"
         stats = s.stats()
-    section = api.split("### `keepwarm.stats()`", 1)[1].split("\n### ", 1)[0]
+    section = api.split("### `keepwarm.stats(session=None)`", 1)[1].split("\n### ", 1)[0]
     section = section.split("* `str(stats)`", 1)[0]
     section = re.sub(r"\([^()]*\)", "", section)  # asides name knobs, not counters
     totals, hosts = section.split("* `hosts`", 1)

@@ -42,7 +42,7 @@ from keepwarm._registry import (
     uninstall,
 )
 from keepwarm._retry import RetryPolicy
-from keepwarm._session import Session
+from keepwarm._session import Session, mount
 from keepwarm._stats import HostStats, Stats
 from keepwarm._telemetry import Timings
 
@@ -73,6 +73,7 @@ __all__ = [
     "configure",
     "install",
     "installed",
+    "mount",
     "session",
     "stats",
     "timings",

@@ -91,6 +91,8 @@ class NoTimeout:
     """
 
     _instance: NoTimeout | None = None
+    #: No total deadline either (as :attr:`Timeout.total`).
+    total: Final = None
 
     def __new__(cls) -> NoTimeout:
         if cls._instance is None:
@@ -267,6 +269,32 @@ CertTypes: TypeAlias = str | tuple[str, str]
 
 
 # Validation -------------------------------------------------------------------------------
+
+
+#: Handed to urllib3 for keepwarm.NO_TIMEOUT: no limit on connect or read.
+NO_LIMIT: Final = Urllib3Timeout(connect=None, read=None)
+
+
+def urllib3_timeout(timeout: Timeout | NoTimeout) -> Urllib3Timeout:
+    """A session default as urllib3 takes it (the total is kept apart: see Timeout)."""
+    return NO_LIMIT if isinstance(timeout, NoTimeout) else timeout.as_urllib3()
+
+
+def call_timeout(
+    timeout: object, default: Urllib3Timeout, default_total: float | None
+) -> tuple[Any, float | None]:
+    """What one call's ``timeout=`` means: the timeout to hand the adapter and the call's
+    total deadline (None: no total). ``None`` is the default (and its total); a
+    :class:`Timeout` replaces the whole default, its total included; NO_TIMEOUT is no
+    limit; seconds and ``(connect, read)`` pairs go on as requests takes them, with no
+    total."""
+    if timeout is None:
+        return default, default_total
+    if isinstance(timeout, Timeout):
+        return timeout.as_urllib3(), timeout.total
+    if isinstance(timeout, NoTimeout):
+        return NO_LIMIT, None
+    return timeout, None
 
 
 def to_timeout(value: object, setting: str = "timeout") -> Timeout | NoTimeout:

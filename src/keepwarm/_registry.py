@@ -37,9 +37,10 @@ from keepwarm._config import (
     resolve_settings,
 )
 from keepwarm._exceptions import SessionConflictError
-from keepwarm._session import Session
+from keepwarm._session import Session, stats_of
 from keepwarm._stats import Stats, merge_stats
 from keepwarm._telemetry import Timings, timings_of
+from keepwarm._upstream.hooks import REQUESTS_SESSION
 from keepwarm._urls import redact_url
 
 __all__ = ["close_all", "install", "installed", "session", "stats", "timings", "uninstall"]
@@ -223,8 +224,12 @@ def _forget(name: str, closed: Session) -> None:
             _requested.pop(name, None)
 
 
-def stats() -> Stats:
-    """Counters of every shared session (and of ``install()``-ed calls), per origin."""
+def stats(session: requests.Session | None = None) -> Stats:
+    """Counters of every shared session (and of ``install()``-ed calls), per origin; or,
+    given a session, of that one: a ``keepwarm.Session`` or one that
+    :func:`keepwarm.mount` gave keepwarm's transport."""
+    if session is not None:
+        return stats_of(session)
     with _lock:
         sessions = list(_sessions.values())
     return merge_stats(s.stats() for s in sessions)
@@ -267,6 +272,11 @@ _installed: dict[str, Any] | None = None
 def _make_request_function(name: str, original: Any) -> Any:
     @functools.wraps(original)
     def request(method: str, url: str, **kwargs: Any) -> requests.Response:
+        cls = requests.sessions.Session
+        if cls is not REQUESTS_SESSION:
+            # A tool replaced the class requests.get() builds (requests-cache's
+            # install_cache()): build that, as requests.get() would, on keepwarm's pools.
+            return _request_with(cls, session(name), method, url, kwargs)
         # A fresh-state session per call, as requests.api.request builds, but riding the
         # shared session's connection pools instead of opening a new connection.
         with Session._sharing_transport(session(name)) as call_session:
@@ -274,6 +284,28 @@ def _make_request_function(name: str, original: Any) -> Any:
 
     request.__keepwarm_installed__ = True  # type: ignore[attr-defined]
     return request
+
+
+def _request_with(
+    cls: type[requests.Session], shared: Session, method: str, url: str, kwargs: dict[str, Any]
+) -> requests.Response:
+    """``requests.api.request`` with the session class a tool put in its place, its
+    ``http://`` and ``https://`` sent through the shared session's transport (taken off
+    again before the call's session is closed: the shared pools stay open)."""
+    call_session = cls()
+    prefixes = ("https://", "http://")
+    replaced = [call_session.adapters.get(prefix) for prefix in prefixes]
+    for prefix in prefixes:
+        call_session.mount(prefix, shared.adapters[prefix])
+    for old in replaced:
+        if old is not None:
+            old.close()
+    try:
+        return call_session.request(method=method, url=url, **kwargs)
+    finally:
+        for prefix in prefixes:
+            call_session.adapters.pop(prefix, None)
+        call_session.close()
 
 
 def install(name: str = "default") -> None:

@@ -23,15 +23,18 @@ requests' own request path, which keepwarm copies and trims, lives behind the fe
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
 from http import cookiejar
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, TypeVar
 
+import requests
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
 from urllib3.util import Timeout as Urllib3Timeout
@@ -54,8 +57,11 @@ from keepwarm._config import (
     TimeoutTypes,
     VerifyTypes,
     _Unset,
+    call_timeout,
     check_setting_names,
     resolve_settings,
+    urllib3_timeout,
+    validate,
 )
 from keepwarm._deadline import enter_deadline, leave_deadline
 from keepwarm._exceptions import SessionClosedError
@@ -63,22 +69,16 @@ from keepwarm._stats import Stats, merge_stats
 from keepwarm._telemetry import timings_of
 from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
 from keepwarm._upstream.environment import EnvironmentSnapshot
+from keepwarm._upstream.hooks import REQUESTS_SEND, REQUESTS_SESSION
 from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_fork
 from keepwarm._upstream.transport import KeepwarmAdapter
 from keepwarm._urls import redact_url
 
-__all__ = ["Session"]
+__all__ = ["Session", "mount", "stats_of", "transports_of"]
 
 _ABSOLUTE_URL: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-#: Handed to urllib3 for keepwarm.NO_TIMEOUT: no limit on connect or read.
-_NO_LIMIT: Final = Urllib3Timeout(connect=None, read=None)
-
 #: Every session alive in this process, so a forked child can reset them all.
 _live_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
-
-
-def _urllib3_timeout(timeout: Timeout | NoTimeout) -> Urllib3Timeout:
-    return _NO_LIMIT if isinstance(timeout, NoTimeout) else timeout.as_urllib3()
 
 
 class Session(RequestsSessionBase):
@@ -151,6 +151,7 @@ class Session(RequestsSessionBase):
     ) -> None:
         arguments = locals()
         if unknown:
+            _check_mixed_in(type(self), unknown)
             # Python's own "unexpected keyword argument" gives no hint; a misspelt knob
             # deserves one. Typed NoReturn so type checkers flag it before it runs.
             check_setting_names(unknown, "keepwarm.Session()", extra=STATE_OPTIONS)
@@ -177,9 +178,8 @@ class Session(RequestsSessionBase):
         owns_transport: bool = True,
     ) -> None:
         self._settings = settings
-        self._default_timeout = _urllib3_timeout(settings.timeout)
-        timeout = settings.timeout
-        self._default_total = timeout.total if isinstance(timeout, Timeout) else None
+        self._default_timeout = urllib3_timeout(settings.timeout)
+        self._default_total = settings.timeout.total
         if environment is None:
             environment = (
                 EnvironmentSnapshot.capture() if trust_env else EnvironmentSnapshot.empty()
@@ -262,7 +262,13 @@ class Session(RequestsSessionBase):
 
     @property
     def base_url(self) -> str | None:
+        """Prefix for relative URLs; settable (checked as the ``base_url=`` knob)."""
         return self._settings.base_url
+
+    @base_url.setter
+    def base_url(self, value: str | None) -> None:
+        checked = validate({"base_url": value}, "session.base_url")["base_url"]
+        self._settings = dataclasses.replace(self._settings, base_url=checked)
 
     @property
     def timeout(self) -> Timeout | NoTimeout:
@@ -273,21 +279,14 @@ class Session(RequestsSessionBase):
     def closed(self) -> bool:
         return self._closed
 
-    def _transports(self) -> list[KeepwarmAdapter]:
-        seen: dict[int, KeepwarmAdapter] = {}
-        for adapter in self.adapters.values():
-            if isinstance(adapter, KeepwarmAdapter):
-                seen.setdefault(id(adapter), adapter)
-        return list(seen.values())
-
     def stats(self) -> Stats:
         """Counters of this session's connections, per origin: ``str()`` it for a table,
         ``.as_dict()`` for machines, ``.advice()`` for settings to change."""
-        return merge_stats(adapter.stats() for adapter in self._transports())
+        return stats_of(self)
 
     def reset_stats(self) -> None:
         """Count from zero again (connections and pools are untouched)."""
-        for adapter in self._transports():
+        for adapter in transports_of(self):
             if adapter.telemetry is not None:
                 adapter.telemetry.reset()
 
@@ -353,28 +352,24 @@ class Session(RequestsSessionBase):
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         self._check_open(request.url)
-        timeout = kwargs.get("timeout")
-        # A timeout given for the call replaces the session's whole timeout, its total
-        # included (a number or a pair has no total, as in requests).
-        total = None
-        if timeout is None:
-            kwargs["timeout"] = self._default_timeout
-            total = self._default_total
-        elif isinstance(timeout, Timeout):
-            kwargs["timeout"] = timeout.as_urllib3()
-            total = timeout.total
-        elif isinstance(timeout, NoTimeout):
-            kwargs["timeout"] = _NO_LIMIT
+        kwargs["timeout"], total = call_timeout(
+            kwargs.get("timeout"), self._default_timeout, self._default_total
+        )
         if "proxies" not in kwargs:
             kwargs["proxies"] = self._resolve_proxies(request, self.proxies)
-        if total is None:
-            response = self._send(request, kwargs)
-        else:
-            # The outermost call sets the deadline; redirects' nested sends keep it.
-            token = enter_deadline(total, str(request.url))
-            try:
+        # The outermost call sets the deadline; redirects' nested sends keep it.
+        token = None if total is None else enter_deadline(total, str(request.url))
+        # A tracer or mock that replaced requests.Session.send (OpenTelemetry, ddtrace,
+        # requests-mock) gets the request, as with a plain Session: its wrapper runs
+        # requests' own send, which reaches keepwarm's transport through get_adapter.
+        hook = REQUESTS_SESSION.send
+        try:
+            if hook is REQUESTS_SEND:
                 response = self._send(request, kwargs)
-            finally:
+            else:
+                response = hook(self, request, **kwargs)
+        finally:
+            if token is not None:
                 leave_deadline(token)
         if not kwargs.get("stream"):
             # The body has been read: the request's total time is known.
@@ -415,9 +410,8 @@ class Session(RequestsSessionBase):
         if isinstance(self.cookies, ThreadSafeCookieJar):
             self.cookies.reset_lock()
         for adapter in self.adapters.values():
-            if isinstance(adapter, KeepwarmAdapter):
-                adapter.reset_after_fork()
-            elif isinstance(adapter, HTTPAdapter):
+            # keepwarm's own transports reset themselves (see transport).
+            if isinstance(adapter, HTTPAdapter) and not isinstance(adapter, KeepwarmAdapter):
                 reset_adapter_after_fork(adapter)
 
     # Pickling: requests pickles __attrs__; keepwarm adds its settings --------------------
@@ -441,6 +435,119 @@ class Session(RequestsSessionBase):
             f"<keepwarm.Session{base} timeout={s.timeout!r} pool_connections="
             f"{s.pool_connections} pool_maxsize={s.pool_maxsize} {state}>"
         )
+
+
+def transports_of(session: requests.Session) -> list[KeepwarmAdapter]:
+    """The keepwarm transports mounted on ``session``, each once."""
+    seen: dict[int, KeepwarmAdapter] = {}
+    for adapter in session.adapters.values():
+        if isinstance(adapter, KeepwarmAdapter):
+            seen.setdefault(id(adapter), adapter)
+    return list(seen.values())
+
+
+def stats_of(session: requests.Session) -> Stats:
+    """The counters of the keepwarm transports mounted on ``session``."""
+    return merge_stats(adapter.stats() for adapter in transports_of(session))
+
+
+def _check_mixed_in(cls: type, unknown: Mapping[str, object]) -> None:
+    """Unknown keywords to a class that puts keepwarm.Session before another Session
+    subclass (``class X(keepwarm.Session, OAuth2Session)``): say how to mix them."""
+    others = [
+        c
+        for c in cls.__mro__
+        if issubclass(c, requests.Session)
+        and c is not requests.Session
+        and not issubclass(Session, c)
+        and not issubclass(c, Session)
+    ]
+    if not others:
+        return
+    other = others[0].__name__
+    raise TypeError(
+        f"{cls.__name__}() got keywords keepwarm.Session does not take "
+        f"({', '.join(sorted(unknown))}): keepwarm.Session does not pass keywords on to "
+        f"{other}. Put keepwarm.Session after it in the bases (class "
+        f"{cls.__name__}({other}, keepwarm.Session)), or build a plain {other} and call "
+        f"keepwarm.mount(session) on it."
+    )
+
+
+def mount(
+    session: _S,
+    *,
+    timeout: TimeoutTypes | _Unset = UNSET,
+    pool_connections: int | _Unset = UNSET,
+    pool_maxsize: PoolMaxsize | _Unset = UNSET,
+    pool_block: bool | _Unset = UNSET,
+    pool_timeout: float | _Unset = UNSET,
+    max_retries: RetryTypes | _Unset = UNSET,
+    telemetry: bool | _Unset = UNSET,
+    keepalive_expiry: float | _Unset | None = UNSET,
+    max_connection_age: float | _Unset | None = UNSET,
+    **unknown: NoReturn,
+) -> _S:
+    """Send ``session``'s ``http://`` and ``https://`` requests through a keepwarm
+    transport of its own: keepwarm's pools (sized, idle expiry, stale-connection resend,
+    counted: ``keepwarm.stats(session)``), safe retries, the default timeout for calls
+    that give none (``timeout=None``), TLS context cache and fork safety.
+
+    For any ``requests.Session`` that keepwarm cannot be (a library's subclass such as
+    requests-oauthlib's ``OAuth2Session``, requests-cache's ``CachedSession``, locust's
+    ``HttpSession``): everything else about the session (its class, cookies, auth,
+    hooks, ``send``) stays its own. Knobs are ``keepwarm.Session``'s transport knobs;
+    ``base_url`` stays with the session. On locust's ``HttpSession`` retries default to
+    off (``max_retries=0``): a load test is there to see failures, not to have them
+    retried away. Returns ``session``.
+    """
+    arguments = locals()
+    if unknown:
+        where = "keepwarm.mount()"
+        if "base_url" in unknown:
+            raise TypeError(
+                f"{where} takes no base_url: the mounted session keeps its own URLs. Give "
+                "absolute URLs, or use keepwarm.Session(base_url=...)."
+            )
+        check_setting_names(unknown, where)
+    if not isinstance(session, requests.Session):
+        raise TypeError(
+            f"keepwarm.mount() takes a requests.Session (or a subclass), not "
+            f"{type(session).__name__}"
+        )
+    if isinstance(session, Session):
+        raise TypeError(
+            "keepwarm.mount() is for sessions that are not keepwarm's: this keepwarm.Session "
+            "already sends through keepwarm's transport; give its knobs to "
+            "keepwarm.Session(...) instead."
+        )
+    given = {
+        name: arguments[name]
+        for name in SETTING_NAMES
+        if name in arguments and arguments[name] is not UNSET
+    }
+    if max_retries is UNSET and _is_load_test(session):
+        given["max_retries"] = 0
+    adapter = KeepwarmAdapter(resolve_settings(given, "keepwarm.mount()"))
+    replaced = [session.adapters.get(prefix) for prefix in _SCHEMES]
+    for prefix in _SCHEMES:
+        session.mount(prefix, adapter)
+    for old in replaced:
+        if old is not None and old not in session.adapters.values():
+            old.close()
+    return session
+
+
+_SCHEMES: Final = ("https://", "http://")
+_S = TypeVar("_S", bound=requests.Session)
+
+
+def _is_load_test(session: requests.Session) -> bool:
+    """Whether ``session`` is locust's ``HttpSession`` (looked up only if locust is
+    already imported: a session of its class cannot exist otherwise)."""
+    clients = sys.modules.get("locust.clients")
+    http_session = getattr(clients, "HttpSession", None)
+    return isinstance(http_session, type) and isinstance(session, http_session)
 
 
 def _after_fork_in_child() -> None:

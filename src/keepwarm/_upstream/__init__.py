@@ -32,6 +32,7 @@ Modules:
 * ``cookies``: thread-safe and per-request cookie jars, cookie extraction;
 * ``environment``: requests' proxy and netrc lookups, answered from a snapshot;
 * ``tls``: one SSL context per TLS configuration (requests' CA bundle checks).
+* ``hooks``: whether a tool (tracer, mock, recorder) replaced a point the fast path skips.
 
 Kinds: **copy**, keepwarm carries its own version of the upstream function (fingerprinted);
 **override**, keepwarm replaces or wraps a private method upstream calls; **import**, a

@@ -53,6 +53,8 @@ __all__ = [
     "InstrumentedHTTPSConnectionPool",
     "PoolPolicy",
     "PoolState",
+    "WatchedHTTPConnectionPool",
+    "WatchedHTTPSConnectionPool",
     "parse_keep_alive_timeout",
     "socks_pool_classes",
 ]
@@ -198,8 +200,13 @@ def _grow(pool: Any, conn: Any, grow_to: int) -> bool:
     return True
 
 
-class _InstrumentedPool(_PoolBase):
-    """What both instrumented pool classes add to urllib3's."""
+class _WatchedPool(_PoolBase):
+    """What keepwarm adds to a urllib3 pool without taking any of its points away from
+    a tool that hooks them: the policy's counters, the retry bookkeeping and the call's
+    deadline. Used as it is while a tool has replaced one of the urllib3 points that
+    :class:`_InstrumentedPool` skips (see ``hooks.pools_hooked``): the connection class,
+    checkout, check-in and the connections themselves are then urllib3's (or the tool's),
+    so requests are counted here, a connection as reused when it already had a socket."""
 
     #: Set per adapter on the classes it builds (see transport.KeepwarmAdapter).
     _keepwarm_policy: PoolPolicy = PoolPolicy()
@@ -211,6 +218,38 @@ class _InstrumentedPool(_PoolBase):
         t = policy.telemetry
         counters = None if t is None else t.host(self.scheme, self.host, self.port)
         self._keepwarm = PoolState(policy, counters)
+
+    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = _prepare_urlopen(self._keepwarm, args, kwargs)
+        deadline = current_deadline()
+        if deadline is not None:
+            _fit_attempt(self, deadline, url, kwargs)
+        return super().urlopen(method, url, *args, **kwargs)
+
+    def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        counters = self._keepwarm.counters
+        if counters is None:
+            return super()._make_request(conn, method, url, *args, **kwargs)
+        reused = getattr(conn, "sock", None) is not None
+        counters.on_request(reused)
+        response = super()._make_request(conn, method, url, *args, **kwargs)
+        if not reused and getattr(conn, "sock", None) is not None:
+            counters.on_connect(self.scheme == "https")
+        counters.on_response(None, None)
+        return response
+
+
+class WatchedHTTPConnectionPool(_WatchedPool, HTTPConnectionPool):
+    pass
+
+
+class WatchedHTTPSConnectionPool(_WatchedPool, HTTPSConnectionPool):
+    pass
+
+
+class _InstrumentedPool(_WatchedPool):
+    """What both instrumented pool classes add to urllib3's: keepwarm's own connections
+    (timed and counted), checkout with idle expiry and growth, and the stale resend."""
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         pool: Any = self
@@ -282,16 +321,11 @@ class _InstrumentedPool(_PoolBase):
         if conn is not None:
             conn.close()
 
-    def urlopen(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        args, kwargs = _prepare_urlopen(self._keepwarm, args, kwargs)
-        deadline = current_deadline()
-        if deadline is not None:
-            _fit_attempt(self, deadline, url, kwargs)
-        return super().urlopen(method, url, *args, **kwargs)
-
     def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        # The connection counts the request (it knows when it was written); urllib3's
+        # _make_request, not _WatchedPool's, runs under the stale resend.
         return _request_with_stale_retry(
-            super()._make_request, self, conn, method, url, *args, **kwargs
+            super(_WatchedPool, self)._make_request, self, conn, method, url, *args, **kwargs
         )
 
 

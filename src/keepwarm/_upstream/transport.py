@@ -15,6 +15,7 @@ What it changes, and why:
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Mapping
@@ -38,21 +39,32 @@ from urllib3.exceptions import (
     URLSchemeUnknown,
 )
 from urllib3.poolmanager import PoolManager
+from urllib3.util import Timeout as Urllib3Timeout
 
-from keepwarm._config import Settings
-from keepwarm._deadline import Deadline, DeadlineStop, current_deadline, doing_when
+from keepwarm._config import Settings, call_timeout, urllib3_timeout
+from keepwarm._deadline import (
+    Deadline,
+    DeadlineStop,
+    current_deadline,
+    doing_when,
+    enter_deadline,
+    leave_deadline,
+)
 from keepwarm._exceptions import DeadlineExceeded, PoolTimeout
 from keepwarm._stats import Limits, Stats
 from keepwarm._telemetry import Telemetry, attach_timings, timings_of
 from keepwarm._upstream import tls as _tls
 from keepwarm._upstream.connection import log
 from keepwarm._upstream.cookies import extract_cookies
+from keepwarm._upstream.hooks import pools_hooked
 from keepwarm._upstream.pool import (
     AUTO_POOL_MAXSIZE_CAP,
     InstrumentedHTTPConnectionPool,
     InstrumentedHTTPSConnectionPool,
     PoolPolicy,
     PoolState,
+    WatchedHTTPConnectionPool,
+    WatchedHTTPSConnectionPool,
     parse_keep_alive_timeout,
     socks_pool_classes,
 )
@@ -88,6 +100,8 @@ class KeepwarmAdapter(HTTPAdapter):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._default_timeout = urllib3_timeout(settings.timeout)
+        self._default_total = settings.timeout.total
         self.telemetry: Telemetry | None = (
             Telemetry(
                 Limits(
@@ -112,6 +126,8 @@ class KeepwarmAdapter(HTTPAdapter):
             InstrumentedHTTPConnectionPool, InstrumentedHTTPSConnectionPool
         )
         self._socks_pool_classes: dict[str, type[HTTPConnectionPool]] | None = None
+        #: Pools of urllib3's own classes, for while a tool hooks urllib3 (see hooks).
+        self._watched_manager: PoolManager | None = None
         self._proxy_lock = threading.Lock()
         self._closing = False
         super().__init__(
@@ -120,6 +136,7 @@ class KeepwarmAdapter(HTTPAdapter):
             max_retries=settings.max_retries,
             pool_block=settings.pool_block,
         )
+        _live_adapters.add(self)
 
     def _with_policy(
         self, http_pool: type[HTTPConnectionPool], https_pool: type[HTTPConnectionPool]
@@ -134,7 +151,7 @@ class KeepwarmAdapter(HTTPAdapter):
         count anything."""
         attrs = {"_keepwarm_policy": self._pool_policy}
         return {
-            scheme: type(pool.__name__.removeprefix("Instrumented"), (pool,), attrs)
+            scheme: type(_upstream_name(pool), (pool,), attrs)
             for scheme, pool in (("http", http_pool), ("https", https_pool))
         }
 
@@ -171,10 +188,33 @@ class KeepwarmAdapter(HTTPAdapter):
             self._socks_pool_classes = self._with_policy(*socks_pool_classes())
         return self._socks_pool_classes
 
+    def _watched_pools(self) -> PoolManager:
+        """The pool manager used while a tool hooks a urllib3 point keepwarm's own pools
+        skip: same sizes and policy (counters, pool wait bound, deadline), urllib3's own
+        checkout and connection classes, so whatever the tool put on them runs."""
+        manager = self._watched_manager
+        if manager is None:
+            with self._proxy_lock:
+                manager = self._watched_manager
+                if manager is None:
+                    manager = PoolManager(
+                        num_pools=self._pool_connections,
+                        maxsize=self._pool_maxsize,
+                        block=self._pool_block,
+                    )
+                    manager.pool_classes_by_scheme = self._with_policy(
+                        WatchedHTTPConnectionPool, WatchedHTTPSConnectionPool
+                    )
+                    manager.pools.dispose_func = _PoolDisposer(self)
+                    self._watched_manager = manager
+        return manager
+
     def close(self) -> None:
         self._closing = True
         try:
             super().close()
+            if self._watched_manager is not None:
+                self._watched_manager.clear()
         finally:
             self._closing = False
 
@@ -208,6 +248,7 @@ class KeepwarmAdapter(HTTPAdapter):
         self._proxy_lock = threading.Lock()
         self._closing = False
         self.proxy_manager = {}
+        self._watched_manager = None
         if self.telemetry is not None:
             # The child counts its own traffic, from zero.
             self.telemetry.reset_after_fork()
@@ -233,6 +274,18 @@ class KeepwarmAdapter(HTTPAdapter):
         url = str(request.url)
         if proxies and select_proxy(url, dict(proxies)):
             return super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
+        if pools_hooked():
+            try:
+                host_params, pool_kwargs = self.build_connection_pool_key_attributes(
+                    request,
+                    verify,  # type: ignore[arg-type]
+                    cert,
+                )
+            except ValueError as e:
+                raise InvalidURL(e, request=request) from e
+            return self._watched_pools().connection_from_host(
+                **host_params, pool_kwargs=pool_kwargs
+            )
         try:
             cache_key = (_origin(url), verify, cert)
             entry = self._pool_keys.get(cache_key)
@@ -331,6 +384,29 @@ class KeepwarmAdapter(HTTPAdapter):
         cert: Any = None,
         proxies: dict[str, str] | None = None,
     ) -> Response:
+        if type(timeout) is not Urllib3Timeout:
+            # Mounted on a session that is not keepwarm's (keepwarm.mount()), the call's
+            # timeout arrives as given: None means this transport's default, and a
+            # total bounds this send (a keepwarm.Session resolves both before, and its
+            # deadline spans redirects as well).
+            timeout, total = call_timeout(timeout, self._default_timeout, self._default_total)
+            if total is not None:
+                token = enter_deadline(total, str(request.url))
+                try:
+                    return self._send(request, stream, timeout, verify, cert, proxies)
+                finally:
+                    leave_deadline(token)
+        return self._send(request, stream, timeout, verify, cert, proxies)
+
+    def _send(
+        self,
+        request: PreparedRequest,
+        stream: bool,
+        timeout: Any,
+        verify: bool | str,
+        cert: Any,
+        proxies: dict[str, str] | None,
+    ) -> Response:
         deadline = current_deadline()
         if deadline is not None and deadline.remaining() <= 0:
             # A redirect hop (or a hook's request) after the deadline passed.
@@ -407,6 +483,25 @@ def redact_max_retry_error(exc: RequestException) -> None:
     shown = redact_url(url)
     if shown != url:
         inner.args = tuple(a.replace(url, shown) if isinstance(a, str) else a for a in inner.args)
+
+
+#: Every keepwarm transport alive in this process, mounted on a keepwarm.Session or, by
+#: keepwarm.mount(), on any requests.Session: a forked child resets each one.
+_live_adapters: weakref.WeakSet[KeepwarmAdapter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for adapter in list(_live_adapters):
+        adapter.reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _upstream_name(pool: type) -> str:
+    """The name of the urllib3 pool class ``pool`` extends (shown in error messages)."""
+    return pool.__name__.removeprefix("Instrumented").removeprefix("Watched")
 
 
 def _response_headers(headers: Any) -> CaseInsensitiveDict[str]:
