@@ -152,6 +152,13 @@ def test_fork_installed_requests_get_in_the_child_opens_its_own_connection(
     assert http_server.connections_accepted == 2
 
 
+def test_fork_mounted_session_child_opens_its_own_connection(http_server: LocalServer) -> None:
+    """keepwarm.mount() on a plain requests.Session: its transport resets itself in the
+    child (the contrast with the same session unmounted is the test below)."""
+    with keepwarm.mount(requests.Session()) as session:
+        _check_fork(session, http_server)  # type: ignore[arg-type]
+
+
 def test_contrast_plain_requests_child_reuses_the_parents_socket(
     http_server: LocalServer,
 ) -> None:
