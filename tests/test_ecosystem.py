@@ -542,3 +542,33 @@ def test_a_replaced_connection_class_sees_keepwarm_with_its_counters_retries_and
         pytest.raises(keepwarm.DeadlineExceeded),
     ):
         session.get(server.url)
+
+
+def test_vcrpy_records_requests_sent_through_a_proxy(
+    make_server: Callable[..., LocalServer], tmp_path: pathlib.Path
+) -> None:
+    """Through a proxy, urllib3 builds its pools in a ProxyManager: those are urllib3's
+    own while a recorder is active, as without a proxy."""
+    from servers import ServerRequest, ServerResponse
+
+    def forward_proxy(request: ServerRequest) -> ServerResponse:  # answers itself
+        return ServerResponse.json({"via": "proxy", "target": request.path})
+
+    proxy = make_server(forward_proxy)
+    target = "http://service.invalid/data?x=1"
+    for index, name in enumerate((PLAIN, "keepwarm.Session", "mount()")):
+        cassette = str(tmp_path / f"proxied-{index}.yaml")
+        proxy.reset()
+        with entry_point(name) as client:
+            proxies = {"http": proxy.url}
+            with vcr.use_cassette(cassette, record_mode="once") as recording:
+                recorded = client.get(target, proxies=proxies).json()
+            assert recorded == {"via": "proxy", "target": target}, name
+            assert len(recording) == 1 and proxy.requests_handled == 1, name
+            # Outside the cassette the same proxy is used through keepwarm's own pools.
+            assert client.get(target, proxies=proxies).json() == recorded
+            assert counted(client) in (None, 2), name
+            with vcr.use_cassette(cassette, record_mode="none") as replay:
+                assert client.get(target, proxies=proxies).json() == recorded
+                assert replay.play_count == 1, name
+        assert proxy.requests_handled == 2, name

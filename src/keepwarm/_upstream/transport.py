@@ -127,7 +127,11 @@ class KeepwarmAdapter(HTTPAdapter):
         )
         self._socks_pool_classes: dict[str, type[HTTPConnectionPool]] | None = None
         #: Pools of urllib3's own classes, for while a tool hooks urllib3 (see hooks).
+        self._watched_pool_classes = self._with_policy(
+            WatchedHTTPConnectionPool, WatchedHTTPSConnectionPool
+        )
         self._watched_manager: PoolManager | None = None
+        self._watched_proxies: dict[str, PoolManager] = {}
         self._proxy_lock = threading.Lock()
         self._closing = False
         super().__init__(
@@ -172,13 +176,17 @@ class KeepwarmAdapter(HTTPAdapter):
         #: (origin, verify, cert) -> (urllib3 pool key, pool context).
         self._pool_keys: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
 
-    def _instrument(self, manager: PoolManager) -> None:
+    def _instrument(self, manager: PoolManager, *, watched: bool = False) -> None:
         if "_socks_options" in manager.connection_pool_kw:
             # urllib3's SOCKSProxyManager: its pools hand every connection the SOCKS
             # options, which only SOCKS connections take; they connect through PySocks.
-            manager.pool_classes_by_scheme = self._socks_pools()
+            # Watched, they stay urllib3's own SOCKS pools (a tool patches those too).
+            if not watched:
+                manager.pool_classes_by_scheme = self._socks_pools()
         else:
-            manager.pool_classes_by_scheme = self._pool_classes
+            manager.pool_classes_by_scheme = (
+                self._watched_pool_classes if watched else self._pool_classes
+            )
         # urllib3 closes the least recently used host pool when there are more hosts than
         # pool_connections; count those evictions (but not the pools closed by close()).
         manager.pools.dispose_func = _PoolDisposer(self)
@@ -202,19 +210,19 @@ class KeepwarmAdapter(HTTPAdapter):
                         maxsize=self._pool_maxsize,
                         block=self._pool_block,
                     )
-                    manager.pool_classes_by_scheme = self._with_policy(
-                        WatchedHTTPConnectionPool, WatchedHTTPSConnectionPool
-                    )
-                    manager.pools.dispose_func = _PoolDisposer(self)
+                    self._instrument(manager, watched=True)
                     self._watched_manager = manager
         return manager
 
     def close(self) -> None:
         self._closing = True
         try:
-            super().close()
-            if self._watched_manager is not None:
-                self._watched_manager.clear()
+            with self._proxy_lock:  # proxy_manager_for swaps self.proxy_manager under it
+                super().close()
+                if self._watched_manager is not None:
+                    self._watched_manager.clear()
+                for manager in self._watched_proxies.values():
+                    manager.clear()
         finally:
             self._closing = False
 
@@ -223,9 +231,15 @@ class KeepwarmAdapter(HTTPAdapter):
         return self.telemetry.snapshot() if self.telemetry is not None else Stats()
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        watched = pools_hooked()
         # requests checks and fills its proxy dict without a lock; two threads meeting
-        # the same new proxy would each build a manager and leak one.
+        # the same new proxy would each build a manager and leak one. While a tool hooks
+        # urllib3 the managers are built into a dict of their own, with urllib3's pool
+        # classes, so the two kinds never serve each other's requests.
         with self._proxy_lock:
+            managers = self.proxy_manager
+            if watched:
+                self.proxy_manager = self._watched_proxies
             try:
                 manager = super().proxy_manager_for(proxy, **proxy_kwargs)
             except InvalidSchema as exc:
@@ -236,10 +250,12 @@ class KeepwarmAdapter(HTTPAdapter):
                     f"{exc} socks5:// and socks5h:// proxies need PySocks: "
                     "pip install 'keepwarm[socks]'"
                 ) from exc
+            finally:
+                self.proxy_manager = managers
         if isinstance(manager, PoolManager) and not isinstance(
             manager.pools.dispose_func, _PoolDisposer
         ):
-            self._instrument(manager)
+            self._instrument(manager, watched=watched)
         return manager
 
     def reset_after_fork(self) -> None:
@@ -249,6 +265,7 @@ class KeepwarmAdapter(HTTPAdapter):
         self._closing = False
         self.proxy_manager = {}
         self._watched_manager = None
+        self._watched_proxies = {}
         if self.telemetry is not None:
             # The child counts its own traffic, from zero.
             self.telemetry.reset_after_fork()
