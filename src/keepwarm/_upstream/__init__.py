@@ -103,7 +103,13 @@ Copies of urllib3:
 * ``urllib3.connectionpool.HTTPConnectionPool._get_conn`` (copy) ->
   ``pool._InstrumentedPool._get_conn``. Tests: test_pool.py, test_faults.py.
 * ``urllib3.connectionpool.HTTPConnectionPool._put_conn`` (copy) ->
-  ``pool._InstrumentedPool._put_conn``. Tests: test_pool.py, test_telemetry.py.
+  ``pool._InstrumentedPool._put_conn`` and ``pool._grow``. With ``pool_maxsize="auto"`` a full
+  pool grows instead of discarding: ``_grow`` raises the maxsize of the pool's ``QueueCls`` queue
+  under a lock of keepwarm's own (``PoolState.grow_lock``), never the queue's: that is the
+  stdlib's ``queue.LifoQueue`` (a ``maxsize`` attribute) or, under gevent's ``patch_all()``,
+  gevent's (a ``maxsize`` property, no ``mutex``). Fallback: a queue that cannot grow gets
+  urllib3's treatment of a full pool (the connection is closed, the response kept). Tests:
+  test_pool.py, test_telemetry.py, test_gevent.py.
 * ``urllib3.connection.HTTPConnection._new_conn`` (copy) -> ``connection._timed_new_conn``. Tests:
   test_telemetry.py, test_faults.py.
 * ``urllib3.util.connection.create_connection`` (copy) -> ``connection._timed_new_conn``. Tests:

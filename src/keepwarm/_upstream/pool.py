@@ -24,6 +24,7 @@ import functools
 import logging
 import queue
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -135,12 +136,14 @@ class PoolPolicy:
 class PoolState:
     """What keepwarm keeps on one urllib3 pool (its ``_keepwarm`` attribute)."""
 
-    __slots__ = ("counters", "policy", "server_keepalive")
+    __slots__ = ("counters", "grow_lock", "policy", "server_keepalive")
 
     def __init__(self, policy: PoolPolicy, counters: HostCounters | None) -> None:
         self.policy = policy
         #: The origin's counters (None: telemetry off).
         self.counters = counters
+        #: Held while ``pool_maxsize="auto"`` raises the pool queue's maxsize (:func:`_grow`).
+        self.grow_lock = threading.Lock()
         #: The server's ``Keep-Alive: timeout=N``, once seen.
         self.server_keepalive: float | None = None
 
@@ -184,19 +187,42 @@ def _close_if_unfit(pool: Any, conn: Any, now: float, state: PoolState) -> None:
         log.debug("pool.%s origin=%s", reason, counters.origin if counters else pool.host)
 
 
-def _grow(pool: Any, conn: Any, grow_to: int) -> bool:
-    """``pool_maxsize="auto"``: keep the connection by making room for it, up to the cap."""
+def _grow(pool: Any, conn: Any, state: PoolState) -> bool:
+    """``pool_maxsize="auto"``: keep the connection by making room for it, up to the cap.
+
+    Raises the pool queue's ``maxsize`` under the pool's own lock, never the queue's:
+    urllib3's ``QueueCls`` is whatever ``queue.LifoQueue`` was when urllib3 was imported,
+    the stdlib's (``maxsize`` a plain attribute its ``put`` reads under its ``mutex``) or,
+    under ``gevent.monkey.patch_all()``, gevent's (``maxsize`` a property with a setter,
+    and no ``mutex``). Only growers write ``maxsize`` and they hold the lock, so two
+    cannot both take the last step to the cap; a slot made here may still be filled by
+    another thread's plain ``put`` first, so try again, one more slot each time, until
+    the cap. False (the caller closes the connection, as urllib3 does when a pool is
+    full) when the cap is reached or the queue cannot grow: a failure to grow never
+    reaches the caller, whose response is already read."""
+    grow_to = state.policy.grow_to
     q = pool.pool
-    with q.mutex:
-        if q.maxsize >= grow_to:
-            return False
-        q.maxsize += 1
-        size = q.maxsize
     try:
-        q.put(conn, block=False)
-    except queue.Full:
+        with state.grow_lock:
+            for _ in range(grow_to):
+                size = q.maxsize
+                # None: an unbounded queue (it raises no Full); anything else odd: leave it.
+                if type(size) is not int or size >= grow_to:
+                    return False
+                q.maxsize = size + 1
+                if q.maxsize != size + 1:  # a queue that ignores the write
+                    return False
+                try:
+                    q.put(conn, block=False)
+                except queue.Full:
+                    continue
+                break
+            else:
+                return False
+    except Exception as exc:
+        log.debug("pool.grow_failed origin=%s error=%s", pool.host, type(exc).__name__)
         return False
-    log.debug("pool.grown origin=%s maxsize=%d", pool.host, size)
+    log.debug("pool.grown origin=%s maxsize=%d", pool.host, size + 1)
     return True
 
 
@@ -301,8 +327,7 @@ class _InstrumentedPool(_WatchedPool):
             except AttributeError:
                 pass
             except queue.Full:
-                grow_to = state.policy.grow_to
-                if conn is not None and grow_to and _grow(pool, conn, grow_to):
+                if conn is not None and state.policy.grow_to and _grow(pool, conn, state):
                     return
                 if conn is not None:
                     conn.close()
