@@ -110,10 +110,18 @@ Copies of urllib3:
   gevent's (a ``maxsize`` property, no ``mutex``). Fallback: a queue that cannot grow gets
   urllib3's treatment of a full pool (the connection is closed, the response kept). Tests:
   test_pool.py, test_telemetry.py, test_gevent.py.
-* ``urllib3.connection.HTTPConnection._new_conn`` (copy) -> ``connection._timed_new_conn``. Tests:
-  test_telemetry.py, test_faults.py.
-* ``urllib3.util.connection.create_connection`` (copy) -> ``connection._timed_new_conn``. Tests:
-  test_telemetry.py, test_faults.py.
+* ``urllib3.connection.HTTPConnection._new_conn`` (copy) -> ``connection._timed_new_conn`` and
+  ``connection._new_conn_by`` (the call of a replaced ``create_connection``, its arguments and its
+  mapping of errors to ``NameResolutionError``, ``ConnectTimeoutError``, ``NewConnectionError``).
+  Tests: test_telemetry.py, test_faults.py, test_dns_recipes.py.
+* ``urllib3.util.connection.create_connection`` (copy) -> ``connection._timed_new_conn``. DNS
+  recipes reach it as they reach urllib3: ``allowed_gai_family`` (so ``HAS_IPV6``) is looked up
+  on ``urllib3.util.connection`` and ``getaddrinfo`` on ``socket`` at each call. Fallback: while
+  the module's ``create_connection`` is not urllib3's own function (checked by identity with
+  the one found at import, itself recognised by its code's file), the replacement is called,
+  as urllib3's ``_new_conn`` calls it (``connection._new_conn_by``; resolution and connect timed
+  as one, the connect timeout cut to a total deadline's time left). Tests: test_telemetry.py,
+  test_faults.py, test_dns_recipes.py.
 * ``urllib3.connection.HTTPConnection.request`` (copy) -> ``wire.write_request``. Fallback:
   urllib3's own for chunked and streamed bodies and unusual headers. Tests: test_http11.py.
 * ``urllib3.poolmanager.PoolManager.connection_from_host`` (copy) ->

@@ -34,7 +34,8 @@ from urllib3.exceptions import (
     NewConnectionError,
 )
 from urllib3.response import BaseHTTPResponse
-from urllib3.util.connection import _set_socket_options, allowed_gai_family
+from urllib3.util import connection as _uconn
+from urllib3.util.connection import _set_socket_options
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from keepwarm._deadline import Deadline, current_deadline
@@ -91,9 +92,33 @@ class ConnState:
         self.sent_at: float | None = None
 
 
+def _urllib3_create_connection() -> Callable[..., socket.socket] | None:
+    """``urllib3.util.connection.create_connection`` if it is still urllib3's own function
+    (its code in urllib3's module: not a replacement, nor a wrapper made before keepwarm
+    was imported); None if a DNS recipe had replaced it already."""
+    create = _uconn.create_connection
+    code = getattr(create, "__code__", None)
+    if code is not None and code.co_filename == _uconn.__file__:
+        return create
+    return None
+
+
+#: urllib3's ``create_connection`` as keepwarm found it: while the module attribute is
+#: still this function, keepwarm's copy (:func:`_timed_new_conn`) stands in for it.
+_URLLIB3_CREATE_CONNECTION: Final = _urllib3_create_connection()
+
+
 def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
     """urllib3's ``HTTPConnection._new_conn`` and ``create_connection``, with the name
-    resolution and TCP handshake timed apart (urllib3 does both in one call)."""
+    resolution and TCP handshake timed apart (urllib3 does both in one call).
+
+    DNS recipes reach it as they reach urllib3: ``allowed_gai_family`` (which reads
+    ``HAS_IPV6``) is looked up on ``urllib3.util.connection`` and ``getaddrinfo`` on
+    ``socket`` at each call, and a replaced ``urllib3.util.connection.create_connection``
+    is called instead of this copy (:func:`_new_conn_by`)."""
+    create = _uconn.create_connection
+    if create is not _URLLIB3_CREATE_CONNECTION:
+        return _new_conn_by(create, conn, state)
     host: str = conn._dns_host
     port = conn.port
     if host.startswith("["):
@@ -109,7 +134,7 @@ def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
     deadline = current_deadline()
     try:
         if deadline is None or is_ip(host):
-            infos = socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(host, port, _uconn.allowed_gai_family(), socket.SOCK_STREAM)
         else:
             infos = _resolve_by_deadline(conn, host, port, deadline)
     except socket.gaierror as e:
@@ -165,6 +190,57 @@ def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
     return sock
 
 
+def _new_conn_by(
+    create: Callable[..., socket.socket], conn: HTTPConnection, state: ConnState
+) -> socket.socket:
+    """urllib3's ``HTTPConnection._new_conn`` as it is, for a ``create_connection`` that
+    replaced urllib3's (forced IPv4, custom DNS, a fixed address): called with the same
+    arguments, its errors mapped to the same urllib3 exceptions. The replacement resolves
+    and connects in one call, so that is timed as the connect (``Timings.dns`` is None:
+    keepwarm cannot tell the two apart). Under a deadline the timeout it gets is cut to the
+    time left, as keepwarm's own connect is; a lookup inside it is not bounded (keepwarm
+    does not see it)."""
+    origin = f"{conn.host}:{conn.port}"
+    started = _perf()
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("connection.connect_tcp.started origin=%s", origin)
+    timeout: Any = conn.timeout
+    deadline = current_deadline()
+    if deadline is not None:
+        left = max(deadline.remaining(), 0.001)
+        timeout = left if timeout in (None, _DEFAULT_TIMEOUT) else min(timeout, left)
+    try:
+        sock = create(
+            (conn._dns_host, conn.port),
+            timeout,
+            source_address=conn.source_address,
+            socket_options=conn.socket_options,
+        )
+    except socket.gaierror as e:
+        log.debug("connection.connect_tcp.failed origin=%s error=name_resolution", origin)
+        raise NameResolutionError(conn.host, conn, e) from e
+    except TimeoutError as e:
+        log.debug("connection.connect_tcp.failed origin=%s error=%s", origin, type(e).__name__)
+        raise ConnectTimeoutError(
+            conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+        ) from e
+    except OSError as e:
+        log.debug("connection.connect_tcp.failed origin=%s error=%s", origin, type(e).__name__)
+        raise NewConnectionError(conn, f"Failed to establish a new connection: {e}") from e
+    connected = _perf()
+    sys.audit("http.client.connect", conn, conn.host, conn.port)
+    timings = state.timings
+    if timings is not None:
+        timings.dns = None
+        timings.connect = connected - started
+    state.tcp_done = connected
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "connection.connect_tcp.complete origin=%s seconds=%.6f", origin, connected - started
+        )
+    return sock
+
+
 def _resolve_by_deadline(
     conn: HTTPConnection, host: str, port: int, deadline: Deadline
 ) -> list[Any]:
@@ -177,13 +253,14 @@ def _resolve_by_deadline(
     as long as the deadline allows; a lookup that outlasts the call finishes in the
     background and is dropped. Only for names under a deadline: IP literals and calls
     without a total resolve inline, as before (no thread)."""
+    family = _uconn.allowed_gai_family()
     result: list[Any] = []
     failure: list[BaseException] = []
     done = threading.Event()
 
     def lookup() -> None:
         try:
-            result.extend(socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM))
+            result.extend(socket.getaddrinfo(host, port, family, socket.SOCK_STREAM))
         except BaseException as e:  # handed to the waiting thread
             failure.append(e)
         finally:
