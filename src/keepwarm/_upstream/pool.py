@@ -9,8 +9,8 @@ pool learns (its origin's counters, the server's keep-alive timeout) is one
 
 Events are logged to the ``keepwarm`` logger at DEBUG: ``pool.dropped``,
 ``pool.idle_expired``, ``pool.retired``, ``pool.discarded``, ``pool.grown``,
-``request.retry``, ``request.stale_retry``. They carry the origin only: never headers,
-query strings or credentials.
+``pool.grow_failed``, ``request.retry``, ``request.stale_retry``. They carry the origin
+only: never headers, query strings or credentials.
 
 urllib3 logs each retry to its own loggers with the request's path and query
 (``Retrying (...) after connection broken by ...: /path?token=SECRET`` at WARNING), which
