@@ -572,3 +572,64 @@ def test_vcrpy_records_requests_sent_through_a_proxy(
                 assert client.get(target, proxies=proxies).json() == recorded
                 assert replay.play_count == 1, name
         assert proxy.requests_handled == 2, name
+
+
+# -- tools set up before keepwarm is imported ----------------------------------------
+
+BEFORE_IMPORT = r"""
+import json, sys
+import requests, urllib3.connectionpool
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+instrumentor = RequestsInstrumentor()
+instrumentor.instrument(tracer_provider=provider)  # as opentelemetry-instrument does
+
+import keepwarm  # after the tracer wrapped requests.Session.send
+
+url = sys.argv[1]
+with keepwarm.Session() as session:
+    session.get(url).raise_for_status()
+    traced = len(exporter.get_finished_spans())
+    instrumentor.uninstrument()
+    session.get(url).raise_for_status()
+    after = len(exporter.get_finished_spans())
+    print(json.dumps({
+        "traced": traced,
+        "after": after,
+        "requests": session.stats().requests,
+        "timed": keepwarm.timings(session.get(url)) is not None,
+    }))
+provider.shutdown()
+"""
+
+
+def test_a_tracer_installed_before_keepwarm_is_imported_still_sees_it(
+    http_server: LocalServer,
+) -> None:
+    """``opentelemetry-instrument python app.py`` wraps ``Session.send`` before the app
+    imports keepwarm: the wrapper must not be taken for requests' own ``send``."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    src = str(pathlib.Path(keepwarm.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", BEFORE_IMPORT, http_server.url + "/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    # Traced while instrumented; the fast path (timed by keepwarm) once uninstrumented.
+    assert report == {"traced": 1, "after": 1, "requests": 2, "timed": True}

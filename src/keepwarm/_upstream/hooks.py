@@ -25,28 +25,65 @@ the urllib3 instrumentations; ``http.client.HTTPConnection.putrequest``: sentry-
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any, Final
 
 import requests.sessions
+import urllib3.connection
+import urllib3.connectionpool
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 __all__ = ["REQUESTS_SEND", "REQUESTS_SESSION", "pools_hooked", "send_hook"]
 
+
+class _Unknown:
+    """Stands for an original that was already replaced when keepwarm was imported and
+    cannot be found under the replacement: nothing is ever it, so the point always counts
+    as hooked (the tool's code runs; only speed is lost)."""
+
+    def __repr__(self) -> str:
+        return "<replaced before keepwarm was imported>"
+
+
+def _own_function(value: Any, module: types.ModuleType) -> Any:
+    """``value`` if its code is ``module``'s, else the function it wraps that is
+    (``__wrapped__``, as functools.wraps and wrapt set it), else :class:`_Unknown`: a
+    tracer that instrumented requests before keepwarm was imported (``opentelemetry-
+    instrument python app.py``) must not be mistaken for requests' own ``send``."""
+    for _ in range(_MAX_WRAPPERS):
+        code = getattr(value, "__code__", None)
+        if code is not None and code.co_filename == module.__file__:
+            return value
+        value = getattr(value, "__wrapped__", None)
+        if value is None:
+            break
+    return _Unknown()
+
+
+def _own_class(value: Any, module: types.ModuleType) -> Any:
+    """``value`` if it is a class ``module`` defines, else :class:`_Unknown`."""
+    if isinstance(value, type) and value.__module__ == module.__name__:
+        return value
+    return _Unknown()
+
+
+_MAX_WRAPPERS: Final = 16
+
 #: requests' Session class, the one ``requests.get()`` builds unless a tool replaced the
 #: module attribute (requests-cache's ``install_cache()`` does).
 REQUESTS_SESSION: Final = requests.sessions.Session
 #: ``requests.Session.send`` as requests defines it.
-REQUESTS_SEND: Final[Callable[..., Any]] = REQUESTS_SESSION.send
+REQUESTS_SEND: Final[Callable[..., Any]] = _own_function(REQUESTS_SESSION.send, requests.sessions)
 
 # The urllib3 points keepwarm's pools and connections replace without calling them.
-_HTTP_CONNECTION_CLS: Final = HTTPConnectionPool.ConnectionCls
-_HTTPS_CONNECTION_CLS: Final = HTTPSConnectionPool.ConnectionCls
-_GET_CONN: Final = HTTPConnectionPool._get_conn
-_PUT_CONN: Final = HTTPConnectionPool._put_conn
-_NEW_CONN: Final = HTTPConnection._new_conn
-_REQUEST: Final = HTTPConnection.request
+_HTTP_CONNECTION_CLS: Final = _own_class(HTTPConnectionPool.ConnectionCls, urllib3.connection)
+_HTTPS_CONNECTION_CLS: Final = _own_class(HTTPSConnectionPool.ConnectionCls, urllib3.connection)
+_GET_CONN: Final = _own_function(HTTPConnectionPool._get_conn, urllib3.connectionpool)
+_PUT_CONN: Final = _own_function(HTTPConnectionPool._put_conn, urllib3.connectionpool)
+_NEW_CONN: Final = _own_function(HTTPConnection._new_conn, urllib3.connection)
+_REQUEST: Final = _own_function(HTTPConnection.request, urllib3.connection)
 
 
 def send_hook() -> Callable[..., Any] | None:
