@@ -11,7 +11,11 @@ counters still count it.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import pathlib
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -609,20 +613,13 @@ provider.shutdown()
 """
 
 
-def test_a_tracer_installed_before_keepwarm_is_imported_still_sees_it(
-    http_server: LocalServer,
-) -> None:
-    """``opentelemetry-instrument python app.py`` wraps ``Session.send`` before the app
-    imports keepwarm: the wrapper must not be taken for requests' own ``send``."""
-    import json
-    import os
-    import subprocess
-    import sys
-
+def run_script(script: str, *args: str) -> Any:
+    """Run *script* in a child Python with this keepwarm; the JSON of its last line.
+    (For tools that patch the process for good, or must run before keepwarm's import.)"""
     src = str(pathlib.Path(keepwarm.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", BEFORE_IMPORT, http_server.url + "/"],
+        [sys.executable, "-W", "error", "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -630,6 +627,56 @@ def test_a_tracer_installed_before_keepwarm_is_imported_still_sees_it(
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_tracer_installed_before_keepwarm_is_imported_still_sees_it(
+    http_server: LocalServer,
+) -> None:
+    """``opentelemetry-instrument python app.py`` wraps ``Session.send`` before the app
+    imports keepwarm: the wrapper must not be taken for requests' own ``send``."""
+    report = run_script(BEFORE_IMPORT, http_server.url + "/")
     # Traced while instrumented; the fast path (timed by keepwarm) once uninstrumented.
     assert report == {"traced": 1, "after": 1, "requests": 2, "timed": True}
+
+
+# -- sentry-sdk (patches http.client, which keepwarm's connections call) --------------
+
+SENTRY = r"""
+import json, sys
+import requests, sentry_sdk
+from sentry_sdk.transport import Transport
+import keepwarm
+
+envelopes = []
+
+
+class Keep(Transport):  # nothing leaves the process
+    def capture_envelope(self, envelope):
+        envelopes.append(envelope)
+
+
+sentry_sdk.init(dsn="http://public@127.0.0.1:9/1", traces_sample_rate=1.0, transport=Keep)
+report = {}
+for session in (requests.Session(), keepwarm.Session()):
+    with session, sentry_sdk.start_transaction(name="job"):
+        session.get(sys.argv[1] + "/headers").raise_for_status()
+        headers = session.get(sys.argv[1] + "/headers").json()
+        sent = {name.lower(): value for name, value in headers.items()}.get("sentry-trace")
+    sentry_sdk.flush()
+    spans = [
+        (span["op"], span["description"].rsplit("/", 1)[-1])
+        for envelope in envelopes
+        for item in envelope.items
+        for span in (item.payload.json or {}).get("spans", [])
+    ]
+    envelopes.clear()
+    report[type(session).__module__.split(".")[0]] = {"spans": spans, "traced": bool(sent)}
+print(json.dumps(report))
+"""
+
+
+def test_sentry_sdk_spans_and_trace_header(http_server: LocalServer) -> None:
+    report = run_script(SENTRY, http_server.url)
+    assert report["keepwarm"] == report["requests"]
+    assert report["keepwarm"] == {"spans": [["http.client", "headers"]] * 2, "traced": True}
