@@ -680,3 +680,30 @@ def test_sentry_sdk_spans_and_trace_header(http_server: LocalServer) -> None:
     report = run_script(SENTRY, http_server.url)
     assert report["keepwarm"] == report["requests"]
     assert report["keepwarm"] == {"spans": [["http.client", "headers"]] * 2, "traced": True}
+
+
+def test_a_total_deadline_cuts_a_dripped_body_on_the_traced_and_mounted_paths(
+    tracing: InMemorySpanExporter,
+) -> None:
+    """12 body bytes, one every 0.3 s, each read well inside the read timeout: plain
+    requests (traced too) takes ~3.6 s; keepwarm's total of 1 s holds where requests'
+    own send reads the body (a tracer wraps Session.send; a mounted session)."""
+    from servers import RawServer
+    from test_deadline import drip_body, timed
+
+    timeout = keepwarm.Timeout(1, 1, total=1)
+    with RawServer(drip_body(12, 0.3)) as server:
+        with requests.Session() as plain:
+            response, plain_elapsed = timed(lambda: plain.get(server.url, timeout=(1, 1)))
+        assert isinstance(response, requests.Response) and response.content == b"x" * 12
+        assert plain_elapsed >= 3.0
+        for session in (
+            keepwarm.Session(timeout=timeout),
+            keepwarm.mount(requests.Session(), timeout=timeout),
+        ):
+            with session:
+                outcome, elapsed = timed(lambda s=session: s.get(server.url))
+            assert type(outcome) is keepwarm.DeadlineExceeded, outcome
+            assert "reading the response body" in str(outcome)
+            assert elapsed < 2.5
+    assert len(tracing.get_finished_spans()) == 3

@@ -68,6 +68,7 @@ from keepwarm._upstream.pool import (
     parse_keep_alive_timeout,
     socks_pool_classes,
 )
+from keepwarm._upstream.session import read_body
 from keepwarm._urls import redact_url
 
 __all__ = ["KeepwarmAdapter"]
@@ -466,6 +467,13 @@ class KeepwarmAdapter(HTTPAdapter):
             history = getattr(getattr(response.raw, "retries", None), "history", None)
             timings.retries = len(history) if history else 0
             attach_timings(response, timings)
+        if deadline is not None and not stream and not response.is_redirect:
+            # Under a total deadline the body is read here, in steps cut to the time
+            # left, whoever called: keepwarm's own send would (read_body), but requests'
+            # send (a tracer or mock wrapping Session.send, a mounted session) reads it
+            # after this returns, each read bounded by the read timeout only. Redirect
+            # bodies are left to requests, which ignores their read errors.
+            read_body(response)
         return response
 
 
