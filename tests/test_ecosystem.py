@@ -11,11 +11,7 @@ counters still count it.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -35,6 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from requests_oauthlib import OAuth2Session
 
 import keepwarm
+from children import run_python
 from keepwarm._upstream import hooks
 from servers import LocalServer
 
@@ -613,29 +610,12 @@ provider.shutdown()
 """
 
 
-def run_script(script: str, *args: str) -> Any:
-    """Run *script* in a child Python with this keepwarm; the JSON of its last line.
-    (For tools that patch the process for good, or must run before keepwarm's import.)"""
-    src = str(pathlib.Path(keepwarm.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", script, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def test_a_tracer_installed_before_keepwarm_is_imported_still_sees_it(
     http_server: LocalServer,
 ) -> None:
     """``opentelemetry-instrument python app.py`` wraps ``Session.send`` before the app
     imports keepwarm: the wrapper must not be taken for requests' own ``send``."""
-    report = run_script(BEFORE_IMPORT, http_server.url + "/")
+    report = run_python(BEFORE_IMPORT, http_server.url + "/")
     # Traced while instrumented; the fast path (timed by keepwarm) once uninstrumented.
     assert report == {"traced": 1, "after": 1, "requests": 2, "timed": True}
 
@@ -677,7 +657,7 @@ print(json.dumps(report))
 
 
 def test_sentry_sdk_spans_and_trace_header(http_server: LocalServer) -> None:
-    report = run_script(SENTRY, http_server.url)
+    report = run_python(SENTRY, http_server.url)
     assert report["keepwarm"] == report["requests"]
     assert report["keepwarm"] == {"spans": [["http.client", "headers"]] * 2, "traced": True}
 

@@ -14,12 +14,8 @@ process).
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import queue
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +25,7 @@ import requests
 import urllib3.connectionpool
 
 import keepwarm
+from children import run_python
 from servers import LocalServer, ServerRequest, ServerResponse
 
 pytest.importorskip("gevent")
@@ -112,19 +109,8 @@ def answer_ok_slowly(request: ServerRequest) -> ServerResponse:
 
 def run_under_gevent(server: LocalServer, maxsize: str) -> dict[str, Any]:
     """Run :data:`SCRIPT` in a child process against *server*; its report."""
-    src = str(pathlib.Path(keepwarm.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     args = [server.url, maxsize, str(GREENLETS), str(ROUNDS)]
-    done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", SCRIPT, *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = run_python(SCRIPT, *args, timeout=240)
     # The child ran this keepwarm, with gevent's queue in urllib3's pools.
     assert pathlib.Path(report["keepwarm"]).resolve() == pathlib.Path(keepwarm.__file__).resolve()
     assert report["queue"].startswith("gevent"), report["queue"]

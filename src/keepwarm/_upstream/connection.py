@@ -147,11 +147,8 @@ def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
         try:
             sock = socket.socket(family, socktype, proto)
             _set_socket_options(sock, conn.socket_options)
-            timeout: Any = conn.timeout
-            if deadline is not None:
-                # Resolution took some of the time the attempt was given.
-                left = max(deadline.remaining(), 0.001)
-                timeout = left if timeout in (None, _DEFAULT_TIMEOUT) else min(timeout, left)
+            # Resolution took some of the time the attempt was given.
+            timeout = _connect_timeout(conn, deadline)
             if timeout is not _DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)
             if conn.source_address:
@@ -176,18 +173,35 @@ def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
         raise NewConnectionError(
             conn, f"Failed to establish a new connection: {failure}"
         ) from failure
+    _connected(conn, state, origin, started, None if is_ip(host) else resolved)
+    return sock
+
+
+def _connect_timeout(conn: HTTPConnection, deadline: Deadline | None) -> Any:
+    """The connect timeout of ``conn``, cut to the time a call's deadline leaves."""
+    timeout: Any = conn.timeout
+    if deadline is not None:
+        left = max(deadline.remaining(), 0.001)
+        timeout = left if timeout in (None, _DEFAULT_TIMEOUT) else min(timeout, left)
+    return timeout
+
+
+def _connected(
+    conn: HTTPConnection, state: ConnState, origin: str, started: float, resolved: float | None
+) -> None:
+    """What follows a TCP connect: urllib3's audit event, the timings (``resolved`` None:
+    no lookup keepwarm could see, so it is all connect time) and the debug event."""
     connected = _perf()
     sys.audit("http.client.connect", conn, conn.host, conn.port)
     timings = state.timings
     if timings is not None:
-        timings.dns = None if is_ip(host) else resolved - started
-        timings.connect = connected - resolved
+        timings.dns = None if resolved is None else resolved - started
+        timings.connect = connected - (started if resolved is None else resolved)
     state.tcp_done = connected
     if log.isEnabledFor(logging.DEBUG):
         log.debug(
             "connection.connect_tcp.complete origin=%s seconds=%.6f", origin, connected - started
         )
-    return sock
 
 
 def _new_conn_by(
@@ -204,11 +218,7 @@ def _new_conn_by(
     started = _perf()
     if log.isEnabledFor(logging.DEBUG):
         log.debug("connection.connect_tcp.started origin=%s", origin)
-    timeout: Any = conn.timeout
-    deadline = current_deadline()
-    if deadline is not None:
-        left = max(deadline.remaining(), 0.001)
-        timeout = left if timeout in (None, _DEFAULT_TIMEOUT) else min(timeout, left)
+    timeout = _connect_timeout(conn, current_deadline())
     try:
         sock = create(
             (conn._dns_host, conn.port),
@@ -227,17 +237,7 @@ def _new_conn_by(
     except OSError as e:
         log.debug("connection.connect_tcp.failed origin=%s error=%s", origin, type(e).__name__)
         raise NewConnectionError(conn, f"Failed to establish a new connection: {e}") from e
-    connected = _perf()
-    sys.audit("http.client.connect", conn, conn.host, conn.port)
-    timings = state.timings
-    if timings is not None:
-        timings.dns = None
-        timings.connect = connected - started
-    state.tcp_done = connected
-    if log.isEnabledFor(logging.DEBUG):
-        log.debug(
-            "connection.connect_tcp.complete origin=%s seconds=%.6f", origin, connected - started
-        )
+    _connected(conn, state, origin, started, None)
     return sock
 
 

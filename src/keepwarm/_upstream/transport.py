@@ -293,14 +293,7 @@ class KeepwarmAdapter(HTTPAdapter):
         if proxies and select_proxy(url, dict(proxies)):
             return super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
         if pools_hooked():
-            try:
-                host_params, pool_kwargs = self.build_connection_pool_key_attributes(
-                    request,
-                    verify,  # type: ignore[arg-type]
-                    cert,
-                )
-            except ValueError as e:
-                raise InvalidURL(e, request=request) from e
+            host_params, pool_kwargs = self._pool_key_attributes(request, verify, cert)
             return self._watched_pools().connection_from_host(
                 **host_params, pool_kwargs=pool_kwargs
             )
@@ -318,14 +311,7 @@ class KeepwarmAdapter(HTTPAdapter):
             if pool is not None:
                 return pool
             return manager.connection_from_pool_key(entry[0], request_context=dict(entry[1]))
-        try:
-            host_params, pool_kwargs = self.build_connection_pool_key_attributes(
-                request,
-                verify,  # type: ignore[arg-type]
-                cert,
-            )
-        except ValueError as e:
-            raise InvalidURL(e, request=request) from e
+        host_params, pool_kwargs = self._pool_key_attributes(request, verify, cert)
         # urllib3's PoolManager.connection_from_host, keeping the key it computes.
         if not host_params["host"]:
             raise LocationValueError("No host specified.")
@@ -343,6 +329,20 @@ class KeepwarmAdapter(HTTPAdapter):
             self._pool_keys.clear()
         self._pool_keys[cache_key] = (pool_key, dict(context))
         return manager.connection_from_pool_key(pool_key, request_context=context)
+
+    def _pool_key_attributes(
+        self, request: PreparedRequest, verify: bool | str | None, cert: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """:meth:`build_connection_pool_key_attributes`, a bad URL raised as requests
+        raises it (InvalidURL)."""
+        try:
+            return self.build_connection_pool_key_attributes(
+                request,
+                verify,  # type: ignore[arg-type]
+                cert,
+            )
+        except ValueError as e:
+            raise InvalidURL(e, request=request) from e
 
     def request_url(self, request: PreparedRequest, proxies: Mapping[str, str] | None) -> str:
         url = request.path_url
