@@ -687,3 +687,41 @@ def test_a_total_deadline_cuts_a_dripped_body_on_the_traced_and_mounted_paths(
             assert "reading the response body" in str(outcome)
             assert elapsed < 2.5
     assert len(tracing.get_finished_spans()) == 3
+
+
+# -- ddtrace (wraps Session.send; patches the process for good) -----------------------
+
+DDTRACE = r"""
+import json, sys
+from ddtrace import patch
+
+patch(requests=True)
+from ddtrace.trace import tracer
+import requests
+import keepwarm
+
+report = {}
+for session in (requests.Session(), keepwarm.Session()):
+    with session, tracer.trace("job") as job:
+        headers = session.get(sys.argv[1] + "/headers").json()
+    sent = {name.lower(): value for name, value in headers.items()}
+    report[type(session).__module__.split(".")[0]] = {
+        "names": sorted(name for name in sent if name.startswith("x-datadog-")),
+        "same_trace": sent.get("x-datadog-trace-id") == str(job.trace_id & (2**64 - 1)),
+    }
+print(json.dumps(report))
+"""
+
+
+def test_ddtrace_propagates_through_keepwarm(
+    http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing leaves loopback: the agent address is a closed local port, and ddtrace's
+    # telemetry and remote configuration are off.
+    monkeypatch.setenv("DD_TRACE_AGENT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("DD_INSTRUMENTATION_TELEMETRY_ENABLED", "false")
+    monkeypatch.setenv("DD_REMOTE_CONFIGURATION_ENABLED", "false")
+    report = run_python(DDTRACE, http_server.url)
+    assert report["keepwarm"] == report["requests"]
+    assert report["keepwarm"]["same_trace"] is True
+    assert "x-datadog-trace-id" in report["keepwarm"]["names"]
