@@ -413,6 +413,8 @@ _VALIDATORS: Final[dict[str, Any]] = {
     "telemetry": _bool,
     "keepalive_expiry": lambda s, v: check_seconds(s, v, allow_none=True),
     "max_connection_age": lambda s, v: check_seconds(s, v, allow_none=True),
+    "guards": _bool,
+    "strict": _bool,
 }
 SETTING_NAMES: Final = tuple(_VALIDATORS)
 
@@ -566,6 +568,8 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, Any, str]]] = {
         _env_seconds_or_none,
         "a positive number of seconds or 'none'",
     ),
+    "KEEPWARM_GUARDS": ("guards", _env_bool, "true or false"),
+    "KEEPWARM_STRICT": ("strict", _env_bool, "true or false"),
 }
 
 
@@ -621,6 +625,10 @@ class Settings:
     keepalive_expiry: float | None = DEFAULT_KEEPALIVE_EXPIRY
     #: Close connections older than this at their next checkout (None: no limit).
     max_connection_age: float | None = None
+    #: Check for the silent pitfalls of session reuse (docs/guards/).
+    guards: bool = True
+    #: Raise the guards' warnings as exceptions.
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if self.pool_maxsize == "auto" and self.pool_block:
@@ -675,6 +683,8 @@ def configure(
     telemetry: bool | _Unset = UNSET,
     keepalive_expiry: float | _Unset | None = UNSET,
     max_connection_age: float | _Unset | None = UNSET,
+    guards: bool | _Unset = UNSET,
+    strict: bool | _Unset = UNSET,
     **unknown: NoReturn,
 ) -> None:
     """Set defaults for every keepwarm session created after this call.

@@ -14,10 +14,22 @@ already catches ``requests.RequestException`` keeps catching every network failu
                 └── DeadlineExceeded (KeepwarmError)  the call outlasted Timeout(total=...)
 
     Warning
-    └── KeepwarmWarning (UserWarning)        base of the silent-pitfall warnings
+    └── KeepwarmWarning (UserWarning)        base of the guards' warnings (docs/guards/)
+        ├── HeaderOverrideWarning           a request's header replaced or deleted a session header
+        ├── CookieScopeWarning              a cookie sent to every host, or not shared as expected
+        ├── UnclosedSessionWarning          a session collected without close()
+        ├── SessionChurnWarning             many short-lived sessions: one per call
+        ├── PoolSaturationWarning           more requests in flight to a host than pool_maxsize
+        ├── NoTimeoutWarning                a request sent with timeouts disabled
+        └── ConcurrentMutationWarning       session.headers/auth changed during others' requests
 
 Invalid settings raise plain ``ValueError`` / ``TypeError`` whose message names the setting,
 the value given and what is allowed.
+
+A guard warns once per call site (the first line outside keepwarm, requests and urllib3);
+with ``strict=True`` (``KEEPWARM_STRICT=1``) it raises the same class instead, as an
+exception, every time. ``keepwarm.silence(*categories)`` silences guards for a block of
+code; ``guards=False`` (``KEEPWARM_GUARDS=0``) turns them off for a session.
 """
 
 from __future__ import annotations
@@ -25,12 +37,19 @@ from __future__ import annotations
 import requests
 
 __all__ = [
+    "ConcurrentMutationWarning",
+    "CookieScopeWarning",
     "DeadlineExceeded",
+    "HeaderOverrideWarning",
     "KeepwarmError",
     "KeepwarmWarning",
+    "NoTimeoutWarning",
+    "PoolSaturationWarning",
     "PoolTimeout",
+    "SessionChurnWarning",
     "SessionClosedError",
     "SessionConflictError",
+    "UnclosedSessionWarning",
 ]
 
 
@@ -71,3 +90,39 @@ class DeadlineExceeded(requests.exceptions.Timeout, KeepwarmError):
 
 class KeepwarmWarning(UserWarning):
     """Base class of keepwarm's warnings, so they can be filtered or escalated as one."""
+
+
+class HeaderOverrideWarning(KeepwarmWarning):
+    """A per-request ``headers=`` value replaced a header set on the session with another
+    value (or ``None`` deleted it): requests sends the request's, silently."""
+
+
+class CookieScopeWarning(KeepwarmWarning):
+    """A cookie's scope is not what the code likely meant: one set on the session without a
+    domain (requests sends it to every host), or a host-only cookie from one subdomain
+    not sent to a sibling the code is now calling."""
+
+
+class UnclosedSessionWarning(KeepwarmWarning):
+    """A session was garbage-collected without ``close()``: its connections stayed open
+    until then. The message names where the session was created."""
+
+
+class SessionChurnWarning(KeepwarmWarning):
+    """Many sessions created, used once or twice and dropped in a short time from one
+    place: a new session (and connection) per call, the pattern keepwarm exists to end."""
+
+
+class PoolSaturationWarning(KeepwarmWarning):
+    """More requests were in flight to one host than the pool keeps connections
+    (``pool_maxsize``): the extra connections are opened and thrown away."""
+
+
+class NoTimeoutWarning(KeepwarmWarning):
+    """A request was sent with timeouts disabled (``keepwarm.NO_TIMEOUT``): a server that
+    stops answering holds the calling thread forever."""
+
+
+class ConcurrentMutationWarning(KeepwarmWarning):
+    """``session.headers`` or ``session.auth`` changed while other threads had requests in
+    flight on the same session: which of those requests carry the change is a race."""

@@ -111,6 +111,9 @@ class Session(RequestsSessionBase):
         server closes them. Default 4 s.
     :param max_connection_age: close connections older than this many seconds at their
         next use; None for no limit. Default None.
+    :param guards: check for the silent pitfalls of session reuse and warn about them
+        (``docs/guards/``). Default True.
+    :param strict: raise the guards' warnings as exceptions. Default False.
 
     Session state, as attributes of ``requests.Session`` (given here for convenience):
     ``headers`` (added to requests' defaults), ``cookies``, ``auth``, ``params``,
@@ -139,6 +142,8 @@ class Session(RequestsSessionBase):
         telemetry: bool | _Unset = UNSET,
         keepalive_expiry: float | _Unset | None = UNSET,
         max_connection_age: float | _Unset | None = UNSET,
+        guards: bool | _Unset = UNSET,
+        strict: bool | _Unset = UNSET,
         headers: HeadersTypes | None = None,
         cookies: CookiesTypes | None = None,
         auth: AuthTypes | None = None,
@@ -486,6 +491,8 @@ def mount(
     telemetry: bool | _Unset = UNSET,
     keepalive_expiry: float | _Unset | None = UNSET,
     max_connection_age: float | _Unset | None = UNSET,
+    guards: bool | _Unset = UNSET,
+    strict: bool | _Unset = UNSET,
     **unknown: NoReturn,
 ) -> _S:
     """Send ``session``'s ``http://`` and ``https://`` requests through a keepwarm
