@@ -57,11 +57,13 @@ def _fresh_keepwarm() -> Iterator[None]:
     """No test sees another's shared sessions, install() or configure() defaults."""
     import keepwarm
     from keepwarm._config import reset_configuration
+    from keepwarm._guards import forget_sites
 
     def reset() -> None:
         keepwarm.uninstall()
         keepwarm.close_all()
         reset_configuration()
+        forget_sites()
 
     reset()
     yield

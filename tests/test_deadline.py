@@ -520,7 +520,8 @@ def test_per_request_timeouts_none_and_no_timeout_keep_their_meaning() -> None:
         with keepwarm.Session(timeout=keepwarm.Timeout(1, 1, total=0.5)) as s:
             outcome, _ = timed(lambda: s.get(server.url, timeout=None))
             assert type(outcome) is keepwarm.DeadlineExceeded
-            assert s.get(server.url, timeout=keepwarm.NO_TIMEOUT).content == b"x" * 6
+            with pytest.warns(keepwarm.NoTimeoutWarning):
+                assert s.get(server.url, timeout=keepwarm.NO_TIMEOUT).content == b"x" * 6
             assert s.get(server.url, timeout=(1, 1)).content == b"x" * 6
             assert s.get(server.url, timeout=keepwarm.Timeout(1, 1)).content == b"x" * 6
             r = s.get(server.url, timeout=keepwarm.Timeout(total=5))

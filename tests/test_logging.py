@@ -143,7 +143,8 @@ def test_connection_error_retry_event(
 def test_pool_discarded_event(make_server: ServerFactory, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="keepwarm")
     server = make_server(lambda r: ServerResponse(200, [], b"ok", delay=0.1))
-    with keepwarm.Session(pool_maxsize=1) as s:
+    # guards=False: the pool saturates on purpose (the guard has tests of its own).
+    with keepwarm.Session(pool_maxsize=1, guards=False) as s:
         threads = [threading.Thread(target=fetch, args=(s, server.url)) for _ in range(4)]
         for t in threads:
             t.start()
@@ -185,7 +186,10 @@ import sys, threading
 import keepwarm
 
 url = sys.argv[1]
-with keepwarm.Session(pool_maxsize=1, max_retries=keepwarm.RetryPolicy(backoff_factor=0)) as s:
+# guards=False: the guard's PoolSaturationWarning is a warning, not logging (test_guards*).
+with keepwarm.Session(
+    pool_maxsize=1, max_retries=keepwarm.RetryPolicy(backoff_factor=0), guards=False
+) as s:
     def get():
         s.get(url + "/sleep?s=0.05", timeout=10).close()
     threads = [threading.Thread(target=get) for _ in range(4)]

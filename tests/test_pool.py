@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -155,9 +156,13 @@ def test_64_threads_overflow_the_default_pool_of_32(
     works, but extra connections are thrown away (and urllib3 says so)."""
     server = make_server()
     caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
-    with keepwarm.Session() as s:
+    # The guard says so too (caught from every thread: catch_warnings is process-wide).
+    with keepwarm.Session() as s, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         statuses = _hammer(s, server.url + "/sleep?s=0.05", 64, per_thread=2)
         assert _pool_for(s, server.url).pool.qsize() <= 32
+    assert {w.category for w in caught} == {keepwarm.PoolSaturationWarning}
+    assert "pool_maxsize=32" in str(caught[0].message)
     assert statuses == [200] * 128
     assert server.connections_accepted > 32
     records = _pool_full_records(caplog)

@@ -53,9 +53,15 @@ def test_requests_attributes_stay_in_step() -> None:
     plain = requests.Session()
     try:
         with keepwarm.Session() as s:
-            missing = set(plain.__dict__) - set(s.__dict__)
+            # headers and auth are properties (the ConcurrentMutationWarning guard sees them
+            # change), stored as _headers and _auth.
+            guarded = {"headers", "auth"}
+            assert all(isinstance(getattr(keepwarm.Session, n), property) for n in guarded)
+            assert {"_headers", "_auth"} <= set(s.__dict__)
+            present = set(s.__dict__) | guarded
+            missing = set(plain.__dict__) - present
             assert missing == set()
-            assert set(requests.Session.__attrs__) <= set(s.__dict__)
+            assert set(requests.Session.__attrs__) <= present
             # Same defaults as requests for the attributes requests owns.
             for name in ("auth", "proxies", "params", "stream", "verify", "cert"):
                 assert getattr(s, name) == getattr(plain, name), name
@@ -338,12 +344,14 @@ def test_redirects_are_followed_with_history(http_server: LocalServer) -> None:
 
 def test_request_header_replaces_session_header(http_server: LocalServer) -> None:
     with keepwarm.Session(headers={"X-Token": "session", "X-Keep": "k"}) as s:
-        s.get(http_server.url + "/headers", headers={"x-token": "request"})
+        with pytest.warns(keepwarm.HeaderOverrideWarning, match="'x-token' header"):
+            s.get(http_server.url + "/headers", headers={"x-token": "request"})
         headers = http_server.requests[-1].headers
         assert headers.get_all("X-Token") == ["request"]
         assert headers["X-Keep"] == "k"
         # None removes a session header for one request, as in requests.
-        s.get(http_server.url + "/headers", headers={"X-Keep": None})
+        with pytest.warns(keepwarm.HeaderOverrideWarning, match="deletes"):
+            s.get(http_server.url + "/headers", headers={"X-Keep": None})
         assert "X-Keep" not in http_server.requests[-1].headers
         s.get(http_server.url + "/headers")
         assert http_server.requests[-1].headers["X-Keep"] == "k"
@@ -459,7 +467,8 @@ def test_per_request_timeouts_reach_the_adapter(http_server: LocalServer) -> Non
         s.get(url, timeout=(4, 6))
         s.get(url, timeout=keepwarm.Timeout(connect=0.5, read=8))
         s.get(url, timeout=keepwarm.Timeout(connect=0.5))
-        s.get(url, timeout=keepwarm.NO_TIMEOUT)
+        with pytest.warns(keepwarm.NoTimeoutWarning):
+            s.get(url, timeout=keepwarm.NO_TIMEOUT)
         s.get(url, timeout=urllib3.Timeout(connect=2, read=3))
     got = [t if isinstance(t, (int, float, tuple)) else _pair(t) for t in adapter.timeouts]
     assert got == [(1.0, 2.0), 5, (4, 6), (0.5, 8.0), (0.5, 7.0), (None, None), (2, 3)]
@@ -467,7 +476,8 @@ def test_per_request_timeouts_reach_the_adapter(http_server: LocalServer) -> Non
 
 def test_no_timeout_reaches_the_socket(http_server: LocalServer) -> None:
     with keepwarm.Session() as s:
-        r = s.get(http_server.url + "/", stream=True, timeout=keepwarm.NO_TIMEOUT)
+        with pytest.warns(keepwarm.NoTimeoutWarning, match="timeouts disabled"):
+            r = s.get(http_server.url + "/", stream=True, timeout=keepwarm.NO_TIMEOUT)
         try:
             assert r.raw.connection.sock.gettimeout() is None
         finally:
@@ -529,10 +539,14 @@ def test_no_timeout_disables_the_session_default(http_server: LocalServer) -> No
     with keepwarm.Session(timeout=keepwarm.Timeout(connect=1, read=0.1)) as s:
         with pytest.raises(requests.exceptions.ReadTimeout):
             s.get(url)  # the control: the default really is 0.1 s
-        r = s.get(url, timeout=keepwarm.NO_TIMEOUT)
+        with pytest.warns(keepwarm.NoTimeoutWarning):
+            r = s.get(url, timeout=keepwarm.NO_TIMEOUT)
         assert r.status_code == 200
         assert r.text == "ok"
-    with keepwarm.Session(timeout=keepwarm.NO_TIMEOUT) as s:
+    with (
+        keepwarm.Session(timeout=keepwarm.NO_TIMEOUT) as s,
+        pytest.warns(keepwarm.NoTimeoutWarning),
+    ):
         assert s.get(url).text == "ok"
 
 

@@ -35,8 +35,10 @@ from http import cookiejar
 from typing import Any, Final, NoReturn, TypeVar
 
 import requests
+import requests.utils
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
+from requests.structures import CaseInsensitiveDict
 from urllib3.util import Timeout as Urllib3Timeout
 
 from keepwarm._config import (
@@ -64,7 +66,12 @@ from keepwarm._config import (
     validate,
 )
 from keepwarm._deadline import enter_deadline, leave_deadline
-from keepwarm._exceptions import SessionClosedError
+from keepwarm._exceptions import (
+    ConcurrentMutationWarning,
+    HeaderOverrideWarning,
+    SessionClosedError,
+)
+from keepwarm._guards import warn
 from keepwarm._stats import Stats, merge_stats
 from keepwarm._telemetry import timings_of
 from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
@@ -194,6 +201,9 @@ class Session(RequestsSessionBase):
         self._owns_transport = owns_transport
         self._mount_lock = threading.Lock()
         self._on_close = None
+        #: Threads with a request of this session in flight (thread id -> depth), kept
+        #: while guards are on, for ConcurrentMutationWarning.
+        self._senders: dict[int, int] = {}
 
     def _apply_state(
         self,
@@ -257,6 +267,47 @@ class Session(RequestsSessionBase):
         self.trust_env = owner.trust_env
         self.adapters = owner.adapters
         return self
+
+    # Session state changed under other threads' requests ------------------------------
+
+    @property  # type: ignore[override]
+    def headers(self) -> CaseInsensitiveDict[str | bytes]:
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: CaseInsensitiveDict[str | bytes]) -> None:
+        self._check_mutation("session.headers")
+        if type(value) is CaseInsensitiveDict:
+            value = _GuardedHeaders(value, self)
+        self._headers = value
+
+    @property
+    def auth(self) -> Any:
+        return self._auth
+
+    @auth.setter
+    def auth(self, value: Any) -> None:
+        self._check_mutation("session.auth")
+        self._auth = value
+
+    def _check_mutation(self, what: str) -> None:
+        """ConcurrentMutationWarning when other threads have requests of this session in
+        flight: whether those requests carry the change is a race."""
+        senders = getattr(self, "_senders", None)
+        if not senders or not self._settings.guards:
+            return
+        me = threading.get_ident()
+        others = sum(1 for thread in list(senders) if thread != me)
+        if others:
+            warn(
+                ConcurrentMutationWarning,
+                f"{what} changed while {others} other thread(s) had requests of this session "
+                "in flight: which of their requests carry the change is a race, and a "
+                "request may be sent with half of it. Set session state before sharing the "
+                "session between threads, or give per-request values (headers=, auth=) "
+                "instead.",
+                strict=self._settings.strict,
+            )
 
     # Public properties ---------------------------------------------------------------
 
@@ -334,6 +385,8 @@ class Session(RequestsSessionBase):
         if isinstance(method, bytes):
             method = method.decode("ascii")
         self._check_open(url)
+        if headers and self._settings.guards:
+            _check_header_override(self, headers)
         # timeout=None, keepwarm.Timeout and NO_TIMEOUT are resolved in send(), which
         # redirects and session.send(prepared) go through as well.
         return super().request(
@@ -362,6 +415,30 @@ class Session(RequestsSessionBase):
         )
         if "proxies" not in kwargs:
             kwargs["proxies"] = self._resolve_proxies(request, self.proxies)
+        if self._settings.guards:
+            return self._send_counted(request, kwargs, total)
+        return self._send_bounded(request, kwargs, total)
+
+    def _send_counted(
+        self, request: PreparedRequest, kwargs: dict[str, Any], total: float | None
+    ) -> Response:
+        """:meth:`_send_bounded`, with this thread counted as sending meanwhile (what
+        ConcurrentMutationWarning looks at)."""
+        me = threading.get_ident()
+        senders = self._senders
+        senders[me] = senders.get(me, 0) + 1
+        try:
+            return self._send_bounded(request, kwargs, total)
+        finally:
+            depth = senders.get(me, 1) - 1
+            if depth:
+                senders[me] = depth
+            else:
+                senders.pop(me, None)
+
+    def _send_bounded(
+        self, request: PreparedRequest, kwargs: dict[str, Any], total: float | None
+    ) -> Response:
         # The outermost call sets the deadline; redirects' nested sends keep it.
         token = None if total is None else enter_deadline(total, str(request.url))
         # A tracer or mock that replaced requests.Session.send (OpenTelemetry, ddtrace,
@@ -411,6 +488,7 @@ class Session(RequestsSessionBase):
 
     def _reset_after_fork(self) -> None:
         self._mount_lock = threading.Lock()
+        self._senders = {}  # the parent's other threads do not exist here
         self._environment.reset_after_fork()
         if isinstance(self.cookies, ThreadSafeCookieJar):
             self.cookies.reset_lock()
@@ -440,6 +518,66 @@ class Session(RequestsSessionBase):
             f"<keepwarm.Session{base} timeout={s.timeout!r} pool_connections="
             f"{s.pool_connections} pool_maxsize={s.pool_maxsize} {state}>"
         )
+
+
+#: requests' own default headers (lowercased name -> value): a request that replaces one
+#: of these replaces nothing the user set on the session.
+_REQUESTS_DEFAULT_HEADERS: Final = {
+    name.lower(): value for name, value in requests.utils.default_headers().items()
+}
+
+
+def _check_header_override(session: Session, headers: Any) -> None:
+    """HeaderOverrideWarning: a request's ``headers=`` replaces a header set on the session
+    with another value, or deletes it (``None``). Adding headers the session lacks, or
+    replacing one of requests' own defaults, is quiet. Names only: never a value."""
+    mine = session.headers
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in items:
+        current = mine.get(name)
+        if current is None or value == current:
+            continue
+        if current == _REQUESTS_DEFAULT_HEADERS.get(str(name).lower()):
+            continue
+        if value is None:
+            what = f"deletes the session's {name!r} header (headers={{{name!r}: None}})"
+        else:
+            what = f"replaces the session's {name!r} header with another value"
+        warn(
+            HeaderOverrideWarning,
+            f"this request's headers= {what}: requests sends the request's and drops the "
+            f"session's, for this request only. To change it for every request set "
+            f"session.headers[{name!r}]; if this request should differ, wrap the call in "
+            "keepwarm.silence(keepwarm.HeaderOverrideWarning).",
+            strict=session._settings.strict,
+        )
+        return
+
+
+class _GuardedHeaders(CaseInsensitiveDict):  # type: ignore[type-arg]
+    """A session's ``headers``: requests' CaseInsensitiveDict that tells its session when
+    it is changed, item by item (see :meth:`Session._check_mutation`)."""
+
+    def __init__(self, data: Mapping[str, Any], owner: Session) -> None:
+        self._owner = weakref.ref(owner)
+        super().__init__(data)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        owner = getattr(self, "_owner", None)
+        session = owner() if owner is not None else None
+        if session is not None:
+            session._check_mutation(f"session.headers[{key!r}]")
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        session = self._owner()
+        if session is not None:
+            session._check_mutation(f"del session.headers[{key!r}]")
+        super().__delitem__(key)
+
+    def __reduce__(self) -> Any:
+        # Pickled (with its session) as requests' own class: the owner is not picklable.
+        return (CaseInsensitiveDict, (list(self.items()),))
 
 
 def transports_of(session: requests.Session) -> list[KeepwarmAdapter]:

@@ -37,6 +37,8 @@ from urllib3.util.timeout import Timeout as Urllib3Timeout
 
 from keepwarm._config import SERVER_KEEPALIVE_SHARE
 from keepwarm._deadline import Deadline, DeadlineStop, current_deadline
+from keepwarm._exceptions import PoolSaturationWarning
+from keepwarm._guards import warn
 from keepwarm._retry import IDEMPOTENT_METHODS, RetryPolicy
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
 from keepwarm._upstream.connection import (
@@ -131,6 +133,9 @@ class PoolPolicy:
     max_age: float | None = None
     #: The stale-connection resend (``RetryPolicy.resend_stale`` of the session's policy).
     resend_stale: bool = True
+    #: Guard against more requests in flight than the pool keeps (None: guards off;
+    #: True: strict, the warning raised).
+    saturation_guard: bool | None = None
 
 
 class PoolState:
@@ -185,6 +190,27 @@ def _close_if_unfit(pool: Any, conn: Any, now: float, state: PoolState) -> None:
         counters.add(reason)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("pool.%s origin=%s", reason, counters.origin if counters else pool.host)
+
+
+def _saturated(pool: Any, state: PoolState, counters: HostCounters) -> None:
+    """PoolSaturationWarning: this checkout makes more requests in flight to the origin
+    than the pool keeps connections; the extra connections are thrown away after use
+    (urllib3's "Connection pool is full, discarding connection"). A pool that grows
+    (``pool_maxsize="auto"``) is saturated only at its cap."""
+    maxsize = pool.pool.maxsize
+    grow_to = state.policy.grow_to
+    if grow_to and maxsize < grow_to:
+        return
+    setting = f'pool_maxsize="auto" (capped at {grow_to})' if grow_to else f"pool_maxsize={maxsize}"
+    warn(
+        PoolSaturationWarning,
+        f"{counters.in_flight + 1} requests in flight to {counters.origin} at once, but the "
+        f"pool keeps {maxsize} connections ({setting}): each request over that opens a "
+        "connection that is closed again after one use. Raise pool_maxsize to the "
+        'concurrency you run (or pool_maxsize="auto"), or set pool_block=True to wait '
+        "for a free connection instead.",
+        strict=bool(state.policy.saturation_guard),
+    )
 
 
 def _grow(pool: Any, conn: Any, state: PoolState) -> bool:
@@ -286,6 +312,14 @@ class _InstrumentedPool(_WatchedPool):
         conn = None
         if pool.pool is None:
             raise ClosedPoolError(pool, "Pool is closed.")
+        counters = state.counters
+        if (
+            counters is not None
+            and counters.in_flight >= pool.pool.maxsize
+            and state.policy.saturation_guard is not None
+            and not pool.block
+        ):
+            _saturated(pool, state, counters)
         try:
             conn = pool.pool.get(block=pool.block, timeout=timeout)
         except AttributeError:  # the pool was closed meanwhile
@@ -303,7 +337,6 @@ class _InstrumentedPool(_WatchedPool):
         if conn is not None and conn.sock is not None:
             _close_if_unfit(pool, conn, now, state)
         conn = conn or pool._new_conn()
-        counters = state.counters
         if counters is not None:
             counters.on_checkout(waited)
             conn_state = conn._keepwarm

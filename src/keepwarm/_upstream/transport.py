@@ -41,7 +41,7 @@ from urllib3.exceptions import (
 from urllib3.poolmanager import PoolManager
 from urllib3.util import Timeout as Urllib3Timeout
 
-from keepwarm._config import Settings, call_timeout, urllib3_timeout
+from keepwarm._config import NO_LIMIT, Settings, call_timeout, urllib3_timeout
 from keepwarm._deadline import (
     Deadline,
     DeadlineStop,
@@ -50,7 +50,8 @@ from keepwarm._deadline import (
     enter_deadline,
     leave_deadline,
 )
-from keepwarm._exceptions import DeadlineExceeded, PoolTimeout
+from keepwarm._exceptions import DeadlineExceeded, NoTimeoutWarning, PoolTimeout
+from keepwarm._guards import warn
 from keepwarm._stats import Limits, Stats
 from keepwarm._telemetry import Telemetry, attach_timings, timings_of
 from keepwarm._upstream import tls as _tls
@@ -122,6 +123,7 @@ class KeepwarmAdapter(HTTPAdapter):
             keepalive_expiry=settings.keepalive_expiry,
             max_age=settings.max_connection_age,
             resend_stale=getattr(settings.max_retries, "resend_stale", True) is not False,
+            saturation_guard=settings.strict if settings.guards else None,
         )
         self._pool_classes = self._with_policy(
             InstrumentedHTTPConnectionPool, InstrumentedHTTPSConnectionPool
@@ -402,19 +404,22 @@ class KeepwarmAdapter(HTTPAdapter):
         cert: Any = None,
         proxies: dict[str, str] | None = None,
     ) -> Response:
+        total = None
         if type(timeout) is not Urllib3Timeout:
             # Mounted on a session that is not keepwarm's (keepwarm.mount()), the call's
             # timeout arrives as given: None means this transport's default, and a
             # total bounds this send (a keepwarm.Session resolves both before, and its
             # deadline spans redirects as well).
             timeout, total = call_timeout(timeout, self._default_timeout, self._default_total)
-            if total is not None:
-                token = enter_deadline(total, str(request.url))
-                try:
-                    return self._send(request, stream, timeout, verify, cert, proxies)
-                finally:
-                    leave_deadline(token)
-        return self._send(request, stream, timeout, verify, cert, proxies)
+        if timeout is NO_LIMIT and self.settings.guards:
+            _no_timeout(request, self.settings.strict)
+        if total is None:
+            return self._send(request, stream, timeout, verify, cert, proxies)
+        token = enter_deadline(total, str(request.url))
+        try:
+            return self._send(request, stream, timeout, verify, cert, proxies)
+        finally:
+            leave_deadline(token)
 
     def _send(
         self,
@@ -475,6 +480,18 @@ class KeepwarmAdapter(HTTPAdapter):
             # bodies are left to requests, which ignores their read errors.
             read_body(response)
         return response
+
+
+def _no_timeout(request: PreparedRequest, strict: bool) -> None:
+    warn(
+        NoTimeoutWarning,
+        f"{request.method} {redact_url(str(request.url))} was sent with timeouts disabled "
+        "(keepwarm.NO_TIMEOUT): a server that stops answering holds this thread forever. "
+        "Give it a timeout (timeout=(3, 60), or keepwarm.Timeout(connect=3, read=None) to "
+        "wait for a slow answer but not for a dead connect), or wrap the call in "
+        "keepwarm.silence(keepwarm.NoTimeoutWarning) where waiting forever is meant.",
+        strict=strict,
+    )
 
 
 def _deadline_doing(exc: RequestException, deadline: Deadline) -> str | None:
