@@ -77,6 +77,7 @@ from keepwarm._telemetry import timings_of
 from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
 from keepwarm._upstream.environment import EnvironmentSnapshot
 from keepwarm._upstream.hooks import REQUESTS_SEND, REQUESTS_SESSION
+from keepwarm._upstream.prepare import SessionHeaders
 from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_fork
 from keepwarm._upstream.transport import KeepwarmAdapter
 from keepwarm._urls import redact_url
@@ -278,7 +279,7 @@ class Session(RequestsSessionBase):
     def headers(self, value: CaseInsensitiveDict[str | bytes]) -> None:
         self._check_mutation("session.headers")
         if type(value) is CaseInsensitiveDict:
-            value = _GuardedHeaders(value, self)
+            value = SessionHeaders(value, weakref.WeakMethod(self._check_mutation))
         self._headers = value
 
     @property
@@ -552,32 +553,6 @@ def _check_header_override(session: Session, headers: Any) -> None:
             strict=session._settings.strict,
         )
         return
-
-
-class _GuardedHeaders(CaseInsensitiveDict):  # type: ignore[type-arg]
-    """A session's ``headers``: requests' CaseInsensitiveDict that tells its session when
-    it is changed, item by item (see :meth:`Session._check_mutation`)."""
-
-    def __init__(self, data: Mapping[str, Any], owner: Session) -> None:
-        self._owner = weakref.ref(owner)
-        super().__init__(data)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        owner = getattr(self, "_owner", None)
-        session = owner() if owner is not None else None
-        if session is not None:
-            session._check_mutation(f"session.headers[{key!r}]")
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        session = self._owner()
-        if session is not None:
-            session._check_mutation(f"del session.headers[{key!r}]")
-        super().__delitem__(key)
-
-    def __reduce__(self) -> Any:
-        # Pickled (with its session) as requests' own class: the owner is not picklable.
-        return (CaseInsensitiveDict, (list(self.items()),))
 
 
 def transports_of(session: requests.Session) -> list[KeepwarmAdapter]:

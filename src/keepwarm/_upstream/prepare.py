@@ -21,8 +21,9 @@ five costs measured on the request path are avoided:
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import cookiejar
 from typing import Any
 
@@ -35,7 +36,7 @@ from requests.utils import check_header_validity
 
 from keepwarm._upstream.cookies import RequestCookieJar
 
-__all__ = ["merge_setting", "prepare"]
+__all__ = ["SessionHeaders", "merge_setting", "prepare"]
 
 #: URL -> requests' prepared form of it. Without query parameters to add, requests'
 #: prepare_url (urllib3's parse_url, IDNA, requoting) depends on the URL string alone, and
@@ -70,6 +71,38 @@ def merge_setting(
     for key in [k for (k, v) in merged.items() if v is None]:
         del merged[key]
     return merged
+
+
+class SessionHeaders(CaseInsensitiveDict):  # type: ignore[type-arg]
+    """A keepwarm session's ``headers``: requests' CaseInsensitiveDict that reports every
+    change of an item to its session first (``on_change``, held weakly: the session owns
+    the headers), for ConcurrentMutationWarning. Stored as its base class stores, so
+    :func:`prepare` reads it as fast as a plain one."""
+
+    def __init__(
+        self, data: Any, on_change: weakref.WeakMethod[Callable[[str], None]] | None = None
+    ) -> None:
+        self._on_change = None  # none while the base class fills it
+        super().__init__(data)
+        self._on_change = on_change
+
+    def _changing(self, what: str) -> None:
+        on_change = self._on_change
+        callback = on_change() if on_change is not None else None
+        if callback is not None:
+            callback(what)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._changing(f"session.headers[{key!r}]")
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._changing(f"del session.headers[{key!r}]")
+        super().__delitem__(key)
+
+    def __reduce__(self) -> Any:
+        # Pickled (with its session) as requests' own class: the callback is not picklable.
+        return (CaseInsensitiveDict, (list(self.items()),))
 
 
 def _prepare_session_headers(p: PreparedRequest, headers: CaseInsensitiveDict[Any]) -> None:
@@ -134,7 +167,10 @@ def prepare(
             _prepared_urls[url] = p.url  # type: ignore[assignment]
         else:
             p.url = prepared_url
-    if not request.headers and type(session.headers) is CaseInsensitiveDict:
+    headers_type = type(session.headers)
+    if not request.headers and (
+        headers_type is SessionHeaders or headers_type is CaseInsensitiveDict
+    ):
         _prepare_session_headers(p, session.headers)
     else:
         p.prepare_headers(merge_setting(request.headers, session.headers, CaseInsensitiveDict))
