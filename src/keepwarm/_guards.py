@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from types import FrameType
 from typing import Final
@@ -43,13 +43,23 @@ _LIBRARY_DIRS: Final = tuple(
     for path in (__file__, requests.__file__ or "", urllib3.__file__ or "")
 )
 #: Standard-library modules the request passes through on its way down.
-_STDLIB_FILES: Final = ("http/client.py", "http/cookiejar.py", "contextlib.py", "functools.py")
+_STDLIB_FILES: Final = (
+    "http/client.py",
+    "http/cookiejar.py",
+    "contextlib.py",
+    "functools.py",
+    # copy.copy(session) and pickle's Python implementation call Session.__setstate__.
+    "/copy.py",
+    "/pickle.py",
+)
 
 _silenced: ContextVar[frozenset[type[KeepwarmWarning]]] = ContextVar(
     "keepwarm_silenced", default=frozenset()
 )
 _seen: set[tuple[type[KeepwarmWarning], str, int]] = set()
 _seen_lock = threading.Lock()
+#: What else forget_sites() resets (a guard's own per-site counts).
+_forget_hooks: list[Callable[[], None]] = []
 
 
 class Site:
@@ -142,7 +152,19 @@ _ALL: Final = frozenset(_subclasses(KeepwarmWarning))
 
 
 def forget_sites() -> None:
-    """Warn again at call sites that were warned about (tests, and the pytest plugin
-    between tests)."""
+    """Warn again at call sites that were warned about, and count per-site guards (churn)
+    from zero (tests, and the pytest plugin between tests)."""
     with _seen_lock:
         _seen.clear()
+    for hook in _forget_hooks:
+        hook()
+
+
+def on_forget(hook: Callable[[], None]) -> None:
+    """Have :func:`forget_sites` call ``hook`` too."""
+    _forget_hooks.append(hook)
+
+
+def silenced() -> frozenset[type[KeepwarmWarning]]:
+    """The guard classes :func:`silence` silences here (this thread or task), now."""
+    return _silenced.get()
