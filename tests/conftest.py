@@ -54,7 +54,9 @@ def _isolated_env(
 
 @pytest.fixture(autouse=True)
 def _fresh_keepwarm() -> Iterator[None]:
-    """No test sees another's shared sessions, install() or configure() defaults."""
+    """No test sees another's shared sessions, install() or configure() defaults, or the
+    guards' memory of call sites (warned once, churn counts: a helper that builds a session
+    per test is not churn; the pytest plugin resets them between tests too)."""
     import keepwarm
     from keepwarm._config import reset_configuration
     from keepwarm._guards import forget_sites

@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "_urls": 0,
     "_deadline": 0,
     "_guards": 0,
+    "_lifecycle": 0,
     "_stats": 1,
     "_telemetry": 2,
     "_upstream": 3,

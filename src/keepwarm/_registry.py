@@ -37,6 +37,7 @@ from keepwarm._config import (
     resolve_settings,
 )
 from keepwarm._exceptions import SessionConflictError
+from keepwarm._lifecycle import untrack
 from keepwarm._session import Session, stats_of
 from keepwarm._stats import Stats, merge_stats
 from keepwarm._telemetry import Timings, timings_of
@@ -215,6 +216,8 @@ def session(
                 _conflicts(name, existing, overrides)
             return existing
         created = Session(**overrides)
+        # Held here and closed at exit: never a leak, never churn.
+        untrack(created._life)
         created._on_close = functools.partial(_forget, name)
         _sessions[name] = created
         _requested[name] = dict(overrides)

@@ -72,6 +72,7 @@ from keepwarm._exceptions import (
     SessionClosedError,
 )
 from keepwarm._guards import warn
+from keepwarm._lifecycle import UNTRACKED, Life, track
 from keepwarm._stats import Stats, merge_stats
 from keepwarm._telemetry import timings_of
 from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
@@ -136,6 +137,7 @@ class Session(RequestsSessionBase):
     _owns_transport: bool
     _mount_lock: threading.Lock
     _on_close: Callable[[Session], None] | None
+    _life: Life
 
     def __init__(
         self,
@@ -179,6 +181,9 @@ class Session(RequestsSessionBase):
         self.mount("http://", adapter)
         self._apply_state(headers, cookies, auth, params, proxies, verify, cert, trust_env)
         _live_sessions.add(self)
+        if settings.guards:
+            # Where it was created, for the lifecycle guards (about 1 µs, once).
+            self._life = track(self, sys._getframe(1), how="created", strict=settings.strict)
 
     # Construction helpers --------------------------------------------------------------
 
@@ -205,6 +210,7 @@ class Session(RequestsSessionBase):
         #: Threads with a request of this session in flight (thread id -> depth), kept
         #: while guards are on, for ConcurrentMutationWarning.
         self._senders: dict[int, int] = {}
+        self._life = UNTRACKED
 
     def _apply_state(
         self,
@@ -411,6 +417,7 @@ class Session(RequestsSessionBase):
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         self._check_open(request.url)
+        self._life.sent += 1
         kwargs["timeout"], total = call_timeout(
             kwargs.get("timeout"), self._default_timeout, self._default_total
         )
@@ -486,6 +493,8 @@ class Session(RequestsSessionBase):
         on_close, self._on_close = self._on_close, None
         if on_close is not None:
             on_close(self)
+        # Last: in strict mode a per-call session raises SessionChurnWarning here.
+        self._life.closed()
 
     def _reset_after_fork(self) -> None:
         self._mount_lock = threading.Lock()
@@ -510,6 +519,8 @@ class Session(RequestsSessionBase):
         self._init_keepwarm_state(settings, trust_env=bool(state.get("trust_env", True)))
         super().__setstate__(state)
         _live_sessions.add(self)
+        if settings.guards:
+            self._life = track(self, sys._getframe(1), how="unpickled", strict=settings.strict)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
