@@ -157,7 +157,9 @@ def test_the_shared_sessions_own_state_is_not_applied_to_installed_calls(
 ) -> None:
     shared = keepwarm.session()
     shared.headers["X-Shared"] = "yes"
-    shared.cookies.set("shared", "1")
+    # A domain-less cookie, the kind that would reach every host: the guard says so.
+    with pytest.warns(keepwarm.CookieScopeWarning, match="'shared'"):
+        shared.cookies.set("shared", "1")
     keepwarm.install()
     assert "X-Shared" not in _json(requests.get(http_server.url + "/headers"))
     assert _json(requests.get(http_server.url + "/cookies")) == {}

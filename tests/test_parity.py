@@ -1124,10 +1124,14 @@ def test_request_dict_cookie_replaces_a_session_cookie_of_the_same_name(
     # the dict cookie to the host and must still send only the request's value (found by
     # requests' own test_request_cookie_overrides_session_cookie).
     def scenario(s: requests.Session) -> Any:
+        # Domain-less on purpose, as in requests' test: keepwarm's cookie-scope guard
+        # would say so (tests/test_guard_cookies.py); here only what is sent counts.
         if how == "item":
-            s.cookies["foo"] = "session"
+            with keepwarm.silence(keepwarm.CookieScopeWarning):
+                s.cookies["foo"] = "session"
         elif how == "set":
-            s.cookies.set("foo", "session")
+            with keepwarm.silence(keepwarm.CookieScopeWarning):
+                s.cookies.set("foo", "session")
         else:
             s.cookies = requests.cookies.cookiejar_from_dict({"foo": "session", "keep": "1"})
         r1 = s.get(server.url + "/headers", cookies={"foo": "request"})

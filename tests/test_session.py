@@ -209,7 +209,9 @@ def test_constructor_cookies_auth_params(http_server: LocalServer) -> None:
     # sent to every host, so keepwarm refuses and says what to do instead.
     with pytest.raises(ValueError, match="needs base_url"):
         keepwarm.Session(cookies={"flavour": "oat"})
-    with keepwarm.Session(cookies=jar) as s:
+    with pytest.warns(keepwarm.CookieScopeWarning, match="'fromjar'"):  # domain-less
+        s = keepwarm.Session(cookies=jar)
+    with s:
         assert s.get(http_server.url + "/cookies").json() == {"fromjar": "1"}
     with keepwarm.Session(auth=("user", "pa55")) as s:
         seen = s.get(http_server.url + "/headers").json()
@@ -289,7 +291,8 @@ def test_request_cookies_replace_session_cookies_through_a_same_host_redirect(
 ) -> None:
     server = make_server(_redirect_setting_a_cookie)
     with keepwarm.Session() as s:
-        s.cookies["foo"] = "session"
+        with pytest.warns(keepwarm.CookieScopeWarning, match="'foo'"):  # domain-less
+            s.cookies["foo"] = "session"
         r = s.get(server.url + "/hop", cookies={"foo": "request", "hop": "request"})
         # The request's value of foo all the way; the server's Set-Cookie on the 302
         # replaces the request's hop, as a browser would. One value per name.
@@ -315,13 +318,18 @@ def test_a_request_cookie_replaces_the_session_cookie_also_on_a_cross_host_redir
     a = make_server(default_handler)
     b = make_server(default_handler)
     to_b = b.url.replace("://127.0.0.1:", "://localhost:", 1) + "/headers"
-    with keepwarm.Session() as s:
+    with keepwarm.Session() as s, pytest.warns(keepwarm.CookieScopeWarning) as record:
         s.cookies["foo"] = "session"
         s.cookies["other"] = "session"
         r = s.get(a.url + "/redirect", params={"to": to_b}, cookies={"foo": "request"})
     # The request's foo is bound to a's host; the session's foo was replaced for this
-    # request and its redirects, so b gets neither, only the untouched domain-less cookie.
+    # request and its redirects, so b gets neither, only the untouched domain-less cookie
+    # (the guard warned about each of the two, at its line).
     assert r.json()["Cookie"] == "other=session"
+    assert [str(w.message).split(" was ")[0] for w in record] == [
+        "the cookie 'foo'",
+        "the cookie 'other'",
+    ]
 
 
 def test_redirects_are_followed_with_history(http_server: LocalServer) -> None:

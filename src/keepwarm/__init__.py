@@ -53,6 +53,7 @@ from keepwarm._retry import RetryPolicy
 from keepwarm._session import Session, mount
 from keepwarm._stats import HostStats, Stats
 from keepwarm._telemetry import Timings
+from keepwarm._upstream.cookies import share_cookies
 
 # The library logs to "keepwarm" (connection.*, pool.*, request.* events at DEBUG); it
 # prints nothing unless the application configures logging.
@@ -90,6 +91,7 @@ __all__ = [
     "installed",
     "mount",
     "session",
+    "share_cookies",
     "silence",
     "stats",
     "timings",

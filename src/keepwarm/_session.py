@@ -174,7 +174,7 @@ class Session(RequestsSessionBase):
         # added to _config without being added above).
         given = {name: arguments[name] for name in SETTING_NAMES if arguments[name] is not UNSET}
         settings = resolve_settings(given, "keepwarm.Session()")
-        self._init_requests_state()
+        self._init_requests_state(guards=settings.guards, strict=settings.strict)
         self._init_keepwarm_state(settings, trust_env=trust_env)
         adapter = KeepwarmAdapter(settings)
         self.mount("https://", adapter)
@@ -418,6 +418,9 @@ class Session(RequestsSessionBase):
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
         self._check_open(request.url)
         self._life.sent += 1
+        cookies = self.cookies
+        if isinstance(cookies, ThreadSafeCookieJar) and cookies.kw_host_only:
+            cookies.check_shared(request)  # the cookie-scope guard, once a host set some
         kwargs["timeout"], total = call_timeout(
             kwargs.get("timeout"), self._default_timeout, self._default_total
         )

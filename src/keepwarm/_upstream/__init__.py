@@ -210,10 +210,10 @@ Private attributes:
 * ``email.message.Message._headers`` (attribute) -> ``wire.PlainHTTPMessage``,
   ``wire.parse_headers``. Tests: test_http11.py.
 * ``email.message.Message._payload`` (attribute) -> ``wire.parse_headers``. Tests: test_http11.py.
-* ``http.cookiejar.CookieJar._cookies`` (attribute) -> ``cookies.ThreadSafeCookieJar.__iter__``.
-  Tests: test_threads.py.
+* ``http.cookiejar.CookieJar._cookies`` (attribute) -> ``cookies.ThreadSafeCookieJar.__iter__``,
+  ``cookies.ThreadSafeCookieJar.check_shared``. Tests: test_threads.py, test_guard_cookies.py.
 * ``http.cookiejar.CookieJar._cookies_lock`` (attribute) -> ``cookies.ThreadSafeCookieJar``. Tests:
-  test_threads.py, test_fork.py.
+  test_threads.py, test_fork.py, test_guard_cookies.py.
 
 Outside the fence (listed exceptions):
 

@@ -71,9 +71,10 @@ class RequestsSessionBase(requests.Session):
     _environment: EnvironmentSnapshot
     _mount_lock: threading.Lock
 
-    def _init_requests_state(self) -> None:
+    def _init_requests_state(self, *, guards: bool = False, strict: bool = False) -> None:
         """requests' ``Session.__init__`` without its two ``HTTPAdapter``\\ s (built and
-        thrown away otherwise); the jar is :class:`ThreadSafeCookieJar`."""
+        thrown away otherwise); the jar is :class:`ThreadSafeCookieJar` (with the
+        cookie-scope guard when ``guards``)."""
         self.headers = default_headers()
         self.auth = None
         self.proxies = {}
@@ -84,7 +85,7 @@ class RequestsSessionBase(requests.Session):
         self.cert = None
         self.max_redirects = DEFAULT_REDIRECT_LIMIT
         self.trust_env = True
-        self.cookies = ThreadSafeCookieJar()
+        self.cookies = ThreadSafeCookieJar(guards=guards, strict=strict)
         self.adapters = OrderedDict()
 
     def _join_url(self, url: str) -> str:
