@@ -7,7 +7,7 @@ needs the name at run time).
 
 The layers, from the top (docs/ARCHITECTURE.md)::
 
-    cli -> bench / probe -> keepwarm (the public API) -> registry -> session
+    cli / pytest_plugin -> bench / probe -> keepwarm (the public API) -> registry -> session
         -> _upstream (the fence) -> telemetry -> stats -> config / exceptions
 
 A module may import modules of its own layer or of a lower one, never of a higher one.
@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "probe": 7,
     "_probe": 7,
     "cli": 8,
+    "pytest_plugin": 8,
 }
 
 

@@ -1,9 +1,10 @@
 """What a user installing the wheel gets: the license, the docs the help points at,
-``python -m keepwarm``. The wheel is built from this checkout (no index is asked: the
-build backend, hatchling, is in the test extra)."""
+``python -m keepwarm``, the pytest plugin's entry point. The wheel is built from this
+checkout (no index is asked: the build backend, hatchling, is in the test extra)."""
 
 from __future__ import annotations
 
+import configparser
 import pathlib
 import subprocess
 import sys
@@ -52,6 +53,18 @@ def test_the_wheel_carries_the_license_the_docs_and_the_main_module(wheel: pathl
 
 
 @pytest.mark.slow
+def test_the_wheel_registers_the_pytest_plugin(wheel: pathlib.Path) -> None:
+    """Installing keepwarm activates its pytest plugin (docs/pytest.md)."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = archive.read(next(n for n in names if n.endswith("/entry_points.txt")))
+    sections = configparser.ConfigParser()
+    sections.read_string(entry_points.decode())
+    assert dict(sections["pytest11"]) == {"keepwarm": "keepwarm.pytest_plugin"}
+    assert "keepwarm/pytest_plugin.py" in names
+
+
+@pytest.mark.slow
 def test_an_installed_wheel_runs_as_python_m_and_its_help_names_a_file_that_exists(
     wheel: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
@@ -82,3 +95,30 @@ def test_an_installed_wheel_runs_as_python_m_and_its_help_names_a_file_that_exis
     ).stdout
     path = help_text.split("See ", 1)[1].split()[0].rstrip(".")
     assert path.startswith(site) and pathlib.Path(path).is_file(), path
+
+    # The plugin's entry point is found where it is installed, and pytest loads it.
+    found = subprocess.run(
+        [
+            str(python),
+            "-I",
+            "-c",
+            "from importlib.metadata import entry_points; "
+            "print([e.value for e in entry_points(group='pytest11') if e.name == 'keepwarm'])",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert found.strip() == "['keepwarm.pytest_plugin']"
+    has_pytest = subprocess.run([str(python), "-I", "-c", "import pytest"], timeout=60)
+    if has_pytest.returncode == 0:
+        pytest_help = subprocess.run(
+            [str(python), "-I", "-m", "pytest", "--help", "-p", "no:cacheprovider"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            check=True,
+        ).stdout
+        assert "--keepwarm-leaks" in pytest_help and "--keepwarm-strict" in pytest_help

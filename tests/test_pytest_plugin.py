@@ -1,0 +1,362 @@
+"""keepwarm's pytest plugin (docs/pytest.md), run on small test files with pytester.
+
+Each inner run is in this process; the plugin is named with ``-p`` unless the installed
+keepwarm already registers it under the ``pytest11`` entry point (the editable install
+of a checkout made before the plugin existed does not).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.metadata
+import textwrap
+import warnings
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def _plugin_args() -> list[str]:
+    registered = any(
+        ep.name == "keepwarm" for ep in importlib.metadata.entry_points(group="pytest11")
+    )
+    return [] if registered else ["-p", "keepwarm.pytest_plugin"]
+
+
+def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+    pytester.makepyfile(test_inner=textwrap.dedent(source))
+    try:
+        return pytester.runpytest("-p", "no:cacheprovider", *_plugin_args(), *args)
+    finally:
+        # What a leaking inner test left behind goes now, not in a later test of ours.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gc.collect()
+
+
+def line(source: str, text: str) -> int:
+    """The line of ``text`` in the test file ``run`` writes from ``source``."""
+    lines = textwrap.dedent(source).strip("\n").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line)
+
+
+LEAKS = """
+    import requests
+
+    def test_leaks_a_session(keepwarm_server):
+        s = requests.Session()
+        s.get(keepwarm_server.url)
+
+    def test_leaks_a_streamed_response(keepwarm_server, keepwarm_session):
+        global kept
+        kept = keepwarm_session.get(keepwarm_server.url + "/bytes?n=100000", stream=True)
+
+    def test_closes_everything(keepwarm_server, keepwarm_session):
+        with requests.Session() as s:
+            s.get(keepwarm_server.url)
+        with keepwarm_session.get(keepwarm_server.url, stream=True) as r:
+            r.raw.read(1)
+        keepwarm_session.get(keepwarm_server.url, stream=True).content
+"""
+
+
+def test_leaks_are_listed_with_where_they_were_made_under_warn(pytester: pytest.Pytester) -> None:
+    result = run(pytester, LEAKS)
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*= keepwarm: 2 leaks =*",
+            "test_inner.py::test_leaks_a_session: requests.Session created at "
+            f"test_inner.py:{line(LEAKS, 's = requests.Session()')} (test_leaks_a_session) "
+            "was garbage-collected without close()",
+            "test_inner.py::test_leaks_a_streamed_response: streamed response created at "
+            f"test_inner.py:{line(LEAKS, 'kept = ')} (test_leaks_a_streamed_response) "
+            "still holds its connection*",
+        ]
+    )
+    assert "test_closes_everything:" not in result.stdout.str()
+
+
+def test_fail_makes_the_leaking_tests_error_and_spares_the_others(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(pytester, LEAKS, "--keepwarm-leaks=fail")
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_leaks_a_session*",
+            f"*requests.Session created at test_inner.py:{line(LEAKS, 's = requests.Session()')} "
+            "(test_leaks_a_session)*",
+        ]
+    )
+    assert "ERROR at teardown of test_closes_everything" not in result.stdout.str()
+
+
+def test_off_looks_at_nothing(pytester: pytest.Pytester) -> None:
+    result = run(pytester, LEAKS, "--keepwarm-leaks=off")
+    result.assert_outcomes(passed=3)
+    assert "keepwarm:" not in result.stdout.str()
+
+
+def test_a_session_left_open_and_referenced_is_a_leak_and_subclasses_count(
+    pytester: pytest.Pytester,
+) -> None:
+    source = """
+        import keepwarm, requests
+
+        class Mine(requests.Session):
+            def __init__(self):
+                super().__init__()
+
+        kept = []
+
+        def test_open_keepwarm_session():
+            kept.append(keepwarm.Session())
+
+        def test_open_subclass():
+            kept.append(Mine())
+
+        def test_shared_sessions_are_not_leaks():
+            keepwarm.session().headers["x"] = "y"
+    """
+    result = run(pytester, source, "--keepwarm-leaks=fail")
+    result.assert_outcomes(passed=3, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            f"*keepwarm.Session created at test_inner.py:{line(source, 'keepwarm.Session()')} "
+            "(test_open_keepwarm_session) is not closed*",
+            f"*test_inner.Mine (a requests.Session) created at test_inner.py:"
+            f"{line(source, 'kept.append(Mine())')} (test_open_subclass) is not closed*",
+        ]
+    )
+
+
+def test_sessions_of_wider_fixtures_belong_to_them(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        import pytest, requests
+
+        @pytest.fixture(scope="module")
+        def shared():
+            with requests.Session() as s:
+                yield s
+
+        @pytest.fixture
+        def own():
+            s = requests.Session()
+            yield s
+            s.close()
+
+        def test_one(shared, own):
+            pass
+
+        def test_two(shared, own):
+            pass
+        """,
+        "--keepwarm-leaks=fail",
+    )
+    result.assert_outcomes(passed=2)
+
+
+# -- max_connections ------------------------------------------------------------------
+
+CONNECTIONS = """
+    import pytest, requests
+
+    @pytest.mark.max_connections(1)
+    def test_reuses(keepwarm_server, keepwarm_session):
+        for _ in range(3):
+            keepwarm_session.get(keepwarm_server.url)
+
+    @pytest.mark.max_connections(1)
+    def test_a_connection_per_call(keepwarm_server):
+        for _ in range(3):
+            requests.get(keepwarm_server.url)
+
+    @pytest.mark.max_connections(3)
+    def test_within_the_limit(keepwarm_server):
+        for _ in range(3):
+            requests.get(keepwarm_server.url)
+
+    def test_unmarked(keepwarm_server):
+        requests.get(keepwarm_server.url)
+"""
+
+
+def test_max_connections_fails_only_the_test_that_opens_more(pytester: pytest.Pytester) -> None:
+    result = run(pytester, CONNECTIONS, "--strict-markers")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_a_connection_per_call*",
+            "*max_connections(1): the test opened 3 TCP connections (127.0.0.1:* x3)*",
+        ]
+    )
+
+
+def test_max_connections_counts_other_threads_and_checks_its_argument(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        import threading, pytest, requests
+
+        @pytest.mark.max_connections(0)
+        def test_in_a_thread(keepwarm_server):
+            t = threading.Thread(target=requests.get, args=(keepwarm_server.url,))
+            t.start()
+            t.join()
+
+        @pytest.mark.max_connections("two")
+        def test_bad_limit():
+            pass
+        """,
+    )
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*max_connections(0): the test opened 1 TCP connections*",
+            "*max_connections('two'): the limit must be a whole number >= 0*",
+        ]
+    )
+
+
+# -- fixtures -------------------------------------------------------------------------
+
+
+def test_the_servers_count_connections_and_requests(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        import requests
+
+        def test_one_session_one_connection(keepwarm_server, keepwarm_session):
+            for _ in range(3):
+                assert keepwarm_session.get(keepwarm_server.url).text == "ok"
+            assert keepwarm_server.connections == 1
+            assert keepwarm_server.requests == 3
+
+        def test_requests_get_a_connection_each(keepwarm_server):
+            for _ in range(3):
+                requests.get(keepwarm_server.url)
+            assert keepwarm_server.connections == 3
+            assert keepwarm_server.requests == 3
+
+        def test_https(keepwarm_https_server, keepwarm_session):
+            url, bundle = keepwarm_https_server.url, keepwarm_https_server.ca_bundle
+            assert url.startswith("https://127.0.0.1:")
+            for _ in range(2):
+                keepwarm_session.get(url, verify=bundle).raise_for_status()
+            assert keepwarm_https_server.connections == 1
+
+        def test_the_session_is_closed_afterwards(keepwarm_session):
+            global seen
+            seen = keepwarm_session
+
+        def test_it_was(keepwarm_session):
+            assert seen.closed and not keepwarm_session.closed
+        """,
+        "--keepwarm-leaks=fail",
+    )
+    result.assert_outcomes(passed=5)
+
+
+def test_the_https_server_is_skipped_without_trustme(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import sys
+        sys.modules["trustme"] = None
+        """
+    )
+    result = run(
+        pytester,
+        """
+        def test_https(keepwarm_https_server):
+            pass
+        """,
+        "-rs",
+    )
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*keepwarm_https_server needs trustme*pip install trustme*"])
+
+
+# -- strict ---------------------------------------------------------------------------
+
+
+def test_strict_makes_the_tests_sessions_strict_and_only_during_tests(
+    pytester: pytest.Pytester,
+) -> None:
+    source = """
+        import keepwarm
+
+        def test_strict(keepwarm_session):
+            assert keepwarm.Session()._settings.strict is True
+            assert keepwarm_session._settings.strict is True
+
+        def test_configure_reset_by_a_fixture_is_strict_again(reset_config):
+            s = keepwarm.Session()
+            assert s._settings.strict is True
+            s.close()
+    """
+    pytester.makeconftest(
+        """
+        import pytest
+        from keepwarm._config import reset_configuration
+
+        @pytest.fixture
+        def reset_config():
+            reset_configuration()
+        """
+    )
+    run(pytester, source, "--keepwarm-strict").assert_outcomes(passed=2)
+    run(pytester, source).assert_outcomes(failed=2)
+    import keepwarm
+
+    with keepwarm.Session() as after:
+        assert after._settings.strict is False
+
+
+def test_guard_call_sites_are_forgotten_between_tests(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        import pytest
+        from keepwarm import KeepwarmWarning
+        from keepwarm._guards import warn
+
+        def trip():
+            warn(KeepwarmWarning, "tripped", strict=False)
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_warned_each_time(n):
+            with pytest.warns(KeepwarmWarning, match="tripped"):
+                trip()
+        """,
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_the_plugin_checks_its_ini_value(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nkeepwarm_leaks = loud\n")
+    result = run(pytester, "def test_x(): pass\n")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*keepwarm_leaks = 'loud' is not valid*"])
+
+
+def test_importing_the_plugin_imports_nothing_keepwarm_does_not() -> None:
+    """The entry point imports the keepwarm package (and so requests); the plugin itself
+    adds nothing: the servers, trustme and the bench load when a fixture asks."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pytest, keepwarm; before = set(sys.modules); "
+        "import keepwarm.pytest_plugin; print(sorted(set(sys.modules) - before))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.strip() == "['keepwarm.pytest_plugin']"
