@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import gc
 import importlib.metadata
+import pathlib
+import re
 import textwrap
 import warnings
+from typing import Any
 
 import pytest
 
@@ -360,3 +363,52 @@ def test_importing_the_plugin_imports_nothing_keepwarm_does_not() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert out.strip() == "['keepwarm.pytest_plugin']"
+
+
+# -- docs/pytest.md -------------------------------------------------------------------
+
+DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "pytest.md"
+
+
+def _doc_blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), re.S)
+
+
+def test_the_docs_leak_example_prints_what_the_docs_show(pytester: pytest.Pytester) -> None:
+    example = next(b for b in _doc_blocks("python") if "def test_leaky(" in b)
+    shown = next(b for b in _doc_blocks("text") if "keepwarm: 2 leaks" in b).splitlines()
+    pytester.makepyfile(test_x=example)
+    result = pytester.runpytest("-p", "no:cacheprovider", *_plugin_args())
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*= keepwarm: 2 leaks =*", *shown[1:]])
+
+
+def test_the_docs_max_connections_example_fails_as_the_docs_show(
+    pytester: pytest.Pytester,
+) -> None:
+    example = next(b for b in _doc_blocks("python") if "max_connections(1)" in b)
+    (shown,) = [b.strip() for b in _doc_blocks("text") if b.startswith("max_connections(")]
+    result = run(pytester, example)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:*", shown)])
+
+
+def test_the_docs_fixture_examples_pass(pytester: pytest.Pytester) -> None:
+    examples = [b for b in _doc_blocks("python") if "assert keepwarm_" in b]
+    assert len(examples) == 2
+    result = run(pytester, "\n\n".join(examples), "--keepwarm-leaks=fail")
+    result.assert_outcomes(passed=3)
+
+
+def test_the_docs_strict_example_raises(pytester: pytest.Pytester, http_server: Any) -> None:
+    import keepwarm
+
+    example = next(b for b in _doc_blocks("python") if "NoTimeoutWarning" in b)
+    with keepwarm.Session(strict=True) as probe:
+        try:
+            probe.get(http_server.url, timeout=keepwarm.NO_TIMEOUT)
+        except keepwarm.NoTimeoutWarning:
+            pass
+        else:
+            pytest.xfail("the no-timeout guard is not built yet (issue 13)")
+    run(pytester, example, "--keepwarm-strict").assert_outcomes(passed=1)
