@@ -412,3 +412,35 @@ def test_the_docs_strict_example_raises(pytester: pytest.Pytester, http_server: 
         else:
             pytest.xfail("the no-timeout guard is not built yet (issue 13)")
     run(pytester, example, "--keepwarm-strict").assert_outcomes(passed=1)
+
+
+def test_a_run_inside_a_test_records_for_itself_or_not_at_all(pytester: pytest.Pytester) -> None:
+    """pytester inside a test: the inner run's sessions are never the outer test's, even
+    with the inner run's tracking off."""
+    inner = textwrap.dedent(
+        """
+        import requests
+
+        def test_leaks():
+            requests.Session()
+        """
+    )
+    result = run(
+        pytester,
+        f"""
+        import pytest
+
+        pytest_plugins = ["pytester"]
+
+        @pytest.mark.parametrize("mode", ["off", "warn"])
+        def test_runs_a_leaky_run(pytester, mode):
+            pytester.makepyfile(test_deeper={inner!r})
+            result = pytester.runpytest_inprocess(
+                "-p", "no:cacheprovider", *{_plugin_args()!r}, "--keepwarm-leaks=" + mode
+            )
+            result.assert_outcomes(passed=1)
+            assert ("keepwarm: 1 leak" in result.stdout.str()) == (mode == "warn")
+        """,
+        "--keepwarm-leaks=fail",
+    )
+    result.assert_outcomes(passed=2)

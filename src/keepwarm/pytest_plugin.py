@@ -73,7 +73,9 @@ _STATE: pytest.StashKey[_State] = pytest.StashKey()
 class _State:
     leaks: str
     strict: bool
+    #: The tracker that records, None with --keepwarm-leaks=off.
     tracker: _Tracker | None
+    pushed: _Tracker
     #: (nodeid, message) of every leak, for the summary.
     reported: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
@@ -92,17 +94,22 @@ def pytest_configure(config: pytest.Config) -> None:
     strict = config.getoption("keepwarm_strict")
     if strict is None:
         strict = bool(config.getini("keepwarm_strict"))
-    tracker = None
-    if leaks != "off":
-        tracker = _Tracker()
-        _push(tracker)
-    config.stash[_STATE] = _State(leaks=leaks, strict=bool(strict), tracker=tracker)
+    # Pushed with "off" too, never started: a pytester run inside a test records for
+    # itself, or not at all, and never into the run around it.
+    tracker = _Tracker()
+    _push(tracker)
+    config.stash[_STATE] = _State(
+        leaks=leaks,
+        strict=bool(strict),
+        tracker=tracker if leaks != "off" else None,
+        pushed=tracker,
+    )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is not None and state.tracker is not None:
-        _pop(state.tracker)
+    if state is not None:
+        _pop(state.pushed)
 
 
 # -- per test: strict mode, guard call sites, leaks --------------------------------------
@@ -241,13 +248,19 @@ class _Created:
     """One session or response made during a test: where, and what became of it."""
 
     kind: str
-    site: str
+    #: file, line, function
+    site: tuple[str, int, str]
     ref: weakref.ref[Any] | None = None
     closed: bool = False
     #: A response's urllib3 response, held until the response is gone or checked.
     raw: Any = None
     #: Set when a response died still holding its connection.
     died_holding: bool = False
+
+    def forget(self) -> None:
+        # Also ends the cycle record -> weakref -> its callback -> record.
+        self.ref = None
+        self.raw = None
 
 
 _PRUNE_EVERY: Final = 256
@@ -268,15 +281,19 @@ class _Tracker:
     def begin(self, nodeid: str) -> None:
         with self._lock:
             self._nodeid = nodeid
-            self._sessions.clear()
-            self._responses.clear()
+            self._forget_all()
             self.wide_fixtures = 0
 
     def end(self) -> None:
         with self._lock:
             self._nodeid = None
-            self._sessions.clear()
-            self._responses.clear()
+            self._forget_all()
+
+    def _forget_all(self) -> None:
+        for created in self._responses.values():
+            created.forget()
+        self._sessions.clear()
+        self._responses.clear()
 
     def _recording(self) -> bool:
         return self._nodeid is not None and not self.wide_fixtures
@@ -314,11 +331,13 @@ class _Tracker:
             if self._built % _PRUNE_EVERY == 0:
                 # Responses read to the end (every non-streamed one) gave their
                 # connection back: forget them, so a long test does not pile them up.
-                self._responses = {
-                    k: c
-                    for k, c in self._responses.items()
-                    if c.died_holding or (c.raw is not None and _holds_connection(c.raw))
-                }
+                kept = {}
+                for key, c in self._responses.items():
+                    if c.died_holding or (c.raw is not None and _holds_connection(c.raw)):
+                        kept[key] = c
+                    else:
+                        c.forget()
+                self._responses = kept
 
     def collect(self) -> list[str]:
         """The leaks of the test that is ending (then forgets them)."""
@@ -334,12 +353,12 @@ class _Tracker:
             if created.closed or _is_closed(session) or any(s is session for s in shared):
                 continue
             what = "was garbage-collected without close()" if session is None else "is not closed"
-            leaks.append(f"{created.kind} created at {created.site} {what}")
+            leaks.append(f"{created.kind} created at {_site(created.site)} {what}")
         for created in responses:
             response = created.ref() if created.ref is not None else None
             if created.died_holding or (response is not None and _holds_connection(created.raw)):
                 leaks.append(
-                    f"streamed response created at {created.site} "
+                    f"streamed response created at {_site(created.site)} "
                     + (
                         "was garbage-collected still holding its connection"
                         if response is None
@@ -347,7 +366,7 @@ class _Tracker:
                     )
                     + ": read it or close it (with s.get(url, stream=True) as r: ...)"
                 )
-            created.raw = None
+            created.forget()
         return leaks
 
 
@@ -377,36 +396,46 @@ def _kind(session: object) -> str:
     return f"{cls.__module__}.{cls.__qualname__} (a requests.Session)"
 
 
-def _library_dirs() -> tuple[str, ...]:
-    dirs = [os.path.dirname(os.path.abspath(__file__)) + os.sep]
-    for name in ("requests", "urllib3"):
-        module = sys.modules.get(name)
-        path = getattr(module, "__file__", None)
-        if path:
-            dirs.append(os.path.dirname(os.path.abspath(path)) + os.sep)
-    return tuple(dirs)
+#: Whether a code file is keepwarm's, requests' or urllib3's (cached: the walk runs for
+#: every session and response made during a test).
+_in_library: dict[str, bool] = {}
 
 
-def _creation_site(created: object) -> str:
-    """``file:line (function)`` of the first frame outside keepwarm, requests and
+def _is_library(filename: str) -> bool:
+    known = _in_library.get(filename)
+    if known is None:
+        dirs = [os.path.dirname(os.path.abspath(__file__)) + os.sep]
+        for name in ("requests", "urllib3"):
+            path = getattr(sys.modules.get(name), "__file__", None)
+            if path:
+                dirs.append(os.path.dirname(os.path.abspath(path)) + os.sep)
+        known = filename.startswith("<frozen") or os.path.abspath(filename).startswith(tuple(dirs))
+        _in_library[filename] = known
+    return known
+
+
+def _creation_site(created: object) -> tuple[str, int, str]:
+    """File, line and function of the first frame outside keepwarm, requests and
     urllib3, skipping the ``__init__`` of a subclass of the session being created."""
-    library = _library_dirs()
     frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         code = frame.f_code
-        filename = code.co_filename
         if not (
-            os.path.abspath(filename).startswith(library)
-            or filename.startswith("<frozen")
+            _is_library(code.co_filename)
             or (
                 created is not None
                 and code.co_name == "__init__"
                 and frame.f_locals.get("self") is created
             )
         ):
-            return f"{_relative(filename)}:{frame.f_lineno} ({code.co_name})"
+            return (code.co_filename, frame.f_lineno, code.co_name)
         frame = frame.f_back
-    return "?"
+    return ("?", 0, "?")
+
+
+def _site(where: tuple[str, int, str]) -> str:
+    filename, lineno, function = where
+    return f"{_relative(filename)}:{lineno} ({function})"
 
 
 def _relative(filename: str) -> str:
@@ -471,14 +500,23 @@ def _ensure_wrapped() -> None:
             _wrapped[(cls, name)] = wrapper
 
 
+def _tell(event: str, obj: object) -> None:
+    """Record ``obj`` in the innermost run's tracker; whatever goes wrong in the
+    recording, the user's code goes on (a missed leak is better than a broken test)."""
+    try:
+        if _trackers:
+            getattr(_trackers[-1], event)(obj)
+    except Exception:  # pragma: no cover - defensive
+        pass
+
+
 def _wrap(original: Callable[..., Any], event: str) -> Callable[..., Any]:
     if event == "response_built":
 
         @functools.wraps(original)
         def build_response(self: object, *args: Any, **kwargs: Any) -> Any:
             response = original(self, *args, **kwargs)
-            if _trackers:
-                _trackers[-1].response_built(response)
+            _tell(event, response)
             return response
 
         return build_response
@@ -486,8 +524,7 @@ def _wrap(original: Callable[..., Any], event: str) -> Callable[..., Any]:
     @functools.wraps(original)
     def method(self: object, *args: Any, **kwargs: Any) -> Any:
         result = original(self, *args, **kwargs)
-        if _trackers:
-            getattr(_trackers[-1], event)(self)
+        _tell(event, self)
         return result
 
     return method
