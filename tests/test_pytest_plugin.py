@@ -27,15 +27,40 @@ def _plugin_args() -> list[str]:
     return [] if registered else ["-p", "keepwarm.pytest_plugin"]
 
 
-def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
-    pytester.makepyfile(test_inner=textwrap.dedent(source))
+#: How this project runs its tests; the inner runs run alike.
+STRICT_RUN = ("-p", "no:cacheprovider", "--strict-markers", "--strict-config", "-W", "error")
+
+
+#: Closes what an inner test leaked on purpose (a module's ``kept``) once the run is over,
+#: so no socket is left for a garbage collection during one of this suite's later tests.
+CLEANUP = """
+def pytest_sessionfinish(session):
+    for item in session.items:
+        kept = getattr(getattr(item, "module", None), "kept", None)
+        for thing in kept if isinstance(kept, list) else [kept]:
+            close = getattr(thing, "close", None)
+            if close is not None:
+                close()
+"""
+
+
+def inner_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    pytester.makepyfile(keepwarm_test_cleanup=CLEANUP)
+    pytester.syspathinsert()
     try:
-        return pytester.runpytest("-p", "no:cacheprovider", *_plugin_args(), *args)
+        return pytester.runpytest(
+            *STRICT_RUN, *_plugin_args(), "-p", "keepwarm_test_cleanup", *args
+        )
     finally:
         # What a leaking inner test left behind goes now, not in a later test of ours.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             gc.collect()
+
+
+def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+    pytester.makepyfile(test_inner=textwrap.dedent(source))
+    return inner_run(pytester, *args)
 
 
 def line(source: str, text: str) -> int:
@@ -378,7 +403,7 @@ def test_the_docs_leak_example_prints_what_the_docs_show(pytester: pytest.Pytest
     example = next(b for b in _doc_blocks("python") if "def test_leaky(" in b)
     shown = next(b for b in _doc_blocks("text") if "keepwarm: 2 leaks" in b).splitlines()
     pytester.makepyfile(test_x=example)
-    result = pytester.runpytest("-p", "no:cacheprovider", *_plugin_args())
+    result = inner_run(pytester)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*= keepwarm: 2 leaks =*", *shown[1:]])
 

@@ -6,6 +6,7 @@ used to judge keepwarm.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -424,6 +425,9 @@ def test_flaky_with_custom_then(make_server) -> None:
 
 
 def test_close_leaves_no_thread_or_socket(server_ssl_context, ca_bundle: str) -> None:
+    # Earlier tests' garbage (a socket in a reference cycle) must not be collected, and
+    # its descriptor closed, in the middle of this count.
+    gc.collect()
     fds_before = _open_fds()
     for context in (None, server_ssl_context):
         server = LocalServer(default_handler, ssl_context=context).start()
