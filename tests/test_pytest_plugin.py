@@ -13,7 +13,6 @@ import pathlib
 import re
 import textwrap
 import warnings
-from typing import Any
 
 import pytest
 
@@ -347,6 +346,33 @@ def test_strict_makes_the_tests_sessions_strict_and_only_during_tests(
         assert after._settings.strict is False
 
 
+NO_TIMEOUT = """
+    import keepwarm, pytest
+
+    def call(server, session):
+        return session.get(server.url, timeout=keepwarm.NO_TIMEOUT)
+
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_no_timeout(keepwarm_server, keepwarm_session, request, n):
+        if request.config.getoption("keepwarm_strict"):
+            with pytest.raises(keepwarm.NoTimeoutWarning):
+                call(keepwarm_server, keepwarm_session)
+        else:
+            with pytest.warns(keepwarm.NoTimeoutWarning):
+                call(keepwarm_server, keepwarm_session)
+"""
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "not-strict"])
+def test_a_guard_raises_under_strict_and_warns_in_every_test_otherwise(
+    pytester: pytest.Pytester, strict: bool
+) -> None:
+    """The same call site in two tests: raised in both under --keepwarm-strict; warned
+    in both without it (the guards' once-per-site memory is cleared between tests)."""
+    args = ["--keepwarm-strict"] if strict else []
+    run(pytester, NO_TIMEOUT, *args).assert_outcomes(passed=2)
+
+
 def test_guard_call_sites_are_forgotten_between_tests(pytester: pytest.Pytester) -> None:
     result = run(
         pytester,
@@ -425,17 +451,8 @@ def test_the_docs_fixture_examples_pass(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3)
 
 
-def test_the_docs_strict_example_raises(pytester: pytest.Pytester, http_server: Any) -> None:
-    import keepwarm
-
+def test_the_docs_strict_example_raises(pytester: pytest.Pytester) -> None:
     example = next(b for b in _doc_blocks("python") if "NoTimeoutWarning" in b)
-    with keepwarm.Session(strict=True) as probe:
-        try:
-            probe.get(http_server.url, timeout=keepwarm.NO_TIMEOUT)
-        except keepwarm.NoTimeoutWarning:
-            pass
-        else:
-            pytest.xfail("the no-timeout guard is not built yet (issue 13)")
     run(pytester, example, "--keepwarm-strict").assert_outcomes(passed=1)
 
 
