@@ -159,6 +159,32 @@ def test_a_session_left_open_and_referenced_is_a_leak_and_subclasses_count(
     )
 
 
+def test_the_lifecycle_guard_still_names_the_line_that_made_a_subclass(
+    pytester: pytest.Pytester,
+) -> None:
+    """The wrapped ``__init__`` must not become the creation site keepwarm's own
+    UnclosedSessionWarning reports (it skips ``__init__`` frames of the session)."""
+    source = """
+        import gc, warnings, keepwarm
+
+        class Client(keepwarm.Session):
+            def __init__(self):
+                super().__init__()
+
+        def test_site(keepwarm_server):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                client = Client()
+                client.get(keepwarm_server.url)
+                del client
+                gc.collect()
+            [w] = [w for w in caught if w.category is keepwarm.UnclosedSessionWarning]
+            assert w.lineno == LINE
+    """
+    source = source.replace("LINE", str(line(source, "client = Client()")))
+    run(pytester, source).assert_outcomes(passed=1)
+
+
 def test_sessions_of_wider_fixtures_belong_to_them(pytester: pytest.Pytester) -> None:
     result = run(
         pytester,

@@ -511,23 +511,33 @@ def _tell(event: str, obj: object) -> None:
 
 
 def _wrap(original: Callable[..., Any], event: str) -> Callable[..., Any]:
-    if event == "response_built":
+    # Each wrapper is named as what it wraps, frame included: keepwarm's lifecycle guard
+    # skips __init__ frames of the session being made to find the line that made it.
+    if event == "session_created":
 
         @functools.wraps(original)
-        def build_response(self: object, *args: Any, **kwargs: Any) -> Any:
-            response = original(self, *args, **kwargs)
-            _tell(event, response)
-            return response
+        def __init__(self: object, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            _tell(event, self)
 
-        return build_response
+        return __init__
+    if event == "session_closed":
+
+        @functools.wraps(original)
+        def close(self: object, *args: Any, **kwargs: Any) -> Any:
+            result = original(self, *args, **kwargs)
+            _tell(event, self)
+            return result
+
+        return close
 
     @functools.wraps(original)
-    def method(self: object, *args: Any, **kwargs: Any) -> Any:
-        result = original(self, *args, **kwargs)
-        _tell(event, self)
-        return result
+    def build_response(self: object, *args: Any, **kwargs: Any) -> Any:
+        response = original(self, *args, **kwargs)
+        _tell(event, response)
+        return response
 
-    return method
+    return build_response
 
 
 # -- max_connections ------------------------------------------------------------------
