@@ -29,7 +29,10 @@ def test_every_public_name_is_documented() -> None:
 
 
 def test_nothing_undocumented_is_public() -> None:
-    public = {n for n in dir(keepwarm) if not n.startswith("_")}
+    # "@py_builtins" and "@pytest_ar": pytest rewrites the asserts of every module of a
+    # distribution that registers a pytest11 plugin (keepwarm's, once installed from a
+    # wheel) and puts its helpers in the module's namespace; not names anyone can import.
+    public = {n for n in dir(keepwarm) if not n.startswith(("_", "@"))}
     # Submodules are reachable as attributes once imported; they are not API.
     modules = {"bench", "cli", "pytest_plugin"}
     assert public - modules - set(keepwarm.__all__) == set()
