@@ -7,8 +7,8 @@ needs the name at run time).
 
 The layers, from the top (docs/ARCHITECTURE.md)::
 
-    cli / pytest_plugin -> bench / probe -> keepwarm (the public API) -> registry -> session
-        -> _upstream (the fence) -> telemetry -> stats -> config / exceptions
+    cli / pytest_plugin -> bench / probe / lint -> keepwarm (the public API) -> registry
+        -> session -> _upstream (the fence) -> telemetry -> stats -> config / exceptions
 
 A module may import modules of its own layer or of a lower one, never of a higher one.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import sys
 
 import pytest
 
@@ -43,6 +44,7 @@ LAYERS: dict[str, int] = {
     "bench": 7,
     "probe": 7,
     "_probe": 7,
+    "lint": 7,
     "cli": 8,
     "pytest_plugin": 8,
 }
@@ -185,3 +187,28 @@ def test_the_runtime_never_imports_the_tools(module: str) -> None:
                 reachable.add(target)
                 todo.append(target)
     assert reachable & tools == set()
+
+
+def test_the_linter_never_imports_the_runtime() -> None:
+    """docs/ARCHITECTURE.md: the linter reads code, it does not run requests. Its modules
+    import only each other, ``keepwarm.__about__`` and the standard library, so linting
+    works (and stays fast) whatever is installed."""
+    graph = _graph()
+    lint = {m for m in graph if m == "lint" or m.startswith("lint.")}
+    assert {"lint._engine", "lint._checker"} <= lint
+    assert {target for m in lint for target in graph[m]} <= lint | {"__about__"}
+    outside = set()
+    for path in sorted((SRC / "lint").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                roots = [a.name.partition(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                roots = [(node.module or "").partition(".")[0]]
+            else:
+                continue
+            outside.update(
+                f"{path.name}: {root}"
+                for root in roots
+                if root != "keepwarm" and root not in sys.stdlib_module_names
+            )
+    assert outside == set()

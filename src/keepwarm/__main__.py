@@ -1,4 +1,4 @@
-"""``python -m keepwarm``: the ``keepwarm`` command (bench, probe)."""
+"""``python -m keepwarm``: the ``keepwarm`` command (bench, probe, lint)."""
 
 from keepwarm.cli import main
 

@@ -1,4 +1,4 @@
-"""The ``keepwarm`` command: ``keepwarm bench`` and ``keepwarm probe`` (``lint`` to come).
+"""The ``keepwarm`` command: ``keepwarm bench``, ``keepwarm probe`` and ``keepwarm lint``.
 
 Each subcommand registers itself in :func:`build_parser` with an ``_add_<name>`` function
 that sets ``handler``; :func:`main` turns every failure into one line on stderr and a
@@ -355,6 +355,49 @@ def _run_probe(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return run_command(args, stdout, stderr)
 
 
+# -- keepwarm lint --------------------------------------------------------------------
+
+
+def _add_lint(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "lint",
+        usage="%(prog)s [options] PATH...",
+        help="find requests anti-patterns in Python source: loops, per-call sessions, no timeout",
+        description="Read Python files and directories (never importing or running them) "
+        "and report requests.get() in loops, a Session made per call, requests without a "
+        "timeout and verify=False, as path:line:col: CODE message. Directories skip what "
+        ".gitignore and [tool.keepwarm.lint] exclude in pyproject.toml. "
+        "Exit codes: 0 nothing found, 1 findings, 2 usage error. "
+        f"Rules: {doc_path('lint/README.md')}.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files and directories")
+    parser.add_argument(
+        "--select",
+        metavar="CODES",
+        help="comma-separated codes or prefixes to run instead of the default set (KW1, ALL)",
+    )
+    parser.add_argument("--ignore", metavar="CODES", help="comma-separated codes to skip")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="text lines, a JSON array, or SARIF 2.1.0 (default text)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=_bounded_int(1, 64),
+        metavar="N",
+        help="worker processes for large trees (1..64; default one per CPU)",
+    )
+    parser.set_defaults(handler=_run_lint)
+
+
+def _run_lint(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from keepwarm.lint._command import run_command
+
+    return run_command(args, stdout, stderr)
+
+
 # -- the command ----------------------------------------------------------------------
 
 
@@ -370,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_bench(subparsers)
     _add_probe(subparsers)
+    _add_lint(subparsers)
     return parser
 
 

@@ -1,0 +1,24 @@
+"""``keepwarm lint PATH...``: find the HTTP client anti-patterns in Python source before
+they ship (requests in loops, a session per call, no timeout, ``verify=False``).
+
+The linter reads source with :mod:`ast` only: it never imports or runs the code it checks,
+and never imports keepwarm's runtime or requests itself (tests/test_architecture.py holds
+it to that). The parts, each one job:
+
+* :mod:`~keepwarm.lint._rules`: the codes, names, defaults; the ``Finding`` type;
+* :mod:`~keepwarm.lint._names`: what a file's names refer to, from its imports;
+* :mod:`~keepwarm.lint._checker`: the rules, one walk per file;
+* :mod:`~keepwarm.lint._config`: ``[tool.keepwarm.lint]``, ``.gitignore``, exclusions;
+* :mod:`~keepwarm.lint._engine`: files, parsing, ``# noqa``, the run;
+* :mod:`~keepwarm.lint._output`: text, JSON and SARIF;
+* :mod:`~keepwarm.lint._command`: the ``keepwarm lint`` command's handler.
+
+Rule docs: docs/lint/README.md.
+"""
+
+from __future__ import annotations
+
+from keepwarm.lint._engine import Report, UsageError, lint_paths, lint_source
+from keepwarm.lint._rules import RULES, Finding, Rule
+
+__all__ = ["RULES", "Finding", "Report", "Rule", "UsageError", "lint_paths", "lint_source"]

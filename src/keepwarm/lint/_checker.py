@@ -1,0 +1,548 @@
+"""The rules themselves: one walk over a parsed module, scope by scope.
+
+Before a scope's statements are walked, a quick scan of that scope (not of the functions
+nested in it) records how each local name is bound. A name every binding of which is a
+``requests.Session()`` (``s = requests.Session()``, ``with requests.Session() as s``, a
+parameter annotated ``requests.Session``) is a session the rules can follow; one bound to
+anything else, even once, is not. ``self.<attr>`` is followed the same way over a whole
+class. A followed session whose requests may carry a default timeout some other way (a
+custom adapter mounted on it, a patched ``request``/``get`` method) is not followed for
+KW103: the linter stays quiet where it cannot be sure.
+
+The walk carries the loop depth inside the current function: a ``for``/``while`` body, a
+``while`` test and the parts of a comprehension that run per item count; a ``for``'s
+iterable and a comprehension's first iterable run once and do not.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from keepwarm.lint._names import (
+    HTTP_METHODS,
+    KEEPWARM_SESSIONS,
+    MODULE_API,
+    SESSION_CLASSES,
+    Names,
+)
+
+__all__ = ["Checker", "Hit"]
+
+#: A finding before it has a path: (line, col, code, message).
+Hit = tuple[int, int, str, str]
+
+_REQUEST_METHODS = HTTP_METHODS | {"request"}
+_SESSION_CALLS = _REQUEST_METHODS | {"send"}
+#: ``Session.request``'s positional parameters up to ``timeout`` (requests/sessions.py).
+_REQUEST_TIMEOUT_POSITION = 8
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_PLAIN_ADAPTER = "requests.adapters.HTTPAdapter"
+
+_MSG = {
+    "KW101": "`{name}()` in a loop opens a new connection (and TLS handshake) per call; "
+    "make one `requests.Session()` (or `keepwarm.session()`) before the loop and call its "
+    "`.{method}()`",
+    "KW102-call": "`requests.Session()` made for one request and dropped: its connection is "
+    "never reused; create the session once and reuse it, or pass it in",
+    "KW102-loop": "`requests.Session()` made on each loop iteration: every iteration opens "
+    "new connections; create the session once, before the loop",
+    "KW103": "`{name}()` without `timeout=`: a server that stops answering hangs this call "
+    "forever; pass `timeout=` (or use `keepwarm.session()`, which has a default)",
+    "KW104-call": "`verify=False` turns off TLS certificate checks: anyone on the path can "
+    "read and change the traffic; pass `verify=` a CA bundle path instead",
+    "KW104-attr": "`.verify = False` turns off TLS certificate checks for every request of "
+    "the session; set it to a CA bundle path instead",
+}
+
+
+class _Scope:
+    """What the rules know about one module, class or function body."""
+
+    def __init__(self, kind: str, parent: _Scope | None) -> None:
+        self.kind = kind  # "module", "class" or "function"
+        self.parent = parent
+        self.bound: set[str] = set()
+        self.declared: dict[str, str] = {}  # name -> "global" | "nonlocal"
+        self.sessions: dict[str, str] = {}  # followed name -> "requests" | "keepwarm"
+        self.custom: set[str] = set()  # followed, but a timeout may come another way
+        self.created: dict[int, str] = {}  # id(Session() call) -> the local it is bound to
+        self.self_name: str | None = None  # a method's first parameter
+        self.cls: _Scope | None = None  # the class of a method
+        self.attributes: dict[str, str] = {}  # class scopes: self.<attr> -> kind
+        self.custom_attributes: set[str] = set()
+        self.body: list[ast.stmt] = []
+        # KW102, decided when the scope ends:
+        self.candidates: list[tuple[ast.Call, str, int]] = []
+        self.request_depths: dict[str, list[int]] = {}
+
+
+class Checker:
+    """Run every rule on one module; :meth:`run` returns the hits, unsorted."""
+
+    def __init__(self, tree: ast.Module, names: Names) -> None:
+        self.tree = tree
+        self.names = names
+        self.hits: list[Hit] = []
+        self.installed = False  # keepwarm.install() in the file: requests.get is pooled
+        self.returned: set[int] = set()  # calls in a `return` inside a loop: retries
+
+    def run(self) -> list[Hit]:
+        self.installed = any(
+            isinstance(node, ast.Call) and self.names.qualname(node.func) == "keepwarm.install"
+            for node in ast.walk(self.tree)
+        )
+        module = _Scope("module", None)
+        self._scan(module, self.tree, self.tree.body, ())
+        self._body(self.tree.body, module, 0)
+        self._finish(module)
+        return self.hits
+
+    # -- what a value is ---------------------------------------------------------------
+
+    def _kind(self, value: ast.expr | None) -> str | None:
+        """ "requests" for ``requests.Session()``, "keepwarm" for keepwarm's sessions."""
+        if isinstance(value, ast.Call):
+            name = self.names.qualname(value.func)
+            if name in SESSION_CLASSES:
+                return "requests"
+            if name in KEEPWARM_SESSIONS:
+                return "keepwarm"
+        return None
+
+    def _annotation_kind(self, annotation: ast.expr | None) -> str | None:
+        if annotation is None:
+            return None
+        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+            try:
+                annotation = ast.parse(annotation.value, mode="eval").body
+            except SyntaxError:
+                return None
+        if isinstance(annotation, ast.BinOp) and isinstance(annotation.op, ast.BitOr):
+            kinds = {
+                self._annotation_kind(annotation.left),
+                self._annotation_kind(annotation.right),
+            }
+            kinds.discard(None)
+            return kinds.pop() if len(kinds) == 1 else None
+        if isinstance(annotation, ast.Subscript) and self.names.qualname(annotation.value) is None:
+            if isinstance(annotation.value, ast.Name) and annotation.value.id == "Optional":
+                return self._annotation_kind(annotation.slice)
+            return None
+        name = self.names.qualname(annotation)
+        if name in SESSION_CLASSES:
+            return "requests"
+        if name in KEEPWARM_SESSIONS:
+            return "keepwarm"
+        return None
+
+    def _custom_mount(self, call: ast.Call) -> bool:
+        """``.mount(prefix, adapter)`` with anything but a plain ``HTTPAdapter(...)``: the
+        adapter may add a default timeout (the common ``TimeoutHTTPAdapter`` recipe)."""
+        if len(call.args) < 2:
+            return True
+        adapter = call.args[1]
+        return not (
+            isinstance(adapter, ast.Call) and self.names.qualname(adapter.func) == _PLAIN_ADAPTER
+        )
+
+    # -- the scan of a scope's bindings ---------------------------------------------------
+
+    def _scan(
+        self,
+        scope: _Scope,
+        node: ast.AST,
+        body: list[ast.stmt],
+        params: tuple[ast.arg, ...],
+    ) -> None:
+        scope.body = body
+        kinds: dict[str, set[str | None]] = {}
+
+        def bind(name: str, kind: str | None) -> None:
+            scope.bound.add(name)
+            kinds.setdefault(name, set()).add(kind)
+
+        for arg in params:
+            bind(arg.arg, self._annotation_kind(arg.annotation))
+        handled: set[int] = set()
+        for child in _scope_nodes(body):
+            if isinstance(child, ast.Assign):
+                kind = self._kind(child.value)
+                for target in child.targets:
+                    if isinstance(target, ast.Name):
+                        handled.add(id(target))
+                        bind(target.id, kind)
+                        if kind == "requests":
+                            scope.created[id(child.value)] = target.id
+            elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
+                handled.add(id(child.target))
+                kind = self._kind(child.value) or (
+                    self._annotation_kind(child.annotation) if child.value is None else None
+                )
+                bind(child.target.id, kind)
+                if kind == "requests" and child.value is not None:
+                    scope.created[id(child.value)] = child.target.id
+            elif isinstance(child, (ast.With, ast.AsyncWith)):
+                for item in child.items:
+                    var = item.optional_vars
+                    if isinstance(var, ast.Name):
+                        handled.add(id(var))
+                        kind = self._kind(item.context_expr)
+                        bind(var.id, kind)
+                        if kind == "requests":
+                            scope.created[id(item.context_expr)] = var.id
+            elif isinstance(child, ast.Name) and not isinstance(child.ctx, ast.Load):
+                if id(child) not in handled:
+                    bind(child.id, None)
+            elif isinstance(child, (ast.Global, ast.Nonlocal)):
+                for name in child.names:
+                    scope.declared[name] = "global" if isinstance(child, ast.Global) else "nonlocal"
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bind(child.name, None)
+            elif isinstance(child, (ast.Import, ast.ImportFrom)):
+                for alias in child.names:
+                    bind((alias.asname or alias.name).partition(".")[0], None)
+            elif isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
+                receiver = child.func.value
+                if (
+                    child.func.attr == "mount"
+                    and isinstance(receiver, ast.Name)
+                    and self._custom_mount(child)
+                ):
+                    scope.custom.add(receiver.id)
+            elif (
+                isinstance(child, ast.Attribute)
+                and isinstance(child.ctx, ast.Store)
+                and isinstance(child.value, ast.Name)
+                and child.attr in _SESSION_CALLS
+            ):
+                scope.custom.add(child.value.id)
+        for name, found in kinds.items():
+            if len(found) == 1 and name not in scope.declared:
+                (kind,) = found
+                if kind is not None:
+                    scope.sessions[name] = kind
+
+    def _scan_class(self, scope: _Scope, node: ast.ClassDef) -> None:
+        """``self.<attr>`` bindings anywhere in the class, and its class attributes."""
+        kinds: dict[str, set[str | None]] = {}
+        for stmt in node.body:
+            if isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        kinds.setdefault(target.id, set()).add(self._kind(stmt.value))
+        for child in ast.walk(node):
+            value: ast.expr | None = None
+            targets: list[ast.expr] = []
+            if isinstance(child, ast.Assign):
+                targets, value = child.targets, child.value
+            elif isinstance(child, (ast.AnnAssign, ast.AugAssign)):
+                targets = [child.target]
+                value = child.value if isinstance(child, ast.AnnAssign) else None
+            elif isinstance(child, (ast.With, ast.AsyncWith)):
+                for item in child.items:
+                    if _is_self_attribute(item.optional_vars):
+                        targets.append(item.optional_vars)  # type: ignore[arg-type]
+                        value = item.context_expr
+            elif isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
+                receiver = child.func.value
+                if (
+                    child.func.attr == "mount"
+                    and _is_self_attribute(receiver)
+                    and self._custom_mount(child)
+                ):
+                    scope.custom_attributes.add(receiver.attr)  # type: ignore[attr-defined]
+                continue
+            elif (
+                isinstance(child, ast.Attribute)
+                and isinstance(child.ctx, ast.Store)
+                and child.attr in _SESSION_CALLS
+                and _is_self_attribute(child.value)
+            ):
+                scope.custom_attributes.add(child.value.attr)  # type: ignore[attr-defined]
+                continue
+            for target in targets:
+                if _is_self_attribute(target):
+                    attr = target.attr  # type: ignore[attr-defined]
+                    kinds.setdefault(attr, set()).add(self._kind(value))
+                elif isinstance(target, (ast.Tuple, ast.List)):
+                    for element in ast.walk(target):
+                        if _is_self_attribute(element):
+                            kinds.setdefault(element.attr, set()).add(None)  # type: ignore[attr-defined]
+        for name, found in kinds.items():
+            if len(found) == 1:
+                (kind,) = found
+                if kind is not None:
+                    scope.attributes[name] = kind
+
+    # -- the walk -----------------------------------------------------------------------
+
+    def _body(self, body: list[ast.stmt], scope: _Scope, depth: int) -> None:
+        for stmt in body:
+            self._visit(stmt, scope, depth)
+
+    def _visit(self, node: ast.AST, scope: _Scope, depth: int) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for expr in (*node.decorator_list, *_defaults(node.args), node.returns):
+                if expr is not None:
+                    self._visit(expr, scope, depth)
+            self._function(node, node.body, scope)
+        elif isinstance(node, ast.Lambda):
+            for expr in _defaults(node.args):
+                self._visit(expr, scope, depth)
+            self._function(node, [ast.Return(node.body)], scope)
+        elif isinstance(node, ast.ClassDef):
+            for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
+                self._visit(expr, scope, depth)
+            inner = _Scope("class", scope)
+            self._scan(inner, node, node.body, ())
+            self._scan_class(inner, node)
+            self._body(node.body, inner, 0)
+            self._finish(inner)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            self._visit(node.iter, scope, depth)
+            self._visit(node.target, scope, depth + 1)
+            self._body(node.body, scope, depth + 1)
+            self._body(node.orelse, scope, depth)
+        elif isinstance(node, ast.While):
+            self._visit(node.test, scope, depth + 1)
+            self._body(node.body, scope, depth + 1)
+            self._body(node.orelse, scope, depth)
+        elif isinstance(node, ast.Return) and depth and node.value is not None:
+            # ``for attempt in ...: return requests.get(...)``: one call that succeeds.
+            self.returned.update(id(n) for n in ast.walk(node.value) if isinstance(n, ast.Call))
+            self._visit(node.value, scope, depth)
+        elif isinstance(node, _COMPREHENSIONS):
+            first, *rest = node.generators
+            self._visit(first.iter, scope, depth)
+            for part in _comprehension_parts(node, first, rest):
+                self._visit(part, scope, depth + 1)
+        else:
+            if isinstance(node, ast.Call):
+                self._call(node, scope, depth)
+            elif isinstance(node, ast.Assign):
+                self._assign(node, scope)
+            for child in ast.iter_child_nodes(node):
+                self._visit(child, scope, depth)
+
+    def _function(
+        self,
+        node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+        body: list[ast.stmt],
+        scope: _Scope,
+    ) -> None:
+        inner = _Scope("function", scope)
+        args = node.args
+        params = (*args.posonlyargs, *args.args, *args.kwonlyargs)
+        extra = tuple(a for a in (args.vararg, args.kwarg) if a is not None)
+        self._scan(inner, node, body, (*params, *extra))
+        if scope.kind == "class" and not isinstance(node, ast.Lambda):
+            positional = (*args.posonlyargs, *args.args)
+            decorators = {_decorator_name(d) for d in node.decorator_list}
+            if positional and not decorators & {"staticmethod", "classmethod"}:
+                inner.self_name = positional[0].arg
+                inner.cls = scope
+        self._body(body, inner, 0)
+        self._finish(inner)
+
+    # -- the rules ------------------------------------------------------------------------
+
+    def _hit(self, node: ast.AST, code: str, message: str) -> None:
+        line = getattr(node, "lineno", 1)
+        col = getattr(node, "col_offset", 0) + 1
+        self.hits.append((line, col, code, message))
+
+    def _call(self, call: ast.Call, scope: _Scope, depth: int) -> None:
+        func = call.func
+        name = self.names.qualname(func)
+        if name in MODULE_API:
+            method = name.rpartition(".")[2]
+            if depth and not self.installed and id(call) not in self.returned:
+                self._hit(call, "KW101", _MSG["KW101"].format(name=name, method=method))
+            if not self.installed:
+                self._timeout(call, name, method)
+        elif name in SESSION_CLASSES and scope.created.get(id(call)) is not None:
+            if depth or scope.kind == "function":
+                scope.candidates.append((call, scope.created[id(call)], depth))
+        elif isinstance(func, ast.Attribute) and func.attr in _SESSION_CALLS:
+            receiver = func.value
+            kind, label = self._receiver(receiver, scope)
+            if self._kind(receiver) == "requests":
+                self._hit(call, "KW102", _MSG["KW102-call"])
+            if isinstance(receiver, ast.Name) and receiver.id in scope.created.values():
+                scope.request_depths.setdefault(receiver.id, []).append(depth)
+            if kind == "requests" and func.attr != "send":
+                self._timeout(call, f"{label}.{func.attr}", func.attr)
+        if (name is not None and name.startswith(("requests.", "keepwarm."))) or (
+            isinstance(func, ast.Attribute) and func.attr in _SESSION_CALLS
+        ):
+            for keyword in call.keywords:
+                if keyword.arg == "verify" and _is_false(keyword.value):
+                    self._hit(keyword.value, "KW104", _MSG["KW104-call"])
+
+    def _timeout(self, call: ast.Call, name: str, method: str) -> None:
+        if any(k.arg is None or k.arg == "timeout" for k in call.keywords):
+            return  # **kwargs may carry one
+        if any(isinstance(a, ast.Starred) for a in call.args):
+            return
+        if method == "request" and len(call.args) > _REQUEST_TIMEOUT_POSITION:
+            return
+        self._hit(call, "KW103", _MSG["KW103"].format(name=name))
+
+    def _receiver(self, node: ast.expr, scope: _Scope) -> tuple[str | None, str]:
+        """The kind of session *node* is ("requests", "keepwarm" or None) and how to name
+        it in a message."""
+        if isinstance(node, ast.Name):
+            found = _lookup(scope, node.id)
+            if found is None or node.id in found.custom:
+                return None, node.id
+            return found.sessions.get(node.id), node.id
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            cls = scope.cls
+            if cls is not None and node.value.id == scope.self_name:
+                if node.attr in cls.custom_attributes:
+                    return None, ""
+                return cls.attributes.get(node.attr), f"{node.value.id}.{node.attr}"
+            return None, ""
+        kind = self._kind(node)
+        return kind, "requests.Session()"
+
+    def _assign(self, node: ast.Assign, scope: _Scope) -> None:
+        if not _is_false(node.value):
+            return
+        for target in node.targets:
+            if isinstance(target, ast.Attribute) and target.attr == "verify":
+                kind, _ = self._receiver(target.value, scope)
+                named = _last_name(target.value)
+                if kind is not None or "session" in named.lower():
+                    self._hit(target, "KW104", _MSG["KW104-attr"])
+
+    def _finish(self, scope: _Scope) -> None:
+        """KW102: a session bound to a local that does not escape the scope and serves one
+        request (or one pass of the loop it was made in)."""
+        if not scope.candidates:
+            return
+        escaped = _escaped(scope.body, {var for _, var, _ in scope.candidates})
+        for call, var, depth in scope.candidates:
+            if var in escaped or scope.sessions.get(var) != "requests":
+                continue  # kept alive, or the name is bound to something else too
+            depths = scope.request_depths.get(var, [])
+            if not depths or any(d > depth for d in depths):
+                continue  # no request, or the session serves a loop of them
+            if depth:
+                self._hit(call, "KW102", _MSG["KW102-loop"])
+            elif len(depths) == 1:
+                self._hit(call, "KW102", _MSG["KW102-call"])
+
+
+def _lookup(scope: _Scope, name: str) -> _Scope | None:
+    """The scope whose binding of *name* a use in *scope* sees (Python's rules: class
+    bodies are skipped from the functions inside them)."""
+    current: _Scope | None = scope
+    first = True
+    while current is not None:
+        declared = current.declared.get(name)
+        if declared == "global":
+            while current.parent is not None:
+                current = current.parent
+            return current if name in current.bound else None
+        if (first or current.kind != "class") and name in current.bound and declared is None:
+            return current
+        first = False
+        current = current.parent
+    return None
+
+
+def _escaped(body: list[ast.stmt], names: set[str]) -> set[str]:
+    """Which of *names* are used other than as ``name.attr`` or ``with name`` in the scope
+    itself: returned, stored, passed on... or used at all by a nested function, lambda or
+    class (a closure keeps it alive)."""
+    receivers: set[int] = set()
+    escaped: set[str] = set()
+    loads: list[ast.Name] = []
+    for child in _scope_nodes(body):
+        if isinstance(child, _SCOPES):
+            escaped.update(_free_names(child, names))
+        elif isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name):
+            receivers.add(id(child.value))
+        elif isinstance(child, (ast.With, ast.AsyncWith)):
+            receivers.update(id(item.context_expr) for item in child.items)
+        elif isinstance(child, ast.Name) and child.id in names and isinstance(child.ctx, ast.Load):
+            loads.append(child)
+    escaped.update(name.id for name in loads if id(name) not in receivers)
+    return escaped
+
+
+def _free_names(node: ast.AST, names: set[str]) -> set[str]:
+    """Which of *names* the nested function or class *node* uses without binding them
+    itself (a name it binds anywhere inside counts as its own)."""
+    used: set[str] = set()
+    bound: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name) and child.id in names:
+            (used if isinstance(child.ctx, ast.Load) else bound).add(child.id)
+        elif isinstance(child, ast.arg) and child.arg in names:
+            bound.add(child.arg)
+    return used - bound
+
+
+def _scope_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every node of a scope's own body: nested functions, lambdas and classes are yielded
+    but not entered."""
+    stack: list[ast.AST] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, _SCOPES):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _comprehension_parts(
+    node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp,
+    first: ast.comprehension,
+    rest: list[ast.comprehension],
+) -> Iterator[ast.AST]:
+    yield first.target
+    yield from first.ifs
+    for generator in rest:
+        yield generator.target
+        yield generator.iter
+        yield from generator.ifs
+    if isinstance(node, ast.DictComp):
+        yield node.key
+        yield node.value
+    else:
+        yield node.elt
+
+
+def _defaults(args: ast.arguments) -> list[ast.expr]:
+    found: list[ast.expr] = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+    for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+        if arg is not None and arg.annotation is not None:
+            found.append(arg.annotation)
+    return found
+
+
+def _decorator_name(node: ast.expr) -> str:
+    return _last_name(node.func if isinstance(node, ast.Call) else node)
+
+
+def _last_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return ""
+
+
+def _is_self_attribute(node: ast.AST | None) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in ("self", "cls")
+    )
+
+
+def _is_false(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is False

@@ -1,0 +1,243 @@
+"""Which files to lint and with which rules: ``[tool.keepwarm.lint]`` in pyproject.toml,
+``.gitignore`` files, and the directories never worth reading.
+
+The configuration of a file is the nearest ``pyproject.toml`` above it that has a
+``[tool.keepwarm.lint]`` table (ruff's rule); its keys::
+
+    [tool.keepwarm.lint]
+    select = ["KW1"]                 # codes or prefixes; default: the rules on by default
+    ignore = ["KW104"]
+    exclude = ["migrations/", "legacy_*.py"]
+    per-file-ignores = { "tests/*" = ["KW103"] }
+
+``.gitignore`` patterns are honoured in this subset (documented in docs/lint/README.md):
+blank lines and ``#`` comments are skipped; a trailing ``/`` matches directories only; a
+pattern with a ``/`` elsewhere is anchored to the directory of its ``.gitignore``, one
+without matches a name at any depth; ``*``, ``?``, ``[...]`` and ``**`` are globs (``*``
+also crosses ``/``); ``!`` negations are not supported and are skipped, so what they would
+re-include stays excluded. The ``.gitignore`` files read are those of the directories
+walked and of their parents up to the repository root (the first one holding ``.git``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from keepwarm.lint._rules import RULES, expand_codes
+
+__all__ = [
+    "DEFAULT_EXCLUDED_DIRECTORIES",
+    "Config",
+    "ConfigError",
+    "Patterns",
+    "clear_cache",
+    "find_config",
+    "gitignore_patterns",
+]
+
+#: Directories never descended into (they hold tools' state or other people's code);
+#: a path given on the command line is linted even if it is one of them.
+DEFAULT_EXCLUDED_DIRECTORIES = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        "__pycache__",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        "node_modules",
+        "site-packages",
+        "__pypackages__",
+    }
+)
+_KEYS = frozenset({"select", "ignore", "exclude", "per-file-ignores"})
+
+
+class ConfigError(ValueError):
+    """A pyproject.toml the linter cannot use (a usage error: exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """gitignore-style patterns relative to ``base`` (an absolute directory)."""
+
+    base: str
+    patterns: tuple[tuple[str, bool, bool], ...]  # (glob, anchored, directories only)
+
+    @classmethod
+    def parse(cls, base: str, lines: list[str]) -> Patterns:
+        parsed = []
+        for raw in lines:
+            line = raw.rstrip()
+            if not line or line.startswith(("#", "!")):
+                continue
+            directory_only = line.endswith("/")
+            line = line.rstrip("/")
+            if line.startswith("**/") and "/" not in line[3:]:
+                line = line[3:]
+            anchored = "/" in line
+            parsed.append((line.lstrip("/"), anchored, directory_only))
+        return cls(base, tuple(parsed))
+
+    def match(self, path: str, is_dir: bool) -> bool:
+        """Whether the absolute *path* is excluded by one of the patterns."""
+        relative = os.path.relpath(path, self.base).replace(os.sep, "/")
+        if relative.startswith("../"):
+            return False
+        name = relative.rpartition("/")[2]
+        for glob, anchored, directory_only in self.patterns:
+            if directory_only and not is_dir:
+                continue
+            if anchored:
+                if fnmatch.fnmatchcase(relative, glob) or (
+                    "/**/" in glob and fnmatch.fnmatchcase(relative, glob.replace("/**/", "/"))
+                ):
+                    return True
+            elif fnmatch.fnmatchcase(name, glob):
+                return True
+        return False
+
+
+def gitignore_patterns(directory: str) -> Patterns | None:
+    """The patterns of ``directory/.gitignore``, or None if it has none."""
+    try:
+        with open(os.path.join(directory, ".gitignore"), encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    patterns = Patterns.parse(directory, lines)
+    return patterns if patterns.patterns else None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The settings of one ``[tool.keepwarm.lint]`` table (or the defaults)."""
+
+    root: str
+    source: str = "defaults"
+    select: frozenset[str] | None = None
+    ignore: frozenset[str] = frozenset()
+    exclude: Patterns | None = None
+    per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = field(default=())
+
+    def enabled(self, select: set[str] | None, ignore: set[str]) -> frozenset[str]:
+        """The codes that run: the command line's ``--select`` replaces the file's
+        ``select``; both ``ignore`` lists apply."""
+        chosen = select if select is not None else self.select
+        if chosen is None:
+            chosen = {code for code, rule in RULES.items() if rule.default}
+        return frozenset(set(chosen) - self.ignore - ignore)
+
+    def ignored_for(self, path: str) -> frozenset[str]:
+        """The codes ``per-file-ignores`` turns off for the absolute *path*."""
+        if not self.per_file_ignores:
+            return frozenset()
+        relative = os.path.relpath(path, self.root).replace(os.sep, "/")
+        name = relative.rpartition("/")[2]
+        codes: set[str] = set()
+        for glob, ignored in self.per_file_ignores:
+            if fnmatch.fnmatchcase(relative, glob) or (
+                "/" not in glob and fnmatch.fnmatchcase(name, glob)
+            ):
+                codes |= ignored
+        return frozenset(codes)
+
+
+_cache: dict[str, Config] = {}
+
+
+def find_config(directory: str) -> Config:
+    """The configuration for files in the absolute *directory*: the nearest pyproject.toml
+    above it with a ``[tool.keepwarm.lint]`` table, else the defaults (rooted at the
+    current directory)."""
+    seen: list[str] = []
+    current = directory
+    found: Config | None = None
+    while True:
+        if current in _cache:
+            found = _cache[current]
+            break
+        seen.append(current)
+        candidate = os.path.join(current, "pyproject.toml")
+        if os.path.isfile(candidate):
+            found = _read(candidate)
+            if found is not None:
+                break
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    if found is None:
+        found = Config(root=os.getcwd())
+    for directory_seen in seen:
+        _cache[directory_seen] = found
+    return found
+
+
+def clear_cache() -> None:
+    """Forget the configurations read (a long-lived process whose files changed)."""
+    _cache.clear()
+
+
+def _read(path: str) -> Config | None:
+    try:
+        toml: Any = importlib.import_module("tomllib")
+    except ImportError:  # Python 3.10
+        try:
+            toml = importlib.import_module("tomli")
+        except ImportError:
+            raise ConfigError(f"{path}: reading it needs Python 3.11 or tomli") from None
+    try:
+        with open(path, "rb") as file:
+            data = toml.load(file)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    table = data.get("tool", {}).get("keepwarm", {}).get("lint")
+    if table is None:
+        return None
+    where = f"{path} [tool.keepwarm.lint]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})"
+        )
+    root = os.path.dirname(path)
+    select = table.get("select")
+    per_file = table.get("per-file-ignores", {})
+    if not isinstance(per_file, dict):
+        raise ConfigError(f"{where}: per-file-ignores must be a table of glob = [codes]")
+    return Config(
+        root=root,
+        source=path,
+        select=None
+        if select is None
+        else frozenset(expand_codes(_strings(select, where, "select"), where)),
+        ignore=frozenset(expand_codes(_strings(table.get("ignore", []), where, "ignore"), where)),
+        exclude=Patterns.parse(root, _strings(table.get("exclude", []), where, "exclude")),
+        per_file_ignores=tuple(
+            (
+                glob,
+                frozenset(
+                    expand_codes(_strings(codes, where, f"per-file-ignores {glob!r}"), where)
+                ),
+            )
+            for glob, codes in per_file.items()
+        ),
+    )
+
+
+def _strings(value: object, where: str, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of strings")
+    return list(value)

@@ -1,0 +1,103 @@
+"""The rule registry: every code, its kebab-case name, whether it is on by default and its
+one-line summary (the flake8-bugbear pattern: one table, the code first in every message).
+
+Codes are stable: a rule that is retired keeps its code unused. ``KW0xx`` are about the
+file itself (it could not be read or parsed), ``KW1xx`` about HTTP client use. A rule that
+is a matter of taste is off by default and runs only when selected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["RULES", "Finding", "Rule", "UnknownCode", "expand_codes"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: ``code`` (``KW101``), ``name`` (``request-in-loop``), ``default`` (runs
+    unless deselected), ``summary`` (what the docs index says)."""
+
+    code: str
+    name: str
+    default: bool
+    summary: str
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One problem at ``path:line:col`` (1-based, as editors count), sortable into the
+    stable output order: path, line, column, code."""
+
+    path: str
+    line: int
+    col: int
+    code: str
+    message: str
+
+    @property
+    def name(self) -> str:
+        return RULES[self.code].name
+
+
+#: Every rule, by code, in code order.
+RULES: dict[str, Rule] = {
+    rule.code: rule
+    for rule in (
+        Rule(
+            "KW001",
+            "parse-error",
+            True,
+            "a file that cannot be read or parsed (the run goes on with the others)",
+        ),
+        Rule(
+            "KW101",
+            "request-in-loop",
+            True,
+            "module-level `requests.get()` & co. in a loop or comprehension: a new "
+            "connection and TLS handshake per call",
+        ),
+        Rule(
+            "KW102",
+            "session-per-call",
+            True,
+            "a `requests.Session()` made for one request, or once per loop iteration, then dropped",
+        ),
+        Rule(
+            "KW103",
+            "missing-timeout",
+            True,
+            "a request without `timeout=`, on the module-level API or a `requests.Session` "
+            "the linter can follow",
+        ),
+        Rule(
+            "KW104",
+            "verify-disabled",
+            True,
+            "`verify=False`: TLS certificates are not checked",
+        ),
+    )
+}
+
+
+class UnknownCode(ValueError):
+    """A ``--select``/``--ignore`` entry (or a pyproject.toml one) that names no rule."""
+
+
+def expand_codes(entries: list[str] | tuple[str, ...], where: str) -> set[str]:
+    """The codes *entries* stand for: a code (``KW101``), a prefix (``KW1``, ``KW``) or
+    ``ALL``; anything else raises :class:`UnknownCode`, naming *where* it came from."""
+    codes: set[str] = set()
+    for raw in entries:
+        entry = raw.strip().upper()
+        if not entry:
+            continue
+        if entry == "ALL":
+            codes.update(RULES)
+            continue
+        matched = {code for code in RULES if code.startswith(entry)}
+        if not matched:
+            known = ", ".join(RULES)
+            raise UnknownCode(f"{where}: unknown rule code {raw.strip()!r} (known: {known})")
+        codes.update(matched)
+    return codes

@@ -1,0 +1,472 @@
+"""``keepwarm lint``: the rules on their fixture files, the engine (files, ``.gitignore``,
+pyproject.toml, ``# noqa``, parse errors), the outputs and the command's exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import sysconfig
+import time
+from typing import Any
+
+import pytest
+
+from keepwarm.cli import main
+from keepwarm.lint import RULES, lint_paths, lint_source
+from keepwarm.lint._output import SARIF_SCHEMA
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "lint_fixtures"
+DOCS = ROOT / "docs" / "lint"
+ALL = frozenset(RULES)
+EXPECT = re.compile(r"# expect: (KW\d+(?:, *KW\d+)*)\s*$")
+LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>KW\d{3}) (?P<msg>.+)$")
+
+
+def _expected(path: pathlib.Path) -> set[tuple[int, str]]:
+    expected = set()
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        match = EXPECT.search(line)
+        if match:
+            expected.update((number, code.strip()) for code in match.group(1).split(","))
+    return expected
+
+
+FIXTURE_FILES = sorted(FIXTURES.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: p.stem)
+def test_fixture_findings_are_exactly_the_expect_comments(path: pathlib.Path) -> None:
+    """Each offending line of a rule's fixture carries ``# expect: KW1xx``; every other
+    line, and every line of a ``clean_*`` file, must produce nothing (all rules on)."""
+    expected = _expected(path)
+    if path.stem.startswith("clean_"):
+        assert expected == set()
+    else:
+        code = path.stem.split("_", 1)[0]
+        assert expected, f"{path.name} expects nothing"
+        assert {c for _, c in expected} == {code}, "a rule's fixture is about that rule"
+    found = {(f.line, f.code) for f in lint_source(path.read_bytes(), path.name, ALL)}
+    assert sorted(found - expected) == [], "false alarms"
+    assert sorted(expected - found) == [], "misses"
+
+
+def test_every_rule_has_a_fixture_a_docs_page_and_a_row_in_the_index() -> None:
+    index = (DOCS / "README.md").read_text()
+    clean = [p for p in FIXTURE_FILES if p.stem.startswith("clean_")]
+    assert len(clean) >= 5
+    for code, rule in RULES.items():
+        assert re.fullmatch(r"KW\d{3}", code)
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)*", rule.name)
+        if code != "KW001":  # a syntax error cannot sit in a fixture ruff also checks
+            fixture = FIXTURES / f"{code}_{rule.name.replace('-', '_')}.py"
+            assert fixture.is_file(), fixture
+        page = (DOCS / f"{code}.md").read_text()
+        assert page.startswith(f"# {code} `{rule.name}`\n")
+        headings = re.findall(r"^## (.+)$", page, re.M)
+        assert headings[:4] == ["What it does", "Why is this bad?", "Example", "Use instead"]
+        default = "on" if rule.default else "off"
+        row = f"| [{code}]({code}.md) | `{rule.name}` | {default} |"
+        assert row in index, row
+    assert len(set(re.findall(r"^\| \[(KW\d+)\]", index, re.M))) == len(RULES)
+
+
+@pytest.mark.parametrize("page", sorted(DOCS.glob("*.md")), ids=lambda p: p.name)
+def test_lint_docs_links_and_paths_exist(page: pathlib.Path) -> None:
+    text = page.read_text()
+    for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", text):
+        if not re.match(r"[a-z]+:", target):
+            assert (page.parent / target).exists(), f"{page.name} links to {target}"
+    for path in re.findall(r"`((?:tests|benchmarks|src|docs)/[\w./-]+)`", text):
+        assert (ROOT / path).exists(), f"{page.name} names {path}"
+
+
+# -- what names mean ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "codes"),
+    [
+        ("import requests as r\nr.get('u')\n", ["KW103"]),
+        ("from requests import get as fetch\nfetch('u')\n", ["KW103"]),
+        ("import requests.api\nrequests.api.post('u')\n", ["KW103"]),
+        ("from requests import api\napi.request('GET', 'u')\n", ["KW103"]),
+        (
+            "from requests.sessions import Session\ndef f(u):\n    s = Session()\n"
+            "    return s.get(u, timeout=1)\n",
+            ["KW102"],
+        ),
+        ("import requests\ndef f(s: 'requests.Session'):\n    s.get('u')\n", ["KW103"]),
+        (
+            "from typing import Optional\nimport requests\n"
+            "def f(s: Optional[requests.Session]):\n    s.get('u')\n",
+            ["KW103"],
+        ),
+        (
+            "try:\n    import requests\nexcept ImportError:\n    requests = None\n"
+            "requests.get('u')\n",
+            ["KW103"],
+        ),
+        # Not requests: a rebound name, a relative import, a name never imported.
+        ("import requests\nrequests = object()\nrequests.get('u')\n", []),
+        ("from .requests import get\nget('u')\n", []),
+        ("import requests\ndef f(requests):\n    requests.get('u')\n", []),
+        ("get('u')\nSession().get('u')\n", []),
+        # keepwarm.install() in the file: plain requests.get rides keepwarm's pools.
+        ("import keepwarm, requests\nkeepwarm.install()\nfor u in []:\n    requests.get(u)\n", []),
+    ],
+)
+def test_names_are_resolved_from_the_imports(source: str, codes: list[str]) -> None:
+    assert [f.code for f in lint_source(source, "t.py", ALL)] == codes
+
+
+def test_a_session_used_by_a_nested_function_is_not_per_call() -> None:
+    source = (
+        "import requests\n"
+        "def f(u):\n"
+        "    s = requests.Session()\n"
+        "    def g():\n"
+        "        return s.get(u, timeout=1)\n"
+        "    s.get(u, timeout=1)\n"
+        "    return g\n"
+        "def h(u):\n"
+        "    s = requests.Session()\n"
+        "    def g(s):\n"
+        "        return s\n"
+        "    return s.get(u, timeout=1)\n"
+    )
+    assert [(f.line, f.code) for f in lint_source(source, "t.py", ALL)] == [(9, "KW102")]
+
+
+# -- noqa and parse errors ---------------------------------------------------------------
+
+
+def test_noqa_silences_the_codes_it_names_or_all_when_bare() -> None:
+    source = (
+        "import requests\n"
+        "requests.get('a')  # noqa: KW103\n"
+        "requests.get('b')  # noqa\n"
+        "requests.get('c')  # NOQA:KW101,KW103\n"
+        "requests.get('d')  # noqa: KW101\n"
+        "requests.get('e')  # a comment, no noqa\n"
+    )
+    assert [(f.line, f.code) for f in lint_source(source, "t.py", ALL)] == [
+        (5, "KW103"),
+        (6, "KW103"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"def f(:\n    pass\n", "cannot parse: invalid syntax"),
+        (b"x = (\n", "cannot parse: '(' was never closed"),
+        (b"\xff\xfe = 1\n", "cannot parse"),
+        (b"x = 1\x00\n", "cannot parse"),
+    ],
+)
+def test_a_file_that_does_not_parse_is_one_finding(data: bytes, message: str) -> None:
+    (finding,) = lint_source(data, "bad.py", ALL)
+    assert finding.code == "KW001"
+    assert finding.message.startswith(message)
+
+
+def test_a_parse_error_does_not_stop_the_run(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "a_bad.py").write_text("def (:\n")
+    (tmp_path / "b_good.py").write_text("import requests\nrequests.get('u')\n")
+    report = lint_paths([str(tmp_path)])
+    assert [(pathlib.Path(f.path).name, f.code) for f in report.findings] == [
+        ("a_bad.py", "KW001"),
+        ("b_good.py", "KW103"),
+    ]
+    assert report.files == 2
+
+
+def test_invalid_escapes_do_not_warn(tmp_path: pathlib.Path) -> None:
+    """Warnings are errors in this suite: a file the parser warns about is still linted
+    quietly (the warning is for its author's tools, not for ours)."""
+    (tmp_path / "w.py").write_text("import re, requests\nre.compile('\\d')\nrequests.get('u')\n")
+    assert [f.code for f in lint_paths([str(tmp_path)]).findings] == ["KW103"]
+
+
+# -- which files ---------------------------------------------------------------------------
+
+BAD = "import requests\nrequests.get('u')\n"
+
+
+def _tree(root: pathlib.Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _linted(root: pathlib.Path, *paths: str, **kwargs: object) -> list[str]:
+    report = lint_paths([str(root / p) for p in paths] or [str(root)], **kwargs)  # type: ignore[arg-type]
+    return sorted({os.path.relpath(f.path, root).replace(os.sep, "/") for f in report.findings})
+
+
+def test_gitignore_patterns_exclude_files_and_directories(tmp_path: pathlib.Path) -> None:
+    (tmp_path / ".git").mkdir()
+    _tree(
+        tmp_path,
+        {
+            ".gitignore": "# generated\n\nbuild/\n*_gen.py\n/top.py\ndocs/conf.py\n!keep_gen.py\n",
+            "build/a.py": BAD,
+            "pkg/build/b.py": BAD,
+            "pkg/x_gen.py": BAD,
+            "keep_gen.py": BAD,
+            "top.py": BAD,
+            "pkg/top.py": BAD,
+            "docs/conf.py": BAD,
+            "pkg/docs/conf.py": BAD,
+            "pkg/.gitignore": "local.py\n",
+            "pkg/local.py": BAD,
+            "local.py": BAD,
+            "ok.py": BAD,
+            "notes.txt": BAD,
+            ".venv/lib/x.py": BAD,
+            "sub/__pycache__/y.py": BAD,
+        },
+    )
+    assert _linted(tmp_path) == ["local.py", "ok.py", "pkg/docs/conf.py", "pkg/top.py"]
+    # The parents' .gitignore applies to a directory inside the repository...
+    assert _linted(tmp_path, "pkg") == ["pkg/docs/conf.py", "pkg/top.py"]
+    # ... and a file named on the command line is always linted.
+    assert _linted(tmp_path, "build/a.py", "pkg/local.py") == ["build/a.py", "pkg/local.py"]
+
+
+def test_gitignore_of_parents_outside_a_repository_is_not_read(tmp_path: pathlib.Path) -> None:
+    _tree(tmp_path, {".gitignore": "*.py\n", "pkg/a.py": BAD})
+    assert _linted(tmp_path, "pkg") == ["pkg/a.py"]
+    assert _linted(tmp_path) == []
+
+
+def test_pyproject_exclude_select_ignore_and_per_file_ignores(tmp_path: pathlib.Path) -> None:
+    _tree(
+        tmp_path,
+        {
+            "pyproject.toml": "[tool.keepwarm.lint]\n"
+            'exclude = ["migrations/", "legacy_*.py"]\n'
+            'ignore = ["KW104"]\n'
+            '[tool.keepwarm.lint.per-file-ignores]\n"tests/*" = ["KW103"]\n',
+            "app/migrations/m.py": BAD,
+            "app/legacy_client.py": BAD,
+            "app/client.py": BAD + "requests.get('u', timeout=1, verify=False)\n",
+            "tests/test_x.py": BAD + "for u in []:\n    requests.get(u)\n",
+        },
+    )
+    report = lint_paths([str(tmp_path)])
+    found = [(os.path.relpath(f.path, tmp_path), f.line, f.code) for f in report.findings]
+    assert found == [
+        (os.path.join("app", "client.py"), 2, "KW103"),
+        (os.path.join("tests", "test_x.py"), 4, "KW101"),
+    ]
+    # --select replaces the configured selection; both ignore lists apply.
+    report = lint_paths([str(tmp_path / "app")], select={"KW104", "KW101"})
+    assert [f.code for f in report.findings] == []
+    report = lint_paths([str(tmp_path / "app")], select={"KW103"}, ignore={"KW103"})
+    assert report.findings == []
+
+
+def test_pyproject_select_turns_rules_on_and_off(tmp_path: pathlib.Path) -> None:
+    _tree(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.keepwarm.lint]\nselect = ["KW101"]\n',
+            "a.py": BAD + "for u in []:\n    requests.get(u)\n",
+        },
+    )
+    assert [f.code for f in lint_paths([str(tmp_path)]).findings] == ["KW101"]
+    assert [f.code for f in lint_paths([str(tmp_path)], select={"KW103"}).findings] == [
+        "KW103",
+        "KW103",
+    ]
+
+
+def test_the_nearest_pyproject_with_a_table_wins(tmp_path: pathlib.Path) -> None:
+    _tree(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.keepwarm.lint]\nignore = ["KW103"]\n',
+            "inner/pyproject.toml": '[project]\nname = "inner"\n',  # no table: look further
+            "inner/a.py": BAD,
+            "other/pyproject.toml": "[tool.keepwarm.lint]\n",
+            "other/b.py": BAD,
+        },
+    )
+    assert _linted(tmp_path) == ["other/b.py"]
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[tool.keepwarm.lint]\nselect = ['KW9']\n", "unknown rule code 'KW9'"),
+        ("[tool.keepwarm.lint]\nignroe = []\n", "unknown key 'ignroe'"),
+        ("[tool.keepwarm.lint]\nexclude = 'build'\n", "exclude must be a list of strings"),
+        ("[tool.keepwarm.lint\n", "pyproject.toml"),
+    ],
+)
+def test_a_bad_pyproject_is_a_usage_error(
+    tmp_path: pathlib.Path, toml: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tree(tmp_path, {"pyproject.toml": toml, "a.py": "x = 1\n"})
+    assert main(["lint", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keepwarm lint: error: ")
+    assert message in err
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def test_exit_code_0_when_clean_and_1_with_sorted_findings(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean = FIXTURES / "clean_shared_session.py"
+    assert main(["lint", str(clean)]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "keepwarm lint: 0 findings in 1 file\n"
+    fixture = FIXTURES / "KW103_missing_timeout.py"
+    assert main(["lint", str(fixture), str(clean)]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    parsed = [LINE.fullmatch(line) for line in lines]
+    assert all(parsed), lines
+    keys = [(m["path"], int(m["line"]), int(m["col"]), m["code"]) for m in parsed if m]
+    assert keys == sorted(keys)
+    assert {k[0] for k in keys} == {str(fixture)}
+    assert len(lines) == len(_expected(fixture))
+    assert err == f"keepwarm lint: {len(lines)} findings in 2 files\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["lint", "no/such/path.py"], "no/such/path.py: no such file or directory"),
+        (["lint", "--select", "KW103,XX1", "tests"], "--select: unknown rule code 'XX1'"),
+        (["lint", "--ignore", "KW7", "tests"], "--ignore: unknown rule code 'KW7'"),
+        (["lint", "--format", "xml", "tests"], "invalid choice: 'xml'"),
+        (["lint"], "the following arguments are required: PATH"),
+        (["lint", "--jobs", "0", "tests"], "must be from 1 to 64"),
+    ],
+)
+def test_usage_errors_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_select_and_ignore_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    fixture = str(FIXTURES / "KW101_request_in_loop.py")
+    assert main(["lint", fixture, "--ignore", "KW101"]) == 0
+    assert main(["lint", fixture, "--select", "KW103,KW104"]) == 0
+    assert main(["lint", fixture, "--select", "kw1"]) == 1  # prefixes, any case
+    codes = {line.split()[1] for line in capsys.readouterr().out.splitlines()}
+    assert codes == {"KW101"}
+
+
+def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
+    fixture = FIXTURES / "KW104_verify_disabled.py"
+    assert main(["lint", "--format", "json", str(fixture)]) == 1
+    out, err = capsys.readouterr()
+    assert err == ""
+    rows = json.loads(out)
+    assert {(r["line"], r["code"]) for r in rows} == _expected(fixture)
+    assert set(rows[0]) == {"path", "line", "column", "code", "name", "message"}
+    assert rows[0]["name"] == "verify-disabled"
+    assert main(["lint", "--format", "json", str(FIXTURES / "clean_factory.py")]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_sarif_output_has_what_code_scanning_needs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    fixture = FIXTURES / "KW102_session_per_call.py"
+    assert main(["lint", "--format", "sarif", os.path.relpath(fixture)]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["version"] == "2.1.0"
+    assert document["$schema"] == SARIF_SCHEMA
+    (run,) = document["runs"]
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "keepwarm-lint"
+    assert [r["id"] for r in driver["rules"]] == list(RULES)
+    assert {(r["physicalLocation"]["region"]["startLine"]) for r in _locations(run)} == {
+        line for line, _ in _expected(fixture)
+    }
+    for result in run["results"]:
+        assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"] == "KW102"
+        assert result["message"]["text"]
+        (location,) = result["locations"]
+        artifact = location["physicalLocation"]["artifactLocation"]
+        assert artifact == {
+            "uri": "tests/lint_fixtures/KW102_session_per_call.py",
+            "uriBaseId": "%SRCROOT%",
+        }
+
+
+def _locations(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return [loc for result in run["results"] for loc in result["locations"]]
+
+
+def test_the_command_is_listed_and_runs_as_python_m(tmp_path: pathlib.Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    listed = subprocess.run(
+        [sys.executable, "-m", "keepwarm", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert re.search(r"^\s+lint\s+find requests anti-patterns", listed, re.M)
+    (tmp_path / "a.py").write_text(BAD)
+    run = subprocess.run(
+        [sys.executable, "-m", "keepwarm", "lint", "a.py"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    assert run.stdout.startswith("a.py:2:1: KW103 `requests.get()` without `timeout=`")
+    assert run.stderr == "keepwarm lint: 1 finding in 1 file\n"
+
+
+# -- real code -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_whole_standard_library_lints_without_an_internal_error() -> None:
+    """Every file of the running Python's ``Lib/`` (its site-packages excluded, as by
+    default), in worker processes like a real run: no crash, no error line, done within
+    a bound. What it finds is printed (``-s`` shows it), not asserted: a new Python
+    brings new files."""
+    stdlib = sysconfig.get_paths()["stdlib"]
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "keepwarm", "lint", "--format", "json", stdlib],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        timeout=300,
+    )
+    elapsed = time.monotonic() - started
+    assert run.returncode in (0, 1), run.stderr
+    assert run.stderr == ""
+    findings = json.loads(run.stdout)
+    files = sum(1 for _ in pathlib.Path(stdlib).rglob("*.py"))
+    assert files > 500
+    codes: dict[str, int] = {}
+    for finding in findings:
+        codes[finding["code"]] = codes.get(finding["code"], 0) + 1
+    assert set(codes) <= set(RULES)
+    assert elapsed < 120
+    print(f"\nstdlib {stdlib}: {len(findings)} findings {codes} in {elapsed:.1f} s")
