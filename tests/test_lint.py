@@ -372,6 +372,17 @@ def test_select_and_ignore_on_the_command_line(capsys: pytest.CaptureFixture[str
     assert codes == {"KW101"}
 
 
+def test_rules_off_by_default_run_only_when_selected(capsys: pytest.CaptureFixture[str]) -> None:
+    off = [code for code, rule in RULES.items() if not rule.default]
+    assert off == ["KW105", "KW106"]
+    for code in off:
+        fixture = str(next(FIXTURES.glob(f"{code}_*.py")))
+        assert main(["lint", fixture]) == 0
+        assert main(["lint", fixture, "--select", code]) == 1
+        assert main(["lint", fixture, "--select", "ALL", "--ignore", code]) == 0
+    capsys.readouterr()
+
+
 def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     fixture = FIXTURES / "KW104_verify_disabled.py"
     assert main(["lint", "--format", "json", str(fixture)]) == 1

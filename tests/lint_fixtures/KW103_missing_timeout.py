@@ -43,7 +43,9 @@ def with_session(urls: list[str]) -> None:
 
 def plain_adapter(url: str) -> None:
     s = requests.Session()
-    s.mount("https://", HTTPAdapter(pool_maxsize=20, pool_connections=20))
+    adapter = HTTPAdapter(pool_maxsize=20, pool_connections=20)
+    s.mount("https://", adapter)
+    s.mount("http://", adapter)
     s.get(url)  # expect: KW103
     s.get(url, timeout=5)
 
@@ -118,6 +120,7 @@ class TimeoutAdapter(HTTPAdapter):
 def custom_adapter(url: str) -> None:
     s = requests.Session()
     s.mount("https://", TimeoutAdapter())
+    s.mount("http://", TimeoutAdapter())
     s.get(url)
     s.get(url)
 
@@ -133,6 +136,7 @@ class WithTimeoutAdapter:
     def __init__(self) -> None:
         self.http = requests.Session()
         self.http.mount("https://", TimeoutAdapter())
+        self.http.mount("http://", TimeoutAdapter())
 
     def items(self) -> Any:
         return self.http.get(URL)

@@ -19,12 +19,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from keepwarm.lint._lifecycle import closed_then_used
 from keepwarm.lint._names import (
     HTTP_METHODS,
     KEEPWARM_SESSIONS,
     MODULE_API,
     SESSION_CLASSES,
     Names,
+    scope_nodes,
 )
 
 __all__ = ["Checker", "Hit"]
@@ -54,7 +56,19 @@ _MSG = {
     "read and change the traffic; pass `verify=` a CA bundle path instead",
     "KW104-attr": "`.verify = False` turns off TLS certificate checks for every request of "
     "the session; set it to a CA bundle path instead",
+    "KW105": "`HTTPAdapter(pool_maxsize=...)` leaves `pool_connections` (how many hosts keep "
+    "a pool) at 10: with more hosts, pools and their open connections are thrown away; "
+    "pass `pool_connections=` too",
+    "KW106": "adapter mounted on `{prefix}` only: requests to `{other}` URLs (redirects "
+    "included) get a default adapter without this tuning; mount it on both",
+    "KW107": "`{target}` changed inside a loop: the session's headers are shared by every "
+    "request (and thread) that follows; pass `headers=` to the request instead",
+    "KW108": "`{key}.{method}()` after the session was closed on line {line}: requests "
+    "silently opens new connections (keepwarm raises `SessionClosedError`); close it after "
+    "its last use",
 }
+_HEADER_MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "__setitem__"})
+_SCHEMES = ("http://", "https://")
 
 
 class _Scope:
@@ -72,6 +86,9 @@ class _Scope:
         self.cls: _Scope | None = None  # the class of a method
         self.attributes: dict[str, str] = {}  # class scopes: self.<attr> -> kind
         self.custom_attributes: set[str] = set()
+        # KW106: receiver -> scheme prefix -> its mount() call (None: another prefix).
+        self.mounts: dict[str, dict[str, ast.Call | None]] = {}
+        self.creation_depth: dict[str, int] = {}
         self.body: list[ast.stmt] = []
         # KW102, decided when the scope ends:
         self.candidates: list[tuple[ast.Call, str, int]] = []
@@ -96,6 +113,7 @@ class Checker:
         module = _Scope("module", None)
         self._scan(module, self.tree, self.tree.body, ())
         self._body(self.tree.body, module, 0)
+        self._closed(self.tree.body, module)
         self._finish(module)
         return self.hits
 
@@ -137,15 +155,19 @@ class Checker:
             return "keepwarm"
         return None
 
-    def _custom_mount(self, call: ast.Call) -> bool:
-        """``.mount(prefix, adapter)`` with anything but a plain ``HTTPAdapter(...)``: the
-        adapter may add a default timeout (the common ``TimeoutHTTPAdapter`` recipe)."""
+    def _plain_adapter(self, node: ast.expr | None) -> bool:
+        return isinstance(node, ast.Call) and self.names.qualname(node.func) == _PLAIN_ADAPTER
+
+    def _custom_mount(self, call: ast.Call, plain: frozenset[str] = frozenset()) -> bool:
+        """``.mount(prefix, adapter)`` with anything but a plain ``HTTPAdapter(...)`` (or a
+        local name only ever bound to one, *plain*): the adapter may add a default timeout
+        (the common ``TimeoutHTTPAdapter`` recipe)."""
         if len(call.args) < 2:
             return True
         adapter = call.args[1]
-        return not (
-            isinstance(adapter, ast.Call) and self.names.qualname(adapter.func) == _PLAIN_ADAPTER
-        )
+        if isinstance(adapter, ast.Name):
+            return adapter.id not in plain
+        return not self._plain_adapter(adapter)
 
     # -- the scan of a scope's bindings ---------------------------------------------------
 
@@ -166,9 +188,12 @@ class Checker:
         for arg in params:
             bind(arg.arg, self._annotation_kind(arg.annotation))
         handled: set[int] = set()
-        for child in _scope_nodes(body):
+        mounts: list[tuple[str, ast.Call]] = []
+        for child in scope_nodes(body):
             if isinstance(child, ast.Assign):
                 kind = self._kind(child.value)
+                if kind is None and self._plain_adapter(child.value):
+                    kind = "adapter"
                 for target in child.targets:
                     if isinstance(target, ast.Name):
                         handled.add(id(target))
@@ -205,12 +230,8 @@ class Checker:
                     bind((alias.asname or alias.name).partition(".")[0], None)
             elif isinstance(child, ast.Call) and isinstance(child.func, ast.Attribute):
                 receiver = child.func.value
-                if (
-                    child.func.attr == "mount"
-                    and isinstance(receiver, ast.Name)
-                    and self._custom_mount(child)
-                ):
-                    scope.custom.add(receiver.id)
+                if child.func.attr == "mount" and isinstance(receiver, ast.Name):
+                    mounts.append((receiver.id, child))
             elif (
                 isinstance(child, ast.Attribute)
                 and isinstance(child.ctx, ast.Store)
@@ -218,11 +239,13 @@ class Checker:
                 and child.attr in _SESSION_CALLS
             ):
                 scope.custom.add(child.value.id)
+        plain = frozenset(name for name, found in kinds.items() if found == {"adapter"})
         for name, found in kinds.items():
             if len(found) == 1 and name not in scope.declared:
                 (kind,) = found
-                if kind is not None:
+                if kind in ("requests", "keepwarm"):
                     scope.sessions[name] = kind
+        scope.custom.update(name for name, call in mounts if self._custom_mount(call, plain))
 
     def _scan_class(self, scope: _Scope, node: ast.ClassDef) -> None:
         """``self.<attr>`` bindings anywhere in the class, and its class attributes."""
@@ -323,6 +346,12 @@ class Checker:
                 self._call(node, scope, depth)
             elif isinstance(node, ast.Assign):
                 self._assign(node, scope)
+                if depth:
+                    self._headers_store(node.targets, scope, depth)
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and depth:
+                self._headers_store([node.target], scope, depth)
+            elif isinstance(node, ast.Delete) and depth:
+                self._headers_store(node.targets, scope, depth)
             for child in ast.iter_child_nodes(node):
                 self._visit(child, scope, depth)
 
@@ -344,6 +373,7 @@ class Checker:
                 inner.self_name = positional[0].arg
                 inner.cls = scope
         self._body(body, inner, 0)
+        self._closed(body, inner)
         self._finish(inner)
 
     # -- the rules ------------------------------------------------------------------------
@@ -363,8 +393,23 @@ class Checker:
             if not self.installed:
                 self._timeout(call, name, method)
         elif name in SESSION_CLASSES and scope.created.get(id(call)) is not None:
+            scope.creation_depth[scope.created[id(call)]] = depth
             if depth or scope.kind == "function":
                 scope.candidates.append((call, scope.created[id(call)], depth))
+        elif name == _PLAIN_ADAPTER:
+            self._adapter(call)
+        elif isinstance(func, ast.Attribute) and func.attr == "mount":
+            self._mount(call, scope)
+        elif (
+            depth
+            and isinstance(func, ast.Attribute)
+            and func.attr in _HEADER_MUTATORS
+            and isinstance(func.value, ast.Attribute)
+            and func.value.attr == "headers"
+            and self._mutable_session(func.value.value, scope, depth)
+        ):
+            target = f"{_dotted(func.value)}.{func.attr}()"
+            self._hit(call, "KW107", _MSG["KW107"].format(target=target))
         elif isinstance(func, ast.Attribute) and func.attr in _SESSION_CALLS:
             receiver = func.value
             kind, label = self._receiver(receiver, scope)
@@ -390,18 +435,21 @@ class Checker:
             return
         self._hit(call, "KW103", _MSG["KW103"].format(name=name))
 
-    def _receiver(self, node: ast.expr, scope: _Scope) -> tuple[str | None, str]:
+    def _receiver(
+        self, node: ast.expr, scope: _Scope, timeout: bool = True
+    ) -> tuple[str | None, str]:
         """The kind of session *node* is ("requests", "keepwarm" or None) and how to name
-        it in a message."""
+        it in a message; for KW103 (*timeout*) a session that may get a default timeout
+        another way counts as None."""
         if isinstance(node, ast.Name):
             found = _lookup(scope, node.id)
-            if found is None or node.id in found.custom:
+            if found is None or (timeout and node.id in found.custom):
                 return None, node.id
             return found.sessions.get(node.id), node.id
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             cls = scope.cls
             if cls is not None and node.value.id == scope.self_name:
-                if node.attr in cls.custom_attributes:
+                if timeout and node.attr in cls.custom_attributes:
                     return None, ""
                 return cls.attributes.get(node.attr), f"{node.value.id}.{node.attr}"
             return None, ""
@@ -418,9 +466,73 @@ class Checker:
                 if kind is not None or "session" in named.lower():
                     self._hit(target, "KW104", _MSG["KW104-attr"])
 
+    def _key(self, node: ast.expr, scope: _Scope) -> str | None:
+        """``s`` or ``self.http`` for a session the rules follow, else None."""
+        if not isinstance(node, (ast.Name, ast.Attribute)):
+            return None
+        kind, label = self._receiver(node, scope, timeout=False)
+        return label if kind is not None and label else None
+
+    def _mutable_session(self, node: ast.expr, scope: _Scope, depth: int) -> bool:
+        """A followed session made before the loop (one made in it is KW102's business)."""
+        if self._key(node, scope) is None:
+            return False
+        made = scope.creation_depth.get(node.id) if isinstance(node, ast.Name) else None
+        return made is None or made < depth
+
+    def _headers_store(self, targets: list[ast.expr], scope: _Scope, depth: int) -> None:
+        for target in targets:
+            if (
+                isinstance(target, ast.Subscript)
+                and isinstance(target.value, ast.Attribute)
+                and target.value.attr == "headers"
+                and self._mutable_session(target.value.value, scope, depth)
+            ):
+                shown = f"{_dotted(target.value)}[...]"
+                self._hit(target, "KW107", _MSG["KW107"].format(target=shown))
+
+    def _adapter(self, call: ast.Call) -> None:
+        keywords = {k.arg for k in call.keywords}
+        if (
+            "pool_maxsize" in keywords
+            and not call.args
+            and not keywords & {"pool_connections", None}
+        ):
+            self._hit(call, "KW105", _MSG["KW105"])
+
+    def _mount(self, call: ast.Call, scope: _Scope) -> None:
+        receiver = call.func.value  # type: ignore[attr-defined]
+        owner = scope
+        if isinstance(receiver, ast.Name):
+            key = receiver.id
+        elif _is_self_attribute(receiver) and scope.cls is not None:
+            key, owner = _dotted(receiver), scope.cls
+        else:
+            return
+        prefix = call.args[0] if call.args else None
+        text = prefix.value if isinstance(prefix, ast.Constant) else None
+        mounts = owner.mounts.setdefault(key, {})
+        if text in _SCHEMES and isinstance(text, str):
+            mounts[text] = call
+        else:
+            mounts["other"] = None
+
+    def _closed(self, body: list[ast.stmt], scope: _Scope) -> None:
+        for call, line in closed_then_used(body, lambda node: self._key(node, scope)):
+            key = _dotted(call.func.value)  # type: ignore[attr-defined]
+            method = call.func.attr  # type: ignore[attr-defined]
+            self._hit(call, "KW108", _MSG["KW108"].format(key=key, method=method, line=line))
+
     def _finish(self, scope: _Scope) -> None:
-        """KW102: a session bound to a local that does not escape the scope and serves one
-        request (or one pass of the loop it was made in)."""
+        """KW106: a scheme mounted alone; KW102: a session bound to a local that does not
+        escape the scope and serves one request (or one pass of the loop it was made in)."""
+        for mounts in scope.mounts.values():
+            schemes = [mounts[p] for p in _SCHEMES if p in mounts]
+            if "other" not in mounts and len(schemes) == 1 and schemes[0] is not None:
+                (prefix,) = (p for p in _SCHEMES if p in mounts)
+                other = _SCHEMES[1 - _SCHEMES.index(prefix)]
+                message = _MSG["KW106"].format(prefix=prefix, other=other)
+                self._hit(schemes[0], "KW106", message)
         if not scope.candidates:
             return
         escaped = _escaped(scope.body, {var for _, var, _ in scope.candidates})
@@ -461,7 +573,7 @@ def _escaped(body: list[ast.stmt], names: set[str]) -> set[str]:
     receivers: set[int] = set()
     escaped: set[str] = set()
     loads: list[ast.Name] = []
-    for child in _scope_nodes(body):
+    for child in scope_nodes(body):
         if isinstance(child, _SCOPES):
             escaped.update(_free_names(child, names))
         elif isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name):
@@ -485,17 +597,6 @@ def _free_names(node: ast.AST, names: set[str]) -> set[str]:
         elif isinstance(child, ast.arg) and child.arg in names:
             bound.add(child.arg)
     return used - bound
-
-
-def _scope_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
-    """Every node of a scope's own body: nested functions, lambdas and classes are yielded
-    but not entered."""
-    stack: list[ast.AST] = list(reversed(body))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, _SCOPES):
-            stack.extend(ast.iter_child_nodes(node))
 
 
 def _comprehension_parts(
@@ -526,6 +627,13 @@ def _defaults(args: ast.arguments) -> list[ast.expr]:
 
 def _decorator_name(node: ast.expr) -> str:
     return _last_name(node.func if isinstance(node, ast.Call) else node)
+
+
+def _dotted(node: ast.expr) -> str:
+    """``self.http.headers`` for that expression; ``...`` for what is not a dotted name."""
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return node.id if isinstance(node, ast.Name) else "..."
 
 
 def _last_name(node: ast.expr) -> str:

@@ -11,6 +11,7 @@ cannot tell which binding a use sees, and a false alarm costs more than a miss.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 
 __all__ = [
     "HTTP_METHODS",
@@ -19,6 +20,7 @@ __all__ = [
     "SESSION_CLASSES",
     "Names",
     "module_mentions_http",
+    "scope_nodes",
 ]
 
 #: The request methods of the module-level API and of a ``Session``.
@@ -104,3 +106,17 @@ class Names:
             return None
         name = ".".join([base, *reversed(parts)])
         return _CANONICAL.get(name, name)
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+def scope_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every node of a scope's own statements: nested functions, lambdas and classes are
+    yielded but not entered (their bodies are scopes of their own)."""
+    stack: list[ast.AST] = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, _SCOPES):
+            stack.extend(ast.iter_child_nodes(node))

@@ -76,6 +76,30 @@ RULES: dict[str, Rule] = {
             True,
             "`verify=False`: TLS certificates are not checked",
         ),
+        Rule(
+            "KW105",
+            "pool-maxsize-alone",
+            False,
+            "`HTTPAdapter(pool_maxsize=...)` without `pool_connections`, which stays 10",
+        ),
+        Rule(
+            "KW106",
+            "adapter-mounted-once",
+            False,
+            "an adapter mounted on only one of `http://` and `https://`",
+        ),
+        Rule(
+            "KW107",
+            "headers-mutated-in-loop",
+            True,
+            "a session's shared `headers` changed inside a loop instead of per-request `headers=`",
+        ),
+        Rule(
+            "KW108",
+            "use-after-close",
+            True,
+            "a request on a session after its `close()` or its `with` block",
+        ),
     )
 }
 
