@@ -142,6 +142,41 @@ def test_a_session_used_by_a_nested_function_is_not_per_call() -> None:
     assert [(f.line, f.code) for f in lint_source(source, "t.py", ALL)] == [(9, "KW102")]
 
 
+@pytest.mark.parametrize(
+    ("path", "codes"),
+    [
+        ("test_api.py", ["KW109"]),
+        ("api_test.py", ["KW109"]),
+        ("conftest.py", ["KW109"]),
+        ("api.py", []),
+        ("tests.py", []),
+    ],
+)
+def test_a_module_level_session_is_never_closed_only_in_tests_and_scripts(
+    path: str, codes: list[str]
+) -> None:
+    source = "import requests\nSESSION = requests.Session()\n"
+    assert [f.code for f in lint_source(source, path, ALL)] == codes
+    script = source + "if __name__ == '__main__':\n    SESSION.get('u', timeout=1)\n"
+    assert [f.code for f in lint_source(script, path, ALL)] == ["KW109"]
+
+
+def test_a_per_call_session_is_reported_once() -> None:
+    """KW102 says it all; KW109 (never closed) does not repeat it."""
+    source = "import requests\ndef f(u):\n    s = requests.Session()\n    s.get(u, timeout=1)\n"
+    assert [f.code for f in lint_source(source, "t.py", ALL)] == ["KW102"]
+
+
+def test_a_thread_pool_alone_does_not_make_a_file_worth_checking() -> None:
+    source = (
+        "from concurrent.futures import ThreadPoolExecutor\n"
+        "from somewhere import HTTPAdapter\n"
+        "a = HTTPAdapter(pool_maxsize=2)\n"
+        "ThreadPoolExecutor(max_workers=64)\n"
+    )
+    assert lint_source(source, "t.py", ALL) == []
+
+
 # -- noqa and parse errors ---------------------------------------------------------------
 
 
@@ -374,7 +409,7 @@ def test_select_and_ignore_on_the_command_line(capsys: pytest.CaptureFixture[str
 
 def test_rules_off_by_default_run_only_when_selected(capsys: pytest.CaptureFixture[str]) -> None:
     off = [code for code, rule in RULES.items() if not rule.default]
-    assert off == ["KW105", "KW106"]
+    assert off == ["KW105", "KW106", "KW109"]
     for code in off:
         fixture = str(next(FIXTURES.glob(f"{code}_*.py")))
         assert main(["lint", fixture]) == 0

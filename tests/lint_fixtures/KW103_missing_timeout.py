@@ -48,6 +48,7 @@ def plain_adapter(url: str) -> None:
     s.mount("http://", adapter)
     s.get(url)  # expect: KW103
     s.get(url, timeout=5)
+    s.close()
 
 
 class Api:
@@ -123,6 +124,7 @@ def custom_adapter(url: str) -> None:
     s.mount("http://", TimeoutAdapter())
     s.get(url)
     s.get(url)
+    s.close()
 
 
 def patched_request(url: str) -> None:
@@ -130,6 +132,7 @@ def patched_request(url: str) -> None:
     s.request = functools.partial(s.request, timeout=5)  # type: ignore[method-assign]
     s.get(url)
     s.get(url)
+    s.close()
 
 
 class WithTimeoutAdapter:

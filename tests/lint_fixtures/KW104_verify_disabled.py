@@ -32,6 +32,7 @@ def sessions(client: Any) -> None:
     s.post(URL, timeout=5, verify=False)  # expect: KW104
     s.get(URL, timeout=5)
     client.get(URL, timeout=5, verify=False)  # expect: KW104
+    s.close()
 
 
 def keepwarm_sessions() -> None:

@@ -19,15 +19,22 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from keepwarm.lint._lifecycle import closed_then_used
+from keepwarm.lint._lifecycle import (
+    closed_or_handed_over,
+    closed_then_used,
+    escaped,
+    is_main_guard,
+)
 from keepwarm.lint._names import (
     HTTP_METHODS,
     KEEPWARM_SESSIONS,
     MODULE_API,
     SESSION_CLASSES,
+    THREAD_POOLS,
     Names,
     scope_nodes,
 )
+from keepwarm.lint._rules import MESSAGES
 
 __all__ = ["Checker", "Hit"]
 
@@ -38,35 +45,12 @@ _REQUEST_METHODS = HTTP_METHODS | {"request"}
 _SESSION_CALLS = _REQUEST_METHODS | {"send"}
 #: ``Session.request``'s positional parameters up to ``timeout`` (requests/sessions.py).
 _REQUEST_TIMEOUT_POSITION = 8
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _PLAIN_ADAPTER = "requests.adapters.HTTPAdapter"
 
-_MSG = {
-    "KW101": "`{name}()` in a loop opens a new connection (and TLS handshake) per call; "
-    "make one `requests.Session()` (or `keepwarm.session()`) before the loop and call its "
-    "`.{method}()`",
-    "KW102-call": "`requests.Session()` made for one request and dropped: its connection is "
-    "never reused; create the session once and reuse it, or pass it in",
-    "KW102-loop": "`requests.Session()` made on each loop iteration: every iteration opens "
-    "new connections; create the session once, before the loop",
-    "KW103": "`{name}()` without `timeout=`: a server that stops answering hangs this call "
-    "forever; pass `timeout=` (or use `keepwarm.session()`, which has a default)",
-    "KW104-call": "`verify=False` turns off TLS certificate checks: anyone on the path can "
-    "read and change the traffic; pass `verify=` a CA bundle path instead",
-    "KW104-attr": "`.verify = False` turns off TLS certificate checks for every request of "
-    "the session; set it to a CA bundle path instead",
-    "KW105": "`HTTPAdapter(pool_maxsize=...)` leaves `pool_connections` (how many hosts keep "
-    "a pool) at 10: with more hosts, pools and their open connections are thrown away; "
-    "pass `pool_connections=` too",
-    "KW106": "adapter mounted on `{prefix}` only: requests to `{other}` URLs (redirects "
-    "included) get a default adapter without this tuning; mount it on both",
-    "KW107": "`{target}` changed inside a loop: the session's headers are shared by every "
-    "request (and thread) that follows; pass `headers=` to the request instead",
-    "KW108": "`{key}.{method}()` after the session was closed on line {line}: requests "
-    "silently opens new connections (keepwarm raises `SessionClosedError`); close it after "
-    "its last use",
-}
+#: requests' ``HTTPAdapter`` default (requests/adapters.py, ``DEFAULT_POOLSIZE``).
+_DEFAULT_POOLSIZE = 10
+_UNKNOWN = -1  # an argument given, but not as a literal
 _HEADER_MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "__setitem__"})
 _SCHEMES = ("http://", "https://")
 
@@ -89,6 +73,10 @@ class _Scope:
         # KW106: receiver -> scheme prefix -> its mount() call (None: another prefix).
         self.mounts: dict[str, dict[str, ast.Call | None]] = {}
         self.creation_depth: dict[str, int] = {}
+        self.assigned: dict[int, str] = {}  # id(Session() call) -> local, by `=` only
+        self.unclosed: list[tuple[ast.Call, str]] = []  # KW109 candidates
+        self.workers: list[tuple[ast.Call, int]] = []  # KW110: thread pools and their size
+        self.adapters: list[tuple[ast.Call, int]] = []  # KW110: adapters and pool_maxsize
         self.body: list[ast.stmt] = []
         # KW102, decided when the scope ends:
         self.candidates: list[tuple[ast.Call, str, int]] = []
@@ -98,9 +86,11 @@ class _Scope:
 class Checker:
     """Run every rule on one module; :meth:`run` returns the hits, unsorted."""
 
-    def __init__(self, tree: ast.Module, names: Names) -> None:
+    def __init__(self, tree: ast.Module, names: Names, path: str = "<source>") -> None:
         self.tree = tree
         self.names = names
+        self.path = path
+        self.reported: set[int] = set()  # creations KW102 reported (KW109 stays quiet)
         self.hits: list[Hit] = []
         self.installed = False  # keepwarm.install() in the file: requests.get is pooled
         self.returned: set[int] = set()  # calls in a `return` inside a loop: retries
@@ -200,6 +190,7 @@ class Checker:
                         bind(target.id, kind)
                         if kind == "requests":
                             scope.created[id(child.value)] = target.id
+                            scope.assigned[id(child.value)] = target.id
             elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
                 handled.add(id(child.target))
                 kind = self._kind(child.value) or (
@@ -389,15 +380,21 @@ class Checker:
         if name in MODULE_API:
             method = name.rpartition(".")[2]
             if depth and not self.installed and id(call) not in self.returned:
-                self._hit(call, "KW101", _MSG["KW101"].format(name=name, method=method))
+                self._hit(call, "KW101", MESSAGES["KW101"].format(name=name, method=method))
             if not self.installed:
                 self._timeout(call, name, method)
         elif name in SESSION_CLASSES and scope.created.get(id(call)) is not None:
             scope.creation_depth[scope.created[id(call)]] = depth
+            if id(call) in scope.assigned:
+                scope.unclosed.append((call, scope.assigned[id(call)]))
             if depth or scope.kind == "function":
                 scope.candidates.append((call, scope.created[id(call)], depth))
         elif name == _PLAIN_ADAPTER:
-            self._adapter(call)
+            self._adapter(call, scope)
+        elif name in THREAD_POOLS:
+            size = _int_argument(call, "max_workers", 0)
+            if size is not None and size != _UNKNOWN:
+                scope.workers.append((call, size))
         elif isinstance(func, ast.Attribute) and func.attr == "mount":
             self._mount(call, scope)
         elif (
@@ -409,12 +406,12 @@ class Checker:
             and self._mutable_session(func.value.value, scope, depth)
         ):
             target = f"{_dotted(func.value)}.{func.attr}()"
-            self._hit(call, "KW107", _MSG["KW107"].format(target=target))
+            self._hit(call, "KW107", MESSAGES["KW107"].format(target=target))
         elif isinstance(func, ast.Attribute) and func.attr in _SESSION_CALLS:
             receiver = func.value
             kind, label = self._receiver(receiver, scope)
             if self._kind(receiver) == "requests":
-                self._hit(call, "KW102", _MSG["KW102-call"])
+                self._hit(call, "KW102", MESSAGES["KW102-call"])
             if isinstance(receiver, ast.Name) and receiver.id in scope.created.values():
                 scope.request_depths.setdefault(receiver.id, []).append(depth)
             if kind == "requests" and func.attr != "send":
@@ -424,7 +421,7 @@ class Checker:
         ):
             for keyword in call.keywords:
                 if keyword.arg == "verify" and _is_false(keyword.value):
-                    self._hit(keyword.value, "KW104", _MSG["KW104-call"])
+                    self._hit(keyword.value, "KW104", MESSAGES["KW104-call"])
 
     def _timeout(self, call: ast.Call, name: str, method: str) -> None:
         if any(k.arg is None or k.arg == "timeout" for k in call.keywords):
@@ -433,7 +430,7 @@ class Checker:
             return
         if method == "request" and len(call.args) > _REQUEST_TIMEOUT_POSITION:
             return
-        self._hit(call, "KW103", _MSG["KW103"].format(name=name))
+        self._hit(call, "KW103", MESSAGES["KW103"].format(name=name))
 
     def _receiver(
         self, node: ast.expr, scope: _Scope, timeout: bool = True
@@ -464,7 +461,7 @@ class Checker:
                 kind, _ = self._receiver(target.value, scope)
                 named = _last_name(target.value)
                 if kind is not None or "session" in named.lower():
-                    self._hit(target, "KW104", _MSG["KW104-attr"])
+                    self._hit(target, "KW104", MESSAGES["KW104-attr"])
 
     def _key(self, node: ast.expr, scope: _Scope) -> str | None:
         """``s`` or ``self.http`` for a session the rules follow, else None."""
@@ -489,16 +486,21 @@ class Checker:
                 and self._mutable_session(target.value.value, scope, depth)
             ):
                 shown = f"{_dotted(target.value)}[...]"
-                self._hit(target, "KW107", _MSG["KW107"].format(target=shown))
+                self._hit(target, "KW107", MESSAGES["KW107"].format(target=shown))
 
-    def _adapter(self, call: ast.Call) -> None:
+    def _adapter(self, call: ast.Call, scope: _Scope) -> None:
+        size = _int_argument(call, "pool_maxsize", 1)
+        if size is None:
+            size = _DEFAULT_POOLSIZE
+        if size != _UNKNOWN:
+            scope.adapters.append((call, size))
         keywords = {k.arg for k in call.keywords}
         if (
             "pool_maxsize" in keywords
             and not call.args
             and not keywords & {"pool_connections", None}
         ):
-            self._hit(call, "KW105", _MSG["KW105"])
+            self._hit(call, "KW105", MESSAGES["KW105"])
 
     def _mount(self, call: ast.Call, scope: _Scope) -> None:
         receiver = call.func.value  # type: ignore[attr-defined]
@@ -521,31 +523,74 @@ class Checker:
         for call, line in closed_then_used(body, lambda node: self._key(node, scope)):
             key = _dotted(call.func.value)  # type: ignore[attr-defined]
             method = call.func.attr  # type: ignore[attr-defined]
-            self._hit(call, "KW108", _MSG["KW108"].format(key=key, method=method, line=line))
+            self._hit(call, "KW108", MESSAGES["KW108"].format(key=key, method=method, line=line))
 
     def _finish(self, scope: _Scope) -> None:
-        """KW106: a scheme mounted alone; KW102: a session bound to a local that does not
-        escape the scope and serves one request (or one pass of the loop it was made in)."""
+        """The rules decided when a scope ends: KW106, KW110, KW102 and KW109 (which stays
+        quiet about a session KW102 reported)."""
         for mounts in scope.mounts.values():
             schemes = [mounts[p] for p in _SCHEMES if p in mounts]
             if "other" not in mounts and len(schemes) == 1 and schemes[0] is not None:
                 (prefix,) = (p for p in _SCHEMES if p in mounts)
                 other = _SCHEMES[1 - _SCHEMES.index(prefix)]
-                message = _MSG["KW106"].format(prefix=prefix, other=other)
+                message = MESSAGES["KW106"].format(prefix=prefix, other=other)
                 self._hit(schemes[0], "KW106", message)
+        for adapter, size in scope.adapters:
+            larger = [(workers, pool) for pool, workers in scope.workers if workers > size]
+            if larger:
+                workers, pool = max(larger, key=lambda pair: pair[0])
+                message = MESSAGES["KW110"].format(size=size, workers=workers, line=pool.lineno)
+                self._hit(adapter, "KW110", message)
+        self._per_call(scope)
+        self._never_closed(scope)
+
+    def _per_call(self, scope: _Scope) -> None:
+        """KW102: a session bound to a local that does not escape the scope and serves one
+        request (or one pass of the loop it was made in)."""
         if not scope.candidates:
             return
-        escaped = _escaped(scope.body, {var for _, var, _ in scope.candidates})
+        kept = escaped(scope.body, {var for _, var, _ in scope.candidates})
         for call, var, depth in scope.candidates:
-            if var in escaped or scope.sessions.get(var) != "requests":
+            if var in kept or scope.sessions.get(var) != "requests":
                 continue  # kept alive, or the name is bound to something else too
             depths = scope.request_depths.get(var, [])
             if not depths or any(d > depth for d in depths):
                 continue  # no request, or the session serves a loop of them
             if depth:
-                self._hit(call, "KW102", _MSG["KW102-loop"])
+                self._hit(call, "KW102", MESSAGES["KW102-loop"])
+                self.reported.add(id(call))
             elif len(depths) == 1:
-                self._hit(call, "KW102", _MSG["KW102-call"])
+                self._hit(call, "KW102", MESSAGES["KW102-call"])
+                self.reported.add(id(call))
+
+    def _never_closed(self, scope: _Scope) -> None:
+        """KW109: a session bound with ``=`` in a function (or at the top of a script or a
+        test module), followed, not kept alive past the scope and never closed there."""
+        candidates = [
+            (call, var)
+            for call, var in scope.unclosed
+            if id(call) not in self.reported and scope.sessions.get(var) == "requests"
+        ]
+        if not candidates:
+            return
+        if scope.kind == "module":
+            if not self._script_or_test():
+                return
+            kept = closed_or_handed_over(self.tree.body, {v for _, v in candidates}, True)
+        elif scope.kind == "function":
+            names = {v for _, v in candidates}
+            kept = escaped(scope.body, names) | closed_or_handed_over(scope.body, names, False)
+        else:
+            return
+        for call, var in candidates:
+            if var not in kept:
+                self._hit(call, "KW109", MESSAGES["KW109"].format(var=var))
+
+    def _script_or_test(self) -> bool:
+        name = self.path.replace("\\", "/").rpartition("/")[2]
+        if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
+            return True
+        return any(is_main_guard(stmt) for stmt in self.tree.body)
 
 
 def _lookup(scope: _Scope, name: str) -> _Scope | None:
@@ -564,39 +609,6 @@ def _lookup(scope: _Scope, name: str) -> _Scope | None:
         first = False
         current = current.parent
     return None
-
-
-def _escaped(body: list[ast.stmt], names: set[str]) -> set[str]:
-    """Which of *names* are used other than as ``name.attr`` or ``with name`` in the scope
-    itself: returned, stored, passed on... or used at all by a nested function, lambda or
-    class (a closure keeps it alive)."""
-    receivers: set[int] = set()
-    escaped: set[str] = set()
-    loads: list[ast.Name] = []
-    for child in scope_nodes(body):
-        if isinstance(child, _SCOPES):
-            escaped.update(_free_names(child, names))
-        elif isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name):
-            receivers.add(id(child.value))
-        elif isinstance(child, (ast.With, ast.AsyncWith)):
-            receivers.update(id(item.context_expr) for item in child.items)
-        elif isinstance(child, ast.Name) and child.id in names and isinstance(child.ctx, ast.Load):
-            loads.append(child)
-    escaped.update(name.id for name in loads if id(name) not in receivers)
-    return escaped
-
-
-def _free_names(node: ast.AST, names: set[str]) -> set[str]:
-    """Which of *names* the nested function or class *node* uses without binding them
-    itself (a name it binds anywhere inside counts as its own)."""
-    used: set[str] = set()
-    bound: set[str] = set()
-    for child in ast.walk(node):
-        if isinstance(child, ast.Name) and child.id in names:
-            (used if isinstance(child.ctx, ast.Load) else bound).add(child.id)
-        elif isinstance(child, ast.arg) and child.arg in names:
-            bound.add(child.arg)
-    return used - bound
 
 
 def _comprehension_parts(
@@ -627,6 +639,27 @@ def _defaults(args: ast.arguments) -> list[ast.expr]:
 
 def _decorator_name(node: ast.expr) -> str:
     return _last_name(node.func if isinstance(node, ast.Call) else node)
+
+
+def _int_argument(call: ast.Call, keyword: str, position: int) -> int | None:
+    """The literal integer given as *keyword* (or at *position*); None when it is not
+    given at all; ``_UNKNOWN`` when it is given but not as a literal (a variable,
+    ``**kwargs``)."""
+    for k in call.keywords:
+        if k.arg == keyword:
+            value = k.value
+            break
+        if k.arg is None:
+            return _UNKNOWN
+    else:
+        if any(isinstance(a, ast.Starred) for a in call.args):
+            return _UNKNOWN
+        if len(call.args) <= position:
+            return None
+        value = call.args[position]
+    if isinstance(value, ast.Constant) and type(value.value) is int and value.value >= 0:
+        return value.value
+    return _UNKNOWN
 
 
 def _dotted(node: ast.expr) -> str:

@@ -189,7 +189,7 @@ def _check(data: bytes, display: str, enabled: frozenset[str]) -> list[Finding]:
     if not names.relevant:
         return []
     try:
-        hits = Checker(tree, names).run()
+        hits = Checker(tree, names, display).run()
     except RecursionError:
         if "KW001" not in enabled:
             return []

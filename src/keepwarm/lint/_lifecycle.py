@@ -1,7 +1,8 @@
-"""KW108 use-after-close: a session's request after its ``close()`` or after the ``with``
-block that closed it, in the same block of statements.
+"""A session's life in one scope: whether it outlives the scope (KW102, KW109), is closed
+(KW109), and is used after it was closed (KW108: a request after ``close()`` or after the
+``with`` block that closed it, in the same block of statements).
 
-Only straight-line order inside one block counts: a ``close()`` inside an ``if`` covers
+KW108 follows only straight-line order inside one block: a ``close()`` inside an ``if`` covers
 the rest of that ``if`` body, not the statements after the ``if``; a loop's next pass is
 not followed; a rebinding of the name (``s = requests.Session()`` again, in any branch)
 ends the closed state. That misses some uses after close and never reports one that may
@@ -13,9 +14,9 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator
 
-from keepwarm.lint._names import HTTP_METHODS, scope_nodes
+from keepwarm.lint._names import HTTP_METHODS, SCOPES, scope_nodes
 
-__all__ = ["closed_then_used"]
+__all__ = ["closed_or_handed_over", "closed_then_used", "escaped", "free_names", "is_main_guard"]
 
 _USES = HTTP_METHODS | {"request", "send"}
 
@@ -98,3 +99,75 @@ def _blocks(stmt: ast.stmt) -> Iterator[list[ast.stmt]]:
     elif isinstance(stmt, ast.Match):
         for case in stmt.cases:
             yield case.body
+
+
+def escaped(body: list[ast.stmt], names: set[str]) -> set[str]:
+    """Which of *names* are used other than as ``name.attr`` or ``with name`` in the scope
+    itself: returned, stored, passed on... or used at all by a nested function, lambda or
+    class (a closure keeps it alive)."""
+    receivers: set[int] = set()
+    escaped: set[str] = set()
+    loads: list[ast.Name] = []
+    for child in scope_nodes(body):
+        if isinstance(child, SCOPES):
+            escaped.update(free_names(child, names))
+        elif isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name):
+            receivers.add(id(child.value))
+        elif isinstance(child, (ast.With, ast.AsyncWith)):
+            receivers.update(id(item.context_expr) for item in child.items)
+        elif isinstance(child, ast.Name) and child.id in names and isinstance(child.ctx, ast.Load):
+            loads.append(child)
+    escaped.update(name.id for name in loads if id(name) not in receivers)
+    return escaped
+
+
+def free_names(node: ast.AST, names: set[str]) -> set[str]:
+    """Which of *names* the nested function or class *node* uses without binding them
+    itself (a name it binds anywhere inside counts as its own)."""
+    used: set[str] = set()
+    bound: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name) and child.id in names:
+            (used if isinstance(child.ctx, ast.Load) else bound).add(child.id)
+        elif isinstance(child, ast.arg) and child.arg in names:
+            bound.add(child.arg)
+    return used - bound
+
+
+def closed_or_handed_over(body: list[ast.stmt], names: set[str], anywhere: bool) -> set[str]:
+    """Which of *names* have a ``.close`` (called or passed, as to ``atexit.register``) or
+    a ``with name:``; with *anywhere* (a module's names), nested functions count and so
+    does being passed to any call (``contextlib.closing(s)``, ``stack.enter_context(s)``)."""
+    found: set[str] = set()
+    nodes = (n for stmt in body for n in ast.walk(stmt)) if anywhere else scope_nodes(body)
+    for node in nodes:
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "close"
+            and isinstance(node.value, ast.Name)
+            and node.value.id in names
+        ):
+            found.add(node.value.id)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            found.update(
+                item.context_expr.id
+                for item in node.items
+                if isinstance(item.context_expr, ast.Name) and item.context_expr.id in names
+            )
+        elif anywhere and isinstance(node, ast.Call):
+            found.update(
+                a.id
+                for a in (*node.args, *(k.value for k in node.keywords))
+                if isinstance(a, ast.Name) and a.id in names
+            )
+    return found
+
+
+def is_main_guard(stmt: ast.stmt) -> bool:
+    """``if __name__ == "__main__":``"""
+    if not isinstance(stmt, ast.If) or not isinstance(stmt.test, ast.Compare):
+        return False
+    sides = [stmt.test.left, *stmt.test.comparators]
+    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
+        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides
+    )

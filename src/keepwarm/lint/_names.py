@@ -17,7 +17,9 @@ __all__ = [
     "HTTP_METHODS",
     "KEEPWARM_SESSIONS",
     "MODULE_API",
+    "SCOPES",
     "SESSION_CLASSES",
+    "THREAD_POOLS",
     "Names",
     "module_mentions_http",
     "scope_nodes",
@@ -32,7 +34,11 @@ SESSION_CLASSES = frozenset({"requests.Session"})
 #: keepwarm's sessions: a default timeout, shared pools.
 KEEPWARM_SESSIONS = frozenset({"keepwarm.Session", "keepwarm.session"})
 
-_MODULES = ("requests", "keepwarm")
+#: ``concurrent.futures``' thread pool: KW110 compares its size with the adapter's.
+THREAD_POOLS = frozenset({"concurrent.futures.ThreadPoolExecutor"})
+
+_HTTP_MODULES = ("requests", "keepwarm")
+_MODULES = (*_HTTP_MODULES, "concurrent")
 
 _CANONICAL = {
     **{f"requests.api.{m}": f"requests.{m}" for m in (*HTTP_METHODS, "request")},
@@ -41,6 +47,7 @@ _CANONICAL = {
     "requests.session": "requests.Session",
     "keepwarm._session.Session": "keepwarm.Session",
     "keepwarm._registry.session": "keepwarm.session",
+    "concurrent.futures.thread.ThreadPoolExecutor": "concurrent.futures.ThreadPoolExecutor",
 }
 
 
@@ -51,7 +58,8 @@ def module_mentions_http(source: bytes) -> bool:
 
 
 class Names:
-    """The imported names of one module that point into ``requests`` or ``keepwarm``."""
+    """The imported names of one module that point into ``requests``, ``keepwarm`` or
+    ``concurrent.futures``."""
 
     def __init__(self, tree: ast.Module) -> None:
         aliases: dict[str, str] = {}
@@ -90,7 +98,7 @@ class Names:
     @property
     def relevant(self) -> bool:
         """Whether the file imports ``requests`` or ``keepwarm`` at all."""
-        return bool(self.aliases)
+        return any(v.partition(".")[0] in _HTTP_MODULES for v in self.aliases.values())
 
     def qualname(self, node: ast.expr) -> str | None:
         """``requests.get`` for ``r.get`` after ``import requests as r``; None for a name
@@ -108,7 +116,7 @@ class Names:
         return _CANONICAL.get(name, name)
 
 
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
 
 def scope_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
@@ -118,5 +126,5 @@ def scope_nodes(body: list[ast.stmt]) -> Iterator[ast.AST]:
     while stack:
         node = stack.pop()
         yield node
-        if not isinstance(node, _SCOPES):
+        if not isinstance(node, SCOPES):
             stack.extend(ast.iter_child_nodes(node))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RULES", "Finding", "Rule", "UnknownCode", "expand_codes"]
+__all__ = ["MESSAGES", "RULES", "Finding", "Rule", "UnknownCode", "expand_codes"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,54 @@ RULES: dict[str, Rule] = {
             True,
             "a request on a session after its `close()` or its `with` block",
         ),
+        Rule(
+            "KW109",
+            "session-never-closed",
+            False,
+            "a `requests.Session()` in a function, a script or a test that is never closed",
+        ),
+        Rule(
+            "KW110",
+            "pool-smaller-than-workers",
+            True,
+            "an `HTTPAdapter` pool smaller than the `ThreadPoolExecutor` in the same scope",
+        ),
     )
+}
+
+
+#: The message of each finding, by code (a code with variants: ``KW102-loop``...); the
+#: checker fills in the ``{placeholders}``.
+MESSAGES = {
+    "KW101": "`{name}()` in a loop opens a new connection (and TLS handshake) per call; "
+    "make one `requests.Session()` (or `keepwarm.session()`) before the loop and call its "
+    "`.{method}()`",
+    "KW102-call": "`requests.Session()` made for one request and dropped: its connection is "
+    "never reused; create the session once and reuse it, or pass it in",
+    "KW102-loop": "`requests.Session()` made on each loop iteration: every iteration opens "
+    "new connections; create the session once, before the loop",
+    "KW103": "`{name}()` without `timeout=`: a server that stops answering hangs this call "
+    "forever; pass `timeout=` (or use `keepwarm.session()`, which has a default)",
+    "KW104-call": "`verify=False` turns off TLS certificate checks: anyone on the path can "
+    "read and change the traffic; pass `verify=` a CA bundle path instead",
+    "KW104-attr": "`.verify = False` turns off TLS certificate checks for every request of "
+    "the session; set it to a CA bundle path instead",
+    "KW105": "`HTTPAdapter(pool_maxsize=...)` leaves `pool_connections` (how many hosts keep "
+    "a pool) at 10: with more hosts, pools and their open connections are thrown away; "
+    "pass `pool_connections=` too",
+    "KW106": "adapter mounted on `{prefix}` only: requests to `{other}` URLs (redirects "
+    "included) get a default adapter without this tuning; mount it on both",
+    "KW107": "`{target}` changed inside a loop: the session's headers are shared by every "
+    "request (and thread) that follows; pass `headers=` to the request instead",
+    "KW108": "`{key}.{method}()` after the session was closed on line {line}: requests "
+    "silently opens new connections (keepwarm raises `SessionClosedError`); close it after "
+    "its last use",
+    "KW109": "`requests.Session()` bound to `{var}` is never closed: its connections stay "
+    "open until the garbage collector gets to it; use `with requests.Session() as {var}:` "
+    "or call `{var}.close()`",
+    "KW110": "`pool_maxsize` is {size} but the thread pool on line {line} runs {workers} "
+    "workers: connections beyond {size} per host are opened and thrown away (urllib3's "
+    '"Connection pool is full, discarding connection"); set `pool_maxsize={workers}`',
 }
 
 
