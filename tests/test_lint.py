@@ -3,6 +3,7 @@ pyproject.toml, ``# noqa``, parse errors), the outputs and the command's exit co
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -10,12 +11,13 @@ import re
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 from typing import Any
 
 import pytest
 
-from keepwarm.cli import main
+from keepwarm.cli import build_parser, main
 from keepwarm.lint import RULES, lint_paths, lint_source
 from keepwarm.lint._output import SARIF_SCHEMA
 
@@ -83,6 +85,20 @@ def test_lint_docs_links_and_paths_exist(page: pathlib.Path) -> None:
             assert (page.parent / target).exists(), f"{page.name} links to {target}"
     for path in re.findall(r"`((?:tests|benchmarks|src|docs)/[\w./-]+)`", text):
         assert (ROOT / path).exists(), f"{page.name} names {path}"
+
+
+def test_the_options_table_lists_exactly_the_parsers_options() -> None:
+    parser = next(
+        action.choices["lint"]
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    )
+    options = {s for a in parser._actions for s in a.option_strings if s.startswith("--")}
+    section = (DOCS / "README.md").read_text().split("\n## Options\n", 1)[1].split("\n## ")[0]
+    table = set(re.findall(r"^\| `(--[\w-]+|PATH\.\.\.)", section, re.M))
+    assert table == (options - {"--help"}) | {"PATH..."}
+    synopsis = (DOCS / "README.md").read_text().split("```text\n", 1)[1].split("```")[0]
+    assert set(re.findall(r"(--[\w-]+)", synopsis)) == options - {"--help"}
 
 
 # -- what names mean ---------------------------------------------------------------------
@@ -243,6 +259,25 @@ def _tree(root: pathlib.Path, files: dict[str, str]) -> None:
 def _linted(root: pathlib.Path, *paths: str, **kwargs: object) -> list[str]:
     report = lint_paths([str(root / p) for p in paths] or [str(root)], **kwargs)  # type: ignore[arg-type]
     return sorted({os.path.relpath(f.path, root).replace(os.sep, "/") for f in report.findings})
+
+
+def test_worker_processes_give_the_same_report_as_one_process(tmp_path: pathlib.Path) -> None:
+    """A tree large enough for the worker pool: the same sorted findings as in one
+    process (the pool is forked, so no other thread may run while it starts)."""
+    from keepwarm.lint import _engine
+    from keepwarm.lint._engine import PARALLEL_THRESHOLD
+
+    if threading.active_count() != 1:
+        assert not _engine._can_fork()  # one process then: nothing to compare
+
+    for n in range(PARALLEL_THRESHOLD + 20):
+        body = BAD if n % 7 == 0 else "x = 1\n" if n % 11 else "def (:\n"
+        _tree(tmp_path, {f"pkg{n % 5}/m{n:03}.py": body})
+    alone = lint_paths([str(tmp_path)], jobs=1)
+    pooled = lint_paths([str(tmp_path)], jobs=2)
+    assert alone.files == pooled.files == PARALLEL_THRESHOLD + 20
+    assert {f.code for f in alone.findings} == {"KW001", "KW103"}
+    assert pooled.findings == alone.findings
 
 
 def test_gitignore_patterns_exclude_files_and_directories(tmp_path: pathlib.Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import requests
 
 import keepwarm
@@ -64,6 +65,20 @@ def one_branch(url: str, done: bool) -> None:
         return
     session.get(url, timeout=5)
     session.close()
+
+
+def one_with_after_another(url: str) -> None:
+    with keepwarm.Session() as s:
+        s.get(url)
+    with keepwarm.Session(timeout=(1, 5)) as s:
+        s.get(url)
+
+
+def test_closed_sessions_refuse(url: str) -> None:
+    session = keepwarm.Session()
+    session.close()
+    with pytest.raises(keepwarm.SessionClosedError):
+        session.get(url)
 
 
 def other_objects(files: list[Any], url: str) -> None:

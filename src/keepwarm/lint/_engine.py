@@ -13,8 +13,10 @@ findings are sorted afterwards, so the output is the same for any number of work
 from __future__ import annotations
 
 import ast
+import multiprocessing
 import os
 import re
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -71,7 +73,8 @@ def lint_paths(
 ) -> Report:
     """Lint the files and directories *paths*: ``select`` (codes) replaces the configured
     selection, ``ignore`` adds to it; ``jobs`` worker processes (default: one per CPU for
-    large runs). Raises :class:`UsageError` for a missing path or a bad configuration."""
+    runs of ``PARALLEL_THRESHOLD`` files or more, where forking is safe). Raises
+    :class:`UsageError` for a missing path or a bad configuration."""
     clear_cache()
     tasks: list[tuple[str, str, frozenset[str]]] = []
     try:
@@ -83,9 +86,10 @@ def lint_paths(
         raise UsageError(str(exc)) from None
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     findings: list[Finding] = []
-    if workers > 1 and len(tasks) >= PARALLEL_THRESHOLD:
+    if workers > 1 and len(tasks) >= PARALLEL_THRESHOLD and _can_fork():
         chunk = max(1, len(tasks) // (workers * 8))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             for found in pool.map(_lint_file, tasks, chunksize=chunk):
                 findings.extend(found)
     else:
@@ -93,6 +97,15 @@ def lint_paths(
             findings.extend(_lint_file(task))
     findings.sort()
     return Report(findings, len(tasks))
+
+
+def _can_fork() -> bool:
+    """Worker processes are forked, and only where that is safe: on a platform with
+    ``fork`` and with no other thread running, whose locks the children would inherit
+    (the command line; not a threaded program calling :func:`lint_paths`). ``spawn`` and
+    ``forkserver`` would re-run the caller's main module, which fails for a REPL or a
+    script on stdin; one process is slower but always works."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
 def iter_files(paths: Sequence[str]) -> Iterator[tuple[str, str]]:

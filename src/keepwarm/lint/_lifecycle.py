@@ -19,6 +19,7 @@ from keepwarm.lint._names import HTTP_METHODS, SCOPES, scope_nodes
 __all__ = ["closed_or_handed_over", "closed_then_used", "escaped", "free_names", "is_main_guard"]
 
 _USES = HTTP_METHODS | {"request", "send"}
+_RAISES = frozenset({"pytest.raises", "self.assertRaises", "self.assertRaisesRegex", "raises"})
 
 #: A followed session's key ("s", "self.http") for a receiver expression, else None.
 KeyOf = Callable[[ast.expr], "str | None"]
@@ -35,16 +36,21 @@ def closed_then_used(body: list[ast.stmt], key_of: KeyOf) -> list[tuple[ast.Call
 def _block(stmts: list[ast.stmt], key_of: KeyOf, found: list[tuple[ast.Call, int]]) -> None:
     closed: dict[str, int] = {}
     for stmt in stmts:
+        for key in [k for k in closed if _binds_first(stmt, k)]:
+            del closed[key]  # ``with Session() as s:`` / ``for s in ...``: a new one
         if closed:
+            expected = _expected_to_fail(stmt)
             for node in scope_nodes([stmt]):
+                if id(node) in expected:
+                    continue
                 if (
                     isinstance(node, ast.Call)
                     and isinstance(node.func, ast.Attribute)
                     and node.func.attr in _USES
                 ):
-                    key = key_of(node.func.value)
-                    if key is not None and key in closed:
-                        found.append((node, closed.pop(key)))
+                    used = key_of(node.func.value)
+                    if used is not None and used in closed:
+                        found.append((node, closed.pop(used)))
             for key in [k for k in closed if _rebinds(stmt, k)]:
                 del closed[key]
         for key in _closes(stmt, key_of):
@@ -80,6 +86,41 @@ def _rebinds(stmt: ast.stmt, key: str) -> bool:
         ):
             return True
     return False
+
+
+def _expected_to_fail(stmt: ast.stmt) -> set[int]:
+    """The nodes inside ``with pytest.raises(...)`` / ``self.assertRaises(...)`` blocks of
+    *stmt*: a use after close there is a test that it fails, not a mistake."""
+    inside: set[int] = set()
+    for node in scope_nodes([stmt]):
+        if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+            isinstance(item.context_expr, ast.Call)
+            and _dotted_name(item.context_expr.func) in _RAISES
+            for item in node.items
+        ):
+            inside.update(id(child) for part in node.body for child in ast.walk(part))
+    return inside
+
+
+def _binds_first(stmt: ast.stmt, key: str) -> bool:
+    """Whether *stmt* binds *key* before any of its own code can use it: the ``as``
+    targets of a ``with``, the target of a ``for``."""
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        targets = [item.optional_vars for item in stmt.items if item.optional_vars is not None]
+    elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+        targets = [stmt.target]
+    else:
+        return False
+    return any(_dotted_name(node) == key for target in targets for node in ast.walk(target))
+
+
+def _dotted_name(node: ast.AST) -> str | None:
+    """``s`` or ``self.http`` (one level of attribute), else None."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return f"{node.value.id}.{node.attr}"
+    return None
 
 
 def _blocks(stmt: ast.stmt) -> Iterator[list[ast.stmt]]:
