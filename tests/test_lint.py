@@ -310,6 +310,45 @@ def test_gitignore_patterns_exclude_files_and_directories(tmp_path: pathlib.Path
     assert _linted(tmp_path, "build/a.py", "pkg/local.py") == ["build/a.py", "pkg/local.py"]
 
 
+def test_force_exclude_skips_excluded_files_named_on_the_command_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What pre-commit needs: it names every file, excluded or not."""
+    (tmp_path / ".git").mkdir()
+    _tree(
+        tmp_path,
+        {
+            ".gitignore": "gen/\n",
+            "pyproject.toml": '[tool.keepwarm.lint]\nexclude = ["legacy_*.py"]\n',
+            "gen/a.py": BAD,
+            "pkg/legacy_b.py": BAD,
+            ".venv/c.py": BAD,
+            "pkg/ok.py": BAD,
+        },
+    )
+    named = ["gen/a.py", "pkg/legacy_b.py", ".venv/c.py", "pkg/ok.py"]
+    assert _linted(tmp_path, *named) == sorted(named)
+    report = lint_paths([str(tmp_path / p) for p in named], force_exclude=True)
+    assert [os.path.relpath(f.path, tmp_path) for f in report.findings] == [
+        os.path.join("pkg", "ok.py")
+    ]
+    assert main(["lint", "--force-exclude", str(tmp_path / "gen" / "a.py")]) == 0
+    assert capsys.readouterr().err == "keepwarm lint: 0 findings in 0 files\n"
+
+
+def test_the_pre_commit_hook_runs_the_command_on_python_files() -> None:
+    text = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    fields = dict(re.findall(r"^(?:- |  )(\w+): (.+)$", text, re.M))
+    assert fields["id"] == "keepwarm-lint"
+    assert fields["language"] == "python"
+    assert fields["types"] == "[python]"
+    command = fields["entry"].split()
+    assert command[:2] == ["keepwarm", "lint"]
+    args = build_parser().parse_args([*command[1:], "a.py", "b.py"])
+    assert args.force_exclude
+    assert args.paths == ["a.py", "b.py"]
+
+
 def test_gitignore_of_parents_outside_a_repository_is_not_read(tmp_path: pathlib.Path) -> None:
     _tree(tmp_path, {".gitignore": "*.py\n", "pkg/a.py": BAD})
     assert _linted(tmp_path, "pkg") == ["pkg/a.py"]

@@ -389,6 +389,11 @@ def _add_lint(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="N",
         help="worker processes for large trees (1..64; default one per CPU)",
     )
+    parser.add_argument(
+        "--force-exclude",
+        action="store_true",
+        help="skip excluded files even when named on the command line (for pre-commit)",
+    )
     parser.set_defaults(handler=_run_lint)
 
 

@@ -32,7 +32,13 @@ def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     try:
         select = _codes(args.select, "--select")
         ignore = _codes(args.ignore, "--ignore") or set()
-        report = lint_paths(args.paths, select=select, ignore=ignore, jobs=args.jobs)
+        report = lint_paths(
+            args.paths,
+            select=select,
+            ignore=ignore,
+            jobs=args.jobs,
+            force_exclude=args.force_exclude,
+        )
     except (UsageError, UnknownCode) as exc:
         stderr.write(f"keepwarm lint: error: {exc}\n")
         return EXIT_USAGE

@@ -70,15 +70,17 @@ def lint_paths(
     select: set[str] | None = None,
     ignore: set[str] | frozenset[str] = frozenset(),
     jobs: int | None = None,
+    force_exclude: bool = False,
 ) -> Report:
     """Lint the files and directories *paths*: ``select`` (codes) replaces the configured
     selection, ``ignore`` adds to it; ``jobs`` worker processes (default: one per CPU for
-    runs of ``PARALLEL_THRESHOLD`` files or more, where forking is safe). Raises
+    runs of ``PARALLEL_THRESHOLD`` files or more, where forking is safe); with
+    ``force_exclude`` the exclusions apply to files named in *paths* too. Raises
     :class:`UsageError` for a missing path or a bad configuration."""
     clear_cache()
     tasks: list[tuple[str, str, frozenset[str]]] = []
     try:
-        for display, absolute in iter_files(paths):
+        for display, absolute in iter_files(paths, force_exclude):
             config = find_config(os.path.dirname(absolute))
             enabled = config.enabled(select, set(ignore)) - config.ignored_for(absolute)
             tasks.append((absolute, display, enabled))
@@ -108,14 +110,17 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
 
-def iter_files(paths: Sequence[str]) -> Iterator[tuple[str, str]]:
+def iter_files(paths: Sequence[str], force_exclude: bool = False) -> Iterator[tuple[str, str]]:
     """``(shown path, absolute path)`` of every Python file under *paths*, once each, in a
-    stable order. A file named on the command line is always linted; inside directories
-    the default exclusions, ``.gitignore`` and ``exclude`` apply."""
+    stable order. Inside directories the default exclusions, ``.gitignore`` and ``exclude``
+    apply; a file named on the command line is linted anyway, unless *force_exclude* (what
+    pre-commit needs: it names every file)."""
     seen: set[str] = set()
     for path in paths:
         absolute = os.path.abspath(path)
         if os.path.isfile(absolute):
+            if force_exclude and _excluded(absolute):
+                continue
             if absolute not in seen:
                 seen.add(absolute)
                 yield path, absolute
@@ -126,6 +131,29 @@ def iter_files(paths: Sequence[str]) -> Iterator[tuple[str, str]]:
                     yield found
         else:
             raise UsageError(f"{path}: no such file or directory")
+
+
+def _excluded(absolute: str) -> bool:
+    """Whether a walk would have skipped the file *absolute*: it, or a directory above it,
+    is a default exclusion or matches ``.gitignore`` or the configuration's ``exclude``."""
+    directory = os.path.dirname(absolute)
+    patterns = _parent_gitignores(directory)
+    own = gitignore_patterns(directory)
+    if own is not None:
+        patterns.append(own)
+    exclude = find_config(directory).exclude
+    path, is_dir = absolute, False
+    while True:
+        if is_dir and os.path.basename(path) in DEFAULT_EXCLUDED_DIRECTORIES:
+            return True
+        if any(p.match(path, is_dir) for p in patterns) or (
+            exclude is not None and exclude.match(path, is_dir)
+        ):
+            return True
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path, is_dir = parent, True
 
 
 def _parent_gitignores(directory: str) -> list[Patterns]:
