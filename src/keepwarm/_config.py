@@ -415,6 +415,7 @@ _VALIDATORS: Final[dict[str, Any]] = {
     "max_connection_age": lambda s, v: check_seconds(s, v, allow_none=True),
     "guards": _bool,
     "strict": _bool,
+    "http2": _bool,
 }
 SETTING_NAMES: Final = tuple(_VALIDATORS)
 
@@ -570,6 +571,7 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, Any, str]]] = {
     ),
     "KEEPWARM_GUARDS": ("guards", _env_bool, "true or false"),
     "KEEPWARM_STRICT": ("strict", _env_bool, "true or false"),
+    "KEEPWARM_HTTP2": ("http2", _env_bool, "true or false"),
 }
 
 
@@ -629,6 +631,8 @@ class Settings:
     guards: bool = True
     #: Raise the guards' warnings as exceptions.
     strict: bool = False
+    #: Offer HTTP/2 by ALPN on HTTPS (needs the h2 package: keepwarm[http2]).
+    http2: bool = False
 
     def __post_init__(self) -> None:
         if self.pool_maxsize == "auto" and self.pool_block:
@@ -685,6 +689,7 @@ def configure(
     max_connection_age: float | _Unset | None = UNSET,
     guards: bool | _Unset = UNSET,
     strict: bool | _Unset = UNSET,
+    http2: bool | _Unset = UNSET,
     **unknown: NoReturn,
 ) -> None:
     """Set defaults for every keepwarm session created after this call.

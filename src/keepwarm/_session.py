@@ -123,6 +123,9 @@ class Session(RequestsSessionBase):
     :param guards: check for the silent pitfalls of session reuse and warn about them
         (``docs/guards/``). Default True.
     :param strict: raise the guards' warnings as exceptions. Default False.
+    :param http2: offer HTTP/2 by ALPN on HTTPS connections; a server that answers with
+        HTTP/1.1 gets HTTP/1.1, remembered per origin (``docs/http2.md``). Needs the h2
+        package (``pip install keepwarm[http2]``). Default False.
 
     Session state, as attributes of ``requests.Session`` (given here for convenience):
     ``headers`` (added to requests' defaults), ``cookies``, ``auth``, ``params``,
@@ -154,6 +157,7 @@ class Session(RequestsSessionBase):
         max_connection_age: float | _Unset | None = UNSET,
         guards: bool | _Unset = UNSET,
         strict: bool | _Unset = UNSET,
+        http2: bool | _Unset = UNSET,
         headers: HeadersTypes | None = None,
         cookies: CookiesTypes | None = None,
         auth: AuthTypes | None = None,
@@ -620,6 +624,7 @@ def mount(
     max_connection_age: float | _Unset | None = UNSET,
     guards: bool | _Unset = UNSET,
     strict: bool | _Unset = UNSET,
+    http2: bool | _Unset = UNSET,
     **unknown: NoReturn,
 ) -> _S:
     """Send ``session``'s ``http://`` and ``https://`` requests through a keepwarm

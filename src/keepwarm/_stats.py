@@ -44,6 +44,8 @@ COUNTER_FIELDS: Final = (
     "retired",
     "retries",
     "stale_retries",
+    "http2_connections",
+    "refused_resends",
 )
 
 
@@ -72,6 +74,11 @@ class HostStats:
     retired: int = 0
     retries: int = 0
     stale_retries: int = 0
+    #: Connections that negotiated HTTP/2 (also counted in connections_opened).
+    http2_connections: int = 0
+    #: HTTP/2 streams the server refused unprocessed (GOAWAY, REFUSED_STREAM), sent again
+    #: on another connection; not retries, and not counted in requests.
+    refused_resends: int = 0
     pool_wait: float = 0.0
     peak_in_flight: int = 0
     keep_alive_timeout: float | None = None
@@ -153,6 +160,14 @@ class Stats:
     @property
     def stale_retries(self) -> int:
         return int(self._total("stale_retries"))
+
+    @property
+    def http2_connections(self) -> int:
+        return int(self._total("http2_connections"))
+
+    @property
+    def refused_resends(self) -> int:
+        return int(self._total("refused_resends"))
 
     @property
     def pool_wait(self) -> float:

@@ -113,6 +113,7 @@ class HostCounters:
         "connections_opened",
         "discarded",
         "dropped",
+        "http2_connections",
         "idle_expired",
         "in_flight",
         "keep_alive_timeout",
@@ -120,6 +121,7 @@ class HostCounters:
         "peak_in_flight",
         "pool_wait",
         "pools_evicted",
+        "refused_resends",
         "requests",
         "retired",
         "retries",
@@ -143,6 +145,8 @@ class HostCounters:
         self.retired = 0
         self.retries = 0
         self.stale_retries = 0
+        self.refused_resends = 0
+        self.http2_connections = 0
         self.pool_wait = 0.0
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -169,6 +173,16 @@ class HostCounters:
             self.requests -= 1
             self.reused -= 1
             self.stale_retries += 1
+
+    def on_refused_resend(self, reused: bool) -> None:
+        """An HTTP/2 stream the server refused unprocessed (GOAWAY, REFUSED_STREAM) is
+        sent again on another connection: transport work, not a retry. The attempt
+        :meth:`on_request` counted moves to ``refused_resends``."""
+        with self._lock:
+            self.requests -= 1
+            if reused:
+                self.reused -= 1
+            self.refused_resends += 1
 
     def on_request(self, reused: bool) -> None:
         with self._lock:

@@ -92,8 +92,11 @@ def _cert_identity(kind: str, path: str | None) -> tuple[object, ...]:
     return found
 
 
-def context_for(verify: VerifyType, cert: CertType = None) -> ssl.SSLContext:
-    """The shared context for this verification setting and client certificate."""
+def context_for(
+    verify: VerifyType, cert: CertType = None, *, http2: bool = False
+) -> ssl.SSLContext:
+    """The shared context for this verification setting and client certificate; with
+    ``http2``, one that offers ``h2`` before ``http/1.1`` by ALPN (:func:`offer_http2`)."""
     if verify is False:
         ca_location: str | None = None
         ca_id: tuple[object, ...] = ()
@@ -109,6 +112,7 @@ def context_for(verify: VerifyType, cert: CertType = None) -> ssl.SSLContext:
         ca_id,
         _cert_identity("certificate", cert_file),
         _cert_identity("key", key_file),
+        http2,
     )
     context = _cache.get(key)
     if context is not None:
@@ -117,6 +121,8 @@ def context_for(verify: VerifyType, cert: CertType = None) -> ssl.SSLContext:
         context = _cache.get(key)
         if context is None:
             context = build_context(ca_location, cert_file, key_file)
+            if http2:
+                offer_http2(context)
             if len(_cache) >= _CACHE_MAX:
                 _cache.clear()
             _cache[key] = context
@@ -143,6 +149,22 @@ def build_context(
     if cert_file:
         context.load_cert_chain(cert_file, key_file)
     return context
+
+
+def _keep_alpn(protocols: object) -> None:
+    """Stands in for ``set_alpn_protocols`` on an HTTP/2 context: urllib3 sets its own
+    list (``http/1.1`` only) on the context of every connection it wraps."""
+
+
+def offer_http2(context: ssl.SSLContext) -> None:
+    """Make ``context`` offer ``h2`` and ``http/1.1`` by ALPN, for good: urllib3's
+    ``ssl_wrap_socket`` calls ``context.set_alpn_protocols(urllib3.util.ssl_.ALPN_PROTOCOLS)``
+    on every connection, which would put back ``http/1.1`` alone; the instance attribute
+    shadows the method for this context only. ``keepwarm_http2`` marks it for the pools
+    (``http2.H2HTTPSConnectionPool``)."""
+    ssl.SSLContext.set_alpn_protocols(context, ["h2", "http/1.1"])
+    context.set_alpn_protocols = _keep_alpn  # type: ignore[method-assign,assignment]
+    context.keepwarm_http2 = True  # type: ignore[attr-defined]
 
 
 def _after_fork_in_child() -> None:

@@ -15,6 +15,7 @@ What it changes, and why:
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import weakref
@@ -38,7 +39,7 @@ from urllib3.exceptions import (
     MaxRetryError,
     URLSchemeUnknown,
 )
-from urllib3.poolmanager import PoolManager
+from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.util import Timeout as Urllib3Timeout
 
 from keepwarm._config import NO_LIMIT, Settings, call_timeout, urllib3_timeout
@@ -125,9 +126,19 @@ class KeepwarmAdapter(HTTPAdapter):
             resend_stale=getattr(settings.max_retries, "resend_stale", True) is not False,
             saturation_guard=settings.strict if settings.guards else None,
         )
-        self._pool_classes = self._with_policy(
+        #: HTTP/1.1 pools: for proxies, and everything when HTTP/2 is off.
+        self._http1_pool_classes = self._with_policy(
             InstrumentedHTTPConnectionPool, InstrumentedHTTPSConnectionPool
         )
+        self._pool_classes = (
+            self._with_policy(InstrumentedHTTPConnectionPool, _http2_pool_class())
+            if settings.http2
+            else self._http1_pool_classes
+        )
+        self._http2 = settings.http2
+        #: How many origins had turned out HTTP/1.1-only when the pool-key cache was
+        #: last cleared (a learned origin invalidates its cached HTTP/2 pool key).
+        self._http1_seen = 0
         self._socks_pool_classes: dict[str, type[HTTPConnectionPool]] | None = None
         #: Pools of urllib3's own classes, for while a tool hooks urllib3 (see hooks).
         self._watched_pool_classes = self._with_policy(
@@ -176,8 +187,8 @@ class KeepwarmAdapter(HTTPAdapter):
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
         self._instrument(self.poolmanager)
-        #: (origin, verify, cert) -> (urllib3 pool key, pool context).
-        self._pool_keys: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+        #: (origin, verify, cert) -> (urllib3 pool key, pool context, HTTP/2 offered).
+        self._pool_keys: dict[tuple[Any, ...], tuple[Any, dict[str, Any], bool]] = {}
 
     def _instrument(self, manager: PoolManager, *, watched: bool = False) -> None:
         if "_socks_options" in manager.connection_pool_kw:
@@ -186,9 +197,13 @@ class KeepwarmAdapter(HTTPAdapter):
             # Watched, they stay urllib3's own SOCKS pools (a tool patches those too).
             if not watched:
                 manager.pool_classes_by_scheme = self._socks_pools()
+        elif watched:
+            manager.pool_classes_by_scheme = self._watched_pool_classes
         else:
+            # HTTP/2 goes direct only: through a proxy, HTTP/1.1 (docs/http2.md).
+            proxied = isinstance(manager, ProxyManager)
             manager.pool_classes_by_scheme = (
-                self._watched_pool_classes if watched else self._pool_classes
+                self._http1_pool_classes if proxied else self._pool_classes
             )
         # urllib3 closes the least recently used host pool when there are more hosts than
         # pool_connections; count those evictions (but not the pools closed by close()).
@@ -293,9 +308,17 @@ class KeepwarmAdapter(HTTPAdapter):
         """
         url = str(request.url)
         if proxies and select_proxy(url, dict(proxies)):
-            return super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
+            token = _PROXIED.set(True)
+            try:
+                return super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
+            finally:
+                _PROXIED.reset(token)
         if pools_hooked():
-            host_params, pool_kwargs = self._pool_key_attributes(request, verify, cert)
+            token = _PROXIED.set(True)  # urllib3's own pools: HTTP/1.1
+            try:
+                host_params, pool_kwargs = self._pool_key_attributes(request, verify, cert)
+            finally:
+                _PROXIED.reset(token)
             return self._watched_pools().connection_from_host(
                 **host_params, pool_kwargs=pool_kwargs
             )
@@ -305,9 +328,13 @@ class KeepwarmAdapter(HTTPAdapter):
         except TypeError:  # an unhashable cert (a list): no caching
             return super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
         manager = self.poolmanager
+        if self._http2 and len(self._pool_policy.http1_origins) != self._http1_seen:
+            self._http1_seen = len(self._pool_policy.http1_origins)
+            self._pool_keys.clear()
+            entry = None
         if entry is not None and (
             "ssl_context" not in entry[1]
-            or entry[1]["ssl_context"] is _tls.context_for(verify, cert)  # type: ignore[arg-type]
+            or entry[1]["ssl_context"] is _tls.context_for(verify, cert, http2=entry[2])  # type: ignore[arg-type]
         ):
             pool = manager.pools.get(entry[0])
             if pool is not None:
@@ -329,7 +356,8 @@ class KeepwarmAdapter(HTTPAdapter):
         pool_key = key_fn(context)
         if len(self._pool_keys) >= _POOL_KEY_CACHE_MAX:
             self._pool_keys.clear()
-        self._pool_keys[cache_key] = (pool_key, dict(context))
+        http2 = getattr(pool_kwargs.get("ssl_context"), "keepwarm_http2", False)
+        self._pool_keys[cache_key] = (pool_key, dict(context), http2)
         return manager.connection_from_pool_key(pool_key, request_context=context)
 
     def _pool_key_attributes(
@@ -379,8 +407,15 @@ class KeepwarmAdapter(HTTPAdapter):
             return host_params, {}
         # The context already holds the CA bundle and client certificate: leaving their
         # paths in the pool kwargs would make urllib3 load them again for every connection.
+        # HTTP/2 is offered on direct connections to origins not known to refuse it.
+        http2 = (
+            self._http2
+            and not _PROXIED.get()
+            and (host_params["host"], host_params["port"] or 443)
+            not in self._pool_policy.http1_origins
+        )
         return host_params, {
-            "ssl_context": _tls.context_for(verify, cert),
+            "ssl_context": _tls.context_for(verify, cert, http2=http2),
             "cert_reqs": "CERT_REQUIRED" if verify is not False else "CERT_NONE",
         }
 
@@ -558,6 +593,23 @@ def _response_headers(headers: Any) -> CaseInsensitiveDict[str]:
     for lower, values in headers._container.items():
         store[lower] = (values[0], ", ".join(values[1:]))
     return result
+
+
+#: Set while the pool for a proxied request (or a watched urllib3 pool) is looked up:
+#: those go over HTTP/1.1, so their TLS context must not offer h2.
+_PROXIED: contextvars.ContextVar[bool] = contextvars.ContextVar("keepwarm_proxied", default=False)
+
+
+def _http2_pool_class() -> type[HTTPConnectionPool]:
+    """The HTTP/2 pool class, imported on first use: h2 is an optional extra."""
+    try:
+        from keepwarm._upstream.http2 import H2HTTPSConnectionPool
+    except ImportError as exc:
+        raise ImportError(
+            f"http2=True needs the h2 package, which could not be imported ({exc}): "
+            "pip install 'keepwarm[http2]', or leave http2 off"
+        ) from exc
+    return H2HTTPSConnectionPool
 
 
 #: More (origin, TLS setting) pairs than this and the cache starts over.

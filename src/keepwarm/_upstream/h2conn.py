@@ -1,0 +1,621 @@
+"""One HTTP/2 connection (RFC 9113), shared by every thread that sends on it.
+
+Built on h2's state machine (python-hyper), which does the framing, HPACK and the
+stream and flow-control bookkeeping; this module does the I/O and the locking.
+
+How threads share it. All socket I/O is non-blocking and happens under one lock, which
+also guards h2's state; nobody blocks while holding it. A thread that needs something
+from the server (its response headers, body data, flow-control window) waits in
+:meth:`H2Connection._wait_for`: if no other thread is already waiting on the socket, it
+becomes the reader, waits for the socket outside the lock (``select``), then reads what
+arrived, feeds it to h2 and hands each event to its stream, and wakes the others; if
+another thread is the reader, it sleeps on the condition until woken or its own timeout
+ends. So a lone thread reads its own response with no hand-off, and threads never read
+or write the TLS stream at the same time (OpenSSL objects are not safe for that).
+
+What RFC 9113 asks, and where:
+
+* GOAWAY (6.8): streams up to the server's ``last_stream_id`` go on and finish; streams
+  above it were never processed and fail with :class:`StreamRefused`, which the caller
+  sends again on a new connection whatever the method. h2 itself closes its state
+  machine on GOAWAY and then rejects the DATA of the streams the server is still
+  finishing, the bug behind httpcore's failures across GOAWAY; :class:`_Client` keeps it
+  open (the one override of h2's internals, listed in the fence's inventory).
+* REFUSED_STREAM (8.7) is a refusal too. Any other RST_STREAM fails that stream alone
+  (:class:`StreamReset`).
+* Flow control (5.2): a stream's credit is given back only as its body is consumed, so an
+  unread response buffers at most :data:`STREAM_WINDOW`; the connection's credit is given
+  back as data arrives, so a stream nobody reads never starves the others. Uploads send
+  no more than the server's windows allow and wait for WINDOW_UPDATE.
+* SETTINGS_MAX_CONCURRENT_STREAMS: :meth:`H2Connection.reserve` admits a stream only
+  within the server's limit (read before the connection is first used).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import select
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.errors import ErrorCodes
+from h2.settings import SettingCodes
+
+__all__ = [
+    "CONNECTION_WINDOW",
+    "STREAM_WINDOW",
+    "ConnectionLost",
+    "H2Connection",
+    "H2ReadTimeout",
+    "StreamRefused",
+    "StreamReset",
+]
+
+#: What one stream may have buffered unread: the per-stream window keepwarm announces.
+STREAM_WINDOW: Final = 1 << 20
+#: The connection-level window: wide, because its credit is returned as data arrives.
+CONNECTION_WINDOW: Final = 1 << 24
+#: Until the server's SETTINGS say otherwise (RFC 9113 recommends at least 100).
+_DEFAULT_MAX_STREAMS: Final = 100
+_READ_SIZE: Final = 1 << 16
+_WRITE_SIZE: Final = 1 << 16
+#: Bytes queued for the socket beyond which a sender waits for the socket to drain.
+_OUTBOUND_LIMIT: Final = 1 << 20
+#: Reads in one turn of the reader, so one busy connection cannot hold the lock forever.
+_READS_PER_TURN: Final = 64
+#: Stream ids are 31-bit and odd for the client: a connection that used them up retires.
+_LAST_STREAM_ID: Final = (1 << 31) - 1
+
+_monotonic = time.monotonic
+
+
+class StreamRefused(ConnectionError):
+    """The server did not process this stream (GOAWAY above it, or REFUSED_STREAM): it is
+    safe to send it again on another connection, whatever its method (RFC 9113 8.7)."""
+
+
+class StreamReset(ConnectionError):
+    """The server reset this stream (RST_STREAM): this request failed, the connection and
+    its other streams go on."""
+
+
+class ConnectionLost(ConnectionResetError):
+    """The HTTP/2 connection ended (the server closed it, broke the protocol, or a socket
+    error) while this stream was open."""
+
+
+class H2ReadTimeout(TimeoutError):
+    """Nothing arrived for this stream within the read timeout."""
+
+
+if hasattr(select, "poll"):
+
+    def _wait_socket(sock: ssl.SSLSocket, write: bool, timeout: float | None) -> tuple[bool, bool]:
+        """Wait until ``sock`` is readable (or writable, if ``write``); poll(), unlike
+        select(), takes any file descriptor number (gevent patches both)."""
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLOUT if write else select.POLLIN)
+        events = poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
+        mask = events[0][1] if events else 0
+        # An error or hang-up shows as readable: the read that follows says what happened.
+        readable = bool(mask & (select.POLLIN | select.POLLERR | select.POLLHUP))
+        return readable, bool(mask & select.POLLOUT)
+
+else:  # pragma: no cover  # Windows
+
+    def _wait_socket(sock: ssl.SSLSocket, write: bool, timeout: float | None) -> tuple[bool, bool]:
+        readable, writable, _ = select.select([sock], [sock] if write else [], [sock], timeout)
+        return bool(readable), bool(writable)
+
+
+def _error_name(code: int) -> str:
+    try:
+        return f"{ErrorCodes(code).name} (0x{code:x})"
+    except ValueError:
+        return f"0x{code:x}"
+
+
+class _Client(h2.connection.H2Connection):
+    """h2's connection, kept open after a GOAWAY so the streams the server accepted can
+    finish (RFC 9113 6.8). h2 moves its state machine to CLOSED on GOAWAY, after which it
+    raises ProtocolError on the DATA of those very streams; here the GOAWAY only becomes
+    the ConnectionTerminated event, and :class:`H2Connection` stops opening streams."""
+
+    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[Any]]:
+        event = h2.events.ConnectionTerminated()
+        try:
+            event.error_code = ErrorCodes(frame.error_code)
+        except ValueError:
+            event.error_code = frame.error_code
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
+class _Stream:
+    __slots__ = ("consumed", "data", "ended", "error", "headers", "id", "method", "sent_whole")
+
+    def __init__(self, stream_id: int, method: str) -> None:
+        self.id = stream_id
+        self.method = method
+        #: The response's header block, (name, value) bytes pairs with pseudo-headers.
+        self.headers: list[tuple[bytes, bytes]] | None = None
+        self.data: collections.deque[bytes] = collections.deque()
+        #: Bytes consumed since the stream's window was last credited.
+        self.consumed = 0
+        self.ended = False
+        self.sent_whole = False
+        self.error: BaseException | None = None
+
+
+class H2Connection:
+    """An HTTP/2 connection on a connected TLS socket that negotiated ``h2``.
+
+    The methods a request uses, in order: :meth:`reserve` (by the pool, under its own
+    lock), :meth:`open_stream`, :meth:`send_body`, :meth:`response_headers`,
+    :meth:`read` until it returns ``b""``, and always :meth:`release`.
+    """
+
+    def __init__(
+        self,
+        sock: ssl.SSLSocket,
+        origin: str,
+        *,
+        on_release: Callable[[H2Connection], None] | None = None,
+    ) -> None:
+        self.origin = origin
+        self._sock = sock
+        self._on_release = on_release
+        sock.settimeout(0)
+        client = _Client(config=h2.config.H2Configuration(client_side=True, header_encoding=None))
+        client.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                SettingCodes.ENABLE_PUSH: 0,
+                SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+                SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 16,
+            },
+        )
+        # Not ours to announce (RFC 8441), and some servers refuse a handshake with it.
+        del client.local_settings[SettingCodes.ENABLE_CONNECT_PROTOCOL]
+        client.initiate_connection()
+        client.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+        self._h2 = client
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._streams: dict[int, _Stream] = {}
+        self._out = bytearray(client.data_to_send())
+        self._reading = False
+        self._settings_seen = False
+        #: Why the connection can no longer be used (None while it can).
+        self._failure: BaseException | None = None
+        #: The server's GOAWAY: the last stream it processes, and its error code.
+        self.goaway_last: int | None = None
+        self._goaway_code = 0
+        self._closed = False
+        self._conn_unacked = 0
+        #: Streams reserved or open: the pool's measure of how busy the connection is.
+        self.active = 0
+        #: Streams opened so far (a stream after the first rides a reused connection).
+        self.streams_opened = 0
+        self.created = _monotonic()
+        self.idle_since: float | None = self.created
+
+    # The pool's side -----------------------------------------------------------------
+
+    def wait_ready(self, timeout: float | None) -> None:
+        """Send the connection preface and read the server's SETTINGS (its stream limit
+        and windows), within ``timeout``: before it, threads would open more streams than
+        the server allows."""
+        with self._lock:
+            self._wait_for(lambda: self._settings_seen, timeout, "the server's HTTP/2 SETTINGS")
+
+    @property
+    def max_streams(self) -> int:
+        limit = self._h2.remote_settings.max_concurrent_streams
+        return _DEFAULT_MAX_STREAMS if not self._settings_seen else limit
+
+    def usable(self) -> bool:
+        """Whether new streams may go on this connection."""
+        return (
+            self._failure is None
+            and self.goaway_last is None
+            and not self._closed
+            and self._h2.highest_outbound_stream_id < _LAST_STREAM_ID - 2 * self.max_streams
+        )
+
+    def reserve(self) -> bool:
+        """Take a place for one stream, if the connection has one."""
+        with self._lock:
+            if not self.usable() or self.active >= self.max_streams:
+                return False
+            self.active += 1
+            self.idle_since = None
+            return True
+
+    def check(self) -> bool:
+        """Read whatever the server sent while nobody waited (a GOAWAY, a close) without
+        blocking; whether the connection can still take streams."""
+        with self._lock:
+            if self._failure is None and not self._closed and not self._reading:
+                self._receive()
+                self._flush()
+            return self.usable()
+
+    def close(self) -> None:
+        """Close the socket. Open streams fail with :class:`ConnectionLost`."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._failure is None:
+                try:
+                    self._h2.close_connection()
+                    self._out += self._h2.data_to_send()
+                    self._flush()
+                except (h2.exceptions.ProtocolError, OSError):
+                    pass
+            self._closed = True
+            self._fail(ConnectionLost(f"the HTTP/2 connection to {self.origin} was closed"))
+            self._cond.notify_all()
+        try:
+            self._sock.close()
+        except OSError:
+            pass
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # One request's side --------------------------------------------------------------
+
+    def open_stream(
+        self, headers: list[tuple[bytes, bytes]], method: str, *, end_stream: bool
+    ) -> int:
+        """Send a request's header block on a new stream (a place taken with
+        :meth:`reserve`); its id."""
+        with self._lock:
+            self._raise_if_unusable()
+            try:
+                stream_id = self._h2.get_next_available_stream_id()
+                self._h2.send_headers(stream_id, headers, end_stream=end_stream)
+            except h2.exceptions.TooManyStreamsError as exc:
+                # The server lowered its limit since the place was reserved.
+                raise StreamRefused(
+                    f"the HTTP/2 connection to {self.origin} is at the server's stream limit"
+                ) from exc
+            except h2.exceptions.NoAvailableStreamIDError as exc:
+                raise StreamRefused("the HTTP/2 connection ran out of stream ids") from exc
+            stream = _Stream(stream_id, method)
+            stream.sent_whole = end_stream
+            self._streams[stream_id] = stream
+            self.streams_opened += 1
+            self._out += self._h2.data_to_send()
+            self._flush()
+            return stream_id
+
+    def send_body(self, stream_id: int, chunks: Iterable[bytes], timeout: float | None) -> None:
+        """Send the request body in DATA frames within the server's windows, then end the
+        stream. ``timeout`` bounds each wait for window or socket."""
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                with self._lock:
+                    stream = self._stream(stream_id)
+                    self._wait_for(
+                        functools.partial(self._may_send, stream),
+                        timeout,
+                        "the server's HTTP/2 flow-control window",
+                        stream,
+                    )
+                    size = min(self._window(stream), len(view))
+                    self._h2.send_data(stream_id, view[:size].tobytes())
+                    self._out += self._h2.data_to_send()
+                    self._flush()
+                view = view[size:]
+        with self._lock:
+            stream = self._stream(stream_id)
+            self._raise_for(stream)
+            self._h2.end_stream(stream_id)
+            stream.sent_whole = True
+            self._out += self._h2.data_to_send()
+            self._flush()
+
+    def response_headers(self, stream_id: int, timeout: float | None) -> list[tuple[bytes, bytes]]:
+        """Wait for the stream's response header block (informational 1xx blocks are
+        skipped) and return it."""
+        with self._lock:
+            stream = self._stream(stream_id)
+            self._wait_for(lambda: stream.headers is not None, timeout, "the response", stream)
+            assert stream.headers is not None
+            return stream.headers
+
+    def read(self, stream_id: int, amount: int | None, timeout: float | None) -> bytes:
+        """Up to ``amount`` bytes of the body (all of it for None), at least one unless
+        the body ended: ``b""`` then. ``timeout`` bounds each wait for data."""
+        with self._lock:
+            stream = self._stream(stream_id)
+            if amount is None:
+                parts: list[bytes] = []
+                while True:
+                    self._wait_for(
+                        lambda: bool(stream.data) or stream.ended,
+                        timeout,
+                        "the response body",
+                        stream,
+                    )
+                    size = sum(map(len, stream.data))
+                    parts.extend(stream.data)
+                    stream.data.clear()
+                    if stream.ended:
+                        break
+                    self._consumed(stream, size)  # the rest cannot come without the credit
+                return b"".join(parts)
+            else:
+                self._wait_for(
+                    lambda: bool(stream.data) or stream.ended, timeout, "the response body", stream
+                )
+                data = self._take(stream, amount)
+            self._consumed(stream, len(data))
+            return data
+
+    def ended(self, stream_id: int) -> bool:
+        stream = self._streams.get(stream_id)
+        return stream is None or (stream.ended and not stream.data)
+
+    def release(self, stream_id: int | None) -> None:
+        """Give the stream's place back. A stream the server has not finished is reset
+        (CANCEL), so it stops sending."""
+        with self._lock:
+            stream = self._streams.pop(stream_id, None) if stream_id is not None else None
+            if (
+                stream is not None
+                and not stream.ended
+                and stream.error is None
+                and self._failure is None
+                and not self._closed
+            ):
+                try:
+                    self._h2.reset_stream(stream.id, ErrorCodes.CANCEL)
+                except h2.exceptions.StreamClosedError:
+                    pass
+                self._out += self._h2.data_to_send()
+                self._flush()
+            self.active -= 1
+            if self.active == 0:
+                self.idle_since = _monotonic()
+            finish = self.active == 0 and self.goaway_last is not None and not self._closed
+            self._cond.notify_all()
+        if finish:
+            self.close()
+        if self._on_release is not None:
+            self._on_release(self)
+
+    def unreserve(self) -> None:
+        """Give back a place taken with :meth:`reserve` and never used."""
+        self.release(None)
+
+    # Inside: waiting, reading, writing -----------------------------------------------
+
+    def _stream(self, stream_id: int) -> _Stream:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            raise ConnectionLost(f"HTTP/2 stream {stream_id} is no longer open")
+        return stream
+
+    def _may_send(self, stream: _Stream) -> bool:
+        return self._window(stream) > 0 and len(self._out) < _OUTBOUND_LIMIT
+
+    def _window(self, stream: _Stream) -> int:
+        self._raise_for(stream)
+        return min(self._h2.local_flow_control_window(stream.id), self._h2.max_outbound_frame_size)
+
+    def _raise_if_unusable(self) -> None:
+        if self._failure is not None:
+            raise type(self._failure)(*self._failure.args)
+        if self._closed:
+            raise ConnectionLost(f"the HTTP/2 connection to {self.origin} was closed")
+        if self.goaway_last is not None:
+            raise StreamRefused(f"the server sent GOAWAY on the HTTP/2 connection to {self.origin}")
+
+    def _raise_for(self, stream: _Stream) -> None:
+        if stream.error is not None:
+            # A new exception per raise: one error can fail several threads' streams.
+            raise type(stream.error)(*stream.error.args)
+
+    def _take(self, stream: _Stream, amount: int) -> bytes:
+        chunk = stream.data.popleft() if stream.data else b""
+        if len(chunk) > amount:
+            stream.data.appendleft(chunk[amount:])
+            return chunk[:amount]
+        while stream.data and len(chunk) + len(stream.data[0]) <= amount:
+            chunk += stream.data.popleft()
+        return chunk
+
+    def _consumed(self, stream: _Stream, size: int) -> None:
+        """Give the server back the stream's window for what the caller consumed, in
+        steps of a quarter window (a WINDOW_UPDATE per DATA frame would double the frames)."""
+        if not size or stream.ended or self._failure is not None or self._closed:
+            return
+        stream.consumed += size
+        if stream.consumed >= STREAM_WINDOW // 4:
+            try:
+                self._h2.increment_flow_control_window(stream.consumed, stream.id)
+            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+                return
+            stream.consumed = 0
+            self._out += self._h2.data_to_send()
+            self._flush()
+
+    def _wait_for(
+        self,
+        ready: Callable[[], bool],
+        timeout: float | None,
+        what: str,
+        stream: _Stream | None = None,
+    ) -> None:
+        """Wait, holding ``self._lock`` (released while asleep), until ``ready()``; raise
+        the stream's error, the connection's failure, or :class:`H2ReadTimeout`."""
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            if stream is not None:
+                self._raise_for(stream)
+            if ready():
+                return
+            if self._failure is not None:
+                raise type(self._failure)(*self._failure.args)
+            if self._closed:
+                raise ConnectionLost(f"the HTTP/2 connection to {self.origin} was closed")
+            if self._sock.pending():
+                # Decrypted bytes left from the last turn: the socket shows no sign of them.
+                self._receive()
+                self._flush()
+                self._cond.notify_all()
+                continue
+            left = None if deadline is None else deadline - _monotonic()
+            if left is not None and left <= 0:
+                raise H2ReadTimeout(
+                    f"the server sent nothing for {timeout:g} s while waiting for {what} "
+                    f"(HTTP/2, {self.origin})"
+                )
+            if self._reading:
+                self._cond.wait(left)
+                continue
+            self._reading = True
+            want_write = bool(self._out)
+            self._lock.release()
+            try:
+                readable, writable = _wait_socket(self._sock, want_write, left)
+            except (OSError, ValueError) as exc:  # closed meanwhile
+                readable = writable = False
+                error: BaseException | None = exc
+            else:
+                error = None
+            finally:
+                self._lock.acquire()
+                self._reading = False
+            if error is not None and not self._closed:
+                self._fail(ConnectionLost(f"the HTTP/2 connection to {self.origin} broke: {error}"))
+            if writable:
+                self._flush()
+            if readable:
+                self._receive()
+                self._flush()
+            self._cond.notify_all()
+
+    def _flush(self) -> None:
+        """Write what is queued, as far as the socket takes it without blocking."""
+        out = self._out
+        while out and self._failure is None and not self._closed:
+            try:
+                # At most 64 KiB a call: a send that must be repeated is repeated with the
+                # same bytes and no fewer of them, as OpenSSL requires.
+                sent = self._sock.send(out[:_WRITE_SIZE])
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                return
+            except OSError as exc:
+                self._fail(ConnectionLost(f"the HTTP/2 connection to {self.origin} broke: {exc}"))
+                return
+            del out[:sent]
+
+    def _receive(self) -> None:
+        """Read what the socket has (without blocking), feed it to h2, dispatch events."""
+        for _ in range(_READS_PER_TURN):
+            try:
+                data = self._sock.recv(_READ_SIZE)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                return
+            except OSError as exc:
+                self._fail(ConnectionLost(f"the HTTP/2 connection to {self.origin} broke: {exc}"))
+                return
+            if not data:
+                self._fail(ConnectionLost(self._closed_message()))
+                return
+            try:
+                events = self._h2.receive_data(data)
+            except h2.exceptions.ProtocolError as exc:
+                self._out += self._h2.data_to_send()  # h2's GOAWAY, if it queued one
+                self._flush()
+                self._fail(ConnectionLost(f"HTTP/2 protocol error from {self.origin}: {exc}"))
+                return
+            for event in events:
+                self._dispatch(event)
+            self._out += self._h2.data_to_send()
+
+    def _closed_message(self) -> str:
+        if self.goaway_last is not None:
+            return (
+                f"the server closed the HTTP/2 connection to {self.origin} after GOAWAY "
+                f"(last stream {self.goaway_last}, {_error_name(self._goaway_code)})"
+            )
+        return f"the server closed the HTTP/2 connection to {self.origin}"
+
+    def _dispatch(self, event: Any) -> None:
+        kind = type(event)
+        if kind is h2.events.DataReceived:
+            self._conn_unacked += event.flow_controlled_length
+            if self._conn_unacked >= CONNECTION_WINDOW // 4:
+                self._h2.increment_flow_control_window(self._conn_unacked)
+                self._conn_unacked = 0
+            stream = self._streams.get(event.stream_id)
+            padding = event.flow_controlled_length - len(event.data)
+            if stream is None:
+                return
+            if padding:
+                stream.consumed += padding
+            if event.data:
+                stream.data.append(event.data)
+        elif kind is h2.events.ResponseReceived:
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                stream.headers = event.headers
+        elif kind is h2.events.StreamEnded:
+            stream = self._streams.get(event.stream_id)
+            if stream is not None:
+                stream.ended = True
+        elif kind is h2.events.StreamReset:
+            stream = self._streams.get(event.stream_id)
+            if stream is not None and not stream.ended:
+                if event.error_code == ErrorCodes.REFUSED_STREAM:
+                    stream.error = StreamRefused(
+                        f"the server refused HTTP/2 stream {event.stream_id} (REFUSED_STREAM) "
+                        f"before processing it"
+                    )
+                else:
+                    stream.error = StreamReset(
+                        f"the server reset HTTP/2 stream {event.stream_id}: "
+                        f"{_error_name(int(event.error_code))}"
+                    )
+        elif kind is h2.events.ConnectionTerminated:
+            last = event.last_stream_id
+            self.goaway_last = last if self.goaway_last is None else min(last, self.goaway_last)
+            self._goaway_code = int(event.error_code)
+            for stream in self._streams.values():
+                if stream.id > self.goaway_last and stream.error is None:
+                    stream.error = StreamRefused(
+                        f"the server sent GOAWAY (last stream {self.goaway_last}, "
+                        f"{_error_name(self._goaway_code)}): HTTP/2 stream {stream.id} "
+                        f"was not processed"
+                    )
+        elif kind is h2.events.RemoteSettingsChanged:
+            self._settings_seen = True
+        elif kind is h2.events.TrailersReceived:
+            pass  # requests has no place for trailers
+
+    def _fail(self, error: BaseException) -> None:
+        """The connection is done: every open stream fails with ``error``."""
+        if self._failure is None:
+            self._failure = error
+        for stream in self._streams.values():
+            if stream.error is None and not stream.ended:
+                stream.error = error
+        self._cond.notify_all()

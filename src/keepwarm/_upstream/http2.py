@@ -1,0 +1,667 @@
+"""HTTP/2 behind requests: urllib3's HTTPS pool, whose "connections" are streams.
+
+requests talks to urllib3's pool (``urlopen``), urllib3's pool to connection objects
+(``connect``, ``request``, ``getresponse``, ``close``). :class:`H2HTTPSConnectionPool`
+keeps urllib3's ``urlopen`` (its retries, redirects-off, timeouts and errors, exactly as
+over HTTP/1.1) and hands it a :class:`H2Slot` per request instead of a connection from
+its queue: one request on one stream of an :class:`~keepwarm._upstream.h2conn.H2Connection`
+the pool shares between every thread, within the server's stream limit. The response is
+urllib3's own ``HTTPResponse`` over the stream (:class:`H2Body`), so requests decodes,
+streams, extracts cookies and closes it as any other.
+
+The protocol is chosen by ALPN, per origin: the pool's TLS context offers ``h2`` and
+``http/1.1`` (:func:`keepwarm._upstream.tls.context_for` with ``http2=True``); a server
+that picks HTTP/1.1 answers that request on the connection just opened, and its origin is
+remembered (the policy's ``http1_origins``), so the adapter sends its next requests to an
+ordinary HTTP/1.1 pool (another TLS context, so another pool key).
+
+What the slot does that urllib3 cannot know to do (RFC 9113): a stream the server refused
+without processing it (GOAWAY above it, REFUSED_STREAM) is sent again on another
+connection, whatever the method and whatever ``max_retries`` says: like opening a new
+connection, this is transport work, not a retry of a request the server saw. A stream on
+a reused connection that died before any answer is resent once under the stale-connection
+rule of HTTP/1.1 (``pool._request_with_stale_retry``).
+"""
+
+from __future__ import annotations
+
+import http
+import http.client
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
+
+from urllib3 import HTTPHeaderDict
+from urllib3.connectionpool import HTTPSConnectionPool
+from urllib3.exceptions import ClosedPoolError, EmptyPoolError
+from urllib3.response import HTTPResponse
+from urllib3.util import SKIP_HEADER
+from urllib3.util.request import body_to_chunks
+
+from keepwarm._retry import IDEMPOTENT_METHODS
+from keepwarm._telemetry import HostCounters, Timings, attach_timings
+from keepwarm._upstream.connection import InstrumentedHTTPSConnection, log
+from keepwarm._upstream.h2conn import (
+    ConnectionLost,
+    H2Connection,
+    StreamRefused,
+)
+from keepwarm._upstream.pool import _InstrumentedPool, _WatchedPool
+
+__all__ = ["H2HTTPSConnectionPool", "H2Slot"]
+
+_perf = time.perf_counter
+_monotonic = time.monotonic
+
+#: Times one request is sent again on a new connection after refusals; past it the
+#: refusal is raised (a server refusing every stream is not a transient state).
+_RESENDS: Final = 5
+#: Headers that mean something only on an HTTP/1.1 connection (RFC 9113 8.2.2).
+_CONNECTION_HEADERS: Final = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"}
+)
+_BLOCKSIZE: Final = 1 << 16
+
+
+def _replayable(body: Any) -> bool:
+    return body is None or isinstance(body, (bytes, bytearray, str))
+
+
+class _Origin:
+    """The HTTP/2 connections of one pool (one origin and TLS setting), and the place to
+    wait for a free stream."""
+
+    def __init__(self, pool: H2HTTPSConnectionPool) -> None:
+        self._pool = weakref.proxy(pool)
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._conns: list[H2Connection] = []
+        self._opening = 0
+        self._closed = False
+        self.http1 = False
+
+    def acquire(self, slot: H2Slot, timeout: float | None) -> H2Connection | Any:
+        """A connection with a stream reserved for ``slot``, or, where the server chose
+        HTTP/1.1, a connected urllib3 connection for this one request."""
+        pool = self._pool
+        state = pool._keepwarm
+        wait = state.policy.wait if pool.block else None
+        limit = None if wait is None else _monotonic() + wait
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise ClosedPoolError(pool, "Pool is closed.")
+                if not self.http1:
+                    conn = self._reserve()
+                    if conn is not None:
+                        return conn
+                room = not self._opening and len(self._conns) < pool._h2_max_connections
+                if self.http1 or room:
+                    self._opening += 1
+                    break
+                left = None if limit is None else limit - _monotonic()
+                if left is not None and left <= 0:
+                    raise EmptyPoolError(
+                        pool,
+                        "every stream of the pool's HTTP/2 connections is busy",
+                    )
+                self._cond.wait(left if left is not None else timeout)
+        opened: H2Connection | None = None
+        try:
+            result = self._open(slot, timeout)
+            if isinstance(result, H2Connection):
+                opened = result
+            return result
+        finally:
+            with self._cond:
+                self._opening -= 1
+                if opened is not None:
+                    self._conns.append(opened)
+                self._cond.notify_all()
+
+    def _reserve(self) -> H2Connection | None:
+        """A place on a live connection; connections that can no longer take streams
+        leave the list (closed once their last stream ends)."""
+        policy = self._pool._keepwarm.policy
+        now = _monotonic()
+        keep: list[H2Connection] = []
+        found = None
+        for conn in self._conns:
+            if conn.active == 0:
+                idle = conn.idle_since
+                expired = (
+                    policy.keepalive_expiry is not None
+                    and idle is not None
+                    and now - idle > policy.keepalive_expiry
+                ) or (policy.max_age is not None and now - conn.created > policy.max_age)
+                if expired or not conn.check():
+                    conn.close()
+                    self._count("idle_expired" if expired else "dropped")
+                    continue
+            if not conn.usable():
+                if conn.active == 0:
+                    conn.close()
+                continue
+            keep.append(conn)
+            if found is None and conn.reserve():
+                found = conn
+        self._conns = keep
+        return found
+
+    def _count(self, name: str) -> None:
+        counters = self._pool._keepwarm.counters
+        if counters is not None:
+            counters.add(name)
+
+    def _open(self, slot: H2Slot, timeout: float | None) -> H2Connection | Any:
+        pool = self._pool
+        conn = pool._new_conn()
+        state = conn._keepwarm
+        state.counters = pool._keepwarm.counters
+        state.timings = slot.timings
+        conn.timeout = timeout
+        conn.connect()
+        sock: Any = conn.sock
+        if sock.selected_alpn_protocol() != "h2":
+            # The server speaks HTTP/1.1 only: this request goes on this connection, the
+            # origin's next ones to an HTTP/1.1 pool.
+            self.http1 = True
+            pool._keepwarm.policy.http1_origins.add((pool.host, pool.port))
+            log.debug(
+                "http2.fallback origin=%s:%s alpn=%s",
+                pool.host,
+                pool.port,
+                sock.selected_alpn_protocol(),
+            )
+            return conn
+        verified = conn.is_verified
+        conn.sock = None  # the socket is the HTTP/2 connection's now
+        h2conn = H2Connection(sock, f"{pool.host}:{pool.port}", on_release=self._released)
+        h2conn.verified = verified  # type: ignore[attr-defined]
+        try:
+            h2conn.wait_ready(timeout)
+        except BaseException:
+            h2conn.close()
+            raise
+        h2conn.reserve()
+        self._count("http2_connections")
+        log.debug("http2.connected origin=%s:%s", pool.host, pool.port)
+        return h2conn
+
+    def _released(self, conn: H2Connection) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            conns, self._conns = self._conns, []
+            self._cond.notify_all()
+        for conn in conns:
+            conn.close()
+
+
+class H2Body:
+    """The response body of one stream, as urllib3's ``HTTPResponse`` reads a body (and
+    as requests reads ``_original_response.msg`` for cookies)."""
+
+    version = 20
+
+    def __init__(self, slot: H2Slot, status: int, headers: HTTPHeaderDict) -> None:
+        self._slot = slot
+        self.status = status
+        self.reason = _reason(status)
+        self._headers = headers
+        self._done = False
+        self._closed = False
+        self._msg: http.client.HTTPMessage | None = None
+
+    @property
+    def msg(self) -> http.client.HTTPMessage:
+        if self._msg is None:
+            msg = http.client.HTTPMessage()
+            for name, value in self._headers.iteritems():
+                msg[name] = value
+            self._msg = msg
+        return self._msg
+
+    def info(self) -> http.client.HTTPMessage:
+        return self.msg
+
+    def read(self, amt: int | None = None) -> bytes:
+        if self._done or self._closed:
+            return b""
+        slot = self._slot
+        if amt is not None and amt <= 0:
+            return b""
+        data = slot._conn_read(amt)
+        if not data or (amt is None):
+            self._done = True
+        return data
+
+    read1 = read
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def isclosed(self) -> bool:
+        return self._closed or self._done
+
+    @property
+    def closed(self) -> bool:
+        return self.isclosed()
+
+    @property
+    def fp(self) -> Any:
+        return None if self.isclosed() else self
+
+    def close(self) -> None:
+        self._closed = True
+
+    def readable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        raise OSError("an HTTP/2 response body has no file descriptor of its own")
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+class _ReadTimeout:
+    """What the deadline-bounded body read (``session._read_body_by_deadline``) takes for
+    the socket: its timeout is the stream's read timeout."""
+
+    __slots__ = ("_slot",)
+
+    def __init__(self, slot: H2Slot) -> None:
+        self._slot = slot
+
+    def gettimeout(self) -> float | None:
+        return self._slot.timeout
+
+    def settimeout(self, value: float | None) -> None:
+        self._slot.timeout = value
+
+
+class H2Slot:
+    """What urllib3's pool takes for a connection: one request, on one stream.
+
+    urllib3 calls ``connect`` (through ``_validate_conn``), ``request``, ``getresponse``
+    and, on errors, ``close``; the response calls ``close`` when closed, and the pool's
+    ``_put_conn`` (``release``) when done with.
+    """
+
+    proxy = None
+    proxy_is_verified = None
+    has_connected_to_proxy = False
+
+    def __init__(self, pool: H2HTTPSConnectionPool, timings: Timings | None) -> None:
+        self._pool = pool
+        self.host = pool.host
+        self.port = pool.port
+        self._timeout: float | None = None
+        self.timings = timings
+        self._conn: H2Connection | None = None
+        self._http1: Any = None
+        self._stream: int | None = None
+        self._request: tuple[str, str, Any, Any] | None = None
+        self._connect_timeout: float | None = None
+        self._reused = False
+        self._sent_at = 0.0
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._released = False
+        self.sock: Any = _ReadTimeout(self)
+
+    # What urllib3 reads --------------------------------------------------------------
+
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        # urllib3 sets the connect timeout, then the read timeout before getresponse.
+        self._timeout = value
+        if self._http1 is not None:
+            self._http1.timeout = value
+
+    @property
+    def is_closed(self) -> bool:
+        return self._conn is None and self._http1 is None
+
+    @property
+    def is_connected(self) -> bool:
+        return not self.is_closed
+
+    @property
+    def is_verified(self) -> bool:
+        if self._http1 is not None:
+            return bool(self._http1.is_verified)
+        return bool(getattr(self._conn, "verified", False))
+
+    def connect(self) -> None:
+        self._connect_timeout = self.timeout
+        self._attach(self._pool._h2_origin.acquire(self, self.timeout))
+
+    def _attach(self, got: Any) -> None:
+        if isinstance(got, H2Connection):
+            self._conn = got
+            self._reused = got.streams_opened > 0
+        else:
+            self._http1 = got
+            got.timeout = self._timeout
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        *,
+        chunked: bool = False,
+        preload_content: bool = True,
+        decode_content: bool = True,
+        enforce_content_length: bool = True,
+    ) -> None:
+        if self.is_closed:
+            self.connect()
+        self._request = (method, url, body, headers)
+        if self._http1 is not None:
+            self._http1.request(
+                method,
+                url,
+                body,
+                headers,
+                chunked=chunked,
+                preload_content=preload_content,
+                decode_content=decode_content,
+                enforce_content_length=enforce_content_length,
+            )
+            return
+        try:
+            self._send()
+        except StreamRefused:
+            self._resend_after_refusal(0)
+
+    def getresponse(self) -> HTTPResponse:
+        if self._http1 is not None:
+            return self._http1.getresponse()  # type: ignore[no-any-return]
+        refusals = 0
+        while True:
+            conn, stream = self._conn, self._stream
+            assert conn is not None and stream is not None
+            try:
+                block = conn.response_headers(stream, self.timeout)
+                break
+            except StreamRefused:
+                refusals += 1
+                self._resend_after_refusal(refusals)
+            except ConnectionLost:
+                if not self._stale():
+                    raise
+                self._resend_stale()
+            if self._http1 is not None:
+                return self._http1.getresponse()
+        return self._response(block)
+
+    def close(self) -> None:
+        """urllib3 gives up on this request (an error) or the response was closed: the
+        stream is reset if unfinished, its place given back."""
+        if self._http1 is not None:
+            self._http1.close()
+        self._finish()
+
+    def release(self) -> None:
+        """Back from the response (urllib3's ``_put_conn``)."""
+        if self._http1 is not None:
+            # A one-off connection: the origin's pool for HTTP/1.1 is another one.
+            self._http1.close()
+        self._finish()
+
+    # Inside --------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            if self._stream is not None:
+                conn.release(self._stream)
+            else:
+                conn.unreserve()
+        counters = self._pool._keepwarm.counters
+        if counters is not None:
+            counters.on_checkin()
+
+    def _send(self) -> None:
+        conn = self._conn
+        assert conn is not None and self._request is not None
+        method, url, body, headers = self._request
+        counters = self._pool._keepwarm.counters
+        block = self._header_block(method, url, headers)
+        started = _perf()
+        stream = conn.open_stream(block, method, end_stream=body is None)
+        self._stream = stream
+        if counters is not None:
+            counters.on_request(self._reused)
+        timings = self.timings
+        if timings is not None:
+            timings.reused = self._reused
+            timings.http_version = "HTTP/2"
+        if body is not None:
+            chunks = body_to_chunks(body, method=method, blocksize=_BLOCKSIZE).chunks
+            conn.send_body(stream, _as_bytes(chunks), self.timeout)
+        self._sent_at = now = _perf()
+        if timings is not None:
+            timings.send = now - started
+
+    def _header_block(self, method: str, url: str, headers: Any) -> list[tuple[bytes, bytes]]:
+        authority = None
+        rest: list[tuple[bytes, bytes]] = []
+        for name, value in (headers or {}).items():
+            if value is SKIP_HEADER or value == SKIP_HEADER:
+                continue
+            key = name.lower() if isinstance(name, str) else name.decode("latin-1").lower()
+            data = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+            if key == "host":
+                authority = data
+                continue
+            if key in _CONNECTION_HEADERS or (key == "te" and data.lower() != b"trailers"):
+                continue
+            rest.append((key.encode("latin-1"), data))
+        if authority is None:
+            port = self.port
+            authority = (self.host if port in (None, 443) else f"{self.host}:{port}").encode(
+                "idna" if not self.host.isascii() else "ascii"
+            )
+        return [
+            (b":method", method.encode("ascii")),
+            (b":scheme", b"https"),
+            (b":authority", authority),
+            (b":path", url.encode("latin-1") if url else b"/"),
+            *rest,
+        ]
+
+    def _response(self, block: list[tuple[bytes, bytes]]) -> HTTPResponse:
+        status = 0
+        headers = HTTPHeaderDict()
+        for name, value in block:
+            if name[:1] == b":":
+                if name == b":status":
+                    status = int(value)
+                continue
+            headers.add(name.decode("latin-1"), value.decode("latin-1"))
+        now = _perf()
+        wait = now - self._sent_at
+        counters = self._pool._keepwarm.counters
+        if counters is not None:
+            counters.on_response(wait, None)
+        body = H2Body(self, status, headers)
+        assert self._conn is not None and self._stream is not None
+        self._finalizer = weakref.finalize(body, _abandoned, self._conn, self._stream, counters)
+        method, url, _, _ = self._request or ("GET", "/", None, None)
+        response = HTTPResponse(
+            body=body,  # type: ignore[arg-type]  # a file object: read(), close()
+            headers=headers,
+            status=status,
+            version=20,
+            version_string="HTTP/2",
+            reason=body.reason,
+            preload_content=False,
+            decode_content=False,
+            original_response=body,  # type: ignore[arg-type]
+            request_method=method,
+            request_url=url,
+        )
+        timings = self.timings
+        if timings is not None:
+            timings.wait = wait
+            timings._headers_at = now
+            attach_timings(response, timings)
+        return response
+
+    def _conn_read(self, amount: int | None) -> bytes:
+        conn, stream = self._conn, self._stream
+        if conn is None or stream is None:
+            return b""
+        return conn.read(stream, amount, self.timeout)
+
+    def _stale(self) -> bool:
+        """Whether a stream lost with its connection may be sent again: a reused
+        connection (it may have died idle), no answer yet, and the HTTP/1.1 rule for what
+        was written (pool._request_with_stale_retry)."""
+        assert self._request is not None
+        method, _, body, _ = self._request
+        return (
+            self._reused
+            and self._pool._keepwarm.policy.resend_stale
+            and _replayable(body)
+            and method.upper() in IDEMPOTENT_METHODS
+        )
+
+    def _drop_stream(self) -> None:
+        conn, stream = self._conn, self._stream
+        self._conn = self._stream = None
+        if conn is not None:
+            if stream is not None:
+                conn.release(stream)
+            else:
+                conn.unreserve()
+
+    def _resend_stale(self) -> None:
+        self._drop_stream()
+        counters = self._pool._keepwarm.counters
+        if counters is not None:
+            counters.on_stale_resend()
+        log.debug("request.stale_retry origin=%s:%s http2=True", self.host, self.port)
+        self._attach(self._pool._h2_origin.acquire(self, self._connect_timeout))
+        self._again()
+
+    def _resend_after_refusal(self, refusals: int) -> None:
+        """Send the request again on another connection: the server refused it unseen."""
+        assert self._request is not None
+        body = self._request[2]
+        if refusals >= _RESENDS or not _replayable(body):
+            why = (
+                f"refused {refusals} times"
+                if refusals >= _RESENDS
+                else "and its body is a stream or file that cannot be sent twice"
+            )
+            raise StreamRefused(
+                f"the server refused the request to {self.host}:{self.port} without "
+                f"processing it ({why}); it is safe to send again"
+            )
+        counters = self._pool._keepwarm.counters
+        if counters is not None and self._stream is not None:
+            counters.on_refused_resend(self._reused)
+        self._drop_stream()
+        log.debug("http2.refused_resend origin=%s:%s", self.host, self.port)
+        self._attach(self._pool._h2_origin.acquire(self, self._connect_timeout))
+        self._again()
+
+    def _again(self) -> None:
+        if self._http1 is not None:
+            assert self._request is not None
+            method, url, body, headers = self._request
+            self._http1.request(method, url, body, headers)
+            return
+        try:
+            self._send()
+        except StreamRefused:
+            self._resend_after_refusal(_RESENDS)
+
+
+def _as_bytes(chunks: Iterable[Any] | None) -> Iterator[bytes]:
+    for chunk in chunks or ():
+        if isinstance(chunk, str):
+            yield chunk.encode("utf-8")
+        elif chunk:
+            yield bytes(chunk)
+
+
+def _abandoned(conn: H2Connection, stream: int, counters: HostCounters | None) -> None:
+    """A response dropped unread and unclosed: give its stream's place back."""
+    conn.release(stream)
+    if counters is not None:
+        counters.on_checkin()
+
+
+class H2HTTPSConnectionPool(_InstrumentedPool, HTTPSConnectionPool):
+    """urllib3's HTTPS pool over HTTP/2 where the server offers it.
+
+    Built for every HTTPS origin of an ``http2=True`` transport; one whose TLS context
+    does not offer ``h2`` (an origin known to speak HTTP/1.1 only) is an ordinary
+    keepwarm pool."""
+
+    ConnectionCls = InstrumentedHTTPSConnection
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        context = self.conn_kw.get("ssl_context")
+        self._h2_on = bool(getattr(context, "keepwarm_http2", False))
+        self._h2_origin = _Origin(self)
+        self._h2_max_connections = max(1, self.pool.maxsize if self.pool is not None else 1)
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        if not self._h2_on:
+            return super()._get_conn(timeout)
+        if self.pool is None:
+            raise ClosedPoolError(self, "Pool is closed.")
+        counters = self._keepwarm.counters
+        timings = None
+        if counters is not None:
+            counters.on_checkout(0.0)
+            timings = Timings(_started=_perf())
+        return H2Slot(self, timings)
+
+    def _put_conn(self, conn: Any) -> None:
+        if not self._h2_on:
+            super()._put_conn(conn)
+        elif conn is not None:
+            conn.release()
+        # None: urllib3 gave up on a slot it closed; the slot gave its place back then.
+
+    def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if not self._h2_on:
+            return super()._make_request(conn, method, url, *args, **kwargs)
+        # urllib3's own: the slot resends refused and stale streams itself.
+        return super(_WatchedPool, self)._make_request(conn, method, url, *args, **kwargs)
+
+    def close(self) -> None:
+        super().close()
+        self._h2_origin.close()
