@@ -70,6 +70,7 @@ NUMBERS = [
     "ten",
     "eleven",
     "twelve",
+    "thirteen",
 ]
 
 

@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import collections
 import functools
+import os
 import select
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -117,6 +119,19 @@ else:  # pragma: no cover  # Windows
         return bool(readable), bool(writable)
 
 
+#: Every connection of this process, to forget in a child after fork().
+_live: weakref.WeakSet[H2Connection] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for conn in list(_live):
+        conn._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _error_name(code: int) -> str:
     try:
         return f"{ErrorCodes(code).name} (0x{code:x})"
@@ -142,7 +157,17 @@ class _Client(h2.connection.H2Connection):
 
 
 class _Stream:
-    __slots__ = ("consumed", "data", "ended", "error", "headers", "id", "method", "sent_whole")
+    __slots__ = (
+        "consumed",
+        "data",
+        "ended",
+        "error",
+        "headers",
+        "id",
+        "method",
+        "sent_whole",
+        "stop_sending",
+    )
 
     def __init__(self, stream_id: int, method: str) -> None:
         self.id = stream_id
@@ -154,6 +179,9 @@ class _Stream:
         self.consumed = 0
         self.ended = False
         self.sent_whole = False
+        #: The server answered in full and asked for no more of the body (RST_STREAM
+        #: NO_ERROR after its response, RFC 9113 8.1): the upload stops, without error.
+        self.stop_sending = False
         self.error: BaseException | None = None
 
 
@@ -210,6 +238,11 @@ class H2Connection:
         self.streams_opened = 0
         self.created = _monotonic()
         self.idle_since: float | None = self.created
+        #: The TLS version, for timings.
+        self.tls_version = sock.version()
+        #: Set in a child process: the connection is the parent's, never to be touched.
+        self._forked = False
+        _live.add(self)
 
     # The pool's side -----------------------------------------------------------------
 
@@ -246,6 +279,8 @@ class H2Connection:
     def check(self) -> bool:
         """Read whatever the server sent while nobody waited (a GOAWAY, a close) without
         blocking; whether the connection can still take streams."""
+        if self._forked:
+            return False
         with self._lock:
             if self._failure is None and not self._closed and not self._reading:
                 self._receive()
@@ -254,6 +289,8 @@ class H2Connection:
 
     def close(self) -> None:
         """Close the socket. Open streams fail with :class:`ConnectionLost`."""
+        if self._forked:
+            return
         with self._lock:
             if self._closed:
                 return
@@ -317,6 +354,8 @@ class H2Connection:
                         "the server's HTTP/2 flow-control window",
                         stream,
                     )
+                    if stream.stop_sending:
+                        return
                     size = min(self._window(stream), len(view))
                     self._h2.send_data(stream_id, view[:size].tobytes())
                     self._out += self._h2.data_to_send()
@@ -325,6 +364,8 @@ class H2Connection:
         with self._lock:
             stream = self._stream(stream_id)
             self._raise_for(stream)
+            if stream.stop_sending:
+                return
             self._h2.end_stream(stream_id)
             stream.sent_whole = True
             self._out += self._h2.data_to_send()
@@ -373,13 +414,15 @@ class H2Connection:
         return stream is None or (stream.ended and not stream.data)
 
     def release(self, stream_id: int | None) -> None:
-        """Give the stream's place back. A stream the server has not finished is reset
-        (CANCEL), so it stops sending."""
+        """Give the stream's place back. A stream either side has not finished is reset
+        (CANCEL): the server stops sending, and h2 stops counting it as open."""
+        if self._forked:
+            return
         with self._lock:
             stream = self._streams.pop(stream_id, None) if stream_id is not None else None
             if (
                 stream is not None
-                and not stream.ended
+                and not (stream.ended and stream.sent_whole)
                 and stream.error is None
                 and self._failure is None
                 and not self._closed
@@ -584,7 +627,9 @@ class H2Connection:
                 stream.ended = True
         elif kind is h2.events.StreamReset:
             stream = self._streams.get(event.stream_id)
-            if stream is not None and not stream.ended:
+            if stream is not None and stream.ended:
+                stream.stop_sending = True
+            elif stream is not None:
                 if event.error_code == ErrorCodes.REFUSED_STREAM:
                     stream.error = StreamRefused(
                         f"the server refused HTTP/2 stream {event.stream_id} (REFUSED_STREAM) "
@@ -610,6 +655,19 @@ class H2Connection:
             self._settings_seen = True
         elif kind is h2.events.TrailersReceived:
             pass  # requests has no place for trailers
+
+    def _forget_after_fork(self) -> None:
+        """In a child process: the connection (its socket, its TLS state, its streams)
+        is the parent's. Nothing here touches it again, not even to close it (a GOAWAY
+        or a reset written by the child would end the parent's streams); the lock may
+        have been held by a thread that does not exist here."""
+        self._forked = True
+        self._closed = True
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._failure = ConnectionLost(
+            f"the HTTP/2 connection to {self.origin} belongs to the parent process"
+        )
 
     def _fail(self, error: BaseException) -> None:
         """The connection is done: every open stream fails with ``error``."""

@@ -11,9 +11,9 @@ streams, extracts cookies and closes it as any other.
 
 The protocol is chosen by ALPN, per origin: the pool's TLS context offers ``h2`` and
 ``http/1.1`` (:func:`keepwarm._upstream.tls.context_for` with ``http2=True``); a server
-that picks HTTP/1.1 answers that request on the connection just opened, and its origin is
-remembered (the policy's ``http1_origins``), so the adapter sends its next requests to an
-ordinary HTTP/1.1 pool (another TLS context, so another pool key).
+that picks HTTP/1.1 answers that request on the connection just opened, and the pool
+becomes an ordinary keepwarm HTTP/1.1 pool for good, that connection the first in its
+queue (:meth:`H2HTTPSConnectionPool._switch_to_http1`).
 
 What the slot does that urllib3 cannot know to do (RFC 9113): a stream the server refused
 without processing it (GOAWAY above it, REFUSED_STREAM) is sent again on another
@@ -25,6 +25,7 @@ rule of HTTP/1.1 (``pool._request_with_stale_retry``).
 
 from __future__ import annotations
 
+import contextlib
 import http
 import http.client
 import threading
@@ -93,12 +94,12 @@ class _Origin:
             while True:
                 if self._closed:
                     raise ClosedPoolError(pool, "Pool is closed.")
-                if not self.http1:
-                    conn = self._reserve()
-                    if conn is not None:
-                        return conn
-                room = not self._opening and len(self._conns) < pool._h2_max_connections
-                if self.http1 or room:
+                if self.http1:
+                    break
+                conn = self._reserve()
+                if conn is not None:
+                    return conn
+                if not self._opening and len(self._conns) < pool._h2_max_connections:
                     self._opening += 1
                     break
                 left = None if limit is None else limit - _monotonic()
@@ -108,6 +109,9 @@ class _Origin:
                         "every stream of the pool's HTTP/2 connections is busy",
                     )
                 self._cond.wait(left if left is not None else timeout)
+        if self.http1:
+            # Learned while this request waited: an HTTP/1.1 connection of the pool's.
+            return pool._http1_conn()
         opened: H2Connection | None = None
         try:
             result = self._open(slot, timeout)
@@ -165,10 +169,10 @@ class _Origin:
         conn.connect()
         sock: Any = conn.sock
         if sock.selected_alpn_protocol() != "h2":
-            # The server speaks HTTP/1.1 only: this request goes on this connection, the
-            # origin's next ones to an HTTP/1.1 pool.
+            # The server speaks HTTP/1.1: this request goes on this connection, and the
+            # pool becomes an HTTP/1.1 pool (the connection joins its queue after it).
             self.http1 = True
-            pool._keepwarm.policy.http1_origins.add((pool.host, pool.port))
+            pool._switch_to_http1(conn)
             log.debug(
                 "http2.fallback origin=%s:%s alpn=%s",
                 pool.host,
@@ -418,17 +422,19 @@ class H2Slot:
 
     def close(self) -> None:
         """urllib3 gives up on this request (an error) or the response was closed: the
-        stream is reset if unfinished, its place given back."""
+        stream is reset if unfinished, its place given back. An HTTP/1.1 connection is
+        closed and stays with the slot: urllib3 returns its place to the pool (its
+        ``_put_conn(None)`` after an error; the response's ``release_conn`` otherwise)."""
         if self._http1 is not None:
             self._http1.close()
         self._finish()
 
     def release(self) -> None:
         """Back from the response (urllib3's ``_put_conn``)."""
-        if self._http1 is not None:
-            # A one-off connection: the origin's pool for HTTP/1.1 is another one.
-            self._http1.close()
+        http1, self._http1 = self._http1, None
         self._finish()
+        if http1 is not None:
+            self._pool._put_http1(http1)
 
     # Inside --------------------------------------------------------------------------
 
@@ -463,6 +469,7 @@ class H2Slot:
         if timings is not None:
             timings.reused = self._reused
             timings.http_version = "HTTP/2"
+            timings.tls_version = conn.tls_version
         if body is not None:
             chunks = body_to_chunks(body, method=method, blocksize=_BLOCKSIZE).chunks
             conn.send_body(stream, _as_bytes(chunks), self.timeout)
@@ -650,17 +657,52 @@ class H2HTTPSConnectionPool(_InstrumentedPool, HTTPSConnectionPool):
         return H2Slot(self, timings)
 
     def _put_conn(self, conn: Any) -> None:
-        if not self._h2_on:
-            super()._put_conn(conn)
-        elif conn is not None:
+        if type(conn) is H2Slot:
             conn.release()
-        # None: urllib3 gave up on a slot it closed; the slot gave its place back then.
+        elif conn is not None or not self._h2_on:
+            if conn is None and self.pool is not None and self.pool.full():
+                # A slot handed out before the pool turned HTTP/1.1 failed: it held no
+                # place in the queue to give back.
+                return
+            super()._put_conn(conn)
+        # None while HTTP/2: urllib3 gave up on a slot it closed; the slot gave its
+        # stream back then.
 
     def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        if not self._h2_on:
+        if type(conn) is not H2Slot:
             return super()._make_request(conn, method, url, *args, **kwargs)
         # urllib3's own: the slot resends refused and stale streams itself.
-        return super(_WatchedPool, self)._make_request(conn, method, url, *args, **kwargs)
+        return super(_WatchedPool, self)._make_request(conn, method, url, *args, **kwargs)  # type: ignore[arg-type]
+
+    def _switch_to_http1(self, conn: Any) -> None:
+        """The server chose HTTP/1.1 for this origin: from now on this is an ordinary
+        keepwarm pool. ``conn``, the connection that learned it, takes a place in the
+        queue (returned by :meth:`_put_http1` after its request), and new connections
+        offer only ``http/1.1`` (so a server that adds HTTP/2 later never meets an
+        HTTP/1.1 client that offered it)."""
+        http1_context = getattr(self.conn_kw.get("ssl_context"), "keepwarm_http1", None)
+        if http1_context is not None:
+            self.conn_kw["ssl_context"] = http1_context
+            conn.ssl_context = http1_context
+        queue = self.pool
+        if queue is not None:
+            with contextlib.suppress(Exception):  # empty: the connection is extra
+                queue.get(block=False)
+        self._h2_on = False
+
+    def _http1_conn(self) -> Any:
+        """A connection from the queue, for a slot whose origin turned HTTP/1.1."""
+        conn = super()._get_conn()
+        counters = self._keepwarm.counters
+        if counters is not None:
+            counters.on_checkin()  # the slot counted this checkout already
+        return conn
+
+    def _put_http1(self, conn: Any) -> None:
+        super()._put_conn(conn)
+        counters = self._keepwarm.counters
+        if counters is not None:
+            counters.on_checkout(0.0)  # the slot counted this checkin already
 
     def close(self) -> None:
         super().close()

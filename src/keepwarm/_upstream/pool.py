@@ -26,7 +26,7 @@ import queue
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -136,9 +136,6 @@ class PoolPolicy:
     #: Guard against more requests in flight than the pool keeps (None: guards off;
     #: True: strict, the warning raised).
     saturation_guard: bool | None = None
-    #: With HTTP/2 on: the (host, port) origins whose server chose HTTP/1.1 by ALPN
-    #: (added by ``http2.H2HTTPSConnectionPool``, read by the adapter).
-    http1_origins: set[tuple[str, int]] = field(default_factory=set, compare=False, hash=False)
 
 
 class PoolState:

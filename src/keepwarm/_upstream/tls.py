@@ -117,12 +117,14 @@ def context_for(
     context = _cache.get(key)
     if context is not None:
         return context
+    # Before the lock, which is not reentrant.
+    http1 = context_for(verify, cert) if http2 else None
     with _lock:
         context = _cache.get(key)
         if context is None:
             context = build_context(ca_location, cert_file, key_file)
-            if http2:
-                offer_http2(context)
+            if http1 is not None:
+                offer_http2(context, http1)
             if len(_cache) >= _CACHE_MAX:
                 _cache.clear()
             _cache[key] = context
@@ -156,15 +158,17 @@ def _keep_alpn(protocols: object) -> None:
     list (``http/1.1`` only) on the context of every connection it wraps."""
 
 
-def offer_http2(context: ssl.SSLContext) -> None:
+def offer_http2(context: ssl.SSLContext, http1: ssl.SSLContext) -> None:
     """Make ``context`` offer ``h2`` and ``http/1.1`` by ALPN, for good: urllib3's
     ``ssl_wrap_socket`` calls ``context.set_alpn_protocols(urllib3.util.ssl_.ALPN_PROTOCOLS)``
     on every connection, which would put back ``http/1.1`` alone; the instance attribute
     shadows the method for this context only. ``keepwarm_http2`` marks it for the pools
-    (``http2.H2HTTPSConnectionPool``)."""
+    (``http2.H2HTTPSConnectionPool``); ``keepwarm_http1`` is the context of the same TLS
+    settings without ``h2``, for a pool whose server chose HTTP/1.1."""
     ssl.SSLContext.set_alpn_protocols(context, ["h2", "http/1.1"])
     context.set_alpn_protocols = _keep_alpn  # type: ignore[method-assign,assignment]
     context.keepwarm_http2 = True  # type: ignore[attr-defined]
+    context.keepwarm_http1 = http1  # type: ignore[attr-defined]
 
 
 def _after_fork_in_child() -> None:

@@ -136,9 +136,6 @@ class KeepwarmAdapter(HTTPAdapter):
             else self._http1_pool_classes
         )
         self._http2 = settings.http2
-        #: How many origins had turned out HTTP/1.1-only when the pool-key cache was
-        #: last cleared (a learned origin invalidates its cached HTTP/2 pool key).
-        self._http1_seen = 0
         self._socks_pool_classes: dict[str, type[HTTPConnectionPool]] | None = None
         #: Pools of urllib3's own classes, for while a tool hooks urllib3 (see hooks).
         self._watched_pool_classes = self._with_policy(
@@ -328,10 +325,6 @@ class KeepwarmAdapter(HTTPAdapter):
         except TypeError:  # an unhashable cert (a list): no caching
             return super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
         manager = self.poolmanager
-        if self._http2 and len(self._pool_policy.http1_origins) != self._http1_seen:
-            self._http1_seen = len(self._pool_policy.http1_origins)
-            self._pool_keys.clear()
-            entry = None
         if entry is not None and (
             "ssl_context" not in entry[1]
             or entry[1]["ssl_context"] is _tls.context_for(verify, cert, http2=entry[2])  # type: ignore[arg-type]
@@ -407,13 +400,9 @@ class KeepwarmAdapter(HTTPAdapter):
             return host_params, {}
         # The context already holds the CA bundle and client certificate: leaving their
         # paths in the pool kwargs would make urllib3 load them again for every connection.
-        # HTTP/2 is offered on direct connections to origins not known to refuse it.
-        http2 = (
-            self._http2
-            and not _PROXIED.get()
-            and (host_params["host"], host_params["port"] or 443)
-            not in self._pool_policy.http1_origins
-        )
+        # HTTP/2 is offered on direct connections (a pool whose server chooses HTTP/1.1
+        # stays that origin's pool: http2.H2HTTPSConnectionPool._switch_to_http1).
+        http2 = self._http2 and not _PROXIED.get()
         return host_params, {
             "ssl_context": _tls.context_for(verify, cert, http2=http2),
             "cert_reqs": "CERT_REQUIRED" if verify is not False else "CERT_NONE",
