@@ -22,6 +22,7 @@ from servers import (
     backlog_full_address,
     default_handler,
 )
+from servers.h2 import H2Server
 
 # Variables that change what requests (and so keepwarm) does behind a test's back: these
 # machines export CA-bundle variables that override ``Session.verify`` in plain requests,
@@ -169,3 +170,32 @@ def tmp_home(_isolated_env: pathlib.Path) -> pathlib.Path:
     """The empty HOME that :func:`_isolated_env` set for this test (write a ``.netrc``
     there to test netrc handling)."""
     return _isolated_env
+
+
+# -- HTTP/2 servers -------------------------------------------------------------------
+
+
+@pytest.fixture
+def h2_server(server_cert: trustme.LeafCert) -> Iterator[Callable[..., H2Server]]:
+    """Factory: ``h2_server(**H2Server_options)`` returns a started :class:`H2Server`
+    (``.url`` is ``https://127.0.0.1:PORT``, ``.recorder`` what it saw; verify with
+    ``ca_bundle``); every server it made is closed after the test."""
+    servers: list[H2Server] = []
+
+    def make(**options: Any) -> H2Server:
+        server = H2Server(server_cert, **options)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.close()
+
+
+@pytest.fixture
+def h1_tls_server(h2_server: Callable[..., H2Server]) -> H2Server:
+    """An HTTP/1.1-only TLS server (ALPN offers only ``http/1.1``) with the same routes
+    as :func:`h2_server`."""
+    return h2_server(alpn=("http/1.1",))

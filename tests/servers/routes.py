@@ -1,0 +1,133 @@
+"""The routes the HTTP/2 test servers share (:mod:`servers.h2` and its HTTP/1.1 fallback).
+
+:func:`plan` turns one request into a :class:`Reply`: what to send, how, and which fault
+to act out. The servers do the sending, each in its own protocol, so a route means the
+same over HTTP/2 and over HTTP/1.1 (an HTTP/1.1-only TLS server answers the same paths).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import urllib.parse
+from dataclasses import dataclass, field
+
+__all__ = [
+    "FAULTS",
+    "HALF_BODY_DECLARED",
+    "HALF_BODY_SENT",
+    "STREAM_PAUSE_SECONDS",
+    "Reply",
+    "Request",
+    "deterministic_bytes",
+    "plan",
+]
+
+#: ``/half`` declares this many body bytes and sends only the first ``HALF_BODY_SENT``.
+HALF_BODY_DECLARED = 1000
+HALF_BODY_SENT = 100
+#: Pause between the chunks of ``/stream/N``.
+STREAM_PAUSE_SECONDS = 0.01
+#: Paths whose reply is a fault rather than a response.
+FAULTS = ("/reset", "/refuse", "/goaway", "/close", "/silent", "/half")
+
+_BLOCK = bytes(range(256)) * 256  # 64 KiB
+
+
+def deterministic_bytes(n: int) -> bytes:
+    """The body of ``/bytes/N``: ``bytes(i % 256 for i in range(n))``, built fast."""
+    repeats = n // len(_BLOCK) + 1
+    return (_BLOCK * repeats)[:n]
+
+
+@dataclass
+class Request:
+    """One request as a server received it (pseudo-headers included in ``headers``)."""
+
+    method: str
+    path: str  # with the query string
+    headers: list[tuple[str, str]]
+    body: bytes
+    http_version: str  # "2" or "1.1"
+
+    @property
+    def route(self) -> str:
+        return urllib.parse.urlsplit(self.path).path
+
+    @property
+    def query(self) -> list[tuple[str, str]]:
+        return urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query)
+
+
+@dataclass
+class Reply:
+    """What to answer. ``fault`` (one of :data:`FAULTS`) overrides the rest."""
+
+    status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    #: Seconds to wait before answering (``/delay/MS``).
+    delay: float = 0.0
+    #: When set, the body is sent as these chunks with a pause before each but the first.
+    chunks: list[bytes] | None = None
+    fault: str | None = None
+
+
+def _json(data: object, status: int = 200) -> Reply:
+    body = json.dumps(data, sort_keys=True).encode()
+    return Reply(status, [("content-type", "application/json")], body)
+
+
+def _number(text: str, default: int = 0) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def plan(request: Request) -> Reply:
+    """The reply to *request* (404 for unknown paths)."""
+    route = request.route
+    head, _, tail = route.lstrip("/").partition("/")
+    if route in FAULTS:
+        return Reply(fault=route)
+    if route == "/get":
+        return _json({"method": request.method, "path": request.path, "http": request.http_version})
+    if head == "bytes" and tail.isdigit():
+        body = deterministic_bytes(int(tail))
+        return Reply(200, [("content-type", "application/octet-stream")], body)
+    if route == "/echo":
+        digest = hashlib.sha256(request.body).hexdigest()
+        headers = [
+            ("content-type", "application/octet-stream"),
+            ("x-body-length", str(len(request.body))),
+            ("x-body-sha256", digest),
+        ]
+        return Reply(200, headers, request.body)
+    if head == "delay" and tail.isdigit():
+        reply = _json({"delay_ms": int(tail), "http": request.http_version})
+        reply.delay = int(tail) / 1000
+        return reply
+    if route == "/gzip":
+        payload = json.dumps({"gzipped": True, "http": request.http_version}).encode()
+        headers = [("content-type", "application/json"), ("content-encoding", "gzip")]
+        return Reply(200, headers, gzip.compress(payload, mtime=0))
+    if head == "status" and tail.isdigit():
+        return Reply(_number(tail, 500), [("content-type", "text/plain")], tail.encode())
+    if route == "/redirect":
+        target = dict(request.query).get("to", "/get")
+        return Reply(302, [("location", target), ("content-type", "text/plain")], b"redirect")
+    if route == "/set-cookie":
+        cookies = [("set-cookie", f"{name}={value}; Path=/") for name, value in request.query]
+        return Reply(200, [("content-type", "text/plain"), *cookies], b"cookies set")
+    if route == "/headers":
+        seen: dict[str, str] = {}
+        for name, value in request.headers:
+            joiner = "; " if name == "cookie" else ", "
+            seen[name] = f"{seen[name]}{joiner}{value}" if name in seen else value
+        return _json(seen)
+    if head == "stream" and tail.isdigit():
+        chunks = [json.dumps({"chunk": i}).encode() + b"\n" for i in range(int(tail))]
+        return Reply(200, [("content-type", "application/x-ndjson")], chunks=chunks)
+    return Reply(404, [("content-type", "text/plain")], b"not found")

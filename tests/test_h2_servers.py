@@ -1,0 +1,258 @@
+"""The HTTP/2 test servers themselves: every route and fault does what it says.
+
+The client tests of keepwarm's HTTP/2 engine lean on these servers, so their behaviour is
+pinned here with third-party clients (httpx with ``http2=True``) and a raw ``h2`` client
+(:mod:`servers.h2_client`) where frames matter: GOAWAY's last_stream_id, RST_STREAM codes,
+concurrency seen by the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import ssl
+from collections.abc import Callable
+
+import h2.settings
+import httpx
+import pytest
+from h2.errors import ErrorCodes
+
+from servers.h2 import H2Server
+from servers.h2_client import RawH2Client
+from servers.routes import HALF_BODY_DECLARED, HALF_BODY_SENT, deterministic_bytes
+
+MakeH2 = Callable[..., H2Server]
+
+
+def _client(ca_bundle: str, *, http2: bool = True) -> httpx.Client:
+    verify = ssl.create_default_context(cafile=ca_bundle)
+    return httpx.Client(http2=http2, verify=verify, timeout=5.0, trust_env=False)
+
+
+def test_deterministic_bytes() -> None:
+    assert deterministic_bytes(300) == bytes(i % 256 for i in range(300))
+    assert len(deterministic_bytes(70_000)) == 70_000
+
+
+def test_core_routes_over_h2(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server()
+    with _client(ca_bundle) as client:
+        got = client.get(f"{server.url}/get")
+        assert got.http_version == "HTTP/2"
+        assert got.json() == {"method": "GET", "path": "/get", "http": "2"}
+        assert client.get(f"{server.url}/bytes/1000").content == deterministic_bytes(1000)
+        echo = client.post(f"{server.url}/echo", content=b"hello")
+        assert echo.content == b"hello"
+        assert echo.headers["x-body-length"] == "5"
+        assert echo.headers["x-body-sha256"] == hashlib.sha256(b"hello").hexdigest()
+        assert client.get(f"{server.url}/delay/30").json()["delay_ms"] == 30
+        zipped = client.get(f"{server.url}/gzip", headers={"accept-encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.json()["gzipped"] is True
+        assert client.get(f"{server.url}/status/418").status_code == 418
+        moved = client.get(f"{server.url}/redirect?to=/get")
+        assert (moved.status_code, moved.headers["location"]) == (302, "/get")
+        cookies = client.get(f"{server.url}/set-cookie?a=1&b=2")
+        assert cookies.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
+        seen = client.get(f"{server.url}/headers", headers={"x-test": "yes"}).json()
+        assert seen[":method"] == "GET"
+        assert seen[":path"] == "/headers"
+        assert seen[":authority"] == f"127.0.0.1:{server.port}"
+        assert seen["x-test"] == "yes"
+        with client.stream("GET", f"{server.url}/stream/3") as streamed:
+            lines = [json.loads(line) for line in streamed.iter_lines() if line]
+        assert lines == [{"chunk": 0}, {"chunk": 1}, {"chunk": 2}]
+        assert client.get(f"{server.url}/nowhere").status_code == 404
+    recorder = server.recorder
+    assert recorder.wait_for_streams(11)
+    assert recorder.connections_accepted == 1
+    assert set(recorder.http_versions()) == {"2"}
+    echo_record = next(s for s in recorder.streams if s.path == "/echo")
+    assert (echo_record.method, echo_record.body_length) == ("POST", 5)
+    assert all(s.processed and not s.refused for s in recorder.streams)
+    assert server.errors == []
+
+
+def test_ten_megabytes_both_ways_with_small_windows(h2_server: MakeH2, ca_bundle: str) -> None:
+    # The default 64 KiB windows and 16 KiB frames: the download waits for the client's
+    # WINDOW_UPDATEs and the upload for the server's.
+    server = h2_server(initial_window_size=65_535, max_frame_size=16_384)
+    size = 10_000_000
+    body = deterministic_bytes(size)
+    with _client(ca_bundle) as client:
+        down = client.get(f"{server.url}/bytes/{size}")
+        assert hashlib.sha256(down.content).digest() == hashlib.sha256(body).digest()
+        up = client.post(f"{server.url}/echo", content=body)
+        assert up.headers["x-body-length"] == str(size)
+        assert up.headers["x-body-sha256"] == hashlib.sha256(body).hexdigest()
+        assert len(up.content) == size
+    assert server.recorder.wait_for_streams(2)
+    assert server.recorder.streams[1].body_length == size
+
+
+def test_streams_are_processed_concurrently(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server()
+    with RawH2Client(server.port, ca_bundle) as client:
+        sids = [client.request("/delay/200") for _ in range(8)]
+        assert client.run_until(client.done(*sids))
+        assert {client.streams[s].status for s in sids} == {200}
+    recorder = server.recorder
+    assert recorder.wait_for_streams(8)
+    assert recorder.connections_accepted == 1
+    assert recorder.max_open_streams == 8
+    streams = recorder.streams
+    # Every stream's answer overlaps every other's: the last one opened before the first
+    # one closed.
+    first_closed = min(s.closed or 0.0 for s in streams)
+    assert max(s.opened for s in streams) < first_closed
+
+
+def test_response_delay_does_not_serialise(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server(response_delay=0.1)
+    with RawH2Client(server.port, ca_bundle) as client:
+        sids = [client.request("/get") for _ in range(4)]
+        assert client.run_until(client.done(*sids))
+    assert server.recorder.wait_for_streams(4)
+    assert server.recorder.max_open_streams == 4
+
+
+def test_settings_are_announced(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server(max_concurrent_streams=3, initial_window_size=1000, max_frame_size=20000)
+    with RawH2Client(server.port, ca_bundle) as client:
+        assert client.run_until(lambda c: bool(c.settings))
+        codes = h2.settings.SettingCodes
+        assert client.settings[codes.MAX_CONCURRENT_STREAMS] == 3
+        assert client.settings[codes.INITIAL_WINDOW_SIZE] == 1000
+        assert client.settings[codes.MAX_FRAME_SIZE] == 20000
+        # A body larger than the stream window still arrives (WINDOW_UPDATEs).
+        sid = client.request("/echo", method="POST", body=b"x" * 1000)
+        assert client.run_until(client.done(sid))
+        assert bytes(client.streams[sid].body) == b"x" * 1000
+
+
+def test_goaway_after_n_streams(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server(goaway_after=2)
+    with RawH2Client(server.port, ca_bundle) as client:
+        sids = [client.request("/delay/50") for _ in range(4)]  # 1, 3, 5, 7
+        assert client.run_until(lambda c: c.done(1, 3)(c) and c.closed)
+        assert client.goaway is not None
+        assert client.goaway.last_stream_id == 3
+        assert client.goaway.error_code == ErrorCodes.NO_ERROR
+        assert [client.streams[s].status for s in sids] == [200, 200, None, None]
+    recorder = server.recorder
+    assert recorder.wait_for(lambda r: len(r.streams) == 4 and r.connections[0].closed)
+    assert [s.stream_id for s in recorder.processed] == [1, 3]
+    assert [s.stream_id for s in recorder.refused] == [5, 7]
+    assert recorder.connections[0].goaway_last_stream_id == 3
+
+
+def test_goaway_route_refuses_its_own_stream(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server()
+    with RawH2Client(server.port, ca_bundle) as client:
+        slow = client.request("/delay/100")
+        refused = client.request("/goaway")
+        assert client.run_until(lambda c: c.done(slow)(c) and c.closed)
+        assert client.goaway is not None
+        assert client.goaway.last_stream_id == slow < refused
+        assert client.streams[slow].status == 200
+        assert client.streams[refused].status is None
+    assert server.recorder.wait_for(lambda r: r.connections[0].closed)
+    assert [s.stream_id for s in server.recorder.refused] == [refused]
+
+
+def test_reset_after_headers(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server()
+    with RawH2Client(server.port, ca_bundle) as client:
+        sid = client.request("/reset")
+        assert client.run_until(client.done(sid))
+        assert client.streams[sid].status == 200
+        assert client.streams[sid].reset == ErrorCodes.INTERNAL_ERROR
+        # The connection lives on.
+        ok = client.request("/get")
+        assert client.run_until(client.done(ok))
+        assert client.streams[ok].status == 200
+
+
+def test_refuse_before_processing(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server()
+    with RawH2Client(server.port, ca_bundle) as client:
+        sid = client.request("/refuse")
+        assert client.run_until(client.done(sid))
+        assert client.streams[sid].status is None
+        assert client.streams[sid].reset == ErrorCodes.REFUSED_STREAM
+    assert server.recorder.wait_for(lambda r: len(r.refused) == 1)
+    assert server.recorder.processed == []
+
+
+def test_close_drops_the_connection_without_goaway(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server()
+    with RawH2Client(server.port, ca_bundle) as client:
+        sid = client.request("/close")
+        assert client.run_until(lambda c: c.closed)
+        assert client.goaway is None
+        assert client.streams[sid].status is None
+
+
+def test_silent_and_half_keep_the_connection_open(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server()
+    with RawH2Client(server.port, ca_bundle) as client:
+        silent = client.request("/silent")
+        half = client.request("/half")
+        assert client.run_until(lambda c: len(c.streams[half].body) == HALF_BODY_SENT)
+        assert not client.run_until(lambda c: c.closed or c.streams[silent].status, 0.3)
+        result = client.streams[half]
+        assert result.status == 200
+        assert dict(result.headers)["content-length"] == str(HALF_BODY_DECLARED)
+        assert not result.ended
+        assert not client.closed
+    assert server.recorder.wait_for(lambda r: len(r.processed) == 2)
+
+
+def test_h1_tls_server_answers_http11(h1_tls_server: H2Server, ca_bundle: str) -> None:
+    server = h1_tls_server
+    with _client(ca_bundle) as client:  # offers h2 and http/1.1
+        got = client.get(f"{server.url}/get")
+        assert got.http_version == "HTTP/1.1"
+        assert got.json()["http"] == "1.1"
+        body = deterministic_bytes(200_000)
+        echo = client.post(f"{server.url}/echo", content=body)
+        assert echo.headers["x-body-sha256"] == hashlib.sha256(body).hexdigest()
+        with client.stream("GET", f"{server.url}/stream/3") as streamed:
+            assert len([line for line in streamed.iter_lines() if line]) == 3
+        raw = client.get(f"{server.url}/gzip", headers={"accept-encoding": "gzip"})
+        assert raw.headers["content-encoding"] == "gzip"
+        assert raw.json()["gzipped"] is True
+        assert client.get(f"{server.url}/status/503").status_code == 503
+    recorder = server.recorder
+    assert recorder.wait_for_streams(5)
+    assert recorder.connections_accepted == 1  # keep-alive
+    assert set(recorder.http_versions()) == {"1.1"}
+    assert recorder.connections[0].alpn == "http/1.1"
+
+
+def test_h1_tls_server_refuses_h2_only_clients_alpn(
+    h1_tls_server: H2Server, ca_bundle: str
+) -> None:
+    with RawH2Client(h1_tls_server.port, ca_bundle) as client:
+        assert client.alpn is None  # no common protocol: the client must not speak h2
+
+
+def test_h2_server_serves_http11_clients(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server()
+    with _client(ca_bundle, http2=False) as client:
+        got = client.get(f"{server.url}/get")
+        assert got.http_version == "HTTP/1.1"
+    assert server.recorder.http_versions() == ["1.1"]
+
+
+@pytest.mark.parametrize("path", ["/silent", "/half", "/delay/60000"])
+def test_close_returns_promptly_with_open_streams(
+    h2_server: MakeH2, ca_bundle: str, path: str
+) -> None:
+    server = h2_server()
+    with RawH2Client(server.port, ca_bundle) as client:
+        client.request(path)
+        assert server.recorder.wait_for(lambda r: len(r.streams) == 1)
+        server.close()
+        assert client.run_until(lambda c: c.closed, timeout=2.0)
