@@ -22,6 +22,7 @@ from servers import (
     backlog_full_address,
     default_handler,
 )
+from servers.asgi import HypercornServer
 from servers.h2 import H2Server
 
 # Variables that change what requests (and so keepwarm) does behind a test's back: these
@@ -199,3 +200,35 @@ def h1_tls_server(h2_server: Callable[..., H2Server]) -> H2Server:
     """An HTTP/1.1-only TLS server (ALPN offers only ``http/1.1``) with the same routes
     as :func:`h2_server`."""
     return h2_server(alpn=("http/1.1",))
+
+
+@pytest.fixture(scope="session")
+def server_cert_files(
+    server_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str]:
+    """``(certfile, keyfile)``: :func:`server_cert`'s chain and key as PEM files, for
+    servers in other processes (hypercorn, nginx, nghttpd)."""
+    folder = tmp_path_factory.mktemp("server-cert")
+    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    certfile.write_bytes(b"".join(pem.bytes() for pem in server_cert.cert_chain_pems))
+    server_cert.private_key_pem.write_to_path(str(keyfile))
+    return str(certfile), str(keyfile)
+
+
+@pytest.fixture(scope="session")
+def _hypercorn_process(
+    server_cert_files: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HypercornServer]:
+    pytest.importorskip("hypercorn", reason="hypercorn is not installed (the test extra has it)")
+    certfile, keyfile = server_cert_files
+    workdir = str(tmp_path_factory.mktemp("hypercorn"))
+    with HypercornServer(certfile, keyfile, workdir=workdir) as server:
+        yield server
+
+
+@pytest.fixture
+def hypercorn_server(_hypercorn_process: HypercornServer) -> HypercornServer:
+    """hypercorn on 127.0.0.1 over TLS (ALPN h2, http/1.1; verify with ``ca_bundle``),
+    one process for the session; ``.seen_versions()`` starts empty in every test."""
+    _hypercorn_process.reset_seen()
+    return _hypercorn_process

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import ssl
+import time
 from collections.abc import Callable
 
 import h2.settings
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from h2.errors import ErrorCodes
 
+from servers.asgi import HypercornServer
 from servers.h2 import H2Server
 from servers.h2_client import RawH2Client
 from servers.routes import HALF_BODY_DECLARED, HALF_BODY_SENT, deterministic_bytes
@@ -256,3 +258,42 @@ def test_close_returns_promptly_with_open_streams(
         assert server.recorder.wait_for(lambda r: len(r.streams) == 1)
         server.close()
         assert client.run_until(lambda c: c.closed, timeout=2.0)
+
+
+# -- hypercorn --------------------------------------------------------------------------
+
+
+def test_hypercorn_serves_h2_and_records_versions(
+    hypercorn_server: HypercornServer, ca_bundle: str
+) -> None:
+    url = hypercorn_server.url
+    with _client(ca_bundle) as client:
+        got = client.get(f"{url}/get")
+        assert got.http_version == "HTTP/2"
+        assert got.json()["http"] == "2"
+        assert client.get(f"{url}/bytes/100000").content == deterministic_bytes(100_000)
+        echo = client.post(f"{url}/echo", content=b"abc")
+        assert (echo.content, echo.headers["x-body-length"]) == (b"abc", "3")
+        assert echo.headers["x-body-sha256"] == hashlib.sha256(b"abc").hexdigest()
+        assert client.get(f"{url}/status/201").status_code == 201
+        seen = client.get(f"{url}/headers").json()
+        assert (seen[":method"], seen[":path"]) == ("GET", "/headers")
+        assert client.get(f"{url}/delay/10").json() == {"delay_ms": 10}
+    with _client(ca_bundle, http2=False) as client:
+        assert client.get(f"{url}/get").http_version == "HTTP/1.1"
+    assert hypercorn_server.seen_versions() == ["2"] * 6 + ["1.1"]
+    assert [entry["path"] for entry in hypercorn_server.seen()][:2] == ["/get", "/bytes/100000"]
+
+
+def test_hypercorn_delays_overlap_on_one_connection(
+    hypercorn_server: HypercornServer, ca_bundle: str
+) -> None:
+    with RawH2Client(hypercorn_server.port, ca_bundle) as client:
+        sids = [client.request("/delay/300") for _ in range(20)]
+        started = time.monotonic()
+        assert client.run_until(client.done(*sids))
+        # Twenty 300 ms delays at once take one delay, not twenty (hypercorn's own
+        # concurrency, which the benchmark's "server latency" relies on).
+        assert time.monotonic() - started < 3.0
+        assert {client.streams[s].status for s in sids} == {200}
+    assert hypercorn_server.seen_versions() == ["2"] * 20
