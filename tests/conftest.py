@@ -24,6 +24,7 @@ from servers import (
 )
 from servers.asgi import HypercornServer
 from servers.h2 import H2Server
+from servers.nginx_h2 import NginxH2, nginx_h2_missing
 
 # Variables that change what requests (and so keepwarm) does behind a test's back: these
 # machines export CA-bundle variables that override ``Session.verify`` in plain requests,
@@ -232,3 +233,26 @@ def hypercorn_server(_hypercorn_process: HypercornServer) -> HypercornServer:
     one process for the session; ``.seen_versions()`` starts empty in every test."""
     _hypercorn_process.reset_seen()
     return _hypercorn_process
+
+
+@pytest.fixture
+def nginx_h2(server_cert_files: tuple[str, str]) -> Iterator[Callable[..., NginxH2]]:
+    """Factory: ``nginx_h2(keepalive_requests=10, max_concurrent_streams=128, files=None)``
+    returns a started :class:`NginxH2` (``.url``, ``.requests()`` the parsed access log);
+    skips with the reason when nginx or its http_v2_module is missing."""
+    missing = nginx_h2_missing()
+    if missing:
+        pytest.skip(missing)
+    certfile, keyfile = server_cert_files
+    servers: list[NginxH2] = []
+
+    def make(keepalive_requests: int = 10, **options: Any) -> NginxH2:
+        server = NginxH2(certfile, keyfile, keepalive_requests=keepalive_requests, **options)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.close()

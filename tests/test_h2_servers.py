@@ -22,6 +22,7 @@ from h2.errors import ErrorCodes
 from servers.asgi import HypercornServer
 from servers.h2 import H2Server
 from servers.h2_client import RawH2Client
+from servers.nginx_h2 import NginxH2
 from servers.routes import HALF_BODY_DECLARED, HALF_BODY_SENT, deterministic_bytes
 
 MakeH2 = Callable[..., H2Server]
@@ -297,3 +298,65 @@ def test_hypercorn_delays_overlap_on_one_connection(
         assert time.monotonic() - started < 3.0
         assert {client.streams[s].status for s in sids} == {200}
     assert hypercorn_server.seen_versions() == ["2"] * 20
+
+
+# -- nginx ------------------------------------------------------------------------------
+
+MakeNginx = Callable[..., NginxH2]
+
+
+def test_nginx_h2_logs_http2_and_connections(nginx_h2: MakeNginx, ca_bundle: str) -> None:
+    server = nginx_h2(keepalive_requests=1000, files={"big.bin": deterministic_bytes(300_000)})
+    with _client(ca_bundle) as client:
+        for _ in range(3):
+            assert client.get(f"{server.url}/").text == "ok"
+        assert client.get(f"{server.url}/files/big.bin").content == deterministic_bytes(300_000)
+        if server.has_put:
+            upload = deterministic_bytes(1_000_000)
+            assert client.put(f"{server.url}/files/up.bin", content=upload).status_code == 201
+            assert client.get(f"{server.url}/files/up.bin").content == upload
+    with _client(ca_bundle, http2=False) as client:
+        assert client.get(f"{server.url}/").http_version == "HTTP/1.1"
+    h2_count = 6 if server.has_put else 4
+    entries = server.requests(expect=h2_count + 1)
+    assert [e.protocol for e in entries] == ["HTTP/2.0"] * h2_count + ["HTTP/1.1"]
+    assert [e.connection_requests for e in entries] == [*range(1, h2_count + 1), 1]
+    assert len({e.connection for e in entries}) == server.connections() == 2
+    assert entries[3].uri == "/files/big.bin"
+
+
+def test_nginx_keepalive_requests_sends_goaway_before_the_last_answer(
+    nginx_h2: MakeNginx, ca_bundle: str
+) -> None:
+    # What the HTTP/2 client must survive: with keepalive_requests N, nginx answers the
+    # Nth request's HEADERS with GOAWAY(NO_ERROR, last_stream_id=that stream) *before*
+    # the Nth response, never processes later streams (no RST_STREAM for them), and
+    # closes once the Nth response is out.
+    server = nginx_h2(keepalive_requests=3)
+    with RawH2Client(server.port, ca_bundle) as client:
+        sids = [client.request(f"/burst{i}") for i in range(5)]  # 1, 3, 5, 7, 9
+        assert client.run_until(lambda c: c.closed)
+        assert client.goaway is not None
+        assert (client.goaway.last_stream_id, client.goaway.error_code) == (5, 0)
+        assert [client.streams[s].status for s in sids] == [200, 200, 200, None, None]
+        assert [client.streams[s].reset for s in sids] == [None] * 5
+        order = client.events
+        assert order.index(("ConnectionTerminated", 0)) < order.index(("ResponseReceived", 5))
+    entries = server.requests(expect=3)
+    assert [e.uri for e in entries] == ["/burst0", "/burst1", "/burst2"]
+    assert {e.protocol for e in entries} == {"HTTP/2.0"}
+
+
+def test_nginx_answers_before_reading_the_body_then_resets_no_error(
+    nginx_h2: MakeNginx, ca_bundle: str
+) -> None:
+    # A body beyond nginx's 64 KiB stream window to a route that never reads it: nginx
+    # answers in full, then RST_STREAM(NO_ERROR) (RFC 9113 8.1); the answer stands.
+    # (httpx 0.29.0 waits for a WINDOW_UPDATE that never comes here: ReadTimeout.)
+    server = nginx_h2(keepalive_requests=100)
+    with RawH2Client(server.port, ca_bundle) as client:
+        sid = client.request("/", method="POST", body=b"x" * 200_000)
+        assert client.run_until(lambda c: c.streams[sid].reset is not None)
+        result = client.streams[sid]
+        assert (result.status, bytes(result.body), result.ended) == (200, b"ok", True)
+        assert result.reset == ErrorCodes.NO_ERROR

@@ -70,6 +70,8 @@ class RawH2Client:
         self.streams: dict[int, StreamResult] = {}
         self.goaway: h2.events.ConnectionTerminated | None = None
         self.closed = False
+        #: Every event in arrival order: ``(event class name, stream id or 0)``.
+        self.events: list[tuple[str, int]] = []
         self.settings: dict[int, int] = {}
         if self.alpn == "h2":
             self.conn.initiate_connection()
@@ -97,8 +99,9 @@ class RawH2Client:
         body: bytes = b"",
         headers: Iterable[tuple[str, str]] = (),
     ) -> int:
-        """Open a stream for *path* and send the request (a *body* within the windows
-        the server has granted; use a small one or :meth:`run_until` in between)."""
+        """Open a stream for *path* and send the request; a *body* goes out within the
+        server's flow-control windows, reading frames while it waits for them (bounded;
+        it stops early if the stream is reset or ended)."""
         sid: int = self.conn.get_next_available_stream_id()
         head = [
             (":method", method),
@@ -111,10 +114,28 @@ class RawH2Client:
             head.append(("content-length", str(len(body))))
         self.conn.send_headers(sid, head, end_stream=not body)
         self.streams[sid] = StreamResult()
-        if body:
-            self.conn.send_data(sid, body, end_stream=True)
         self._flush()
+        offset = 0
+        while offset < len(body):
+            if not self.run_until(lambda c: c._window(sid) != 0):
+                break  # no window within the timeout: the test sees the body unsent
+            window = self._window(sid)
+            if window < 0:
+                break  # the stream was reset
+            size = min(window, self.conn.max_outbound_frame_size, len(body) - offset)
+            last = offset + size == len(body)
+            self.conn.send_data(sid, body[offset : offset + size], end_stream=last)
+            self._flush()
+            offset += size
         return sid
+
+    def _window(self, sid: int) -> int:
+        if self.closed or self.streams[sid].reset is not None or self.streams[sid].ended:
+            return -1
+        try:
+            return int(self.conn.local_flow_control_window(sid))
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+            return -1
 
     def run_until(self, done: Callable[[RawH2Client], bool], timeout: float = 5.0) -> bool:
         """Read and handle frames until ``done(self)``, EOF, or *timeout*."""
@@ -139,6 +160,7 @@ class RawH2Client:
         return True
 
     def _on_event(self, event: h2.events.Event) -> None:
+        self.events.append((type(event).__name__, getattr(event, "stream_id", 0) or 0))
         if isinstance(event, h2.events.ResponseReceived):
             result = self.streams[event.stream_id]
             result.headers = [(str(k), str(v)) for k, v in event.headers or ()]
