@@ -24,6 +24,7 @@ from servers import (
 )
 from servers.asgi import HypercornServer
 from servers.h2 import H2Server
+from servers.nghttpd import NghttpdServer, nghttpd_missing
 from servers.nginx_h2 import NginxH2, nginx_h2_missing
 
 # Variables that change what requests (and so keepwarm) does behind a test's back: these
@@ -248,6 +249,30 @@ def nginx_h2(server_cert_files: tuple[str, str]) -> Iterator[Callable[..., Nginx
 
     def make(keepalive_requests: int = 10, **options: Any) -> NginxH2:
         server = NginxH2(certfile, keyfile, keepalive_requests=keepalive_requests, **options)
+        servers.append(server)
+        return server.start()
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.close()
+
+
+@pytest.fixture
+def nghttpd_server(server_cert_files: tuple[str, str]) -> Iterator[Callable[..., NghttpdServer]]:
+    """Factory: ``nghttpd_server(files={name: bytes}, max_concurrent_streams=None,
+    window_bits=None, connection_window_bits=None, echo_upload=True)`` returns a started
+    :class:`NghttpdServer` (``.url``; ALPN h2 only); skips with the reason when nghttpd is
+    missing."""
+    missing = nghttpd_missing()
+    if missing:
+        pytest.skip(missing)
+    certfile, keyfile = server_cert_files
+    servers: list[NghttpdServer] = []
+
+    def make(**options: Any) -> NghttpdServer:
+        server = NghttpdServer(certfile, keyfile, **options)
         servers.append(server)
         return server.start()
 

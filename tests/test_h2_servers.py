@@ -22,6 +22,7 @@ from h2.errors import ErrorCodes
 from servers.asgi import HypercornServer
 from servers.h2 import H2Server
 from servers.h2_client import RawH2Client
+from servers.nghttpd import NghttpdServer
 from servers.nginx_h2 import NginxH2
 from servers.routes import HALF_BODY_DECLARED, HALF_BODY_SENT, deterministic_bytes
 
@@ -360,3 +361,27 @@ def test_nginx_answers_before_reading_the_body_then_resets_no_error(
         result = client.streams[sid]
         assert (result.status, bytes(result.body), result.ended) == (200, b"ok", True)
         assert result.reset == ErrorCodes.NO_ERROR
+
+
+# -- nghttpd ----------------------------------------------------------------------------
+
+
+def test_nghttpd_serves_files_and_echoes_uploads_with_its_settings(
+    nghttpd_server: Callable[..., NghttpdServer], ca_bundle: str
+) -> None:
+    data = deterministic_bytes(1_000_000)
+    server = nghttpd_server(files={"big.bin": data}, max_concurrent_streams=4, window_bits=14)
+    with RawH2Client(server.port, ca_bundle) as client:
+        assert client.alpn == "h2"
+        assert client.run_until(lambda c: bool(c.settings))
+        codes = h2.settings.SettingCodes
+        assert client.settings[codes.MAX_CONCURRENT_STREAMS] == 4
+        assert client.settings[codes.INITIAL_WINDOW_SIZE] == 2**14 - 1
+    with _client(ca_bundle) as client:
+        got = client.get(f"{server.url}/big.bin")
+        assert got.http_version == "HTTP/2"
+        assert got.content == data
+        # A 16 KiB stream window: the upload needs many WINDOW_UPDATEs from nghttpd.
+        echoed = client.post(f"{server.url}/big.bin", content=data)
+        assert echoed.content == data
+        assert client.get(f"{server.url}/missing").status_code == 404
