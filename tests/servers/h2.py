@@ -32,6 +32,7 @@ Every wait is bounded: a connection lives at most ``HOLD_SECONDS`` and ends with
 from __future__ import annotations
 
 import contextlib
+import http
 import logging
 import select
 import socket
@@ -555,9 +556,10 @@ class _H2Connection:
             self._data(sid, b"", end=True)
             return
         headers = [*reply.headers, ("content-length", str(len(reply.body)))]
-        self._headers(sid, reply.status, headers, end=not reply.body)
-        if reply.body:
-            self._data(sid, reply.body, end=True)
+        body = b"" if reply.head_only else reply.body
+        self._headers(sid, reply.status, headers, end=not body)
+        if body:
+            self._data(sid, body, end=True)
 
     def _headers(self, sid: int, status: int, headers: list[tuple[str, str]], end: bool) -> None:
         with self.lock:
@@ -707,7 +709,11 @@ class _H1Connection:
         return body
 
     def _send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
-        lines = [f"HTTP/1.1 {status} X"] + [f"{k}: {v}" for k, v in headers]
+        try:
+            reason = http.HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Unknown"
+        lines = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers]
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 
     def _answer(self, reply: Reply, keep_alive: bool) -> bool:
@@ -735,5 +741,6 @@ class _H1Connection:
             return keep_alive
         headers = [*reply.headers, ("content-length", str(len(reply.body))), *connection]
         self._send_head(reply.status, headers)
-        self.sock.sendall(reply.body)
+        if not reply.head_only:
+            self.sock.sendall(reply.body)
         return keep_alive

@@ -72,6 +72,8 @@ class Reply:
     #: When set, the body is sent as these chunks with a pause before each but the first.
     chunks: list[bytes] | None = None
     fault: str | None = None
+    #: An answer to HEAD: the headers of the GET answer (its Content-Length), no body.
+    head_only: bool = False
 
 
 def _json(data: object, status: int = 200) -> Reply:
@@ -87,7 +89,15 @@ def _number(text: str, default: int = 0) -> int:
 
 
 def plan(request: Request) -> Reply:
-    """The reply to *request* (404 for unknown paths)."""
+    """The reply to *request* (404 for unknown paths); to HEAD, the GET reply's headers."""
+    reply = _plan(request)
+    reply.head_only = request.method == "HEAD"
+    if reply.status in (204, 304):
+        reply.body = b""  # no body, whatever the route had in mind (RFC 9110 6.4.1)
+    return reply
+
+
+def _plan(request: Request) -> Reply:
     route = request.route
     head, _, tail = route.lstrip("/").partition("/")
     if route in FAULTS:

@@ -68,6 +68,8 @@ STREAM_WINDOW: Final = 1 << 20
 CONNECTION_WINDOW: Final = 1 << 24
 #: Until the server's SETTINGS say otherwise (RFC 9113 recommends at least 100).
 _DEFAULT_MAX_STREAMS: Final = 100
+#: At most this many streams at once on one connection, whatever the server allows.
+_MAX_STREAMS: Final = 1000
 _READ_SIZE: Final = 1 << 16
 _WRITE_SIZE: Final = 1 << 16
 #: Bytes queued for the socket beyond which a sender waits for the socket to drain.
@@ -82,7 +84,15 @@ _monotonic = time.monotonic
 
 class StreamRefused(ConnectionError):
     """The server did not process this stream (GOAWAY above it, or REFUSED_STREAM): it is
-    safe to send it again on another connection, whatever its method (RFC 9113 8.7)."""
+    safe to send it again on another connection, whatever its method (RFC 9113 8.7).
+
+    ``progress``: the connection did serve other streams (a GOAWAY naming a last stream
+    above 0, a local limit): a refusal that comes with the server working is not one of
+    a server that refuses everything."""
+
+    def __init__(self, message: str, progress: bool = False) -> None:
+        super().__init__(message)
+        self.progress = progress
 
 
 class StreamReset(ConnectionError):
@@ -130,6 +140,12 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _copy(error: BaseException) -> BaseException:
+    copy = type(error)(*error.args)
+    copy.__dict__.update(error.__dict__)
+    return copy
 
 
 def _error_name(code: int) -> str:
@@ -255,8 +271,11 @@ class H2Connection:
 
     @property
     def max_streams(self) -> int:
-        limit = self._h2.remote_settings.max_concurrent_streams
-        return _DEFAULT_MAX_STREAMS if not self._settings_seen else limit
+        """The server's SETTINGS_MAX_CONCURRENT_STREAMS (unset means unlimited: capped
+        at :data:`_MAX_STREAMS`); 100 until its SETTINGS arrive."""
+        if not self._settings_seen:
+            return _DEFAULT_MAX_STREAMS
+        return min(self._h2.remote_settings.max_concurrent_streams, _MAX_STREAMS)
 
     def usable(self) -> bool:
         """Whether new streams may go on this connection."""
@@ -264,7 +283,7 @@ class H2Connection:
             self._failure is None
             and self.goaway_last is None
             and not self._closed
-            and self._h2.highest_outbound_stream_id < _LAST_STREAM_ID - 2 * self.max_streams
+            and self._h2.highest_outbound_stream_id < _LAST_STREAM_ID - 2 * _MAX_STREAMS
         )
 
     def reserve(self) -> bool:
@@ -328,10 +347,13 @@ class H2Connection:
             except h2.exceptions.TooManyStreamsError as exc:
                 # The server lowered its limit since the place was reserved.
                 raise StreamRefused(
-                    f"the HTTP/2 connection to {self.origin} is at the server's stream limit"
+                    f"the HTTP/2 connection to {self.origin} is at the server's stream limit",
+                    progress=True,
                 ) from exc
             except h2.exceptions.NoAvailableStreamIDError as exc:
-                raise StreamRefused("the HTTP/2 connection ran out of stream ids") from exc
+                raise StreamRefused(
+                    "the HTTP/2 connection ran out of stream ids", progress=True
+                ) from exc
             stream = _Stream(stream_id, method)
             stream.sent_whole = end_stream
             self._streams[stream_id] = stream
@@ -420,6 +442,8 @@ class H2Connection:
             return
         with self._lock:
             stream = self._streams.pop(stream_id, None) if stream_id is not None else None
+            if stream_id is not None and stream is None:
+                return  # released already
             if (
                 stream is not None
                 and not (stream.ended and stream.sent_whole)
@@ -436,7 +460,9 @@ class H2Connection:
             self.active -= 1
             if self.active == 0:
                 self.idle_since = _monotonic()
-            finish = self.active == 0 and self.goaway_last is not None and not self._closed
+            # Unusable (GOAWAY, failed, out of stream ids) and idle: nobody will use
+            # or close it otherwise, the pool has let go of it.
+            finish = self.active == 0 and not self._closed and not self.usable()
             self._cond.notify_all()
         if finish:
             self.close()
@@ -464,16 +490,19 @@ class H2Connection:
 
     def _raise_if_unusable(self) -> None:
         if self._failure is not None:
-            raise type(self._failure)(*self._failure.args)
+            raise _copy(self._failure)
         if self._closed:
             raise ConnectionLost(f"the HTTP/2 connection to {self.origin} was closed")
         if self.goaway_last is not None:
-            raise StreamRefused(f"the server sent GOAWAY on the HTTP/2 connection to {self.origin}")
+            raise StreamRefused(
+                f"the server sent GOAWAY on the HTTP/2 connection to {self.origin}",
+                progress=self.goaway_last > 0,
+            )
 
     def _raise_for(self, stream: _Stream) -> None:
         if stream.error is not None:
             # A new exception per raise: one error can fail several threads' streams.
-            raise type(stream.error)(*stream.error.args)
+            raise _copy(stream.error)
 
     def _take(self, stream: _Stream, amount: int) -> bytes:
         chunk = stream.data.popleft() if stream.data else b""
@@ -515,7 +544,7 @@ class H2Connection:
             if ready():
                 return
             if self._failure is not None:
-                raise type(self._failure)(*self._failure.args)
+                raise _copy(self._failure)
             if self._closed:
                 raise ConnectionLost(f"the HTTP/2 connection to {self.origin} was closed")
             if self._sock.pending():
@@ -649,7 +678,8 @@ class H2Connection:
                     stream.error = StreamRefused(
                         f"the server sent GOAWAY (last stream {self.goaway_last}, "
                         f"{_error_name(self._goaway_code)}): HTTP/2 stream {stream.id} "
-                        f"was not processed"
+                        f"was not processed",
+                        progress=self.goaway_last > 0,
                     )
         elif kind is h2.events.RemoteSettingsChanged:
             self._settings_seen = True

@@ -56,9 +56,13 @@ __all__ = ["H2HTTPSConnectionPool", "H2Slot"]
 _perf = time.perf_counter
 _monotonic = time.monotonic
 
-#: Times one request is sent again on a new connection after refusals; past it the
-#: refusal is raised (a server refusing every stream is not a transient state).
+#: Refusals of one request by connections that served nothing else (GOAWAY naming no
+#: stream, REFUSED_STREAM) after which the refusal is raised: a server that refuses
+#: everything is not in a transient state. Refusals by a GOAWAY that names a last
+#: stream (the server working, and rotating its connection) count towards
+#: :data:`_RESENDS_AT_MOST` only.
 _RESENDS: Final = 5
+_RESENDS_AT_MOST: Final = 100
 #: Headers that mean something only on an HTTP/1.1 connection (RFC 9113 8.2.2).
 _CONNECTION_HEADERS: Final = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"}
@@ -189,7 +193,12 @@ class _Origin:
         except BaseException:
             h2conn.close()
             raise
-        h2conn.reserve()
+        if not h2conn.reserve():  # a server that allows no streams (or said GOAWAY at once)
+            h2conn.close()
+            raise StreamRefused(
+                f"the server at {pool.host}:{pool.port} accepts no HTTP/2 streams "
+                f"(SETTINGS_MAX_CONCURRENT_STREAMS={h2conn.max_streams})"
+            )
         self._count("http2_connections")
         log.debug("http2.connected origin=%s:%s", pool.host, pool.port)
         return h2conn
@@ -323,6 +332,9 @@ class H2Slot:
         self._request: tuple[str, str, Any, Any] | None = None
         self._connect_timeout: float | None = None
         self._reused = False
+        self._stale_resent = False
+        self._refusals = 0
+        self._resends = 0
         self._sent_at = 0.0
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._released = False
@@ -396,29 +408,25 @@ class H2Slot:
             return
         try:
             self._send()
-        except StreamRefused:
-            self._resend_after_refusal(0)
+        except StreamRefused as refused:
+            self._resend_after_refusal(refused)
 
     def getresponse(self) -> HTTPResponse:
-        if self._http1 is not None:
-            return self._http1.getresponse()  # type: ignore[no-any-return]
-        refusals = 0
-        while True:
+        while True:  # bounded: every pass resends, and resends are counted
+            if self._http1 is not None:
+                return self._http1.getresponse()  # type: ignore[no-any-return]
             conn, stream = self._conn, self._stream
             assert conn is not None and stream is not None
             try:
                 block = conn.response_headers(stream, self.timeout)
-                break
-            except StreamRefused:
-                refusals += 1
-                self._resend_after_refusal(refusals)
+            except StreamRefused as refused:
+                self._resend_after_refusal(refused)
             except ConnectionLost:
                 if not self._stale():
                     raise
                 self._resend_stale()
-            if self._http1 is not None:
-                return self._http1.getresponse()
-        return self._response(block)
+            else:
+                return self._response(block)
 
     def close(self) -> None:
         """urllib3 gives up on this request (an error) or the response was closed: the
@@ -556,6 +564,7 @@ class H2Slot:
         method, _, body, _ = self._request
         return (
             self._reused
+            and not self._stale_resent
             and self._pool._keepwarm.policy.resend_stale
             and _replayable(body)
             and method.upper() in IDEMPOTENT_METHODS
@@ -571,46 +580,56 @@ class H2Slot:
                 conn.unreserve()
 
     def _resend_stale(self) -> None:
-        self._drop_stream()
+        self._stale_resent = True
         counters = self._pool._keepwarm.counters
         if counters is not None:
             counters.on_stale_resend()
+        self._drop_stream()
         log.debug("request.stale_retry origin=%s:%s http2=True", self.host, self.port)
-        self._attach(self._pool._h2_origin.acquire(self, self._connect_timeout))
-        self._again()
+        try:
+            self._send_again()
+        except StreamRefused as refused:
+            self._resend_after_refusal(refused)
 
-    def _resend_after_refusal(self, refusals: int) -> None:
-        """Send the request again on another connection: the server refused it unseen."""
+    def _resend_after_refusal(self, refused: StreamRefused) -> None:
+        """Send the request again on another connection, as long as the server refuses
+        it unseen and that is not a server refusing everything (:data:`_RESENDS`)."""
         assert self._request is not None
         body = self._request[2]
-        if refusals >= _RESENDS or not _replayable(body):
-            why = (
-                f"refused {refusals} times"
-                if refusals >= _RESENDS
-                else "and its body is a stream or file that cannot be sent twice"
-            )
-            raise StreamRefused(
-                f"the server refused the request to {self.host}:{self.port} without "
-                f"processing it ({why}); it is safe to send again"
-            )
-        counters = self._pool._keepwarm.counters
-        if counters is not None and self._stream is not None:
-            counters.on_refused_resend(self._reused)
-        self._drop_stream()
-        log.debug("http2.refused_resend origin=%s:%s", self.host, self.port)
-        self._attach(self._pool._h2_origin.acquire(self, self._connect_timeout))
-        self._again()
+        while True:
+            self._resends += 1
+            if not refused.progress:
+                self._refusals += 1
+            why = None
+            if not _replayable(body):
+                why = "and its body is a stream or file that cannot be sent twice"
+            elif self._refusals >= _RESENDS or self._resends >= _RESENDS_AT_MOST:
+                why = f"refused {self._resends} times"
+            if why is not None:
+                raise StreamRefused(
+                    f"the server refused the request to {self.host}:{self.port} without "
+                    f"processing it ({why}): {refused}; it is safe to send again"
+                ) from refused
+            counters = self._pool._keepwarm.counters
+            if counters is not None and self._stream is not None:
+                counters.on_refused_resend(self._reused)
+            self._drop_stream()
+            log.debug("http2.refused_resend origin=%s:%s", self.host, self.port)
+            try:
+                self._send_again()
+                return
+            except StreamRefused as again:
+                refused = again
 
-    def _again(self) -> None:
+    def _send_again(self) -> None:
+        """The request on another connection (or stream), as it was first sent."""
+        self._attach(self._pool._h2_origin.acquire(self, self._connect_timeout))
+        assert self._request is not None
         if self._http1 is not None:
-            assert self._request is not None
             method, url, body, headers = self._request
             self._http1.request(method, url, body, headers)
             return
-        try:
-            self._send()
-        except StreamRefused:
-            self._resend_after_refusal(_RESENDS)
+        self._send()
 
 
 def _as_bytes(chunks: Iterable[Any] | None) -> Iterator[bytes]:

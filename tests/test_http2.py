@@ -1,0 +1,512 @@
+"""HTTP/2: ``keepwarm.Session(http2=True)`` against real HTTP/2 servers on loopback.
+
+Servers: the h2-based :class:`servers.h2.H2Server` (frame-level faults, a recorder of
+what it saw), hypercorn, nginx (``keepalive_requests`` forces GOAWAY) and nghttpd where
+installed. Behaviour that requests has too is compared with a plain ``requests.Session``
+on the same server in the same test (which talks HTTP/1.1 to it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+import keepwarm
+from children import run_python
+from forking import run_in_child
+from servers.h2 import H2Server
+from servers.routes import deterministic_bytes
+
+pytest.importorskip("h2", reason="the http2 extra (h2) is not installed")
+
+#: Bounds every test's waits: a hang fails in seconds, not at CI's limit.
+TIMEOUT = (5, 5)
+
+
+@pytest.fixture
+def h2session(ca_bundle: str) -> Iterator[Callable[..., keepwarm.Session]]:
+    """Factory of ``keepwarm.Session(http2=True, verify=ca_bundle, ...)``, closed after."""
+    made: list[keepwarm.Session] = []
+
+    def make(**knobs: Any) -> keepwarm.Session:
+        knobs.setdefault("timeout", TIMEOUT)
+        session = keepwarm.Session(http2=True, verify=ca_bundle, **knobs)
+        made.append(session)
+        return session
+
+    yield make
+    for session in made:
+        session.close()
+
+
+@pytest.fixture
+def plain(ca_bundle: str) -> Iterator[requests.Session]:
+    session = requests.Session()
+    session.verify = ca_bundle
+    yield session
+    session.close()
+
+
+def _version(response: requests.Response) -> str | None:
+    timings = keepwarm.timings(response)
+    return timings.http_version if timings is not None else None
+
+
+# -- Responses are requests' own ---------------------------------------------------------
+
+
+def test_a_get_over_http2_is_the_response_requests_gives_over_http11(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session], plain: Any
+) -> None:
+    server = h2_server()
+    ours = h2session().get(f"{server.url}/get?a=1")
+    theirs = plain.get(f"{server.url}/get?a=1", timeout=TIMEOUT)
+    assert ours.status_code == theirs.status_code == 200
+    assert ours.reason == theirs.reason == "OK"
+    assert {**ours.json(), "http": None} == {**theirs.json(), "http": None}
+    assert (ours.json()["http"], theirs.json()["http"]) == ("2", "1.1")
+    assert ours.headers["Content-Type"] == theirs.headers["Content-Type"]
+    assert ours.raw.version == 20
+    assert _version(ours) == "HTTP/2"
+    assert ours.url == theirs.url
+    assert server.recorder.http_versions() == ["2", "1.1"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("GET", "/status/404", {}),
+        ("GET", "/status/503", {}),
+        ("HEAD", "/get", {}),
+        ("GET", "/bytes/200000", {}),
+        ("GET", "/gzip", {}),
+        ("GET", "/redirect?to=/get", {}),
+        ("GET", "/redirect?to=/status/204", {}),
+        ("POST", "/echo", {"data": b"x" * 100_000}),
+        ("POST", "/echo", {"json": {"k": ["v", 1]}}),
+        ("POST", "/echo", {"data": {"a": "1", "b": "2"}}),
+        ("POST", "/echo", {"files": {"f": ("name.txt", b"file body")}}),
+        ("PUT", "/echo", {"data": "text body é"}),
+        ("POST", "/echo", {"data": iter([b"chunk-1;", b"chunk-2"])}),
+        ("DELETE", "/get", {}),
+    ],
+)
+def test_every_response_matches_requests_over_http11(
+    h2_server: Callable[..., H2Server],
+    h2session: Callable[..., keepwarm.Session],
+    plain: Any,
+    method: str,
+    path: str,
+    kwargs: dict[str, Any],
+) -> None:
+    server = h2_server()
+    results = []
+    # No retries on either side: keepwarm's default policy retries a 503, requests not.
+    for client in (h2session(max_retries=0), plain):
+        args = dict(kwargs)
+        if isinstance(args.get("data"), Iterator):
+            args["data"] = iter([b"chunk-1;", b"chunk-2"])
+        r = client.request(method, f"{server.url}{path}", timeout=TIMEOUT, **args)
+        body = r.content.replace(b'"http": "2"', b'"http": "1.1"')
+        boundary = r.request.headers.get("Content-Type", "").partition("boundary=")[2]
+        if boundary:  # multipart: a random boundary per request
+            body = body.replace(boundary.encode(), b"BOUNDARY")
+        try:
+            r.raise_for_status()
+            error = None
+        except requests.HTTPError as exc:
+            error = str(exc)
+        results.append(
+            (
+                r.status_code,
+                r.reason,
+                body,
+                [h.status_code for h in r.history],
+                r.url,
+                r.headers.get("content-type"),
+                error,
+            )
+        )
+    assert results[0] == results[1]
+    versions = server.recorder.http_versions()
+    assert set(versions[: len(versions) // 2]) == {"2"}
+    assert set(versions[len(versions) // 2 :]) == {"1.1"}
+
+
+def test_streaming_cookies_and_headers_as_over_http11(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session], plain: Any
+) -> None:
+    server = h2_server()
+    seen = []
+    for client in (h2session(), plain):
+        client.get(f"{server.url}/set-cookie?a=1&b=2", timeout=TIMEOUT)
+        with client.get(f"{server.url}/stream/5", stream=True, timeout=TIMEOUT) as r:
+            lines = [json.loads(line) for line in r.iter_lines()]
+        echoed = client.get(
+            f"{server.url}/headers",
+            headers={"X-Custom": "yes", "Connection": "keep-alive"},
+            timeout=TIMEOUT,
+        ).json()
+        seen.append((dict(client.cookies), lines, echoed.get("x-custom"), echoed.get("cookie")))
+        # HTTP/2 carries no connection-specific headers (RFC 9113 8.2.2).
+        if client is not plain:
+            assert "connection" not in echoed
+            assert echoed[":authority"] == server.url.removeprefix("https://")
+    assert seen[0] == seen[1]
+    assert seen[0][0] == {"a": "1", "b": "2"}
+
+
+def test_the_server_sees_http2_from_hypercorn_too(
+    hypercorn_server: Any, h2session: Callable[..., keepwarm.Session]
+) -> None:
+    session = h2session()
+    for _ in range(3):
+        assert session.get(f"{hypercorn_server.url}/get").status_code == 200
+    assert hypercorn_server.seen_versions() == ["2", "2", "2"]
+    stats = session.stats()
+    assert (stats.connections_opened, stats.http2_connections, stats.reused) == (1, 1, 2)
+
+
+# -- Negotiation ---------------------------------------------------------------------------
+
+
+def test_an_http11_only_server_is_answered_on_one_connection_like_requests(
+    h1_tls_server: H2Server, h2session: Callable[..., keepwarm.Session], plain: Any
+) -> None:
+    session = h2session()
+    ours = [session.get(f"{h1_tls_server.url}/get") for _ in range(4)]
+    assert [r.status_code for r in ours] == [200] * 4
+    assert {_version(r) for r in ours} == {"HTTP/1.1"}
+    ours_connections = h1_tls_server.recorder.connections_accepted
+    for _ in range(4):
+        plain.get(f"{h1_tls_server.url}/get", timeout=TIMEOUT)
+    theirs_connections = h1_tls_server.recorder.connections_accepted - ours_connections
+    # The connection that learned "HTTP/1.1" serves the rest, as requests' one does.
+    assert ours_connections == theirs_connections == 1
+    assert session.stats().http2_connections == 0
+
+
+def test_http2_from_the_environment(
+    h2_server: Callable[..., H2Server], ca_bundle: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = h2_server()
+    monkeypatch.setenv("KEEPWARM_HTTP2", "1")
+    with keepwarm.Session(verify=ca_bundle, timeout=TIMEOUT) as session:
+        assert _version(session.get(f"{server.url}/get")) == "HTTP/2"
+    monkeypatch.setenv("KEEPWARM_HTTP2", "maybe")
+    with pytest.raises(ValueError, match="KEEPWARM_HTTP2='maybe' is not valid"):
+        keepwarm.Session()
+
+
+def test_without_h2_the_error_says_what_to_install() -> None:
+    result = run_python(
+        """
+import json, sys
+sys.modules["h2"] = None  # as if not installed
+import keepwarm
+try:
+    keepwarm.Session(http2=True)
+except ImportError as exc:
+    print(json.dumps(str(exc)))
+"""
+    )
+    assert "keepwarm[http2]" in result
+    assert "h2" in result
+
+
+# -- Multiplexing and flow control ------------------------------------------------------------
+
+
+def test_threads_share_one_connection_with_concurrent_streams(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server()
+    session = h2session()
+    session.get(f"{server.url}/get")  # the connection exists before the threads start
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(
+            pool.map(lambda _: session.get(f"{server.url}/delay/300").status_code, range(16))
+        )
+    assert statuses == [200] * 16
+    (connection,) = server.recorder.connections
+    assert connection.max_open_streams >= 8  # they overlapped on the one connection
+    assert session.stats().connections_opened == 1
+
+
+def test_threads_that_start_together_open_one_connection(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server()
+    session = h2session()
+    start = threading.Barrier(16, timeout=10)
+
+    def one(_: int) -> int:
+        start.wait()
+        return session.get(f"{server.url}/delay/100").status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        assert list(pool.map(one, range(16))) == [200] * 16
+    assert server.recorder.connections_accepted == 1
+
+
+def test_the_servers_stream_limit_is_kept(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server(max_concurrent_streams=2)
+    session = h2session(pool_maxsize=3)
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(
+            pool.map(lambda _: session.get(f"{server.url}/delay/50").status_code, range(36))
+        )
+    assert statuses == [200] * 36
+    connections = server.recorder.connections
+    assert all(c.max_open_streams <= 2 for c in connections)
+    assert 1 <= len(connections) <= 3  # beyond the limit: more connections, up to pool_maxsize
+    assert not server.recorder.refused
+
+
+@pytest.mark.parametrize("window", [None, 65535, 16384])
+def test_ten_megabytes_each_way_arrive_intact(
+    h2_server: Callable[..., H2Server],
+    h2session: Callable[..., keepwarm.Session],
+    window: int | None,
+) -> None:
+    server = h2_server(initial_window_size=window, max_frame_size=16384)
+    session = h2session()
+    size = 10_000_000
+    down = session.get(f"{server.url}/bytes/{size}")
+    assert down.content == deterministic_bytes(size)
+    payload = deterministic_bytes(size)[::-1]
+    up = session.post(f"{server.url}/echo", data=payload)
+    assert up.headers["x-body-length"] == str(size)
+    assert up.headers["x-body-sha256"] == hashlib.sha256(payload).hexdigest()
+    assert up.content == payload
+
+
+def test_a_streamed_response_closed_early_frees_its_stream(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server(max_concurrent_streams=1)
+    session = h2session()
+    for _ in range(3):
+        r = session.get(f"{server.url}/bytes/5000000", stream=True)
+        assert len(next(r.iter_content(1024))) == 1024
+        r.close()  # reset: the server stops, the place is free for the next request
+    assert session.get(f"{server.url}/get").status_code == 200
+    assert server.recorder.connections_accepted == 1
+
+
+def test_a_streamed_response_dropped_unclosed_frees_its_stream(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    import gc
+
+    server = h2_server(max_concurrent_streams=1)
+    session = h2session()
+    r = session.get(f"{server.url}/bytes/5000000", stream=True)
+    del r
+    gc.collect()
+    assert session.get(f"{server.url}/get").status_code == 200
+    assert server.recorder.connections_accepted == 1
+
+
+# -- GOAWAY, refusals, resets, dead peers -------------------------------------------------------
+
+
+def test_goaway_every_three_streams_loses_nothing_sequentially(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server(goaway_after=3)
+    session = h2session(max_retries=0)
+    statuses = [session.get(f"{server.url}/get").status_code for _ in range(12)]
+    assert statuses == [200] * 12
+    assert len(server.recorder.processed) == 12
+    assert server.recorder.connections_accepted == 4
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_streams_refused_by_goaway_are_sent_again_whatever_the_method(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session], method: str
+) -> None:
+    server = h2_server(goaway_after=5, response_delay=0.02)
+    session = h2session(max_retries=0)
+
+    def one(i: int) -> int:
+        return session.request(method, f"{server.url}/echo", data=f"request {i}").status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        assert list(pool.map(one, range(80))) == [200] * 80
+    processed = server.recorder.processed
+    # Every request processed exactly once: refused ones were not, then were, once.
+    assert len(processed) == 80
+    stats = session.stats()
+    assert stats.refused_resends == len(server.recorder.refused)
+    assert stats.retries == 0
+    assert stats.requests == 80
+
+
+@pytest.mark.parametrize("route", ["/goaway", "/refuse"])
+def test_a_server_that_refuses_every_time_gets_a_clear_error(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session], route: str
+) -> None:
+    server = h2_server()
+    with pytest.raises(requests.ConnectionError, match="refused .* without processing it"):
+        h2session(max_retries=0).post(f"{server.url}{route}", data=b"body")
+    assert not [s for s in server.recorder.processed if s.path == route]
+
+
+def test_a_body_that_cannot_be_sent_twice_is_not_resent_after_a_refusal(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server()
+    with pytest.raises(requests.ConnectionError, match="cannot be sent twice"):
+        h2session(max_retries=0).post(f"{server.url}/refuse", data=iter([b"a", b"b"]))
+
+
+def test_rst_stream_fails_that_request_alone(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server()
+    session = h2session(max_retries=0)
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(session.get, f"{server.url}/delay/300")
+        time.sleep(0.05)
+        with pytest.raises(
+            requests.RequestException, match=r"reset HTTP/2 stream \d+: INTERNAL_ERROR"
+        ):
+            session.get(f"{server.url}/reset")
+        assert slow.result(timeout=10).status_code == 200
+    assert session.get(f"{server.url}/get").status_code == 200
+    assert server.recorder.connections_accepted == 1
+
+
+@pytest.mark.parametrize(
+    ("route", "error"),
+    [
+        ("/close", requests.ConnectionError),
+        ("/silent", requests.exceptions.ReadTimeout),
+        ("/half", requests.exceptions.ConnectionError),
+    ],
+)
+def test_a_peer_that_closes_or_goes_silent_fails_within_the_read_timeout_as_with_requests(
+    h2_server: Callable[..., H2Server],
+    h2session: Callable[..., keepwarm.Session],
+    plain: Any,
+    route: str,
+    error: type[Exception],
+) -> None:
+    server = h2_server()
+    for client in (h2session(max_retries=0), plain):
+        started = time.monotonic()
+        with pytest.raises(error):
+            client.get(f"{server.url}{route}", timeout=(5, 0.5)).content  # noqa: B018
+        assert time.monotonic() - started < 4  # a hang guard, not a speed target
+
+
+def test_a_total_deadline_bounds_a_silent_http2_server(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server()
+    session = h2session()
+    with pytest.raises(keepwarm.DeadlineExceeded):
+        session.get(f"{server.url}/silent", timeout=keepwarm.Timeout(connect=5, read=5, total=0.5))
+
+
+def test_retries_follow_the_policy_over_http2_as_over_http11(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session], plain: Any
+) -> None:
+    from urllib3.util.retry import Retry
+
+    server = h2_server()
+    policy = keepwarm.RetryPolicy(total=2, status_forcelist=[503], backoff_factor=0)
+    assert h2session(max_retries=policy).get(f"{server.url}/status/503").status_code == 503
+    ours = len([s for s in server.recorder.processed if s.path == "/status/503"])
+    plain.mount(
+        "https://", requests.adapters.HTTPAdapter(max_retries=Retry(**policy_kwargs(policy)))
+    )
+    plain.get(f"{server.url}/status/503", timeout=TIMEOUT)
+    theirs = len([s for s in server.recorder.processed if s.path == "/status/503"]) - ours
+    assert ours == theirs == 3
+
+
+def policy_kwargs(policy: Any) -> dict[str, Any]:
+    return {
+        "total": policy.total,
+        "status_forcelist": policy.status_forcelist,
+        "backoff_factor": 0,
+        "raise_on_status": False,
+    }
+
+
+def test_an_idle_connection_past_keepalive_expiry_is_replaced(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server()
+    session = h2session(keepalive_expiry=0.2)
+    session.get(f"{server.url}/get")
+    time.sleep(0.4)
+    session.get(f"{server.url}/get")
+    assert server.recorder.connections_accepted == 2
+    assert session.stats().idle_expired == 1
+
+
+def test_a_forked_child_never_touches_the_parents_connection(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server()
+    session = h2session()
+    streamed = session.get(f"{server.url}/bytes/3000000", stream=True)  # open in the parent
+
+    def child() -> int:
+        del streamed_holder[0]  # the child drops the parent's open stream
+        import gc
+
+        gc.collect()
+        return session.get(f"{server.url}/get").status_code
+
+    streamed_holder = [streamed]
+    assert run_in_child(child) == 200
+    # The parent's stream and connection were not disturbed by the child.
+    assert len(streamed.content) == 3_000_000
+    assert session.get(f"{server.url}/get").status_code == 200
+    assert server.recorder.connections_accepted == 2
+    assert not [
+        s for s in server.recorder.streams if s.path.startswith("/bytes") and not s.processed
+    ]
+
+
+# -- nginx: GOAWAY every 10 requests (the issue's pass bar) ----------------------------------------
+
+
+def test_nginx_goaway_every_ten_requests_500_sequential_gets(
+    nginx_h2: Callable[..., Any], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = nginx_h2(keepalive_requests=10)
+    session = h2session(max_retries=0)
+    statuses = [session.get(f"{server.url}/").status_code for _ in range(500)]
+    assert statuses == [200] * 500
+    log = server.requests(expect=500)
+    assert len(log) == 500
+    assert {entry.protocol for entry in log} == {"HTTP/2.0"}
+    assert server.connections(expect=500) == 50
+
+
+def test_nginx_goaway_every_ten_requests_500_gets_from_16_threads(
+    nginx_h2: Callable[..., Any], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = nginx_h2(keepalive_requests=10)
+    session = h2session(max_retries=0)
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda _: session.get(f"{server.url}/").status_code, range(500)))
+    assert statuses == [200] * 500
+    log = server.requests(expect=500)
+    assert len(log) == 500
+    assert {entry.protocol for entry in log} == {"HTTP/2.0"}
