@@ -17,6 +17,7 @@ from collections.abc import Callable
 import h2.settings
 import httpx
 import pytest
+from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 
 from servers.asgi import HypercornServer
@@ -151,10 +152,14 @@ def test_goaway_after_n_streams(h2_server: MakeH2, ca_bundle: str) -> None:
     assert recorder.connections[0].goaway_last_stream_id == 3
 
 
-def test_goaway_route_refuses_its_own_stream(h2_server: MakeH2, ca_bundle: str) -> None:
+@pytest.mark.parametrize("first", ["/delay/100", "/get"])
+def test_goaway_route_refuses_its_own_stream(h2_server: MakeH2, ca_bundle: str, first: str) -> None:
+    # The earlier stream still running, or already answered: last_stream_id is it.
     server = h2_server()
     with RawH2Client(server.port, ca_bundle) as client:
-        slow = client.request("/delay/100")
+        slow = client.request(first)
+        if first == "/get":
+            assert client.run_until(client.done(slow))
         refused = client.request("/goaway")
         assert client.run_until(lambda c: c.done(slow)(c) and c.closed)
         assert client.goaway is not None
@@ -163,6 +168,19 @@ def test_goaway_route_refuses_its_own_stream(h2_server: MakeH2, ca_bundle: str) 
         assert client.streams[refused].status is None
     assert server.recorder.wait_for(lambda r: r.connections[0].closed)
     assert [s.stream_id for s in server.recorder.refused] == [refused]
+
+
+def test_client_goaway_lets_open_streams_finish(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server()
+    with RawH2Client(server.port, ca_bundle) as client:
+        sid = client.request("/delay/100")
+        client.conn.close_connection(last_stream_id=0)
+        client.sock.sendall(client.conn.data_to_send())
+        client.conn.state_machine.state = ConnectionState.CLIENT_OPEN  # to read the answer
+        assert client.run_until(lambda c: c.done(sid)(c) and c.closed)
+        assert client.streams[sid].status == 200
+        assert client.goaway is not None and client.goaway.last_stream_id == sid
+    assert server.errors == []
 
 
 def test_reset_after_headers(h2_server: MakeH2, ca_bundle: str) -> None:

@@ -14,16 +14,22 @@ and multiplexing is observable: :class:`Recorder` keeps, per connection, how man
 processed streams overlapped at most.
 
 Options: ``max_concurrent_streams``, ``initial_window_size``, ``max_frame_size`` (the
-server's SETTINGS), ``goaway_after=N`` (after the Nth stream of a connection send
-GOAWAY(NO_ERROR, last_stream_id=that stream), finish the streams up to it, never process
-the later ones (recorded as refused), then close), ``response_delay`` (seconds before each
+server's SETTINGS), ``goaway_after=N`` (when the Nth stream's request head arrives, send
+GOAWAY(NO_ERROR, last_stream_id=that stream) before answering it, as nginx does with
+``keepalive_requests N``; finish the streams up to it, never process the later ones
+(recorded as refused), then close), ``response_delay`` (seconds before each
 answer, per stream, without holding up the others).
 
 Fault routes: ``/reset`` RST_STREAM(INTERNAL_ERROR) after the response headers,
 ``/refuse`` RST_STREAM(REFUSED_STREAM) before any processing, ``/goaway`` GOAWAY whose
-last_stream_id is below this stream (the highest earlier stream, or 0) then close once
-the earlier streams finished, ``/close`` close the TCP connection (no GOAWAY), ``/silent``
-never answer, ``/half`` headers declaring 1000 bytes and 100 of them, then silence.
+last_stream_id is below this stream (the highest earlier stream taken for processing, or
+0) then close once the earlier streams finished, ``/close`` close the TCP connection (no
+GOAWAY), ``/silent`` never answer, ``/half`` headers declaring 1000 bytes and 100 of them,
+then silence.
+
+The recorder lives in :mod:`servers.h2_recorder`, the HTTP/1.1 side in
+:mod:`servers.h2_http11`, the routes in :mod:`servers.routes`; :mod:`servers.h2_client` is
+a raw h2 client to test it frame by frame.
 
 Every wait is bounded: a connection lives at most ``HOLD_SECONDS`` and ends within
 ~0.1 s of ``close()``; workers wait on the connection's end event, never plain sleep.
@@ -32,15 +38,13 @@ Every wait is bounded: a connection lives at most ``HOLD_SECONDS`` and ends with
 from __future__ import annotations
 
 import contextlib
-import http
 import logging
 import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from typing import Any
 
 import h2.config
@@ -51,6 +55,8 @@ import h2.settings
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
+from .h2_http11 import H1Connection
+from .h2_recorder import ConnectionRecord, Recorder, StreamRecord
 from .raw import HOLD_SECONDS, RawServer
 from .routes import HALF_BODY_DECLARED, HALF_BODY_SENT, STREAM_PAUSE_SECONDS, Reply, Request, plan
 
@@ -67,168 +73,6 @@ _HANDSHAKE_SECONDS = 5.0
 _POLL_SECONDS = 0.05
 _SEND_SECONDS = 10.0
 _JOIN_SECONDS = 5.0
-_H1_LIMIT = 64 * 1024 * 1024
-
-
-# -- the recorder ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StreamRecord:
-    """One request (an HTTP/2 stream, or an HTTP/1.1 request numbered 1, 2, ... on its
-    connection) as the server saw it. ``processed`` and ``refused`` are final once
-    ``closed`` is set (``refused``: RST_STREAM REFUSED_STREAM or above a GOAWAY's
-    last_stream_id: the server never acted on it)."""
-
-    connection: int
-    stream_id: int
-    method: str
-    path: str
-    authority: str
-    http_version: str  # "2" or "1.1"
-    headers: tuple[tuple[str, str], ...] = ()
-    body_length: int = 0
-    processed: bool = False
-    refused: bool = False
-    opened: float = 0.0  # time.monotonic() when the request head arrived
-    closed: float | None = None  # when the response ended (or the stream was reset)
-
-
-@dataclass(frozen=True)
-class ConnectionRecord:
-    """One accepted connection: ``index`` counts from 1 in accept order."""
-
-    index: int
-    alpn: str | None
-    http_version: str
-    streams: tuple[StreamRecord, ...]
-    #: Most processed streams in flight at once (head received, answer not yet done).
-    max_open_streams: int
-    #: last_stream_id of the GOAWAY the server sent, if it sent one.
-    goaway_last_stream_id: int | None
-    closed: bool
-
-
-@dataclass
-class _Conn:
-    index: int
-    alpn: str | None
-    http_version: str
-    streams: dict[int, StreamRecord] = field(default_factory=dict)
-    open_now: int = 0
-    max_open: int = 0
-    goaway: int | None = None
-    closed: bool = False
-
-
-class Recorder:
-    """What an :class:`H2Server` saw, thread-safe. Readers get frozen snapshots;
-    :meth:`wait_for` waits (bounded) for a condition on them."""
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._changed = threading.Condition(self._lock)
-        self._conns: list[_Conn] = []
-
-    # writers (the server) --------------------------------------------------------
-
-    def _connection(self, alpn: str | None, http_version: str) -> int:
-        with self._lock:
-            self._conns.append(_Conn(len(self._conns) + 1, alpn, http_version))
-            self._changed.notify_all()
-            return len(self._conns)
-
-    def _stream(self, record: StreamRecord) -> None:
-        with self._lock:
-            self._conns[record.connection - 1].streams[record.stream_id] = record
-            self._changed.notify_all()
-
-    def _update(self, connection: int, stream_id: int, **changes: Any) -> None:
-        with self._lock:
-            conn = self._conns[connection - 1]
-            old = conn.streams[stream_id]
-            new = replace(old, **changes)
-            if new.processed and not old.processed:
-                conn.open_now += 1
-                conn.max_open = max(conn.max_open, conn.open_now)
-            if old.processed and new.closed is not None and old.closed is None:
-                conn.open_now -= 1
-            conn.streams[stream_id] = new
-            self._changed.notify_all()
-
-    def _goaway(self, connection: int, last_stream_id: int) -> None:
-        with self._lock:
-            self._conns[connection - 1].goaway = last_stream_id
-            self._changed.notify_all()
-
-    def _closed(self, connection: int) -> None:
-        with self._lock:
-            self._conns[connection - 1].closed = True
-            self._changed.notify_all()
-
-    # readers (the tests) ---------------------------------------------------------
-
-    @property
-    def connections(self) -> list[ConnectionRecord]:
-        with self._lock:
-            return [
-                ConnectionRecord(
-                    c.index,
-                    c.alpn,
-                    c.http_version,
-                    tuple(c.streams[k] for k in sorted(c.streams)),
-                    c.max_open,
-                    c.goaway,
-                    c.closed,
-                )
-                for c in self._conns
-            ]
-
-    @property
-    def connections_accepted(self) -> int:
-        """Connections that completed the TLS handshake."""
-        with self._lock:
-            return len(self._conns)
-
-    @property
-    def streams(self) -> list[StreamRecord]:
-        """Every stream (request) seen, by connection then stream id."""
-        return [s for c in self.connections for s in c.streams]
-
-    @property
-    def processed(self) -> list[StreamRecord]:
-        return [s for s in self.streams if s.processed]
-
-    @property
-    def refused(self) -> list[StreamRecord]:
-        return [s for s in self.streams if s.refused]
-
-    @property
-    def max_open_streams(self) -> int:
-        """The most processed streams in flight at once on any one connection."""
-        with self._lock:
-            return max((c.max_open for c in self._conns), default=0)
-
-    def http_versions(self) -> list[str]:
-        """The HTTP version of every request seen ("2" or "1.1"), in record order."""
-        return [s.http_version for s in self.streams]
-
-    def paths(self) -> list[str]:
-        return [s.path for s in self.streams]
-
-    def wait_for(self, predicate: Callable[[Recorder], bool], timeout: float = 5.0) -> bool:
-        """Wait until ``predicate(recorder)`` holds; False if *timeout* passes first."""
-        with self._changed:
-            return self._changed.wait_for(lambda: predicate(self), timeout)
-
-    def wait_for_streams(self, n: int, timeout: float = 5.0, *, closed: bool = True) -> bool:
-        """Wait until *n* streams were seen (and, by default, are closed)."""
-        return self.wait_for(
-            lambda r: sum(1 for s in r.streams if s.closed or not closed) >= n, timeout
-        )
-
-    def wait_for_connections(self, n: int, timeout: float = 5.0) -> bool:
-        return self.wait_for(lambda r: r.connections_accepted >= n, timeout)
 
 
 # -- the server -----------------------------------------------------------------------
@@ -309,7 +153,7 @@ class H2Server:
                 _H2Connection(self, tls, index, server.closing).run()
             else:
                 index = self.recorder._connection(alpn, "1.1")
-                _H1Connection(self, tls, index, server.closing).run()
+                H1Connection(self, tls, index, server.closing).run()
             self.recorder._closed(index)
 
 
@@ -327,6 +171,16 @@ class _H2Connection:
         self.ended = threading.Event()  # set when this connection ends: workers return
         config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
         self.conn = h2.connection.H2Connection(config=config)
+        # h2 closes its whole state machine on a GOAWAY from the client, after which the
+        # answers to streams still open would raise; RFC 9113 6.8 lets them finish.
+        receive_goaway = self.conn._frame_dispatch_table[GoAwayFrame]
+
+        def keep_open(frame: GoAwayFrame) -> Any:
+            result = receive_goaway(frame)
+            self.conn.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
+            return result
+
+        self.conn._frame_dispatch_table[GoAwayFrame] = keep_open
         self.lock = threading.Condition(threading.RLock())
         self.out = bytearray()
         self.wake_r, self.wake_w = socket.socketpair()
@@ -338,7 +192,7 @@ class _H2Connection:
         self.last_stream_id: int | None = None  # set once GOAWAY is sent
         self.active: set[int] = set()  # processed streams not finished yet
         self.abort = False  # /close: drop the connection now
-        self.peer_done = False
+        self.accepted: set[int] = set()  # streams taken for processing (head arrived)
 
     # output, under self.lock --------------------------------------------------------
 
@@ -382,7 +236,6 @@ class _H2Connection:
                 self.sock.settimeout(_SEND_SECONDS)
                 data = self.sock.recv(65536)
                 if not data:
-                    self.peer_done = True
                     break
                 with self.lock:
                     try:
@@ -437,10 +290,9 @@ class _H2Connection:
             self.bodies.pop(event.stream_id, None)
             if event.stream_id in self.active:
                 self._close_stream(event.stream_id)
-        elif isinstance(event, h2.events.ConnectionTerminated):
-            self.peer_done = True
-            if self.last_stream_id is None:
-                self._goaway(self.highest)
+        elif isinstance(event, h2.events.ConnectionTerminated) and self.last_stream_id is None:
+            # The client is going away: answer in kind, finish what is open, then close.
+            self._goaway(self.highest)
 
     def _on_request(self, event: h2.events.RequestReceived) -> None:
         sid = event.stream_id
@@ -470,12 +322,13 @@ class _H2Connection:
             return
         if route == "/goaway":
             self.recorder._update(self.index, sid, refused=True, closed=time.monotonic())
-            self._goaway(max((s for s in self.active if s < sid), default=0))
+            self._goaway(max((s for s in self.accepted if s < sid), default=0))
             return
         if route == "/close":
             self.recorder._update(self.index, sid, closed=time.monotonic())
             self.abort = True
             return
+        self.accepted.add(sid)
         self.requests[sid] = Request(record.method, record.path, headers, b"", "2")
         self.bodies[sid] = bytearray()
         if self.server.goaway_after is not None and self.seen == self.server.goaway_after:
@@ -603,144 +456,3 @@ class _H2Connection:
             return int(self.conn.local_flow_control_window(sid))
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
             return -1
-
-
-# -- HTTP/1.1 ---------------------------------------------------------------------------
-
-
-class _H1Connection:
-    """A minimal HTTP/1.1 keep-alive responder for the same routes (no ``h2`` by ALPN)."""
-
-    def __init__(
-        self, server: H2Server, sock: ssl.SSLSocket, index: int, closing: threading.Event
-    ) -> None:
-        self.server = server
-        self.sock = sock
-        self.index = index
-        self.closing = closing
-        self.buffer = b""
-
-    def _read(self, deadline: float) -> bool:
-        while not self.closing.is_set() and time.monotonic() < deadline:
-            if not self.sock.pending():
-                ready, _, _ = select.select([self.sock], [], [], _POLL_SECONDS)
-                if not ready:
-                    continue
-            self.sock.settimeout(_SEND_SECONDS)
-            data = self.sock.recv(65536)
-            if not data:
-                return False
-            self.buffer += data
-            return True
-        return False
-
-    def run(self) -> None:
-        number = 0
-        deadline = time.monotonic() + HOLD_SECONDS
-        try:
-            while True:
-                while b"\r\n\r\n" not in self.buffer:
-                    if not self._read(deadline) or len(self.buffer) > 65536:
-                        return
-                head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
-                headers = []
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    headers.append((name.strip().lower(), value.strip()))
-                values = dict(headers)
-                body = self._body(values, deadline)
-                if body is None:
-                    return
-                number += 1
-                record = StreamRecord(
-                    connection=self.index,
-                    stream_id=number,
-                    method=method,
-                    path=target,
-                    authority=values.get("host", ""),
-                    http_version="1.1",
-                    headers=tuple(headers),
-                    body_length=len(body),
-                    opened=time.monotonic(),
-                )
-                recorder = self.server.recorder
-                recorder._stream(record)
-                request = Request(method, target, headers, body, "1.1")
-                reply = plan(request)
-                if reply.fault in ("/refuse", "/goaway", "/close"):
-                    recorder._update(self.index, number, refused=True, closed=time.monotonic())
-                    return
-                recorder._update(self.index, number, processed=True)
-                delay = self.server.response_delay + reply.delay
-                if delay and self.closing.wait(delay):
-                    return
-                keep = self._answer(reply, values.get("connection", "").lower() != "close")
-                recorder._update(self.index, number, closed=time.monotonic())
-                if not keep:
-                    return
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            log.debug("HTTP/1.1 connection %d ended: %r", self.index, exc)
-
-    def _body(self, values: dict[str, str], deadline: float) -> bytes | None:
-        if values.get("transfer-encoding", "").lower() == "chunked":
-            body = b""
-            while True:
-                while b"\r\n" not in self.buffer:
-                    if not self._read(deadline):
-                        return None
-                size_line, _, self.buffer = self.buffer.partition(b"\r\n")
-                size = int(size_line.split(b";")[0], 16)
-                while len(self.buffer) < size + 2:
-                    if not self._read(deadline):
-                        return None
-                body += self.buffer[:size]
-                self.buffer = self.buffer[size + 2 :]
-                if size == 0:
-                    return body
-        length = int(values.get("content-length", "0") or 0)
-        if length > _H1_LIMIT:
-            return None
-        while len(self.buffer) < length:
-            if not self._read(deadline):
-                return None
-        body, self.buffer = self.buffer[:length], self.buffer[length:]
-        return body
-
-    def _send_head(self, status: int, headers: list[tuple[str, str]]) -> None:
-        try:
-            reason = http.HTTPStatus(status).phrase
-        except ValueError:
-            reason = "Unknown"
-        lines = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-
-    def _answer(self, reply: Reply, keep_alive: bool) -> bool:
-        """Send *reply*; whether the connection stays open for another request."""
-        self.sock.settimeout(_SEND_SECONDS)
-        if reply.fault == "/silent":
-            self.closing.wait(HOLD_SECONDS)
-            return False
-        if reply.fault == "/reset":
-            self._send_head(200, [("content-length", "10")])
-            return False
-        if reply.fault == "/half":
-            self._send_head(200, [("content-length", str(HALF_BODY_DECLARED))])
-            self.sock.sendall(b"h" * HALF_BODY_SENT)
-            self.closing.wait(HOLD_SECONDS)
-            return False
-        connection = [] if keep_alive else [("connection", "close")]
-        if reply.chunks is not None:
-            self._send_head(reply.status, [*reply.headers, ("transfer-encoding", "chunked")])
-            for i, chunk in enumerate(reply.chunks):
-                if i and self.closing.wait(STREAM_PAUSE_SECONDS):
-                    return False
-                self.sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            self.sock.sendall(b"0\r\n\r\n")
-            return keep_alive
-        headers = [*reply.headers, ("content-length", str(len(reply.body))), *connection]
-        self._send_head(reply.status, headers)
-        if not reply.head_only:
-            self.sock.sendall(reply.body)
-        return keep_alive
