@@ -15,7 +15,15 @@ As a script (what :class:`HypercornServer` runs, and what a benchmark may run)::
     python tests/servers/asgi.py --certfile CERT --keyfile KEY [--seen FILE]
 
 binds 127.0.0.1 port 0 itself, prints the port on one line, then serves (hypercorn takes
-the bound socket by ``fd://``) until killed.
+the bound socket by ``fd://``) until killed. ``--max-concurrent-streams N`` sets
+hypercorn's SETTINGS_MAX_CONCURRENT_STREAMS (its default 100).
+
+hypercorn's ``keep_alive_max_requests`` (``--keep-alive-max-requests``, off here) does not
+make a usable GOAWAY over HTTP/2 (hypercorn 0.18.0, checked with a raw h2 client at 3):
+sequential requests get answers 1-3, then the 4th gets GOAWAY(NO_ERROR,
+last_stream_id=that stream) and is never answered nor closed; six requests sent at once
+get several GOAWAYs, the last PROTOCOL_ERROR, and no answer at all. Use nginx or
+:class:`servers.h2.H2Server` for GOAWAY tests.
 """
 
 from __future__ import annotations
@@ -35,13 +43,16 @@ import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TextIO
 
-__all__ = ["HypercornServer", "app", "main"]
+__all__ = ["NO_REQUEST_LIMIT", "HypercornServer", "app", "main", "throwaway_tls"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+#: hypercorn's own default keep_alive_max_requests is 1000, and over HTTP/2 its GOAWAY
+#: is broken (module doc): a long benchmark would hit it, so the default here is none.
+NO_REQUEST_LIMIT = 10**9
 _START_SECONDS = 15.0
 _STOP_SECONDS = 5.0
 _SEEN: list[str] = []  # the seen file's path, set by main()
@@ -132,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--certfile", required=True)
     parser.add_argument("--keyfile", required=True)
     parser.add_argument("--seen", help="append one JSON line per request to this file")
+    parser.add_argument(
+        "--keep-alive-max-requests",
+        type=int,
+        default=NO_REQUEST_LIMIT,
+        help="requests per connection before hypercorn sends GOAWAY (see module doc)",
+    )
+    parser.add_argument("--max-concurrent-streams", type=int, default=100)
     args = parser.parse_args(argv)
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
@@ -145,9 +163,27 @@ def main(argv: list[str] | None = None) -> int:
     config.keyfile = args.keyfile
     config.alpn_protocols = ["h2", "http/1.1"]
     config.accesslog = None
+    config.keep_alive_max_requests = args.keep_alive_max_requests
+    config.h2_max_concurrent_streams = args.max_concurrent_streams
     print(sock.getsockname()[1], flush=True)
     asyncio.run(serve(app, config))  # type: ignore[arg-type]
     return 0
+
+
+def throwaway_tls(workdir: str) -> tuple[str, str, str]:
+    """``(certfile, keyfile, ca_bundle)`` in *workdir*: a trustme CA and a certificate for
+    127.0.0.1 it signed (for a benchmark script; the tests use their session CA)."""
+    import trustme
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    certfile = os.path.join(workdir, "server-cert.pem")
+    keyfile = os.path.join(workdir, "server-key.pem")
+    bundle = os.path.join(workdir, "ca.pem")
+    pathlib.Path(certfile).write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+    leaf.private_key_pem.write_to_path(keyfile)
+    ca.cert_pem.write_to_path(bundle)
+    return certfile, keyfile, bundle
 
 
 class HypercornServer:
@@ -155,9 +191,21 @@ class HypercornServer:
     ``close()`` always kills it. *certfile*/*keyfile*: PEM files of a certificate for
     127.0.0.1 (the chain, and the key)."""
 
-    def __init__(self, certfile: str, keyfile: str, *, workdir: str) -> None:
+    def __init__(
+        self,
+        certfile: str,
+        keyfile: str,
+        *,
+        workdir: str,
+        max_concurrent_streams: int = 100,
+        keep_alive_max_requests: int = NO_REQUEST_LIMIT,
+    ) -> None:
         self.certfile = certfile
         self.keyfile = keyfile
+        self.options = [
+            f"--max-concurrent-streams={max_concurrent_streams}",
+            f"--keep-alive-max-requests={keep_alive_max_requests}",
+        ]
         self.seen_path = os.path.join(workdir, "seen.jsonl")
         self.stderr_path = os.path.join(workdir, "hypercorn.log")
         self.port = 0
@@ -172,7 +220,7 @@ class HypercornServer:
         pathlib.Path(self.seen_path).write_text("")
         self._stderr = open(self.stderr_path, "w", encoding="utf-8")  # noqa: SIM115
         command = [sys.executable, __file__, "--certfile", self.certfile]
-        command += ["--keyfile", self.keyfile, "--seen", self.seen_path]
+        command += ["--keyfile", self.keyfile, "--seen", self.seen_path, *self.options]
         self._proc = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
