@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pathlib
 import ssl
 import time
 from collections.abc import Callable
@@ -317,6 +318,22 @@ def test_hypercorn_delays_overlap_on_one_connection(
         assert time.monotonic() - started < 3.0
         assert {client.streams[s].status for s in sids} == {200}
     assert hypercorn_server.seen_versions() == ["2"] * 20
+
+
+def test_hypercorn_options(
+    server_cert_files: tuple[str, str], ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    certfile, keyfile = server_cert_files
+    with (
+        HypercornServer(
+            certfile, keyfile, workdir=str(tmp_path), max_concurrent_streams=7
+        ) as server,
+        RawH2Client(server.port, ca_bundle) as client,
+    ):
+        assert client.run_until(lambda c: bool(c.settings))
+        assert client.settings[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] == 7
+    assert server.port  # closed: the child was killed
+    assert server._proc is None
 
 
 # -- nginx ------------------------------------------------------------------------------

@@ -112,12 +112,21 @@ class H2Server:
         self.response_delay = response_delay
         self.recorder = Recorder()
         self._raw = RawServer(self._serve)
+        self._live: set[ssl.SSLSocket] = set()
+        self._live_lock = threading.Lock()
 
     def start(self) -> H2Server:
         self._raw.start()
         return self
 
     def close(self) -> None:
+        # The connection threads own TLS sockets RawServer cannot see (wrap_socket
+        # detaches the accepted one): shut them down so a blocked read returns at once.
+        with self._live_lock:
+            live = list(self._live)
+        for tls in live:
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(tls, socket.SHUT_RDWR)
         self._raw.close()
 
     def __enter__(self) -> H2Server:
@@ -146,15 +155,21 @@ class H2Server:
         except (OSError, ssl.SSLError) as exc:
             log.debug("TLS handshake failed: %r", exc)
             return
-        with tls:
-            alpn = tls.selected_alpn_protocol()
-            if alpn == "h2":
-                index = self.recorder._connection(alpn, "2")
-                _H2Connection(self, tls, index, server.closing).run()
-            else:
-                index = self.recorder._connection(alpn, "1.1")
-                H1Connection(self, tls, index, server.closing).run()
-            self.recorder._closed(index)
+        with self._live_lock:
+            self._live.add(tls)
+        try:
+            with tls:
+                alpn = tls.selected_alpn_protocol()
+                if alpn == "h2":
+                    index = self.recorder._connection(alpn, "2")
+                    _H2Connection(self, tls, index, server.closing).run()
+                else:
+                    index = self.recorder._connection(alpn, "1.1")
+                    H1Connection(self, tls, index, server.closing).run()
+                self.recorder._closed(index)
+        finally:
+            with self._live_lock:
+                self._live.discard(tls)
 
 
 class _H2Connection:
