@@ -137,6 +137,21 @@ def test_settings_are_announced(h2_server: MakeH2, ca_bundle: str) -> None:
         assert bytes(client.streams[sid].body) == b"x" * 1000
 
 
+def test_streams_beyond_the_limit_are_refused_not_fatal(h2_server: MakeH2, ca_bundle: str) -> None:
+    server = h2_server(max_concurrent_streams=2)
+    with RawH2Client(server.port, ca_bundle) as client:
+        # Sent before the server's SETTINGS are read: the client cannot know the limit.
+        sids = [client.request("/delay/100") for _ in range(4)]
+        assert client.run_until(client.done(*sids))
+        assert [client.streams[s].status for s in sids] == [200, 200, None, None]
+        assert [client.streams[s].reset for s in sids][2:] == [ErrorCodes.REFUSED_STREAM] * 2
+        again = client.request("/get")  # the connection lives on
+        assert client.run_until(client.done(again))
+        assert client.streams[again].status == 200
+    assert server.recorder.wait_for(lambda r: len(r.refused) == 2)
+    assert server.recorder.max_open_streams == 2
+
+
 def test_goaway_after_n_streams(h2_server: MakeH2, ca_bundle: str) -> None:
     server = h2_server(goaway_after=2)
     with RawH2Client(server.port, ca_bundle) as client:

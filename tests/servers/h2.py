@@ -14,11 +14,13 @@ and multiplexing is observable: :class:`Recorder` keeps, per connection, how man
 processed streams overlapped at most.
 
 Options: ``max_concurrent_streams``, ``initial_window_size``, ``max_frame_size`` (the
-server's SETTINGS), ``goaway_after=N`` (when the Nth stream's request head arrives, send
-GOAWAY(NO_ERROR, last_stream_id=that stream) before answering it, as nginx does with
-``keepalive_requests N``; finish the streams up to it, never process the later ones
-(recorded as refused), then close), ``response_delay`` (seconds before each
-answer, per stream, without holding up the others).
+server's SETTINGS; a stream beyond ``max_concurrent_streams`` gets RST_STREAM
+REFUSED_STREAM and is recorded as refused, where h2 alone would end the connection),
+``goaway_after=N`` (when the Nth stream's request head arrives, send GOAWAY(NO_ERROR,
+last_stream_id=that stream) before answering it, as nginx does with ``keepalive_requests
+N``; finish the streams up to it, never process the later ones (recorded as refused),
+then close), ``response_delay`` (seconds before each answer, per stream, without holding
+up the others).
 
 Fault routes: ``/reset`` RST_STREAM(INTERNAL_ERROR) after the response headers,
 ``/refuse`` RST_STREAM(REFUSED_STREAM) before any processing, ``/goaway`` GOAWAY whose
@@ -237,6 +239,15 @@ class _H2Connection:
                     client=False, initial_values=self.server.settings
                 )
                 self.conn.initiate_connection()
+                # h2 would make a stream over our SETTINGS_MAX_CONCURRENT_STREAMS a
+                # connection error (GOAWAY PROTOCOL_ERROR); RFC 9113 5.1.2 allows a stream
+                # error, and a client that opens streams before it has read our SETTINGS
+                # deserves REFUSED_STREAM: announce the limit, enforce it ourselves.
+                relaxed = dict(self.server.settings)
+                relaxed[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = 2**31 - 1
+                self.conn.local_settings = h2.settings.Settings(
+                    client=False, initial_values=relaxed
+                )
             self._flush()
             while not self.closing.is_set() and time.monotonic() < deadline:
                 if self.abort or self._finished():
@@ -331,7 +342,9 @@ class _H2Connection:
             self.recorder._update(self.index, sid, refused=True, closed=time.monotonic())
             return
         route = record.path.partition("?")[0]
-        if route == "/refuse":
+        limit = self.server.settings.get(h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS)
+        over = limit is not None and len(self.active) + len(self.requests) >= limit
+        if route == "/refuse" or over:
             self.conn.reset_stream(sid, ErrorCodes.REFUSED_STREAM)
             self.recorder._update(self.index, sid, refused=True, closed=time.monotonic())
             return

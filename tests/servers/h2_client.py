@@ -46,6 +46,8 @@ class RawH2Client:
         context = ssl.create_default_context(cafile=ca_bundle)
         context.set_alpn_protocols(list(alpn))
         raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        # Without it, Nagle holds a second small request for the server's delayed ACK.
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
         except BaseException:
