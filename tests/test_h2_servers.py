@@ -168,6 +168,17 @@ def test_goaway_after_n_streams(h2_server: MakeH2, ca_bundle: str) -> None:
     assert recorder.connections[0].goaway_last_stream_id == 3
 
 
+def test_goaway_after_waits_for_the_last_streams_upload(h2_server: MakeH2, ca_bundle: str) -> None:
+    # GOAWAY goes out when the head arrives; the body (beyond one 64 KiB window) follows.
+    server = h2_server(goaway_after=1)
+    body = deterministic_bytes(300_000)
+    with RawH2Client(server.port, ca_bundle) as client:
+        sid = client.request("/echo", method="POST", body=body)
+        assert client.run_until(lambda c: c.done(sid)(c) and c.closed)
+        assert client.goaway is not None and client.goaway.last_stream_id == sid
+        assert bytes(client.streams[sid].body) == body
+
+
 @pytest.mark.parametrize("first", ["/delay/100", "/get"])
 def test_goaway_route_refuses_its_own_stream(h2_server: MakeH2, ca_bundle: str, first: str) -> None:
     # The earlier stream still running, or already answered: last_stream_id is it.

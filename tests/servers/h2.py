@@ -295,7 +295,11 @@ class _H2Connection:
     def _finished(self) -> bool:
         """After a GOAWAY: every stream up to last_stream_id is done."""
         with self.lock:
-            return self.last_stream_id is not None and not self.active
+            last = self.last_stream_id
+            if last is None or self.active:
+                return False
+            # A stream up to last_stream_id whose body is still arriving is not done.
+            return not any(sid <= last for sid in self.requests)
 
     def _on_event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
