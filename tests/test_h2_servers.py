@@ -446,3 +446,13 @@ def test_nghttpd_serves_files_and_echoes_uploads_with_its_settings(
         echoed = client.post(f"{server.url}/big.bin", content=data)
         assert echoed.content == data
         assert client.get(f"{server.url}/missing").status_code == 404
+
+
+def test_nghttpd_speaks_only_h2(
+    nghttpd_server: Callable[..., NghttpdServer], ca_bundle: str
+) -> None:
+    server = nghttpd_server(files={"a.txt": b"hello"})
+    with _client(ca_bundle, http2=False) as client, pytest.raises(httpx.RemoteProtocolError):
+        client.get(f"{server.url}/a.txt")
+    with _client(ca_bundle) as client:
+        assert client.get(f"{server.url}/a.txt").text == "hello"

@@ -1,10 +1,14 @@
 """nghttpd (nghttp2's reference HTTP/2 server) serving a temporary directory over TLS.
 
-ALPN offers ``h2`` only. Options the client tests need: ``max_concurrent_streams``
-(``-m``), ``window_bits`` (``-w``: every stream's receive window is 2**N - 1) and
-``connection_window_bits`` (``-W``). With ``echo_upload`` (the default) a POST or PUT is
-answered with its own body, so uploads are checked against a real flow-controlling
-receiver. Debian package: nghttp2-server.
+ALPN offers ``h2`` only: a client offering only ``http/1.1`` completes the handshake with
+no protocol selected, and its HTTP/1.1 request is met with a closed connection (nghttpd
+1.52 waits for the HTTP/2 preface); an h2-only server for fallback tests.
+
+Options the client tests need: ``max_concurrent_streams`` (``-m``), ``window_bits``
+(``-w``: every stream's receive window is 2**N - 1) and ``connection_window_bits``
+(``-W``). With ``echo_upload`` (the default) a POST or PUT is answered with its own body,
+so uploads are checked against a real flow-controlling receiver. Debian package:
+nghttp2-server.
 """
 
 from __future__ import annotations
