@@ -75,6 +75,7 @@ _HANDSHAKE_SECONDS = 5.0
 _POLL_SECONDS = 0.05
 _SEND_SECONDS = 10.0
 _JOIN_SECONDS = 5.0
+_LINGER_SECONDS = 2.0
 
 
 # -- the server -----------------------------------------------------------------------
@@ -277,6 +278,8 @@ class _H2Connection:
                 self._flush()
             if not self.abort:
                 self._flush()
+            if self._finished():
+                self._linger()
         except (OSError, ssl.SSLError) as exc:
             log.debug("connection %d ended: %r", self.index, exc)
         finally:
@@ -291,6 +294,21 @@ class _H2Connection:
                     self._close_stream(stream_id)
             self.wake_r.close()
             self.wake_w.close()
+
+    def _linger(self) -> None:
+        """Close gracefully: FIN first, then read and drop what the client still sends
+        (frames for streams it opened before our GOAWAY reached it) until it closes too,
+        at most ``_LINGER_SECONDS``. Closing with unread data would send an RST, and the
+        client could lose the last answers still in its receive buffer."""
+        socket.socket.shutdown(self.sock, socket.SHUT_WR)
+        deadline = time.monotonic() + _LINGER_SECONDS
+        while not self.closing.is_set() and time.monotonic() < deadline:
+            if not self.sock.pending():
+                ready, _, _ = select.select([self.sock], [], [], _POLL_SECONDS)
+                if not ready:
+                    continue
+            if not self.sock.recv(65536):
+                return
 
     def _finished(self) -> bool:
         """After a GOAWAY: every stream up to last_stream_id is done."""
