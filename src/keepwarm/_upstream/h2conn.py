@@ -489,15 +489,21 @@ class H2Connection:
         return min(self._h2.local_flow_control_window(stream.id), self._h2.max_outbound_frame_size)
 
     def _raise_if_unusable(self) -> None:
-        if self._failure is not None:
-            raise _copy(self._failure)
-        if self._closed:
-            raise ConnectionLost(f"the HTTP/2 connection to {self.origin} was closed")
+        """Before a stream is opened: a connection that cannot take it (GOAWAY read, or
+        closed, or failed since the place was reserved) has not seen the request, which
+        is as safe to send elsewhere as a refused one."""
+        if self.usable():
+            return
         if self.goaway_last is not None:
-            raise StreamRefused(
-                f"the server sent GOAWAY on the HTTP/2 connection to {self.origin}",
-                progress=self.goaway_last > 0,
-            )
+            why = f"the server sent GOAWAY (last stream {self.goaway_last})"
+        elif self._failure is not None:
+            why = str(self._failure)
+        else:
+            why = "it was closed"
+        raise StreamRefused(
+            f"the HTTP/2 connection to {self.origin} could not take a new stream: {why}",
+            progress=bool(self.goaway_last),
+        )
 
     def _raise_for(self, stream: _Stream) -> None:
         if stream.error is not None:
