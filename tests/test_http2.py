@@ -358,7 +358,7 @@ def test_a_server_that_refuses_every_time_gets_a_clear_error(
     h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session], route: str
 ) -> None:
     server = h2_server()
-    with pytest.raises(requests.ConnectionError, match="refused .* without processing it"):
+    with pytest.raises(requests.ConnectionError, match=r"refused .* without processing it"):
         h2session(max_retries=0).post(f"{server.url}{route}", data=b"body")
     assert not [s for s in server.recorder.processed if s.path == route]
 
@@ -510,3 +510,107 @@ def test_nginx_goaway_every_ten_requests_500_gets_from_16_threads(
     log = server.requests(expect=500)
     assert len(log) == 500
     assert {entry.protocol for entry in log} == {"HTTP/2.0"}
+
+
+# -- Everything else still applies: probe, tracers, mocks, recorders, proxies, mount ----------
+
+
+def test_probe_shows_the_server_offers_h2_and_measures_over_it(
+    h2_server: Callable[..., H2Server], ca_bundle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from keepwarm.cli import main
+
+    server = h2_server()
+    url = f"{server.url}/get"
+    assert main(["probe", url, "--cacert", ca_bundle, "-n", "3", "--json"]) == 0
+    plain_run = json.loads(capsys.readouterr().out)
+    assert main(["probe", url, "--cacert", ca_bundle, "-n", "3", "--json", "--http2"]) == 0
+    http2_run = json.loads(capsys.readouterr().out)
+    assert plain_run["alpn"] == http2_run["alpn"] == ["h2", "http/1.1"]
+    assert plain_run["summary"]["http_version"] == "HTTP/1.1"
+    assert http2_run["summary"]["http_version"] == "HTTP/2"
+    assert http2_run["summary"]["connections_opened"] == 1
+    assert http2_run["summary"]["warm_reused"] == 2
+
+
+def test_a_tracer_sees_every_http2_request_as_it_sees_http11_ones(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session], plain: Any
+) -> None:
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    server = h2_server()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = RequestsInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        names = []
+        for client in (h2session(), plain):
+            exporter.clear()
+            assert client.get(f"{server.url}/redirect?to=/get", timeout=TIMEOUT).ok
+            names.append([span.name for span in exporter.get_finished_spans()])
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+    assert names[0] == names[1]
+    assert names[0]
+    for version in ("2", "1.1"):
+        sent = [s for s in server.recorder.streams if s.http_version == version]
+        assert len(sent) == 2  # the redirect and its target
+        assert [bool(dict(s.headers).get("traceparent")) for s in sent] == [True, True]
+
+
+def test_requests_mock_answers_http2_sessions(h2session: Callable[..., keepwarm.Session]) -> None:
+    import requests_mock
+
+    with requests_mock.Mocker() as mocker:
+        mocker.get("https://h2.invalid/x", text="mocked")
+        assert h2session().get("https://h2.invalid/x").text == "mocked"
+
+
+def test_a_recorder_hooking_urllib3_records_http2_sessions_over_http11(
+    h2_server: Callable[..., H2Server],
+    h2session: Callable[..., keepwarm.Session],
+    tmp_path: Any,
+) -> None:
+    import vcr
+
+    server = h2_server()
+    session = h2session()
+    with vcr.use_cassette(str(tmp_path / "h2.yaml"), record_mode="once") as cassette:
+        assert session.get(f"{server.url}/get").status_code == 200
+    assert len(cassette) == 1
+    assert server.recorder.http_versions() == ["1.1"]  # urllib3's own pools: HTTP/1.1
+    assert _version(session.get(f"{server.url}/get")) == "HTTP/2"  # and back after
+
+
+def test_through_a_proxy_http2_sessions_speak_http11(
+    h2_server: Callable[..., H2Server],
+    h2session: Callable[..., keepwarm.Session],
+    raw_server: Callable[..., Any],
+) -> None:
+    from servers import Socks5Proxy
+
+    pytest.importorskip("socks", reason="PySocks (the socks extra) is not installed")
+    server = h2_server()
+    proxy = raw_server(Socks5Proxy())
+    proxies = {"https": f"socks5://{proxy.host}:{proxy.port}"}
+    r = h2session().get(f"{server.url}/get", proxies=proxies)
+    assert r.status_code == 200
+    assert _version(r) == "HTTP/1.1"
+    assert server.recorder.http_versions() == ["1.1"]
+
+
+def test_mount_and_shared_sessions_take_http2(
+    h2_server: Callable[..., H2Server], ca_bundle: str
+) -> None:
+    server = h2_server()
+    with keepwarm.mount(requests.Session(), http2=True, timeout=TIMEOUT) as mounted:
+        assert _version(mounted.get(f"{server.url}/get", verify=ca_bundle)) == "HTTP/2"
+    shared = keepwarm.session("h2-test", http2=True, verify=ca_bundle, timeout=TIMEOUT)
+    assert _version(shared.get(f"{server.url}/get")) == "HTTP/2"
+    assert keepwarm.stats(shared).http2_connections == 1

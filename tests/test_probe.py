@@ -237,8 +237,12 @@ def test_https_with_cacert(
 @pytest.mark.parametrize(
     ("server_alpn", "expected", "text"),
     [
-        (["h2", "http/1.1"], ["h2", "http/1.1"], "h2, http/1.1 (keepwarm speaks HTTP/1.1)"),
-        (["h2"], ["h2"], "h2 only (keepwarm speaks HTTP/1.1)"),
+        (
+            ["h2", "http/1.1"],
+            ["h2", "http/1.1"],
+            "h2, http/1.1 (keepwarm offers h2 with http2=True, --http2 here)",
+        ),
+        (["h2"], ["h2"], "h2 only (keepwarm offers h2 with http2=True, --http2 here)"),
         (["http/1.1"], ["http/1.1"], "http/1.1 only"),
     ],
 )

@@ -344,6 +344,11 @@ def _add_probe(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     trust.add_argument("--cacert", metavar="PATH", help="trust the CA certificates in PATH")
     trust.add_argument("--insecure", action="store_true", help="do not verify the TLS certificate")
     parser.add_argument(
+        "--http2",
+        action="store_true",
+        help="offer HTTP/2 as keepwarm.Session(http2=True) does (needs keepwarm[http2])",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the result as JSON on stdout, no table"
     )
     parser.set_defaults(handler=_run_probe)

@@ -72,11 +72,14 @@ def run_probe(
     requests_count: int = DEFAULT_REQUESTS,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     verify: bool | str = True,
+    http2: bool = False,
 ) -> ProbeResult:
     """Send *requests_count* GETs to *target* through one new Session, then add
     keepwarm's advice and what else the figures show; raises :class:`ProbeError` for
     network and configuration failures."""
-    result = measure(target, requests_count=requests_count, timeout=timeout, verify=verify)
+    result = measure(
+        target, requests_count=requests_count, timeout=timeout, verify=verify, http2=http2
+    )
     result.advice = advise(result)
     result.notes.extend(observations(result))
     return result
@@ -95,7 +98,13 @@ def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
                     f"--cacert {printable(args.cacert)}: no such file or directory", EXIT_USAGE
                 )
             verify = args.cacert
-        result = run_probe(target, requests_count=args.n, timeout=args.timeout, verify=verify)
+        result = run_probe(
+            target,
+            requests_count=args.n,
+            timeout=args.timeout,
+            verify=verify,
+            http2=getattr(args, "http2", False),
+        )
     except ProbeError as exc:
         stderr.write(f"keepwarm probe: {exc.message}\n")
         return exc.exit_code

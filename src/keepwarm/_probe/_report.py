@@ -314,9 +314,9 @@ def _alpn_text(checks: list[AlpnCheck] | None, scheme: str, proxy: str | None) -
     selected = _alpn_selected(checks)
     failed = [c for c in checks if c.error]
     if selected == list(ALPN_OFFERS):
-        text = "h2, http/1.1 (keepwarm speaks HTTP/1.1)"
+        text = "h2, http/1.1 (keepwarm offers h2 with http2=True, --http2 here)"
     elif selected == ["h2"]:
-        text = "h2 only (keepwarm speaks HTTP/1.1)"
+        text = "h2 only (keepwarm offers h2 with http2=True, --http2 here)"
     elif selected == ["http/1.1"]:
         text = "http/1.1 only"
     else:

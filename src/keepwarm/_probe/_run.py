@@ -111,9 +111,12 @@ def _check_alpn(
         return AlpnCheck((offer,), None, printable(exc.strerror or type(exc).__name__))
 
 
-def _telemetry_session(timeout: tuple[float, float], verify: bool | str) -> Session:
+def _telemetry_session(timeout: tuple[float, float], verify: bool | str, http2: bool) -> Session:
     # Telemetry on even under KEEPWARM_TELEMETRY=false: the probe is made of its counters.
-    return Session(timeout=timeout, max_retries=0, verify=verify, telemetry=True)
+    try:
+        return Session(timeout=timeout, max_retries=0, verify=verify, telemetry=True, http2=http2)
+    except ImportError as exc:
+        raise ProbeError(f"--http2: {exc}", EXIT_USAGE) from exc
 
 
 @contextmanager
@@ -130,14 +133,16 @@ def measure(
     requests_count: int = DEFAULT_REQUESTS,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     verify: bool | str = True,
+    http2: bool = False,
 ) -> ProbeResult:
-    """Send *requests_count* GETs to *target* through one new Session; raises
+    """Send *requests_count* GETs to *target* through one new Session (offering HTTP/2
+    with *http2*); raises
     :class:`ProbeError` for network and configuration failures. The result has no advice
     yet, and only the notes on how it was measured (proxy, ``--insecure``)."""
     notes: list[str] = []
     if verify is False and target.scheme == "https":
         notes.append("TLS certificate verification is off (--insecure)")
-    with _quiet_if_insecure(verify is False), _telemetry_session(timeout, verify) as session:
+    with _quiet_if_insecure(verify is False), _telemetry_session(timeout, verify, http2) as session:
         merged = session.merge_environment_settings(target.url, {}, None, None, None)
         proxy = select_proxy(target.url, merged["proxies"])
         effective_verify: bool | str = merged["verify"]
