@@ -365,7 +365,10 @@ class _H2Connection:
             return
         route = record.path.partition("?")[0]
         limit = self.server.settings.get(h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS)
-        over = limit is not None and len(self.active) + len(self.requests) >= limit
+        # h2's count, which includes this stream: the streams RFC 9113 5.1.2 counts (open
+        # or half-closed), not the workers' own bookkeeping, which lags a stream the
+        # client already saw end.
+        over = limit is not None and self.conn.open_inbound_streams > limit
         if route == "/refuse" or over:
             self.conn.reset_stream(sid, ErrorCodes.REFUSED_STREAM)
             self.recorder._update(self.index, sid, refused=True, closed=time.monotonic())

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 import os
 import select
 import ssl
@@ -116,7 +117,8 @@ if hasattr(select, "poll"):
         select(), takes any file descriptor number (gevent patches both)."""
         poller = select.poll()
         poller.register(sock, select.POLLIN | select.POLLOUT if write else select.POLLIN)
-        events = poller.poll(None if timeout is None else max(0, int(timeout * 1000) + 1))
+        # Milliseconds, rounded up: a wait cut short by rounding would spin.
+        events = poller.poll(None if timeout is None else max(0, math.ceil(timeout * 1000)))
         mask = events[0][1] if events else 0
         # An error or hang-up shows as readable: the read that follows says what happened.
         readable = bool(mask & (select.POLLIN | select.POLLERR | select.POLLHUP))
@@ -153,6 +155,18 @@ def _error_name(code: int) -> str:
         return f"{ErrorCodes(code).name} (0x{code:x})"
     except ValueError:
         return f"0x{code:x}"
+
+
+#: Request headers arrive from requests validated (no CR/LF, names checked) and from
+#: :class:`keepwarm._upstream.http2.H2Slot` lower-cased, connection headers removed:
+#: h2's own outbound checks would do the same work again on every request (a fifth of
+#: its CPU per request). What the server sends is validated and normalised as h2 does.
+_CONFIG: Final = h2.config.H2Configuration(
+    client_side=True,
+    header_encoding=None,
+    validate_outbound_headers=False,
+    normalize_outbound_headers=False,
+)
 
 
 class _Client(h2.connection.H2Connection):
@@ -201,6 +215,17 @@ class _Stream:
         self.error: BaseException | None = None
 
 
+class _Waiter:
+    __slots__ = ("cond", "ready", "stream")
+
+    def __init__(
+        self, ready: Callable[[], bool], stream: _Stream | None, cond: threading.Condition
+    ) -> None:
+        self.ready = ready
+        self.stream = stream
+        self.cond = cond
+
+
 class H2Connection:
     """An HTTP/2 connection on a connected TLS socket that negotiated ``h2``.
 
@@ -220,7 +245,7 @@ class H2Connection:
         self._sock = sock
         self._on_release = on_release
         sock.settimeout(0)
-        client = _Client(config=h2.config.H2Configuration(client_side=True, header_encoding=None))
+        client = _Client(config=_CONFIG)
         client.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -236,7 +261,7 @@ class H2Connection:
         client.increment_flow_control_window(CONNECTION_WINDOW - 65535)
         self._h2 = client
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._waiters: list[_Waiter] = []
         self._streams: dict[int, _Stream] = {}
         self._out = bytearray(client.data_to_send())
         self._reading = False
@@ -301,7 +326,12 @@ class H2Connection:
         if self._forked:
             return False
         with self._lock:
-            if self._failure is None and not self._closed and not self._reading:
+            if (
+                self._failure is None
+                and not self._closed
+                and not self._reading
+                and (self._sock.pending() or _wait_socket(self._sock, False, 0)[0])
+            ):
                 self._receive()
                 self._flush()
             return self.usable()
@@ -322,7 +352,7 @@ class H2Connection:
                     pass
             self._closed = True
             self._fail(ConnectionLost(f"the HTTP/2 connection to {self.origin} was closed"))
-            self._cond.notify_all()
+            self._wake_all()
         try:
             self._sock.close()
         except OSError:
@@ -463,7 +493,7 @@ class H2Connection:
             # Unusable (GOAWAY, failed, out of stream ids) and idle: nobody will use
             # or close it otherwise, the pool has let go of it.
             finish = self.active == 0 and not self._closed and not self.usable()
-            self._cond.notify_all()
+            self._wake()
         if finish:
             self.close()
         if self._on_release is not None:
@@ -542,53 +572,91 @@ class H2Connection:
         stream: _Stream | None = None,
     ) -> None:
         """Wait, holding ``self._lock`` (released while asleep), until ``ready()``; raise
-        the stream's error, the connection's failure, or :class:`H2ReadTimeout`."""
+        the stream's error, the connection's failure, or :class:`H2ReadTimeout`.
+
+        One thread at a time reads; the others sleep, each on a condition of its own, and
+        the reader wakes only those whose wait is over after each read, then, when it
+        leaves, one more to take over the socket (sixteen threads woken for every frame
+        would spend the GIL on nothing)."""
         deadline = None if timeout is None else _monotonic() + timeout
-        while True:
-            if stream is not None:
-                self._raise_for(stream)
-            if ready():
-                return
-            if self._failure is not None:
-                raise _copy(self._failure)
-            if self._closed:
-                raise ConnectionLost(f"the HTTP/2 connection to {self.origin} was closed")
-            if self._sock.pending():
-                # Decrypted bytes left from the last turn: the socket shows no sign of them.
-                self._receive()
-                self._flush()
-                self._cond.notify_all()
-                continue
-            left = None if deadline is None else deadline - _monotonic()
-            if left is not None and left <= 0:
-                raise H2ReadTimeout(
-                    f"the server sent nothing for {timeout:g} s while waiting for {what} "
-                    f"(HTTP/2, {self.origin})"
-                )
-            if self._reading:
-                self._cond.wait(left)
-                continue
-            self._reading = True
-            want_write = bool(self._out)
-            self._lock.release()
+        try:
+            while True:
+                if stream is not None:
+                    self._raise_for(stream)
+                if ready():
+                    return
+                if self._failure is not None:
+                    raise _copy(self._failure)
+                if self._closed:
+                    raise ConnectionLost(f"the HTTP/2 connection to {self.origin} was closed")
+                if self._sock.pending():
+                    # Decrypted bytes left from the last turn: the socket shows no sign.
+                    self._receive()
+                    self._flush()
+                    self._wake()
+                    continue
+                left = None if deadline is None else deadline - _monotonic()
+                if left is not None and left <= 0:
+                    raise H2ReadTimeout(
+                        f"the server sent nothing for {timeout:g} s while waiting for {what} "
+                        f"(HTTP/2, {self.origin})"
+                    )
+                if self._reading:
+                    waiter = _Waiter(ready, stream, threading.Condition(self._lock))
+                    self._waiters.append(waiter)
+                    try:
+                        waiter.cond.wait(left)
+                    finally:
+                        self._waiters.remove(waiter)
+                    continue
+                self._read_turn(left)
+        finally:
+            if not self._reading and self._waiters:
+                # Whoever sleeps next takes over reading (or finds its wait over).
+                self._waiters[0].cond.notify()
+
+    def _read_turn(self, left: float | None) -> None:
+        """Wait (lock released) for the socket, then read, write and wake (lock held)."""
+        self._reading = True
+        want_write = bool(self._out)
+        self._lock.release()
+        try:
+            readable, writable = _wait_socket(self._sock, want_write, left)
+        except (OSError, ValueError) as exc:  # closed meanwhile
+            readable = writable = False
+            error: BaseException | None = exc
+        else:
+            error = None
+        finally:
+            self._lock.acquire()
+            self._reading = False
+        if error is not None and not self._closed:
+            self._fail(ConnectionLost(f"the HTTP/2 connection to {self.origin} broke: {error}"))
+        if writable:
+            self._flush()
+        if readable:
+            self._receive()
+            self._flush()
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the sleepers whose wait is over (their condition met, or failed)."""
+        for waiter in self._waiters:
             try:
-                readable, writable = _wait_socket(self._sock, want_write, left)
-            except (OSError, ValueError) as exc:  # closed meanwhile
-                readable = writable = False
-                error: BaseException | None = exc
-            else:
-                error = None
-            finally:
-                self._lock.acquire()
-                self._reading = False
-            if error is not None and not self._closed:
-                self._fail(ConnectionLost(f"the HTTP/2 connection to {self.origin} broke: {error}"))
-            if writable:
-                self._flush()
-            if readable:
-                self._receive()
-                self._flush()
-            self._cond.notify_all()
+                over = (
+                    (waiter.stream is not None and waiter.stream.error is not None)
+                    or self._failure is not None
+                    or self._closed
+                    or waiter.ready()
+                )
+            except Exception:  # the check itself says the stream is done with
+                over = True
+            if over:
+                waiter.cond.notify()
+
+    def _wake_all(self) -> None:
+        for waiter in self._waiters:
+            waiter.cond.notify()
 
     def _flush(self) -> None:
         """Write what is queued, as far as the socket takes it without blocking."""
@@ -618,6 +686,7 @@ class H2Connection:
             if not data:
                 self._fail(ConnectionLost(self._closed_message()))
                 return
+            more = len(data) == _READ_SIZE or self._sock.pending()
             try:
                 events = self._h2.receive_data(data)
             except h2.exceptions.ProtocolError as exc:
@@ -628,6 +697,10 @@ class H2Connection:
             for event in events:
                 self._dispatch(event)
             self._out += self._h2.data_to_send()
+            if not more:
+                # The socket may hold more: the next wait sees it. Not reading until
+                # SSLWantReadError saves an exception per turn.
+                return
 
     def _closed_message(self) -> str:
         if self.goaway_last is not None:
@@ -700,7 +773,7 @@ class H2Connection:
         self._forked = True
         self._closed = True
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._waiters = []
         self._failure = ConnectionLost(
             f"the HTTP/2 connection to {self.origin} belongs to the parent process"
         )
@@ -712,4 +785,4 @@ class H2Connection:
         for stream in self._streams.values():
             if stream.error is None and not stream.ended:
                 stream.error = error
-        self._cond.notify_all()
+        self._wake_all()

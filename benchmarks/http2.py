@@ -1,0 +1,184 @@
+"""HTTP/2 against HTTP/1.1, and against httpx's HTTP/2, in one run (issue 15).
+
+1. Concurrent: 100 requests from 16 threads to one origin whose every answer takes
+   20 ms (hypercorn, ``/delay/20``). keepwarm over HTTP/2 on one connection against
+   keepwarm over HTTP/1.1 with a pool of 16 connections (warmed: all 16 open before the
+   clock starts), with ``httpx.Client(http2=True)`` shared by the threads. Target: HTTP/2
+   at least as fast as the 16-connection HTTP/1.1 pool. Reported: wall time of the 100,
+   connections the server accepted.
+2. Sequential: keep-alive GETs one after the other, keepwarm HTTP/2 against keepwarm
+   HTTP/1.1 on the same server (nginx ``return 200``, when nginx with http_v2 is on
+   PATH, and hypercorn). Target: HTTP/2 within 20 % of HTTP/1.1 (requests per second);
+   client CPU per request shown too.
+
+Rounds alternate the clients; figures are medians over rounds, ratios the median of the
+per-round ratios (paired, so a slow moment of the shared machine hits both sides).
+
+    .venv/bin/python benchmarks/http2.py [--rounds 7] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import pathlib
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import keepwarm
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
+from servers.asgi import HypercornServer, throwaway_tls
+from servers.nginx_h2 import NginxH2, nginx_h2_missing
+
+THREADS = 16
+CONCURRENT_REQUESTS = 100
+LATENCY_MS = 20
+SEQUENTIAL_REQUESTS = 300
+ROUNDS = 7
+
+
+def _keepwarm(bundle: str, http2: bool) -> keepwarm.Session:
+    return keepwarm.Session(
+        http2=http2, verify=bundle, pool_maxsize=THREADS, max_retries=0, timeout=(5, 10)
+    )
+
+
+def _httpx(bundle: str) -> Any:
+    import httpx
+
+    limits = httpx.Limits(max_connections=THREADS, max_keepalive_connections=THREADS)
+    return httpx.Client(http2=True, verify=bundle, limits=limits, timeout=10)
+
+
+def _concurrent(client: Any, url: str) -> float:
+    """Wall seconds for the 100 requests from 16 threads."""
+
+    def one(_: int) -> int:
+        status: int = client.get(url).status_code
+        return status
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(one, range(THREADS)))  # warm: every connection the client wants
+        started = time.perf_counter()
+        statuses = list(pool.map(one, range(CONCURRENT_REQUESTS)))
+        wall = time.perf_counter() - started
+    if statuses != [200] * CONCURRENT_REQUESTS:
+        raise RuntimeError(f"unexpected statuses: {sorted(set(statuses))}")
+    return wall
+
+
+def _sequential(client: Any, url: str, n: int) -> tuple[float, float]:
+    """(requests per second, client CPU microseconds per request)."""
+    client.get(url)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(n):
+        if client.get(url).status_code != 200:
+            raise RuntimeError("unexpected status")
+    return n / (time.perf_counter() - wall0), (time.process_time() - cpu0) / n * 1e6
+
+
+@contextlib.contextmanager
+def _hypercorn(workdir: str) -> Iterator[tuple[str, str, HypercornServer]]:
+    cert, key, bundle = throwaway_tls(workdir)
+    with HypercornServer(cert, key, workdir=workdir) as server:
+        yield server.url, bundle, server
+
+
+def concurrent(rounds: int) -> dict[str, Any]:
+    makers: dict[str, Callable[[str], Any]] = {
+        "keepwarm_http2": lambda b: _keepwarm(b, True),
+        "keepwarm_http11_pool16": lambda b: _keepwarm(b, False),
+        "httpx_http2": _httpx,
+    }
+    walls: dict[str, list[float]] = {name: [] for name in makers}
+    connections: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as workdir, _hypercorn(workdir) as (url, bundle, server):
+        target = f"{url}/delay/{LATENCY_MS}"
+        for index in range(rounds):
+            names = list(makers) if index % 2 == 0 else list(reversed(makers))
+            for name in names:
+                server.reset_seen()
+                with contextlib.closing(makers[name](bundle)) as client:
+                    walls[name].append(_concurrent(client, target))
+                    if isinstance(client, keepwarm.Session):
+                        connections[name] = client.stats().connections_opened
+    h2, h1 = walls["keepwarm_http2"], walls["keepwarm_http11_pool16"]
+    return {
+        "wall_ms_median": {n: round(statistics.median(w) * 1000, 1) for n, w in walls.items()},
+        "http2_over_http11_time_ratio": round(
+            statistics.median(a / b for a, b in zip(h2, h1, strict=True)), 3
+        ),
+        "httpx_over_keepwarm_http2_time_ratio": round(
+            statistics.median(a / b for a, b in zip(walls["httpx_http2"], h2, strict=True)),
+            3,
+        ),
+        "keepwarm_connections_opened": connections,
+        "ideal_ms": CONCURRENT_REQUESTS // THREADS * LATENCY_MS + LATENCY_MS,
+    }
+
+
+def sequential(rounds: int, n: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory())
+        url, bundle, _ = stack.enter_context(_hypercorn(workdir))
+        servers = {"hypercorn": (f"{url}/get", bundle)}
+        if nginx_h2_missing() is None:
+            cert, key, nginx_bundle = throwaway_tls(
+                stack.enter_context(tempfile.TemporaryDirectory())
+            )
+            nginx = stack.enter_context(NginxH2(cert, key, keepalive_requests=10**6))
+            servers["nginx"] = (f"{nginx.url}/", nginx_bundle)
+        for kind, (target, verify) in servers.items():
+            rates: dict[bool, list[float]] = {True: [], False: []}
+            cpus: dict[bool, list[float]] = {True: [], False: []}
+            for index in range(rounds):
+                for http2 in (True, False) if index % 2 == 0 else (False, True):
+                    with _keepwarm(verify, http2) as session:
+                        rate, cpu = _sequential(session, target, n)
+                    rates[http2].append(rate)
+                    cpus[http2].append(cpu)
+            results[kind] = {
+                "http2_rps": round(statistics.median(rates[True])),
+                "http11_rps": round(statistics.median(rates[False])),
+                "http2_over_http11_rps_ratio": round(
+                    statistics.median(
+                        a / b for a, b in zip(rates[True], rates[False], strict=True)
+                    ),
+                    3,
+                ),
+                "http2_cpu_us": round(statistics.median(cpus[True])),
+                "http11_cpu_us": round(statistics.median(cpus[False])),
+            }
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--requests", type=int, default=SEQUENTIAL_REQUESTS)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = {
+        "concurrent_100_from_16_threads_20ms": concurrent(args.rounds),
+        "sequential": sequential(args.rounds, args.requests),
+    }
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for section, figures in results.items():
+            print(section)
+            for key, value in figures.items():
+                print(f"  {key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
