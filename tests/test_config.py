@@ -287,6 +287,7 @@ ENV_CASES: list[tuple[str, str, str, Any]] = [
     ("KEEPWARM_TELEMETRY", "1", "telemetry", True),
     ("KEEPWARM_GUARDS", "0", "guards", False),
     ("KEEPWARM_STRICT", "yes", "strict", True),
+    ("KEEPWARM_HTTP2", "1", "http2", True),
     ("KEEPWARM_KEEPALIVE_EXPIRY", "2.5", "keepalive_expiry", 2.5),
     ("KEEPWARM_KEEPALIVE_EXPIRY", "none", "keepalive_expiry", None),
     ("KEEPWARM_MAX_CONNECTION_AGE", "300", "max_connection_age", 300.0),

@@ -33,6 +33,8 @@ Modules:
 * ``environment``: requests' proxy and netrc lookups, answered from a snapshot;
 * ``tls``: one SSL context per TLS configuration (requests' CA bundle checks).
 * ``hooks``: whether a tool (tracer, mock, recorder) replaced a point the fast path skips.
+* ``http2``: urllib3's HTTPS pool handing out HTTP/2 streams (``H2Slot``) for connections;
+* ``h2conn``: one HTTP/2 connection on h2's state machine (h2 is the optional ``http2`` extra).
 
 Kinds: **copy**, keepwarm carries its own version of the upstream function (fingerprinted);
 **override**, keepwarm replaces or wraps a private method upstream calls; **import**, a
@@ -152,6 +154,17 @@ Overrides of private methods:
 * ``urllib3.contrib.socks.SOCKSConnection._new_conn`` (override) ->
   ``connection.InstrumentedSOCKSConnectionMixin._new_conn`` (calls it, times it). Tests:
   test_socks.py.
+* ``urllib3.connectionpool.HTTPConnectionPool._get_conn`` (override) ->
+  ``http2.H2HTTPSConnectionPool._get_conn`` (an ``H2Slot`` per request while the origin speaks
+  HTTP/2; ``pool._InstrumentedPool``'s copy once it speaks HTTP/1.1; ``_put_conn`` likewise, and
+  ``_make_request`` runs urllib3's own for slots). The slot answers the connection interface
+  urllib3's ``urlopen``, ``_make_request`` and ``_validate_conn`` use (``connect``, ``request``,
+  ``getresponse``, ``close``, ``timeout``, ``is_closed``, ``is_verified``,
+  ``proxy_is_verified``, ``has_connected_to_proxy``). Tests: test_http2.py.
+* ``h2.connection.H2Connection._receive_goaway_frame`` (override) -> ``h2conn._Client`` (h2
+  closes its state machine on GOAWAY and then rejects the frames of the streams the server
+  still finishes; h2 dispatches frames through bound methods collected in ``__init__``, so the
+  override is what runs). Tests: test_http2.py (the GOAWAY tests, nginx's included).
 
 Private imports:
 
@@ -185,6 +198,9 @@ Private attributes:
   test_fork.py, test_pool.py.
 * ``requests.adapters.HTTPAdapter._pool_block`` (attribute) -> ``session``, ``transport``. Tests:
   test_fork.py.
+* ``urllib3.connectionpool.HTTPSConnectionPool._new_conn`` (attribute) -> ``http2._Origin._open``
+  (the pool's own connection, connected, then its socket taken over by HTTP/2). Tests:
+  test_http2.py.
 * ``urllib3.poolmanager.PoolManager._merge_pool_kwargs`` (attribute) -> ``transport``. Tests:
   test_tls.py.
 * ``urllib3.contrib.socks.SOCKSProxyManager._socks_options`` (attribute) -> ``transport`` (a key of
