@@ -216,6 +216,30 @@ class _Origin:
             conn.close()
 
 
+class _HeaderMessage:
+    """What requests and http.cookiejar read of ``http.client.HTTPResponse.msg``: the
+    ``in`` test and ``get_all`` (``Set-Cookie``), over the response's header dict; an
+    email ``Message`` built per response for it would cost more than the lookup."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: HTTPHeaderDict) -> None:
+        self._headers = headers
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._headers
+
+    def get_all(self, name: str, failobj: Any = None) -> Any:
+        values = self._headers.getlist(name)
+        return values if values else failobj
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        return self._headers.get(name, failobj)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._headers.iteritems())
+
+
 class H2Body:
     """The response body of one stream, as urllib3's ``HTTPResponse`` reads a body (and
     as requests reads ``_original_response.msg`` for cookies)."""
@@ -229,18 +253,12 @@ class H2Body:
         self._headers = headers
         self._done = False
         self._closed = False
-        self._msg: http.client.HTTPMessage | None = None
 
     @property
-    def msg(self) -> http.client.HTTPMessage:
-        if self._msg is None:
-            msg = http.client.HTTPMessage()
-            for name, value in self._headers.iteritems():
-                msg[name] = value
-            self._msg = msg
-        return self._msg
+    def msg(self) -> _HeaderMessage:
+        return _HeaderMessage(self._headers)
 
-    def info(self) -> http.client.HTTPMessage:
+    def info(self) -> _HeaderMessage:
         return self.msg
 
     def read(self, amt: int | None = None) -> bytes:
