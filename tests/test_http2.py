@@ -616,3 +616,63 @@ def test_mount_and_shared_sessions_take_http2(
     shared = keepwarm.session("h2-test", http2=True, verify=ca_bundle, timeout=TIMEOUT)
     assert _version(shared.get(f"{server.url}/get")) == "HTTP/2"
     assert keepwarm.stats(shared).http2_connections == 1
+
+
+def test_no_timeout_is_warned_about_over_http2_as_over_http11(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server()
+    session = h2session(timeout=keepwarm.NO_TIMEOUT)
+    with pytest.warns(keepwarm.NoTimeoutWarning):
+        assert session.get(f"{server.url}/get").status_code == 200
+
+
+def test_close_ends_the_http2_connection(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server()
+    session = h2session()
+    assert session.get(f"{server.url}/get").status_code == 200
+    session.close()
+    assert server.recorder.wait_for(lambda r: all(c.closed for c in r.connections))
+    with pytest.raises(keepwarm.SessionClosedError):
+        session.get(f"{server.url}/get")
+
+
+GEVENT_SCRIPT = r"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import json
+import sys
+
+import gevent
+
+import keepwarm
+
+url, bundle = sys.argv[1], sys.argv[2]
+errors = []
+with keepwarm.Session(http2=True, verify=bundle, timeout=(5, 5)) as session:
+
+    def get():
+        try:
+            session.get(url).raise_for_status()
+        except Exception as exc:
+            errors.append(repr(exc))
+
+    gevent.joinall([gevent.spawn(get) for _ in range(100)], timeout=60)
+    stats = session.stats()
+print(json.dumps({"errors": errors[:3], "requests": stats.requests,
+                  "connections": stats.connections_opened}))
+"""
+
+
+def test_greenlets_share_one_http2_connection_under_gevent(
+    h2_server: Callable[..., H2Server], ca_bundle: str
+) -> None:
+    pytest.importorskip("gevent")
+    server = h2_server()
+    result = run_python(GEVENT_SCRIPT, f"{server.url}/delay/50", ca_bundle)
+    assert result == {"errors": [], "requests": 100, "connections": 1}
+    assert server.recorder.connections[0].max_open_streams > 10
