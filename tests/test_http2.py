@@ -676,3 +676,28 @@ def test_greenlets_share_one_http2_connection_under_gevent(
     result = run_python(GEVENT_SCRIPT, f"{server.url}/delay/50", ca_bundle)
     assert result == {"errors": [], "requests": 100, "connections": 1}
     assert server.recorder.connections[0].max_open_streams > 10
+
+
+# -- nghttpd: nghttp2's reference server, small windows and a stream limit ----------------------
+
+
+def test_nghttpd_small_windows_and_two_streams_ten_megabytes_each_way(
+    nghttpd_server: Callable[..., Any], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    size = 10_000_000
+    blob = deterministic_bytes(size)
+    server = nghttpd_server(
+        files={"blob": blob, "small": b"small"},
+        max_concurrent_streams=2,
+        window_bits=14,  # 16 KiB stream windows
+        connection_window_bits=16,
+    )
+    session = h2session()
+    assert session.get(f"{server.url}/blob").content == blob
+    assert session.post(f"{server.url}/small", data=blob[::-1]).content == blob[::-1]
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(lambda _: session.get(f"{server.url}/small").content, range(40)))
+    assert bodies == [b"small"] * 40
+    stats = session.stats()
+    assert stats.refused_resends == 0
+    assert stats.http2_connections >= 1
