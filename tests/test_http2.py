@@ -150,18 +150,32 @@ def test_streaming_cookies_and_headers_as_over_http11(
         client.get(f"{server.url}/set-cookie?a=1&b=2", timeout=TIMEOUT)
         with client.get(f"{server.url}/stream/5", stream=True, timeout=TIMEOUT) as r:
             lines = [json.loads(line) for line in r.iter_lines()]
+        hooked: list[int] = []
         echoed = client.get(
             f"{server.url}/headers",
             headers={"X-Custom": "yes", "Connection": "keep-alive"},
+            auth=("user", "secret"),
+            hooks={"response": [lambda r, *a, **k: hooked.append(r.status_code)]},
             timeout=TIMEOUT,
         ).json()
-        seen.append((dict(client.cookies), lines, echoed.get("x-custom"), echoed.get("cookie")))
+        seen.append(
+            (
+                dict(client.cookies),
+                lines,
+                echoed.get("x-custom"),
+                echoed.get("cookie"),
+                echoed.get("authorization"),
+                hooked,
+            )
+        )
         # HTTP/2 carries no connection-specific headers (RFC 9113 8.2.2).
         if client is not plain:
             assert "connection" not in echoed
             assert echoed[":authority"] == server.url.removeprefix("https://")
     assert seen[0] == seen[1]
     assert seen[0][0] == {"a": "1", "b": "2"}
+    assert seen[0][4] == "Basic dXNlcjpzZWNyZXQ="
+    assert seen[0][5] == [200]
 
 
 def test_the_server_sees_http2_from_hypercorn_too(
@@ -701,3 +715,25 @@ def test_nghttpd_small_windows_and_two_streams_ten_megabytes_each_way(
     stats = session.stats()
     assert stats.refused_resends == 0
     assert stats.http2_connections >= 1
+
+
+def test_an_upload_is_not_held_up_by_a_thread_waiting_for_a_slow_response(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    # A wide stream window: the upload is limited by the socket more than by flow
+    # control. Bytes the socket does not take are written by the reader, asleep in poll()
+    # for the slow response; the uploading thread wakes it (the connection's waker). This
+    # server's connection-level WINDOW_UPDATEs wake the reader too, so the test guards
+    # against a hang rather than reproducing the one the waker prevents.
+    server = h2_server(initial_window_size=2**31 - 1)
+    session = h2session(timeout=(5, 10))
+    session.get(f"{server.url}/get")
+    payload = deterministic_bytes(30_000_000)
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(session.get, f"{server.url}/delay/4000")
+        time.sleep(0.2)  # the slow request's thread is the reader now
+        upload = pool.submit(session.post, f"{server.url}/echo", data=payload)
+        done = upload.result(timeout=15)
+        assert not slow.done()  # the upload did not wait for the slow response
+        assert done.headers["x-body-length"] == str(len(payload))
+        assert slow.result(timeout=15).status_code == 200

@@ -34,10 +34,12 @@ What RFC 9113 asks, and where:
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import math
 import os
 import select
+import socket
 import ssl
 import threading
 import time
@@ -112,23 +114,35 @@ class H2ReadTimeout(TimeoutError):
 
 if hasattr(select, "poll"):
 
-    def _wait_socket(sock: ssl.SSLSocket, write: bool, timeout: float | None) -> tuple[bool, bool]:
-        """Wait until ``sock`` is readable (or writable, if ``write``); poll(), unlike
-        select(), takes any file descriptor number (gevent patches both)."""
+    def _wait_socket(
+        sock: Any, write: bool, timeout: float | None, waker: Any = None
+    ) -> tuple[bool, bool]:
+        """Wait until ``sock`` is readable (or writable, if ``write``), or ``waker`` is
+        readable; poll(), unlike select(), takes any file descriptor number (gevent
+        patches both)."""
         poller = select.poll()
         poller.register(sock, select.POLLIN | select.POLLOUT if write else select.POLLIN)
+        if waker is not None:
+            poller.register(waker, select.POLLIN)
         # Milliseconds, rounded up: a wait cut short by rounding would spin.
         events = poller.poll(None if timeout is None else max(0, math.ceil(timeout * 1000)))
-        mask = events[0][1] if events else 0
+        fd = sock.fileno()
+        mask = 0
+        for event_fd, event_mask in events:
+            if event_fd == fd:
+                mask = event_mask
         # An error or hang-up shows as readable: the read that follows says what happened.
         readable = bool(mask & (select.POLLIN | select.POLLERR | select.POLLHUP))
         return readable, bool(mask & select.POLLOUT)
 
 else:  # pragma: no cover  # Windows
 
-    def _wait_socket(sock: ssl.SSLSocket, write: bool, timeout: float | None) -> tuple[bool, bool]:
-        readable, writable, _ = select.select([sock], [sock] if write else [], [sock], timeout)
-        return bool(readable), bool(writable)
+    def _wait_socket(
+        sock: Any, write: bool, timeout: float | None, waker: Any = None
+    ) -> tuple[bool, bool]:
+        rlist = [sock] if waker is None else [sock, waker]
+        readable, writable, _ = select.select(rlist, [sock] if write else [], [sock], timeout)
+        return sock in readable, bool(writable)
 
 
 #: Every connection of this process, to forget in a child after fork().
@@ -262,6 +276,11 @@ class H2Connection:
         self._h2 = client
         self._lock = threading.Lock()
         self._waiters: list[_Waiter] = []
+        #: Pokes the reader out of poll() when another thread queued bytes the socket
+        #: did not take (the reader polls for writability only if there were any).
+        self._waker_r, self._waker_w = socket.socketpair()
+        self._waker_r.setblocking(False)
+        self._waker_w.setblocking(False)
         self._streams: dict[int, _Stream] = {}
         self._out = bytearray(client.data_to_send())
         self._reading = False
@@ -353,10 +372,9 @@ class H2Connection:
             self._closed = True
             self._fail(ConnectionLost(f"the HTTP/2 connection to {self.origin} was closed"))
             self._wake_all()
-        try:
-            self._sock.close()
-        except OSError:
-            pass
+        for sock in (self._sock, self._waker_r, self._waker_w):
+            with contextlib.suppress(OSError):
+                sock.close()
 
     @property
     def closed(self) -> bool:
@@ -621,7 +639,7 @@ class H2Connection:
         want_write = bool(self._out)
         self._lock.release()
         try:
-            readable, writable = _wait_socket(self._sock, want_write, left)
+            readable, writable = _wait_socket(self._sock, want_write, left, self._waker_r)
         except (OSError, ValueError) as exc:  # closed meanwhile
             readable = writable = False
             error: BaseException | None = exc
@@ -630,6 +648,7 @@ class H2Connection:
         finally:
             self._lock.acquire()
             self._reading = False
+        self._drain_waker()
         if error is not None and not self._closed:
             self._fail(ConnectionLost(f"the HTTP/2 connection to {self.origin} broke: {error}"))
         if writable:
@@ -658,8 +677,20 @@ class H2Connection:
         for waiter in self._waiters:
             waiter.cond.notify()
 
+    def _drain_waker(self) -> None:
+        with contextlib.suppress(OSError):
+            while self._waker_r.recv(4096):
+                pass
+
     def _flush(self) -> None:
-        """Write what is queued, as far as the socket takes it without blocking."""
+        """Write what is queued, as far as the socket takes it without blocking; what it
+        does not take, the reader (if a thread is one) writes when the socket can."""
+        self._write()
+        if self._out and self._reading:
+            with contextlib.suppress(OSError):  # full: the reader is being woken anyway
+                self._waker_w.send(b"\0")
+
+    def _write(self) -> None:
         out = self._out
         while out and self._failure is None and not self._closed:
             try:
