@@ -8,6 +8,7 @@ on the same server in the same test (which talks HTTP/1.1 to it).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -53,6 +54,10 @@ def plain(ca_bundle: str) -> Iterator[requests.Session]:
     session.verify = ca_bundle
     yield session
     session.close()
+
+
+def _record_status(seen: list[int], response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    seen.append(response.status_code)
 
 
 def _version(response: requests.Response) -> str | None:
@@ -155,7 +160,7 @@ def test_streaming_cookies_and_headers_as_over_http11(
             f"{server.url}/headers",
             headers={"X-Custom": "yes", "Connection": "keep-alive"},
             auth=("user", "secret"),
-            hooks={"response": [lambda r, *a, **k: hooked.append(r.status_code)]},
+            hooks={"response": [functools.partial(_record_status, hooked)]},
             timeout=TIMEOUT,
         ).json()
         seen.append(
