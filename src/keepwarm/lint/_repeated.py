@@ -1,0 +1,295 @@
+"""Which functions of a module run repeatedly (KW101, KW107): once per request, per task
+message, per scheduled run, or per item of a ``map()``, so that a connection opened in
+their body is opened again on every run.
+
+The set is small on purpose: each entry is a convention strong enough that a false alarm
+is unlikely (a false alarm costs more trust than a miss). A function counts when:
+
+* it is decorated as a route: ``@app.route("/x")``, ``@app.get("/x")``,
+  ``@router.post("")`` (Flask, Quart, FastAPI, Starlette, Sanic, Bottle, aiohttp's
+  ``routes``): a decorator named ``route``/``get``/``post``/... called with a path, a
+  string that is empty or starts with ``/``;
+* it is decorated as a view: Django REST framework's ``@api_view``, Django's
+  ``@require_GET``, ``@require_POST``, ``@require_safe``, ``@require_http_methods``;
+* it is decorated as a task or a job: Celery's ``@shared_task``, ``@<app>.task``,
+  ``@periodic_task``, Huey's ``@<huey>.periodic_task``, Dramatiq's ``@dramatiq.actor``,
+  APScheduler's ``@<scheduler>.scheduled_job``, schedule's ``@repeat(every(...))``
+  (a bare ``@task``, as Invoke, Fabric, Prefect and Airflow spell theirs, is not:
+  those often run once);
+* it is a request-handler method: ``do_GET``... of ``BaseHTTPRequestHandler``,
+  ``handle`` of ``socketserver``'s handlers, ``get``/``post``/... of Django's ``View``
+  family, Flask's ``MethodView``, Django REST framework's ``APIView`` and viewsets
+  (with ``list``, ``retrieve``...), Tornado's ``RequestHandler``, Starlette's
+  ``HTTPEndpoint``, recognised by the base class's name;
+* the same module hands it to something that calls it once per item or per run: the
+  first argument of ``map()``, of ``<pool>.map``/``imap``/``imap_unordered``/
+  ``starmap``; ``<pool>.submit(f)``, ``<pool>.apply_async(f)``, ``Thread(target=f)`` or
+  ``Process(target=f)`` inside a loop or a comprehension; schedule's
+  ``every(...)....do(f)``; APScheduler's ``<scheduler>.add_job(f, "interval" | "cron")``;
+  Flask's ``add_url_rule(..., view_func=f)``. ``f`` (or ``functools.partial(f, ...)``)
+  is a lambda, a function of the
+  module defined under that name exactly once, or ``self.<method>`` of the class the
+  call is in.
+
+A function that is only *called* from a loop elsewhere is not followed (the linter does
+not build a call graph), nor are callbacks in general: a miss, not a false alarm.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+__all__ = ["Repeated", "find_repeated"]
+
+_ROUTES = frozenset(
+    {"route", "get", "post", "put", "patch", "delete", "head", "options", "api_route"}
+)
+_VIEWS = frozenset(
+    {"api_view", "require_GET", "require_POST", "require_safe", "require_http_methods"}
+)
+_NOT_CELERY = frozenset({"invoke", "fabric", "prefect", "airflow", "luigi", "nox", "dagster"})
+_VERBS = frozenset({"get", "post", "put", "patch", "delete", "head", "options"})
+_VIEWSET_ACTIONS = _VERBS | {"list", "retrieve", "create", "update", "partial_update", "destroy"}
+#: Request-handler base classes (by their last name) and the methods run per request.
+_HANDLER_BASES: dict[str, frozenset[str]] = {
+    **dict.fromkeys(
+        ("BaseHTTPRequestHandler", "SimpleHTTPRequestHandler", "CGIHTTPRequestHandler"),
+        frozenset({"do_GET", "do_POST", "do_PUT", "do_PATCH", "do_DELETE", "do_HEAD"}),
+    ),
+    **dict.fromkeys(
+        ("BaseRequestHandler", "StreamRequestHandler", "DatagramRequestHandler"),
+        frozenset({"handle"}),
+    ),
+    **dict.fromkeys(
+        (
+            "View",
+            "TemplateView",
+            "RedirectView",
+            "ListView",
+            "DetailView",
+            "FormView",
+            "CreateView",
+            "UpdateView",
+            "DeleteView",
+            "MethodView",
+            "APIView",
+            "GenericAPIView",
+            "RequestHandler",
+            "HTTPEndpoint",
+        ),
+        _VERBS,
+    ),
+    **dict.fromkeys(
+        ("ViewSet", "GenericViewSet", "ModelViewSet", "ReadOnlyModelViewSet"),
+        _VIEWSET_ACTIONS,
+    ),
+}
+_MAPS = frozenset({"map", "imap", "imap_unordered", "starmap"})
+_IN_LOOP = frozenset({"submit", "apply_async"})
+_THREADS = frozenset({"Thread", "Process"})
+_REPEATING_TRIGGERS = frozenset({"interval", "cron"})
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+
+@dataclass
+class Repeated:
+    """What :func:`find_repeated` found in one module."""
+
+    #: id(function or lambda node) -> why it runs repeatedly ("once per request"...).
+    functions: dict[int, str] = field(default_factory=dict)
+    #: id(method node) of request-handler classes: their instance (``self``) is made per
+    #: request, so its attributes are not shared.
+    handler_methods: set[int] = field(default_factory=set)
+    #: Expressions handed to a repeating caller as the function to call, with the caller's
+    #: name and why (``executor.map(requests.get, urls)``).
+    passed: list[tuple[ast.expr, str, str]] = field(default_factory=list)
+
+
+def find_repeated(tree: ast.Module) -> Repeated:
+    """The functions of *tree* that run repeatedly, and the expressions passed to be."""
+    found = Repeated()
+    functions: dict[str, list[ast.AST]] = {}
+    wanted: list[tuple[str, str]] = []  # (function name, why)
+    methods: list[tuple[ast.ClassDef, str, str]] = []  # (class, method name, why)
+
+    def visit(node: ast.AST, cls: ast.ClassDef | None, in_loop: bool) -> None:
+        if isinstance(node, _FUNCTIONS):
+            if cls is None:
+                functions.setdefault(node.name, []).append(node)
+            why = _decorated(node.decorator_list)
+            if why is not None:
+                found.functions[id(node)] = why
+            for child in (*node.decorator_list, *node.args.defaults):
+                visit(child, cls, in_loop)
+            for stmt in node.body:
+                visit(stmt, cls, False)
+            return
+        if isinstance(node, ast.ClassDef):
+            _handler_methods(node, found)
+            for child in (*node.decorator_list, *node.bases):
+                visit(child, cls, in_loop)
+            for stmt in node.body:
+                visit(stmt, node, in_loop)
+            return
+        if isinstance(node, ast.Call):
+            for passed, caller, why in _call_sites(node, in_loop):
+                target = _unwrap_partial(passed)
+                found.passed.append((target, caller, why))
+                if isinstance(target, ast.Lambda):
+                    found.functions[id(target)] = why
+                elif isinstance(target, ast.Name):
+                    wanted.append((target.id, why))
+                elif (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                    and cls is not None
+                ):
+                    methods.append((cls, target.attr, why))
+        if isinstance(node, _LOOPS):
+            visit(node.iter if isinstance(node, (ast.For, ast.AsyncFor)) else node.test, cls, True)
+            for stmt in node.body:
+                visit(stmt, cls, True)
+            for stmt in node.orelse:
+                visit(stmt, cls, in_loop)
+            return
+        loop = in_loop or isinstance(node, _COMPREHENSIONS)
+        for part in ast.iter_child_nodes(node):
+            visit(part, cls, loop)
+
+    for stmt in tree.body:
+        visit(stmt, None, False)
+    for name, why in wanted:
+        defined = functions.get(name, [])
+        if len(defined) == 1:
+            found.functions.setdefault(id(defined[0]), why)
+    for cls, name, why in methods:
+        for stmt in cls.body:
+            if isinstance(stmt, _FUNCTIONS) and stmt.name == name:
+                found.functions.setdefault(id(stmt), why)
+    return found
+
+
+def _unwrap_partial(node: ast.expr) -> ast.expr:
+    """``f`` for ``functools.partial(f, ...)``: it runs whenever the partial does."""
+    while (
+        isinstance(node, ast.Call)
+        and _last_name(node.func) == "partial"
+        and node.args
+        and not isinstance(node.args[0], ast.Starred)
+    ):
+        node = node.args[0]
+    return node
+
+
+def _last_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return None
+
+
+def _decorated(decorators: list[ast.expr]) -> str | None:
+    for decorator in decorators:
+        call = decorator if isinstance(decorator, ast.Call) else None
+        func = call.func if call is not None else decorator
+        name = _last_name(func)
+        receiver = func.value if isinstance(func, ast.Attribute) else None
+        receiver_name = _last_name(receiver) if receiver is not None else None
+        if name in _ROUTES and call is not None and _is_route_path(call):
+            return "once per request (a route handler)"
+        if name in _VIEWS:
+            return "once per request (a view)"
+        if name in ("shared_task", "periodic_task") or (
+            name == "task" and receiver is not None and receiver_name not in _NOT_CELERY
+        ):
+            return "once per task run"
+        if name == "actor" and receiver_name == "dramatiq":
+            return "once per task run"
+        if name == "scheduled_job" and receiver is not None:
+            return "on a schedule"
+        if name == "repeat" and call is not None and call.args and _is_every(call.args[0]):
+            return "on a schedule"
+    return None
+
+
+def _is_route_path(call: ast.Call) -> bool:
+    path = call.args[0] if call.args else None
+    for keyword in call.keywords:
+        if keyword.arg in ("path", "rule", "uri"):
+            path = keyword.value
+    return (
+        isinstance(path, ast.Constant)
+        and isinstance(path.value, str)
+        and (path.value == "" or path.value.startswith("/"))
+    )
+
+
+def _is_every(node: ast.expr) -> bool:
+    """``every(10).minutes`` and the like: a chain rooted in a call of ``every``."""
+    while isinstance(node, (ast.Attribute, ast.Call)):
+        if isinstance(node, ast.Call):
+            if _last_name(node.func) == "every":
+                return True
+            node = node.func
+        else:
+            node = node.value
+    return False
+
+
+def _handler_methods(node: ast.ClassDef, found: Repeated) -> None:
+    run: set[str] = set()
+    bases: list[str] = []
+    for base in node.bases:
+        name = _last_name(base)
+        if name in _HANDLER_BASES:
+            run |= _HANDLER_BASES[name]
+            bases.append(name)
+    if not run:
+        return
+    for stmt in node.body:
+        if isinstance(stmt, _FUNCTIONS) and stmt.name in run:
+            found.functions[id(stmt)] = f"once per request (a `{bases[0]}` method)"
+            found.handler_methods.add(id(stmt))
+
+
+def _call_sites(call: ast.Call, in_loop: bool) -> list[tuple[ast.expr, str, str]]:
+    """The function arguments of *call* that it runs repeatedly: (argument, caller, why)."""
+    func = call.func
+    name = _last_name(func)
+    first = call.args[0] if call.args else None
+    if name is None:
+        return []
+    if name == "map" and isinstance(func, ast.Name) and first is not None and len(call.args) > 1:
+        return [(first, "map()", "once per item of `map()`")]
+    if isinstance(func, ast.Attribute) and name in _MAPS and first is not None:
+        return [(first, f".{name}()", f"once per item of `.{name}()`")]
+    if in_loop and isinstance(func, ast.Attribute) and name in _IN_LOOP and first is not None:
+        return [(first, f".{name}()", f"once per loop iteration (`.{name}()` in a loop)")]
+    if in_loop and name in _THREADS:
+        return [
+            (k.value, f"{name}()", f"once per loop iteration (a `{name}` made in a loop)")
+            for k in call.keywords
+            if k.arg == "target"
+        ]
+    if name == "do" and isinstance(func, ast.Attribute) and first is not None and _is_every(func):
+        return [(first, ".do()", "on a schedule")]
+    if name == "add_job" and isinstance(func, ast.Attribute) and first is not None:
+        trigger = call.args[1] if len(call.args) > 1 else None
+        for keyword in call.keywords:
+            if keyword.arg == "trigger":
+                trigger = keyword.value
+        if isinstance(trigger, ast.Constant) and trigger.value in _REPEATING_TRIGGERS:
+            return [(first, ".add_job()", "on a schedule")]
+    if name == "add_url_rule" and isinstance(func, ast.Attribute):
+        return [
+            (k.value, ".add_url_rule()", "once per request (a view function)")
+            for k in call.keywords
+            if k.arg == "view_func"
+        ]
+    return []
