@@ -82,3 +82,17 @@ if __name__ == "__main__":
         SCRIPT_SESSION.get(page, timeout=5)
         CLOSED_AT_THE_END.get(page, timeout=5)
     CLOSED_AT_THE_END.close()
+
+
+# Found on real code (docs/lint/real-code.md): quiet too.
+
+
+class Extractor:  # gallery-dl: stored on `self` in the same statement
+    def _init_session(self) -> None:
+        self.session = session = requests.Session()
+        session.headers.clear()
+
+
+def prepare_only() -> None:  # requests-toolbelt's tests: no request, no connection
+    s = requests.Session()
+    s.prepare_request(requests.Request("GET", "https://api.example.com/users"))

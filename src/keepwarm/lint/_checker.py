@@ -29,6 +29,7 @@ from keepwarm.lint._names import (
     HTTP_METHODS,
     KEEPWARM_SESSIONS,
     MODULE_API,
+    SCOPES,
     SESSION_CLASSES,
     THREAD_POOLS,
     Names,
@@ -78,6 +79,7 @@ class _Scope:
         self.unclosed: list[tuple[ast.Call, str]] = []  # KW109 candidates
         self.workers: list[tuple[ast.Call, int]] = []  # KW110: thread pools and their size
         self.adapters: list[tuple[ast.Call, int]] = []  # KW110: adapters and pool_maxsize
+        self.plain_adapters: frozenset[str] = frozenset()  # locals bound to HTTPAdapter() only
         self.body: list[ast.stmt] = []
         self.name = ""  # a function's name, for messages
         self.params: set[str] = set()  # a function's parameters
@@ -99,6 +101,10 @@ class Checker:
         self.hits: list[Hit] = []
         self.installed = False  # keepwarm.install() in the file: requests.get is pooled
         self.returned: set[int] = set()  # calls in a `return` inside a loop: retries
+        self.retried: set[int] = set()  # calls of a retry or polling loop (sleep, then exit)
+        # `s.request = partial(s.request, timeout=...)` somewhere in the file: a session
+        # parameter may be one of those.
+        self.patched = False
         self.repeated = Repeated()
         # KW110, by id(body): the names and `self.` attributes mounted on or handed to a
         # call anywhere in that body (nested functions included): they may get an adapter.
@@ -110,6 +116,12 @@ class Checker:
                 continue
             if self.names.qualname(node.func) == "keepwarm.install":
                 self.installed = True
+        self.patched = any(
+            isinstance(node, ast.Attribute)
+            and isinstance(node.ctx, ast.Store)
+            and node.attr in _SESSION_CALLS
+            for node in ast.walk(self.tree)
+        )
         self.repeated = find_repeated(self.tree)
         if not self.installed:
             self._passed_module_api()
@@ -197,11 +209,13 @@ class Checker:
                 kind = self._kind(child.value)
                 if kind is None and self._plain_adapter(child.value):
                     kind = "adapter"
+                # `self.s = s = Session()`: stored as well, so kept past the scope.
+                stored = any(not isinstance(t, ast.Name) for t in child.targets)
                 for target in child.targets:
                     if isinstance(target, ast.Name):
                         handled.add(id(target))
                         bind(target.id, kind)
-                        if kind == "requests":
+                        if kind == "requests" and not stored:
                             scope.created[id(child.value)] = target.id
                             scope.assigned[id(child.value)] = target.id
             elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
@@ -244,6 +258,7 @@ class Checker:
             ):
                 scope.custom.add(child.value.id)
         plain = frozenset(name for name, found in kinds.items() if found == {"adapter"})
+        scope.plain_adapters = plain
         for name, found in kinds.items():
             if len(found) == 1 and name not in scope.declared:
                 (kind,) = found
@@ -327,6 +342,9 @@ class Checker:
             self._scan_class(inner, node)
             self._body(node.body, inner, 0)
             self._finish(inner)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)) and _is_retry_loop(node):
+            self.retried.update(id(n) for n in _loop_nodes(node) if isinstance(n, ast.Call))
+            self._loop(node, scope, depth)
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             self._visit(node.iter, scope, depth)
             self._visit(node.target, scope, depth + 1)
@@ -357,6 +375,15 @@ class Checker:
                 self._headers_store(node.targets, scope, depth)
             for child in ast.iter_child_nodes(node):
                 self._visit(child, scope, depth)
+
+    def _loop(self, node: ast.For | ast.AsyncFor | ast.While, scope: _Scope, depth: int) -> None:
+        if isinstance(node, ast.While):
+            self._visit(node.test, scope, depth + 1)
+        else:
+            self._visit(node.iter, scope, depth)
+            self._visit(node.target, scope, depth + 1)
+        self._body(node.body, scope, depth + 1)
+        self._body(node.orelse, scope, depth)
 
     def _function(
         self,
@@ -395,7 +422,12 @@ class Checker:
         name = self.names.qualname(func)
         if name in MODULE_API:
             method = name.rpartition(".")[2]
-            if depth and not self.installed and id(call) not in self.returned:
+            if (
+                depth
+                and not self.installed
+                and id(call) not in self.returned
+                and id(call) not in self.retried
+            ):
                 self._hit(call, "KW101", MESSAGES["KW101"].format(name=name, method=method))
             elif not depth and scope.repeated is not None and not self.installed:
                 message = MESSAGES["KW101-repeated"].format(
@@ -461,6 +493,8 @@ class Checker:
         if isinstance(node, ast.Name):
             found = _lookup(scope, node.id)
             if found is None or (timeout and node.id in found.custom):
+                return None, node.id
+            if timeout and self.patched and node.id in found.params:
                 return None, node.id
             return found.sessions.get(node.id), node.id
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
@@ -566,7 +600,13 @@ class Checker:
         prefix = call.args[0] if call.args else None
         text = prefix.value if isinstance(prefix, ast.Constant) else None
         mounts = owner.mounts.setdefault(key, {})
-        if text in _SCHEMES and isinstance(text, str):
+        # Only a plain HTTPAdapter's tuning is missed on the other scheme: a custom adapter
+        # is often about TLS (client certificates, SSL versions, SNI) and https-only.
+        if (
+            text in _SCHEMES
+            and isinstance(text, str)
+            and not self._custom_mount(call, scope.plain_adapters)
+        ):
             mounts[text] = call
         else:
             mounts["other"] = None
@@ -718,8 +758,22 @@ class Checker:
         else:
             return
         for call, var in candidates:
-            if var not in kept:
+            if var not in kept and self._requested(var, scope):
                 self._hit(call, "KW109", MESSAGES["KW109"].format(var=var))
+
+    def _requested(self, var: str, scope: _Scope) -> bool:
+        """Whether session *var* sends a request (else it opened no connection to leave
+        open): in its function, or anywhere in the file for a module-level one."""
+        if scope.kind != "module":
+            return var in scope.request_depths
+        return any(
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _SESSION_CALLS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == var
+            for node in ast.walk(self.tree)
+        )
 
     def _script_or_test(self) -> bool:
         name = self.path.replace("\\", "/").rpartition("/")[2]
@@ -744,6 +798,33 @@ def _lookup(scope: _Scope, name: str) -> _Scope | None:
         first = False
         current = current.parent
     return None
+
+
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+def _loop_nodes(loop: ast.For | ast.AsyncFor | ast.While) -> Iterator[ast.AST]:
+    """The nodes of *loop*'s body and test that run once per pass of this loop itself:
+    nested loops, comprehensions and functions are left out."""
+    stack: list[ast.AST] = [*loop.body, loop.test] if isinstance(loop, ast.While) else [*loop.body]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (*SCOPES, *_LOOPS, *_COMPREHENSIONS)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _is_retry_loop(loop: ast.For | ast.AsyncFor | ast.While) -> bool:
+    """A retry or polling loop: it sleeps (``time.sleep``, ``asyncio.sleep``) and leaves
+    (``break``, ``return``) on success. Its requests run until one works, seconds apart,
+    where a kept connection is worth little (and often already closed by the server)."""
+    sleeps = leaves = False
+    for node in _loop_nodes(loop):
+        if isinstance(node, ast.Call) and _last_name(node.func) == "sleep":
+            sleeps = True
+        elif isinstance(node, (ast.Break, ast.Return)):
+            leaves = True
+    return sleeps and leaves
 
 
 def _comprehension_parts(
