@@ -52,16 +52,16 @@ def forward(request: object) -> None:
 
 
 @celery.task(bind=True)
-def refresh(task: object) -> None:
+def refresh(task: object, account_id: int) -> None:
     requests.get(URLS[0], timeout=5)  # expect: KW101
 
 
 @shared_task
-def notify() -> None:
+def notify(user_id: int) -> None:
     requests.post(URLS[1], timeout=5)  # expect: KW101
 
 
-@scheduler.scheduled_job("interval", minutes=5)
+@scheduler.scheduled_job("interval", seconds=30)
 def poll() -> None:
     requests.get(URLS[0], timeout=5)  # expect: KW101
 
@@ -93,7 +93,7 @@ def on_timer() -> None:
     requests.get(URLS[0], timeout=5)  # expect: KW101
 
 
-def every_hour() -> None:
+def every_minute() -> None:
     requests.get(URLS[0], timeout=5)  # expect: KW101
 
 
@@ -110,8 +110,8 @@ def fan_out() -> None:
             pool.submit(fetch_in_thread, url)
     threads = [threading.Thread(target=fetch_in_thread, args=(u,)) for u in URLS]
     print(list(map(functools.partial(requests.get, timeout=5), URLS)), threads)  # expect: KW101
-    every(10).minutes.do(on_timer)
-    scheduler.add_job(every_hour, "cron", minute=0)
+    every(10).seconds.do(on_timer)
+    scheduler.add_job(every_minute, "interval", minutes=1)
     app.add_url_rule("/proxy/<path>", view_func=proxied)
 
 
@@ -138,11 +138,41 @@ def scheduled_once() -> None:
     requests.get(URLS[0], timeout=5)
 
 
+def hourly() -> None:  # the connection would be closed by the next run anyway
+    requests.get(URLS[0], timeout=5)
+
+
+def daily() -> None:
+    requests.get(URLS[0], timeout=5)
+
+
+def nightly() -> None:
+    requests.get(URLS[0], timeout=5)
+
+
+@celery.task()
+def fetch_rates() -> None:  # no event to handle: a periodic job (pretix)
+    requests.get(URLS[0], timeout=5)
+
+
+@celery.task(bind=True)
+def refresh_all(task: object) -> None:
+    requests.get(URLS[0], timeout=5)
+
+
+@scheduler.scheduled_job("interval", minutes=5)
+def every_five_minutes() -> None:
+    requests.get(URLS[0], timeout=5)
+
+
 def once_more() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         pool.submit(submitted_once)
     threading.Thread(target=started_once).start()
     scheduler.add_job(scheduled_once, "date")
+    scheduler.add_job(hourly, "interval", hours=1)
+    scheduler.add_job(nightly, "cron", hour=3)
+    every().day.at("10:30").do(daily)
     for _ in range(3):
         helper_called_from_a_loop()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import threading
+import time
 
 import requests
 from requests import Session
@@ -96,3 +98,17 @@ class Extractor:  # gallery-dl: stored on `self` in the same statement
 def prepare_only() -> None:  # requests-toolbelt's tests: no request, no connection
     s = requests.Session()
     s.prepare_request(requests.Request("GET", "https://api.example.com/users"))
+
+
+def version_check_thread(stop: threading.Event) -> None:  # changedetection.io: lives
+    session = requests.Session()  # as long as the process, like a module-level one
+    while not stop.is_set():
+        session.post("https://example.com/check-ver", timeout=5)
+        stop.wait(86400)
+
+
+def worker_forever(url: str) -> None:
+    session = requests.Session()
+    while True:
+        session.get(url, timeout=5)
+        time.sleep(10)

@@ -755,6 +755,7 @@ class Checker:
         elif scope.kind == "function":
             names = {v for _, v in candidates}
             kept = escaped(scope.body, names) | closed_or_handed_over(scope.body, names, False)
+            kept |= _served_forever(scope.body, names)
         else:
             return
         for call, var in candidates:
@@ -825,6 +826,33 @@ def _is_retry_loop(loop: ast.For | ast.AsyncFor | ast.While) -> bool:
         elif isinstance(node, (ast.Break, ast.Return)):
             leaves = True
     return sleeps and leaves
+
+
+def _served_forever(body: list[ast.stmt], names: set[str]) -> set[str]:
+    """Which of *names* send requests in a loop meant to run until the process stops
+    (``while True:``, ``while not stop.is_set():``): the session lives as long as a
+    module-level one would (changedetection.io's daily version check thread)."""
+    found: set[str] = set()
+    for node in scope_nodes(body):
+        if not isinstance(node, ast.While) or not _forever(node.test):
+            continue
+        for inner in (n for stmt in node.body for n in ast.walk(stmt)):
+            if (
+                isinstance(inner, ast.Call)
+                and isinstance(inner.func, ast.Attribute)
+                and inner.func.attr in _SESSION_CALLS
+                and isinstance(inner.func.value, ast.Name)
+                and inner.func.value.id in names
+            ):
+                found.add(inner.func.value.id)
+    return found
+
+
+def _forever(test: ast.expr) -> bool:
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test = test.operand
+        return isinstance(test, ast.Call) and _last_name(test.func) == "is_set"
+    return isinstance(test, ast.Constant) and bool(test.value)
 
 
 def _comprehension_parts(

@@ -11,11 +11,16 @@ is unlikely (a false alarm costs more trust than a miss). A function counts when
   string that is empty or starts with ``/``;
 * it is decorated as a view: Django REST framework's ``@api_view``, Django's
   ``@require_GET``, ``@require_POST``, ``@require_safe``, ``@require_http_methods``;
-* it is decorated as a task or a job: Celery's ``@shared_task``, ``@<app>.task``,
-  ``@periodic_task``, Huey's ``@<huey>.periodic_task``, Dramatiq's ``@dramatiq.actor``,
-  APScheduler's ``@<scheduler>.scheduled_job``, schedule's ``@repeat(every(...))``
-  (a bare ``@task``, as Invoke, Fabric, Prefect and Airflow spell theirs, is not:
-  those often run once);
+* it is decorated as a task that handles an event: Celery's ``@shared_task`` and
+  ``@<app>.task`` (Huey's too), Dramatiq's ``@dramatiq.actor``, with a parameter for the
+  event's data (besides ``self`` under ``bind=True``). A task without one is a periodic
+  job (pretix's hourly exchange-rate fetch). A bare ``@task``, as Invoke, Fabric, Prefect
+  and Airflow spell theirs, does not count: those often run once;
+* it is a scheduled job that runs at least once a minute, by a literal interval:
+  APScheduler's ``@<scheduler>.scheduled_job("interval", seconds=10)``, schedule's
+  ``@repeat(every(10).seconds)``, Celery's ``@periodic_task(run_every=30)``. A job
+  further apart finds its connection closed anyway: servers drop idle keep-alive
+  connections after 5 s (Apache) to 60-75 s (AWS ALB, nginx);
 * it is a request-handler method: ``do_GET``... of ``BaseHTTPRequestHandler``,
   ``handle`` of ``socketserver``'s handlers, ``get``/``post``/... of Django's ``View``
   family, Flask's ``MethodView``, Django REST framework's ``APIView`` and viewsets
@@ -25,11 +30,10 @@ is unlikely (a false alarm costs more trust than a miss). A function counts when
   first argument of ``map()``, of ``<pool>.map``/``imap``/``imap_unordered``/
   ``starmap``; ``<pool>.submit(f)``, ``<pool>.apply_async(f)``, ``Thread(target=f)`` or
   ``Process(target=f)`` inside a loop or a comprehension; schedule's
-  ``every(...)....do(f)``; APScheduler's ``<scheduler>.add_job(f, "interval" | "cron")``;
-  Flask's ``add_url_rule(..., view_func=f)``. ``f`` (or ``functools.partial(f, ...)``)
-  is a lambda, a function of the
-  module defined under that name exactly once, or ``self.<method>`` of the class the
-  call is in.
+  ``every(10).seconds.do(f)`` and APScheduler's ``add_job(f, "interval", seconds=10)``
+  (at least once a minute, as above); Flask's ``add_url_rule(..., view_func=f)``. ``f``
+  (or ``functools.partial(f, ...)``) is a lambda, a function of the module defined under
+  that name exactly once, or ``self.<method>`` of the class the call is in.
 
 A function that is only *called* from a loop elsewhere is not followed (the linter does
 not build a call graph), nor are callbacks in general: a miss, not a false alarm.
@@ -88,7 +92,6 @@ _HANDLER_BASES: dict[str, frozenset[str]] = {
 _MAPS = frozenset({"map", "imap", "imap_unordered", "starmap"})
 _IN_LOOP = frozenset({"submit", "apply_async"})
 _THREADS = frozenset({"Thread", "Process"})
-_REPEATING_TRIGGERS = frozenset({"interval", "cron"})
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
@@ -120,7 +123,7 @@ def find_repeated(tree: ast.Module) -> Repeated:
         if isinstance(node, _FUNCTIONS):
             if cls is None:
                 functions.setdefault(node.name, []).append(node)
-            why = _decorated(node.decorator_list)
+            why = _decorated(node)
             if why is not None:
                 found.functions[id(node)] = why
             for child in (*node.decorator_list, *node.args.defaults):
@@ -194,8 +197,8 @@ def _last_name(node: ast.expr) -> str | None:
     return None
 
 
-def _decorated(decorators: list[ast.expr]) -> str | None:
-    for decorator in decorators:
+def _decorated(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str | None:
+    for decorator in function.decorator_list:
         call = decorator if isinstance(decorator, ast.Call) else None
         func = call.func if call is not None else decorator
         name = _last_name(func)
@@ -205,16 +208,107 @@ def _decorated(decorators: list[ast.expr]) -> str | None:
             return "once per request (a route handler)"
         if name in _VIEWS:
             return "once per request (a view)"
-        if name in ("shared_task", "periodic_task") or (
-            name == "task" and receiver is not None and receiver_name not in _NOT_CELERY
-        ):
-            return "once per task run"
-        if name == "actor" and receiver_name == "dramatiq":
-            return "once per task run"
-        if name == "scheduled_job" and receiver is not None:
-            return "on a schedule"
-        if name == "repeat" and call is not None and call.args and _is_every(call.args[0]):
-            return "on a schedule"
+        task = name == "shared_task" or (name == "actor" and receiver_name == "dramatiq")
+        if name == "task" and receiver is not None and receiver_name not in _NOT_CELERY:
+            task = True
+        if task and _takes_an_event(function, call):
+            return "once per task message"
+        seconds = None
+        if name == "scheduled_job" and receiver is not None and call is not None:
+            seconds = _apscheduler_interval(call, 0)
+        elif name == "repeat" and call is not None and call.args:
+            seconds = _every_interval(call.args[0])
+        elif name == "periodic_task" and call is not None:
+            seconds = _run_every(call)
+        if seconds is not None and seconds <= _OFTEN:
+            return f"every {seconds:g} s (a scheduled job)"
+    return None
+
+
+def _takes_an_event(
+    function: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call | None
+) -> bool:
+    """Whether a task takes the data of the event it handles: a parameter besides the task
+    itself (``bind=True``). A task without one is a periodic job (pretix's hourly
+    exchange-rate fetch), whose connections would not outlive the pause between runs."""
+    args = function.args
+    params = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    bound = call is not None and any(
+        k.arg == "bind" and isinstance(k.value, ast.Constant) and k.value.value is True
+        for k in call.keywords
+    )
+    if bound and params:
+        params = params[1:]
+    return bool(params) or args.vararg is not None or args.kwarg is not None
+
+
+#: A job that runs at least this often (seconds) finds its connection still open: servers
+#: close idle keep-alive connections after 5 s (Apache) to 60-75 s (AWS ALB, nginx).
+_OFTEN = 60.0
+_UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0, "weeks": 604800.0}
+
+
+def _number(node: ast.expr | None) -> float | None:
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    ):
+        return float(node.value)
+    return None
+
+
+def _duration(keywords: list[ast.keyword]) -> float | None:
+    """``seconds=10, minutes=1`` as seconds; None if any part is not a literal."""
+    total = 0.0
+    found = False
+    for keyword in keywords:
+        unit = _UNITS.get(keyword.arg or "")
+        if unit is None:
+            continue
+        value = _number(keyword.value)
+        if value is None:
+            return None
+        total += value * unit
+        found = True
+    return total if found else None
+
+
+def _apscheduler_interval(call: ast.Call, position: int) -> float | None:
+    """APScheduler: ``("interval", seconds=10)`` at *position* (or ``trigger=``)."""
+    trigger = call.args[position] if len(call.args) > position else None
+    for keyword in call.keywords:
+        if keyword.arg == "trigger":
+            trigger = keyword.value
+    if not (isinstance(trigger, ast.Constant) and trigger.value == "interval"):
+        return None
+    return _duration(call.keywords)
+
+
+def _every_interval(node: ast.expr) -> float | None:
+    """schedule: ``every(10).seconds``, ``every().second``, ``every(2).minutes``."""
+    while isinstance(node, ast.Call):  # ``.at(...)``, ``.until(...)``
+        node = node.func.value if isinstance(node.func, ast.Attribute) else node.func
+    if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Call)):
+        return None
+    every = node.value
+    if _last_name(every.func) != "every":
+        return None
+    unit = _UNITS.get(node.attr if node.attr.endswith("s") else node.attr + "s")
+    count = _number(every.args[0]) if every.args else 1.0
+    if unit is None or count is None:
+        return None
+    return count * unit
+
+
+def _run_every(call: ast.Call) -> float | None:
+    """Celery's ``@periodic_task(run_every=30)`` or ``run_every=timedelta(seconds=30)``."""
+    for keyword in call.keywords:
+        if keyword.arg == "run_every":
+            value = keyword.value
+            if isinstance(value, ast.Call) and _last_name(value.func) == "timedelta":
+                return _duration(value.keywords)
+            return _number(value)
     return None
 
 
@@ -228,18 +322,6 @@ def _is_route_path(call: ast.Call) -> bool:
         and isinstance(path.value, str)
         and (path.value == "" or path.value.startswith("/"))
     )
-
-
-def _is_every(node: ast.expr) -> bool:
-    """``every(10).minutes`` and the like: a chain rooted in a call of ``every``."""
-    while isinstance(node, (ast.Attribute, ast.Call)):
-        if isinstance(node, ast.Call):
-            if _last_name(node.func) == "every":
-                return True
-            node = node.func
-        else:
-            node = node.value
-    return False
 
 
 def _handler_methods(node: ast.ClassDef, found: Repeated) -> None:
@@ -277,15 +359,14 @@ def _call_sites(call: ast.Call, in_loop: bool) -> list[tuple[ast.expr, str, str]
             for k in call.keywords
             if k.arg == "target"
         ]
-    if name == "do" and isinstance(func, ast.Attribute) and first is not None and _is_every(func):
-        return [(first, ".do()", "on a schedule")]
+    if name == "do" and isinstance(func, ast.Attribute) and first is not None:
+        seconds = _every_interval(func.value)
+        if seconds is not None and seconds <= _OFTEN:
+            return [(first, ".do()", f"every {seconds:g} s (a scheduled job)")]
     if name == "add_job" and isinstance(func, ast.Attribute) and first is not None:
-        trigger = call.args[1] if len(call.args) > 1 else None
-        for keyword in call.keywords:
-            if keyword.arg == "trigger":
-                trigger = keyword.value
-        if isinstance(trigger, ast.Constant) and trigger.value in _REPEATING_TRIGGERS:
-            return [(first, ".add_job()", "on a schedule")]
+        seconds = _apscheduler_interval(call, 1)
+        if seconds is not None and seconds <= _OFTEN:
+            return [(first, ".add_job()", f"every {seconds:g} s (a scheduled job)")]
     if name == "add_url_rule" and isinstance(func, ast.Attribute):
         return [
             (k.value, ".add_url_rule()", "once per request (a view function)")
