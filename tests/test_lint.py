@@ -384,6 +384,29 @@ def test_gitignore_negations_nesting_and_directories_as_git_reads_them(
     assert sorted(p for p in listed if p.endswith(".py")) == expected
 
 
+def test_a_directory_named_on_the_command_line_is_linted_even_if_ignored(
+    tmp_path: pathlib.Path,
+) -> None:
+    """As a named file is: pyenv's repository ignores /versions, where the standard library
+    lives, and `keepwarm lint .../lib/python3.11` must still read it. Inside it, its own
+    .gitignore files and the other patterns of the parents' still apply."""
+    _tree(
+        tmp_path,
+        {
+            ".gitignore": "/versions\n*_gen.py\n",
+            "versions/lib/a.py": BAD,
+            "versions/lib/b_gen.py": BAD,
+            "versions/lib/.gitignore": "skip.py\n",
+            "versions/lib/skip.py": BAD,
+            "other.py": BAD,
+        },
+    )
+    (tmp_path / ".git").mkdir()
+    assert _linted(tmp_path) == ["other.py"]
+    assert _linted(tmp_path, "versions/lib") == ["versions/lib/a.py"]
+    assert _linted(tmp_path, "versions") == ["versions/lib/a.py"]
+
+
 def test_without_pathspec_the_built_in_matcher_says_what_it_cannot_follow(
     tmp_path: pathlib.Path,
 ) -> None:

@@ -111,18 +111,18 @@ class Checker:
         self.configured: dict[int, set[str]] = {}
 
     def run(self) -> list[Hit]:
-        for node in ast.walk(self.tree):
-            if not isinstance(node, ast.Call):
-                continue
-            if self.names.qualname(node.func) == "keepwarm.install":
-                self.installed = True
-        self.patched = any(
-            isinstance(node, ast.Attribute)
-            and isinstance(node.ctx, ast.Store)
-            and node.attr in _SESSION_CALLS
-            for node in ast.walk(self.tree)
-        )
-        self.repeated = find_repeated(self.tree)
+        nodes = list(ast.walk(self.tree))
+        for node in nodes:
+            if isinstance(node, ast.Call):
+                if self.names.qualname(node.func) == "keepwarm.install":
+                    self.installed = True
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.ctx, ast.Store)
+                and node.attr in _SESSION_CALLS
+            ):
+                self.patched = True
+        self.repeated = find_repeated(nodes)
         if not self.installed:
             self._passed_module_api()
         module = _Scope("module", None)

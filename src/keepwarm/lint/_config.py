@@ -84,6 +84,8 @@ class Patterns:
     patterns: tuple[tuple[str, bool, bool], ...]  # (glob, anchored, directories only)
     spec: Any = None
     unsupported: tuple[str, ...] = ()
+    lines: tuple[str, ...] = ()
+    use_pathspec: bool = True
 
     @classmethod
     def parse(cls, base: str, lines: list[str], use_pathspec: bool = True) -> Patterns:
@@ -91,7 +93,7 @@ class Patterns:
         gitignore = _gitignore_spec() if use_pathspec else None
         if gitignore is not None:
             spec = gitignore.from_lines(lines)
-            return cls(base, (), spec if len(spec) else None)
+            return cls(base, (), spec if len(spec) else None, (), tuple(lines))
         parsed = []
         unsupported: dict[str, None] = {}
         for raw in lines:
@@ -111,7 +113,17 @@ class Patterns:
             if anchored and "*" in line.replace("**", ""):
                 unsupported["`*` in a pattern with a `/` (here it also matches across `/`)"] = None
             parsed.append((line.lstrip("/"), anchored, directory_only))
-        return cls(base, tuple(parsed), None, tuple(unsupported))
+        return cls(base, tuple(parsed), None, tuple(unsupported), tuple(lines), use_pathspec)
+
+    def without_matches_of(self, directory: str) -> Patterns:
+        """These patterns less the lines that exclude the absolute *directory* itself (a
+        directory named on the command line: linted, as a named file is)."""
+        kept = [
+            line
+            for line in self.lines
+            if not Patterns.parse(self.base, [line], self.use_pathspec).match(directory, True)
+        ]
+        return Patterns.parse(self.base, kept, self.use_pathspec)
 
     def __bool__(self) -> bool:
         return bool(self.patterns) or self.spec is not None

@@ -129,7 +129,14 @@ def iter_files(paths: Sequence[str], force_exclude: bool = False) -> Iterator[tu
                 seen.add(absolute)
                 yield path, absolute
         elif os.path.isdir(absolute):
-            for found in _walk(absolute, path, _parent_gitignores(absolute)):
+            # A directory named here is linted even if a .gitignore above excludes it, as
+            # a named file is (the standard library inside pyenv's repository, whose
+            # .gitignore has /versions): the lines that exclude it do not apply in it.
+            parents = [
+                p.without_matches_of(absolute) if p.match(absolute, True) else p
+                for p in _parent_gitignores(absolute)
+            ]
+            for found in _walk(absolute, path, parents):
                 if found[1] not in seen:
                     seen.add(found[1])
                     yield found

@@ -110,70 +110,99 @@ class Repeated:
     #: Expressions handed to a repeating caller as the function to call, with the caller's
     #: name and why (``executor.map(requests.get, urls)``).
     passed: list[tuple[ast.expr, str, str]] = field(default_factory=list)
+    #: id(call) of the callers that repeat only inside a loop (``submit``, ``Thread``).
+    in_loop_only: set[int] = field(default_factory=set)
 
 
-def find_repeated(tree: ast.Module) -> Repeated:
-    """The functions of *tree* that run repeatedly, and the expressions passed to be."""
+def find_repeated(nodes: list[ast.AST]) -> Repeated:
+    """The functions that run repeatedly, and the expressions passed to be, among *nodes*:
+    every node of one module (``list(ast.walk(tree))``, which the checker walks anyway:
+    this adds no walk of its own to the common file)."""
     found = Repeated()
-    functions: dict[str, list[ast.AST]] = {}
+    functions: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+    classes: list[ast.ClassDef] = []
+    methods_of_classes: set[int] = set()
+    loops: list[ast.AST] = []
+    sites: list[tuple[ast.Call, ast.expr, str, str]] = []
+    needs_loops = False
+    for node in nodes:
+        if isinstance(node, _FUNCTIONS):
+            functions.append(node)
+            if node.decorator_list:
+                why = _decorated(node)
+                if why is not None:
+                    found.functions[id(node)] = why
+        elif isinstance(node, ast.ClassDef):
+            classes.append(node)
+            _handler_methods(node, found)
+            methods_of_classes.update(id(stmt) for stmt in node.body)
+        elif isinstance(node, (*_LOOPS, *_COMPREHENSIONS)):
+            loops.append(node)
+        elif isinstance(node, ast.Call):
+            for passed, caller, why, in_loop_only in _call_sites(node):
+                sites.append((node, _unwrap_partial(passed), caller, why))
+                needs_loops |= in_loop_only
+                if in_loop_only:
+                    found.in_loop_only.add(id(node))
+    if not sites:
+        return found
+    looped = _calls_in_loops(loops) if needs_loops else set()
+    owners: dict[int, ast.ClassDef] = {}
+    if any(_is_self_method(target) for _, target, _, _ in sites):
+        for cls in classes:  # outer classes first (breadth first): inner ones win
+            owners.update((id(n), cls) for n in ast.walk(cls) if isinstance(n, ast.Call))
+    by_name: dict[str, list[ast.AST]] = {}
+    for function in functions:
+        if id(function) not in methods_of_classes:
+            by_name.setdefault(function.name, []).append(function)
     wanted: list[tuple[str, str]] = []  # (function name, why)
     methods: list[tuple[ast.ClassDef, str, str]] = []  # (class, method name, why)
-
-    def visit(node: ast.AST, cls: ast.ClassDef | None, in_loop: bool) -> None:
-        if isinstance(node, _FUNCTIONS):
-            if cls is None:
-                functions.setdefault(node.name, []).append(node)
-            why = _decorated(node)
-            if why is not None:
-                found.functions[id(node)] = why
-            for child in (*node.decorator_list, *node.args.defaults):
-                visit(child, cls, in_loop)
-            for stmt in node.body:
-                visit(stmt, cls, False)
-            return
-        if isinstance(node, ast.ClassDef):
-            _handler_methods(node, found)
-            for child in (*node.decorator_list, *node.bases):
-                visit(child, cls, in_loop)
-            for stmt in node.body:
-                visit(stmt, node, in_loop)
-            return
-        if isinstance(node, ast.Call):
-            for passed, caller, why in _call_sites(node, in_loop):
-                target = _unwrap_partial(passed)
-                found.passed.append((target, caller, why))
-                if isinstance(target, ast.Lambda):
-                    found.functions[id(target)] = why
-                elif isinstance(target, ast.Name):
-                    wanted.append((target.id, why))
-                elif (
-                    isinstance(target, ast.Attribute)
-                    and isinstance(target.value, ast.Name)
-                    and target.value.id == "self"
-                    and cls is not None
-                ):
-                    methods.append((cls, target.attr, why))
-        if isinstance(node, _LOOPS):
-            visit(node.iter if isinstance(node, (ast.For, ast.AsyncFor)) else node.test, cls, True)
-            for stmt in node.body:
-                visit(stmt, cls, True)
-            for stmt in node.orelse:
-                visit(stmt, cls, in_loop)
-            return
-        loop = in_loop or isinstance(node, _COMPREHENSIONS)
-        for part in ast.iter_child_nodes(node):
-            visit(part, cls, loop)
-
-    for stmt in tree.body:
-        visit(stmt, None, False)
+    for call, target, caller, why in sites:
+        if id(call) in found.in_loop_only and id(call) not in looped:
+            continue
+        found.passed.append((target, caller, why))
+        if isinstance(target, ast.Lambda):
+            found.functions[id(target)] = why
+        elif isinstance(target, ast.Name):
+            wanted.append((target.id, why))
+        elif _is_self_method(target) and id(call) in owners:
+            methods.append((owners[id(call)], target.attr, why))  # type: ignore[attr-defined]
     for name, why in wanted:
-        defined = functions.get(name, [])
+        defined = by_name.get(name, [])
         if len(defined) == 1:
             found.functions.setdefault(id(defined[0]), why)
     for cls, name, why in methods:
         for stmt in cls.body:
             if isinstance(stmt, _FUNCTIONS) and stmt.name == name:
                 found.functions.setdefault(id(stmt), why)
+    return found
+
+
+def _is_self_method(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    )
+
+
+def _calls_in_loops(loops: list[ast.AST]) -> set[int]:
+    """The calls that run once per pass of a loop or a comprehension (a function defined
+    in a loop runs when called, not per pass; a ``for``'s iterable and ``else`` run once)."""
+    found: set[int] = set()
+    for loop in loops:
+        if isinstance(loop, (ast.For, ast.AsyncFor)):
+            stack: list[ast.AST] = [*loop.body]
+        elif isinstance(loop, ast.While):
+            stack = [loop.test, *loop.body]
+        else:
+            stack = [loop]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Call):
+                found.add(id(node))
+            if not isinstance(node, (*_FUNCTIONS, ast.Lambda, ast.ClassDef)):
+                stack.extend(ast.iter_child_nodes(node))
     return found
 
 
@@ -340,36 +369,37 @@ def _handler_methods(node: ast.ClassDef, found: Repeated) -> None:
             found.handler_methods.add(id(stmt))
 
 
-def _call_sites(call: ast.Call, in_loop: bool) -> list[tuple[ast.expr, str, str]]:
-    """The function arguments of *call* that it runs repeatedly: (argument, caller, why)."""
+def _call_sites(call: ast.Call) -> list[tuple[ast.expr, str, str, bool]]:
+    """The function arguments of *call* that it runs repeatedly: (argument, caller, why,
+    whether that holds only when the call itself is in a loop)."""
     func = call.func
     name = _last_name(func)
     first = call.args[0] if call.args else None
     if name is None:
         return []
     if name == "map" and isinstance(func, ast.Name) and first is not None and len(call.args) > 1:
-        return [(first, "map()", "once per item of `map()`")]
+        return [(first, "map()", "once per item of `map()`", False)]
     if isinstance(func, ast.Attribute) and name in _MAPS and first is not None:
-        return [(first, f".{name}()", f"once per item of `.{name}()`")]
-    if in_loop and isinstance(func, ast.Attribute) and name in _IN_LOOP and first is not None:
-        return [(first, f".{name}()", f"once per loop iteration (`.{name}()` in a loop)")]
-    if in_loop and name in _THREADS:
+        return [(first, f".{name}()", f"once per item of `.{name}()`", False)]
+    if isinstance(func, ast.Attribute) and name in _IN_LOOP and first is not None:
+        return [(first, f".{name}()", f"once per loop iteration (`.{name}()` in a loop)", True)]
+    if name in _THREADS:
         return [
-            (k.value, f"{name}()", f"once per loop iteration (a `{name}` made in a loop)")
+            (k.value, f"{name}()", f"once per loop iteration (a `{name}` made in a loop)", True)
             for k in call.keywords
             if k.arg == "target"
         ]
     if name == "do" and isinstance(func, ast.Attribute) and first is not None:
         seconds = _every_interval(func.value)
         if seconds is not None and seconds <= _OFTEN:
-            return [(first, ".do()", f"every {seconds:g} s (a scheduled job)")]
+            return [(first, ".do()", f"every {seconds:g} s (a scheduled job)", False)]
     if name == "add_job" and isinstance(func, ast.Attribute) and first is not None:
         seconds = _apscheduler_interval(call, 1)
         if seconds is not None and seconds <= _OFTEN:
-            return [(first, ".add_job()", f"every {seconds:g} s (a scheduled job)")]
+            return [(first, ".add_job()", f"every {seconds:g} s (a scheduled job)", False)]
     if name == "add_url_rule" and isinstance(func, ast.Attribute):
         return [
-            (k.value, ".add_url_rule()", "once per request (a view function)")
+            (k.value, ".add_url_rule()", "once per request (a view function)", False)
             for k in call.keywords
             if k.arg == "view_func"
         ]
