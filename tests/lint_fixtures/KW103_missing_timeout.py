@@ -149,3 +149,9 @@ class Reassigned:
 
 def shadowed(SHARED: Any) -> None:
     SHARED.get(URL)
+
+
+def replaces_a_response(session: requests.Session, other: requests.Response) -> None:
+    """`response.request = ...` sets an attribute: it gives no session a timeout."""
+    response = session.get(URL)  # expect: KW103
+    response.request = other.request

@@ -116,11 +116,7 @@ class Checker:
             if isinstance(node, ast.Call):
                 if self.names.qualname(node.func) == "keepwarm.install":
                     self.installed = True
-            elif (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.ctx, ast.Store)
-                and node.attr in _SESSION_CALLS
-            ):
+            elif isinstance(node, ast.Assign) and _wraps_a_method(node):
                 self.patched = True
         self.repeated = find_repeated(nodes)
         if not self.installed:
@@ -802,6 +798,19 @@ def _lookup(scope: _Scope, name: str) -> _Scope | None:
 
 
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+def _wraps_a_method(node: ast.Assign) -> bool:
+    """``s.request = functools.partial(s.request, timeout=...)`` or ``= lambda ...``: the
+    default-timeout recipe (not ``response.request = ...``, a plain attribute)."""
+    value = node.value
+    wrapper = isinstance(value, ast.Lambda) or (
+        isinstance(value, ast.Call) and _last_name(value.func) == "partial"
+    )
+    return wrapper and any(
+        isinstance(target, ast.Attribute) and target.attr in _SESSION_CALLS
+        for target in node.targets
+    )
 
 
 def _loop_nodes(loop: ast.For | ast.AsyncFor | ast.While) -> Iterator[ast.AST]:
