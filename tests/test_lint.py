@@ -376,7 +376,17 @@ def test_gitignore_negations_nesting_and_directories_as_git_reads_them(
     (tmp_path / ".git").rmdir()
     subprocess.run([git, "init", "-q", str(tmp_path)], check=True)
     listed = subprocess.run(
-        [git, "-C", str(tmp_path), "ls-files", "--others", "--exclude-standard"],
+        # Only the tree's own .gitignore files: not the machine's global excludes.
+        [
+            git,
+            "-c",
+            "core.excludesFile=",
+            "-C",
+            str(tmp_path),
+            "ls-files",
+            "--others",
+            "--exclude-standard",
+        ],
         check=True,
         capture_output=True,
         text=True,

@@ -51,6 +51,14 @@ def default_pool_local_session(urls: list[str]) -> None:
         print(futures)
 
 
+def default_pool_one_with(urls: list[str]) -> list[requests.Response]:
+    with (
+        requests.Session() as session,
+        ThreadPoolExecutor(max_workers=32) as pool,  # expect: KW110
+    ):
+        return list(pool.map(lambda u: session.get(u, timeout=5), urls))
+
+
 class Client:
     def __init__(self) -> None:
         self.session = requests.Session()
