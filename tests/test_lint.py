@@ -182,6 +182,34 @@ def test_a_module_level_session_is_never_closed_only_in_tests_and_scripts(
     assert [f.code for f in lint_source(script, path, ALL)] == ["KW109"]
 
 
+@pytest.mark.parametrize(
+    ("decorator", "codes"),
+    [
+        ("@periodic_task(run_every=30)", ["KW101"]),
+        ("@periodic_task(run_every=timedelta(seconds=45))", ["KW101"]),
+        ("@periodic_task(run_every=timedelta(hours=1))", []),
+        ("@periodic_task(run_every=interval)", []),
+        ("@repeat(every(10).seconds)", ["KW101"]),
+        ("@repeat(every().minute)", ["KW101"]),
+        ("@repeat(every().hour)", []),
+        ("@repeat(every().day.at('10:30'))", []),
+        ("@sched.scheduled_job('interval', seconds=5)", ["KW101"]),
+        ("@sched.scheduled_job('interval', minutes=2)", []),
+        ("@sched.scheduled_job('cron', second=5)", []),
+        ("@dramatiq.actor", ["KW101"]),
+        ("@huey.task()", ["KW101"]),
+        ("@invoke.task", []),
+        ("@app.websocket('/ws')", []),
+        ("@app.get(path='/items')", ["KW101"]),
+    ],
+)
+def test_which_decorated_functions_run_repeatedly(decorator: str, codes: list[str]) -> None:
+    """src/keepwarm/lint/_repeated.py: only literal intervals of a minute or less, tasks
+    that take an event, routes with a path."""
+    source = f"import requests\n{decorator}\ndef job(item):\n    requests.get(item, timeout=5)\n"
+    assert [f.code for f in lint_source(source, "t.py", ALL)] == codes
+
+
 def test_a_per_call_session_is_reported_once() -> None:
     """KW102 says it all; KW109 (never closed) does not repeat it."""
     source = "import requests\ndef f(u):\n    s = requests.Session()\n    s.get(u, timeout=1)\n"
