@@ -211,4 +211,6 @@ def test_the_linter_never_imports_the_runtime() -> None:
                 for root in roots
                 if root != "keepwarm" and root not in sys.stdlib_module_names
             )
-    assert outside == set()
+    # The one exception: pathspec (the `lint` extra) matches .gitignore files when it is
+    # installed, imported where it is used and only if it is there (docs/lint/README.md).
+    assert outside == {"_config.py: pathspec"}

@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,6 +20,7 @@ import pytest
 
 from keepwarm.cli import build_parser, main
 from keepwarm.lint import RULES, lint_paths, lint_source
+from keepwarm.lint._config import Patterns
 from keepwarm.lint._output import SARIF_SCHEMA
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -172,9 +174,40 @@ def test_a_module_level_session_is_never_closed_only_in_tests_and_scripts(
     path: str, codes: list[str]
 ) -> None:
     source = "import requests\nSESSION = requests.Session()\n"
-    assert [f.code for f in lint_source(source, path, ALL)] == codes
+    # A session that never sends a request has no connection to leave open.
+    assert [f.code for f in lint_source(source, path, ALL)] == []
+    used = source + "def test_it():\n    SESSION.get('u', timeout=1)\n"
+    assert [f.code for f in lint_source(used, path, ALL)] == codes
     script = source + "if __name__ == '__main__':\n    SESSION.get('u', timeout=1)\n"
     assert [f.code for f in lint_source(script, path, ALL)] == ["KW109"]
+
+
+@pytest.mark.parametrize(
+    ("decorator", "codes"),
+    [
+        ("@periodic_task(run_every=30)", ["KW101"]),
+        ("@periodic_task(run_every=timedelta(seconds=45))", ["KW101"]),
+        ("@periodic_task(run_every=timedelta(hours=1))", []),
+        ("@periodic_task(run_every=interval)", []),
+        ("@repeat(every(10).seconds)", ["KW101"]),
+        ("@repeat(every().minute)", ["KW101"]),
+        ("@repeat(every().hour)", []),
+        ("@repeat(every().day.at('10:30'))", []),
+        ("@sched.scheduled_job('interval', seconds=5)", ["KW101"]),
+        ("@sched.scheduled_job('interval', minutes=2)", []),
+        ("@sched.scheduled_job('cron', second=5)", []),
+        ("@dramatiq.actor", ["KW101"]),
+        ("@huey.task()", ["KW101"]),
+        ("@invoke.task", []),
+        ("@app.websocket('/ws')", []),
+        ("@app.get(path='/items')", ["KW101"]),
+    ],
+)
+def test_which_decorated_functions_run_repeatedly(decorator: str, codes: list[str]) -> None:
+    """src/keepwarm/lint/_repeated.py: only literal intervals of a minute or less, tasks
+    that take an event, routes with a path."""
+    source = f"import requests\n{decorator}\ndef job(item):\n    requests.get(item, timeout=5)\n"
+    assert [f.code for f in lint_source(source, "t.py", ALL)] == codes
 
 
 def test_a_per_call_session_is_reported_once() -> None:
@@ -281,6 +314,7 @@ def test_worker_processes_give_the_same_report_as_one_process(tmp_path: pathlib.
 
 
 def test_gitignore_patterns_exclude_files_and_directories(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("pathspec")
     (tmp_path / ".git").mkdir()
     _tree(
         tmp_path,
@@ -303,11 +337,158 @@ def test_gitignore_patterns_exclude_files_and_directories(tmp_path: pathlib.Path
             "sub/__pycache__/y.py": BAD,
         },
     )
-    assert _linted(tmp_path) == ["local.py", "ok.py", "pkg/docs/conf.py", "pkg/top.py"]
+    linted = ["keep_gen.py", "local.py", "ok.py", "pkg/docs/conf.py", "pkg/top.py"]
+    assert _linted(tmp_path) == linted
     # The parents' .gitignore applies to a directory inside the repository...
     assert _linted(tmp_path, "pkg") == ["pkg/docs/conf.py", "pkg/top.py"]
     # ... and a file named on the command line is always linted.
     assert _linted(tmp_path, "build/a.py", "pkg/local.py") == ["build/a.py", "pkg/local.py"]
+
+
+GITIGNORED = {
+    ".gitignore": (
+        "build/\n*.gen.py\n!keep.gen.py\n!build/keep.py\nlogs/*.py\n!logs/keep.py\n"
+        "/docs/*\n!/docs/conf.py\n"
+    ),
+    "pkg/.gitignore": "!x.gen.py\nlocal/\n",
+    "pkg/sub/.gitignore": "*.py\n!wanted.py\n",
+    "build/a.py": BAD,
+    "build/keep.py": BAD,  # a file in an excluded directory cannot be re-included
+    "pkg/build/b.py": BAD,
+    "a.gen.py": BAD,
+    "keep.gen.py": BAD,  # re-included by a negation
+    "pkg/x.gen.py": BAD,  # re-included by a nested .gitignore
+    "pkg/y.gen.py": BAD,
+    "logs/a.py": BAD,
+    "logs/keep.py": BAD,
+    "logs/deep/b.py": BAD,  # `*` does not cross `/`
+    "docs/conf.py": BAD,
+    "docs/other.py": BAD,
+    "pkg/local/c.py": BAD,
+    "pkg/local.py": BAD,  # `local/` matches directories only
+    "pkg/sub/unwanted.py": BAD,
+    "pkg/sub/wanted.py": BAD,
+    "ok.py": BAD,
+}
+
+
+def test_gitignore_negations_nesting_and_directories_as_git_reads_them(
+    tmp_path: pathlib.Path,
+) -> None:
+    """With pathspec installed (the ``lint`` extra), the files linted in a real tree are
+    exactly the Python files git itself does not ignore."""
+    pytest.importorskip("pathspec")
+    _tree(tmp_path, GITIGNORED)
+    (tmp_path / ".git").mkdir()
+    expected = [
+        "docs/conf.py",
+        "keep.gen.py",
+        "logs/deep/b.py",
+        "logs/keep.py",
+        "ok.py",
+        "pkg/local.py",
+        "pkg/sub/wanted.py",
+        "pkg/x.gen.py",
+    ]
+    assert _linted(tmp_path) == expected
+    assert _linted(tmp_path, "pkg") == [p for p in expected if p.startswith("pkg/")]
+    named = sorted(p for p in GITIGNORED if p.endswith(".py"))
+    report = lint_paths([str(tmp_path / p) for p in named], force_exclude=True)
+    assert sorted({os.path.relpath(f.path, tmp_path) for f in report.findings}) == [
+        os.path.join(*p.split("/")) for p in expected
+    ]
+    assert report.notes == ()
+    git = shutil.which("git")
+    if git is None:
+        return
+    (tmp_path / ".git").rmdir()
+    subprocess.run([git, "init", "-q", str(tmp_path)], check=True)
+    listed = subprocess.run(
+        # Only the tree's own .gitignore files: not the machine's global excludes.
+        [
+            git,
+            "-c",
+            "core.excludesFile=",
+            "-C",
+            str(tmp_path),
+            "ls-files",
+            "--others",
+            "--exclude-standard",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert sorted(p for p in listed if p.endswith(".py")) == expected
+
+
+def test_a_directory_named_on_the_command_line_is_linted_even_if_ignored(
+    tmp_path: pathlib.Path,
+) -> None:
+    """As a named file is: pyenv's repository ignores /versions, where the standard library
+    lives, and `keepwarm lint .../lib/python3.11` must still read it. Inside it, its own
+    .gitignore files and the other patterns of the parents' still apply."""
+    _tree(
+        tmp_path,
+        {
+            ".gitignore": "/versions\n*_gen.py\n",
+            "versions/lib/a.py": BAD,
+            "versions/lib/b_gen.py": BAD,
+            "versions/lib/.gitignore": "skip.py\n",
+            "versions/lib/skip.py": BAD,
+            "other.py": BAD,
+        },
+    )
+    (tmp_path / ".git").mkdir()
+    assert _linted(tmp_path) == ["other.py"]
+    assert _linted(tmp_path, "versions/lib") == ["versions/lib/a.py"]
+    assert _linted(tmp_path, "versions") == ["versions/lib/a.py"]
+
+
+def test_without_pathspec_the_built_in_matcher_says_what_it_cannot_follow(
+    tmp_path: pathlib.Path,
+) -> None:
+    """No pathspec: the built-in subset skips negations (what they re-include stays
+    excluded) and says so on stderr, once per file, naming it; it never lints or skips
+    other files than it reports."""
+    _tree(tmp_path, GITIGNORED)
+    (tmp_path / ".git").mkdir()
+    script = (
+        "import sys; sys.modules['pathspec'] = None\n"  # as if it were not installed
+        "from keepwarm.cli import main\n"
+        f"raise SystemExit(main(['lint', {str(tmp_path)!r}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 1
+    notes = [line for line in done.stderr.splitlines() if "note:" in line]
+    gitignores = [tmp_path / ".gitignore", tmp_path / "pkg" / ".gitignore"]
+    gitignores.append(tmp_path / "pkg" / "sub" / ".gitignore")
+    assert len(notes) == 3, done.stderr
+    for note, path in zip(sorted(notes), sorted(str(p) for p in gitignores), strict=True):
+        assert note.startswith(f"keepwarm lint: note: {path} uses `!` negations"), note
+        assert "pip install 'keepwarm[lint]'" in note
+    assert "`*` in a pattern with a `/`" in sorted(notes)[0]
+    linted = {line.split(":", 1)[0] for line in done.stdout.splitlines()}
+    shown = {os.path.relpath(p, tmp_path).replace(os.sep, "/") for p in linted}
+    # The negations are skipped: keep.gen.py, pkg/x.gen.py, logs/keep.py, docs/conf.py and
+    # pkg/sub/wanted.py stay excluded; `logs/*.py` also takes logs/deep/b.py.
+    assert sorted(shown) == ["ok.py", "pkg/local.py"]
+
+
+def test_the_built_in_matcher_reads_plain_patterns_without_a_note() -> None:
+    patterns = Patterns.parse("/r", ["# c", "", "build/", "*.log", "/top.py", "a/b.py"], False)
+    assert patterns.spec is None
+    assert patterns.unsupported == ()
+    assert patterns.decide("/r/x/build", True) is True
+    assert patterns.decide("/r/x/build", False) is None
+    assert patterns.decide("/r/top.py", False) is True
+    assert patterns.decide("/r/x/top.py", False) is None
+    assert patterns.decide("/r/a/b.py", False) is True
+    assert patterns.decide("/elsewhere/a/b.py", False) is None
+    flagged = Patterns.parse("/r", ["!x", "a\\#b", "src/*.py"], False).unsupported
+    assert [f.split()[0] for f in flagged] == ["`!`", "`\\`", "`*`"]
 
 
 def test_force_exclude_skips_excluded_files_named_on_the_command_line(

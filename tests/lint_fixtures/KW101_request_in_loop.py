@@ -6,6 +6,8 @@ produce nothing (tests/test_lint.py).
 
 from __future__ import annotations
 
+import time
+
 import requests
 import requests as r
 from requests import get, post
@@ -98,3 +100,39 @@ def else_runs_once() -> None:
 def other_gets(cache: dict[str, str]) -> None:
     for url in URLS:
         cache.get(url)
+
+
+def wait_until_up(address: str) -> str:  # hvac's tests: a polling loop
+    attempts = 20
+    while attempts > 0:
+        try:
+            requests.get(f"http://{address}/health", timeout=5).raise_for_status()
+            return address
+        except requests.RequestException:
+            time.sleep(0.5)
+            attempts -= 1
+    raise RuntimeError("not up")
+
+
+def activate(url: str) -> None:  # praw's release tool: a retry loop
+    retries = 0
+    while True:
+        if requests.patch(url, timeout=5).status_code == 204:
+            break
+        retries += 1
+        time.sleep(30)
+
+
+def crawl_politely() -> None:  # sleeps, but never leaves early: reported
+    for url in URLS:
+        requests.get(url, timeout=5)  # expect: KW101
+        time.sleep(1)
+
+
+def poll_each(urls: list[str]) -> None:  # a loop inside the retry loop still counts
+    while True:
+        for url in urls:
+            requests.get(url, timeout=5)  # expect: KW101
+        if urls:
+            break
+        time.sleep(1)

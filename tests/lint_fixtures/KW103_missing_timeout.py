@@ -6,7 +6,6 @@ produce nothing (tests/test_lint.py).
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import requests
@@ -127,14 +126,6 @@ def custom_adapter(url: str) -> None:
     s.close()
 
 
-def patched_request(url: str) -> None:
-    s = requests.Session()
-    s.request = functools.partial(s.request, timeout=5)  # type: ignore[method-assign]
-    s.get(url)
-    s.get(url)
-    s.close()
-
-
 class WithTimeoutAdapter:
     def __init__(self) -> None:
         self.http = requests.Session()
@@ -158,3 +149,9 @@ class Reassigned:
 
 def shadowed(SHARED: Any) -> None:
     SHARED.get(URL)
+
+
+def replaces_a_response(session: requests.Session, other: requests.Response) -> None:
+    """`response.request = ...` sets an attribute: it gives no session a timeout."""
+    response = session.get(URL)  # expect: KW103
+    response.request = other.request

@@ -64,3 +64,20 @@ class Split:
 
     def plain(self) -> None:
         self.http.mount("http://", HTTPAdapter(max_retries=RETRIES))
+
+
+class SSLAdapter(HTTPAdapter):
+    """An adapter about TLS itself (an SSL version, a client certificate, SNI)."""
+
+
+def tls_only() -> requests.Session:  # requests-toolbelt, streamlink: https-only by nature
+    session = requests.Session()
+    session.mount("https://", SSLAdapter())
+    return session
+
+
+def tls_tweak(no_dh: bool) -> requests.Session:
+    session = requests.Session()
+    adapter = SSLAdapter() if no_dh else HTTPAdapter()
+    session.mount("https://", adapter)
+    return session

@@ -6,6 +6,10 @@ produce nothing (tests/test_lint.py).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
 import requests
 
 import keepwarm
@@ -37,7 +41,72 @@ class Crawler:
             self.session.get(url)
 
 
-# Quiet: headers set once, per request, or on a session made in the loop.
+class App:  # stands for Flask, FastAPI, Celery... (only the names count)
+    def route(self, *a: object, **k: object) -> Any: ...
+    def post(self, *a: object, **k: object) -> Any: ...
+    def task(self, *a: object, **k: object) -> Any: ...
+
+
+app = App()
+
+
+# In a function that runs repeatedly (src/keepwarm/lint/_repeated.py), on a session that
+# outlives the run: module-level, a `self` attribute, a parameter.
+
+
+@app.route("/as/<user>")
+def as_user(user: str) -> bytes:
+    SESSION.headers["X-User"] = user  # expect: KW107
+    return SESSION.get("https://api.example.com/me", timeout=5).content
+
+
+@app.task()
+def with_token(session: requests.Session, token: str) -> None:
+    session.headers.update({"Authorization": f"Bearer {token}"})  # expect: KW107
+    session.get("https://api.example.com/me", timeout=5)
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.http = requests.Session()
+
+    def fetch(self, page: int) -> None:
+        self.http.headers["X-Page"] = str(page)  # expect: KW107
+        self.http.get("https://api.example.com/items", timeout=5)
+
+    def run(self) -> None:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(self.fetch, range(10)))
+
+
+# Quiet: headers set once, per request, or on a session made in the loop or in the run.
+
+
+@app.post("/proxy")
+def own_session(token: str) -> bytes:
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {token}"
+        session.post("https://api.example.com/login", timeout=5)
+        return session.get("https://api.example.com/me", timeout=5).content
+
+
+@app.route("/plain")
+def per_request_headers(user: str) -> bytes:
+    return SESSION.get("https://api.example.com/me", headers={"X-User": user}, timeout=5).content
+
+
+def configure() -> None:  # runs once
+    SESSION.headers["User-Agent"] = "crawler/1.0"
+
+
+class Handler(BaseHTTPRequestHandler):
+    def __init__(self) -> None:  # the handler (and its session) is made per request
+        self.http = requests.Session()
+
+    def do_GET(self) -> None:
+        self.http.headers["X-Path"] = self.path
+        self.http.get("https://api.example.com/", timeout=5)
+        self.http.close()
 
 
 def once(url: str) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import threading
+import time
 
 import requests
 from requests import Session
@@ -82,3 +84,31 @@ if __name__ == "__main__":
         SCRIPT_SESSION.get(page, timeout=5)
         CLOSED_AT_THE_END.get(page, timeout=5)
     CLOSED_AT_THE_END.close()
+
+
+# Found on real code (docs/lint/real-code.md): quiet too.
+
+
+class Extractor:  # gallery-dl: stored on `self` in the same statement
+    def _init_session(self) -> None:
+        self.session = session = requests.Session()
+        session.headers.clear()
+
+
+def prepare_only() -> None:  # requests-toolbelt's tests: no request, no connection
+    s = requests.Session()
+    s.prepare_request(requests.Request("GET", "https://api.example.com/users"))
+
+
+def version_check_thread(stop: threading.Event) -> None:  # changedetection.io: lives
+    session = requests.Session()  # as long as the process, like a module-level one
+    while not stop.is_set():
+        session.post("https://example.com/check-ver", timeout=5)
+        stop.wait(86400)
+
+
+def worker_forever(url: str) -> None:
+    session = requests.Session()
+    while True:
+        session.get(url, timeout=5)
+        time.sleep(10)

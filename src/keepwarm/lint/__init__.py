@@ -11,6 +11,8 @@ it to that). The parts, each one job:
 * :mod:`~keepwarm.lint._checker`: the rules, one walk per file;
 * :mod:`~keepwarm.lint._lifecycle`: a session's life in a scope: kept, closed, used after
   its close;
+* :mod:`~keepwarm.lint._repeated`: which functions run repeatedly (routes, tasks,
+  request-handler methods, functions handed to ``map()``);
 * :mod:`~keepwarm.lint._config`: ``[tool.keepwarm.lint]``, ``.gitignore``, exclusions;
 * :mod:`~keepwarm.lint._engine`: files, parsing, ``# noqa``, the run;
 * :mod:`~keepwarm.lint._output`: text, JSON and SARIF;

@@ -29,11 +29,13 @@ from keepwarm.lint._names import (
     HTTP_METHODS,
     KEEPWARM_SESSIONS,
     MODULE_API,
+    SCOPES,
     SESSION_CLASSES,
     THREAD_POOLS,
     Names,
     scope_nodes,
 )
+from keepwarm.lint._repeated import Repeated, find_repeated
 from keepwarm.lint._rules import MESSAGES
 
 __all__ = ["Checker", "Hit"]
@@ -77,7 +79,12 @@ class _Scope:
         self.unclosed: list[tuple[ast.Call, str]] = []  # KW109 candidates
         self.workers: list[tuple[ast.Call, int]] = []  # KW110: thread pools and their size
         self.adapters: list[tuple[ast.Call, int]] = []  # KW110: adapters and pool_maxsize
+        self.plain_adapters: frozenset[str] = frozenset()  # locals bound to HTTPAdapter() only
         self.body: list[ast.stmt] = []
+        self.name = ""  # a function's name, for messages
+        self.params: set[str] = set()  # a function's parameters
+        self.repeated: str | None = None  # why the function runs repeatedly (_repeated)
+        self.handler_method = False  # its `self` is made per request
         # KW102, decided when the scope ends:
         self.candidates: list[tuple[ast.Call, str, int]] = []
         self.request_depths: dict[str, list[int]] = {}
@@ -94,12 +101,26 @@ class Checker:
         self.hits: list[Hit] = []
         self.installed = False  # keepwarm.install() in the file: requests.get is pooled
         self.returned: set[int] = set()  # calls in a `return` inside a loop: retries
+        self.retried: set[int] = set()  # calls of a retry or polling loop (sleep, then exit)
+        # `s.request = partial(s.request, timeout=...)` somewhere in the file: a session
+        # parameter may be one of those.
+        self.patched = False
+        self.repeated = Repeated()
+        # KW110, by id(body): the names and `self.` attributes mounted on or handed to a
+        # call anywhere in that body (nested functions included): they may get an adapter.
+        self.configured: dict[int, set[str]] = {}
 
     def run(self) -> list[Hit]:
-        self.installed = any(
-            isinstance(node, ast.Call) and self.names.qualname(node.func) == "keepwarm.install"
-            for node in ast.walk(self.tree)
-        )
+        nodes = list(ast.walk(self.tree))
+        for node in nodes:
+            if isinstance(node, ast.Call):
+                if self.names.qualname(node.func) == "keepwarm.install":
+                    self.installed = True
+            elif isinstance(node, ast.Assign) and _wraps_a_method(node):
+                self.patched = True
+        self.repeated = find_repeated(nodes)
+        if not self.installed:
+            self._passed_module_api()
         module = _Scope("module", None)
         self._scan(module, self.tree, self.tree.body, ())
         self._body(self.tree.body, module, 0)
@@ -184,11 +205,13 @@ class Checker:
                 kind = self._kind(child.value)
                 if kind is None and self._plain_adapter(child.value):
                     kind = "adapter"
+                # `self.s = s = Session()`: stored as well, so kept past the scope.
+                stored = any(not isinstance(t, ast.Name) for t in child.targets)
                 for target in child.targets:
                     if isinstance(target, ast.Name):
                         handled.add(id(target))
                         bind(target.id, kind)
-                        if kind == "requests":
+                        if kind == "requests" and not stored:
                             scope.created[id(child.value)] = target.id
                             scope.assigned[id(child.value)] = target.id
             elif isinstance(child, ast.AnnAssign) and isinstance(child.target, ast.Name):
@@ -231,6 +254,7 @@ class Checker:
             ):
                 scope.custom.add(child.value.id)
         plain = frozenset(name for name, found in kinds.items() if found == {"adapter"})
+        scope.plain_adapters = plain
         for name, found in kinds.items():
             if len(found) == 1 and name not in scope.declared:
                 (kind,) = found
@@ -314,6 +338,9 @@ class Checker:
             self._scan_class(inner, node)
             self._body(node.body, inner, 0)
             self._finish(inner)
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.While)) and _is_retry_loop(node):
+            self.retried.update(id(n) for n in _loop_nodes(node) if isinstance(n, ast.Call))
+            self._loop(node, scope, depth)
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             self._visit(node.iter, scope, depth)
             self._visit(node.target, scope, depth + 1)
@@ -337,14 +364,22 @@ class Checker:
                 self._call(node, scope, depth)
             elif isinstance(node, ast.Assign):
                 self._assign(node, scope)
-                if depth:
-                    self._headers_store(node.targets, scope, depth)
-            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and depth:
+                self._headers_store(node.targets, scope, depth)
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
                 self._headers_store([node.target], scope, depth)
-            elif isinstance(node, ast.Delete) and depth:
+            elif isinstance(node, ast.Delete):
                 self._headers_store(node.targets, scope, depth)
             for child in ast.iter_child_nodes(node):
                 self._visit(child, scope, depth)
+
+    def _loop(self, node: ast.For | ast.AsyncFor | ast.While, scope: _Scope, depth: int) -> None:
+        if isinstance(node, ast.While):
+            self._visit(node.test, scope, depth + 1)
+        else:
+            self._visit(node.iter, scope, depth)
+            self._visit(node.target, scope, depth + 1)
+        self._body(node.body, scope, depth + 1)
+        self._body(node.orelse, scope, depth)
 
     def _function(
         self,
@@ -357,6 +392,10 @@ class Checker:
         params = (*args.posonlyargs, *args.args, *args.kwonlyargs)
         extra = tuple(a for a in (args.vararg, args.kwarg) if a is not None)
         self._scan(inner, node, body, (*params, *extra))
+        inner.name = getattr(node, "name", "<lambda>")
+        inner.params = {a.arg for a in (*params, *extra)}
+        inner.repeated = self.repeated.functions.get(id(node))
+        inner.handler_method = id(node) in self.repeated.handler_methods
         if scope.kind == "class" and not isinstance(node, ast.Lambda):
             positional = (*args.posonlyargs, *args.args)
             decorators = {_decorator_name(d) for d in node.decorator_list}
@@ -379,8 +418,18 @@ class Checker:
         name = self.names.qualname(func)
         if name in MODULE_API:
             method = name.rpartition(".")[2]
-            if depth and not self.installed and id(call) not in self.returned:
+            if (
+                depth
+                and not self.installed
+                and id(call) not in self.returned
+                and id(call) not in self.retried
+            ):
                 self._hit(call, "KW101", MESSAGES["KW101"].format(name=name, method=method))
+            elif not depth and scope.repeated is not None and not self.installed:
+                message = MESSAGES["KW101-repeated"].format(
+                    name=name, method=method, function=scope.name, why=scope.repeated
+                )
+                self._hit(call, "KW101", message)
             if not self.installed:
                 self._timeout(call, name, method)
         elif name in SESSION_CLASSES and scope.created.get(id(call)) is not None:
@@ -398,15 +447,14 @@ class Checker:
         elif isinstance(func, ast.Attribute) and func.attr == "mount":
             self._mount(call, scope)
         elif (
-            depth
+            (depth or scope.repeated is not None)
             and isinstance(func, ast.Attribute)
             and func.attr in _HEADER_MUTATORS
             and isinstance(func.value, ast.Attribute)
             and func.value.attr == "headers"
             and self._mutable_session(func.value.value, scope, depth)
         ):
-            target = f"{_dotted(func.value)}.{func.attr}()"
-            self._hit(call, "KW107", MESSAGES["KW107"].format(target=target))
+            self._headers_hit(call, f"{_dotted(func.value)}.{func.attr}()", scope, depth)
         elif isinstance(func, ast.Attribute) and func.attr in _SESSION_CALLS:
             receiver = func.value
             kind, label = self._receiver(receiver, scope)
@@ -442,6 +490,8 @@ class Checker:
             found = _lookup(scope, node.id)
             if found is None or (timeout and node.id in found.custom):
                 return None, node.id
+            if timeout and self.patched and node.id in found.params:
+                return None, node.id
             return found.sessions.get(node.id), node.id
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             cls = scope.cls
@@ -471,13 +521,34 @@ class Checker:
         return label if kind is not None and label else None
 
     def _mutable_session(self, node: ast.expr, scope: _Scope, depth: int) -> bool:
-        """A followed session made before the loop (one made in it is KW102's business)."""
+        """In a loop: a followed session made before the loop (one made in it is KW102's
+        business). Outside loops, in a function that runs repeatedly: a followed session
+        that outlives the run (bound at module level or in an enclosing function, a
+        ``self`` attribute unless ``self`` is made per request, or a parameter), not one
+        the function makes itself."""
         if self._key(node, scope) is None:
             return False
-        made = scope.creation_depth.get(node.id) if isinstance(node, ast.Name) else None
-        return made is None or made < depth
+        if depth:
+            made = scope.creation_depth.get(node.id) if isinstance(node, ast.Name) else None
+            return made is None or made < depth
+        if scope.repeated is None:
+            return False
+        if isinstance(node, ast.Name):
+            return _lookup(scope, node.id) is not scope or node.id in scope.params
+        return not scope.handler_method
+
+    def _headers_hit(self, node: ast.AST, target: str, scope: _Scope, depth: int) -> None:
+        if depth:
+            self._hit(node, "KW107", MESSAGES["KW107"].format(target=target))
+        else:
+            message = MESSAGES["KW107-repeated"].format(
+                target=target, function=scope.name, why=scope.repeated
+            )
+            self._hit(node, "KW107", message)
 
     def _headers_store(self, targets: list[ast.expr], scope: _Scope, depth: int) -> None:
+        if not depth and scope.repeated is None:
+            return
         for target in targets:
             if (
                 isinstance(target, ast.Subscript)
@@ -485,8 +556,19 @@ class Checker:
                 and target.value.attr == "headers"
                 and self._mutable_session(target.value.value, scope, depth)
             ):
-                shown = f"{_dotted(target.value)}[...]"
-                self._hit(target, "KW107", MESSAGES["KW107"].format(target=shown))
+                self._headers_hit(target, f"{_dotted(target.value)}[...]", scope, depth)
+
+    def _passed_module_api(self) -> None:
+        """KW101 for ``requests.get`` itself handed to a repeating caller
+        (``executor.map(requests.get, urls)``)."""
+        for target, caller, why in self.repeated.passed:
+            name = self.names.qualname(target)
+            if name in MODULE_API:
+                method = name.rpartition(".")[2]
+                message = MESSAGES["KW101-passed"].format(
+                    name=name, caller=caller, why=why, method=method
+                )
+                self._hit(target, "KW101", message)
 
     def _adapter(self, call: ast.Call, scope: _Scope) -> None:
         size = _int_argument(call, "pool_maxsize", 1)
@@ -514,7 +596,13 @@ class Checker:
         prefix = call.args[0] if call.args else None
         text = prefix.value if isinstance(prefix, ast.Constant) else None
         mounts = owner.mounts.setdefault(key, {})
-        if text in _SCHEMES and isinstance(text, str):
+        # Only a plain HTTPAdapter's tuning is missed on the other scheme: a custom adapter
+        # is often about TLS (client certificates, SSL versions, SNI) and https-only.
+        if (
+            text in _SCHEMES
+            and isinstance(text, str)
+            and not self._custom_mount(call, scope.plain_adapters)
+        ):
             mounts[text] = call
         else:
             mounts["other"] = None
@@ -541,8 +629,91 @@ class Checker:
                 workers, pool = max(larger, key=lambda pair: pair[0])
                 message = MESSAGES["KW110"].format(size=size, workers=workers, line=pool.lineno)
                 self._hit(adapter, "KW110", message)
+        if not self.installed:
+            self._default_pool(scope)
         self._per_call(scope)
         self._never_closed(scope)
+
+    def _default_pool(self, scope: _Scope) -> None:
+        """KW110 for a session on requests' default pool (no adapter mounted anywhere in
+        the file, never handed to a call that might mount one) used by the tasks of a
+        thread pool larger than that, in the same scope."""
+        large = [(pool, size) for pool, size in scope.workers if size > _DEFAULT_POOLSIZE]
+        if not large:
+            return
+        for pool, size in large:
+            variables: set[str] = set()  # `with ThreadPoolExecutor(32) as pool`, `pool = ...`
+            for node in scope_nodes(scope.body):
+                if isinstance(node, (ast.With, ast.AsyncWith)):
+                    variables.update(
+                        item.optional_vars.id
+                        for item in node.items
+                        if item.context_expr is pool and isinstance(item.optional_vars, ast.Name)
+                    )
+                elif isinstance(node, ast.Assign) and node.value is pool:
+                    variables.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            session = None
+            for node in scope_nodes(scope.body):
+                if not (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("map", "submit")
+                ):
+                    continue
+                receiver = node.func.value
+                if receiver is pool or (
+                    isinstance(receiver, ast.Name) and receiver.id in variables
+                ):
+                    session = self._default_pool_session(node, scope)
+                    if session is not None:
+                        break
+            if session is not None:
+                message = MESSAGES["KW110-default"].format(session=session, workers=size)
+                self._hit(pool, "KW110", message)
+
+    def _default_pool_session(self, call: ast.Call, scope: _Scope) -> str | None:
+        """The first session on requests' default pool used in the arguments of *call*."""
+        shadowed = {
+            a.arg for node in ast.walk(call) if isinstance(node, ast.Lambda) for a in _params(node)
+        }
+        for node in ast.walk(call):
+            if isinstance(node, ast.Name) and node.id not in shadowed:
+                found = _lookup(scope, node.id)
+                if (
+                    found is not None
+                    and found.sessions.get(node.id) == "requests"
+                    and node.id not in found.params
+                    and node.id not in found.custom
+                    and node.id not in self._configured(found.body)
+                ):
+                    return node.id
+            elif _is_self_attribute(node) and scope.cls is not None:
+                key = _dotted(node)  # type: ignore[arg-type]
+                attr = node.attr  # type: ignore[attr-defined]
+                if (
+                    scope.cls.attributes.get(attr) == "requests"
+                    and attr not in scope.cls.custom_attributes
+                    and key not in self._configured(scope.cls.body)
+                ):
+                    return key
+        return None
+
+    def _configured(self, body: list[ast.stmt]) -> set[str]:
+        """``s`` and ``self.s`` mounted on (``s.mount(...)``) or handed to a call
+        (``configure(s)``) anywhere in *body*: an adapter may be mounted that way."""
+        found = self.configured.get(id(body))
+        if found is None:
+            found = set()
+            for node in (n for stmt in body for n in ast.walk(stmt)):
+                if not isinstance(node, ast.Call):
+                    continue
+                if isinstance(node.func, ast.Attribute) and node.func.attr == "mount":
+                    found.add(_dotted(node.func.value))
+                for argument in (*node.args, *(k.value for k in node.keywords)):
+                    if isinstance(argument, ast.Name) or _is_self_attribute(argument):
+                        found.add(_dotted(argument))
+            self.configured[id(body)] = found
+        return found
 
     def _per_call(self, scope: _Scope) -> None:
         """KW102: a session bound to a local that does not escape the scope and serves one
@@ -580,11 +751,26 @@ class Checker:
         elif scope.kind == "function":
             names = {v for _, v in candidates}
             kept = escaped(scope.body, names) | closed_or_handed_over(scope.body, names, False)
+            kept |= _served_forever(scope.body, names)
         else:
             return
         for call, var in candidates:
-            if var not in kept:
+            if var not in kept and self._requested(var, scope):
                 self._hit(call, "KW109", MESSAGES["KW109"].format(var=var))
+
+    def _requested(self, var: str, scope: _Scope) -> bool:
+        """Whether session *var* sends a request (else it opened no connection to leave
+        open): in its function, or anywhere in the file for a module-level one."""
+        if scope.kind != "module":
+            return var in scope.request_depths
+        return any(
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _SESSION_CALLS
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == var
+            for node in ast.walk(self.tree)
+        )
 
     def _script_or_test(self) -> bool:
         name = self.path.replace("\\", "/").rpartition("/")[2]
@@ -611,6 +797,73 @@ def _lookup(scope: _Scope, name: str) -> _Scope | None:
     return None
 
 
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+def _wraps_a_method(node: ast.Assign) -> bool:
+    """``s.request = functools.partial(s.request, timeout=...)`` or ``= lambda ...``: the
+    default-timeout recipe (not ``response.request = ...``, a plain attribute)."""
+    value = node.value
+    wrapper = isinstance(value, ast.Lambda) or (
+        isinstance(value, ast.Call) and _last_name(value.func) == "partial"
+    )
+    return wrapper and any(
+        isinstance(target, ast.Attribute) and target.attr in _SESSION_CALLS
+        for target in node.targets
+    )
+
+
+def _loop_nodes(loop: ast.For | ast.AsyncFor | ast.While) -> Iterator[ast.AST]:
+    """The nodes of *loop*'s body and test that run once per pass of this loop itself:
+    nested loops, comprehensions and functions are left out."""
+    stack: list[ast.AST] = [*loop.body, loop.test] if isinstance(loop, ast.While) else [*loop.body]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, (*SCOPES, *_LOOPS, *_COMPREHENSIONS)):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _is_retry_loop(loop: ast.For | ast.AsyncFor | ast.While) -> bool:
+    """A retry or polling loop: it sleeps (``time.sleep``, ``asyncio.sleep``) and leaves
+    (``break``, ``return``) on success. Its requests run until one works, seconds apart,
+    where a kept connection is worth little (and often already closed by the server)."""
+    sleeps = leaves = False
+    for node in _loop_nodes(loop):
+        if isinstance(node, ast.Call) and _last_name(node.func) == "sleep":
+            sleeps = True
+        elif isinstance(node, (ast.Break, ast.Return)):
+            leaves = True
+    return sleeps and leaves
+
+
+def _served_forever(body: list[ast.stmt], names: set[str]) -> set[str]:
+    """Which of *names* send requests in a loop meant to run until the process stops
+    (``while True:``, ``while not stop.is_set():``): the session lives as long as a
+    module-level one would (changedetection.io's daily version check thread)."""
+    found: set[str] = set()
+    for node in scope_nodes(body):
+        if not isinstance(node, ast.While) or not _forever(node.test):
+            continue
+        for inner in (n for stmt in node.body for n in ast.walk(stmt)):
+            if (
+                isinstance(inner, ast.Call)
+                and isinstance(inner.func, ast.Attribute)
+                and inner.func.attr in _SESSION_CALLS
+                and isinstance(inner.func.value, ast.Name)
+                and inner.func.value.id in names
+            ):
+                found.add(inner.func.value.id)
+    return found
+
+
+def _forever(test: ast.expr) -> bool:
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test = test.operand
+        return isinstance(test, ast.Call) and _last_name(test.func) == "is_set"
+    return isinstance(test, ast.Constant) and bool(test.value)
+
+
 def _comprehension_parts(
     node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp,
     first: ast.comprehension,
@@ -627,6 +880,12 @@ def _comprehension_parts(
         yield node.value
     else:
         yield node.elt
+
+
+def _params(node: ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.arg]:
+    args = node.args
+    extra = [a for a in (args.vararg, args.kwarg) if a is not None]
+    return [*args.posonlyargs, *args.args, *args.kwonlyargs, *extra]
 
 
 def _defaults(args: ast.arguments) -> list[ast.expr]:

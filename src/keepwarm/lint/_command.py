@@ -42,6 +42,8 @@ def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     except (UsageError, UnknownCode) as exc:
         stderr.write(f"keepwarm lint: error: {exc}\n")
         return EXIT_USAGE
+    for note in report.notes:
+        stderr.write(f"keepwarm lint: note: {note}\n")
     if args.format == "json":
         stdout.write(as_json(report.findings))
     elif args.format == "sarif":

@@ -10,13 +10,19 @@ The configuration of a file is the nearest ``pyproject.toml`` above it that has 
     exclude = ["migrations/", "legacy_*.py"]
     per-file-ignores = { "tests/*" = ["KW103"] }
 
-``.gitignore`` patterns are honoured in this subset (documented in docs/lint/README.md):
-blank lines and ``#`` comments are skipped; a trailing ``/`` matches directories only; a
-pattern with a ``/`` elsewhere is anchored to the directory of its ``.gitignore``, one
-without matches a name at any depth; ``*``, ``?``, ``[...]`` and ``**`` are globs (``*``
-also crosses ``/``); ``!`` negations are not supported and are skipped, so what they would
-re-include stays excluded. The ``.gitignore`` files read are those of the directories
-walked and of their parents up to the repository root (the first one holding ``.git``).
+``.gitignore`` files (and ``exclude``) are matched with git's own rules by pathspec's
+``GitIgnoreSpec`` when pathspec is installed (``pip install 'keepwarm[lint]'``; black,
+hatchling and mypy depend on it, so it often is): negations, escapes, ``*`` that stops at
+``/``, ``**``, and a deeper ``.gitignore`` overriding a higher one. keepwarm itself does
+not depend on it. Without it, a built-in subset: blank lines and ``#`` comments are
+skipped; a trailing ``/`` matches directories only; a pattern with a ``/`` elsewhere is
+anchored to the directory of its ``.gitignore``, one without matches a name at any depth;
+``*``, ``?``, ``[...]`` and ``**`` are globs (``*`` also crosses ``/``). What that subset
+would read differently from git (a ``!`` negation, which it skips; a backslash escape; a
+``*`` in an anchored pattern) is never ignored silently: :func:`notes` names the file and
+the feature, and the command prints it on stderr. The ``.gitignore`` files read are those
+of the directories walked and of their parents up to the repository root (the first one
+holding ``.git``).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ __all__ = [
     "clear_cache",
     "find_config",
     "gitignore_patterns",
+    "ignored",
+    "notes",
 ]
 
 #: Directories never descended into (they hold tools' state or other people's code);
@@ -68,31 +76,69 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Patterns:
-    """gitignore-style patterns relative to ``base`` (an absolute directory)."""
+    """gitignore-style patterns relative to ``base`` (an absolute directory): a pathspec
+    ``GitIgnoreSpec`` (``spec``) when pathspec is installed, else the built-in subset
+    (``patterns``) and what of the lines it does not read as git would (``unsupported``)."""
 
     base: str
     patterns: tuple[tuple[str, bool, bool], ...]  # (glob, anchored, directories only)
+    spec: Any = None
+    unsupported: tuple[str, ...] = ()
+    lines: tuple[str, ...] = ()
+    use_pathspec: bool = True
 
     @classmethod
-    def parse(cls, base: str, lines: list[str]) -> Patterns:
+    def parse(cls, base: str, lines: list[str], use_pathspec: bool = True) -> Patterns:
+        """The patterns of *lines*; *use_pathspec* False forces the built-in subset."""
+        gitignore = _gitignore_spec() if use_pathspec else None
+        if gitignore is not None:
+            spec = gitignore.from_lines(lines)
+            return cls(base, (), spec if len(spec) else None, (), tuple(lines))
         parsed = []
+        unsupported: dict[str, None] = {}
         for raw in lines:
             line = raw.rstrip()
-            if not line or line.startswith(("#", "!")):
+            if not line or line.startswith("#"):
                 continue
+            if line.startswith("!"):
+                unsupported["`!` negations (what they re-include stays excluded)"] = None
+                continue
+            if "\\" in line:
+                unsupported["`\\` escapes (read as plain characters)"] = None
             directory_only = line.endswith("/")
             line = line.rstrip("/")
             if line.startswith("**/") and "/" not in line[3:]:
                 line = line[3:]
             anchored = "/" in line
+            if anchored and "*" in line.replace("**", ""):
+                unsupported["`*` in a pattern with a `/` (here it also matches across `/`)"] = None
             parsed.append((line.lstrip("/"), anchored, directory_only))
-        return cls(base, tuple(parsed))
+        return cls(base, tuple(parsed), None, tuple(unsupported), tuple(lines), use_pathspec)
 
-    def match(self, path: str, is_dir: bool) -> bool:
-        """Whether the absolute *path* is excluded by one of the patterns."""
+    def without_matches_of(self, directory: str) -> Patterns:
+        """These patterns less the lines that exclude the absolute *directory* itself (a
+        directory named on the command line: linted, as a named file is)."""
+        kept = [
+            line
+            for line in self.lines
+            if not Patterns.parse(self.base, [line], self.use_pathspec).match(directory, True)
+        ]
+        return Patterns.parse(self.base, kept, self.use_pathspec)
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns) or self.spec is not None
+
+    def decide(self, path: str, is_dir: bool) -> bool | None:
+        """Whether the absolute *path* is excluded (True), re-included by a negation
+        (False), or matched by none of the patterns (None)."""
         relative = os.path.relpath(path, self.base).replace(os.sep, "/")
-        if relative.startswith("../"):
-            return False
+        if relative.startswith("../") or relative == "..":
+            return None
+        if self.spec is not None:
+            include: bool | None = self.spec.check_file(
+                relative + "/" if is_dir else relative
+            ).include
+            return include
         name = relative.rpartition("/")[2]
         for glob, anchored, directory_only in self.patterns:
             if directory_only and not is_dir:
@@ -104,18 +150,62 @@ class Patterns:
                     return True
             elif fnmatch.fnmatchcase(name, glob):
                 return True
-        return False
+        return None
+
+    def match(self, path: str, is_dir: bool) -> bool:
+        """Whether the absolute *path* is excluded by these patterns alone."""
+        return self.decide(path, is_dir) is True
+
+
+def ignored(patterns: list[Patterns], path: str, is_dir: bool) -> bool:
+    """Whether the absolute *path* is excluded by the ``.gitignore`` files *patterns*
+    (outermost first): the deepest file with a pattern that matches decides (git's rule),
+    so a negation in a nested ``.gitignore`` re-includes what a parent's excluded."""
+    for found in reversed(patterns):
+        decided = found.decide(path, is_dir)
+        if decided is not None:
+            return decided
+    return False
+
+
+def _gitignore_spec() -> Any:
+    """pathspec's ``GitIgnoreSpec`` class, or None when pathspec is not installed."""
+    try:
+        from pathspec import GitIgnoreSpec
+    except ImportError:
+        return None
+    return GitIgnoreSpec
+
+
+_notes: dict[str, str] = {}
+
+
+def notes() -> list[str]:
+    """One line for each ``.gitignore`` (or ``exclude``) read since :func:`clear_cache`
+    that the built-in subset does not read as git would: the file and the features."""
+    return list(_notes.values())
+
+
+def _note(where: str, patterns: Patterns) -> None:
+    if patterns.unsupported and where not in _notes:
+        _notes[where] = (
+            f"{where} uses {', '.join(patterns.unsupported)}, which keepwarm lint's built-in "
+            "matcher does not follow as git does; install pathspec "
+            "(pip install 'keepwarm[lint]') for git's rules"
+        )
 
 
 def gitignore_patterns(directory: str) -> Patterns | None:
     """The patterns of ``directory/.gitignore``, or None if it has none."""
+    path = os.path.join(directory, ".gitignore")
     try:
-        with open(os.path.join(directory, ".gitignore"), encoding="utf-8") as file:
+        with open(path, encoding="utf-8") as file:
             lines = file.read().splitlines()
     except (OSError, UnicodeDecodeError):
         return None
     patterns = Patterns.parse(directory, lines)
-    return patterns if patterns.patterns else None
+    _note(path, patterns)
+    return patterns if patterns else None
 
 
 @dataclass(frozen=True)
@@ -184,8 +274,10 @@ def find_config(directory: str) -> Config:
 
 
 def clear_cache() -> None:
-    """Forget the configurations read (a long-lived process whose files changed)."""
+    """Forget the configurations read (a long-lived process whose files changed) and the
+    notes about them."""
     _cache.clear()
+    _notes.clear()
 
 
 def _read(path: str) -> Config | None:
@@ -224,7 +316,7 @@ def _read(path: str) -> Config | None:
         if select is None
         else frozenset(expand_codes(_strings(select, where, "select"), where)),
         ignore=frozenset(expand_codes(_strings(table.get("ignore", []), where, "ignore"), where)),
-        exclude=Patterns.parse(root, _strings(table.get("exclude", []), where, "exclude")),
+        exclude=_exclude(root, _strings(table.get("exclude", []), where, "exclude"), where),
         per_file_ignores=tuple(
             (
                 glob,
@@ -235,6 +327,12 @@ def _read(path: str) -> Config | None:
             for glob, codes in per_file.items()
         ),
     )
+
+
+def _exclude(root: str, lines: list[str], where: str) -> Patterns | None:
+    patterns = Patterns.parse(root, lines)
+    _note(f"{where} exclude", patterns)
+    return patterns if patterns else None
 
 
 def _strings(value: object, where: str, key: str) -> list[str]:

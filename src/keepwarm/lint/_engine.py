@@ -30,6 +30,8 @@ from keepwarm.lint._config import (
     clear_cache,
     find_config,
     gitignore_patterns,
+    ignored,
+    notes,
 )
 from keepwarm.lint._names import Names, module_mentions_http
 from keepwarm.lint._rules import RULES, Finding
@@ -48,11 +50,13 @@ class UsageError(ValueError):
 
 @dataclass(frozen=True)
 class Report:
-    """The findings of a run, sorted (path, line, column, code), and how many files were
-    read."""
+    """The findings of a run, sorted (path, line, column, code), how many files were
+    read, and notes for the user (a ``.gitignore`` the built-in matcher does not read as
+    git would)."""
 
     findings: list[Finding]
     files: int
+    notes: tuple[str, ...] = ()
 
 
 def lint_source(
@@ -98,7 +102,7 @@ def lint_paths(
         for task in tasks:
             findings.extend(_lint_file(task))
     findings.sort()
-    return Report(findings, len(tasks))
+    return Report(findings, len(tasks), tuple(notes()))
 
 
 def _can_fork() -> bool:
@@ -125,7 +129,14 @@ def iter_files(paths: Sequence[str], force_exclude: bool = False) -> Iterator[tu
                 seen.add(absolute)
                 yield path, absolute
         elif os.path.isdir(absolute):
-            for found in _walk(absolute, path, _parent_gitignores(absolute)):
+            # A directory named here is linted even if a .gitignore above excludes it, as
+            # a named file is (the standard library inside pyenv's repository, whose
+            # .gitignore has /versions): the lines that exclude it do not apply in it.
+            parents = [
+                p.without_matches_of(absolute) if p.match(absolute, True) else p
+                for p in _parent_gitignores(absolute)
+            ]
+            for found in _walk(absolute, path, parents):
                 if found[1] not in seen:
                     seen.add(found[1])
                     yield found
@@ -146,9 +157,7 @@ def _excluded(absolute: str) -> bool:
     while True:
         if is_dir and os.path.basename(path) in DEFAULT_EXCLUDED_DIRECTORIES:
             return True
-        if any(p.match(path, is_dir) for p in patterns) or (
-            exclude is not None and exclude.match(path, is_dir)
-        ):
+        if ignored(patterns, path, is_dir) or (exclude is not None and exclude.match(path, is_dir)):
             return True
         parent = os.path.dirname(path)
         if parent == path:
@@ -187,7 +196,7 @@ def _walk(directory: str, shown: str, patterns: list[Patterns]) -> Iterator[tupl
             continue
         if not is_dir and not (entry.name.endswith(".py") and entry.is_file()):
             continue
-        if any(p.match(entry.path, is_dir) for p in patterns) or (
+        if ignored(patterns, entry.path, is_dir) or (
             exclude is not None and exclude.match(entry.path, is_dir)
         ):
             continue

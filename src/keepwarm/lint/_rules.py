@@ -54,8 +54,9 @@ RULES: dict[str, Rule] = {
             "KW101",
             "request-in-loop",
             True,
-            "module-level `requests.get()` & co. in a loop or comprehension: a new "
-            "connection and TLS handshake per call",
+            "module-level `requests.get()` & co. in a loop, a comprehension or a function "
+            "that runs repeatedly (a route, a task, a `map()`ed function): a new connection and "
+            "TLS handshake per call",
         ),
         Rule(
             "KW102",
@@ -92,7 +93,8 @@ RULES: dict[str, Rule] = {
             "KW107",
             "headers-mutated-in-loop",
             True,
-            "a session's shared `headers` changed inside a loop instead of per-request `headers=`",
+            "a shared session's `headers` changed inside a loop or a function that runs "
+            "repeatedly, instead of per-request `headers=`",
         ),
         Rule(
             "KW108",
@@ -110,7 +112,8 @@ RULES: dict[str, Rule] = {
             "KW110",
             "pool-smaller-than-workers",
             True,
-            "an `HTTPAdapter` pool smaller than the `ThreadPoolExecutor` in the same scope",
+            "an `HTTPAdapter` pool (or requests' default of 10) smaller than the "
+            "`ThreadPoolExecutor` in the same scope",
         ),
     )
 }
@@ -122,6 +125,11 @@ MESSAGES = {
     "KW101": "`{name}()` in a loop opens a new connection (and TLS handshake) per call; "
     "make one `requests.Session()` (or `keepwarm.session()`) before the loop and call its "
     "`.{method}()`",
+    "KW101-repeated": "`{name}()` in `{function}`, which runs {why}: a new connection "
+    "(and TLS handshake) on every run; make one `requests.Session()` at module level (or use "
+    "`keepwarm.session()`) and call its `.{method}()`",
+    "KW101-passed": "`{name}` handed to `{caller}` runs {why}: a new connection (and TLS "
+    "handshake) per call; pass a shared session's `.{method}` instead",
     "KW102-call": "`requests.Session()` made for one request and dropped: its connection is "
     "never reused; create the session once and reuse it, or pass it in",
     "KW102-loop": "`requests.Session()` made on each loop iteration: every iteration opens "
@@ -139,6 +147,9 @@ MESSAGES = {
     "included) get a default adapter without this tuning; mount it on both",
     "KW107": "`{target}` changed inside a loop: the session's headers are shared by every "
     "request (and thread) that follows; pass `headers=` to the request instead",
+    "KW107-repeated": "`{target}` changed in `{function}`, which runs {why}: the session's "
+    "headers are shared by every request (and thread) that uses it; pass `headers=` to the "
+    "request instead",
     "KW108": "`{key}.{method}()` after the session was closed on line {line}: requests "
     "silently opens new connections (keepwarm raises `SessionClosedError`); close it after "
     "its last use",
@@ -148,6 +159,10 @@ MESSAGES = {
     "KW110": "`pool_maxsize` is {size} but the thread pool on line {line} runs {workers} "
     "workers: connections beyond {size} per host are opened and thrown away (urllib3's "
     '"Connection pool is full, discarding connection"); set `pool_maxsize={workers}`',
+    "KW110-default": "`{session}` has requests' default pool of 10 connections per host (no "
+    "adapter mounted) but this thread pool runs {workers} workers: connections beyond 10 per "
+    "host are opened and thrown away; mount `HTTPAdapter(pool_maxsize={workers})` on "
+    "`https://` and `http://`, or use `keepwarm.session()`, whose pool grows",
 }
 
 
