@@ -292,3 +292,23 @@ def test_where_the_argument_goes(call: str, fixed: str) -> None:
 def test_a_lone_carriage_return_leaves_the_file_alone() -> None:
     source = "import requests\r\nrequests.get('u')\r# old Mac line end\nx = 1\n"
     assert _fix(source) == (None, ["a lone carriage return in the file"])
+
+
+@pytest.mark.parametrize(
+    ("after", "problem"),
+    [
+        (b"import requests\nrequests.get('u', timeout=1,,)\n", "the fixed file would not parse"),
+        (b"import requests\nrequests.get('u', tmeout=1)\n", "the fix would not remove the finding"),
+        (
+            b"import requests\nrequests.get('u', timeout=10, verify=False)\n",
+            "the fix would change other findings",
+        ),
+    ],
+)
+def test_a_fix_that_does_not_check_out_is_refused(after: bytes, problem: str) -> None:
+    """The last guard before a file is written: parse the result and lint it again."""
+    from keepwarm.lint._fix import _verify
+
+    before = b"import requests\nrequests.get('u')\n"
+    assert _verify(before, after, "t.py", 1) == problem
+    assert _verify(before, before.replace(b"')", b"', timeout=10)"), "t.py", 1) is None

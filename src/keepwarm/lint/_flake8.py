@@ -18,8 +18,9 @@ What differs from ``keepwarm lint`` (docs/lint/README.md, "flake8"):
 * ``[tool.keepwarm.lint]`` is not read: flake8's configuration decides.
 * A file that does not parse is flake8's E999, not KW001 (flake8 runs no tree plugin on it).
 
-The plugin imports nothing but the linter's own modules: flake8 does not need requests or
-keepwarm's runtime to run it (tests/test_architecture.py).
+This module imports nothing but the linter's own modules (tests/test_architecture.py);
+importing it still runs the ``keepwarm`` package's ``__init__``, which imports requests
+(~0.3 s, once per flake8 process).
 """
 
 from __future__ import annotations
