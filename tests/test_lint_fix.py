@@ -282,10 +282,12 @@ def test_a_session_request_with_every_positional_up_to_the_timeout_is_left_alone
         ("requests.post((x for x in u))", "requests.post((x for x in u), timeout=10)"),
         ("requests.get(\tu\t)", "requests.get(\tu, timeout=10\t)"),
         ("requests.get(u, \\\n    )", "requests.get(u, \\\n    timeout=10,\n    )"),
+        ("fetch(u)", "fetch(u, timeout=10)"),
+        ("api.request('GET', u)", "api.request('GET', u, timeout=10)"),
     ],
 )
 def test_where_the_argument_goes(call: str, fixed: str) -> None:
-    prefix = "import requests\nu = 'x'\n"
+    prefix = "import requests\nfrom requests import api, get as fetch\nu = 'x'\n"
     assert _fix(prefix + call + "\n") == (prefix + fixed + "\n", [])
 
 

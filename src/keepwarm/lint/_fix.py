@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 from keepwarm.lint._config import ConfigError, find_config
 from keepwarm.lint._engine import UsageError, lint_source
+from keepwarm.lint._names import Names
 from keepwarm.lint._rules import RULES, Finding
 
 __all__ = ["DEFAULT_FIX_TIMEOUT", "FileFix", "Outcome", "fix_files", "fix_source", "unified_diff"]
@@ -101,20 +102,22 @@ def fix_source(
         result.left = [(f.line, "the file does not parse") for f in wanted]
         return result
     source = _Source(text, tokens)
-    calls: dict[tuple[int, int], list[ast.Call]] = {}
+    names = Names(tree)
+    calls: dict[tuple[int, int], list[tuple[ast.Call, str]]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
-            calls.setdefault((node.lineno, node.col_offset + 1), []).append(node)
+            method = _method(node, names)
+            if method is not None:
+                calls.setdefault((node.lineno, node.col_offset + 1), []).append((node, method))
     edits: list[tuple[int, str]] = []
     for finding in wanted:
-        candidates = [
-            c for c in calls.get((finding.line, finding.col), []) if _method(c) is not None
-        ]
+        candidates = calls.get((finding.line, finding.col), [])
         if len(candidates) != 1:
             result.left.append((finding.line, "not one request call at that position"))
             continue
-        reason = _unsafe(candidates[0])
-        edit = None if reason else source.edit(candidates[0], f"timeout={timeout!r}")
+        call, method = candidates[0]
+        reason = _unsafe(call, method)
+        edit = None if reason else source.edit(call, f"timeout={timeout!r}")
         if edit is None:
             result.left.append((finding.line, reason or "the call's tokens are not as expected"))
             continue
@@ -125,9 +128,11 @@ def fix_source(
             result.left += [(f.line, "two fixes at one place") for f in result.done]
             result.done = []
         return result
-    for offset, insert in sorted(edits, reverse=True):
-        text = text[:offset] + insert + text[offset:]
-    fixed = text.encode(encoding)
+    pieces, done = [], 0
+    for offset, insert in sorted(edits):
+        pieces += [text[done:offset], insert]
+        done = offset
+    fixed = "".join([*pieces, text[done:]]).encode(encoding)
     problem = _verify(data, fixed, path, len(result.done))
     if problem is not None:
         result.left += [(f.line, problem) for f in result.done]
@@ -143,20 +148,28 @@ def fix_source(
     return result
 
 
-def _method(call: ast.Call) -> str | None:
+def _method(call: ast.Call, names: Names) -> str | None:
+    """The request method *call* makes (``get`` for ``s.get(...)``, and for ``fetch(...)``
+    after ``from requests import get as fetch``), or None."""
     func = call.func
-    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if isinstance(func, ast.Attribute):
+        name = func.attr
+    elif isinstance(func, ast.Name):
+        name = (names.qualname(func) or "").rpartition(".")[2]
+    else:
+        return None
     return name if name in _POSITIONAL else None
 
 
-def _unsafe(call: ast.Call) -> str | None:
+def _unsafe(call: ast.Call, method: str) -> str | None:
     """Why adding ``timeout=`` to *call* might not mean what it says, or None."""
-    if any(k.arg is None or k.arg == "timeout" for k in call.keywords):
+    if any(k.arg == "timeout" for k in call.keywords):
+        return "it has a timeout"
+    if any(k.arg is None for k in call.keywords):
         return "**kwargs may carry a timeout"
     if any(isinstance(a, ast.Starred) for a in call.args):
         return "*args may carry a timeout"
-    method = _method(call)
-    if method is None or len(call.args) > _POSITIONAL[method]:
+    if len(call.args) > _POSITIONAL[method]:
         return "a positional argument may be the timeout"
     if any(
         isinstance(a, ast.GeneratorExp)
