@@ -4,11 +4,16 @@ subprocess on real files, and the cases the fix must leave alone."""
 
 from __future__ import annotations
 
+import ast
+import io
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tokenize
+import warnings
 
 import pytest
 
@@ -314,3 +319,62 @@ def test_a_fix_that_does_not_check_out_is_refused(after: bytes, problem: str) ->
     before = b"import requests\nrequests.get('u')\n"
     assert _verify(before, after, "t.py", 1) == problem
     assert _verify(before, before.replace(b"')", b"', timeout=10)"), "t.py", 1) is None
+
+
+@pytest.mark.slow
+def test_the_edit_parses_on_a_call_of_every_standard_library_file() -> None:
+    """The edit alone (no finding needed, so no requests call needed): one call from the
+    middle of each file of the running Python's ``Lib/``, in whatever layout it is
+    written, gets ``timeout=10`` as its last keyword and the file still parses, or the
+    edit is refused (a call inside an f-string before Python 3.12 has no tokens of its
+    own). Bounded: every third file, one call each (tokenizing is the slow part).
+    A larger sample is recorded in docs/lint/README.md, "Fixing"."""
+    from keepwarm.lint._fix import _Source, _unsafe
+
+    stdlib = pathlib.Path(sysconfig.get_paths()["stdlib"])
+    edited = refused = 0
+    for path in sorted(stdlib.rglob("*.py"))[::3]:
+        if "site-packages" in path.parts:
+            continue
+        data = path.read_bytes()
+        try:
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+            text = data.decode(encoding)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(data)
+            tokens = list(tokenize.generate_tokens(io.StringIO(text, newline="").readline))
+        except (SyntaxError, ValueError, UnicodeError, tokenize.TokenError):
+            continue  # lib2to3's and the test suite's deliberately broken files
+        if "\r" in text.replace("\r\n", ""):
+            continue
+        calls = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and _unsafe(node, "request") is None
+        ]
+        if not calls:
+            continue
+        call = calls[len(calls) // 2]
+        edit = _Source(text, tokens).edit(call, "timeout=10")
+        if edit is None:
+            refused += 1
+            continue
+        offset, insert = edit
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fixed = ast.parse(text[:offset] + insert + text[offset:], str(path))
+        (same,) = (
+            node
+            for node in ast.walk(fixed)
+            if isinstance(node, ast.Call)
+            and (node.lineno, node.col_offset, node.func.__class__)
+            == (call.lineno, call.col_offset, ast.Name)
+            and node.func.id == call.func.id  # type: ignore[attr-defined]
+        )
+        assert same.keywords[-1].arg == "timeout", (path, call.lineno)
+        edited += 1
+    assert edited > 300
+    assert refused < edited // 20
