@@ -65,6 +65,19 @@ def test_the_wheel_registers_the_pytest_plugin(wheel: pathlib.Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_wheel_registers_the_flake8_plugin(wheel: pathlib.Path) -> None:
+    """``flake8 --select KW`` finds keepwarm lint's rules (docs/lint/README.md)."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = archive.read(next(n for n in names if n.endswith("/entry_points.txt")))
+    sections = configparser.ConfigParser()
+    sections.optionxform = str  # type: ignore[assignment,method-assign]
+    sections.read_string(entry_points.decode())
+    assert dict(sections["flake8.extension"]) == {"KW": "keepwarm.lint._flake8:Checker"}
+    assert "keepwarm/lint/_flake8.py" in names
+
+
+@pytest.mark.slow
 def test_an_installed_wheel_runs_as_python_m_and_its_help_names_a_file_that_exists(
     wheel: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:

@@ -399,7 +399,32 @@ def _add_lint(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="skip excluded files even when named on the command line (for pre-commit)",
     )
+    parser.add_argument(
+        "--fix",
+        action="store_true",
+        help="apply the safe fixes (timeout= for KW103) and report what remains",
+    )
+    parser.add_argument(
+        "--diff",
+        action="store_true",
+        help="print the fixes as a unified diff instead of applying them (exit 1 if there is one)",
+    )
+    parser.add_argument(
+        "--fix-timeout",
+        type=_fix_timeout,
+        metavar="SECONDS",
+        help="the timeout --fix writes (default: fix-timeout in [tool.keepwarm.lint], or 10)",
+    )
     parser.set_defaults(handler=_run_lint)
+
+
+def _fix_timeout(text: str) -> int | float:
+    from keepwarm.lint._config import ConfigError, fix_timeout
+
+    try:
+        return fix_timeout(text, "--fix-timeout", text=True)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--fix-timeout: ")) from None
 
 
 def _run_lint(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:

@@ -16,7 +16,9 @@ it to that). The parts, each one job:
 * :mod:`~keepwarm.lint._config`: ``[tool.keepwarm.lint]``, ``.gitignore``, exclusions;
 * :mod:`~keepwarm.lint._engine`: files, parsing, ``# noqa``, the run;
 * :mod:`~keepwarm.lint._output`: text, JSON and SARIF;
-* :mod:`~keepwarm.lint._command`: the ``keepwarm lint`` command's handler.
+* :mod:`~keepwarm.lint._command`: the ``keepwarm lint`` command's handler;
+* :mod:`~keepwarm.lint._fix`: ``--fix`` and ``--diff``, the safe fixes;
+* :mod:`~keepwarm.lint._flake8`: the same rules as the flake8 plugin ``KW``.
 
 Rule docs: docs/lint/README.md.
 """

@@ -2,7 +2,8 @@
 
 Exit codes: 0 nothing found, 1 something found, 2 a usage error (a path that does not
 exist, an unknown rule code, a bad ``[tool.keepwarm.lint]``); argparse's own option
-errors exit 2 before this runs.
+errors exit 2 before this runs. As ruff's: with ``--fix``, 0 when every finding was fixed
+and 1 when some remain; with ``--diff``, 1 when there is a change to show, else 0.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from keepwarm.lint._engine import UsageError, lint_paths
+from keepwarm.lint._engine import Report, UsageError, lint_paths
+from keepwarm.lint._fix import Outcome, fix_files, unified_diff
 from keepwarm.lint._output import as_json, as_sarif, as_text
 from keepwarm.lint._rules import UnknownCode, expand_codes
 
@@ -39,11 +41,22 @@ def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
             jobs=args.jobs,
             force_exclude=args.force_exclude,
         )
+        outcome: Outcome | None = None
+        if args.fix or args.diff:
+            outcome = fix_files(report.findings, args.fix_timeout, write=not args.diff)
+            if outcome.written:
+                report = _after_fixes(report, outcome, args, select, ignore)
     except (UsageError, UnknownCode) as exc:
         stderr.write(f"keepwarm lint: error: {exc}\n")
         return EXIT_USAGE
     for note in report.notes:
         stderr.write(f"keepwarm lint: note: {note}\n")
+    if outcome is not None:
+        for error in outcome.errors:
+            stderr.write(f"keepwarm lint: error: {error}\n")
+    if args.diff:
+        assert outcome is not None
+        return _show_diff(outcome, stdout, stderr)
     if args.format == "json":
         stdout.write(as_json(report.findings))
     elif args.format == "sarif":
@@ -52,6 +65,55 @@ def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
         stdout.write(as_text(report.findings))
         count = len(report.findings)
         files = "file" if report.files == 1 else "files"
-        found = "finding" if count == 1 else "findings"
-        stderr.write(f"keepwarm lint: {count} {found} in {report.files} {files}\n")
+        if outcome is None:
+            found = "finding" if count == 1 else "findings"
+            stderr.write(f"keepwarm lint: {count} {found} in {report.files} {files}\n")
+        else:
+            _fix_summary(outcome, count, report.files, stderr)
     return EXIT_FOUND if report.findings else EXIT_OK
+
+
+def _after_fixes(
+    report: Report,
+    outcome: Outcome,
+    args: argparse.Namespace,
+    select: set[str] | None,
+    ignore: set[str],
+) -> Report:
+    """The report once the fixes are saved: the files changed are linted again (their
+    lines may have moved, and what remains there is what counts)."""
+    again = lint_paths(
+        outcome.written,
+        select=select,
+        ignore=ignore,
+        jobs=args.jobs,
+        force_exclude=args.force_exclude,
+    )
+    changed = set(outcome.written)
+    kept = [f for f in report.findings if f.path not in changed]
+    return Report(sorted([*kept, *again.findings]), report.files)
+
+
+def _show_diff(outcome: Outcome, stdout: TextIO, stderr: TextIO) -> int:
+    for fix in outcome.fixes:
+        stdout.write(unified_diff(fix))
+    fixed, files = outcome.fixed, len(outcome.fixes)
+    stderr.write(
+        f"keepwarm lint: would fix {fixed} {'finding' if fixed == 1 else 'findings'} in "
+        f"{files} {'file' if files == 1 else 'files'}\n"
+    )
+    return EXIT_FOUND if outcome.fixes else EXIT_OK
+
+
+def _fix_summary(outcome: Outcome, remaining: int, checked: int, stderr: TextIO) -> None:
+    saved = set(outcome.written)
+    for path, line, reason in outcome.left:
+        stderr.write(f"keepwarm lint: {path}:{line}: KW103 not fixed: {reason}\n")
+    fixed = sum(len(fix.done) for fix in outcome.fixes if fix.path in saved)
+    total = fixed + remaining
+    files = "file" if checked == 1 else "files"
+    found = "finding" if total == 1 else "findings"
+    stderr.write(
+        f"keepwarm lint: {total} {found} in {checked} {files} "
+        f"({fixed} fixed, {remaining} remaining)\n"
+    )

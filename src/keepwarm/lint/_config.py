@@ -9,6 +9,7 @@ The configuration of a file is the nearest ``pyproject.toml`` above it that has 
     ignore = ["KW104"]
     exclude = ["migrations/", "legacy_*.py"]
     per-file-ignores = { "tests/*" = ["KW103"] }
+    fix-timeout = 10                 # what --fix gives a request without a timeout
 
 ``.gitignore`` files (and ``exclude``) are matched with git's own rules by pathspec's
 ``GitIgnoreSpec`` when pathspec is installed (``pip install 'keepwarm[lint]'``; black,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +44,7 @@ __all__ = [
     "Patterns",
     "clear_cache",
     "find_config",
+    "fix_timeout",
     "gitignore_patterns",
     "ignored",
     "notes",
@@ -67,7 +70,7 @@ DEFAULT_EXCLUDED_DIRECTORIES = frozenset(
         "__pypackages__",
     }
 )
-_KEYS = frozenset({"select", "ignore", "exclude", "per-file-ignores"})
+_KEYS = frozenset({"select", "ignore", "exclude", "per-file-ignores", "fix-timeout"})
 
 
 class ConfigError(ValueError):
@@ -218,6 +221,7 @@ class Config:
     ignore: frozenset[str] = frozenset()
     exclude: Patterns | None = None
     per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = field(default=())
+    fix_timeout: int | float | None = None  # None: --fix's default
 
     def enabled(self, select: set[str] | None, ignore: set[str]) -> frozenset[str]:
         """The codes that run: the command line's ``--select`` replaces the file's
@@ -326,6 +330,9 @@ def _read(path: str) -> Config | None:
             )
             for glob, codes in per_file.items()
         ),
+        fix_timeout=None
+        if table.get("fix-timeout") is None
+        else fix_timeout(table["fix-timeout"], f"{where} fix-timeout"),
     )
 
 
@@ -333,6 +340,29 @@ def _exclude(root: str, lines: list[str], where: str) -> Patterns | None:
     patterns = Patterns.parse(root, lines)
     _note(f"{where} exclude", patterns)
     return patterns if patterns else None
+
+
+def fix_timeout(value: object, where: str, text: bool = False) -> int | float:
+    """*value* as the seconds ``--fix`` writes into ``timeout=``: a finite number above
+    zero (a TOML number; with *text*, the command line's text of one); anything else
+    raises :class:`ConfigError`, naming *where* it came from."""
+    number: object = value
+    if text and isinstance(value, str):
+        try:
+            number = int(value)
+        except ValueError:
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+    if (
+        isinstance(number, (int, float))
+        and not isinstance(number, bool)
+        and math.isfinite(number)
+        and number > 0
+    ):
+        return number
+    raise ConfigError(f"{where}: expected a number of seconds above 0, got {value!r}")
 
 
 def _strings(value: object, where: str, key: str) -> list[str]:
