@@ -112,37 +112,43 @@ class H2ReadTimeout(TimeoutError):
     """Nothing arrived for this stream within the read timeout."""
 
 
-if hasattr(select, "poll"):
+class _Poller:
+    """Waits for one connection's socket (readable, or writable when asked) or its waker
+    (readable); one poll object kept per connection, used by one reader at a time. poll(),
+    unlike select(), takes any file descriptor number; gevent patches both."""
 
-    def _wait_socket(
-        sock: Any, write: bool, timeout: float | None, waker: Any = None
-    ) -> tuple[bool, bool]:
-        """Wait until ``sock`` is readable (or writable, if ``write``), or ``waker`` is
-        readable; poll(), unlike select(), takes any file descriptor number (gevent
-        patches both)."""
-        poller = select.poll()
-        poller.register(sock, select.POLLIN | select.POLLOUT if write else select.POLLIN)
-        if waker is not None:
-            poller.register(waker, select.POLLIN)
+    def __init__(self, sock: Any, waker: Any) -> None:
+        self._fd = sock.fileno()
+        self._sock = sock
+        self._waker = waker
+        self._write = False
+        if hasattr(select, "poll"):
+            self._poll: Any = select.poll()
+            self._poll.register(self._fd, select.POLLIN)
+            self._poll.register(waker, select.POLLIN)
+        else:  # pragma: no cover  # Windows
+            self._poll = None
+
+    def wait(self, write: bool, timeout: float | None) -> tuple[bool, bool]:
+        """``(readable, writable)`` of the socket; an error or hang-up counts as readable
+        (the read that follows says what happened)."""
+        poll = self._poll
+        if poll is None:  # pragma: no cover  # Windows
+            readable, writable, _ = select.select(
+                [self._sock, self._waker], [self._sock] if write else [], [self._sock], timeout
+            )
+            return self._sock in readable, bool(writable)
+        if write != self._write:
+            poll.modify(self._fd, select.POLLIN | select.POLLOUT if write else select.POLLIN)
+            self._write = write
         # Milliseconds, rounded up: a wait cut short by rounding would spin.
-        events = poller.poll(None if timeout is None else max(0, math.ceil(timeout * 1000)))
-        fd = sock.fileno()
+        events = poll.poll(None if timeout is None else max(0, math.ceil(timeout * 1000)))
         mask = 0
-        for event_fd, event_mask in events:
-            if event_fd == fd:
-                mask = event_mask
-        # An error or hang-up shows as readable: the read that follows says what happened.
-        readable = bool(mask & (select.POLLIN | select.POLLERR | select.POLLHUP))
-        return readable, bool(mask & select.POLLOUT)
-
-else:  # pragma: no cover  # Windows
-
-    def _wait_socket(
-        sock: Any, write: bool, timeout: float | None, waker: Any = None
-    ) -> tuple[bool, bool]:
-        rlist = [sock] if waker is None else [sock, waker]
-        readable, writable, _ = select.select(rlist, [sock] if write else [], [sock], timeout)
-        return sock in readable, bool(writable)
+        for fd, event in events:
+            if fd == self._fd:
+                mask = event
+        ready = bool(mask & (select.POLLIN | select.POLLERR | select.POLLHUP))
+        return ready, bool(mask & select.POLLOUT)
 
 
 #: Every connection of this process, to forget in a child after fork().
@@ -276,11 +282,13 @@ class H2Connection:
         self._h2 = client
         self._lock = threading.Lock()
         self._waiters: list[_Waiter] = []
+        self._local = threading.local()
         #: Pokes the reader out of poll() when another thread queued bytes the socket
         #: did not take (the reader polls for writability only if there were any).
         self._waker_r, self._waker_w = socket.socketpair()
         self._waker_r.setblocking(False)
         self._waker_w.setblocking(False)
+        self._poller = _Poller(sock, self._waker_r)
         self._streams: dict[int, _Stream] = {}
         self._out = bytearray(client.data_to_send())
         self._reading = False
@@ -349,7 +357,7 @@ class H2Connection:
                 self._failure is None
                 and not self._closed
                 and not self._reading
-                and (self._sock.pending() or _wait_socket(self._sock, False, 0)[0])
+                and (self._sock.pending() or self._poller.wait(False, 0)[0])
             ):
                 self._receive()
                 self._flush()
@@ -620,7 +628,7 @@ class H2Connection:
                         f"(HTTP/2, {self.origin})"
                     )
                 if self._reading:
-                    waiter = _Waiter(ready, stream, threading.Condition(self._lock))
+                    waiter = _Waiter(ready, stream, self._condition())
                     self._waiters.append(waiter)
                     try:
                         waiter.cond.wait(left)
@@ -633,13 +641,21 @@ class H2Connection:
                 # Whoever sleeps next takes over reading (or finds its wait over).
                 self._waiters[0].cond.notify()
 
+    def _condition(self) -> threading.Condition:
+        """This thread's condition on the connection's lock, made once per thread."""
+        local = self._local
+        cond: threading.Condition | None = getattr(local, "cond", None)
+        if cond is None:
+            cond = local.cond = threading.Condition(self._lock)
+        return cond
+
     def _read_turn(self, left: float | None) -> None:
         """Wait (lock released) for the socket, then read, write and wake (lock held)."""
         self._reading = True
         want_write = bool(self._out)
         self._lock.release()
         try:
-            readable, writable = _wait_socket(self._sock, want_write, left, self._waker_r)
+            readable, writable = self._poller.wait(want_write, left)
         except (OSError, ValueError) as exc:  # closed meanwhile
             readable = writable = False
             error: BaseException | None = exc
