@@ -61,11 +61,15 @@ def _httpx(bundle: str) -> Any:
     return httpx.Client(http2=True, verify=bundle, limits=limits, timeout=10)
 
 
-def _concurrent(client: Any, url: str) -> float:
-    """Wall seconds for the 100 requests from 16 threads."""
+def _concurrent(client: Any, url: str) -> tuple[float, int]:
+    """Wall seconds for the 100 requests from 16 threads, and how many failed (httpx's
+    HTTP/2 sometimes loses a request: counted, not fatal; keepwarm's must be 0)."""
 
     def one(_: int) -> int:
-        status: int = client.get(url).status_code
+        try:
+            status: int = client.get(url).status_code
+        except Exception:
+            return -1
         return status
 
     with ThreadPoolExecutor(THREADS) as pool:
@@ -73,9 +77,10 @@ def _concurrent(client: Any, url: str) -> float:
         started = time.perf_counter()
         statuses = list(pool.map(one, range(CONCURRENT_REQUESTS)))
         wall = time.perf_counter() - started
-    if statuses != [200] * CONCURRENT_REQUESTS:
-        raise RuntimeError(f"unexpected statuses: {sorted(set(statuses))}")
-    return wall
+    unexpected = {s for s in statuses if s not in (200, -1)}
+    if unexpected:
+        raise RuntimeError(f"unexpected statuses: {sorted(unexpected)}")
+    return wall, statuses.count(-1)
 
 
 def _sequential(client: Any, url: str, n: int) -> tuple[float, float]:
@@ -102,6 +107,7 @@ def concurrent(rounds: int) -> dict[str, Any]:
         "httpx_http2": _httpx,
     }
     walls: dict[str, list[float]] = {name: [] for name in makers}
+    failed: dict[str, int] = dict.fromkeys(makers, 0)
     connections: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as workdir, _hypercorn(workdir) as (url, bundle, server):
         target = f"{url}/delay/{LATENCY_MS}"
@@ -110,7 +116,9 @@ def concurrent(rounds: int) -> dict[str, Any]:
             for name in names:
                 server.reset_seen()
                 with contextlib.closing(makers[name](bundle)) as client:
-                    walls[name].append(_concurrent(client, target))
+                    wall, errors = _concurrent(client, target)
+                    walls[name].append(wall)
+                    failed[name] += errors
                     if isinstance(client, keepwarm.Session):
                         connections[name] = client.stats().connections_opened
     h2, h1 = walls["keepwarm_http2"], walls["keepwarm_http11_pool16"]
@@ -124,6 +132,7 @@ def concurrent(rounds: int) -> dict[str, Any]:
             3,
         ),
         "keepwarm_connections_opened": connections,
+        "failed_requests": failed,
         "ideal_ms": CONCURRENT_REQUESTS // THREADS * LATENCY_MS + LATENCY_MS,
     }
 
