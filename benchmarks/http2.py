@@ -26,6 +26,7 @@ import contextlib
 import json
 import pathlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,6 +94,60 @@ def _sequential(client: Any, url: str, n: int) -> tuple[float, float]:
     return n / (time.perf_counter() - wall0), (time.process_time() - cpu0) / n * 1e6
 
 
+#: An HTTP/1.1 keep-alive server that answers "ok" after LATENCY_MS, in a child process:
+#: nginx proxies /up/ to it, so both protocols meet the same latency behind a server
+#: whose TLS and HTTP/2 cost little (hypercorn's own HTTP/2 costs it more than HTTP/1.1).
+_UPSTREAM = r"""
+import asyncio, socket, sys
+
+DELAY = int(sys.argv[1]) / 1000
+
+
+async def handle(reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head:
+                break
+            await asyncio.sleep(DELAY)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    writer.close()
+
+
+async def main():
+    sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
+    print(sock.getsockname()[1], flush=True)
+    server = await asyncio.start_server(handle, sock=sock)
+    await server.serve_forever()
+
+
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def _nginx_with_latency(workdir: str) -> Iterator[tuple[str, str] | None]:
+    """``(url, ca_bundle)`` of nginx proxying to the delay upstream; None without nginx."""
+    if nginx_h2_missing() is not None:
+        yield None
+        return
+    cert, key, bundle = throwaway_tls(workdir)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _UPSTREAM, str(LATENCY_MS)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        with NginxH2(cert, key, keepalive_requests=10**6, upstream=f"127.0.0.1:{port}") as nginx:
+            yield f"{nginx.url}/up/", bundle
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+
+
 @contextlib.contextmanager
 def _hypercorn(workdir: str) -> Iterator[tuple[str, str, HypercornServer]]:
     cert, key, bundle = throwaway_tls(workdir)
@@ -101,6 +156,22 @@ def _hypercorn(workdir: str) -> Iterator[tuple[str, str, HypercornServer]]:
 
 
 def concurrent(rounds: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory())
+        url, bundle, _ = stack.enter_context(_hypercorn(workdir))
+        servers = {"hypercorn": (f"{url}/delay/{LATENCY_MS}", bundle)}
+        proxied = stack.enter_context(
+            _nginx_with_latency(stack.enter_context(tempfile.TemporaryDirectory()))
+        )
+        if proxied is not None:
+            servers["nginx_proxy"] = proxied
+        for kind, (target, verify) in servers.items():
+            results[kind] = _concurrent_rounds(rounds, target, verify)
+    return results
+
+
+def _concurrent_rounds(rounds: int, target: str, bundle: str) -> dict[str, Any]:
     makers: dict[str, Callable[[str], Any]] = {
         "keepwarm_http2": lambda b: _keepwarm(b, True),
         "keepwarm_http11_pool16": lambda b: _keepwarm(b, False),
@@ -109,18 +180,15 @@ def concurrent(rounds: int) -> dict[str, Any]:
     walls: dict[str, list[float]] = {name: [] for name in makers}
     failed: dict[str, int] = dict.fromkeys(makers, 0)
     connections: dict[str, int] = {}
-    with tempfile.TemporaryDirectory() as workdir, _hypercorn(workdir) as (url, bundle, server):
-        target = f"{url}/delay/{LATENCY_MS}"
-        for index in range(rounds):
-            names = list(makers) if index % 2 == 0 else list(reversed(makers))
-            for name in names:
-                server.reset_seen()
-                with contextlib.closing(makers[name](bundle)) as client:
-                    wall, errors = _concurrent(client, target)
-                    walls[name].append(wall)
-                    failed[name] += errors
-                    if isinstance(client, keepwarm.Session):
-                        connections[name] = client.stats().connections_opened
+    for index in range(rounds):
+        names = list(makers) if index % 2 == 0 else list(reversed(makers))
+        for name in names:
+            with contextlib.closing(makers[name](bundle)) as client:
+                wall, errors = _concurrent(client, target)
+                walls[name].append(wall)
+                failed[name] += errors
+                if isinstance(client, keepwarm.Session):
+                    connections[name] = client.stats().connections_opened
     h2, h1 = walls["keepwarm_http2"], walls["keepwarm_http11_pool16"]
     return {
         "wall_ms_median": {n: round(statistics.median(w) * 1000, 1) for n, w in walls.items()},

@@ -74,13 +74,34 @@ class NginxRequest:
 
 
 def _config(
-    tmp: str, port: int, cert: str, key: str, keepalive: int, streams: int, build: str
+    tmp: str,
+    port: int,
+    cert: str,
+    key: str,
+    keepalive: int,
+    streams: int,
+    build: str,
+    upstream: str | None = None,
 ) -> str:
     dav = "            dav_methods PUT;\n" if "--with-http_dav_module" in build else ""
     temp_paths = "".join(
         f"    {module}_temp_path {tmp}/{module};\n"
         for module in ("proxy", "fastcgi", "uwsgi", "scgi")
         if f"--without-http_{module}_module" not in build
+    )
+    # /up/... proxied to an HTTP/1.1 upstream over kept-alive connections (a benchmark's
+    # server latency, behind nginx's TLS and HTTP/2).
+    proxied = (
+        "        location /up/ {\n"
+        "            proxy_pass http://kwup/;\n"
+        "            proxy_http_version 1.1;\n"
+        '            proxy_set_header Connection "";\n'
+        "        }\n"
+        if upstream
+        else ""
+    )
+    upstream_block = (
+        f"    upstream kwup {{ server {upstream}; keepalive 64; }}\n" if upstream else ""
     )
     return (
         "worker_processes 1;\n"
@@ -98,6 +119,7 @@ def _config(
         "    keepalive_timeout 75s;\n"
         f"    keepalive_requests {keepalive};\n"
         f"    http2_max_concurrent_streams {streams};\n"
+        f"{upstream_block}"
         "    client_max_body_size 64m;\n"
         "    server {\n"
         f"        listen 127.0.0.1:{port} ssl http2;\n"
@@ -108,6 +130,7 @@ def _config(
         f"            alias {tmp}/files/;\n"
         f"{dav}"
         "        }\n"
+        f"{proxied}"
         "        location / {\n"
         "            default_type text/plain;\n"
         '            return 200 "ok";\n'
@@ -129,8 +152,11 @@ class NginxH2:
         max_concurrent_streams: int = 128,
         files: Mapping[str, bytes] | None = None,
         binary: str | None = None,
+        upstream: str | None = None,
     ) -> None:
         self._binary = binary or find_nginx() or "nginx"
+        #: "host:port" of an HTTP/1.1 server that /up/... is proxied to (kept alive).
+        self.upstream = upstream
         self.certfile = certfile
         self.keyfile = keyfile
         self.keepalive_requests = keepalive_requests
@@ -175,6 +201,7 @@ class NginxH2:
                 self.keepalive_requests,
                 self.max_concurrent_streams,
                 build,
+                self.upstream,
             )
             pathlib.Path(config).write_text(text, encoding="utf-8")
             pathlib.Path(tmp, "access.log").touch()

@@ -283,6 +283,8 @@ class H2Connection:
         self._lock = threading.Lock()
         self._waiters: list[_Waiter] = []
         self._local = threading.local()
+        #: Streams of responses dropped unclosed, released at the next use (``abandon``).
+        self._abandoned: collections.deque[tuple[int, Any]] = collections.deque()
         #: Pokes the reader out of poll() when another thread queued bytes the socket
         #: did not take (the reader polls for writability only if there were any).
         self._waker_r, self._waker_w = socket.socketpair()
@@ -341,6 +343,8 @@ class H2Connection:
     def reserve(self) -> bool:
         """Take a place for one stream, if the connection has one."""
         with self._lock:
+            if self._abandoned:
+                self._release_abandoned()
             if not self.usable() or self.active >= self.max_streams:
                 return False
             self.active += 1
@@ -497,33 +501,49 @@ class H2Connection:
         if self._forked:
             return
         with self._lock:
-            stream = self._streams.pop(stream_id, None) if stream_id is not None else None
-            if stream_id is not None and stream is None:
-                return  # released already
-            if (
-                stream is not None
-                and not (stream.ended and stream.sent_whole)
-                and stream.error is None
-                and self._failure is None
-                and not self._closed
-            ):
-                try:
-                    self._h2.reset_stream(stream.id, ErrorCodes.CANCEL)
-                except h2.exceptions.StreamClosedError:
-                    pass
-                self._out += self._h2.data_to_send()
-                self._flush()
-            self.active -= 1
-            if self.active == 0:
-                self.idle_since = _monotonic()
-            # Unusable (GOAWAY, failed, out of stream ids) and idle: nobody will use
-            # or close it otherwise, the pool has let go of it.
-            finish = self.active == 0 and not self._closed and not self.usable()
+            finish = self._release(stream_id)
             self._wake()
         if finish:
             self.close()
         if self._on_release is not None:
             self._on_release(self)
+
+    def abandon(self, stream_id: int, counters: Any) -> None:
+        """:meth:`release` for a response the garbage collector found unclosed: queued,
+        done at the connection's next use (a deque append takes no lock)."""
+        self._abandoned.append((stream_id, counters))
+
+    def _release_abandoned(self) -> None:
+        while self._abandoned:
+            stream_id, counters = self._abandoned.popleft()
+            self._release(stream_id)
+            if counters is not None:
+                counters.on_checkin()
+
+    def _release(self, stream_id: int | None) -> bool:
+        """The work of :meth:`release`, lock held; whether the connection should close."""
+        stream = self._streams.pop(stream_id, None) if stream_id is not None else None
+        if stream_id is not None and stream is None:
+            return False  # released already
+        if (
+            stream is not None
+            and not (stream.ended and stream.sent_whole)
+            and stream.error is None
+            and self._failure is None
+            and not self._closed
+        ):
+            try:
+                self._h2.reset_stream(stream.id, ErrorCodes.CANCEL)
+            except h2.exceptions.StreamClosedError:
+                pass
+            self._out += self._h2.data_to_send()
+            self._flush()
+        self.active -= 1
+        if self.active == 0:
+            self.idle_since = _monotonic()
+        # Unusable (GOAWAY, failed, out of stream ids) and idle: nobody will use or close
+        # it otherwise, the pool has let go of it.
+        return self.active == 0 and not self._closed and not self.usable()
 
     def unreserve(self) -> None:
         """Give back a place taken with :meth:`reserve` and never used."""

@@ -42,7 +42,7 @@ from urllib3.util import SKIP_HEADER
 from urllib3.util.request import body_to_chunks
 
 from keepwarm._retry import IDEMPOTENT_METHODS
-from keepwarm._telemetry import HostCounters, Timings, attach_timings
+from keepwarm._telemetry import Timings, attach_timings
 from keepwarm._upstream.connection import InstrumentedHTTPSConnection, log
 from keepwarm._upstream.h2conn import (
     ConnectionLost,
@@ -293,6 +293,17 @@ class H2Body:
     def close(self) -> None:
         self._closed = True
 
+    def __del__(self) -> None:
+        # A response dropped unread and unclosed: its stream's place goes back. Deferred
+        # to the connection's next use: the collector may run this in a thread that holds
+        # the connection's (or the counters') lock.
+        slot = self._slot
+        if not slot._released:
+            slot._released = True
+            conn, stream = slot._conn, slot._stream
+            if conn is not None and stream is not None:
+                conn.abandon(stream, slot._pool._keepwarm.counters)
+
     def readable(self) -> bool:
         return True
 
@@ -354,7 +365,6 @@ class H2Slot:
         self._refusals = 0
         self._resends = 0
         self._sent_at = 0.0
-        self._finalizer: weakref.finalize[Any, Any] | None = None
         self._released = False
         self.sock: Any = _ReadTimeout(self)
 
@@ -468,8 +478,6 @@ class H2Slot:
         if self._released:
             return
         self._released = True
-        if self._finalizer is not None:
-            self._finalizer.detach()
         conn, self._conn = self._conn, None
         if conn is not None:
             if self._stream is not None:
@@ -546,7 +554,6 @@ class H2Slot:
             counters.on_response(wait, None)
         body = H2Body(self, status, headers)
         assert self._conn is not None and self._stream is not None
-        self._finalizer = weakref.finalize(body, _abandoned, self._conn, self._stream, counters)
         method, url, _, _ = self._request or ("GET", "/", None, None)
         response = HTTPResponse(
             body=body,  # type: ignore[arg-type]  # a file object: read(), close()
@@ -656,13 +663,6 @@ def _as_bytes(chunks: Iterable[Any] | None) -> Iterator[bytes]:
             yield chunk.encode("utf-8")
         elif chunk:
             yield bytes(chunk)
-
-
-def _abandoned(conn: H2Connection, stream: int, counters: HostCounters | None) -> None:
-    """A response dropped unread and unclosed: give its stream's place back."""
-    conn.release(stream)
-    if counters is not None:
-        counters.on_checkin()
 
 
 class H2HTTPSConnectionPool(_InstrumentedPool, HTTPSConnectionPool):
