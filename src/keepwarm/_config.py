@@ -13,7 +13,6 @@ typo fails at start-up with a message that names the setting, not on the first r
 
 from __future__ import annotations
 
-import difflib
 import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -472,6 +471,8 @@ def did_you_mean(name: str, known: Collection[str]) -> str | None:
     meant = _MEANT.get(key.removeprefix("keepwarm_"))
     if meant is not None and meant.split("=")[0] in known:
         return meant
+    import difflib  # on demand: only a misspelt name needs it
+
     close = difflib.get_close_matches(key, known, n=1)
     return close[0] if close else None
 

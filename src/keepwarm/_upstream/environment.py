@@ -15,18 +15,20 @@ What is read, with the same meaning as in requests:
 
 from __future__ import annotations
 
-import netrc as netrc_module
 import os
 import sys
 import threading
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlparse
 
 from requests.utils import address_in_network, is_ipv4_address, is_valid_cidr
 
 __all__ = ["EnvironmentSnapshot"]
+
+if TYPE_CHECKING:
+    import netrc as netrc_module
 
 _NETRC_FILES: Final = (".netrc", "_netrc")
 #: Bypass decisions remembered per (host, port); bounded so a crawler cannot grow it.
@@ -46,6 +48,8 @@ def _find_netrc() -> str | None:
 def _load_netrc(path: str | None) -> netrc_module.netrc | None:
     if path is None:
         return None
+    import netrc as netrc_module  # on demand (with shlex): only a netrc file needs it
+
     try:
         return netrc_module.netrc(path)
     except (netrc_module.NetrcParseError, OSError):
