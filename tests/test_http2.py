@@ -280,7 +280,8 @@ def test_the_servers_stream_limit_is_kept(
     h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
 ) -> None:
     server = h2_server(max_concurrent_streams=2)
-    session = h2session(pool_maxsize=3)
+    # Blocking: beyond the limit, more connections up to pool_maxsize, then a queue.
+    session = h2session(pool_maxsize=3, pool_block=True, pool_timeout=10)
     with ThreadPoolExecutor(12) as pool:
         statuses = list(
             pool.map(lambda _: session.get(f"{server.url}/delay/50").status_code, range(36))
@@ -742,3 +743,31 @@ def test_an_upload_is_not_held_up_by_a_thread_waiting_for_a_slow_response(
         assert not slow.done()  # the upload did not wait for the slow response
         assert done.headers["x-body-length"] == str(len(payload))
         assert slow.result(timeout=15).status_code == 200
+
+
+def test_beyond_the_servers_stream_limit_a_pool_that_does_not_block_opens_more_connections(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server(max_concurrent_streams=1)
+    session = h2session(pool_maxsize=2)  # pool_block=False: never wait for a stream
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(
+            pool.map(lambda _: session.get(f"{server.url}/delay/300").status_code, range(6))
+        )
+    assert statuses == [200] * 6
+    assert server.recorder.connections_accepted == 6  # as HTTP/1.1 opens extra connections
+
+
+def test_a_blocking_pool_waits_for_a_stream_within_pool_timeout(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    server = h2_server(max_concurrent_streams=1)
+    session = h2session(pool_maxsize=1, pool_block=True, pool_timeout=0.2)
+    session.get(f"{server.url}/get")
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(session.get, f"{server.url}/delay/1500")
+        time.sleep(0.2)
+        with pytest.raises(keepwarm.PoolTimeout, match=r"no HTTP/2 stream .* became free"):
+            session.get(f"{server.url}/get")
+        assert slow.result(timeout=10).status_code == 200
+    assert server.recorder.connections_accepted == 1

@@ -103,14 +103,18 @@ class _Origin:
                 conn = self._reserve()
                 if conn is not None:
                     return conn
-                if not self._opening and len(self._conns) < pool._h2_max_connections:
+                # Room for another connection: below pool_maxsize, or beyond it when the
+                # pool does not block (as HTTP/1.1 opens an extra connection then).
+                room = len(self._conns) < pool._h2_max_connections or not pool.block
+                if not self._opening and room:
                     self._opening += 1
                     break
                 left = None if limit is None else limit - _monotonic()
                 if left is not None and left <= 0:
                     raise EmptyPoolError(
                         pool,
-                        "every stream of the pool's HTTP/2 connections is busy",
+                        "every stream of the pool's HTTP/2 connections is busy "
+                        f"({len(self._conns)} connections, pool_maxsize)",
                     )
                 self._cond.wait(left if left is not None else timeout)
         if self.http1:

@@ -467,6 +467,16 @@ class KeepwarmAdapter(HTTPAdapter):
         except EmptyPoolError as exc:
             if deadline is not None and deadline.remaining() <= 0:
                 raise deadline.exceeded("waiting for a free pooled connection", request) from exc
+            if getattr(exc.pool, "_h2_on", False):
+                raise PoolTimeout(
+                    f"no HTTP/2 stream to {exc.pool.host}:{exc.pool.port} became free within "
+                    f"pool_timeout={self.settings.pool_timeout:g} s: every stream the server "
+                    f"allows on all {self._pool_maxsize} connections is busy "
+                    f"(pool_block=True). Raise pool_maxsize, raise pool_timeout, close "
+                    f"streamed responses sooner, or set pool_block=False to open extra "
+                    f"connections instead of waiting.",
+                    request=request,
+                ) from exc
             raise PoolTimeout(
                 f"no connection to {exc.pool.host}:{exc.pool.port} became free within "
                 f"pool_timeout={self.settings.pool_timeout:g} s: all {self._pool_maxsize} "
