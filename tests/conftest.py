@@ -5,11 +5,12 @@ Every server listens on 127.0.0.1 port 0; nothing in the suite talks to any othe
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import ssl
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import trustme
@@ -18,7 +19,6 @@ from servers import (
     Handler,
     LocalServer,
     RawServer,
-    Script,
     backlog_full_address,
     default_handler,
 )
@@ -110,23 +110,42 @@ def server_ssl_context(server_cert: trustme.LeafCert) -> ssl.SSLContext:
 # -- servers --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def make_server(server_ssl_context: ssl.SSLContext) -> Iterator[Callable[..., LocalServer]]:
-    """Factory: ``make_server(handler=None, tls=False, **LocalServer_kwargs)`` returns a
-    started :class:`LocalServer`; every server it made is closed after the test."""
-    servers: list[LocalServer] = []
+class _Server(Protocol):
+    def start(self) -> Any: ...
+    def close(self) -> None: ...
 
-    def make(handler: Handler | None = None, tls: bool = False, **kwargs: Any) -> LocalServer:
-        context = server_ssl_context if tls else None
-        server = LocalServer(handler or default_handler, ssl_context=context, **kwargs)
-        servers.append(server)
-        return server.start()
+
+_ServerT = TypeVar("_ServerT", bound=_Server)
+
+
+def _started(build: Callable[..., _ServerT]) -> Iterator[Callable[..., _ServerT]]:
+    """A factory fixture's body: yields ``make(*args, **kwargs)``, which builds a server
+    with ``build`` and starts it; every server made is closed after the test."""
+    made: list[_ServerT] = []
+
+    def make(*args: Any, **kwargs: Any) -> _ServerT:
+        server = build(*args, **kwargs)
+        made.append(server)
+        server.start()
+        return server
 
     try:
         yield make
     finally:
-        for server in servers:
+        for server in made:
             server.close()
+
+
+@pytest.fixture
+def make_server(server_ssl_context: ssl.SSLContext) -> Iterator[Callable[..., LocalServer]]:
+    """Factory: ``make_server(handler=None, tls=False, **LocalServer_kwargs)`` returns a
+    started :class:`LocalServer`; every server it made is closed after the test."""
+
+    def build(handler: Handler | None = None, tls: bool = False, **kwargs: Any) -> LocalServer:
+        context = server_ssl_context if tls else None
+        return LocalServer(handler or default_handler, ssl_context=context, **kwargs)
+
+    yield from _started(build)
 
 
 @pytest.fixture
@@ -146,18 +165,7 @@ def https_server(make_server: Callable[..., LocalServer]) -> LocalServer:
 def raw_server() -> Iterator[Callable[..., RawServer]]:
     """Factory: ``raw_server(script, **RawServer_kwargs)`` returns a started
     :class:`RawServer`; all are closed after the test."""
-    servers: list[RawServer] = []
-
-    def make(script: Script, **kwargs: Any) -> RawServer:
-        server = RawServer(script, **kwargs)
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield make
-    finally:
-        for server in servers:
-            server.close()
+    yield from _started(RawServer)
 
 
 @pytest.fixture(name="backlog_full_address")
@@ -183,18 +191,7 @@ def h2_server(server_cert: trustme.LeafCert) -> Iterator[Callable[..., H2Server]
     """Factory: ``h2_server(**H2Server_options)`` returns a started :class:`H2Server`
     (``.url`` is ``https://127.0.0.1:PORT``, ``.recorder`` what it saw; verify with
     ``ca_bundle``); every server it made is closed after the test."""
-    servers: list[H2Server] = []
-
-    def make(**options: Any) -> H2Server:
-        server = H2Server(server_cert, **options)
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield make
-    finally:
-        for server in servers:
-            server.close()
+    yield from _started(functools.partial(H2Server, server_cert))
 
 
 @pytest.fixture
@@ -245,18 +242,7 @@ def nginx_h2(server_cert_files: tuple[str, str]) -> Iterator[Callable[..., Nginx
     if missing:
         pytest.skip(missing)
     certfile, keyfile = server_cert_files
-    servers: list[NginxH2] = []
-
-    def make(keepalive_requests: int = 10, **options: Any) -> NginxH2:
-        server = NginxH2(certfile, keyfile, keepalive_requests=keepalive_requests, **options)
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield make
-    finally:
-        for server in servers:
-            server.close()
+    yield from _started(functools.partial(NginxH2, certfile, keyfile, keepalive_requests=10))
 
 
 @pytest.fixture
@@ -269,15 +255,4 @@ def nghttpd_server(server_cert_files: tuple[str, str]) -> Iterator[Callable[...,
     if missing:
         pytest.skip(missing)
     certfile, keyfile = server_cert_files
-    servers: list[NghttpdServer] = []
-
-    def make(**options: Any) -> NghttpdServer:
-        server = NghttpdServer(certfile, keyfile, **options)
-        servers.append(server)
-        return server.start()
-
-    try:
-        yield make
-    finally:
-        for server in servers:
-            server.close()
+    yield from _started(functools.partial(NghttpdServer, certfile, keyfile))
