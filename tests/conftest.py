@@ -183,6 +183,30 @@ def tmp_home(_isolated_env: pathlib.Path) -> pathlib.Path:
     return _isolated_env
 
 
+# -- tracing --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tracing() -> Iterator[Any]:
+    """OpenTelemetry's requests instrumentation for the test: yields the in-memory span
+    exporter (``get_finished_spans()``, ``clear()``)."""
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = RequestsInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        yield exporter
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+
+
 # -- HTTP/2 servers -------------------------------------------------------------------
 
 

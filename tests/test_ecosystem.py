@@ -87,18 +87,8 @@ def assert_fast_path_back() -> None:
 # -- OpenTelemetry (and ddtrace, which wraps Session.send the same way) --------------
 
 
-@pytest.fixture
-def tracing() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrumentor = RequestsInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
-    try:
-        yield exporter
-    finally:
-        instrumentor.uninstrument()
-        provider.shutdown()
+# ``tracing`` (tests/conftest.py): OpenTelemetry's requests instrumentation, spans kept in
+# memory.
 
 
 def test_opentelemetry_traces_every_entry_point_as_it_traces_requests(

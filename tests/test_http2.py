@@ -556,28 +556,17 @@ def test_probe_shows_the_server_offers_h2_and_measures_over_it(
 
 
 def test_a_tracer_sees_every_http2_request_as_it_sees_http11_ones(
-    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session], plain: Any
+    h2_server: Callable[..., H2Server],
+    h2session: Callable[..., keepwarm.Session],
+    plain: Any,
+    tracing: Any,
 ) -> None:
-    from opentelemetry.instrumentation.requests import RequestsInstrumentor
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
     server = h2_server()
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    instrumentor = RequestsInstrumentor()
-    instrumentor.instrument(tracer_provider=provider)
-    try:
-        names = []
-        for client in (h2session(), plain):
-            exporter.clear()
-            assert client.get(f"{server.url}/redirect?to=/get", timeout=TIMEOUT).ok
-            names.append([span.name for span in exporter.get_finished_spans()])
-    finally:
-        instrumentor.uninstrument()
-        provider.shutdown()
+    names = []
+    for client in (h2session(), plain):
+        tracing.clear()
+        assert client.get(f"{server.url}/redirect?to=/get", timeout=TIMEOUT).ok
+        names.append([span.name for span in tracing.get_finished_spans()])
     assert names[0] == names[1]
     assert names[0]
     for version in ("2", "1.1"):
