@@ -18,13 +18,11 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping
 
-from keepwarm.bench._servers import _free_port
+from keepwarm.bench._servers import _free_port, wait_listening
 
 __all__ = ["NghttpdServer", "find_nghttpd", "nghttpd_missing"]
 
@@ -112,15 +110,7 @@ class NghttpdServer:
 
     def _wait_ready(self) -> bool:
         assert self._proc is not None
-        deadline = time.monotonic() + _START_SECONDS
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                return False
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            time.sleep(0.02)
-        return False
+        return wait_listening(self._proc, self.port, _START_SECONDS)
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None

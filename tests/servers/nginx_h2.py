@@ -20,7 +20,6 @@ import contextlib
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
-from keepwarm.bench._servers import _free_port, _stop
+from keepwarm.bench._servers import _free_port, _stop, wait_listening
 
 __all__ = ["NginxH2", "NginxRequest", "find_nginx", "nginx_h2_missing"]
 
@@ -224,15 +223,7 @@ class NginxH2:
 
     def _wait_ready(self) -> bool:
         assert self._proc is not None
-        deadline = time.monotonic() + _START_SECONDS
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                return False
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            time.sleep(0.02)
-        return False
+        return wait_listening(self._proc, self.port, _START_SECONDS)
 
     def _stop_and_read_error(self) -> str:
         proc, self._proc = self._proc, None

@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from keepwarm.bench._child import BenchError, ChildProcess
 
@@ -203,6 +203,20 @@ def nginx_version(binary: str) -> str:
     return text.rpartition("/")[2] or "unknown"
 
 
+def wait_listening(proc: subprocess.Popen[Any], port: int, seconds: float) -> bool:
+    """Whether ``proc`` accepts connections on 127.0.0.1:``port`` within ``seconds`` (False
+    as soon as it exits)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -322,15 +336,7 @@ class NginxServer:
 
     def _wait_ready(self) -> bool:
         assert self._proc is not None
-        deadline = time.monotonic() + _NGINX_START_SECONDS
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                return False
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            time.sleep(0.02)
-        return False
+        return wait_listening(self._proc, self.port, _NGINX_START_SECONDS)
 
     def _stop_and_read_error(self) -> str:
         proc, self._proc = self._proc, None
