@@ -370,7 +370,9 @@ def test_streams_refused_by_goaway_are_sent_again_whatever_the_method(
     # Every request processed exactly once: refused ones were not, then were, once.
     assert len(processed) == 80
     stats = session.stats()
-    assert stats.refused_resends == len(server.recorder.refused)
+    # Every refusal the server recorded was resent; the client may count a few more: streams
+    # written after the server stopped reading, which it never saw.
+    assert stats.refused_resends >= len(server.recorder.refused) > 0
     assert stats.retries == 0
     assert stats.requests == 80
 

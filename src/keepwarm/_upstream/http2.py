@@ -83,6 +83,8 @@ class _Origin:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._conns: list[H2Connection] = []
+        #: Connections that take no new streams but still carry some (closed by close()).
+        self._retiring: weakref.WeakSet[H2Connection] = weakref.WeakSet()
         self._opening = 0
         self._closed = False
         self.http1 = False
@@ -155,6 +157,9 @@ class _Origin:
             if not conn.usable():
                 if conn.active == 0:
                     conn.close()
+                else:
+                    # Retiring: it closes itself when its last stream ends, or here.
+                    self._retiring.add(conn)
                 continue
             keep.append(conn)
             if found is None and conn.reserve():
@@ -214,7 +219,9 @@ class _Origin:
     def close(self) -> None:
         with self._cond:
             self._closed = True
-            conns, self._conns = self._conns, []
+            conns = [*self._conns, *self._retiring]
+            self._conns = []
+            self._retiring.clear()
             self._cond.notify_all()
         for conn in conns:
             conn.close()
