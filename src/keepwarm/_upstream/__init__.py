@@ -28,7 +28,8 @@ Modules:
 * ``transport``: ``KeepwarmAdapter``, requests' ``HTTPAdapter`` with keepwarm's pools;
 * ``pool``: urllib3 pools that count, expire, bound waits and resend stale requests;
 * ``connection``: urllib3 connections that count and time;
-* ``wire``: HTTP/1.1 request heads written and response heads parsed with less work;
+* ``wire``: HTTP/1.1 request heads written and response heads parsed with less work, and
+  bodies read from plain TCP sockets without a poll before every receive;
 * ``cookies``: thread-safe and per-request cookie jars, cookie extraction;
 * ``environment``: requests' proxy and netrc lookups, answered from a snapshot;
 * ``tls``: one SSL context per TLS configuration (requests' CA bundle checks).
@@ -135,7 +136,10 @@ Copies of urllib3:
 Copies of CPython:
 
 * ``http.client.HTTPResponse.begin`` (copy) -> ``wire.FastHeadersHTTPResponse.begin`` (also skips
-  every 1xx but 101, not only 100). Tests: test_http11.py, test_parity.py, test_faults.py.
+  every 1xx but 101, not only 100; a body announced over ``wire.LARGE_BODY`` on a plain TCP socket
+  with a timeout is then read through ``wire._large_body_reader``: the head's reader emptied and
+  detached, the same raw stream under a 1-byte buffer). Tests: test_http11.py, test_parity.py,
+  test_faults.py, test_streaming.py.
 * ``http.client.parse_headers`` (copy) -> ``wire.parse_headers``. Fallback: the email parser for
   anything but plain ``Name: value`` lines. One deliberate difference: a bare CR is read as a
   space (RFC 9112 2.2), not as a line break. Tests: test_http11.py (hypothesis-compared).
@@ -165,6 +169,15 @@ Overrides of private methods:
   closes its state machine on GOAWAY and then rejects the frames of the streams the server
   still finishes; h2 dispatches frames through bound methods collected in ``__init__``, so the
   override is what runs). Tests: test_http2.py (the GOAWAY tests, nginx's included).
+
+* ``socket.SocketIO.readinto`` (override) -> ``wire.ReadFirstSocketIO.readinto`` (a receive
+  straight on the descriptor first, ``os.readv``; CPython's own, which polls with the socket's
+  timeout, when that would block, after a timeout and once closed). ``wire._read_first`` puts the
+  class on the ``SocketIO`` that http.client's ``sock.makefile("rb")`` made (``__class__``
+  assignment: ``makefile`` also counts its reference on the socket, which closing releases).
+  Fallback: CPython's reader for TLS sockets, gevent's, sockets without a timeout (blocking) and
+  anything but ``makefile``'s ``BufferedReader`` over a ``SocketIO``. Tests: test_streaming.py,
+  test_faults.py, test_deadline.py, test_gevent.py.
 
 Private imports:
 
@@ -223,6 +236,10 @@ Private attributes:
   Tests: test_http11.py.
 * ``http.client.HTTPResponse._method`` (attribute) -> ``wire.FastHeadersHTTPResponse.begin``. Tests:
   test_http11.py.
+* ``socket.SocketIO._sock`` (attribute) -> ``wire.ReadFirstSocketIO.readinto``. Tests:
+  test_streaming.py.
+* ``socket.SocketIO._timeout_occurred`` (attribute) -> ``wire.ReadFirstSocketIO.readinto``. Tests:
+  test_streaming.py.
 * ``email.message.Message._headers`` (attribute) -> ``wire.PlainHTTPMessage``,
   ``wire.parse_headers``. Tests: test_http11.py.
 * ``email.message.Message._payload`` (attribute) -> ``wire.parse_headers``. Tests: test_http11.py.
