@@ -2,7 +2,8 @@
 
 A large body on a plain TCP socket with a read timeout is read by
 ``keepwarm._upstream.wire.ReadFirstSocketIO`` (a receive without the poll CPython puts
-before each one) with no buffer between the socket and ``iter_content``'s chunks. The
+before each one), over TLS by ``TLSSocketIO`` (``SSLSocket.read`` without the layers
+above it), with no buffer between the socket and ``iter_content``'s chunks. The
 read timeout must hold as before: a server that stops sending mid-body is cut after the
 read timeout, with the same exception plain requests raises on the same server. Every
 server here is on 127.0.0.1 and bounded (``HOLD_SECONDS``, the server's close).
@@ -20,7 +21,7 @@ import requests
 from urllib3.exceptions import ReadTimeoutError
 
 import keepwarm
-from keepwarm._upstream.wire import LARGE_BODY, ReadFirstSocketIO
+from keepwarm._upstream.wire import LARGE_BODY, ReadFirstSocketIO, TLSSocketIO
 from servers import RawServer, read_request_head
 
 READ_TIMEOUT = 0.5
@@ -30,22 +31,27 @@ BODY = 8 * LARGE_BODY
 PATTERN = bytes(range(256)) * 256
 
 
-def stalls_after(sent: int, context: ssl.SSLContext | None = None) -> Any:
-    """Announce ``BODY`` bytes, send the first *sent*, then send nothing more."""
+def over_tls(script: Any, context: ssl.SSLContext | None) -> Any:
+    """*script* on the connection wrapped in TLS (as it is, with no *context*)."""
+    if context is None:
+        return script
 
-    def script(conn: socket.socket, server: RawServer) -> None:
-        if context is None:
-            serve(conn, server)
-            return
+    def wrapped(conn: socket.socket, server: RawServer) -> None:
         conn.settimeout(5.0)
         try:
             tls = context.wrap_socket(conn, server_side=True)
         except (OSError, ssl.SSLError):
             return
         with tls:
-            serve(tls, server)
+            script(tls, server)
 
-    def serve(conn: socket.socket, server: RawServer) -> None:
+    return wrapped
+
+
+def stalls_after(sent: int, context: ssl.SSLContext | None = None) -> Any:
+    """Announce ``BODY`` bytes, send the first *sent*, then send nothing more."""
+
+    def script(conn: socket.socket, server: RawServer) -> None:
         if not read_request_head(conn):
             return
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % BODY)
@@ -56,7 +62,7 @@ def stalls_after(sent: int, context: ssl.SSLContext | None = None) -> Any:
             left -= step
         server.wait_closed()
 
-    return script
+    return over_tls(script, context)
 
 
 def sends_all(conn: socket.socket, server: RawServer) -> None:
@@ -101,7 +107,7 @@ def test_stalled_large_body_is_cut_at_the_read_timeout_as_in_requests(sent: int)
 def test_stalled_large_body_over_tls_is_cut_at_the_read_timeout_as_in_requests(
     server_ssl_context: ssl.SSLContext, ca_bundle: str
 ) -> None:
-    """TLS keeps CPython's reader (OpenSSL reads first already); same outcome."""
+    """Over TLS, ``TLSSocketIO`` reads the records; the same outcome as requests'."""
     with RawServer(stalls_after(3 * LARGE_BODY, server_ssl_context)) as server:
         url = server.url.replace("http://", "https://")
         with requests.Session() as plain:
@@ -113,14 +119,21 @@ def test_stalled_large_body_over_tls_is_cut_at_the_read_timeout_as_in_requests(
     assert READ_TIMEOUT <= k_secs < READ_TIMEOUT + MARGIN
 
 
-def test_large_body_is_read_whole_and_the_connection_reused() -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_large_body_is_read_whole_and_the_connection_reused(
+    scheme: str, server_ssl_context: ssl.SSLContext, ca_bundle: str
+) -> None:
     expected = PATTERN * (BODY // len(PATTERN))
-    with RawServer(sends_all) as server, keepwarm.Session() as kw:
-        with kw.get(server.url, stream=True) as r:
-            assert type(r.raw._fp.fp.raw) is ReadFirstSocketIO  # the path under test
+    context = server_ssl_context if scheme == "https" else None
+    reader = TLSSocketIO if scheme == "https" else ReadFirstSocketIO
+    with RawServer(over_tls(sends_all, context)) as server, keepwarm.Session() as kw:
+        kw.verify = ca_bundle
+        url = server.url.replace("http://", f"{scheme}://")
+        with kw.get(url, stream=True) as r:
+            assert type(r.raw._fp.fp.raw) is reader  # the path under test
             assert b"".join(r.iter_content(65536)) == expected
-        assert kw.get(server.url).content == expected
-        with kw.get(server.url, stream=True) as r:
+        assert kw.get(url).content == expected
+        with kw.get(url, stream=True) as r:
             assert r.raw.read(7) == expected[:7]
             assert r.raw.read() == expected[7:]
         assert server.connections_accepted == 1
