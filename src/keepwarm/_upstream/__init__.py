@@ -28,7 +28,9 @@ Modules:
 * ``transport``: ``KeepwarmAdapter``, requests' ``HTTPAdapter`` with keepwarm's pools;
 * ``pool``: urllib3 pools that count, expire, bound waits and resend stale requests;
 * ``connection``: urllib3 connections that count and time;
-* ``wire``: HTTP/1.1 request heads written and response heads parsed with less work;
+* ``wire``: HTTP/1.1 request heads written and response heads parsed with less work, and
+  bodies read from plain TCP sockets without a poll before every receive, and from TLS
+  sockets with fewer calls per record;
 * ``cookies``: thread-safe and per-request cookie jars, cookie extraction;
 * ``environment``: requests' proxy and netrc lookups, answered from a snapshot;
 * ``tls``: one SSL context per TLS configuration (requests' CA bundle checks).
@@ -135,12 +137,20 @@ Copies of urllib3:
 Copies of CPython:
 
 * ``http.client.HTTPResponse.begin`` (copy) -> ``wire.FastHeadersHTTPResponse.begin`` (also skips
-  every 1xx but 101, not only 100). Tests: test_http11.py, test_parity.py, test_faults.py.
+  every 1xx but 101, not only 100; a body announced over ``wire.LARGE_BODY`` on a plain TCP or
+  TLS socket with a timeout is then read through ``wire._large_body_reader``: the head's reader
+  emptied and detached, the same raw stream under a 1-byte buffer). Tests: test_http11.py,
+  test_parity.py, test_faults.py, test_streaming.py.
 * ``http.client.parse_headers`` (copy) -> ``wire.parse_headers``. Fallback: the email parser for
   anything but plain ``Name: value`` lines. One deliberate difference: a bare CR is read as a
   space (RFC 9112 2.2), not as a line break. Tests: test_http11.py (hypothesis-compared).
 * ``http.client.HTTPConnection.putheader`` (copy) -> ``wire._header_lines`` (its checks). Fallback:
   http.client's own for bytes names and rejected characters. Tests: test_http11.py.
+* ``ssl.SSLSocket.read`` (copy) -> ``wire.TLSSocketIO.readinto`` (called from the raw reader under a
+  TLS response's ``fp``, in place of ``SocketIO.readinto`` -> ``recv_into`` -> ``read``).
+  ``wire._read_first`` puts the class on the ``SocketIO`` of a TLS socket with a timeout.
+  Fallback: CPython's reader once closed or unwrapped and after a timeout. Tests:
+  test_streaming.py, test_tls.py.
 * ``http.cookiejar.CookieJar.__iter__`` (copy) -> ``cookies.ThreadSafeCookieJar.__iter__``. Tests:
   test_threads.py.
 * ``http.cookiejar.CookieJar.clear`` (copy) -> ``cookies.ThreadSafeCookieJar.clear``. Tests:
@@ -165,6 +175,16 @@ Overrides of private methods:
   closes its state machine on GOAWAY and then rejects the frames of the streams the server
   still finishes; h2 dispatches frames through bound methods collected in ``__init__``, so the
   override is what runs). Tests: test_http2.py (the GOAWAY tests, nginx's included).
+
+* ``socket.SocketIO.readinto`` (override) -> ``wire.ReadFirstSocketIO.readinto`` (a receive
+  straight on the descriptor first, ``os.readv``; CPython's own, which polls with the socket's
+  timeout, when that would block, after a timeout and once closed). ``wire._read_first`` puts the
+  class on the ``SocketIO`` that http.client's ``sock.makefile("rb")`` made (``__class__``
+  assignment: ``makefile`` also counts its reference on the socket, which closing releases).
+  Fallback: CPython's reader for gevent's sockets, sockets without a timeout (blocking) and
+  anything but ``makefile``'s ``BufferedReader`` over a ``SocketIO`` (TLS: ``wire.TLSSocketIO``).
+  Tests: test_streaming.py,
+  test_faults.py, test_deadline.py, test_gevent.py.
 
 Private imports:
 
@@ -223,6 +243,11 @@ Private attributes:
   Tests: test_http11.py.
 * ``http.client.HTTPResponse._method`` (attribute) -> ``wire.FastHeadersHTTPResponse.begin``. Tests:
   test_http11.py.
+* ``ssl.SSLSocket._sslobj`` (attribute) -> ``wire.TLSSocketIO.readinto``. Tests: test_streaming.py.
+* ``socket.SocketIO._sock`` (attribute) -> ``wire.ReadFirstSocketIO.readinto``. Tests:
+  test_streaming.py.
+* ``socket.SocketIO._timeout_occurred`` (attribute) -> ``wire.ReadFirstSocketIO.readinto``. Tests:
+  test_streaming.py.
 * ``email.message.Message._headers`` (attribute) -> ``wire.PlainHTTPMessage``,
   ``wire.parse_headers``. Tests: test_http11.py.
 * ``email.message.Message._payload`` (attribute) -> ``wire.parse_headers``. Tests: test_http11.py.

@@ -1,0 +1,332 @@
+"""Streaming a large body: ``for chunk in r.iter_content(65536)`` with ``stream=True``.
+
+Issue 16's target: keepwarm.Session, with its default read timeout, streams a 100 MB body
+at least as fast as plain ``requests.Session()`` with no timeout at all, over HTTP and
+HTTPS. A socket with a timeout costs CPython a ``poll()`` before every ``recv``, so three
+clients run in each round, in an order that rotates from round to round:
+
+* ``requests``: ``requests.Session()``, no timeout (the target);
+* ``requests+timeout``: the same with ``timeout=(3, 7)``, keepwarm's default: what a read
+  timeout costs by itself;
+* ``keepwarm``: ``keepwarm.Session()`` with its defaults.
+
+Each client downloads the body ``DOWNLOADS`` times per round, each on a new connection
+(the server closes it; ``--keep-alive`` to keep one per client: a kept connection's
+receive buffer, as TCP autotuned it, then favours one client over the others for the
+whole run); only the body loop is timed, from the response head to the last chunk. With
+two CPUs or more the server is pinned to the first and the client to the second
+(``--no-pin`` to leave them to the scheduler): a 100 MB download over HTTP takes ~20 ms,
+and a migration of either process halves the rate. Figures: MB/s (wall) and client CPU
+per 100 MB, medians over rounds with the lowest and highest; ratios are medians of
+per-round ratios (a client's MB/s over plain requests' in the same round, its CPU over
+plain requests'). The server is a small dedicated one in a child process (this script
+with ``--serve``): it sends the body from one buffer in 1 MiB ``sendall`` calls.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/streaming.py [--rounds 15] [--mb 100]
+        [--scheme http|https|both] [--downloads 3] [--no-pin]
+        [--keep-alive] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+ROUNDS = 15
+BODY_MB = 100
+#: Downloads per client per round, timed together (one 100 MB download takes ~20 ms over
+#: HTTP here: too short to time alone on a shared machine).
+DOWNLOADS = 3
+CHUNK = 65536
+#: keepwarm's default (connect, read) timeout, given to plain requests in the middle client.
+TIMEOUT = (3, 7)
+#: Server side: the slice of the body per ``sendall``, the most requests per connection,
+#: the largest body served, and how long a connection may sit idle.
+SEND_SLICE = 1 << 20
+MAX_REQUESTS_PER_CONNECTION = 10_000
+MAX_BODY = 1 << 32
+SERVER_IDLE_SECONDS = 120.0
+MAX_HEAD = 64 * 1024
+
+CLIENTS = ("requests", "requests+timeout", "keepwarm")
+
+
+# -- the server (a child process) ---------------------------------------------------------
+
+
+def _read_head(conn: socket.socket, buffered: bytearray) -> bytes | None:
+    """One request head from *conn* (None at end of stream or on an oversized head)."""
+    while b"\r\n\r\n" not in buffered:
+        if len(buffered) > MAX_HEAD:
+            return None
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buffered += data
+    head, _, rest = bytes(buffered).partition(b"\r\n\r\n")
+    buffered[:] = rest
+    return head
+
+
+def _serve_connection(conn: socket.socket, body: memoryview) -> None:
+    """``GET /N`` -> N bytes, kept alive, until the client closes or a bound is hit;
+    ``GET /N?close``: N bytes, then the connection is closed."""
+    buffered = bytearray()
+    with conn:
+        conn.settimeout(SERVER_IDLE_SECONDS)
+        try:
+            for _ in range(MAX_REQUESTS_PER_CONNECTION):
+                head = _read_head(conn, buffered)
+                if head is None:
+                    return
+                path, _, query = head.split(b" ", 2)[1].partition(b"?")
+                size = int(path.strip(b"/") or b"0")
+                if not 0 <= size <= MAX_BODY:
+                    return
+                close = query == b"close"
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                    b"Content-Length: %d\r\n%s\r\n"
+                    % (size, b"Connection: close\r\n" if close else b"")
+                )
+                left = size
+                while left:
+                    step = min(left, len(body))
+                    conn.sendall(body[:step])
+                    left -= step
+                if close:
+                    return
+        except (OSError, ValueError, IndexError):
+            return
+
+
+def serve(cert_chain: str | None, cpu: int | None) -> int:
+    """Print the port, serve until stdin closes."""
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+    body = memoryview(bytes(range(256)) * (SEND_SLICE // 256))
+    context: ssl.SSLContext | None = None
+    if cert_chain:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert_chain)
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+
+    def accept() -> None:
+        while True:  # a daemon thread: ends with the process (stdin closed)
+            try:
+                conn, _ = listener.accept()
+                if context is not None:
+                    conn.settimeout(SERVER_IDLE_SECONDS)
+                    conn = context.wrap_socket(conn, server_side=True)
+            except OSError:
+                continue
+            threading.Thread(target=_serve_connection, args=(conn, body), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    print(listener.getsockname()[1], flush=True)
+    sys.stdin.read()
+    return 0
+
+
+@contextlib.contextmanager
+def server(cert_chain: str | None, cpu: int | None = None) -> Iterator[int]:
+    """The port of a server child process (pinned to *cpu* if given), stopped on exit."""
+    args = [sys.executable, __file__, "--serve"]
+    if cert_chain:
+        args += ["--cert", cert_chain]
+    if cpu is not None:
+        args += ["--cpu", str(cpu)]
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        line = proc.stdout.readline()
+        if not line.strip():
+            raise RuntimeError("the streaming server did not start")
+        yield int(line)
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+# -- the clients --------------------------------------------------------------------------
+
+
+def _download(get: Callable[[], Any], size: int, times: int = 1) -> tuple[float, float]:
+    """``(wall seconds, client CPU seconds)`` of the body loops of *times* streamed downloads
+    of *size* bytes (from the response head to the last chunk: the connection, the TLS
+    handshake and the request are not timed)."""
+    wall = cpu = 0.0
+    for _ in range(times):
+        got = 0
+        with get() as r:
+            r.raise_for_status()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            for chunk in r.iter_content(CHUNK):
+                got += len(chunk)
+            wall += time.perf_counter() - wall0
+            cpu += time.process_time() - cpu0
+        if got != size:
+            raise RuntimeError(f"read {got} bytes of {size}")
+    return wall, cpu
+
+
+def _loads() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+#: The CPUs this process may run on, before it pins itself to one of them.
+_ALLOWED = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+
+
+def _cpus(pin: bool) -> tuple[int | None, int | None]:
+    """``(server CPU, client CPU)``: the first two this process may run on, or Nones."""
+    allowed = _ALLOWED
+    if not pin or len(allowed) < 2:
+        return None, None
+    return allowed[0], allowed[1]
+
+
+def run_scheme(
+    scheme: str,
+    rounds: int,
+    size: int,
+    downloads: int = DOWNLOADS,
+    pin: bool = True,
+    keep_alive: bool = False,
+) -> dict[str, Any]:
+    import requests
+
+    import keepwarm
+    from keepwarm.bench._servers import tls_files
+
+    with tls_files([scheme]) as tls:
+        verify: Any = tls.bundle if scheme == "https" else True
+        server_cpu, client_cpu = _cpus(pin)
+        with server(tls.chain if scheme == "https" else None, server_cpu) as port:
+            if client_cpu is not None:
+                os.sched_setaffinity(0, {client_cpu})
+            url = f"{scheme}://127.0.0.1:{port}/{size}{'' if keep_alive else '?close'}"
+            plain, timed, kw = requests.Session(), requests.Session(), keepwarm.Session()
+            gets: dict[str, Callable[[], Any]] = {
+                "requests": lambda: plain.get(url, stream=True, verify=verify),
+                "requests+timeout": lambda: timed.get(
+                    url, stream=True, verify=verify, timeout=TIMEOUT
+                ),
+                "keepwarm": lambda: kw.get(url, stream=True, verify=verify),
+            }
+            walls: dict[str, list[float]] = {name: [] for name in CLIENTS}
+            cpus: dict[str, list[float]] = {name: [] for name in CLIENTS}
+            load_before = _loads()
+            try:
+                for name in CLIENTS:
+                    _download(gets[name], size)  # connect, warm up
+                for i in range(rounds):
+                    order = CLIENTS[i % 3 :] + CLIENTS[: i % 3]
+                    for name in order:
+                        wall, cpu = _download(gets[name], size, downloads)
+                        walls[name].append(wall)
+                        cpus[name].append(cpu)
+            finally:
+                plain.close()
+                timed.close()
+                kw.close()
+            load_after = _loads()
+    mb = size * downloads / 1e6
+    result: dict[str, Any] = {
+        "load": f"{load_before} -> {load_after}",
+        "rounds": rounds,
+        "downloads": downloads,
+        "pinned": client_cpu is not None,
+        "keep_alive": keep_alive,
+    }
+    for name in CLIENTS:
+        rates = [mb / w for w in walls[name]]
+        cpu_per_100 = [c * 100 / mb for c in cpus[name]]
+        result[name] = {
+            "mb_s": statistics.median(rates),
+            "mb_s_range": (min(rates), max(rates)),
+            "cpu_s_per_100mb": statistics.median(cpu_per_100),
+            "cpu_range": (min(cpu_per_100), max(cpu_per_100)),
+        }
+    for name in ("requests+timeout", "keepwarm"):
+        speed = [p / o for p, o in zip(walls["requests"], walls[name], strict=True)]
+        cpu = [o / p for p, o in zip(cpus["requests"], cpus[name], strict=True)]
+        result[f"{name}/requests"] = {
+            "speed": statistics.median(speed),
+            "speed_range": (min(speed), max(speed)),
+            "cpu": statistics.median(cpu),
+            "cpu_range": (min(cpu), max(cpu)),
+        }
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--mb", type=int, default=BODY_MB, help="body size in MB (10**6 bytes)")
+    parser.add_argument("--scheme", choices=("http", "https", "both"), default="both")
+    parser.add_argument("--downloads", type=int, default=DOWNLOADS)
+    parser.add_argument("--no-pin", action="store_true", help="leave CPUs to the scheduler")
+    parser.add_argument(
+        "--keep-alive", action="store_true", help="one connection per client for every download"
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cert", help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args.cert, args.cpu)
+    schemes = ["http", "https"] if args.scheme == "both" else [args.scheme]
+    results = {
+        s: run_scheme(
+            s, args.rounds, args.mb * 1_000_000, args.downloads, not args.no_pin, args.keep_alive
+        )
+        for s in schemes
+    }
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        print()
+        return 0
+    for scheme, r in results.items():
+        print(
+            f"{scheme}: {args.downloads} x {args.mb} MB per client per round, {r['rounds']} rounds,"
+            f" {'pinned' if r['pinned'] else 'not pinned'},"
+            f" {'kept-alive connections' if r['keep_alive'] else 'a connection per download'},"
+            f" load {r['load']}"
+        )
+        for name in CLIENTS:
+            c = r[name]
+            lo, hi = c["mb_s_range"]
+            clo, chi = c["cpu_range"]
+            print(
+                f"  {name:17} {c['mb_s']:7.0f} MB/s ({lo:.0f}-{hi:.0f}),"
+                f" CPU {c['cpu_s_per_100mb'] * 1e3:.1f} ms/100 MB ({clo * 1e3:.1f}-{chi * 1e3:.1f})"
+            )
+        for name in ("requests+timeout", "keepwarm"):
+            q = r[f"{name}/requests"]
+            print(
+                f"  {name} vs requests: speed {q['speed']:.3f}"
+                f" ({q['speed_range'][0]:.3f}-{q['speed_range'][1]:.3f}),"
+                f" CPU {q['cpu']:.3f} ({q['cpu_range'][0]:.3f}-{q['cpu_range'][1]:.3f})"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
