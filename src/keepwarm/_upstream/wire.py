@@ -146,7 +146,21 @@ def parse_headers(fp: BinaryIO) -> http.client.HTTPMessage:
     return message
 
 
-class ReadFirstSocketIO(socket.SocketIO):
+class _StartFirst:
+    """What both raw readers below serve before the socket: the start of a large body,
+    read ahead by the head's buffered reader (see :func:`_large_body_reader`)."""
+
+    _keepwarm_start: bytes = b""
+
+    def _read_start(self, b: Any) -> int:
+        start = self._keepwarm_start
+        n = min(len(b), len(start))
+        b[:n] = start[:n]
+        self._keepwarm_start = start[n:]
+        return n
+
+
+class ReadFirstSocketIO(_StartFirst, socket.SocketIO):
     """The raw reader under a plain-TCP response's buffered ``fp``: reads first, and
     waits (with the socket's timeout) only when nothing has arrived.
 
@@ -161,17 +175,9 @@ class ReadFirstSocketIO(socket.SocketIO):
     and polls only when a record is incomplete.
     """
 
-    #: The start of a large body, read ahead by the head's buffered reader: served before
-    #: anything from the socket (see :func:`_large_body_reader`).
-    _keepwarm_start: bytes = b""
-
     def readinto(self, b: Any) -> int | None:
-        start = self._keepwarm_start
-        if start:
-            n = min(len(b), len(start))
-            b[:n] = start[:n]
-            self._keepwarm_start = start[n:]
-            return n
+        if self._keepwarm_start:
+            return self._read_start(b)
         if not self._timeout_occurred and not self.closed:  # type: ignore[attr-defined]
             try:
                 return os.readv(self._sock.fileno(), (b,))  # type: ignore[attr-defined]
@@ -180,7 +186,7 @@ class ReadFirstSocketIO(socket.SocketIO):
         return super().readinto(b)
 
 
-class TLSSocketIO(socket.SocketIO):
+class TLSSocketIO(_StartFirst, socket.SocketIO):
     """The raw reader under a TLS response's buffered ``fp``: ``SSLSocket.read`` (CPython's,
     3.10 to 3.13) called from here, not through ``SocketIO.readinto``, ``recv_into`` and
     ``read``: three Python calls less per TLS record (16 KiB), 4-5 per 64 KiB chunk.
@@ -190,16 +196,9 @@ class TLSSocketIO(socket.SocketIO):
     anything this does not handle, CPython's own reader runs.
     """
 
-    #: As :attr:`ReadFirstSocketIO._keepwarm_start`.
-    _keepwarm_start: bytes = b""
-
     def readinto(self, b: Any) -> int | None:
-        start = self._keepwarm_start
-        if start:
-            n = min(len(b), len(start))
-            b[:n] = start[:n]
-            self._keepwarm_start = start[n:]
-            return n
+        if self._keepwarm_start:
+            return self._read_start(b)
         sock = self._sock  # type: ignore[attr-defined]
         sslobj = sock._sslobj
         if sslobj is None or self._timeout_occurred or self.closed:  # type: ignore[has-type]
