@@ -175,9 +175,18 @@ class ReadFirstSocketIO(_StartFirst, socket.SocketIO):
     and polls only when a record is incomplete.
     """
 
+    #: The first read of a response waits for the server as CPython's reader does: when
+    #: the request was just written its answer has rarely arrived, and a receive tried
+    #: first would fail (a system call and an exception per request). Reads after it,
+    #: the body's, try the descriptor first.
+    _keepwarm_waited: bool = False
+
     def readinto(self, b: Any) -> int | None:
         if self._keepwarm_start:
             return self._read_start(b)
+        if not self._keepwarm_waited:
+            self._keepwarm_waited = True
+            return super().readinto(b)
         if not self._timeout_occurred and not self.closed:  # type: ignore[attr-defined]
             try:
                 return os.readv(self._sock.fileno(), (b,))  # type: ignore[attr-defined]
