@@ -15,11 +15,12 @@ What it changes, and why:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from requests import PreparedRequest, Response
@@ -184,8 +185,8 @@ class KeepwarmAdapter(HTTPAdapter):
     ) -> None:
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
         self._instrument(self.poolmanager)
-        #: (origin, verify, cert) -> (urllib3 pool key, pool context, HTTP/2 offered).
-        self._pool_keys: dict[tuple[Any, ...], tuple[Any, dict[str, Any], bool]] = {}
+        #: (origin, verify, cert) -> (urllib3 pool key, pool context).
+        self._pool_keys: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
 
     def _instrument(self, manager: PoolManager, *, watched: bool = False) -> None:
         if "_socks_options" in manager.connection_pool_kw:
@@ -305,17 +306,11 @@ class KeepwarmAdapter(HTTPAdapter):
         """
         url = str(request.url)
         if proxies and select_proxy(url, dict(proxies)):
-            token = _PROXIED.set(True)
-            try:
+            with _http11_only():
                 return super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
-            finally:
-                _PROXIED.reset(token)
         if pools_hooked():
-            token = _PROXIED.set(True)  # urllib3's own pools: HTTP/1.1
-            try:
+            with _http11_only():  # urllib3's own pools
                 host_params, pool_kwargs = self._pool_key_attributes(request, verify, cert)
-            finally:
-                _PROXIED.reset(token)
             return self._watched_pools().connection_from_host(
                 **host_params, pool_kwargs=pool_kwargs
             )
@@ -327,7 +322,7 @@ class KeepwarmAdapter(HTTPAdapter):
         manager = self.poolmanager
         if entry is not None and (
             "ssl_context" not in entry[1]
-            or entry[1]["ssl_context"] is _tls.context_for(verify, cert, http2=entry[2])  # type: ignore[arg-type]
+            or entry[1]["ssl_context"] is _tls.context_for(verify, cert, http2=self._http2)  # type: ignore[arg-type]
         ):
             pool = manager.pools.get(entry[0])
             if pool is not None:
@@ -349,8 +344,7 @@ class KeepwarmAdapter(HTTPAdapter):
         pool_key = key_fn(context)
         if len(self._pool_keys) >= _POOL_KEY_CACHE_MAX:
             self._pool_keys.clear()
-        http2 = getattr(pool_kwargs.get("ssl_context"), "keepwarm_http2", False)
-        self._pool_keys[cache_key] = (pool_key, dict(context), http2)
+        self._pool_keys[cache_key] = (pool_key, dict(context))
         return manager.connection_from_pool_key(pool_key, request_context=context)
 
     def _pool_key_attributes(
@@ -468,21 +462,17 @@ class KeepwarmAdapter(HTTPAdapter):
             if deadline is not None and deadline.remaining() <= 0:
                 raise deadline.exceeded("waiting for a free pooled connection", request) from exc
             if getattr(exc.pool, "_h2_on", False):
-                raise PoolTimeout(
-                    f"no HTTP/2 stream to {exc.pool.host}:{exc.pool.port} became free within "
-                    f"pool_timeout={self.settings.pool_timeout:g} s: every stream the server "
-                    f"allows on all {self._pool_maxsize} connections is busy "
-                    f"(pool_block=True). Raise pool_maxsize, raise pool_timeout, close "
-                    f"streamed responses sooner, or set pool_block=False to open extra "
-                    f"connections instead of waiting.",
-                    request=request,
-                ) from exc
+                what = "HTTP/2 stream"
+                busy = f"every stream the server allows on all {self._pool_maxsize} connections is"
+            else:
+                what = "connection"
+                busy = f"all {self._pool_maxsize} connections of the pool are"
             raise PoolTimeout(
-                f"no connection to {exc.pool.host}:{exc.pool.port} became free within "
-                f"pool_timeout={self.settings.pool_timeout:g} s: all {self._pool_maxsize} "
-                f"connections of the pool are busy (pool_block=True). Raise pool_maxsize, "
-                f"raise pool_timeout, close streamed responses sooner, or set "
-                f"pool_block=False to open extra connections instead of waiting.",
+                f"no {what} to {exc.pool.host}:{exc.pool.port} became free within "
+                f"pool_timeout={self.settings.pool_timeout:g} s: {busy} busy "
+                f"(pool_block=True). Raise pool_maxsize, raise pool_timeout, close "
+                f"streamed responses sooner, or set pool_block=False to open extra "
+                f"connections instead of waiting.",
                 request=request,
             ) from exc
         except RequestException as exc:
@@ -597,6 +587,16 @@ def _response_headers(headers: Any) -> CaseInsensitiveDict[str]:
 #: Set while the pool for a proxied request (or a watched urllib3 pool) is looked up:
 #: those go over HTTP/1.1, so their TLS context must not offer h2.
 _PROXIED: contextvars.ContextVar[bool] = contextvars.ContextVar("keepwarm_proxied", default=False)
+
+
+@contextlib.contextmanager
+def _http11_only() -> Iterator[None]:
+    """Pools looked up inside get a TLS context that does not offer h2."""
+    token = _PROXIED.set(True)
+    try:
+        yield
+    finally:
+        _PROXIED.reset(token)
 
 
 def _http2_pool_class() -> type[HTTPConnectionPool]:
