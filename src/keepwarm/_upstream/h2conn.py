@@ -388,10 +388,6 @@ class H2Connection:
             with contextlib.suppress(OSError):
                 sock.close()
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     # One request's side --------------------------------------------------------------
 
     def open_stream(
@@ -490,10 +486,6 @@ class H2Connection:
                 data = self._take(stream, amount)
             self._consumed(stream, len(data))
             return data
-
-    def ended(self, stream_id: int) -> bool:
-        stream = self._streams.get(stream_id)
-        return stream is None or (stream.ended and not stream.data)
 
     def release(self, stream_id: int | None) -> None:
         """Give the stream's place back. A stream either side has not finished is reset

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import http
-import http.client
 import threading
 import time
 import weakref

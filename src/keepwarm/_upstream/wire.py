@@ -236,7 +236,7 @@ class _NothingYet(socket.SocketIO):
         return 0
 
 
-#: A body announced longer than this, on a plain TCP socket, is read without a buffer
+#: A body announced longer than this (under either reader above) is read without a buffer
 #: between the socket and the caller (:func:`_large_body_reader`).
 LARGE_BODY: Final = 1 << 20
 
@@ -267,8 +267,9 @@ def _large_body_reader(fp: io.BufferedReader) -> io.BufferedReader:
 def _read_first(fp: Any, sock: Any) -> None:
     """Give *fp* (``sock.makefile("rb")``) a :class:`ReadFirstSocketIO` when *sock* is a
     plain TCP socket of the standard library's with a timeout (the descriptor is
-    non-blocking then); anything else (TLS, gevent's sockets, a blocking socket, a test's
-    fake) keeps its reader."""
+    non-blocking then), a :class:`TLSSocketIO` when it is the standard library's TLS socket
+    with a timeout; anything else (gevent's sockets, a blocking socket, a test's fake)
+    keeps its reader."""
     if (
         type(fp) is io.BufferedReader
         and type(fp.raw) is socket.SocketIO
@@ -280,7 +281,7 @@ def _read_first(fp: Any, sock: Any) -> None:
 
 class FastHeadersHTTPResponse(http.client.HTTPResponse):
     """``http.client.HTTPResponse`` whose ``begin()`` uses :func:`parse_headers`, and whose
-    body is read from a plain TCP socket by :class:`ReadFirstSocketIO`.
+    body is read by :class:`ReadFirstSocketIO` or :class:`TLSSocketIO` (:func:`_read_first`).
 
     ``begin`` is CPython's (3.10 to 3.13 share it), with two changes; http.client offers
     no other way to change those steps for one class:
