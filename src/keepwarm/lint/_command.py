@@ -9,6 +9,8 @@ and 1 when some remain; with ``--diff``, 1 when there is a change to show, else 
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
 from typing import TextIO
 
 from keepwarm.lint._engine import Report, UsageError, lint_paths
@@ -32,20 +34,19 @@ def _codes(text: str | None, option: str) -> set[str] | None:
 def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Run ``keepwarm lint`` with parsed *args*; returns the exit code."""
     try:
-        select = _codes(args.select, "--select")
-        ignore = _codes(args.ignore, "--ignore") or set()
-        report = lint_paths(
-            args.paths,
-            select=select,
-            ignore=ignore,
+        lint = functools.partial(
+            lint_paths,
+            select=_codes(args.select, "--select"),
+            ignore=_codes(args.ignore, "--ignore") or set(),
             jobs=args.jobs,
             force_exclude=args.force_exclude,
         )
+        report = lint(args.paths)
         outcome: Outcome | None = None
         if args.fix or args.diff:
             outcome = fix_files(report.findings, args.fix_timeout, write=not args.diff)
             if outcome.written:
-                report = _after_fixes(report, outcome, args, select, ignore)
+                report = _after_fixes(report, outcome, lint)
     except (UsageError, UnknownCode) as exc:
         stderr.write(f"keepwarm lint: error: {exc}\n")
         return EXIT_USAGE
@@ -73,22 +74,10 @@ def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     return EXIT_FOUND if report.findings else EXIT_OK
 
 
-def _after_fixes(
-    report: Report,
-    outcome: Outcome,
-    args: argparse.Namespace,
-    select: set[str] | None,
-    ignore: set[str],
-) -> Report:
+def _after_fixes(report: Report, outcome: Outcome, lint: Callable[[list[str]], Report]) -> Report:
     """The report once the fixes are saved: the files changed are linted again (their
-    lines may have moved, and what remains there is what counts)."""
-    again = lint_paths(
-        outcome.written,
-        select=select,
-        ignore=ignore,
-        jobs=args.jobs,
-        force_exclude=args.force_exclude,
-    )
+    lines may have moved, and what remains there is what counts), with the same options."""
+    again = lint(outcome.written)
     changed = set(outcome.written)
     kept = [f for f in report.findings if f.path not in changed]
     return Report(sorted([*kept, *again.findings]), report.files)
