@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
-from keepwarm.bench._servers import _free_port, _stop, wait_listening
+from keepwarm.bench._servers import _free_port, _stop, launch_nginx, wait_listening
 
 __all__ = ["NginxH2", "NginxRequest", "find_nginx", "nginx_h2_missing"]
 
@@ -191,7 +191,6 @@ class NginxH2:
         error = "no attempt"
         for _attempt in range(3):  # the free port may be taken between probe and bind
             self.port = _free_port()
-            config = os.path.join(tmp, "nginx.conf")
             text = _config(
                 tmp,
                 self.port,
@@ -202,16 +201,7 @@ class NginxH2:
                 build,
                 self.upstream,
             )
-            pathlib.Path(config).write_text(text, encoding="utf-8")
-            pathlib.Path(tmp, "access.log").touch()
-            command = [self._binary, "-p", tmp, "-e", f"{tmp}/error.log", "-c", config]
-            with open(os.path.join(tmp, "stderr.log"), "wb") as stderr:
-                self._proc = subprocess.Popen(
-                    [*command, "-g", "daemon off;"],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                )
+            self._proc = launch_nginx(self._binary, tmp, text)
             if self._wait_ready():
                 self._log = open(os.path.join(tmp, "access.log"), "rb")  # noqa: SIM115
                 return self

@@ -203,6 +203,19 @@ def nginx_version(binary: str) -> str:
     return text.rpartition("/")[2] or "unknown"
 
 
+def launch_nginx(binary: str, prefix: str, config: str) -> subprocess.Popen[bytes]:
+    """nginx in the foreground with *config* written to ``nginx.conf`` in *prefix*, an
+    empty ``access.log`` there, its error log and stderr (``stderr.log``) there too."""
+    path = os.path.join(prefix, "nginx.conf")
+    pathlib.Path(path).write_text(config, encoding="utf-8")
+    pathlib.Path(prefix, "access.log").touch()
+    command = [binary, "-p", prefix, "-e", f"{prefix}/error.log", "-c", path, "-g", "daemon off;"]
+    with open(os.path.join(prefix, "stderr.log"), "wb") as stderr:
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+        )
+
+
 def wait_listening(proc: subprocess.Popen[Any], port: int, seconds: float) -> bool:
     """Whether ``proc`` accepts connections on 127.0.0.1:``port`` within ``seconds`` (False
     as soon as it exits)."""
@@ -313,19 +326,9 @@ class NginxServer:
             raise BenchError(f"cannot run {self._binary} -V: {exc}") from None
         for _attempt in range(3):  # the free port may be taken between probe and bind
             self.port = _free_port()
-            config = os.path.join(tmp, "nginx.conf")
-            pathlib.Path(config).write_text(
-                _nginx_config(tmp, self.port, self._tls, build), encoding="utf-8"
+            self._proc = launch_nginx(
+                self._binary, tmp, _nginx_config(tmp, self.port, self._tls, build)
             )
-            pathlib.Path(tmp, "access.log").touch()
-            command = [self._binary, "-p", tmp, "-e", f"{tmp}/error.log", "-c", config]
-            with open(os.path.join(tmp, "stderr.log"), "wb") as stderr:
-                self._proc = subprocess.Popen(
-                    [*command, "-g", "daemon off;"],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                )
             if self._wait_ready():
                 self._log = open(os.path.join(tmp, "access.log"), "rb")  # noqa: SIM115
                 return
