@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "_lifecycle": 0,
     "_stats": 1,
     "_telemetry": 2,
+    "_metrics": 2,
     "_upstream": 3,
     "_session": 4,
     "_registry": 5,

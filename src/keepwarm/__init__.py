@@ -10,6 +10,7 @@ Public API (everything else is private)::
     keepwarm.Session(...)             # your own tuned requests.Session subclass
     keepwarm.configure(...)           # defaults for sessions created afterwards
     keepwarm.install()                # plain requests.get() reuses keepwarm's pools
+    keepwarm.enable_metrics()         # OpenTelemetry metrics (or KEEPWARM_OTEL_METRICS=1)
 """
 
 import logging as _logging
@@ -40,6 +41,8 @@ from keepwarm._exceptions import (
     UnclosedSessionWarning,
 )
 from keepwarm._guards import silence
+from keepwarm._metrics import disable_metrics, enable_metrics
+from keepwarm._metrics import enable_from_environment as _enable_from_environment
 from keepwarm._registry import (
     close_all,
     install,
@@ -87,6 +90,8 @@ __all__ = [
     "__version__",
     "close_all",
     "configure",
+    "disable_metrics",
+    "enable_metrics",
     "install",
     "installed",
     "mount",
@@ -97,3 +102,6 @@ __all__ = [
     "timings",
     "uninstall",
 ]
+
+# KEEPWARM_OTEL_METRICS=1 (`keepwarm run --otel-metrics`): metrics on from the start.
+_enable_from_environment()

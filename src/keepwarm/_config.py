@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENVIRONMENT_VARIABLES",
     "NO_TIMEOUT",
+    "OTEL_METRICS_VARIABLE",
     "SERVER_KEEPALIVE_SHARE",
     "SETTING_NAMES",
     "STATE_OPTIONS",
@@ -55,6 +56,7 @@ __all__ = [
     "VerifyTypes",
     "check_setting_names",
     "configure",
+    "otel_metrics_from_environment",
     "reset_configuration",
     "resolve_settings",
     "to_timeout",
@@ -576,6 +578,27 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, Any, str]]] = {
 }
 
 
+#: The variable that turns OpenTelemetry metrics on for the process (not a session
+#: setting: read when keepwarm is imported, see ``_metrics``).
+OTEL_METRICS_VARIABLE: Final = "KEEPWARM_OTEL_METRICS"
+
+
+def otel_metrics_from_environment(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``KEEPWARM_OTEL_METRICS`` asks for OpenTelemetry metrics; unset or empty:
+    no. A value that is not a yes or a no raises ValueError naming the variable."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(OTEL_METRICS_VARIABLE, "")
+    if not raw.strip():
+        return False
+    try:
+        return bool(_env_bool(raw))
+    except ValueError as exc:
+        raise ValueError(
+            f"environment variable {OTEL_METRICS_VARIABLE}={raw!r} is not valid: "
+            f"expected true or false ({exc})"
+        ) from None
+
+
 def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read and validate every ``KEEPWARM_*`` variable; an unknown one is an error."""
     environ = os.environ if environ is None else environ
@@ -586,6 +609,11 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[
         if not raw.strip():
             # `KEEPWARM_TIMEOUT= cmd` is the shell's way to say "not set".
             continue
+        if var == OTEL_METRICS_VARIABLE:
+            # A process switch, not a session setting; a bad value fails here as well,
+            # as a bad value of any KEEPWARM_* variable does.
+            otel_metrics_from_environment(environ)
+            continue
         if var not in ENVIRONMENT_VARIABLES:
             meant = did_you_mean(var.removeprefix("KEEPWARM_").lower(), SETTING_NAMES)
             variable = f"KEEPWARM_{meant.split('=')[0].upper()}" if meant else None
@@ -593,7 +621,7 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[
             raise ValueError(
                 # Not its value: a variable keepwarm does not know may hold anything.
                 f"unknown environment variable {var}{hint or '.'} "
-                f"keepwarm reads: {', '.join(ENVIRONMENT_VARIABLES)}"
+                f"keepwarm reads: {', '.join([*ENVIRONMENT_VARIABLES, OTEL_METRICS_VARIABLE])}"
             )
         setting, parse, looks_like = ENVIRONMENT_VARIABLES[var]
         try:

@@ -26,6 +26,10 @@ and per origin (scheme, host, port):
 * ``pool_wait``: seconds spent waiting for a free connection (``pool_block=True``);
 * ``peak_in_flight``: most requests in flight to one origin at once.
 
+The counters also keep the number of open connections (not a statistic: a gauge that
+``keepwarm.enable_metrics()`` exports, see ``_metrics``), and :data:`METRICS` holds the
+two hooks the request path calls only while OpenTelemetry metrics are on.
+
 Each response also carries its :class:`Timings` (``keepwarm.timings(response)``).
 
 Cost: a few ``perf_counter()`` calls and one uncontended lock per request; measured in
@@ -36,13 +40,24 @@ from __future__ import annotations
 
 import collections
 import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from keepwarm._stats import COUNTER_FIELDS, HostStats, Limits, Stats, percentile
 from keepwarm._urls import origin as origin_of
 
-__all__ = ["HostCounters", "Telemetry", "Timings", "attach_timings", "timings_of"]
+__all__ = [
+    "METRICS",
+    "HostCounters",
+    "MetricsHooks",
+    "Telemetry",
+    "Timings",
+    "attach_timings",
+    "live_telemetry",
+    "timings_of",
+]
 
 #: The one attribute through which a response (urllib3's and requests') carries its
 #: Timings; read it with :func:`timings_of`.
@@ -113,27 +128,46 @@ class HostCounters:
         "connections_opened",
         "discarded",
         "dropped",
+        "generation",
+        "host",
         "http2_connections",
         "idle_expired",
         "in_flight",
         "keep_alive_timeout",
+        "metric_attributes",
+        "open_connections",
         "origin",
         "peak_in_flight",
         "pool_wait",
         "pools_evicted",
+        "port",
         "refused_resends",
         "requests",
         "retired",
         "retries",
         "reused",
+        "scheme",
         "stale_retries",
         "tls_handshakes",
         "ttfb",
     )
 
-    def __init__(self, origin: str) -> None:
+    def __init__(
+        self, origin: str, scheme: str = "", host: str = "", port: int | None = None
+    ) -> None:
         self.origin = origin
+        #: The origin's parts, for metric attributes (``host`` without IPv6 brackets).
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        #: The metric attributes of this origin, built by ``_metrics`` on first use.
+        self.metric_attributes: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        #: Connections open now (a gauge: ``zero()`` keeps it, a fork clears it).
+        self.open_connections = 0
+        #: Bumped in a forked child: a connection opened before the fork (the parent's)
+        #: closing in the child does not count down the child's open connections.
+        self.generation = 0
         self.requests = 0
         self.connections_opened = 0
         self.reused = 0
@@ -196,6 +230,18 @@ class HostCounters:
             if tls:
                 self.tls_handshakes += 1
 
+    def on_open(self) -> int:
+        """A connection opened (and will report its close): the generation to pass to
+        :meth:`on_close`."""
+        with self._lock:
+            self.open_connections += 1
+            return self.generation
+
+    def on_close(self, generation: int) -> None:
+        with self._lock:
+            if generation == self.generation and self.open_connections > 0:
+                self.open_connections -= 1
+
     def on_checkout(self, waited: float) -> None:
         with self._lock:
             self.in_flight += 1
@@ -218,6 +264,9 @@ class HostCounters:
     def reset_after_fork(self) -> None:
         self._lock = threading.Lock()
         self.in_flight = 0
+        # The parent's connections are not this process's to report.
+        self.open_connections = 0
+        self.generation += 1
 
     def snapshot(self) -> HostStats:
         with self._lock:
@@ -242,14 +291,21 @@ class Telemetry:
         self.limits = limits
         self._lock = threading.Lock()
         self._hosts: dict[str, HostCounters] = {}
+        _live.add(self)
 
     def host(self, scheme: str, host: str, port: int | None) -> HostCounters:
         origin = origin_of(scheme, host, port)
         counters = self._hosts.get(origin)
         if counters is None:
+            bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
             with self._lock:
-                counters = self._hosts.setdefault(origin, HostCounters(origin))
+                counters = self._hosts.setdefault(origin, HostCounters(origin, scheme, bare, port))
         return counters
+
+    def hosts(self) -> list[HostCounters]:
+        """The counters of every origin this transport has talked to."""
+        with self._lock:
+            return list(self._hosts.values())
 
     def snapshot(self) -> Stats:
         with self._lock:
@@ -286,3 +342,34 @@ def timings_of(response: object) -> Timings | None:
     connection with telemetry on."""
     value = getattr(response, _TIMINGS_ATTRIBUTE, None)
     return value if isinstance(value, Timings) else None
+
+
+#: Every Telemetry alive in this process (one per keepwarm transport with telemetry on).
+_live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
+
+
+def live_telemetry() -> list[Telemetry]:
+    """The telemetry of every live keepwarm transport (for metrics collected on demand)."""
+    return list(_live)
+
+
+class MetricsHooks:
+    """What the request path calls while OpenTelemetry metrics are on; both None (one
+    attribute read per request, per closed connection) while they are off.
+
+    * ``request(request, response, error, seconds)``: a transport's ``send`` returned
+      ``response`` or raised ``error`` after ``seconds``;
+    * ``connection_closed(counters, seconds, version)``: a connection to ``counters``'
+      origin closed after ``seconds`` open, having spoken HTTP ``version`` ("1.1", "2").
+    """
+
+    __slots__ = ("connection_closed", "request")
+
+    def __init__(self) -> None:
+        self.request: Callable[[Any, Any, BaseException | None, float], None] | None = None
+        self.connection_closed: Callable[[HostCounters, float, str], None] | None = None
+
+
+#: The one set of hooks (set and cleared by ``keepwarm.enable_metrics()`` and
+#: ``keepwarm.disable_metrics()``).
+METRICS: Final = MetricsHooks()

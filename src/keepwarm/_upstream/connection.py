@@ -39,7 +39,7 @@ from urllib3.util.connection import _set_socket_options
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from keepwarm._deadline import Deadline, current_deadline
-from keepwarm._telemetry import HostCounters, Timings, attach_timings
+from keepwarm._telemetry import METRICS, HostCounters, Timings, attach_timings
 from keepwarm._upstream.wire import FastHeadersHTTPResponse, write_request
 from keepwarm._urls import is_ip
 
@@ -48,6 +48,7 @@ __all__ = [
     "InstrumentedHTTPConnection",
     "InstrumentedHTTPSConnection",
     "InstrumentedSOCKSConnectionMixin",
+    "connection_closed",
     "log",
     "named_as",
 ]
@@ -64,7 +65,9 @@ class ConnState:
         "connected_at",
         "counters",
         "fresh",
+        "generation",
         "idle_since",
+        "open",
         "sent_at",
         "tcp_done",
         "timings",
@@ -86,10 +89,29 @@ class ConnState:
         self.written = False
         #: When the connection went back to its pool (None: never idle yet).
         self.idle_since: float | None = None
+        #: Counted in its counters' open connections (until :func:`connection_closed`),
+        #: in that generation of them (see ``HostCounters.generation``).
+        self.open = False
+        self.generation = 0
         #: perf_counter() marks: connected (TCP and TLS), TCP done, request written.
         self.connected_at = 0.0
         self.tcp_done: float | None = None
         self.sent_at: float | None = None
+
+
+def connection_closed(state: ConnState, version: str) -> None:
+    """A connection counted open (``state.open``) closed: count it down, and report how
+    long it was open to the metrics hook (when metrics are on). Once per connect."""
+    if not state.open:
+        return
+    state.open = False
+    counters = state.counters
+    if counters is None:
+        return
+    counters.on_close(state.generation)
+    hook = METRICS.connection_closed
+    if hook is not None and state.generation == counters.generation:
+        hook(counters, _perf() - state.connected_at, version)
 
 
 def _urllib3_create_connection() -> Callable[..., socket.socket] | None:
@@ -445,6 +467,12 @@ class _InstrumentedConnection(_ConnectionBase):
             raise
         self._keepwarm_connected(started)
 
+    def close(self) -> None:
+        # Every way urllib3 and http.client drop a connection goes through close():
+        # expiry, a full pool, an error, "Connection: close", the pool closing.
+        connection_closed(self._keepwarm, "1.1")
+        super().close()
+
     def request(  # type: ignore[override]  # urllib3's signature, as urllib3 calls it
         self,
         method: str,
@@ -488,8 +516,12 @@ class _InstrumentedConnection(_ConnectionBase):
         state.fresh = True
         done = _perf()
         state.connected_at = done
-        if state.counters is not None:
-            state.counters.on_connect(state.tls)
+        counters = state.counters
+        if counters is not None:
+            counters.on_connect(state.tls)
+            if not state.open:
+                state.generation = counters.on_open()
+                state.open = True
         if state.tls:
             tls_seconds = done - (state.tcp_done or started)
             if state.timings is not None:

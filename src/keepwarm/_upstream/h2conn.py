@@ -260,10 +260,13 @@ class H2Connection:
         origin: str,
         *,
         on_release: Callable[[H2Connection], None] | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.origin = origin
         self._sock = sock
         self._on_release = on_release
+        #: Called once, when :meth:`close` closes the socket.
+        self._on_close = on_close
         sock.settimeout(0)
         client = _Client(config=_CONFIG)
         client.local_settings = h2.settings.Settings(
@@ -387,6 +390,8 @@ class H2Connection:
         for sock in (self._sock, self._waker_r, self._waker_w):
             with contextlib.suppress(OSError):
                 sock.close()
+        if self._on_close is not None:
+            self._on_close()
 
     # One request's side --------------------------------------------------------------
 

@@ -26,6 +26,7 @@ rule of HTTP/1.1 (``pool._request_with_stale_retry``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import http
 import threading
 import time
@@ -42,7 +43,7 @@ from urllib3.util.request import body_to_chunks
 
 from keepwarm._retry import IDEMPOTENT_METHODS
 from keepwarm._telemetry import Timings, attach_timings
-from keepwarm._upstream.connection import InstrumentedHTTPSConnection, log
+from keepwarm._upstream.connection import InstrumentedHTTPSConnection, connection_closed, log
 from keepwarm._upstream.h2conn import (
     ConnectionLost,
     H2Connection,
@@ -194,7 +195,13 @@ class _Origin:
             return conn
         verified = conn.is_verified
         conn.sock = None  # the socket is the HTTP/2 connection's now
-        h2conn = H2Connection(sock, f"{pool.host}:{pool.port}", on_release=self._released)
+        # The connection's close is the HTTP/2 connection's now: it counts it down.
+        h2conn = H2Connection(
+            sock,
+            f"{pool.host}:{pool.port}",
+            on_release=self._released,
+            on_close=functools.partial(connection_closed, state, "2"),
+        )
         h2conn.verified = verified  # type: ignore[attr-defined]
         try:
             h2conn.wait_ready(timeout)

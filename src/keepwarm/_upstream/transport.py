@@ -19,6 +19,7 @@ import contextlib
 import contextvars
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -55,7 +56,7 @@ from keepwarm._deadline import (
 from keepwarm._exceptions import DeadlineExceeded, NoTimeoutWarning, PoolTimeout
 from keepwarm._guards import warn
 from keepwarm._stats import Limits, Stats
-from keepwarm._telemetry import Telemetry, attach_timings, timings_of
+from keepwarm._telemetry import METRICS, Telemetry, attach_timings, timings_of
 from keepwarm._upstream import tls as _tls
 from keepwarm._upstream.connection import log
 from keepwarm._upstream.cookies import extract_cookies
@@ -75,6 +76,8 @@ from keepwarm._upstream.session import read_body
 from keepwarm._urls import redact_url
 
 __all__ = ["KeepwarmAdapter"]
+
+_perf = time.perf_counter
 
 
 class _PoolDisposer:
@@ -431,13 +434,43 @@ class KeepwarmAdapter(HTTPAdapter):
             timeout, total = call_timeout(timeout, self._default_timeout, self._default_total)
         if timeout is NO_LIMIT and self.settings.guards:
             _no_timeout(request, self.settings.strict)
+        # OpenTelemetry metrics on (keepwarm.enable_metrics()): one attribute read when off.
+        measured = METRICS.request is not None and self.telemetry is not None
         if total is None:
+            if measured:
+                return self._send_measured(request, stream, timeout, verify, cert, proxies)
             return self._send(request, stream, timeout, verify, cert, proxies)
         token = enter_deadline(total, str(request.url))
         try:
+            if measured:
+                return self._send_measured(request, stream, timeout, verify, cert, proxies)
             return self._send(request, stream, timeout, verify, cert, proxies)
         finally:
             leave_deadline(token)
+
+    def _send_measured(
+        self,
+        request: PreparedRequest,
+        stream: bool,
+        timeout: Any,
+        verify: bool | str,
+        cert: Any,
+        proxies: dict[str, str] | None,
+    ) -> Response:
+        """:meth:`_send`, timed for ``http.client.request.duration``: from the call to
+        the response headers, or to the error the caller sees."""
+        started = _perf()
+        try:
+            response = self._send(request, stream, timeout, verify, cert, proxies)
+        except BaseException as exc:
+            record = METRICS.request
+            if record is not None:  # metrics may have been turned off meanwhile
+                record(request, None, exc, _perf() - started)
+            raise
+        record = METRICS.request
+        if record is not None:
+            record(request, response, None, _perf() - started)
+        return response
 
     def _send(
         self,
