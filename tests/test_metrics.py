@@ -150,6 +150,37 @@ def test_a_refused_connection_records_error_type_and_no_status(
     assert not points(reader, CONNECTION, server__port=point.attributes["server.port"])
 
 
+def test_a_pool_timeout_is_reported_by_keepwarm_s_public_name(
+    reader: InMemoryMetricReader, http_server: LocalServer
+) -> None:
+    session = keepwarm.Session(timeout=TIMEOUT, pool_maxsize=1, pool_block=True, pool_timeout=0.1)
+    with (
+        session,
+        session.get(f"{http_server.url}/bytes?n=10", stream=True),
+        pytest.raises(keepwarm.PoolTimeout),
+    ):
+        session.get(f"{http_server.url}/")
+    (failed,) = points(reader, REQUEST, error__type="keepwarm.PoolTimeout")
+    assert failed.sum >= 0.1  # the wait for a free connection is part of the request
+    assert "http.response.status_code" not in failed.attributes
+
+
+def test_a_failing_recording_never_fails_the_request(
+    reader: InMemoryMetricReader, http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken:
+        def record(self, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("exporter bug")
+
+    exporter = km._state.exporter
+    assert exporter is not None
+    monkeypatch.setattr(exporter, "request_duration", Broken())
+    monkeypatch.setattr(exporter, "connection_duration", Broken())
+    with keepwarm.Session(timeout=TIMEOUT) as session:
+        assert session.get(f"{http_server.url}/").status_code == 200
+    # close() closed the connection: its recording failed quietly as well.
+
+
 def test_no_path_query_or_credentials_reach_an_attribute(
     reader: InMemoryMetricReader, http_server: LocalServer
 ) -> None:

@@ -20,6 +20,7 @@ no path, no query, no userinfo.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import warnings
@@ -100,6 +101,8 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 #: More origins than this and the parsed-origin cache starts over.
 _ORIGIN_CACHE_MAX: Final = 1024
 
+_log = logging.getLogger("keepwarm")
+
 _PIP_HINT: Final = "pip install opentelemetry-api (or pip install 'keepwarm[otel]')"
 
 
@@ -163,6 +166,14 @@ class _Exporter:
     def record_request(
         self, request: Any, response: Any, error: BaseException | None, seconds: float
     ) -> None:
+        try:
+            self._record_request(request, response, error, seconds)
+        except Exception as exc:  # a metric never fails the request it measures
+            _log.debug("metrics.record_failed metric=request error=%s", type(exc).__name__)
+
+    def _record_request(
+        self, request: Any, response: Any, error: BaseException | None, seconds: float
+    ) -> None:
         scheme, host, port = self._origin(str(request.url))
         attributes: dict[str, Any] = {
             "http.request.method": normalise_method(request.method, self.known),
@@ -172,20 +183,24 @@ class _Exporter:
         }
         if response is not None:
             status = response.status_code
-            attributes["http.response.status_code"] = status
+            if type(status) is int:
+                attributes["http.response.status_code"] = status
+                if status >= 400:
+                    attributes["error.type"] = str(status)
             version = _PROTOCOL_VERSIONS.get(getattr(response.raw, "version", 0))
             if version is not None:
                 attributes["network.protocol.version"] = version
-            if status >= 400:
-                attributes["error.type"] = str(status)
         elif error is not None:
             attributes["error.type"] = error_type(error)
         self.request_duration.record(seconds, attributes)
 
     def record_connection(self, counters: HostCounters, seconds: float, version: str) -> None:
-        attributes = dict(_origin_attributes(counters))
-        attributes["network.protocol.version"] = version
-        self.connection_duration.record(seconds, attributes)
+        try:
+            attributes = dict(_origin_attributes(counters))
+            attributes["network.protocol.version"] = version
+            self.connection_duration.record(seconds, attributes)
+        except Exception as exc:  # nor the close it measures
+            _log.debug("metrics.record_failed metric=connection error=%s", type(exc).__name__)
 
     def _origin(self, url: str) -> tuple[str, str, int]:
         """(scheme, host, port) of a URL, the host without userinfo or IPv6 brackets;
