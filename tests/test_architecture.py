@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "_upstream": 3,
     "_session": 4,
     "_registry": 5,
+    "_install": 5,
     "__init__": 6,
     "__main__": 8,
     "bench": 7,
@@ -174,7 +175,16 @@ def test_dependencies_point_down() -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["_config", "_exceptions", "_stats", "_telemetry", "_session", "_registry", "__init__"],
+    [
+        "_config",
+        "_exceptions",
+        "_stats",
+        "_telemetry",
+        "_session",
+        "_registry",
+        "_install",
+        "__init__",
+    ],
 )
 def test_the_runtime_never_imports_the_tools(module: str) -> None:
     tools = {m for m in _graph() if _layer(m) >= LAYERS["bench"]}

@@ -305,10 +305,16 @@ def test_every_kind_of_keepwarm_session_is_exported(
         requests.get(url, timeout=TIMEOUT)
     finally:
         keepwarm.uninstall()
+    keepwarm.install(sessions=True)
+    try:
+        with requests.Session() as library_session:  # a library's own Session
+            library_session.get(url, timeout=TIMEOUT)
+    finally:
+        keepwarm.uninstall()
     with keepwarm.Session(timeout=TIMEOUT) as own:
         own.get(url)
     (point,) = points(reader, REQUEST, server__port=port_of(http_server))
-    assert point.count == 4
+    assert point.count == 5  # each once, whichever way it came
 
 
 def test_telemetry_false_sessions_are_not_exported(

@@ -41,17 +41,10 @@ from keepwarm._exceptions import (
     UnclosedSessionWarning,
 )
 from keepwarm._guards import silence
+from keepwarm._install import install, installed, uninstall
 from keepwarm._metrics import disable_metrics, enable_metrics
 from keepwarm._metrics import enable_from_environment as _enable_from_environment
-from keepwarm._registry import (
-    close_all,
-    install,
-    installed,
-    session,
-    stats,
-    timings,
-    uninstall,
-)
+from keepwarm._registry import close_all, session, stats, timings
 from keepwarm._retry import RetryPolicy
 from keepwarm._session import Session, mount
 from keepwarm._stats import HostStats, Stats

@@ -1,4 +1,4 @@
-"""Process-wide named sessions, and ``install()`` for plain ``requests.get()`` calls.
+"""Process-wide named sessions (``install()`` is in ``_install``).
 
 ``keepwarm.session(name)`` returns the same :class:`Session` to every caller in the
 process: created once under a lock (double-checked, so the common path takes no lock),
@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Any, Final, NoReturn
 
 import requests
-import requests.api
 
 from keepwarm._config import (
     SETTING_NAMES,
@@ -41,10 +40,9 @@ from keepwarm._lifecycle import untrack
 from keepwarm._session import Session, stats_of
 from keepwarm._stats import Stats, merge_stats
 from keepwarm._telemetry import Timings, timings_of
-from keepwarm._upstream.hooks import REQUESTS_SESSION
 from keepwarm._urls import redact_url
 
-__all__ = ["close_all", "install", "installed", "session", "stats", "timings", "uninstall"]
+__all__ = ["close_all", "session", "stats", "timings"]
 
 _lock = threading.Lock()
 _sessions: dict[str, Session] = {}
@@ -271,99 +269,3 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-# install() ------------------------------------------------------------------------------
-
-_installed: dict[str, Any] | None = None
-
-
-def _make_request_function(name: str, original: Any) -> Any:
-    @functools.wraps(original)
-    def request(method: str, url: str, **kwargs: Any) -> requests.Response:
-        cls = requests.sessions.Session
-        if cls is not REQUESTS_SESSION:
-            # A tool replaced the class requests.get() builds (requests-cache's
-            # install_cache()): build that, as requests.get() would, on keepwarm's pools.
-            return _request_with(cls, session(name), method, url, kwargs)
-        # A fresh-state session per call, as requests.api.request builds, but riding the
-        # shared session's connection pools instead of opening a new connection.
-        with Session._sharing_transport(session(name)) as call_session:
-            return call_session.request(method=method, url=url, **kwargs)
-
-    request.__keepwarm_installed__ = True  # type: ignore[attr-defined]
-    return request
-
-
-def _request_with(
-    cls: type[requests.Session], shared: Session, method: str, url: str, kwargs: dict[str, Any]
-) -> requests.Response:
-    """``requests.api.request`` with the session class a tool put in its place, its
-    ``http://`` and ``https://`` sent through the shared session's transport (taken off
-    again before the call's session is closed: the shared pools stay open)."""
-    call_session = cls()
-    prefixes = ("https://", "http://")
-    replaced = [call_session.adapters.get(prefix) for prefix in prefixes]
-    for prefix in prefixes:
-        call_session.mount(prefix, shared.adapters[prefix])
-    for old in replaced:
-        if old is not None:
-            old.close()
-    try:
-        return call_session.request(method=method, url=url, **kwargs)
-    finally:
-        for prefix in prefixes:
-            call_session.adapters.pop(prefix, None)
-        call_session.close()
-
-
-def install(name: str = "default") -> None:
-    """Make plain ``requests.request/get/post/...`` calls reuse keepwarm's connections.
-
-    Covers every caller in the process that goes through ``requests.get`` and friends or
-    ``requests.request``, third-party libraries included. Each call keeps the stateless
-    semantics of ``requests.get``: it starts with no cookies, auth or extra headers, and
-    nothing it receives is seen by the next call. What changes: connections are reused,
-    and calls without a timeout get the shared session's default instead of none.
-
-    The environment (proxies, netrc, CA bundle variables) is the shared session's
-    snapshot, read when it was created: after changing it, call
-    ``keepwarm.session(name).reload_environment()``. A shared session created with
-    ``trust_env=False`` makes installed calls ignore the environment too.
-
-    Not covered: code that builds its own ``requests.Session()``, and code that bound
-    ``requests.api.request`` to a local name (``from requests.api import request``)
-    before ``install()`` ran.
-    """
-    global _installed
-    _check_name(name)
-    with _lock:
-        if _installed is not None:
-            if _installed["name"] == name:
-                return
-            raise SessionConflictError(
-                f"keepwarm.install() is already active with session {_installed['name']!r}; "
-                f"call keepwarm.uninstall() before installing {name!r}."
-            )
-        original_api = requests.api.request
-        original_top = requests.request
-        replacement = _make_request_function(name, original_api)
-        _installed = {"name": name, "api": original_api, "top": original_top}
-        requests.api.request = replacement
-        requests.request = replacement
-
-
-def uninstall() -> None:
-    """Undo :func:`install`: requests' own functions are put back exactly as they were."""
-    global _installed
-    with _lock:
-        if _installed is None:
-            return
-        requests.api.request = _installed["api"]
-        requests.request = _installed["top"]
-        _installed = None
-
-
-def installed() -> bool:
-    """Whether :func:`install` is active."""
-    return _installed is not None

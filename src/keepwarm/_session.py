@@ -577,6 +577,10 @@ def transports_of(session: requests.Session) -> list[KeepwarmAdapter]:
     """The keepwarm transports mounted on ``session``, each once."""
     seen: dict[int, KeepwarmAdapter] = {}
     for adapter in session.adapters.values():
+        # install(sessions=True)'s SharedTransport: the shared transport it sends through.
+        resolve = getattr(type(adapter), "_keepwarm_transport", None)
+        if resolve is not None:
+            adapter = resolve(adapter)
         if isinstance(adapter, KeepwarmAdapter):
             seen.setdefault(id(adapter), adapter)
     return list(seen.values())
