@@ -410,6 +410,24 @@ def test_enable_with_another_provider_moves_the_metrics(http_server: LocalServer
             provider.shutdown()
 
 
+def test_known_methods_can_be_listed_in_the_conventions_variable(
+    http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", "GET,PURGE")
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    try:
+        keepwarm.enable_metrics(provider)  # reads the variable
+        with keepwarm.Session(timeout=TIMEOUT) as session:
+            session.request("PURGE", f"{http_server.url}/")
+            session.request("POST", f"{http_server.url}/")  # a full override: not known now
+        methods = {p.attributes["http.request.method"] for p in points(reader, REQUEST)}
+        assert methods == {"PURGE", "_OTHER"}
+    finally:
+        keepwarm.disable_metrics()
+        provider.shutdown()
+
+
 def test_a_bad_meter_provider_is_refused_with_the_fix() -> None:
     with pytest.raises(TypeError, match=r"MeterProvider.*not str.*None for the global one"):
         keepwarm.enable_metrics("console")  # type: ignore[arg-type]
