@@ -293,6 +293,15 @@ class _State:
 _state = _State()
 
 
+def _after_fork_in_child() -> None:
+    # Another thread may have held the lock at fork(); it does not exist here.
+    _state.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def enable_metrics(meter_provider: MeterProvider | None = None) -> None:
     """Export keepwarm's counters as OpenTelemetry metrics (HTTP client semantic
     conventions) through ``meter_provider``; None: the global one
