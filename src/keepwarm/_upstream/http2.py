@@ -263,13 +263,18 @@ class H2Body:
 
     version = 20
 
-    def __init__(self, slot: H2Slot, status: int, headers: HTTPHeaderDict) -> None:
+    def __init__(
+        self, slot: H2Slot, status: int, headers: HTTPHeaderDict, whole: bytes | None = None
+    ) -> None:
         self._slot = slot
         self.status = status
         self.reason = _reason(status)
         self._headers = headers
         self._done = False
         self._closed = False
+        #: The whole body, when the stream had ended by the time its headers were read:
+        #: served from here, without the connection.
+        self._whole = whole
 
     @property
     def msg(self) -> _HeaderMessage:
@@ -281,10 +286,17 @@ class H2Body:
     def read(self, amt: int | None = None) -> bytes:
         if self._done or self._closed:
             return b""
-        slot = self._slot
         if amt is not None and amt <= 0:
             return b""
-        data = slot._conn_read(amt)
+        whole = self._whole
+        if whole is not None:
+            if amt is None or amt >= len(whole):
+                self._whole = None
+                self._done = True
+                return whole
+            self._whole = whole[amt:]
+            return whole[:amt]
+        data = self._slot._conn_read(amt)
         if not data or (amt is None):
             self._done = True
         return data
@@ -463,7 +475,7 @@ class H2Slot:
             conn, stream = self._conn, self._stream
             assert conn is not None and stream is not None
             try:
-                block = conn.response_headers(stream, self.timeout)
+                block, body = conn.response_headers(stream, self.timeout)
             except StreamRefused as refused:
                 self._resend_after_refusal(refused)
             except ConnectionLost:
@@ -471,7 +483,7 @@ class H2Slot:
                     raise
                 self._resend_stale()
             else:
-                return self._response(block)
+                return self._response(block, body)
 
     def close(self) -> None:
         """urllib3 gives up on this request (an error) or the response was closed: the
@@ -555,7 +567,7 @@ class H2Slot:
             *rest,
         ]
 
-    def _response(self, block: list[tuple[bytes, bytes]]) -> HTTPResponse:
+    def _response(self, block: list[tuple[bytes, bytes]], whole: bytes | None) -> HTTPResponse:
         status = 0
         headers = HTTPHeaderDict()
         for name, value in block:
@@ -569,7 +581,7 @@ class H2Slot:
         counters = self._pool._keepwarm.counters
         if counters is not None:
             counters.on_response(wait, None)
-        body = H2Body(self, status, headers)
+        body = H2Body(self, status, headers, whole)
         assert self._conn is not None and self._stream is not None
         method, url, _, _ = self._request or ("GET", "/", None, None)
         response = HTTPResponse(
