@@ -462,7 +462,7 @@ def test_a_bad_environment_value_fails_at_the_first_session(
 def _child(script: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, **env, "PYTHONPATH": SRC}
     return subprocess.run(
-        [sys.executable, "-c", script, *args],
+        [sys.executable, "-W", "error", "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=60,
