@@ -449,6 +449,22 @@ def test_method_normalisation_and_error_type_names() -> None:
     assert km.error_type(TimeoutError()) == "TimeoutError"
 
 
+def test_an_api_without_bucket_advice_still_gets_the_histograms() -> None:
+    """opentelemetry-api before 1.23 has no ``explicit_bucket_boundaries_advisory``."""
+
+    class OldMeter:
+        def __init__(self) -> None:
+            self.made: list[str] = []
+
+        def create_histogram(self, name: str, unit: str = "", description: str = "") -> str:
+            self.made.append(name)
+            return name
+
+    meter = OldMeter()
+    assert km._histogram(meter, REQUEST, "d", km.REQUEST_DURATION_BUCKETS) == REQUEST
+    assert meter.made == [REQUEST]
+
+
 def test_a_bad_environment_value_fails_at_the_first_session(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

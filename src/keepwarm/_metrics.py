@@ -137,17 +137,17 @@ class _Exporter:
 
     def __init__(self, provider: MeterProvider) -> None:
         meter = provider.get_meter(SCOPE, __version__)
-        self.request_duration = meter.create_histogram(
+        self.request_duration = _histogram(
+            meter,
             "http.client.request.duration",
-            unit="s",
-            description="Duration of HTTP client requests.",
-            explicit_bucket_boundaries_advisory=REQUEST_DURATION_BUCKETS,
+            "Duration of HTTP client requests.",
+            REQUEST_DURATION_BUCKETS,
         )
-        self.connection_duration = meter.create_histogram(
+        self.connection_duration = _histogram(
+            meter,
             "http.client.connection.duration",
-            unit="s",
-            description="The duration of the successfully established outbound HTTP connections.",
-            explicit_bucket_boundaries_advisory=CONNECTION_DURATION_BUCKETS,
+            "The duration of the successfully established outbound HTTP connections.",
+            CONNECTION_DURATION_BUCKETS,
         )
         self.open_connections = meter.create_observable_up_down_counter(
             "http.client.open_connections",
@@ -249,6 +249,18 @@ class _Exporter:
             observations.append(Observation(active, {**base, "http.connection.state": "active"}))
             observations.append(Observation(idle, {**base, "http.connection.state": "idle"}))
         return observations
+
+
+def _histogram(meter: Any, name: str, description: str, buckets: tuple[float, ...]) -> Any:
+    """A histogram in seconds with the conventions' bucket advice; an opentelemetry-api
+    older than 1.23 takes no advice, and gets the histogram without it (the SDK's default
+    buckets, or a View's)."""
+    try:
+        return meter.create_histogram(
+            name, unit="s", description=description, explicit_bucket_boundaries_advisory=buckets
+        )
+    except TypeError:
+        return meter.create_histogram(name, unit="s", description=description)
 
 
 def _origin_attributes(counters: HostCounters) -> dict[str, Any]:
