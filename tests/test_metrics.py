@@ -290,6 +290,23 @@ def test_http2_reports_protocol_version_2(
     assert open_counts(reader, port) == {"active": 0, "idle": 0}
 
 
+def test_http2_streams_in_flight_make_one_connection_active(
+    reader: InMemoryMetricReader, h2_server: Callable[..., H2Server], ca_bundle: str
+) -> None:
+    server = h2_server()
+    port = port_of(server)
+    with keepwarm.Session(http2=True, verify=ca_bundle, timeout=TIMEOUT) as session:
+        first = session.get(f"{server.url}/bytes/100", stream=True)
+        second = session.get(f"{server.url}/bytes/100", stream=True)
+        with first, second:
+            assert session.stats().connections_opened == 1
+            assert open_counts(reader, port) == {"active": 1, "idle": 0}
+            assert len(first.content) == 100
+            assert open_counts(reader, port) == {"active": 1, "idle": 0}
+            assert len(second.content) == 100
+        assert open_counts(reader, port) == {"active": 0, "idle": 1}
+
+
 # -- which sessions -------------------------------------------------------------------
 
 
