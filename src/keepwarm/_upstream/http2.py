@@ -70,7 +70,7 @@ _CONNECTION_HEADERS: Final = frozenset(
 _BLOCKSIZE: Final = 1 << 16
 #: What urllib3 sends as User-Agent for a request without one (its
 #: ``_get_default_user_agent()``, spelled with the public version).
-_DEFAULT_USER_AGENT: Final = f"python-urllib3/{urllib3.__version__}".encode()
+_DEFAULT_USER_AGENT: Final = f"python-urllib3/{urllib3.__version__}".encode()  # type: ignore[attr-defined]
 
 
 def _replayable(body: Any) -> bool:
