@@ -34,6 +34,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
+import urllib3
 from urllib3 import HTTPHeaderDict
 from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.exceptions import ClosedPoolError, EmptyPoolError
@@ -68,6 +69,9 @@ _CONNECTION_HEADERS: Final = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"}
 )
 _BLOCKSIZE: Final = 1 << 16
+#: What urllib3 sends as User-Agent for a request without one (its
+#: ``_get_default_user_agent()``, spelled with the public version).
+_DEFAULT_USER_AGENT: Final = f"python-urllib3/{urllib3.__version__}".encode()  # type: ignore[attr-defined]
 
 
 def _replayable(body: Any) -> bool:
@@ -542,11 +546,14 @@ class H2Slot:
 
     def _header_block(self, method: str, url: str, headers: Any) -> list[tuple[bytes, bytes]]:
         authority = None
+        agent = False
         rest: list[tuple[bytes, bytes]] = []
         for name, value in (headers or {}).items():
-            if value is SKIP_HEADER or value == SKIP_HEADER:
-                continue
             key = name.lower() if isinstance(name, str) else name.decode("latin-1").lower()
+            if value is SKIP_HEADER or value == SKIP_HEADER:
+                agent = agent or key == "user-agent"
+                continue
+            agent = agent or key == "user-agent"
             data = value.encode("latin-1") if isinstance(value, str) else bytes(value)
             if key == "host":
                 authority = data
@@ -554,6 +561,10 @@ class H2Slot:
             if key in _CONNECTION_HEADERS or (key == "te" and data.lower() != b"trailers"):
                 continue
             rest.append((key.encode("latin-1"), data))
+        if not agent:
+            # urllib3 sends its own User-Agent when the request has none (requests drops a
+            # header set to None: headers={"User-Agent": None}); so does HTTP/2 here.
+            rest.append((b"user-agent", _DEFAULT_USER_AGENT))
         if authority is None:
             port = self.port
             authority = (self.host if port in (None, 443) else f"{self.host}:{port}").encode(
