@@ -576,6 +576,10 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, Any, str]]] = {
 }
 
 
+#: Variables ``keepwarm run`` sets for the processes under it (not session settings).
+RUN_VARIABLE_PREFIX: Final = "KEEPWARM_RUN_"
+
+
 def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read and validate every ``KEEPWARM_*`` variable; an unknown one is an error."""
     environ = os.environ if environ is None else environ
@@ -583,8 +587,9 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[
     for var, raw in environ.items():
         if not var.startswith("KEEPWARM_"):
             continue
-        if not raw.strip():
-            # `KEEPWARM_TIMEOUT= cmd` is the shell's way to say "not set".
+        if not raw.strip() or var.startswith(RUN_VARIABLE_PREFIX):
+            # `KEEPWARM_TIMEOUT= cmd` is the shell's way to say "not set"; KEEPWARM_RUN_*
+            # are keepwarm run's own (docs/run.md), read by its bootstrap, not settings.
             continue
         if var not in ENVIRONMENT_VARIABLES:
             meant = did_you_mean(var.removeprefix("KEEPWARM_").lower(), SETTING_NAMES)

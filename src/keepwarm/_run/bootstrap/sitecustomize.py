@@ -1,0 +1,140 @@
+"""keepwarm run's bootstrap: Python imports this ``sitecustomize`` at interpreter start.
+
+``keepwarm run`` puts this directory first on ``PYTHONPATH``, so every Python process
+under it (the program, its subprocesses, ``multiprocessing`` spawn children, server
+workers) imports this module at start-up. It only uses the standard library, imports
+nothing heavy and changes nothing until the program imports ``requests``:
+
+1. It takes its own directory off ``sys.path`` (the program sees the ``sys.path`` it
+   would see without keepwarm run) and runs the ``sitecustomize`` the environment would
+   have run without it (the next one on ``sys.path``: a distribution's, pyenv's, the
+   user's), with the errors ``site`` reports for it as usual.
+2. When ``requests`` is first imported, right after it is, keepwarm is installed
+   (``keepwarm._run._child.start``). A process that never imports requests pays nothing
+   and is not counted. If keepwarm cannot be imported in this interpreter (another
+   virtual environment), one note goes to stderr, once per run, and the program runs on
+   without it; with ``KEEPWARM_RUN_STRICT=1`` the import of requests fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib.machinery import ModuleSpec, PathFinder
+from types import ModuleType
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _same_directory(entry: str) -> bool:
+    try:
+        return os.path.abspath(entry) == _HERE or os.path.samefile(entry, _HERE)
+    except OSError:
+        return False
+
+
+def _note(message: str) -> None:
+    """One line on stderr, once per ``keepwarm run`` (not once per process)."""
+    directory = os.environ.get("KEEPWARM_RUN_DIR")
+    if directory:
+        try:
+            os.close(os.open(os.path.join(directory, "note"), os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError:
+            return  # another process of this run said it already (or the run is over)
+    try:
+        sys.stderr.write(f"keepwarm run: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _strict() -> bool:
+    return os.environ.get("KEEPWARM_RUN_STRICT", "").strip().lower() in ("1", "true", "yes")
+
+
+def _requests_imported() -> None:
+    try:
+        from keepwarm._run import _child
+    except Exception as exc:  # not importable here (another environment), or broken
+        if _strict():
+            raise
+        _note(
+            f"keepwarm is not importable in {sys.executable} ({type(exc).__name__}: {exc}); "
+            "this program runs without it (install keepwarm in that environment)"
+        )
+        return
+    _child.start(strict=_strict(), note=_note)
+
+
+class _Loader:
+    """requests' own loader, and keepwarm's installation once requests has run."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        created: ModuleType | None = self._loader.create_module(spec)
+        return created
+
+    def exec_module(self, module: ModuleType) -> None:
+        # requests' own loader again, for anyone who looks at the module afterwards.
+        if module.__spec__ is not None:
+            module.__spec__.loader = self._loader
+        module.__loader__ = self._loader
+        self._loader.exec_module(module)
+        _requests_imported()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+class _RequestsWatcher:
+    """A one-shot ``sys.meta_path`` finder: it finds ``requests`` with the finders after
+    it and wraps its loader; then it takes itself off ``sys.meta_path``."""
+
+    def find_spec(
+        self, name: str, path: Any = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name != "requests":
+            return None
+        try:
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if find is None:
+                continue
+            spec: ModuleSpec | None = find(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _Loader(spec.loader)  # type: ignore[assignment]
+                return spec
+        return None
+
+
+def _chain() -> None:
+    """Run the ``sitecustomize`` this environment would have run without keepwarm run."""
+    rest = [entry for entry in sys.path if not _same_directory(entry)]
+    sys.path[:] = rest
+    spec = PathFinder.find_spec("sitecustomize", rest)
+    if spec is None or spec.loader is None:
+        return
+    from importlib.util import module_from_spec
+
+    module = module_from_spec(spec)
+    sys.modules["sitecustomize"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        # As a failed import would: site.py then prints its usual "Error in sitecustomize".
+        sys.modules.pop("sitecustomize", None)
+        raise
+
+
+if "requests" in sys.modules:  # imported by something before us: install right away
+    _requests_imported()
+else:
+    sys.meta_path.insert(0, _RequestsWatcher())  # type: ignore[arg-type]
+_chain()
