@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "bench": 7,
     "probe": 7,
     "_probe": 7,
+    "_run": 7,
     "lint": 7,
     "cli": 8,
     "pytest_plugin": 8,

@@ -157,10 +157,27 @@ def _collect(directory: pathlib.Path) -> Collected:
     return collected
 
 
+def _check_otel_switch() -> None:
+    """``--otel-metrics`` only where this keepwarm reads ``KEEPWARM_OTEL_METRICS``: an
+    unknown ``KEEPWARM_*`` variable would fail every session the program creates."""
+    from keepwarm._config import settings_from_environment
+
+    try:
+        settings_from_environment({"KEEPWARM_OTEL_METRICS": "1"})
+    except ValueError:
+        raise RunError(
+            "--otel-metrics: this keepwarm has no OpenTelemetry metrics export "
+            "(KEEPWARM_OTEL_METRICS); upgrade keepwarm, or run without --otel-metrics",
+            2,
+        ) from None
+
+
 def run(options: RunOptions, stderr: TextIO) -> int:
     """Run the command under keepwarm; its exit status (see the module docstring)."""
     if not options.command:
         raise RunError("no command given: keepwarm run [options] [--] COMMAND...", 2)
+    if options.otel_metrics:
+        _check_otel_switch()
     with tempfile.TemporaryDirectory(prefix="keepwarm-run-") as run_dir:
         env = child_environment(os.environ, options, run_dir)
         executable = _resolve(options.command, env)

@@ -50,7 +50,7 @@ TOP_ORIGINS: Final = 5
 #: The text report fits a terminal this wide.
 WIDTH: Final = 80
 #: The origin column of the text report (longer origins are shortened; JSON has them whole).
-ORIGIN_WIDTH: Final = WIDTH - 4 - 45
+ORIGIN_WIDTH: Final = WIDTH - 4 - 47
 
 _HOST_FIELDS: Final = frozenset(f.name for f in fields(HostStats))
 _LIMIT_FIELDS: Final = frozenset(f.name for f in fields(Limits))
@@ -221,13 +221,13 @@ def format_report(collected: Collected) -> str:
     if stats.hosts:
         lines.append(
             f"  {'top origins':<{ORIGIN_WIDTH + 2}}{'requests':>9}{'opened':>8}{'reused':>8}"
-            f"{'tls saved':>10}{'discarded':>10}"
+            f"{'tls saved':>11}{'discarded':>11}"
         )
         for h in _origins(stats)[:TOP_ORIGINS]:
             name = _shorten(printable(h.origin), ORIGIN_WIDTH)
             lines.append(
                 f"    {name:<{ORIGIN_WIDTH}}{h.requests:>9}{h.connections_opened:>8}"
-                f"{h.reused:>8}{tls_saved(h):>10}{h.discarded:>10}"
+                f"{h.reused:>8}{tls_saved(h):>11}{h.discarded:>11}"
             )
         more = len(stats.hosts) - TOP_ORIGINS
         if more > 0:
@@ -255,7 +255,7 @@ def _processes_line(collected: Collected) -> str:
     missing = collected.started - collected.reported
     line = f"processes: {collected.reported} reported"
     if missing > 0:
-        line += f", {missing} did not (killed, or ended with os._exit): counts are partial"
+        line += f", {missing} did not (killed, or os._exit): counts are partial"
     if collected.unreadable:
         line += f", {collected.unreadable} unreadable"
     return line

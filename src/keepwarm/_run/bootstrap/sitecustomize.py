@@ -24,6 +24,8 @@ from importlib.machinery import ModuleSpec, PathFinder
 from types import ModuleType
 from typing import Any
 
+__all__: list[str] = []
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -133,8 +135,15 @@ def _chain() -> None:
         raise
 
 
-if "requests" in sys.modules:  # imported by something before us: install right away
-    _requests_imported()
-else:
-    sys.meta_path.insert(0, _RequestsWatcher())  # type: ignore[arg-type]
-_chain()
+def _bootstrap() -> None:
+    if "requests" in sys.modules:  # imported by something before us: install right away
+        _requests_imported()
+    else:
+        sys.meta_path.insert(0, _RequestsWatcher())
+    _chain()
+
+
+# Only as the interpreter's sitecustomize: imported as keepwarm._run.bootstrap.sitecustomize
+# (by a tool walking the package), it does nothing.
+if __name__ == "sitecustomize":
+    _bootstrap()
