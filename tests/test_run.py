@@ -189,7 +189,7 @@ def test_a_console_script_by_path_and_on_path(
 # -- more than one process --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 def test_multiprocessing_children_report_once(
     method: str, tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
 ) -> None:

@@ -9,9 +9,11 @@ process's counters to be written there when it ends:
   workers, ``multiprocessing`` spawn children) runs ``atexit``;
 * a ``multiprocessing`` fork or forkserver child ends with ``os._exit()`` after
   ``multiprocessing.util._exit_function()``, which runs the finalizers registered in
-  that child: :func:`_after_multiprocessing_fork` registers one through
-  ``multiprocessing.util.register_after_fork``, which runs in the child after
-  ``_bootstrap`` has cleared the finalizers the parent had;
+  that child: :func:`_after_multiprocessing_fork` registers one, through
+  ``multiprocessing.util.register_after_fork`` in a child forked from a process that
+  had keepwarm (it runs after ``_bootstrap`` has cleared the finalizers the parent had),
+  or at :func:`start` in a child that imports requests itself (a forkserver child:
+  there both now and after ``_bootstrap``, since the import may come before it);
 * a process killed by a signal, or ending with a bare ``os._exit()``, writes nothing:
   its started marker without a document lets the report say so.
 
@@ -96,6 +98,14 @@ def start(*, strict: bool, note: Callable[[str], None]) -> None:
     # while the shared sessions still hold their counters.
     atexit.register(finish)
     os.register_at_fork(after_in_child=_forked)
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        # A multiprocessing child that imports requests itself (a forkserver child, a
+        # fork child of a parent without requests) ends with os._exit() too: a finalizer
+        # now (requests imported by the target), and again after _bootstrap has cleared
+        # the finalizers (requests imported while the process object was unpickled).
+        _after_multiprocessing_fork(_state)
+        util.register_after_fork(_state, _after_multiprocessing_fork)
 
 
 def _forked() -> None:
