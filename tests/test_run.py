@@ -354,6 +354,9 @@ def test_the_child_environment_keeps_the_users_pythonpath() -> None:
     assert settings_from_environment(env) == {}
     with pytest.raises(ValueError, match="unknown environment variable KEEPWARM_TIMEOUTS"):
         settings_from_environment({"KEEPWARM_TIMEOUTS": "3"})
+    empty_entry = child_environment({"PYTHONPATH": os.pathsep + "/a"}, options, "/d")
+    assert empty_entry["PYTHONPATH"] == os.pathsep.join([BOOTSTRAP_DIR, "", "/a"])
+    assert child_environment({}, options, "/d")["PYTHONPATH"] == BOOTSTRAP_DIR
     # Running keepwarm run under keepwarm run does not put the bootstrap twice.
     again = child_environment(env, RunOptions(command=["x"]), "/e")
     assert again["PYTHONPATH"] == env["PYTHONPATH"]
@@ -408,19 +411,21 @@ def test_a_broken_keepwarm_does_not_break_the_program(
 def test_requests_defaults_keeps_no_timeout_and_no_retries(
     tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
 ) -> None:
+    """A library's installed calls get keepwarm's (3, 7) s timeout and 3 retries, or,
+    with --requests-defaults, requests' own: no timeout, no retries."""
     program = tmp_path / "settings.py"
     program.write_text(
         "import sys, requests\nrequests.get(sys.argv[1])\n"
         "import keepwarm\ns = keepwarm.session().settings\n"
-        "print(s.timeout is keepwarm.NO_TIMEOUT, s.max_retries)\n"
+        "print(s.timeout is keepwarm.NO_TIMEOUT, s.max_retries.total)\n"
     )
     env = _env(ca_bundle)
     default = _kw_run([sys.executable, str(program), tls_server.url], env)
     kept = _kw_run(["--requests-defaults", sys.executable, str(program), tls_server.url], env)
     assert default.returncode == kept.returncode == 0, kept.stderr.decode()
-    assert default.stdout.split()[0] == b"False"
-    assert kept.stdout.split()[0] == b"True"
-    assert kept.stdout.split()[1] in (b"0", b"RetryPolicy(total=0)") or b"0" in kept.stdout
+    assert default.stdout == b"False 3\n"
+    assert kept.stdout == b"True 0\n"
+    assert kept.stderr.decode().startswith("keepwarm run: 1 requests")
 
 
 def test_stdin_and_stdout_pass_through(ca_bundle: str, tmp_path: pathlib.Path) -> None:

@@ -84,7 +84,9 @@ def child_environment(
 ) -> dict[str, str]:
     """The command's environment: ``environ`` with the bootstrap first on PYTHONPATH."""
     env = dict(environ)
-    kept = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != BOOTSTRAP_DIR]
+    # The user's entries exactly as they were (an empty one means the current directory).
+    original = env.get("PYTHONPATH", "")
+    kept = [p for p in original.split(os.pathsep) if p != BOOTSTRAP_DIR] if original else []
     env["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *kept])
     env["KEEPWARM_RUN_DIR"] = run_dir
     for variable, on in (
