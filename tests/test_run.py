@@ -220,12 +220,13 @@ def test_multiprocessing_children_report_once(
 def test_a_preforking_server(
     tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
 ) -> None:
-    """gunicorn with --preload: the master makes 4 requests before forking 2 workers,
-    each app request makes 3; SIGTERM to keepwarm run reaches gunicorn, which stops its
-    workers; the report adds up every process, the master's 4 counted once."""
-    pytest.importorskip("gunicorn")
-    import http.client
+    """The mixed program's calls in gunicorn with --preload: the master makes 4 requests
+    before forking 2 workers, each app request makes 3; SIGTERM to keepwarm run reaches
+    gunicorn, which stops its workers; the report adds up every process, the master's 4
+    counted once, and the client's cookie never leaves its session."""
+    import importlib.util
 
+    assert importlib.util.find_spec("gunicorn"), "pip install gunicorn (the test extra has it)"
     report = tmp_path / "report.json"
     bind = tmp_path / "gunicorn.sock"
     env = _env(ca_bundle, pythonpath=[str(FIXTURES)], UPSTREAM_URL=tls_server.url.rstrip("/"))
@@ -259,13 +260,13 @@ def test_a_preforking_server(
             assert process.poll() is None, process.communicate(timeout=5)[1].decode()
             assert time.monotonic() < deadline, "gunicorn did not start"
             time.sleep(0.05)
-        pids = set()
+        bodies = []
         for _ in range(10):
             connection = _UnixHTTPConnection(str(bind))
             connection.request("GET", "/")
             response = connection.getresponse()
             assert response.status == 200
-            pids.add(response.read())
+            bodies.append(response.read().decode())
             connection.close()
         assert tls_server.wait_for_requests(4 + 10 * 3)
         process.send_signal(signal.SIGTERM)
@@ -276,6 +277,12 @@ def test_a_preforking_server(
             process.communicate(timeout=10)
     assert process.returncode == 0, stderr.decode()
     assert stdout == b""
+    # Each worker's per-call session saw no cookie; the client's session saw its own.
+    assert all(b.split(" ", 1)[1] == "{} {'sid': 'client-secret'}\n" for b in bodies)
+    for request in tls_server.requests:
+        if request.route != "/cookies/set":
+            expected = "sid=client-secret" if request.query.get("who") == "client" else ""
+            assert request.headers.get("cookie", "") == expected, request.path
     document = _report(report)
     assert tls_server.requests_handled == 34
     assert document["requests"] == 34
@@ -283,7 +290,6 @@ def test_a_preforking_server(
     # The master, and two workers: each opened its own connections, at most 2 each.
     assert tls_server.connections_accepted <= 2 * 3
     assert document["processes"] == {"started": 3, "reported": 3, "unreadable": 0}
-    assert http.client  # the module the connection class builds on
 
 
 class _UnixHTTPConnection:
