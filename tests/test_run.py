@@ -631,3 +631,23 @@ def test_otel_metrics_sets_the_switch_only_where_keepwarm_reads_it(ca_bundle: st
         assert b"--otel-metrics: this keepwarm has no OpenTelemetry metrics export" in (
             result.stderr
         )
+
+
+def test_the_report_example_in_run_md_is_what_format_report_prints() -> None:
+    text = (TESTS.parent / "docs" / "run.md").read_text()
+    block = text.split("## The report\n", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    example = block.split("...the program's own output...\n", 1)[1].rstrip("\n")
+    origin = "https://127.0.0.1:46427"
+    host = HostStats(
+        origin=origin,
+        requests=40,
+        connections_opened=1,
+        reused=39,
+        tls_handshakes=1,
+        peak_in_flight=1,
+    )
+    stats = Stats(hosts={origin: host}, limits=Limits(32, 32, 7.0, 4.0), distinct_hosts=1)
+    collected = Collected(stats=stats, started=1, reported=1, unreadable=0)
+    assert format_report(collected) == example
+    document = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+    assert document == {**report_document(collected, 0), "keepwarm_version": "0.1.0"}
