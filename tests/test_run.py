@@ -487,6 +487,12 @@ def test_usage_errors_and_a_missing_command(ca_bundle: str, tmp_path: pathlib.Pa
     cannot = _kw_run([str(not_executable)], env)
     assert cannot.returncode == 126
     assert b"cannot execute" in cannot.stderr
+    bad_setting = _kw_run(["true"], {**env, "KEEPWARM_TIMEOUT": "soon"})
+    assert bad_setting.returncode == 2
+    assert bad_setting.stderr.decode().startswith(
+        "keepwarm run: error: environment variable KEEPWARM_TIMEOUT='soon' is not valid"
+    )
+    assert bad_setting.stderr.decode().endswith("(the program was not started)\n")
     bad_report = _kw_run(["--report", str(tmp_path / "nope" / "r.json"), "true"], env)
     assert bad_report.returncode == 2
     assert b"does not exist" in bad_report.stderr

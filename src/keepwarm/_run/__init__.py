@@ -174,12 +174,24 @@ def _check_otel_switch() -> None:
         ) from None
 
 
+def _check_settings(environ: Mapping[str, str]) -> None:
+    """A bad ``KEEPWARM_*`` variable fails here, before the program starts, rather than
+    in the program's first request (where keepwarm reads it, creating the session)."""
+    from keepwarm._config import settings_from_environment
+
+    try:
+        settings_from_environment(environ)
+    except ValueError as exc:
+        raise RunError(f"{exc} (the program was not started)", 2) from None
+
+
 def run(options: RunOptions, stderr: TextIO) -> int:
     """Run the command under keepwarm; its exit status (see the module docstring)."""
     if not options.command:
         raise RunError("no command given: keepwarm run [options] [--] COMMAND...", 2)
     if options.otel_metrics:
         _check_otel_switch()
+    _check_settings(os.environ)
     with tempfile.TemporaryDirectory(prefix="keepwarm-run-") as run_dir:
         env = child_environment(os.environ, options, run_dir)
         executable = _resolve(options.command, env)
