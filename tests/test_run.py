@@ -657,3 +657,71 @@ def test_the_report_example_in_run_md_is_what_format_report_prints() -> None:
     assert format_report(collected) == example
     document = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
     assert document == {**report_document(collected, 0), "keepwarm_version": "0.1.0"}
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_program_once(
+    ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """In a terminal, Ctrl-C goes to the whole foreground process group, keepwarm run
+    and the program alike: keepwarm run does not pass it on a second time."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    program = tmp_path / "count_sigint.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import signal, time, requests
+            count = 0
+            def on_int(signum, frame):
+                global count
+                count += 1
+            signal.signal(signal.SIGINT, on_int)
+            print("ready", flush=True)
+            deadline = time.monotonic() + 20
+            while count == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.5)
+            print("sigints", count, flush=True)
+            """
+        )
+    )
+    master, slave = pty.openpty()
+
+    def take_the_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keepwarm", "run", sys.executable, str(program)],
+        env=_env(ca_bundle),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=take_the_terminal,
+    )
+    os.close(slave)
+    output = b""
+    try:
+        deadline = time.monotonic() + 30
+        sent = False
+        while b"sigints" not in output or not output.endswith(b"\n"):
+            assert time.monotonic() < deadline, output
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    output += os.read(master, 4096)
+                except OSError:  # the terminal's other side closed
+                    break
+            if b"ready" in output and not sent:
+                os.write(master, b"\x03")  # Ctrl-C
+                sent = True
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        os.close(master)
+    assert b"sigints 1\r\n" in output
