@@ -725,3 +725,22 @@ def test_ctrl_c_in_a_terminal_reaches_the_program_once(
             process.wait(timeout=10)
         os.close(master)
     assert b"sigints 1\r\n" in output
+
+
+@pytest.mark.parametrize("first", ["import keepwarm", "import keepwarm._config", "import requests"])
+def test_installed_whichever_the_program_imports_first(
+    first: str, tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """keepwarm imports requests: a program that imports keepwarm first gets keepwarm
+    installed once keepwarm's own import is complete, not in the middle of it."""
+    program = tmp_path / "first.py"
+    program.write_text(
+        f"{first}\nimport sys, requests, keepwarm\n"
+        "for _ in range(3):\n    requests.get(sys.argv[1])\n"
+        "print(keepwarm.installed())\n"
+    )
+    result = _kw_run([sys.executable, str(program), tls_server.url], _env(ca_bundle))
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == b"True\n"
+    assert result.stderr.decode().startswith("keepwarm run: 3 requests, 1 connections opened")
+    assert tls_server.connections_accepted == 1

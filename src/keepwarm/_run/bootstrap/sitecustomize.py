@@ -10,10 +10,12 @@ nothing heavy and changes nothing until the program imports ``requests``:
    have run without it (the next one on ``sys.path``: a distribution's, pyenv's, the
    user's), with the errors ``site`` reports for it as usual.
 2. When ``requests`` is first imported, right after it is, keepwarm is installed
-   (``keepwarm._run._child.start``). A process that never imports requests pays nothing
-   and is not counted. If keepwarm cannot be imported in this interpreter (another
-   virtual environment), one note goes to stderr, once per run, and the program runs on
-   without it; with ``KEEPWARM_RUN_STRICT=1`` the import of requests fails instead.
+   (``keepwarm._run._child.start``); if the program imports keepwarm first (which
+   imports requests), once keepwarm's own import is complete. A process that never
+   imports requests pays nothing and is not counted. If keepwarm cannot be imported in
+   this interpreter (another virtual environment), one note goes to stderr, once per
+   run, and the program runs on without it; with ``KEEPWARM_RUN_STRICT=1`` the import
+   of requests fails instead.
 """
 
 from __future__ import annotations
@@ -60,7 +62,20 @@ def _strict() -> bool:
     return os.environ.get("KEEPWARM_RUN_STRICT", "").strip().lower() in ("1", "true", "yes")
 
 
-def _requests_imported() -> None:
+class _Progress:
+    """Where this process is: installed yet, keepwarm's own import under way."""
+
+    installed = False
+    keepwarm_loading = False
+
+
+def _install() -> None:
+    """Install keepwarm in this process (once): requests has been imported."""
+    if _Progress.installed:
+        return
+    _Progress.installed = True
+    for finder in [f for f in sys.meta_path if isinstance(f, _Watcher)]:
+        sys.meta_path.remove(finder)
     try:
         from keepwarm._run import _child
     except Exception as exc:  # not importable here (another environment), or broken
@@ -75,48 +90,56 @@ def _requests_imported() -> None:
 
 
 class _Loader:
-    """requests' own loader, and keepwarm's installation once requests has run."""
+    """The module's own loader, and keepwarm's installation once the module has run."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, name: str) -> None:
         self._loader = loader
+        self._name = name
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         created: ModuleType | None = self._loader.create_module(spec)
         return created
 
     def exec_module(self, module: ModuleType) -> None:
-        # requests' own loader again, for anyone who looks at the module afterwards.
+        # The module's own loader again, for anyone who looks at it afterwards.
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
         module.__loader__ = self._loader
-        self._loader.exec_module(module)
-        _requests_imported()
+        if self._name == "requests":
+            self._loader.exec_module(module)
+            if not _Progress.keepwarm_loading:
+                _install()
+            return
+        # keepwarm imported by the program before requests: it imports requests itself,
+        # and can only be installed once its own import is complete.
+        _Progress.keepwarm_loading = True
+        try:
+            self._loader.exec_module(module)
+        finally:
+            _Progress.keepwarm_loading = False
+        _install()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
 
 
-class _RequestsWatcher:
-    """A one-shot ``sys.meta_path`` finder: it finds ``requests`` with the finders after
-    it and wraps its loader; then it takes itself off ``sys.meta_path``."""
+class _Watcher:
+    """A ``sys.meta_path`` finder that finds ``requests`` and ``keepwarm`` with the
+    finders after it and wraps their loaders; gone once keepwarm is installed."""
 
     def find_spec(
         self, name: str, path: Any = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if name != "requests":
+        if name not in ("requests", "keepwarm") or _Progress.installed:
             return None
-        try:
-            sys.meta_path.remove(self)
-        except ValueError:
-            pass
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None)
-            if find is None:
+            if finder is self or find is None:
                 continue
             spec: ModuleSpec | None = find(name, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _Loader(spec.loader)  # type: ignore[assignment]
+                    spec.loader = _Loader(spec.loader, name)  # type: ignore[assignment]
                 return spec
         return None
 
@@ -142,9 +165,9 @@ def _chain() -> None:
 
 def _bootstrap() -> None:
     if "requests" in sys.modules:  # imported by something before us: install right away
-        _requests_imported()
+        _install()
     else:
-        sys.meta_path.insert(0, _RequestsWatcher())
+        sys.meta_path.insert(0, _Watcher())
     _chain()
 
 
