@@ -230,53 +230,10 @@ def test_a_preforking_server(
     report = tmp_path / "report.json"
     bind = tmp_path / "gunicorn.sock"
     env = _env(ca_bundle, pythonpath=[str(FIXTURES)], UPSTREAM_URL=tls_server.url.rstrip("/"))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "keepwarm",
-            "run",
-            "--report",
-            str(report),
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--preload",
-            "--workers",
-            "2",
-            "--bind",
-            f"unix:{bind}",
-            "--graceful-timeout",
-            "10",
-            "wsgi_app:app",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not bind.exists():
-            assert process.poll() is None, process.communicate(timeout=5)[1].decode()
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.05)
-        bodies = []
-        for _ in range(10):
-            connection = _UnixHTTPConnection(str(bind))
-            connection.request("GET", "/")
-            response = connection.getresponse()
-            assert response.status == 200
-            bodies.append(response.read().decode())
-            connection.close()
-        assert tls_server.wait_for_requests(4 + 10 * 3)
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=10)
+    command = ["--report", str(report), sys.executable, "-m", "gunicorn", "--preload"]
+    command += ["--workers", "2", "--bind", f"unix:{bind}", "--graceful-timeout", "10"]
+    process, bodies, stderr = _serve_and_stop([*command, "wsgi_app:app"], env, bind, 10)
     assert process.returncode == 0, stderr.decode()
-    assert stdout == b""
     # Each worker's per-call session saw no cookie; the client's session saw its own.
     assert all(b.split(" ", 1)[1] == "{} {'sid': 'client-secret'}\n" for b in bodies)
     for request in tls_server.requests:
@@ -290,6 +247,64 @@ def test_a_preforking_server(
     # The master, and two workers: each opened its own connections, at most 2 each.
     assert tls_server.connections_accepted <= 2 * 3
     assert document["processes"] == {"started": 3, "reported": 3, "unreadable": 0}
+
+
+def _serve_and_stop(
+    command: Sequence[str], env: Mapping[str, str], bind: pathlib.Path, requests: int
+) -> tuple[subprocess.Popen[bytes], list[str], bytes]:
+    """Start a server under keepwarm run, send it ``requests`` GETs over its Unix socket,
+    then SIGTERM keepwarm run; the process, the bodies and its stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keepwarm", "run", *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    bodies = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(bodies) < requests:
+            assert process.poll() is None, process.communicate(timeout=5)[1].decode()
+            assert time.monotonic() < deadline, "the server did not answer"
+            connection = _UnixHTTPConnection(str(bind))
+            try:
+                connection.request("GET", "/")
+                response = connection.getresponse()
+            except OSError:  # not listening yet
+                connection.close()
+                time.sleep(0.05)
+                continue
+            assert response.status == 200
+            bodies.append(response.read().decode())
+            connection.close()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    return process, bodies, stderr
+
+
+@pytest.mark.slow
+def test_an_asgi_server_with_spawned_workers(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """hypercorn --workers 2 starts its workers with multiprocessing's spawn: each loads
+    the app and installs keepwarm itself; SIGTERM reaches hypercorn through keepwarm run,
+    the workers shut down and report."""
+    report = tmp_path / "report.json"
+    bind = tmp_path / "hypercorn.sock"
+    env = _env(ca_bundle, pythonpath=[str(FIXTURES)], UPSTREAM_URL=tls_server.url.rstrip("/"))
+    command = ["--report", str(report), sys.executable, "-m", "hypercorn", "--workers", "2"]
+    command += ["--bind", f"unix:{bind}", "asgi_app:app"]
+    process, bodies, stderr = _serve_and_stop(command, env, bind, 10)
+    assert process.returncode == 0, stderr.decode()
+    assert all(b.split(" ", 1)[1] == "{} {}\n" for b in bodies)  # no cookie, anywhere
+    document = _report(report)
+    assert tls_server.requests_handled == 30 == document["requests"]
+    assert document["connections_opened"] == tls_server.connections_accepted <= 2 * 2
+    assert document["processes"] == {"started": 2, "reported": 2, "unreadable": 0}
 
 
 class _UnixHTTPConnection:
