@@ -28,6 +28,7 @@ from keepwarm._run import BOOTSTRAP_DIR, RunOptions, child_environment
 from keepwarm._run._report import (
     WIDTH,
     Collected,
+    collect,
     format_report,
     merge_documents,
     process_document,
@@ -759,3 +760,42 @@ def test_installed_whichever_the_program_imports_first(
     assert result.stdout == b"True\n"
     assert result.stderr.decode().startswith("keepwarm run: 3 requests, 1 connections opened")
     assert tls_server.connections_accepted == 1
+
+
+def test_collect_counts_processes_by_what_they_left(tmp_path: pathlib.Path) -> None:
+    one = _stats(**{"https://a:443": {"requests": 2, "connections_opened": 1, "reused": 1}})
+    (tmp_path / "10-aa.started").touch()
+    (tmp_path / "10-aa.json").write_text(json.dumps(process_document(one, 10)))
+    # A forked child that exec'd Python again: one pid, two tokens, one document.
+    (tmp_path / "11-bb.started").touch()
+    (tmp_path / "11-cc.started").touch()
+    (tmp_path / "11-cc.json").write_text(json.dumps(process_document(one, 11)))
+    # Killed: a marker and nothing else; and a document cut short.
+    (tmp_path / "12-dd.started").touch()
+    (tmp_path / "13-ee.started").touch()
+    (tmp_path / "13-ee.json").write_text('{"version": 1, "ho')
+    (tmp_path / "note").touch()
+    (tmp_path / ".14-ff.tmp").write_text("{")
+    collected = collect(tmp_path)
+    assert (collected.started, collected.reported, collected.unreadable) == (4, 2, 1)
+    assert collected.stats.requests == 4
+
+
+def test_a_python_subprocess_started_with_preexec_fn_is_one_process(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """preexec_fn makes subprocess fork in Python (fork hooks run) and then exec Python:
+    one process, reported once, and not also counted as a fork child that vanished."""
+    program = tmp_path / "preexec.py"
+    program.write_text(
+        "import os, subprocess, sys, requests\n"
+        "requests.get(sys.argv[1])\n"
+        "code = 'import sys, requests; requests.get(sys.argv[1]); requests.get(sys.argv[1])'\n"
+        "subprocess.run([sys.executable, '-c', code, sys.argv[1]], preexec_fn=os.getpid,"
+        " check=True)\n"
+    )
+    result = _kw_run([sys.executable, str(program), tls_server.url], _env(ca_bundle))
+    assert result.returncode == 0, result.stderr.decode()
+    text = result.stderr.decode()
+    assert text.startswith("keepwarm run: 3 requests, 2 connections opened")
+    assert "processes: 2 reported\n" in text

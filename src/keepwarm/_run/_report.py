@@ -128,14 +128,24 @@ class Collected:
     unreadable: int
 
 
+def _pid_of(name: str) -> str:
+    """The process id a run-directory file name starts with (``<pid>-<random>.<kind>``)."""
+    return name.partition("-")[0]
+
+
 def collect(directory: pathlib.Path) -> Collected:
-    """Read the run directory: every process document, and the started markers."""
+    """Read the run directory: every process document, and the started markers.
+
+    A marker is answered by a document of the same process id: a forked child that
+    ``exec``s Python again (``subprocess`` with ``preexec_fn``) starts over under a new
+    token in the same process, and that process did report."""
     documents: list[Mapping[str, Any]] = []
     unreadable = 0
-    started = 0
+    started: set[str] = set()
+    reported: set[str] = set()
     for path in sorted(directory.iterdir()):
         if path.name.endswith(STARTED_SUFFIX):
-            started += 1
+            started.add(_pid_of(path.name))
         elif path.name.endswith(REPORT_SUFFIX):
             try:
                 document = json.loads(path.read_text(encoding="utf-8"))
@@ -146,9 +156,10 @@ def collect(directory: pathlib.Path) -> Collected:
                 unreadable += 1
                 continue
             documents.append(document)
+            reported.add(_pid_of(path.name))
     return Collected(
         stats=merge_documents(documents),
-        started=max(started, len(documents)),
+        started=len(documents) + len(started - reported),
         reported=len(documents),
         unreadable=unreadable,
     )
