@@ -799,3 +799,20 @@ def test_a_python_subprocess_started_with_preexec_fn_is_one_process(
     text = result.stderr.decode()
     assert text.startswith("keepwarm run: 3 requests, 2 connections opened")
     assert "processes: 2 reported\n" in text
+
+
+def test_a_signal_that_arrives_before_the_command_starts_is_delivered_to_it() -> None:
+    from keepwarm._run import _Forwarder
+
+    forwarder = _Forwarder()
+    forwarder(signal.SIGTERM, None)  # keepwarm run got it while starting the command
+    assert forwarder.pending == [signal.SIGTERM]
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        forwarder.attach(child)
+        assert child.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+    assert forwarder.pending == []

@@ -128,19 +128,39 @@ def _in_terminal_foreground() -> bool:
     return False
 
 
-@contextlib.contextmanager
-def _forwarding(child: subprocess.Popen[bytes]) -> Iterator[None]:
-    def forward(signum: int, frame: FrameType | None) -> None:
+class _Forwarder:
+    """The signal handler: passes signals on to the command, and holds the ones that
+    arrive before it is started (they are delivered as soon as it is)."""
+
+    def __init__(self) -> None:
+        self.child: subprocess.Popen[bytes] | None = None
+        self.pending: list[int] = []
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGINT and _in_terminal_foreground():
             return
+        if self.child is None:
+            self.pending.append(signum)
+            return
         with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
+            self.child.send_signal(signum)
 
+    def attach(self, child: subprocess.Popen[bytes]) -> None:
+        self.child = child
+        for signum in self.pending:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signum)
+        self.pending.clear()
+
+
+@contextlib.contextmanager
+def _forwarding() -> Iterator[_Forwarder]:
+    forwarder = _Forwarder()
     previous = {}
     for signum in (*FORWARDED, signal.SIGINT):
-        previous[signum] = signal.signal(signum, forward)
+        previous[signum] = signal.signal(signum, forwarder)
     try:
-        yield
+        yield forwarder
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -195,11 +215,13 @@ def run(options: RunOptions, stderr: TextIO) -> int:
     with tempfile.TemporaryDirectory(prefix="keepwarm-run-") as run_dir:
         env = child_environment(os.environ, options, run_dir)
         executable = _resolve(options.command, env)
-        try:
-            child = subprocess.Popen(list(options.command), executable=executable, env=env)
-        except OSError as exc:
-            raise RunError(f"cannot run {options.command[0]}: {exc.strerror or exc}", 126) from None
-        with _forwarding(child):
+        with _forwarding() as forwarder:
+            try:
+                child = subprocess.Popen(list(options.command), executable=executable, env=env)
+            except OSError as exc:
+                message = f"cannot run {options.command[0]}: {exc.strerror or exc}"
+                raise RunError(message, 126) from None
+            forwarder.attach(child)
             while True:
                 try:
                     returncode = child.wait()
