@@ -111,7 +111,7 @@ def test_the_mixed_program_under_keepwarm_run(
     assert tls_server.connections_accepted <= 2
     stderr = kept.stderr.decode()
     assert stderr.startswith(
-        f"keepwarm run: 40 requests, {tls_server.connections_accepted} connections opened"
+        f"keepwarm run: 40 requests, {tls_server.connections_accepted} connection"
     )
     assert "processes: 1 reported" in stderr
     assert f"{tls_server.url.rstrip('/')}" in stderr
@@ -358,7 +358,7 @@ def test_the_users_sitecustomize_still_runs_and_sys_path_is_unchanged(
     assert kept.stdout.startswith(b"mine\n[]\n")
     first, report = kept.stderr.decode().split("\n", 1)
     assert first.removeprefix("pid ") in ran.read_text().split()  # the program ran it
-    assert report.startswith("keepwarm run: 1 requests")
+    assert report.startswith("keepwarm run: 1 request, 1 connection opened")
 
 
 def test_the_child_environment_keeps_the_users_pythonpath() -> None:
@@ -447,7 +447,7 @@ def test_requests_defaults_keeps_no_timeout_and_no_retries(
     assert default.returncode == kept.returncode == 0, kept.stderr.decode()
     assert default.stdout == b"False 3\n"
     assert kept.stdout == b"True 0\n"
-    assert kept.stderr.decode().startswith("keepwarm run: 1 requests")
+    assert kept.stderr.decode().startswith("keepwarm run: 1 request, 1 connection opened")
 
 
 def test_stdin_and_stdout_pass_through(ca_bundle: str, tmp_path: pathlib.Path) -> None:
@@ -758,7 +758,7 @@ def test_installed_whichever_the_program_imports_first(
     result = _kw_run([sys.executable, str(program), tls_server.url], _env(ca_bundle))
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == b"True\n"
-    assert result.stderr.decode().startswith("keepwarm run: 3 requests, 1 connections opened")
+    assert result.stderr.decode().startswith("keepwarm run: 3 requests, 1 connection opened")
     assert tls_server.connections_accepted == 1
 
 

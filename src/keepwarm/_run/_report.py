@@ -208,6 +208,10 @@ def report_document(collected: Collected, exit_status: int) -> dict[str, Any]:
     }
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _percent(part: int, whole: int) -> str:
     return f"{math.floor(100 * part / whole)} %" if whole else "-"
 
@@ -222,10 +226,11 @@ def format_report(collected: Collected) -> str:
     saved = sum(tls_saved(h) for h in stats.hosts.values())
     https_requests = sum(h.requests for h in stats.hosts.values() if h.origin.startswith("https"))
     lines = [
-        f"keepwarm run: {stats.requests} requests, {stats.connections_opened} connections "
-        f"opened, {stats.reused} reused ({_percent(stats.reused, stats.requests)})",
+        f"keepwarm run: {_count(stats.requests, 'request')}, "
+        f"{_count(stats.connections_opened, 'connection')} opened, {stats.reused} reused "
+        f"({_percent(stats.reused, stats.requests)})",
         f"  TLS handshakes: {stats.tls_handshakes} made, {saved} saved "
-        f"(of {https_requests} HTTPS requests)",
+        f"(of {_count(https_requests, 'HTTPS request')})",
         f"  pool-full discards: {stats.discarded}",
         "  " + _processes_line(collected),
     ]
