@@ -44,7 +44,7 @@ from keepwarm._run._report import (
     write_json,
 )
 
-__all__ = ["BOOTSTRAP_DIR", "RunOptions", "child_environment", "run"]
+__all__ = ["BOOTSTRAP_DIR", "RunError", "RunOptions", "child_environment", "run"]
 
 #: The directory with keepwarm's sitecustomize.py.
 BOOTSTRAP_DIR: Final = str(pathlib.Path(__file__).resolve().parent / "bootstrap")

@@ -110,7 +110,11 @@ def start(*, strict: bool, note: Callable[[str], None]) -> None:
 
 def _forked() -> None:
     """In a child just forked: its own token, and its parent's counts as the baseline."""
-    _state.baseline = keepwarm.stats()
+    try:
+        _state.baseline = keepwarm.stats()
+    except Exception as exc:  # never in the way of a fork; the counts would be wrong
+        _state.note(f"a forked process could not read its parent's counters ({exc!r})")
+        _state.baseline = None
     _state.finished_pid = None
     _new_token()
     util = sys.modules.get("multiprocessing.util")
