@@ -97,7 +97,8 @@ def start(*, strict: bool, note: Callable[[str], None]) -> None:
     # Registered after keepwarm's own close_all (at its import): atexit runs this first,
     # while the shared sessions still hold their counters.
     atexit.register(finish)
-    os.register_at_fork(after_in_child=_forked)
+    if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+        os.register_at_fork(after_in_child=_forked)
     util = sys.modules.get("multiprocessing.util")
     if util is not None:
         # A multiprocessing child that imports requests itself (a forkserver child, a
