@@ -98,7 +98,9 @@ def test_stats_constructor_defaults_repr_and_output() -> None:
     )
     assert s.requests == 3 and s.reused == 2
     as_dict = s.as_dict()
-    assert as_dict["hosts"] == {"http://a.test": dict(zip(HOST_FIELDS, _values(_host(reused=2))))}
+    assert as_dict["hosts"] == {
+        "http://a.test": dict(zip(HOST_FIELDS, _values(_host(reused=2)), strict=True))
+    }
     assert list(as_dict["hosts"]["http://a.test"]) == list(HOST_FIELDS)
     assert str(s).splitlines() == [
         "origin         requests  opened  reused  tls  discarded  dropped  expired  retries  "
@@ -130,8 +132,10 @@ def test_private_value_reprs() -> None:
 
 @pytest.mark.parametrize("value, same, other", _frozen_values())
 def test_frozen_values_compare_by_fields(value: Any, same: Any, other: Any) -> None:
-    assert value == same and not value != same
-    assert value != other and not value == other
+    assert value == same
+    assert (value != same) is False
+    assert value != other
+    assert (value == other) is False
     assert value != tuple(getattr(value, n) for n in type(value).__match_args__)
     assert (value == object()) is False
     if not isinstance(value, keepwarm.Stats):  # its hosts are a dict
@@ -235,3 +239,43 @@ def test_environment_snapshot_fields_and_repr() -> None:
         hash(empty)
     empty.from_variables = False
     assert empty.from_variables is False
+
+
+@pytest.mark.parametrize("value, same, other", _frozen_values())
+def test_assignment_raises_what_the_dataclasses_raised(value: Any, same: Any, other: Any) -> None:
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError, match="read-only"):
+        setattr(value, type(value).__match_args__[0], None)
+    assert issubclass(dataclasses.FrozenInstanceError, AttributeError)
+
+
+def test_import_keepwarm_does_not_import_dataclasses() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, keepwarm; print('dataclasses' in sys.modules, 'inspect' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_replace_builds_a_checked_copy() -> None:
+    settings = Settings(pool_maxsize="auto")
+    changed = settings.__replace__(base_url="http://b.test/")
+    assert (changed.base_url, changed.pool_maxsize, settings.base_url) == (
+        "http://b.test/",
+        "auto",
+        None,
+    )
+    with pytest.raises(ValueError, match="auto"):
+        settings.__replace__(pool_block=True)
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        settings.__replace__(colour=1)
+
+
+def test_values_match_by_position() -> None:
+    match keepwarm.HostStats("http://a.test", 3, 2):
+        case keepwarm.HostStats(origin, requests, opened):
+            assert (origin, requests, opened) == ("http://a.test", 3, 2)
+        case _:
+            pytest.fail("no match")
