@@ -218,6 +218,10 @@ def test_timings_constructor_repr_and_equality() -> None:
     for clone in (pickle.loads(pickle.dumps(u)), copy.copy(u), copy.deepcopy(u)):
         assert clone == u and clone is not u
     assert keepwarm.Timings(1.0).dns == 1.0
+    changed = u.__replace__(dns=0.5)
+    assert (changed.dns, changed.total, changed._started, u.dns) == (0.5, 3.0, 2.0, None)
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        u.__replace__(colour=1)
 
 
 def test_environment_snapshot_fields_and_repr() -> None:

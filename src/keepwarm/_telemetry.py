@@ -144,6 +144,14 @@ class Timings:
     # Mutable (the transport fills it in as the request goes), so unhashable.
     __hash__ = None  # type: ignore[assignment]
 
+    def __replace__(self, **changes: Any) -> Timings:
+        """A copy with some fields changed (``copy.replace`` on Python 3.13+)."""
+        values = {name: getattr(self, name) for name in self.__match_args__}
+        unknown = changes.keys() - values.keys()
+        if unknown:
+            raise TypeError(f"Timings has no field {sorted(unknown)[0]!r}")
+        return Timings(**{**values, **changes})
+
     def __repr__(self) -> str:
         # Seconds to the microsecond: perf_counter differences print 17 digits otherwise.
         shown = (
