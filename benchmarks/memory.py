@@ -4,11 +4,11 @@
 Each client runs in its own fresh interpreter against the embedded benchmark server in
 another process, and makes sequential keep-alive GETs on one session (``keepwarm.Session()``
 with its defaults, telemetry on; ``requests.Session()`` with ``timeout=10``, reading each
-body), both from compiled bytecode. The child reads ``VmRSS`` from ``/proc/self/status`` (after ``gc.collect()``) at
-start, after importing its client, after 100 warm-up requests and after all of them,
-and ``VmHWM`` (the peak) at the end. Rounds alternate which client goes first; figures are
-medians over rounds, with each round's difference (keepwarm - requests) and the growth
-per request after the warm-up.
+body), both from compiled bytecode. The child reads ``VmRSS`` from ``/proc/self/status``
+(after ``gc.collect()``) at start, after importing its client, after 100 warm-up requests
+and after all of them, and ``VmHWM`` (the peak) at the end. Rounds alternate which client
+goes first; figures are medians over rounds, with each round's difference (keepwarm -
+requests) and the growth per request after the warm-up.
 
     .venv/bin/python benchmarks/memory.py [--rounds 5] [--requests 10000] [--scheme http]
 """
