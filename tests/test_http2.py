@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3
 
 import keepwarm
 from children import run_python
@@ -181,6 +182,28 @@ def test_streaming_cookies_and_headers_as_over_http11(
     assert seen[0][0] == {"a": "1", "b": "2"}
     assert seen[0][4] == "Basic dXNlcjpzZWNyZXQ="
     assert seen[0][5] == [200]
+
+
+def test_user_agent_given_removed_or_skipped_as_over_http11(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session], plain: Any
+) -> None:
+    from urllib3.util import SKIP_HEADER
+
+    server = h2_server()
+    seen = []
+    for client in (h2session(), plain):
+        agents = []
+        for headers in ({}, {"User-Agent": "mine/1"}, {"User-Agent": None}):
+            echoed = client.get(f"{server.url}/headers", headers=headers, timeout=TIMEOUT)
+            agents.append(echoed.json().get("user-agent"))
+        # urllib3's way to send none at all, through a prepared request's headers.
+        request = requests.Request("GET", f"{server.url}/headers").prepare()
+        request.headers["User-Agent"] = SKIP_HEADER
+        agents.append(client.send(request, timeout=TIMEOUT).json().get("user-agent"))
+        seen.append(agents)
+    assert seen[0] == seen[1]
+    assert seen[0][0].startswith("python-requests/")
+    assert seen[0][1:] == ["mine/1", f"python-urllib3/{urllib3.__version__}", None]
 
 
 def test_the_server_sees_http2_from_hypercorn_too(

@@ -327,6 +327,10 @@ class SessionMachine(RuleBasedStateMachine):
         assert _fd_count() <= self.env.fd_baseline, "fds left open after the session closed"
 
 
+# The machine builds a session per example and after every close on purpose: churn by
+# design. Whether ten of them land in the churn guard's 10 s window depends on how fast
+# the machine runs (it did on a quiet one), so that guard is off here; the others stay.
+@pytest.mark.filterwarnings("ignore::keepwarm.SessionChurnWarning")
 def test_session_survives_random_closes_timeouts_and_forks(
     make_server: Callable[..., LocalServer], ca_bundle: str
 ) -> None:

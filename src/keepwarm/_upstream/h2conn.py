@@ -449,14 +449,22 @@ class H2Connection:
             self._out += self._h2.data_to_send()
             self._flush()
 
-    def response_headers(self, stream_id: int, timeout: float | None) -> list[tuple[bytes, bytes]]:
+    def response_headers(
+        self, stream_id: int, timeout: float | None
+    ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
         """Wait for the stream's response header block (informational 1xx blocks are
-        skipped) and return it."""
+        skipped) and return it, with the whole body when the stream has already ended
+        (a small response usually arrives with its headers: reading it now saves a turn
+        of the lock per read), else None."""
         with self._lock:
             stream = self._stream(stream_id)
             self._wait_for(lambda: stream.headers is not None, timeout, "the response", stream)
             assert stream.headers is not None
-            return stream.headers
+            body = None
+            if stream.ended and stream.error is None:
+                body = b"".join(stream.data)
+                stream.data.clear()
+            return stream.headers, body
 
     def read(self, stream_id: int, amount: int | None, timeout: float | None) -> bytes:
         """Up to ``amount`` bytes of the body (all of it for None), at least one unless

@@ -33,6 +33,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
+import urllib3
 from urllib3 import HTTPHeaderDict
 from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.exceptions import ClosedPoolError, EmptyPoolError
@@ -67,6 +68,9 @@ _CONNECTION_HEADERS: Final = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"}
 )
 _BLOCKSIZE: Final = 1 << 16
+#: What urllib3 sends as User-Agent for a request without one (its
+#: ``_get_default_user_agent()``, spelled with the public version).
+_DEFAULT_USER_AGENT: Final = f"python-urllib3/{urllib3.__version__}".encode()  # type: ignore[attr-defined]
 
 
 def _replayable(body: Any) -> bool:
@@ -256,13 +260,18 @@ class H2Body:
 
     version = 20
 
-    def __init__(self, slot: H2Slot, status: int, headers: HTTPHeaderDict) -> None:
+    def __init__(
+        self, slot: H2Slot, status: int, headers: HTTPHeaderDict, whole: bytes | None = None
+    ) -> None:
         self._slot = slot
         self.status = status
         self.reason = _reason(status)
         self._headers = headers
         self._done = False
         self._closed = False
+        #: The whole body, when the stream had ended by the time its headers were read:
+        #: served from here, without the connection.
+        self._whole = whole
 
     @property
     def msg(self) -> _HeaderMessage:
@@ -274,10 +283,17 @@ class H2Body:
     def read(self, amt: int | None = None) -> bytes:
         if self._done or self._closed:
             return b""
-        slot = self._slot
         if amt is not None and amt <= 0:
             return b""
-        data = slot._conn_read(amt)
+        whole = self._whole
+        if whole is not None:
+            if amt is None or amt >= len(whole):
+                self._whole = None
+                self._done = True
+                return whole
+            self._whole = whole[amt:]
+            return whole[:amt]
+        data = self._slot._conn_read(amt)
         if not data or (amt is None):
             self._done = True
         return data
@@ -456,7 +472,7 @@ class H2Slot:
             conn, stream = self._conn, self._stream
             assert conn is not None and stream is not None
             try:
-                block = conn.response_headers(stream, self.timeout)
+                block, body = conn.response_headers(stream, self.timeout)
             except StreamRefused as refused:
                 self._resend_after_refusal(refused)
             except ConnectionLost:
@@ -464,7 +480,7 @@ class H2Slot:
                     raise
                 self._resend_stale()
             else:
-                return self._response(block)
+                return self._response(block, body)
 
     def close(self) -> None:
         """urllib3 gives up on this request (an error) or the response was closed: the
@@ -523,11 +539,14 @@ class H2Slot:
 
     def _header_block(self, method: str, url: str, headers: Any) -> list[tuple[bytes, bytes]]:
         authority = None
+        agent = False
         rest: list[tuple[bytes, bytes]] = []
         for name, value in (headers or {}).items():
-            if value is SKIP_HEADER or value == SKIP_HEADER:
-                continue
             key = name.lower() if isinstance(name, str) else name.decode("latin-1").lower()
+            if value is SKIP_HEADER or value == SKIP_HEADER:
+                agent = agent or key == "user-agent"
+                continue
+            agent = agent or key == "user-agent"
             data = value.encode("latin-1") if isinstance(value, str) else bytes(value)
             if key == "host":
                 authority = data
@@ -535,6 +554,10 @@ class H2Slot:
             if key in _CONNECTION_HEADERS or (key == "te" and data.lower() != b"trailers"):
                 continue
             rest.append((key.encode("latin-1"), data))
+        if not agent:
+            # urllib3 sends its own User-Agent when the request has none (requests drops a
+            # header set to None: headers={"User-Agent": None}); so does HTTP/2 here.
+            rest.append((b"user-agent", _DEFAULT_USER_AGENT))
         if authority is None:
             port = self.port
             authority = (self.host if port in (None, 443) else f"{self.host}:{port}").encode(
@@ -548,7 +571,7 @@ class H2Slot:
             *rest,
         ]
 
-    def _response(self, block: list[tuple[bytes, bytes]]) -> HTTPResponse:
+    def _response(self, block: list[tuple[bytes, bytes]], whole: bytes | None) -> HTTPResponse:
         status = 0
         headers = HTTPHeaderDict()
         for name, value in block:
@@ -562,7 +585,7 @@ class H2Slot:
         counters = self._pool._keepwarm.counters
         if counters is not None:
             counters.on_response(wait, None)
-        body = H2Body(self, status, headers)
+        body = H2Body(self, status, headers, whole)
         assert self._conn is not None and self._stream is not None
         method, url, _, _ = self._request or ("GET", "/", None, None)
         response = HTTPResponse(

@@ -46,6 +46,14 @@ _prepared_urls: dict[str, str] = {}
 _PREPARED_URLS_MAX = 1024
 
 
+#: Session header (name, value) pairs, both str, that passed requests'
+#: ``check_header_validity``: a pure check of the two strings, run again for the same
+#: session headers on every request otherwise. Bounded; a pair that fails is never
+#: stored, so it raises every time as in requests.
+_valid_headers: set[tuple[str, str]] = set()
+_VALID_HEADERS_MAX = 256
+
+
 def _key_val_list(value: Any) -> list[tuple[Any, Any]]:
     if isinstance(value, (str, bytes, bool, int)):
         raise ValueError("cannot encode objects that are not 2-tuples")
@@ -112,10 +120,17 @@ def _prepare_session_headers(p: PreparedRequest, headers: CaseInsensitiveDict[An
     dictionary first and copying it again."""
     prepared: CaseInsensitiveDict[Any] = CaseInsensitiveDict()
     store = prepared._store
+    valid = _valid_headers
     for name, value in list(headers._store.values()):
         if value is None:
             continue
-        check_header_validity((name, value))
+        pair = (name, value)
+        if type(name) is not str or type(value) is not str or pair not in valid:
+            check_header_validity(pair)
+            if type(name) is str and type(value) is str:
+                if len(valid) >= _VALID_HEADERS_MAX:
+                    valid.clear()
+                valid.add(pair)
         name = to_native_string(name)
         store[name.lower()] = (name, value)
     p.headers = prepared

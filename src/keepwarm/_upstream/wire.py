@@ -101,19 +101,37 @@ class PlainHTTPMessage(http.client.HTTPMessage):
             return value
         return self.policy.header_fetch_parse(name, value)
 
+    #: (the header list it was built from, its length, lower-case name -> first index).
+    _keepwarm_index: tuple[list[tuple[str, Any]], int, dict[str, int]] | None = None
+
+    def _index(self) -> dict[str, int]:
+        """Where each name first occurs, built on the first lookup (http.client, urllib3
+        and requests look up about eight names per response, each a scan of every line
+        otherwise). The email API changes ``_headers`` by appending, by replacing a value
+        in place (same name) or by building a new list, so the list and its length tell
+        whether the index still holds."""
+        headers = self._headers  # type: ignore[attr-defined]
+        cached = self._keepwarm_index
+        if cached is not None and cached[0] is headers and cached[1] == len(headers):
+            return cached[2]
+        index: dict[str, int] = {}
+        for i, (k, _) in enumerate(headers):
+            index.setdefault(k.lower(), i)
+        self._keepwarm_index = (headers, len(headers), index)
+        return index
+
     def get(self, name: str, failobj: Any = None) -> Any:
-        lower = name.lower()
-        for k, v in self._headers:  # type: ignore[attr-defined]
-            if k.lower() == lower:
-                return self._fetch(k, v)
-        return failobj
+        i = self._index().get(name.lower())
+        if i is None:
+            return failobj
+        k, v = self._headers[i]  # type: ignore[attr-defined]
+        return self._fetch(k, v)
 
     def items(self) -> list[tuple[str, Any]]:
         return [(k, self._fetch(k, v)) for k, v in self._headers]  # type: ignore[attr-defined]
 
     def __contains__(self, name: str) -> bool:
-        lower = name.lower()
-        return any(k.lower() == lower for k, _ in self._headers)  # type: ignore[attr-defined]
+        return name.lower() in self._index()
 
 
 def _bare_cr_to_space(line: bytes) -> bytes:
