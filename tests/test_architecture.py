@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "__about__": 0,
     "_exceptions": 0,
     "_validate": 0,
+    "_values": 0,
     "_retry": 0,
     "_config": 0,
     "_urls": 0,
