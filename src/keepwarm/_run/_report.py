@@ -18,7 +18,7 @@ import os
 import pathlib
 import textwrap
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Final
 
 from keepwarm.__about__ import __version__
@@ -52,8 +52,13 @@ WIDTH: Final = 80
 #: The origin column of the text report (longer origins are shortened; JSON has them whole).
 ORIGIN_WIDTH: Final = WIDTH - 4 - 47
 
-_HOST_FIELDS: Final = frozenset(f.name for f in fields(HostStats))
-_LIMIT_FIELDS: Final = frozenset(f.name for f in fields(Limits))
+_HOST_FIELDS: Final = frozenset(HostStats.__match_args__)
+_LIMIT_FIELDS: Final = frozenset(Limits.__match_args__)
+
+
+def _fields(value: HostStats | Limits) -> dict[str, Any]:
+    """A value class's fields by name, in constructor order."""
+    return {name: getattr(value, name) for name in type(value).__match_args__}
 
 
 def process_document(stats: Stats, pid: int) -> dict[str, Any]:
@@ -61,8 +66,8 @@ def process_document(stats: Stats, pid: int) -> dict[str, Any]:
     return {
         "version": DOCUMENT_VERSION,
         "pid": pid,
-        "hosts": {origin: asdict(h) for origin, h in stats.hosts.items()},
-        "limits": asdict(stats.limits) if stats.limits else None,
+        "hosts": {origin: _fields(h) for origin, h in stats.hosts.items()},
+        "limits": _fields(stats.limits) if stats.limits else None,
         "distinct_hosts": stats.distinct_hosts,
     }
 
@@ -105,7 +110,7 @@ def subtract(later: Stats, earlier: Stats) -> Stats:
         wait = h.pool_wait - before.pool_wait
         changed = any(counts.values()) or wait > 0
         if changed:
-            values = {**asdict(h), **counts, "pool_wait": max(0.0, wait)}
+            values = {**_fields(h), **counts, "pool_wait": max(0.0, wait)}
             hosts[origin] = HostStats(**values)
     return Stats(hosts=hosts, limits=later.limits, distinct_hosts=len(hosts))
 
