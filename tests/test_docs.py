@@ -257,7 +257,7 @@ def _option_names(parser: argparse.ArgumentParser) -> set[str]:
     return names - {"--help"}
 
 
-@pytest.mark.parametrize("command", ["bench", "probe"])
+@pytest.mark.parametrize("command", ["bench", "probe", "run"])
 def test_options_tables_and_synopses_list_exactly_the_parsers_options(command: str) -> None:
     parser = _subcommand(command)
     table = _options_table(f"{command}.md")

@@ -538,6 +538,50 @@ def test_the_environment_switch_uses_the_global_provider_set_later(
     assert json.loads(off.stdout.splitlines()[-1]) == []
 
 
+RUN_PROGRAM = """
+import json, sys
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+import requests  # plain requests: keepwarm run installs keepwarm under it
+
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+with requests.Session() as session:  # a library's own Session
+    for _ in range(3):
+        session.get(sys.argv[1], timeout=5)
+counts = {
+    m.name: sum(getattr(p, "count", 0) for p in m.data.data_points)
+    for rm in reader.get_metrics_data().resource_metrics
+    for sm in rm.scope_metrics
+    if sm.scope.name == "keepwarm"
+    for m in sm.metrics
+}
+print(json.dumps(counts))
+"""
+
+
+def test_keepwarm_run_otel_metrics_exports_an_unmodified_program_s_requests(
+    http_server: LocalServer,
+) -> None:
+    """Part 2's ``keepwarm run --otel-metrics``: the program neither imports keepwarm nor
+    turns anything on; its requests reach the MeterProvider it sets up."""
+    environment = {**os.environ, "PYTHONPATH": SRC, "PYTHONDONTWRITEBYTECODE": "1"}
+    program = [sys.executable, "-W", "error", "-c", RUN_PROGRAM, f"{http_server.url}/"]
+    done = subprocess.run(
+        [sys.executable, "-m", "keepwarm", "run", "--otel-metrics", "--", *program],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(done.stdout.splitlines()[-1])
+    assert counts[REQUEST] == 3
+    assert OPEN in counts
+
+
 WITHOUT_OTEL = """
 import json, sys, warnings
 sys.modules["opentelemetry"] = None  # as if opentelemetry-api were not installed
@@ -577,12 +621,21 @@ def test_keepwarm_runs_without_opentelemetry(switch: str, http_server: LocalServ
 
 
 def test_importing_keepwarm_does_not_import_opentelemetry() -> None:
+    """Off, neither OpenTelemetry nor keepwarm's metrics module is imported (issue 16's
+    import budget); ``keepwarm.enable_metrics`` imports the module on first use."""
     script = (
-        "import sys, keepwarm; print(int(any(m.startswith('opentelemetry') for m in sys.modules)))"
+        "import json, sys, keepwarm\n"
+        "seen = lambda: sorted(m for m in sys.modules if m.startswith(('opentelemetry',"
+        " 'keepwarm._metrics')))\n"
+        "before = seen()\n"
+        "keepwarm.enable_metrics\n"
+        "print(json.dumps([before, seen()]))"
     )
     done = _child(script, {"KEEPWARM_OTEL_METRICS": ""})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "0"
+    before, after = json.loads(done.stdout.splitlines()[-1])
+    assert before == []
+    assert after == ["keepwarm._metrics"]  # opentelemetry still not: only enable imports it
 
 
 # -- with opentelemetry-instrumentation-requests --------------------------------------

@@ -14,6 +14,9 @@ Public API (everything else is private)::
 """
 
 import logging as _logging
+import os as _os
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from keepwarm.__about__ import __version__
 from keepwarm._config import (
@@ -41,9 +44,6 @@ from keepwarm._exceptions import (
     UnclosedSessionWarning,
 )
 from keepwarm._guards import silence
-from keepwarm._install import install, installed, uninstall
-from keepwarm._metrics import disable_metrics, enable_metrics
-from keepwarm._metrics import enable_from_environment as _enable_from_environment
 from keepwarm._registry import close_all, session, stats, timings
 from keepwarm._retry import RetryPolicy
 from keepwarm._session import Session, mount
@@ -51,9 +51,41 @@ from keepwarm._stats import HostStats, Stats
 from keepwarm._telemetry import Timings
 from keepwarm._upstream.cookies import share_cookies
 
+if _TYPE_CHECKING:
+    from keepwarm._install import install, installed, uninstall
+    from keepwarm._metrics import disable_metrics, enable_metrics
+
 # The library logs to "keepwarm" (connection.*, pool.*, request.* events at DEBUG); it
 # prints nothing unless the application configures logging.
 _logging.getLogger("keepwarm").addHandler(_logging.NullHandler())
+
+#: Imported on first use (issue 16: ``import keepwarm`` within 1.05x of ``import requests``):
+#: ``install()``'s module, with its transport and ``requests`` patching, is for the
+#: applications that call it.
+_ON_DEMAND = {
+    "install": "_install",
+    "installed": "_install",
+    "uninstall": "_install",
+    # OpenTelemetry metrics are off by default: their module is for those who turn them on.
+    "enable_metrics": "_metrics",
+    "disable_metrics": "_metrics",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _ON_DEMAND.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keepwarm' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"keepwarm.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_ON_DEMAND})
+
 
 __all__ = [
     "DEFAULT_POOL_CONNECTIONS",
@@ -96,5 +128,9 @@ __all__ = [
     "uninstall",
 ]
 
-# KEEPWARM_OTEL_METRICS=1 (`keepwarm run --otel-metrics`): metrics on from the start.
-_enable_from_environment()
+# KEEPWARM_OTEL_METRICS=1 (`keepwarm run --otel-metrics`): metrics on from the start. The
+# variable is looked at here, the metrics module imported only when it is set.
+if _os.environ.get("KEEPWARM_OTEL_METRICS", "").strip():
+    from keepwarm._metrics import enable_from_environment as _enable_from_environment
+
+    _enable_from_environment()

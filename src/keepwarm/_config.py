@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field, fields
 from http import cookiejar
 from typing import Any, Final, Literal, NoReturn, TypeAlias
 
@@ -28,6 +27,7 @@ from urllib3.util.retry import Retry
 from keepwarm._retry import RetryPolicy, retry_signature
 from keepwarm._urls import URLProblem, check_http_url, redact_url
 from keepwarm._validate import check_seconds, fail_type, fail_value
+from keepwarm._values import Frozen
 
 __all__ = [
     "DEFAULT_KEEPALIVE_EXPIRY",
@@ -578,6 +578,10 @@ ENVIRONMENT_VARIABLES: Final[dict[str, tuple[str, Any, str]]] = {
 }
 
 
+#: Variables ``keepwarm run`` sets for the processes under it (not session settings).
+RUN_VARIABLE_PREFIX: Final = "KEEPWARM_RUN_"
+
+
 #: The variable that turns OpenTelemetry metrics on for the process (not a session
 #: setting: read when keepwarm is imported, see ``_metrics``).
 OTEL_METRICS_VARIABLE: Final = "KEEPWARM_OTEL_METRICS"
@@ -606,8 +610,9 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[
     for var, raw in environ.items():
         if not var.startswith("KEEPWARM_"):
             continue
-        if not raw.strip():
-            # `KEEPWARM_TIMEOUT= cmd` is the shell's way to say "not set".
+        if not raw.strip() or var.startswith(RUN_VARIABLE_PREFIX):
+            # `KEEPWARM_TIMEOUT= cmd` is the shell's way to say "not set"; KEEPWARM_RUN_*
+            # are keepwarm run's own (docs/run.md), read by its bootstrap, not settings.
             continue
         if var == OTEL_METRICS_VARIABLE:
             # A process switch, not a session setting; a bad value fails here as well,
@@ -638,38 +643,86 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[
 # Resolved settings ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Settings:
+_SETTINGS_FIELDS: Final = (
+    "timeout",
+    "pool_connections",
+    "pool_maxsize",
+    "pool_block",
+    "pool_timeout",
+    "max_retries",
+    "base_url",
+    "telemetry",
+    "keepalive_expiry",
+    "max_connection_age",
+    "guards",
+    "strict",
+    "http2",
+)
+
+
+class Settings(Frozen):
     """Every tuning knob of one session, validated and with defaults filled in."""
 
-    timeout: Timeout | NoTimeout = DEFAULT_TIMEOUT
-    pool_connections: int = DEFAULT_POOL_CONNECTIONS
-    #: A number, or "auto": start at DEFAULT_POOL_MAXSIZE and grow instead of discarding.
-    pool_maxsize: int | str = DEFAULT_POOL_MAXSIZE
-    pool_block: bool = False
-    pool_timeout: float = DEFAULT_POOL_TIMEOUT
-    max_retries: Retry = field(default_factory=RetryPolicy)
-    base_url: str | None = None
-    #: Count connections and time requests (see keepwarm.stats()).
-    telemetry: bool = True
-    #: Close pooled connections idle longer than this (None: until the server closes them).
-    keepalive_expiry: float | None = DEFAULT_KEEPALIVE_EXPIRY
-    #: Close connections older than this at their next checkout (None: no limit).
-    max_connection_age: float | None = None
-    #: Check for the silent pitfalls of session reuse (docs/guards/).
-    guards: bool = True
-    #: Raise the guards' warnings as exceptions.
-    strict: bool = False
-    #: Offer HTTP/2 by ALPN on HTTPS (needs the h2 package: keepwarm[http2]).
-    http2: bool = False
+    __slots__ = _SETTINGS_FIELDS
+    __match_args__ = _SETTINGS_FIELDS
 
-    def __post_init__(self) -> None:
-        if self.pool_maxsize == "auto" and self.pool_block:
+    timeout: Timeout | NoTimeout
+    pool_connections: int
+    #: A number, or "auto": start at DEFAULT_POOL_MAXSIZE and grow instead of discarding.
+    pool_maxsize: int | str
+    pool_block: bool
+    pool_timeout: float
+    max_retries: Retry
+    base_url: str | None
+    #: Count connections and time requests (see keepwarm.stats()).
+    telemetry: bool
+    #: Close pooled connections idle longer than this (None: until the server closes them).
+    keepalive_expiry: float | None
+    #: Close connections older than this at their next checkout (None: no limit).
+    max_connection_age: float | None
+    #: Check for the silent pitfalls of session reuse (docs/guards/).
+    guards: bool
+    #: Raise the guards' warnings as exceptions.
+    strict: bool
+    #: Offer HTTP/2 by ALPN on HTTPS (needs the h2 package: keepwarm[http2]).
+    http2: bool
+
+    def __init__(
+        self,
+        timeout: Timeout | NoTimeout = DEFAULT_TIMEOUT,
+        pool_connections: int = DEFAULT_POOL_CONNECTIONS,
+        pool_maxsize: int | str = DEFAULT_POOL_MAXSIZE,
+        pool_block: bool = False,
+        pool_timeout: float = DEFAULT_POOL_TIMEOUT,
+        max_retries: Retry | None = None,
+        base_url: str | None = None,
+        telemetry: bool = True,
+        keepalive_expiry: float | None = DEFAULT_KEEPALIVE_EXPIRY,
+        max_connection_age: float | None = None,
+        guards: bool = True,
+        strict: bool = False,
+        http2: bool = False,
+    ) -> None:
+        if pool_maxsize == "auto" and pool_block:
             raise ValueError(
                 'pool_maxsize="auto" grows the pool instead of waiting, so it cannot be '
                 "combined with pool_block=True; give pool_maxsize a number to cap the "
                 "connections, or set pool_block=False"
             )
+        set_field = object.__setattr__
+        set_field(self, "timeout", timeout)
+        set_field(self, "pool_connections", pool_connections)
+        set_field(self, "pool_maxsize", pool_maxsize)
+        set_field(self, "pool_block", pool_block)
+        set_field(self, "pool_timeout", pool_timeout)
+        set_field(self, "max_retries", RetryPolicy() if max_retries is None else max_retries)
+        set_field(self, "base_url", base_url)
+        set_field(self, "telemetry", telemetry)
+        set_field(self, "keepalive_expiry", keepalive_expiry)
+        set_field(self, "max_connection_age", max_connection_age)
+        set_field(self, "guards", guards)
+        set_field(self, "strict", strict)
+        set_field(self, "http2", http2)
 
     @property
     def initial_pool_maxsize(self) -> int:
@@ -681,13 +734,13 @@ class Settings:
         return self.timeout.read if isinstance(self.timeout, Timeout) else None
 
     def __repr__(self) -> str:
-        # The dataclass repr, with base_url shown without its password or token.
+        # The fields' repr, with base_url shown without its password or token.
         parts = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "base_url" and value is not None:
+        for name in _SETTINGS_FIELDS:
+            value = getattr(self, name)
+            if name == "base_url" and value is not None:
                 value = redact_url(value)
-            parts.append(f"{f.name}={value!r}")
+            parts.append(f"{name}={value!r}")
         return f"Settings({', '.join(parts)})"
 
     def comparable(self, name: str) -> object:

@@ -23,7 +23,6 @@ requests' own request path, which keepwarm copies and trims, lives behind the fe
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import sys
@@ -335,7 +334,7 @@ class Session(RequestsSessionBase):
     @base_url.setter
     def base_url(self, value: str | None) -> None:
         checked = validate({"base_url": value}, "session.base_url")["base_url"]
-        self._settings = dataclasses.replace(self._settings, base_url=checked)
+        self._settings = self._settings.__replace__(base_url=checked)
 
     @property
     def timeout(self) -> Timeout | NoTimeout:

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from keepwarm._config import SERVER_KEEPALIVE_SHARE
+from keepwarm._values import Frozen
 
 __all__ = [
     "COUNTER_FIELDS",
@@ -59,33 +59,75 @@ def percentile(sorted_samples: list[float], pct: float) -> float | None:
     return cuts[min(98, max(0, int(pct) - 1))]
 
 
-@dataclass(frozen=True)
-class HostStats:
+_set = object.__setattr__
+
+
+class HostStats(Frozen):
     """The counters of one origin at one moment."""
 
+    __match_args__ = (
+        "origin",
+        *COUNTER_FIELDS,
+        "pool_wait",
+        "peak_in_flight",
+        "keep_alive_timeout",
+        "ttfb_p50",
+        "ttfb_p99",
+        "ttfb_max",
+    )
+
     origin: str
-    requests: int = 0
-    connections_opened: int = 0
-    reused: int = 0
-    tls_handshakes: int = 0
-    discarded: int = 0
-    pools_evicted: int = 0
-    dropped: int = 0
-    idle_expired: int = 0
-    retired: int = 0
-    retries: int = 0
-    stale_retries: int = 0
+    requests: int
+    connections_opened: int
+    reused: int
+    tls_handshakes: int
+    discarded: int
+    pools_evicted: int
+    dropped: int
+    idle_expired: int
+    retired: int
+    retries: int
+    stale_retries: int
     #: Connections that negotiated HTTP/2 (also counted in connections_opened).
-    http2_connections: int = 0
+    http2_connections: int
     #: HTTP/2 streams the server refused unprocessed (GOAWAY, REFUSED_STREAM), sent again
     #: on another connection; not retries, and not counted in requests.
-    refused_resends: int = 0
-    pool_wait: float = 0.0
-    peak_in_flight: int = 0
-    keep_alive_timeout: float | None = None
-    ttfb_p50: float | None = None
-    ttfb_p99: float | None = None
-    ttfb_max: float | None = None
+    refused_resends: int
+    pool_wait: float
+    peak_in_flight: int
+    keep_alive_timeout: float | None
+    ttfb_p50: float | None
+    ttfb_p99: float | None
+    ttfb_max: float | None
+
+    def __init__(
+        self,
+        origin: str,
+        requests: int = 0,
+        connections_opened: int = 0,
+        reused: int = 0,
+        tls_handshakes: int = 0,
+        discarded: int = 0,
+        pools_evicted: int = 0,
+        dropped: int = 0,
+        idle_expired: int = 0,
+        retired: int = 0,
+        retries: int = 0,
+        stale_retries: int = 0,
+        http2_connections: int = 0,
+        refused_resends: int = 0,
+        pool_wait: float = 0.0,
+        peak_in_flight: int = 0,
+        keep_alive_timeout: float | None = None,
+        ttfb_p50: float | None = None,
+        ttfb_p99: float | None = None,
+        ttfb_max: float | None = None,
+    ) -> None:
+        # The instance's __dict__ at once: the constructor's arguments are its fields (a
+        # copy: the frame's locals dict is refreshed by anything that reads it again).
+        fields = dict(locals())
+        del fields["self"]
+        _set(self, "__dict__", fields)
 
     @property
     def reuse_ratio(self) -> float:
@@ -93,27 +135,52 @@ class HostStats:
         return self.reused / self.requests if self.requests else 0.0
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(Frozen):
     """The settings advice is measured against."""
+
+    __slots__ = ("keepalive_expiry", "pool_connections", "pool_maxsize", "read_timeout")
+    __match_args__ = ("pool_connections", "pool_maxsize", "read_timeout", "keepalive_expiry")
 
     pool_connections: int
     pool_maxsize: int
     read_timeout: float | None
-    keepalive_expiry: float | None = None
+    keepalive_expiry: float | None
+
+    def __init__(
+        self,
+        pool_connections: int,
+        pool_maxsize: int,
+        read_timeout: float | None,
+        keepalive_expiry: float | None = None,
+    ) -> None:
+        _set(self, "pool_connections", pool_connections)
+        _set(self, "pool_maxsize", pool_maxsize)
+        _set(self, "read_timeout", read_timeout)
+        _set(self, "keepalive_expiry", keepalive_expiry)
 
 
-@dataclass(frozen=True)
-class Stats:
+class Stats(Frozen):
     """A snapshot of keepwarm's counters: totals over every origin, and per origin.
 
     ``str(stats)`` is a readable table; ``as_dict()`` is for machines; ``advice()`` turns
     what was observed into concrete settings.
     """
 
-    hosts: Mapping[str, HostStats] = field(default_factory=dict)
-    limits: Limits | None = None
-    distinct_hosts: int = 0
+    __match_args__ = ("hosts", "limits", "distinct_hosts")
+
+    hosts: Mapping[str, HostStats]
+    limits: Limits | None
+    distinct_hosts: int
+
+    def __init__(
+        self,
+        hosts: Mapping[str, HostStats] | None = None,
+        limits: Limits | None = None,
+        distinct_hosts: int = 0,
+    ) -> None:
+        _set(self, "hosts", {} if hosts is None else hosts)
+        _set(self, "limits", limits)
+        _set(self, "distinct_hosts", distinct_hosts)
 
     def _total(self, name: str) -> Any:
         return sum(getattr(h, name) for h in self.hosts.values())
@@ -183,7 +250,7 @@ class Stats:
         totals["peak_in_flight"] = self.peak_in_flight
         return {
             **totals,
-            "hosts": {origin: asdict(h) for origin, h in self.hosts.items()},
+            "hosts": {origin: _fields_of(h) for origin, h in self.hosts.items()},
             "advice": self.advice(),
         }
 
@@ -219,6 +286,10 @@ class Stats:
             for row in rows
         ]
         return "\n".join(lines)
+
+
+def _fields_of(h: HostStats) -> dict[str, Any]:
+    return {name: getattr(h, name) for name in HostStats.__match_args__}
 
 
 def merge_stats(parts: Iterable[Stats]) -> Stats:

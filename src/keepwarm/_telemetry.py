@@ -42,7 +42,6 @@ import collections
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from keepwarm._stats import COUNTER_FIELDS, HostStats, Limits, Stats, percentile
@@ -67,7 +66,22 @@ _TIMINGS_ATTRIBUTE: Final = "_keepwarm_timings"
 TTFB_SAMPLES: Final = 1024
 
 
-@dataclass(repr=False)
+#: The public fields of Timings, in order (``as_dict()``, the repr).
+_TIMINGS_FIELDS: Final = (
+    "dns",
+    "connect",
+    "tls",
+    "send",
+    "wait",
+    "receive",
+    "total",
+    "reused",
+    "http_version",
+    "tls_version",
+    "retries",
+)
+
+
 class Timings:
     """Where the time of one request went, like ``curl -w``; seconds, None if skipped.
 
@@ -75,34 +89,83 @@ class Timings:
     is the saving keepwarm is about.
     """
 
+    __match_args__ = (*_TIMINGS_FIELDS, "_started", "_headers_at")
+
     #: Name resolution (None for an IP address or a reused connection).
-    dns: float | None = None
+    dns: float | None
     #: TCP handshake.
-    connect: float | None = None
+    connect: float | None
     #: TLS handshake (None for plain HTTP or a reused connection).
-    tls: float | None = None
+    tls: float | None
     #: Writing the request line, headers and body.
-    send: float | None = None
+    send: float | None
     #: From the request written to the response headers received (server time + 1 RTT).
-    wait: float | None = None
+    wait: float | None
     #: Reading the body (None for ``stream=True`` responses, read after the call returns).
-    receive: float | None = None
+    receive: float | None
     #: From the start of the request to the end of the body (None for ``stream=True``).
-    total: float | None = None
+    total: float | None
     #: Whether the connection had served a request before.
-    reused: bool = False
+    reused: bool
     #: The version on the server's status line: "HTTP/1.1", "HTTP/1.0", ...
-    http_version: str | None = None
+    http_version: str | None
     #: "TLSv1.3", "TLSv1.2", ... (None for plain HTTP).
-    tls_version: str | None = None
+    tls_version: str | None
     #: Retries the retry policy made before this response.
-    retries: int = 0
+    retries: int
     # perf_counter() marks, private: where the phases start and end.
-    _started: float = field(default=0.0, repr=False)
-    _headers_at: float | None = field(default=None, repr=False)
+    _started: float
+    _headers_at: float | None
+
+    def __init__(
+        self,
+        dns: float | None = None,
+        connect: float | None = None,
+        tls: float | None = None,
+        send: float | None = None,
+        wait: float | None = None,
+        receive: float | None = None,
+        total: float | None = None,
+        reused: bool = False,
+        http_version: str | None = None,
+        tls_version: str | None = None,
+        retries: int = 0,
+        _started: float = 0.0,
+        _headers_at: float | None = None,
+    ) -> None:
+        self.dns = dns
+        self.connect = connect
+        self.tls = tls
+        self.send = send
+        self.wait = wait
+        self.receive = receive
+        self.total = total
+        self.reused = reused
+        self.http_version = http_version
+        self.tls_version = tls_version
+        self.retries = retries
+        self._started = _started
+        self._headers_at = _headers_at
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        return {name: getattr(self, name) for name in _TIMINGS_FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        fields = self.__match_args__
+        return [getattr(self, n) for n in fields] == [getattr(other, n) for n in fields]
+
+    # Mutable (the transport fills it in as the request goes), so unhashable.
+    __hash__ = None  # type: ignore[assignment]
+
+    def __replace__(self, **changes: Any) -> Timings:
+        """A copy with some fields changed (``copy.replace`` on Python 3.13+)."""
+        values = {name: getattr(self, name) for name in self.__match_args__}
+        unknown = changes.keys() - values.keys()
+        if unknown:
+            raise TypeError(f"Timings has no field {sorted(unknown)[0]!r}")
+        return Timings(**{**values, **changes})
 
     def __repr__(self) -> str:
         # Seconds to the microsecond: perf_counter differences print 17 digits otherwise.

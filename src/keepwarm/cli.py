@@ -1,4 +1,5 @@
-"""The ``keepwarm`` command: ``keepwarm bench``, ``keepwarm probe`` and ``keepwarm lint``.
+"""The ``keepwarm`` command: ``keepwarm bench``, ``keepwarm probe``, ``keepwarm lint`` and
+``keepwarm run``.
 
 Each subcommand registers itself in :func:`build_parser` with an ``_add_<name>`` function
 that sets ``handler``; :func:`main` turns every failure into one line on stderr and a
@@ -433,6 +434,97 @@ def _run_lint(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return run_command(args, stdout, stderr)
 
 
+# -- keepwarm run ---------------------------------------------------------------------
+
+
+def _report_path(text: str) -> pathlib.Path:
+    path = pathlib.Path(text)
+    parent = path.parent if str(path.parent) else pathlib.Path(".")
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: directory {str(parent)!r} does not exist (create it, or name a file "
+            "in an existing directory)"
+        )
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory: name a file to write")
+    return path
+
+
+def _add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        usage="%(prog)s [options] [--] COMMAND...",
+        help="run a Python program with keepwarm installed, then report connection reuse",
+        description="Run COMMAND (python app.py, python -m module, a console script, "
+        "gunicorn ...) with keepwarm.install(sessions=True) in every Python process under "
+        "it, from interpreter start, through PYTHONPATH (no change to the program): "
+        "requests.get() and every requests.Session() ride keepwarm's shared pools, each "
+        "session keeping its own cookies, auth and headers. At exit, a report of every "
+        "process's requests, connections opened and reused, TLS handshakes saved, the top "
+        "origins and advice goes to stderr (or, as JSON, to --report FILE); stdin and "
+        "stdout are the program's. Exit code: the command's (128+N if signal N ended it; "
+        f"127 command not found; 2 usage error). See {doc_path('run.md')}.",
+    )
+    parser.add_argument(
+        "--report",
+        type=_report_path,
+        metavar="FILE",
+        help="write the report as JSON to FILE instead of printing it to stderr",
+    )
+    parser.add_argument(
+        "--requests-defaults",
+        action="store_true",
+        help="keep requests' own defaults for installed calls: no default timeout, no "
+        "retries (keepwarm's default is a (3, 7) s timeout and safe retries)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail the program's `import requests` if keepwarm cannot be installed in a "
+        "process (default: one note on stderr, and the program runs without it)",
+    )
+    parser.add_argument(
+        "--otel-metrics",
+        action="store_true",
+        help="also export keepwarm's counters as OpenTelemetry metrics (sets "
+        "KEEPWARM_OTEL_METRICS=1; needs opentelemetry-api and a configured MeterProvider "
+        "in the program)",
+    )
+    parser.add_argument(
+        "program",
+        nargs=argparse.REMAINDER,
+        metavar="COMMAND",
+        help="the command to run, with its arguments",
+    )
+    parser.set_defaults(handler=_run_run)
+
+
+def _run_run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from keepwarm._run import RunError, RunOptions, run
+
+    program = list(args.program)
+    if program and program[0] == "--":
+        program = program[1:]
+    if not program:
+        stderr.write(
+            "usage: keepwarm run [options] [--] COMMAND...\n"
+            "keepwarm run: error: no command given (for example: keepwarm run python app.py)\n"
+        )
+        return 2
+    options = RunOptions(
+        command=program,
+        report=args.report,
+        requests_defaults=args.requests_defaults,
+        strict=args.strict,
+        otel_metrics=args.otel_metrics,
+    )
+    try:
+        return run(options, stderr)
+    except RunError as exc:
+        stderr.write(f"keepwarm run: error: {exc}\n")
+        return exc.status
+
+
 # -- the command ----------------------------------------------------------------------
 
 
@@ -449,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(subparsers)
     _add_probe(subparsers)
     _add_lint(subparsers)
+    _add_run(subparsers)
     return parser
 
 

@@ -19,7 +19,6 @@ import os
 import sys
 import threading
 import urllib.request
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlparse
 
@@ -57,19 +56,52 @@ def _load_netrc(path: str | None) -> netrc_module.netrc | None:
         return None
 
 
-@dataclass
 class EnvironmentSnapshot:
     """Proxies, netrc credentials and CA bundle variables as they were at one moment."""
 
-    proxies: dict[str, str]
-    no_proxy: str | None
-    ca_bundle: str | None
-    netrc_path: str | None
-    _netrc: netrc_module.netrc | None
-    #: True when the proxies came from *_proxy variables, not the platform's settings.
-    from_variables: bool = True
-    _bypass: dict[tuple[str, int | None, str | None], bool] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    __match_args__ = (
+        "proxies",
+        "no_proxy",
+        "ca_bundle",
+        "netrc_path",
+        "_netrc",
+        "from_variables",
+        "_bypass",
+        "_lock",
+    )
+
+    def __init__(
+        self,
+        proxies: dict[str, str],
+        no_proxy: str | None,
+        ca_bundle: str | None,
+        netrc_path: str | None,
+        _netrc: netrc_module.netrc | None,
+        from_variables: bool = True,
+        _bypass: dict[tuple[str, int | None, str | None], bool] | None = None,
+        _lock: threading.Lock | None = None,
+    ) -> None:
+        self.proxies = proxies
+        self.no_proxy = no_proxy
+        self.ca_bundle = ca_bundle
+        self.netrc_path = netrc_path
+        self._netrc = _netrc
+        #: True when the proxies came from *_proxy variables, not the platform's settings.
+        self.from_variables = from_variables
+        self._bypass = {} if _bypass is None else _bypass
+        self._lock = threading.Lock() if _lock is None else _lock
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
+        return f"EnvironmentSnapshot({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        fields = self.__match_args__
+        return [getattr(self, n) for n in fields] == [getattr(other, n) for n in fields]
+
+    __hash__ = None  # type: ignore[assignment]
 
     @classmethod
     def capture(cls) -> EnvironmentSnapshot:

@@ -26,7 +26,6 @@ import queue
 import ssl
 import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -49,6 +48,7 @@ from keepwarm._upstream.connection import (
     named_as,
 )
 from keepwarm._urls import redact_url
+from keepwarm._values import Frozen
 
 __all__ = [
     "AUTO_POOL_MAXSIZE_CAP",
@@ -118,24 +118,53 @@ def parse_keep_alive_timeout(value: str | None) -> float | None:
     return None
 
 
-@dataclass(frozen=True)
-class PoolPolicy:
+class PoolPolicy(Frozen):
     """What one adapter's settings ask of every pool it builds (a pool class attribute)."""
 
+    __match_args__ = (
+        "wait",
+        "telemetry",
+        "grow_to",
+        "keepalive_expiry",
+        "max_age",
+        "resend_stale",
+        "saturation_guard",
+    )
+    __slots__ = __match_args__
+
     #: Seconds to wait for a free connection when the pool blocks (None: urllib3's).
-    wait: float | None = None
+    wait: float | None
     #: The adapter's telemetry; None when telemetry is off.
-    telemetry: Telemetry | None = None
+    telemetry: Telemetry | None
     #: ``pool_maxsize="auto"``: grow up to this many connections (0: fixed size).
-    grow_to: int = 0
+    grow_to: int
     #: Settings-level idle expiry and maximum connection age (None: off).
-    keepalive_expiry: float | None = None
-    max_age: float | None = None
+    keepalive_expiry: float | None
+    max_age: float | None
     #: The stale-connection resend (``RetryPolicy.resend_stale`` of the session's policy).
-    resend_stale: bool = True
+    resend_stale: bool
     #: Guard against more requests in flight than the pool keeps (None: guards off;
     #: True: strict, the warning raised).
-    saturation_guard: bool | None = None
+    saturation_guard: bool | None
+
+    def __init__(
+        self,
+        wait: float | None = None,
+        telemetry: Telemetry | None = None,
+        grow_to: int = 0,
+        keepalive_expiry: float | None = None,
+        max_age: float | None = None,
+        resend_stale: bool = True,
+        saturation_guard: bool | None = None,
+    ) -> None:
+        set_field = object.__setattr__
+        set_field(self, "wait", wait)
+        set_field(self, "telemetry", telemetry)
+        set_field(self, "grow_to", grow_to)
+        set_field(self, "keepalive_expiry", keepalive_expiry)
+        set_field(self, "max_age", max_age)
+        set_field(self, "resend_stale", resend_stale)
+        set_field(self, "saturation_guard", saturation_guard)
 
 
 class PoolState:

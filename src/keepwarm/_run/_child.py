@@ -1,0 +1,151 @@
+"""keepwarm run, inside each Python process: install keepwarm, report at the end.
+
+``start()`` runs once per process, when the program first imports ``requests`` (see
+``bootstrap/sitecustomize.py``). It calls ``keepwarm.install(sessions=True)``, marks
+the process as started in the run directory (``KEEPWARM_RUN_DIR``) and arranges for the
+process's counters to be written there when it ends:
+
+* a normal exit (end of the program, ``sys.exit``, an uncaught exception; gunicorn's
+  workers, ``multiprocessing`` spawn children) runs ``atexit``;
+* a ``multiprocessing`` fork or forkserver child ends with ``os._exit()`` after
+  ``multiprocessing.util._exit_function()``, which runs the finalizers registered in
+  that child: :func:`_after_multiprocessing_fork` registers one, through
+  ``multiprocessing.util.register_after_fork`` in a child forked from a process that
+  had keepwarm (it runs after ``_bootstrap`` has cleared the finalizers the parent had),
+  or at :func:`start` in a child that imports requests itself (a forkserver child:
+  there both now and after ``_bootstrap``, since the import may come before it);
+* a process killed by a signal, or ending with a bare ``os._exit()``, writes nothing:
+  its started marker without a document lets the report say so.
+
+A forked child inherits its parent's counters: ``_forked`` keeps a snapshot taken at the
+fork and the child reports only what it did after it, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import pathlib
+import sys
+from collections.abc import Callable
+from typing import Final
+
+import keepwarm
+from keepwarm._run._report import REPORT_SUFFIX, STARTED_SUFFIX, process_document, subtract
+from keepwarm._stats import Stats
+
+__all__ = ["start"]
+
+#: Priority of the multiprocessing finalizer that writes the document: after every
+#: finalizer of the program's own (they run highest first).
+_FINALIZER_PRIORITY: Final = -1000
+
+
+class _State:
+    """This process's part of the run."""
+
+    def __init__(self) -> None:
+        self.token = ""
+        self.baseline: Stats | None = None
+        self.finished_pid: int | None = None
+        self.note: Callable[[str], None] = lambda message: None
+
+
+_state = _State()
+_started = False
+
+
+def _directory() -> pathlib.Path | None:
+    value = os.environ.get("KEEPWARM_RUN_DIR", "")
+    return pathlib.Path(value) if value else None
+
+
+def _new_token() -> str:
+    _state.token = f"{os.getpid()}-{os.urandom(4).hex()}"
+    directory = _directory()
+    if directory is not None:
+        try:
+            (directory / (_state.token + STARTED_SUFFIX)).touch(mode=0o600)
+        except OSError:
+            pass  # the run is over (the directory is gone): nothing will read it
+    return _state.token
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def start(*, strict: bool, note: Callable[[str], None]) -> None:
+    """Install keepwarm in this process and report its counters when it ends."""
+    global _started
+    if _started:
+        return
+    _started = True
+    _state.note = note
+    try:
+        keepwarm.install(sessions=True, requests_defaults=_flag("KEEPWARM_RUN_REQUESTS_DEFAULTS"))
+    except Exception as exc:
+        if strict:
+            raise
+        note(
+            f"keepwarm could not be installed ({type(exc).__name__}: {exc}); "
+            "this program runs without it"
+        )
+        return
+    _new_token()
+    # Registered after keepwarm's own close_all (at its import): atexit runs this first,
+    # while the shared sessions still hold their counters.
+    atexit.register(finish)
+    if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+        os.register_at_fork(after_in_child=_forked)
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        # A multiprocessing child that imports requests itself (a forkserver child, a
+        # fork child of a parent without requests) ends with os._exit() too: a finalizer
+        # now (requests imported by the target), and again after _bootstrap has cleared
+        # the finalizers (requests imported while the process object was unpickled).
+        _after_multiprocessing_fork(_state)
+        util.register_after_fork(_state, _after_multiprocessing_fork)
+
+
+def _forked() -> None:
+    """In a child just forked: its own token, and its parent's counts as the baseline."""
+    try:
+        _state.baseline = keepwarm.stats()
+    except Exception as exc:  # never in the way of a fork; the counts would be wrong
+        _state.note(f"a forked process could not read its parent's counters ({exc!r})")
+        _state.baseline = None
+    _state.finished_pid = None
+    _new_token()
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.register_after_fork(_state, _after_multiprocessing_fork)
+
+
+def _after_multiprocessing_fork(state: _State) -> None:
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, finish, exitpriority=_FINALIZER_PRIORITY)
+
+
+def finish() -> None:
+    """Write this process's document (once per process)."""
+    pid = os.getpid()
+    directory = _directory()
+    if _state.finished_pid == pid or directory is None:
+        return
+    _state.finished_pid = pid
+    try:
+        stats = keepwarm.stats()
+        if _state.baseline is not None:
+            stats = subtract(stats, _state.baseline)
+        document = process_document(stats, pid)
+        target = directory / (_state.token + REPORT_SUFFIX)
+        temporary = directory / f".{_state.token}.tmp"
+        temporary.write_text(json.dumps(document), encoding="utf-8")
+        os.replace(temporary, target)
+    except FileNotFoundError:
+        pass  # the run directory is gone: keepwarm run ended before this process did
+    except Exception as exc:
+        _state.note(f"process {pid} could not report its counters ({type(exc).__name__}: {exc})")

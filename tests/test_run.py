@@ -1,0 +1,818 @@
+"""``keepwarm run``: real programs in real processes against a real local HTTPS server.
+
+Each test runs a program that knows nothing of keepwarm (``tests/run_fixtures/``) under
+``python -m keepwarm run`` and, where it says something, without it too, against the
+same :class:`LocalServer` on 127.0.0.1 with a trustme CA: connections are counted where
+they are accepted, cookies where they arrive. Every subprocess has a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+import keepwarm
+from keepwarm._config import settings_from_environment
+from keepwarm._run import BOOTSTRAP_DIR, RunOptions, child_environment
+from keepwarm._run._report import (
+    WIDTH,
+    Collected,
+    collect,
+    format_report,
+    merge_documents,
+    process_document,
+    report_document,
+    stats_from_document,
+    subtract,
+)
+from keepwarm._stats import HostStats, Limits, Stats
+from servers import LocalServer
+
+TESTS = pathlib.Path(__file__).resolve().parent
+FIXTURES = TESTS / "run_fixtures"
+SRC = TESTS.parent / "src"
+MIXED = FIXTURES / "mixed_client.py"
+TIMEOUT = 90
+
+
+def _env(ca_bundle: str, *, pythonpath: Sequence[str] = (), **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*pythonpath, str(SRC)])
+    env["REQUESTS_CA_BUNDLE"] = ca_bundle
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra)
+    return env
+
+
+def _plain(
+    args: Sequence[str], env: Mapping[str, str], **kwargs: Any
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, timeout=TIMEOUT, **kwargs
+    )
+
+
+def _kw_run(
+    args: Sequence[str], env: Mapping[str, str], **kwargs: Any
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "keepwarm", "run", *args],
+        env=env,
+        capture_output=True,
+        timeout=TIMEOUT,
+        **kwargs,
+    )
+
+
+def _report(path: pathlib.Path) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+@pytest.fixture
+def tls_server(make_server: Callable[..., LocalServer]) -> LocalServer:
+    return make_server(tls=True)
+
+
+# -- the issue's program ------------------------------------------------------------------
+
+
+def test_the_mixed_program_under_keepwarm_run(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """The issue's test: 40 requests over at most 2 connections, the same output, no
+    cookie across sessions, and a report that names the 40 requests; plain requests,
+    same program, same server, for comparison."""
+    env = _env(ca_bundle)
+    plain = _plain([str(MIXED), tls_server.url], env)
+    assert plain.returncode == 0, plain.stderr.decode()
+    assert tls_server.wait_for_requests(40)
+    plain_connections = tls_server.connections_accepted
+    assert tls_server.requests_handled == 40
+    assert plain_connections >= 30  # one per requests.get and per Session, as ever
+    tls_server.reset()
+
+    kept = _kw_run([sys.executable, str(MIXED), tls_server.url], env)
+    assert kept.returncode == 0, kept.stderr.decode()
+    assert kept.stdout == plain.stdout
+    assert kept.stdout.count(b"\n") == 40
+    assert tls_server.requests_handled == 40
+    assert tls_server.connections_accepted <= 2
+    stderr = kept.stderr.decode()
+    assert stderr.startswith(
+        f"keepwarm run: 40 requests, {tls_server.connections_accepted} connection"
+    )
+    assert "processes: 1 reported" in stderr
+    assert f"{tls_server.url.rstrip('/')}" in stderr
+    assert all(len(line) <= WIDTH for line in stderr.splitlines())
+
+    # The client's cookie went back to the client's session only.
+    for request in tls_server.requests:
+        cookie = request.headers.get("cookie", "")
+        if request.route == "/cookies/set":
+            continue  # the client's login, which sets the cookie
+        if request.query.get("who") == "client":
+            assert cookie == "sid=client-secret"
+        else:
+            assert cookie == "", (request.path, cookie)
+    assert b"client 0 {'sid': 'client-secret'}" in kept.stdout
+    assert b"session block 0 {}" in kept.stdout
+
+
+def test_the_json_report_and_a_nonzero_exit_status(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    report = tmp_path / "report.json"
+    result = _kw_run(
+        ["--report", str(report), "--", sys.executable, str(MIXED), tls_server.url, "3"],
+        _env(ca_bundle),
+    )
+    assert result.returncode == 3
+    assert result.stderr == b""  # the report went to the file
+    document = _report(report)
+    assert document["exit_status"] == 3
+    assert document["requests"] == 40 == tls_server.requests_handled
+    assert document["connections_opened"] == tls_server.connections_accepted <= 2
+    assert document["reused"] == 40 - document["connections_opened"]
+    assert document["tls_handshakes"] == document["connections_opened"]
+    assert document["tls_handshakes_saved"] == 40 - document["tls_handshakes"]
+    assert document["discarded"] == 0
+    assert document["processes"] == {"started": 1, "reported": 1, "unreadable": 0}
+    assert document["keepwarm_version"] == keepwarm.__version__
+    assert [o["origin"] for o in document["origins"]] == [tls_server.url.rstrip("/")]
+    assert document["origins"][0]["requests"] == 40
+    assert isinstance(document["advice"], list)
+
+
+def test_python_dash_m_a_module(tls_server: LocalServer, ca_bundle: str) -> None:
+    env = _env(ca_bundle)
+    plain = _plain(["-m", "mixed_client", tls_server.url], env, cwd=FIXTURES)
+    tls_server.reset()
+    kept = _kw_run([sys.executable, "-m", "mixed_client", tls_server.url], env, cwd=FIXTURES)
+    assert kept.returncode == 0, kept.stderr.decode()
+    assert kept.stdout == plain.stdout != b""
+    assert kept.stderr.decode().startswith("keepwarm run: 40 requests")
+    assert tls_server.connections_accepted <= 2
+
+
+def test_a_console_script_by_path_and_on_path(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "weather-cli"
+    script.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom mixed_client import main\nsys.exit(main())\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    env = _env(ca_bundle, pythonpath=[str(FIXTURES)])
+    env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
+    for command in (str(script), "weather-cli"):
+        tls_server.reset()
+        result = _kw_run([command, tls_server.url, "0"], env)
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stderr.decode().startswith("keepwarm run: 40 requests"), command
+        assert tls_server.requests_handled == 40
+        assert tls_server.connections_accepted <= 2
+
+
+# -- more than one process --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_multiprocessing_children_report_once(
+    method: str, tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """The parent makes 2 requests before it starts 2 children of 5 each: a forked child
+    inherits the parent's counters and reports only its own."""
+    report = tmp_path / "report.json"
+    result = _kw_run(
+        [
+            "--report",
+            str(report),
+            sys.executable,
+            str(FIXTURES / "mp_client.py"),
+            tls_server.url,
+            method,
+        ],
+        _env(ca_bundle),
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == b"children exit codes [0, 0]\n"
+    document = _report(report)
+    assert tls_server.requests_handled == 12
+    assert document["requests"] == 12
+    assert document["connections_opened"] == tls_server.connections_accepted
+    assert document["processes"]["reported"] == document["processes"]["started"] == 3
+
+
+@pytest.mark.slow
+def test_a_preforking_server(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """The mixed program's calls in gunicorn with --preload: the master makes 4 requests
+    before forking 2 workers, each app request makes 3; SIGTERM to keepwarm run reaches
+    gunicorn, which stops its workers; the report adds up every process, the master's 4
+    counted once, and the client's cookie never leaves its session."""
+    import importlib.util
+
+    assert importlib.util.find_spec("gunicorn"), "pip install gunicorn (the test extra has it)"
+    report = tmp_path / "report.json"
+    bind = tmp_path / "gunicorn.sock"
+    env = _env(ca_bundle, pythonpath=[str(FIXTURES)], UPSTREAM_URL=tls_server.url.rstrip("/"))
+    command = ["--report", str(report), sys.executable, "-m", "gunicorn", "--preload"]
+    command += ["--workers", "2", "--bind", f"unix:{bind}", "--graceful-timeout", "10"]
+    process, bodies, stderr = _serve_and_stop([*command, "wsgi_app:app"], env, bind, 10)
+    assert process.returncode == 0, stderr.decode()
+    # Each worker's per-call session saw no cookie; the client's session saw its own.
+    assert all(b.split(" ", 1)[1] == "{} {'sid': 'client-secret'}\n" for b in bodies)
+    for request in tls_server.requests:
+        if request.route != "/cookies/set":
+            expected = "sid=client-secret" if request.query.get("who") == "client" else ""
+            assert request.headers.get("cookie", "") == expected, request.path
+    document = _report(report)
+    assert tls_server.requests_handled == 34
+    assert document["requests"] == 34
+    assert document["connections_opened"] == tls_server.connections_accepted
+    # The master, and two workers: each opened its own connections, at most 2 each.
+    assert tls_server.connections_accepted <= 2 * 3
+    assert document["processes"] == {"started": 3, "reported": 3, "unreadable": 0}
+
+
+def _serve_and_stop(
+    command: Sequence[str], env: Mapping[str, str], bind: pathlib.Path, requests: int
+) -> tuple[subprocess.Popen[bytes], list[str], bytes]:
+    """Start a server under keepwarm run, send it ``requests`` GETs over its Unix socket,
+    then SIGTERM keepwarm run; the process, the bodies and its stderr."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keepwarm", "run", *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    bodies = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(bodies) < requests:
+            assert process.poll() is None, process.communicate(timeout=5)[1].decode()
+            assert time.monotonic() < deadline, "the server did not answer"
+            connection = _UnixHTTPConnection(str(bind))
+            try:
+                connection.request("GET", "/")
+                response = connection.getresponse()
+            except OSError:  # not listening yet
+                connection.close()
+                time.sleep(0.05)
+                continue
+            assert response.status == 200
+            bodies.append(response.read().decode())
+            connection.close()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    return process, bodies, stderr
+
+
+@pytest.mark.slow
+def test_an_asgi_server_with_spawned_workers(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """hypercorn --workers 2 starts its workers with multiprocessing's spawn: each loads
+    the app and installs keepwarm itself; SIGTERM reaches hypercorn through keepwarm run,
+    the workers shut down and report."""
+    report = tmp_path / "report.json"
+    bind = tmp_path / "hypercorn.sock"
+    env = _env(ca_bundle, pythonpath=[str(FIXTURES)], UPSTREAM_URL=tls_server.url.rstrip("/"))
+    command = ["--report", str(report), sys.executable, "-m", "hypercorn", "--workers", "2"]
+    command += ["--bind", f"unix:{bind}", "asgi_app:app"]
+    process, bodies, stderr = _serve_and_stop(command, env, bind, 10)
+    assert process.returncode == 0, stderr.decode()
+    assert all(b.split(" ", 1)[1] == "{} {}\n" for b in bodies)  # no cookie, anywhere
+    document = _report(report)
+    assert tls_server.requests_handled == 30 == document["requests"]
+    assert document["connections_opened"] == tls_server.connections_accepted <= 2 * 2
+    assert document["processes"] == {"started": 2, "reported": 2, "unreadable": 0}
+
+
+class _UnixHTTPConnection:
+    """http.client over a Unix socket (gunicorn's bind), for the test's own requests."""
+
+    def __new__(cls, path: str) -> Any:
+        import http.client
+        import socket
+
+        class Connection(http.client.HTTPConnection):
+            def connect(self) -> None:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.settimeout(10)
+                self.sock.connect(path)
+
+        return Connection("localhost", timeout=10)
+
+
+# -- the environment ------------------------------------------------------------------
+
+
+def test_the_users_sitecustomize_still_runs_and_sys_path_is_unchanged(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    ran = tmp_path / "ran.txt"
+    (mine / "sitecustomize.py").write_text(
+        f"import os\nwith open({str(ran)!r}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
+        "MARK = 'mine'\n"
+    )
+    program = tmp_path / "show.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import os, sys, sitecustomize, requests
+            print(sitecustomize.MARK)
+            sys.stderr.write(f"pid {os.getpid()}\\n")
+            print([p for p in sys.path if "keepwarm" in p and "bootstrap" in p])
+            print(sys.path[1:3])
+            requests.get(sys.argv[1])
+            """
+        )
+    )
+    env = _env(ca_bundle, pythonpath=[str(mine)])
+    plain = _plain([str(program), tls_server.url], env)
+    kept = _kw_run([sys.executable, str(program), tls_server.url], env)
+    assert plain.returncode == kept.returncode == 0, kept.stderr.decode()
+    assert kept.stdout == plain.stdout
+    assert kept.stdout.startswith(b"mine\n[]\n")
+    first, report = kept.stderr.decode().split("\n", 1)
+    assert first.removeprefix("pid ") in ran.read_text().split()  # the program ran it
+    assert report.startswith("keepwarm run: 1 request, 1 connection opened")
+
+
+def test_the_child_environment_keeps_the_users_pythonpath() -> None:
+    options = RunOptions(command=["x"], requests_defaults=True, otel_metrics=True)
+    env = child_environment(
+        {"PYTHONPATH": os.pathsep.join(["/a", "/b"]), "KEEPWARM_RUN_STRICT": "1"}, options, "/d"
+    )
+    assert env["PYTHONPATH"] == os.pathsep.join([BOOTSTRAP_DIR, "/a", "/b"])
+    assert env["KEEPWARM_RUN_DIR"] == "/d"
+    assert env["KEEPWARM_RUN_REQUESTS_DEFAULTS"] == "1"
+    assert env["KEEPWARM_OTEL_METRICS"] == "1"
+    assert "KEEPWARM_RUN_STRICT" not in env  # not asked for this run
+    # keepwarm run's own variables are not session settings; a misspelt setting still fails.
+    env.pop("KEEPWARM_OTEL_METRICS")  # part 3's switch, read by its own code
+    assert settings_from_environment(env) == {}
+    with pytest.raises(ValueError, match="unknown environment variable KEEPWARM_TIMEOUTS"):
+        settings_from_environment({"KEEPWARM_TIMEOUTS": "3"})
+    empty_entry = child_environment({"PYTHONPATH": os.pathsep + "/a"}, options, "/d")
+    assert empty_entry["PYTHONPATH"] == os.pathsep.join([BOOTSTRAP_DIR, "", "/a"])
+    assert child_environment({}, options, "/d")["PYTHONPATH"] == BOOTSTRAP_DIR
+    # Running keepwarm run under keepwarm run does not put the bootstrap twice.
+    again = child_environment(env, RunOptions(command=["x"]), "/e")
+    assert again["PYTHONPATH"] == env["PYTHONPATH"]
+
+
+def _broken_keepwarm(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A directory with a 'keepwarm' that fails to import, as in another environment."""
+    broken = tmp_path / "broken"
+    (broken / "keepwarm").mkdir(parents=True)
+    (broken / "keepwarm" / "__init__.py").write_text("raise ImportError('broken on purpose')\n")
+    return broken
+
+
+def _run_with_parent_from_src(
+    args: Sequence[str], env: Mapping[str, str]
+) -> subprocess.CompletedProcess[bytes]:
+    """keepwarm run whose own process imports keepwarm from src while PYTHONPATH (what
+    the program's processes get) names another keepwarm first."""
+    code = f"import sys; sys.path.insert(0, {str(SRC)!r}); from keepwarm.cli import main; "
+    code += "sys.exit(main())"
+    return subprocess.run(
+        [sys.executable, "-c", code, "run", *args],
+        env=env,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+
+
+def test_a_broken_keepwarm_does_not_break_the_program(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    env = _env(ca_bundle, pythonpath=[str(_broken_keepwarm(tmp_path))])
+    plain = _plain([str(MIXED), tls_server.url], env)
+    tls_server.reset()
+    result = _run_with_parent_from_src([sys.executable, str(MIXED), tls_server.url], env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == plain.stdout
+    lines = result.stderr.decode().splitlines()
+    assert lines[0].startswith(f"keepwarm run: keepwarm is not importable in {sys.executable}")
+    assert "broken on purpose" in lines[0]
+    assert "processes: none reported" in result.stderr.decode()
+    assert tls_server.connections_accepted >= 30  # plain requests, as without keepwarm run
+
+    strict = _run_with_parent_from_src(
+        ["--strict", sys.executable, str(MIXED), tls_server.url], env
+    )
+    assert strict.returncode == 1
+    assert strict.stdout == b""
+    assert b"ImportError: broken on purpose" in strict.stderr
+
+
+def test_requests_defaults_keeps_no_timeout_and_no_retries(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """A library's installed calls get keepwarm's (3, 7) s timeout and 3 retries, or,
+    with --requests-defaults, requests' own: no timeout, no retries."""
+    program = tmp_path / "settings.py"
+    program.write_text(
+        "import sys, requests\nrequests.get(sys.argv[1])\n"
+        "import keepwarm\ns = keepwarm.session().settings\n"
+        "print(s.timeout is keepwarm.NO_TIMEOUT, s.max_retries.total)\n"
+    )
+    env = _env(ca_bundle)
+    default = _kw_run([sys.executable, str(program), tls_server.url], env)
+    kept = _kw_run(["--requests-defaults", sys.executable, str(program), tls_server.url], env)
+    assert default.returncode == kept.returncode == 0, kept.stderr.decode()
+    assert default.stdout == b"False 3\n"
+    assert kept.stdout == b"True 0\n"
+    assert kept.stderr.decode().startswith("keepwarm run: 1 request, 1 connection opened")
+
+
+def test_stdin_and_stdout_pass_through(ca_bundle: str, tmp_path: pathlib.Path) -> None:
+    program = tmp_path / "cat.py"
+    program.write_text(
+        "import sys, requests\ndata = sys.stdin.buffer.read()\n"
+        "sys.stdout.buffer.write(data[::-1])\n"
+    )
+    data = bytes(range(256)) * 1000
+    result = _kw_run([sys.executable, str(program)], _env(ca_bundle), input=data)
+    assert result.returncode == 0
+    assert result.stdout == data[::-1]
+    assert result.stderr.decode().startswith("keepwarm run: 0 requests")
+
+
+def test_no_secret_of_a_url_reaches_the_report(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    program = tmp_path / "secret.py"
+    program.write_text(
+        "import sys, requests\nbase = sys.argv[1].replace('https://', 'https://user:PASSWORD@')\n"
+        "for _ in range(25):\n    requests.get(base + '/private/path?token=TOKEN', timeout=1)\n"
+    )
+    report = tmp_path / "report.json"
+    env = _env(ca_bundle)
+    text = _kw_run([sys.executable, str(program), tls_server.url], env)
+    as_json = _kw_run(["--report", str(report), sys.executable, str(program), tls_server.url], env)
+    assert text.returncode == as_json.returncode == 0, text.stderr.decode()
+    for shown in (text.stderr.decode(), report.read_text()):
+        assert "25 requests" in shown or '"requests": 25' in shown
+        for secret in ("PASSWORD", "TOKEN", "private", "user"):
+            assert secret not in shown
+
+
+# -- exit statuses and signals -------------------------------------------------------------
+
+
+def test_usage_errors_and_a_missing_command(ca_bundle: str, tmp_path: pathlib.Path) -> None:
+    env = _env(ca_bundle)
+    nothing = _kw_run([], env)
+    assert nothing.returncode == 2
+    assert b"no command given" in nothing.stderr
+    only_dashes = _kw_run(["--"], env)
+    assert only_dashes.returncode == 2
+    missing = _kw_run(["no-such-program-here", "arg"], env)
+    assert missing.returncode == 127
+    assert (
+        missing.stderr
+        == b"keepwarm run: error: command not found: no-such-program-here (not on PATH)\n"
+    )
+    not_executable = tmp_path / "data.txt"
+    not_executable.write_text("x")
+    cannot = _kw_run([str(not_executable)], env)
+    assert cannot.returncode == 126
+    assert b"cannot execute" in cannot.stderr
+    bad_setting = _kw_run(["true"], {**env, "KEEPWARM_TIMEOUT": "soon"})
+    assert bad_setting.returncode == 2
+    assert bad_setting.stderr.decode().startswith(
+        "keepwarm run: error: environment variable KEEPWARM_TIMEOUT='soon' is not valid"
+    )
+    assert bad_setting.stderr.decode().endswith("(the program was not started)\n")
+    bad_report = _kw_run(["--report", str(tmp_path / "nope" / "r.json"), "true"], env)
+    assert bad_report.returncode == 2
+    assert b"does not exist" in bad_report.stderr
+
+
+def _start_sleeper(env: Mapping[str, str], tmp_path: pathlib.Path) -> subprocess.Popen[bytes]:
+    program = tmp_path / "sleeper.py"
+    program.write_text("import sys, time, requests\nprint('ready', flush=True)\ntime.sleep(60)\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keepwarm", "run", sys.executable, str(program)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"ready\n"
+    return process
+
+
+@pytest.mark.parametrize(("signum", "reported"), [(signal.SIGTERM, False), (signal.SIGINT, True)])
+def test_signals_reach_the_program_and_its_status_comes_back(
+    signum: int, reported: bool, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """SIGTERM kills Python (no atexit): the report says a process did not report;
+    SIGINT is a KeyboardInterrupt, atexit runs, Python then ends by SIGINT."""
+    process = _start_sleeper(_env(ca_bundle), tmp_path)
+    try:
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert process.returncode == 128 + signum
+    text = stderr.decode()
+    if reported:
+        assert "processes: 1 reported\n" in text
+    else:
+        assert "processes: none reported" in text
+
+
+def test_a_killed_process_is_reported_as_missing(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    program = tmp_path / "killed.py"
+    program.write_text(
+        "import os, signal, subprocess, sys, requests\n"
+        "requests.get(sys.argv[1])\n"
+        "child = subprocess.run([sys.executable, '-c', "
+        "'import os, signal, requests; os.kill(os.getpid(), signal.SIGKILL)'])\n"
+        "print(child.returncode)\n"
+    )
+    result = _kw_run([sys.executable, str(program), tls_server.url], _env(ca_bundle))
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == b"-9\n"
+    text = result.stderr.decode()
+    assert "processes: 1 reported, 1 did not (killed, or os._exit): counts are partial" in text
+
+
+# -- the report, as pure logic ----------------------------------------------------------
+
+
+def _stats(**hosts: dict[str, int]) -> Stats:
+    made = {
+        origin.replace("_", "."): HostStats(origin=origin.replace("_", "."), **counts)
+        for origin, counts in hosts.items()
+    }
+    return Stats(hosts=made, limits=Limits(10, 10, 7.0, 60.0), distinct_hosts=len(made))
+
+
+def test_a_process_document_round_trips_and_merges() -> None:
+    one = _stats(**{"https://a:443": {"requests": 5, "connections_opened": 1, "reused": 4}})
+    two = _stats(
+        **{
+            "https://a:443": {"requests": 3, "connections_opened": 2, "reused": 1},
+            "http://b:80": {"requests": 1, "connections_opened": 1},
+        }
+    )
+    document = json.loads(json.dumps(process_document(one, 7)))
+    assert document["pid"] == 7
+    assert stats_from_document(document) == one
+    merged = merge_documents([process_document(one, 1), process_document(two, 2)])
+    assert merged.requests == 9
+    assert merged.hosts["https://a:443"].connections_opened == 3
+    assert merged.limits == one.limits
+    with pytest.raises(ValueError, match="'hosts' mapping"):
+        stats_from_document({"version": 1})
+
+
+def test_subtract_takes_off_what_the_parent_had_at_fork() -> None:
+    before = _stats(**{"https://a:443": {"requests": 4, "connections_opened": 1, "reused": 3}})
+    after = _stats(
+        **{
+            "https://a:443": {"requests": 10, "connections_opened": 2, "reused": 8},
+            "https://c:443": {"requests": 1, "connections_opened": 1},
+        }
+    )
+    own = subtract(after, before)
+    assert own.hosts["https://a:443"].requests == 6
+    assert own.hosts["https://a:443"].connections_opened == 1
+    assert own.hosts["https://c:443"].requests == 1
+    assert subtract(before, before).hosts == {}
+
+
+def test_the_text_report_fits_80_columns() -> None:
+    long_host = "https://" + "x" * 120 + ".example:443"
+    stats = _stats(
+        **{
+            long_host: {"requests": 40, "connections_opened": 30, "reused": 10, "discarded": 3},
+            **{f"https://h{i}:443": {"requests": i} for i in range(7)},
+        }
+    )
+    collected = Collected(stats=stats, started=3, reported=2, unreadable=0)
+    text = format_report(collected)
+    assert all(len(line) <= WIDTH for line in text.splitlines()), text
+    assert "2 reported, 1 did not" in text
+    assert "pool-full discards: 3" in text
+    assert "... and 3 more origins" in text
+    assert "advice:" in text  # the discards make advice (pool_maxsize)
+    document = report_document(collected, 0)
+    assert len(document["origins"]) == 8
+    assert document["origins"][0]["origin"] == long_host
+    assert document["advice"] == stats.advice()
+
+
+def test_otel_metrics_sets_the_switch_only_where_keepwarm_reads_it(ca_bundle: str) -> None:
+    """--otel-metrics is part 3's KEEPWARM_OTEL_METRICS=1; where this keepwarm does not
+    read that variable, setting it would fail every session, so keepwarm run refuses."""
+    try:
+        settings_from_environment({"KEEPWARM_OTEL_METRICS": "1"})
+        known = True
+    except ValueError:
+        known = False
+    program = "import os; print(os.environ.get('KEEPWARM_OTEL_METRICS'))"
+    result = _kw_run(["--otel-metrics", sys.executable, "-c", program], _env(ca_bundle))
+    if known:
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout == b"1\n"
+    else:
+        assert result.returncode == 2
+        assert result.stdout == b""
+        assert b"--otel-metrics: this keepwarm has no OpenTelemetry metrics export" in (
+            result.stderr
+        )
+
+
+def test_the_report_example_in_run_md_is_what_format_report_prints() -> None:
+    text = (TESTS.parent / "docs" / "run.md").read_text()
+    block = text.split("## The report\n", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    example = block.split("...the program's own output...\n", 1)[1].rstrip("\n")
+    origin = "https://127.0.0.1:46427"
+    host = HostStats(
+        origin=origin,
+        requests=40,
+        connections_opened=1,
+        reused=39,
+        tls_handshakes=1,
+        peak_in_flight=1,
+    )
+    stats = Stats(hosts={origin: host}, limits=Limits(32, 32, 7.0, 4.0), distinct_hosts=1)
+    collected = Collected(stats=stats, started=1, reported=1, unreadable=0)
+    assert format_report(collected) == example
+    document = json.loads(text.split("```json\n", 1)[1].split("```", 1)[0])
+    assert document == {**report_document(collected, 0), "keepwarm_version": "0.1.0"}
+
+
+def test_ctrl_c_in_a_terminal_reaches_the_program_once(
+    ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """In a terminal, Ctrl-C goes to the whole foreground process group, keepwarm run
+    and the program alike: keepwarm run does not pass it on a second time."""
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    program = tmp_path / "count_sigint.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import signal, time, requests
+            count = 0
+            def on_int(signum, frame):
+                global count
+                count += 1
+            signal.signal(signal.SIGINT, on_int)
+            print("ready", flush=True)
+            deadline = time.monotonic() + 20
+            while count == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.5)
+            print("sigints", count, flush=True)
+            """
+        )
+    )
+    master, slave = pty.openpty()
+
+    def take_the_terminal() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keepwarm", "run", sys.executable, str(program)],
+        env=_env(ca_bundle),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=take_the_terminal,
+    )
+    os.close(slave)
+    output = b""
+    try:
+        deadline = time.monotonic() + 30
+        sent = False
+        while b"sigints" not in output or not output.endswith(b"\n"):
+            assert time.monotonic() < deadline, output
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    output += os.read(master, 4096)
+                except OSError:  # the terminal's other side closed
+                    break
+            if b"ready" in output and not sent:
+                os.write(master, b"\x03")  # Ctrl-C
+                sent = True
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        os.close(master)
+    assert b"sigints 1\r\n" in output
+
+
+@pytest.mark.parametrize("first", ["import keepwarm", "import keepwarm._config", "import requests"])
+def test_installed_whichever_the_program_imports_first(
+    first: str, tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """keepwarm imports requests: a program that imports keepwarm first gets keepwarm
+    installed once keepwarm's own import is complete, not in the middle of it."""
+    program = tmp_path / "first.py"
+    program.write_text(
+        f"{first}\nimport sys, requests, keepwarm\n"
+        "for _ in range(3):\n    requests.get(sys.argv[1])\n"
+        "print(keepwarm.installed())\n"
+    )
+    result = _kw_run([sys.executable, str(program), tls_server.url], _env(ca_bundle))
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == b"True\n"
+    assert result.stderr.decode().startswith("keepwarm run: 3 requests, 1 connection opened")
+    assert tls_server.connections_accepted == 1
+
+
+def test_collect_counts_processes_by_what_they_left(tmp_path: pathlib.Path) -> None:
+    one = _stats(**{"https://a:443": {"requests": 2, "connections_opened": 1, "reused": 1}})
+    (tmp_path / "10-aa.started").touch()
+    (tmp_path / "10-aa.json").write_text(json.dumps(process_document(one, 10)))
+    # A forked child that exec'd Python again: one pid, two tokens, one document.
+    (tmp_path / "11-bb.started").touch()
+    (tmp_path / "11-cc.started").touch()
+    (tmp_path / "11-cc.json").write_text(json.dumps(process_document(one, 11)))
+    # Killed: a marker and nothing else; and a document cut short.
+    (tmp_path / "12-dd.started").touch()
+    (tmp_path / "13-ee.started").touch()
+    (tmp_path / "13-ee.json").write_text('{"version": 1, "ho')
+    (tmp_path / "note").touch()
+    (tmp_path / ".14-ff.tmp").write_text("{")
+    collected = collect(tmp_path)
+    assert (collected.started, collected.reported, collected.unreadable) == (4, 2, 1)
+    assert collected.stats.requests == 4
+
+
+def test_a_python_subprocess_started_with_preexec_fn_is_one_process(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """preexec_fn makes subprocess fork in Python (fork hooks run) and then exec Python:
+    one process, reported once, and not also counted as a fork child that vanished."""
+    program = tmp_path / "preexec.py"
+    program.write_text(
+        "import os, subprocess, sys, requests\n"
+        "requests.get(sys.argv[1])\n"
+        "code = 'import sys, requests; requests.get(sys.argv[1]); requests.get(sys.argv[1])'\n"
+        "subprocess.run([sys.executable, '-c', code, sys.argv[1]], preexec_fn=os.getpid,"
+        " check=True)\n"
+    )
+    result = _kw_run([sys.executable, str(program), tls_server.url], _env(ca_bundle))
+    assert result.returncode == 0, result.stderr.decode()
+    text = result.stderr.decode()
+    assert text.startswith("keepwarm run: 3 requests, 2 connections opened")
+    assert "processes: 2 reported\n" in text
+
+
+def test_a_signal_that_arrives_before_the_command_starts_is_delivered_to_it() -> None:
+    from keepwarm._run import _Forwarder
+
+    forwarder = _Forwarder()
+    forwarder(signal.SIGTERM, None)  # keepwarm run got it while starting the command
+    assert forwarder.pending == [signal.SIGTERM]
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        forwarder.attach(child)
+        assert child.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=10)
+    assert forwarder.pending == []
