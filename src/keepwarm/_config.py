@@ -37,7 +37,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENVIRONMENT_VARIABLES",
     "NO_TIMEOUT",
-    "SERVER_KEEPALIVE_SHARE",
     "SETTING_NAMES",
     "STATE_OPTIONS",
     "AuthTypes",
@@ -234,10 +233,6 @@ DEFAULT_POOL_TIMEOUT: Final = 10.0
 #: ``Keep-Alive: timeout=N`` header shortens it further for that host. Reconnecting after 4 s
 #: of silence costs one handshake, which is nothing next to a failed request.
 DEFAULT_KEEPALIVE_EXPIRY: Final = 4.0
-#: Share of a server's announced keep-alive timeout (``Keep-Alive: timeout=N``) that
-#: keepwarm keeps a connection idle: the rest is margin for the request to reach the
-#: server before it closes.
-SERVER_KEEPALIVE_SHARE: Final = 0.8
 
 # What the keywords accept ------------------------------------------------------------------
 # The annotations of Session(), keepwarm.session() and keepwarm.configure(), so that a type
