@@ -25,10 +25,21 @@ import time
 import keepwarm
 
 
-def _run(module: str, env: dict[str, str]) -> float:
+def _run(statement: str, env: dict[str, str]) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", f"import {module}"], env=env, check=True)
+    subprocess.run([sys.executable, "-c", statement], env=env, check=True)
     return time.perf_counter() - started
+
+
+#: What is timed. keepwarm's public names load on first use (PEP 562), so ``import
+#: keepwarm`` alone loads almost nothing; ``from keepwarm import Session`` is what a
+#: program that uses keepwarm pays, and the figure the target is held to.
+STATEMENTS = {
+    "sys": "import sys",
+    "requests": "import requests",
+    "keepwarm": "import keepwarm",
+    "keepwarm.Session": "from keepwarm import Session",
+}
 
 
 def main() -> int:
@@ -39,21 +50,22 @@ def main() -> int:
     compileall.compile_dir(str(package), quiet=1)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(package.parent), env.get("PYTHONPATH", "")])
-    times: dict[str, list[float]] = {"sys": [], "requests": [], "keepwarm": []}
+    times: dict[str, list[float]] = {name: [] for name in STATEMENTS}
     for index in range(args.runs):
-        order = ("sys", "requests", "keepwarm") if index % 2 else ("keepwarm", "requests", "sys")
-        for module in order:
-            times[module].append(_run(module, env))
-    bare, requests_, keepwarm_ = (
-        statistics.median(times[m]) for m in ("sys", "requests", "keepwarm")
-    )
+        order = list(STATEMENTS) if index % 2 else list(reversed(STATEMENTS))
+        for name in order:
+            times[name].append(_run(STATEMENTS[name], env))
+    median = {name: statistics.median(t) for name, t in times.items()}
+    bare, requests_ = median["sys"], median["requests"]
     print(f"python -c 'import sys': {bare * 1000:.1f} ms")
-    print(f"import requests: {requests_ * 1000:.1f} ms; import keepwarm: {keepwarm_ * 1000:.1f} ms")
-    print(f"keepwarm / requests: {keepwarm_ / requests_:.3f} (target <= 1.05)")
-    print(
-        "imports alone (interpreter start taken off): "
-        f"{(keepwarm_ - bare) / (requests_ - bare):.3f}"
-    )
+    print(f"import requests: {requests_ * 1000:.1f} ms")
+    for name in ("keepwarm", "keepwarm.Session"):
+        print(
+            f"{STATEMENTS[name]}: {median[name] * 1000:.1f} ms, "
+            f"{median[name] / requests_:.3f} of import requests "
+            f"(imports alone: {(median[name] - bare) / (requests_ - bare):.3f})"
+        )
+    print("target: from keepwarm import Session <= 1.05 of import requests")
     return 0
 
 

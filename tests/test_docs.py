@@ -27,7 +27,6 @@ from keepwarm._config import (
     DEFAULT_POOL_MAXSIZE,
     DEFAULT_TIMEOUT,
     ENVIRONMENT_VARIABLES,
-    SERVER_KEEPALIVE_SHARE,
     SETTING_NAMES,
     Settings,
     settings_from_environment,
@@ -42,7 +41,7 @@ from keepwarm._retry import (
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
 )
-from keepwarm._stats import HostStats, Stats, _pool_size
+from keepwarm._stats import SERVER_KEEPALIVE_SHARE, HostStats, Stats, _pool_size
 from keepwarm._upstream.connection import _CUT_OFF_GRACE
 from keepwarm._upstream.pool import AUTO_POOL_MAXSIZE_CAP
 from keepwarm._upstream.session import ONE_READ_MAX

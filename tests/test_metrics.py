@@ -486,7 +486,7 @@ def test_a_bad_environment_value_fails_at_the_first_session(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("KEEPWARM_OTEL_METRICS", "maybe")
-    km.enable_from_environment()  # import time: left to the session
+    km.enable_from_environment()  # what the first transport calls: leaves it to the settings
     assert not km.metrics_enabled()
     with pytest.raises(ValueError, match=r"KEEPWARM_OTEL_METRICS='maybe' is not valid"):
         keepwarm.Session()
@@ -585,11 +585,16 @@ def test_keepwarm_run_otel_metrics_exports_an_unmodified_program_s_requests(
 WITHOUT_OTEL = """
 import json, sys, warnings
 sys.modules["opentelemetry"] = None  # as if opentelemetry-api were not installed
+import keepwarm
+failure = None
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    import keepwarm
-with keepwarm.Session(timeout=5) as session:
-    status = session.get(sys.argv[1]).status_code
+    try:
+        with keepwarm.Session(timeout=5) as session:  # the first transport reads the switch
+            status = session.get(sys.argv[1]).status_code
+        keepwarm.Session(timeout=5).close()  # read once per process: no second warning
+    except keepwarm.KeepwarmWarning as exc:  # KEEPWARM_STRICT=1
+        status, failure = None, str(exc)
 try:
     keepwarm.enable_metrics()
     error = None
@@ -598,19 +603,27 @@ except ImportError as exc:
 print(json.dumps({
     "status": status,
     "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
+    "failure": failure,
     "error": error,
 }))
 """
 
 
-@pytest.mark.parametrize("switch", ["", "1"])
+@pytest.mark.parametrize("switch", ["", "1", "strict"])
 def test_keepwarm_runs_without_opentelemetry(switch: str, http_server: LocalServer) -> None:
-    done = _child(WITHOUT_OTEL, {"KEEPWARM_OTEL_METRICS": switch}, f"{http_server.url}/")
+    env = {"KEEPWARM_OTEL_METRICS": "1" if switch else ""}
+    if switch == "strict":
+        env["KEEPWARM_STRICT"] = "1"
+    done = _child(WITHOUT_OTEL, env, f"{http_server.url}/")
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout.splitlines()[-1])
-    assert seen["status"] == 200
     assert "pip install opentelemetry-api" in seen["error"]
     assert "keepwarm.enable_metrics() needs opentelemetry-api" in seen["error"]
+    if switch == "strict":  # strict mode raises what would have been the warning
+        assert seen["status"] is None
+        assert seen["failure"].startswith("KEEPWARM_OTEL_METRICS=1 asks for")
+        return
+    assert seen["status"] == 200
     if switch:
         (warning,) = seen["warnings"]
         assert warning.startswith("KeepwarmWarning: KEEPWARM_OTEL_METRICS=1 asks for")
@@ -620,22 +633,27 @@ def test_keepwarm_runs_without_opentelemetry(switch: str, http_server: LocalServ
         assert seen["warnings"] == []
 
 
-def test_importing_keepwarm_does_not_import_opentelemetry() -> None:
-    """Off, neither OpenTelemetry nor keepwarm's metrics module is imported (issue 16's
-    import budget); ``keepwarm.enable_metrics`` imports the module on first use."""
-    script = (
-        "import json, sys, keepwarm\n"
-        "seen = lambda: sorted(m for m in sys.modules if m.startswith(('opentelemetry',"
-        " 'keepwarm._metrics')))\n"
-        "before = seen()\n"
-        "keepwarm.enable_metrics\n"
-        "print(json.dumps([before, seen()]))"
-    )
-    done = _child(script, {"KEEPWARM_OTEL_METRICS": ""})
+IMPORTS = """
+import json, sys
+seen = lambda: sorted(m for m in sys.modules if m.startswith(("opentelemetry", "keepwarm._")))
+import keepwarm
+loaded = [seen()]
+keepwarm.enable_metrics
+loaded.append(seen())
+print(json.dumps(loaded))
+"""
+
+
+@pytest.mark.parametrize("switch", ["", "1"])
+def test_importing_keepwarm_loads_neither_metrics_nor_opentelemetry(switch: str) -> None:
+    """``import keepwarm`` loads nothing (issue 16), the switch on or off: it is read by
+    the first transport. ``keepwarm.enable_metrics`` loads the module, not OpenTelemetry."""
+    done = _child(IMPORTS, {"KEEPWARM_OTEL_METRICS": switch})
     assert done.returncode == 0, done.stderr
-    before, after = json.loads(done.stdout.splitlines()[-1])
-    assert before == []
-    assert after == ["keepwarm._metrics"]  # opentelemetry still not: only enable imports it
+    at_import, after = json.loads(done.stdout.splitlines()[-1])
+    assert at_import == ["keepwarm.__about__"]  # __version__, and nothing else
+    assert "keepwarm._metrics" in after
+    assert not [m for m in after if m.startswith("opentelemetry")]
 
 
 # -- with opentelemetry-instrumentation-requests --------------------------------------

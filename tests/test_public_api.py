@@ -5,6 +5,10 @@ from __future__ import annotations
 import importlib
 import pathlib
 import re
+import subprocess
+import sys
+
+import pytest
 
 import keepwarm
 
@@ -63,3 +67,43 @@ def test_private_modules_declare_all() -> None:
 def test_version_matches_changelog() -> None:
     changelog = (ROOT / "CHANGELOG.md").read_text()
     assert re.search(rf"^## {re.escape(keepwarm.__version__)}\b", changelog, re.M)
+
+
+def _modules_loaded_by(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``code``."""
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return set(out.split())
+
+
+def test_import_keepwarm_alone_loads_no_http_stack_and_the_first_name_does() -> None:
+    """Public names load on first use (PEP 562): a process that only imports keepwarm
+    (the keepwarm command's own, a library importing it at module level) pays nothing."""
+    alone = _modules_loaded_by("import keepwarm")
+    assert not {"requests", "urllib3", "keepwarm._session"} & alone
+    used = _modules_loaded_by("import keepwarm\nkeepwarm.Session")
+    assert {"requests", "urllib3", "keepwarm._session"} <= used
+    assert {"requests", "keepwarm._install"} <= _modules_loaded_by("from keepwarm import install")
+
+
+def test_every_public_name_loads_from_the_module_it_is_listed_under() -> None:
+    assert set(keepwarm._ON_DEMAND) == set(keepwarm.__all__) - {"__version__"}
+    for name, module in keepwarm._ON_DEMAND.items():
+        source = importlib.import_module(f"keepwarm.{module}")
+        assert getattr(keepwarm, name) is getattr(source, name), name
+    assert set(keepwarm.__all__) <= set(dir(keepwarm))
+    with pytest.raises(AttributeError, match="no attribute 'Sesion'"):
+        keepwarm.Sesion  # noqa: B018
+
+
+def test_the_keepwarm_command_loads_no_http_stack_to_run_a_program() -> None:
+    loaded = _modules_loaded_by(
+        "import sys\nfrom keepwarm.cli import main\n"
+        "assert main(['run', '--', sys.executable, '-c', 'pass']) == 0"
+    )
+    assert not {"requests", "urllib3", "ssl", "keepwarm._config"} & loaded

@@ -14,61 +14,96 @@ Public API (everything else is private)::
 """
 
 import logging as _logging
-import os as _os
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from keepwarm.__about__ import __version__
-from keepwarm._config import (
-    DEFAULT_POOL_CONNECTIONS,
-    DEFAULT_POOL_MAXSIZE,
-    DEFAULT_POOL_TIMEOUT,
-    DEFAULT_TIMEOUT,
-    NO_TIMEOUT,
-    Timeout,
-    configure,
-)
-from keepwarm._exceptions import (
-    ConcurrentMutationWarning,
-    CookieScopeWarning,
-    DeadlineExceeded,
-    HeaderOverrideWarning,
-    KeepwarmError,
-    KeepwarmWarning,
-    NoTimeoutWarning,
-    PoolSaturationWarning,
-    PoolTimeout,
-    SessionChurnWarning,
-    SessionClosedError,
-    SessionConflictError,
-    UnclosedSessionWarning,
-)
-from keepwarm._guards import silence
-from keepwarm._registry import close_all, session, stats, timings
-from keepwarm._retry import RetryPolicy
-from keepwarm._session import Session, mount
-from keepwarm._stats import HostStats, Stats
-from keepwarm._telemetry import Timings
-from keepwarm._upstream.cookies import share_cookies
 
 if _TYPE_CHECKING:
+    from keepwarm._config import (
+        DEFAULT_POOL_CONNECTIONS,
+        DEFAULT_POOL_MAXSIZE,
+        DEFAULT_POOL_TIMEOUT,
+        DEFAULT_TIMEOUT,
+        NO_TIMEOUT,
+        Timeout,
+        configure,
+    )
+    from keepwarm._exceptions import (
+        ConcurrentMutationWarning,
+        CookieScopeWarning,
+        DeadlineExceeded,
+        HeaderOverrideWarning,
+        KeepwarmError,
+        KeepwarmWarning,
+        NoTimeoutWarning,
+        PoolSaturationWarning,
+        PoolTimeout,
+        SessionChurnWarning,
+        SessionClosedError,
+        SessionConflictError,
+        UnclosedSessionWarning,
+    )
+    from keepwarm._guards import silence
     from keepwarm._install import install, installed, uninstall
     from keepwarm._metrics import disable_metrics, enable_metrics
+    from keepwarm._registry import close_all, session, stats, timings
+    from keepwarm._retry import RetryPolicy
+    from keepwarm._session import Session, mount
+    from keepwarm._stats import HostStats, Stats
+    from keepwarm._telemetry import Timings
+    from keepwarm._upstream.cookies import share_cookies
 
 # The library logs to "keepwarm" (connection.*, pool.*, request.* events at DEBUG); it
 # prints nothing unless the application configures logging.
 _logging.getLogger("keepwarm").addHandler(_logging.NullHandler())
 
-#: Imported on first use (issue 16: ``import keepwarm`` within 1.05x of ``import requests``):
-#: ``install()``'s module, with its transport and ``requests`` patching, is for the
-#: applications that call it.
-_ON_DEMAND = {
-    "install": "_install",
-    "installed": "_install",
-    "uninstall": "_install",
-    # OpenTelemetry metrics are off by default: their module is for those who turn them on.
-    "enable_metrics": "_metrics",
-    "disable_metrics": "_metrics",
+#: Every public name and the module it comes from, imported on first use (PEP 562):
+#: ``import keepwarm`` alone loads none of them, so a process that imports keepwarm
+#: without using it (the ``keepwarm`` command's own process, ``keepwarm run``'s
+#: supervisor, a library that imports it at module level) does not load requests for it.
+#: The first name used loads what it needs: ``keepwarm.Session`` costs what ``import
+#: keepwarm`` used to (docs/PERFORMANCE.md, issue 16).
+_ON_DEMAND: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "DEFAULT_POOL_CONNECTIONS",
+            "DEFAULT_POOL_MAXSIZE",
+            "DEFAULT_POOL_TIMEOUT",
+            "DEFAULT_TIMEOUT",
+            "NO_TIMEOUT",
+            "Timeout",
+            "configure",
+        ),
+        "_config",
+    ),
+    **dict.fromkeys(
+        (
+            "ConcurrentMutationWarning",
+            "CookieScopeWarning",
+            "DeadlineExceeded",
+            "HeaderOverrideWarning",
+            "KeepwarmError",
+            "KeepwarmWarning",
+            "NoTimeoutWarning",
+            "PoolSaturationWarning",
+            "PoolTimeout",
+            "SessionChurnWarning",
+            "SessionClosedError",
+            "SessionConflictError",
+            "UnclosedSessionWarning",
+        ),
+        "_exceptions",
+    ),
+    "silence": "_guards",
+    **dict.fromkeys(("install", "installed", "uninstall"), "_install"),
+    **dict.fromkeys(("disable_metrics", "enable_metrics"), "_metrics"),
+    **dict.fromkeys(("close_all", "session", "stats", "timings"), "_registry"),
+    "RetryPolicy": "_retry",
+    **dict.fromkeys(("Session", "mount"), "_session"),
+    **dict.fromkeys(("HostStats", "Stats"), "_stats"),
+    "Timings": "_telemetry",
+    "share_cookies": "_upstream.cookies",
 }
 
 
@@ -127,10 +162,3 @@ __all__ = [
     "timings",
     "uninstall",
 ]
-
-# KEEPWARM_OTEL_METRICS=1 (`keepwarm run --otel-metrics`): metrics on from the start. The
-# variable is looked at here, the metrics module imported only when it is set.
-if _os.environ.get("KEEPWARM_OTEL_METRICS", "").strip():
-    from keepwarm._metrics import enable_from_environment as _enable_from_environment
-
-    _enable_from_environment()

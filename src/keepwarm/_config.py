@@ -38,7 +38,6 @@ __all__ = [
     "ENVIRONMENT_VARIABLES",
     "NO_TIMEOUT",
     "OTEL_METRICS_VARIABLE",
-    "SERVER_KEEPALIVE_SHARE",
     "SETTING_NAMES",
     "STATE_OPTIONS",
     "AuthTypes",
@@ -236,10 +235,6 @@ DEFAULT_POOL_TIMEOUT: Final = 10.0
 #: ``Keep-Alive: timeout=N`` header shortens it further for that host. Reconnecting after 4 s
 #: of silence costs one handshake, which is nothing next to a failed request.
 DEFAULT_KEEPALIVE_EXPIRY: Final = 4.0
-#: Share of a server's announced keep-alive timeout (``Keep-Alive: timeout=N``) that
-#: keepwarm keeps a connection idle: the rest is margin for the request to reach the
-#: server before it closes.
-SERVER_KEEPALIVE_SHARE: Final = 0.8
 
 # What the keywords accept ------------------------------------------------------------------
 # The annotations of Session(), keepwarm.session() and keepwarm.configure(), so that a type
@@ -583,7 +578,7 @@ RUN_VARIABLE_PREFIX: Final = "KEEPWARM_RUN_"
 
 
 #: The variable that turns OpenTelemetry metrics on for the process (not a session
-#: setting: read when keepwarm is imported, see ``_metrics``).
+#: setting: acted on when the process's first keepwarm transport is made, see ``_metrics``).
 OTEL_METRICS_VARIABLE: Final = "KEEPWARM_OTEL_METRICS"
 
 

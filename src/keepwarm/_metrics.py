@@ -1,8 +1,8 @@
 """OpenTelemetry metrics from keepwarm's counters, per the HTTP client semantic conventions.
 
 Off by default; ``keepwarm.enable_metrics()`` or ``KEEPWARM_OTEL_METRICS=1`` turns them on
-(docs/metrics.md). opentelemetry-api is optional: it is imported here, on the first
-``enable_metrics()``, never when keepwarm is imported with metrics off.
+(docs/metrics.md). This module is imported on first use; opentelemetry-api, which is
+optional, only by ``enable_metrics()``.
 
 Three instruments, on the meter ``keepwarm`` (the instrumentation scope):
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import warnings
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from keepwarm.__about__ import __version__
 from keepwarm._config import OTEL_METRICS_VARIABLE, otel_metrics_from_environment
 from keepwarm._exceptions import KeepwarmWarning
+from keepwarm._guards import warn
 from keepwarm._telemetry import METRICS, HostCounters, live_telemetry
 
 if TYPE_CHECKING:
@@ -377,12 +377,15 @@ def metrics_enabled() -> bool:
     return _state.exporter is not None
 
 
-def enable_from_environment() -> None:
-    """``KEEPWARM_OTEL_METRICS=1`` (read when keepwarm is imported): metrics on, through
-    the global MeterProvider. Without opentelemetry-api, one warning and no metrics (a
-    monitoring switch does not stop the program). A value that is neither a yes nor a
-    no is left to the first session, which raises ValueError for it as for any bad
-    ``KEEPWARM_*`` value."""
+def enable_from_environment(*, strict: bool = False) -> None:
+    """``KEEPWARM_OTEL_METRICS=1``: metrics on, through the global MeterProvider. Called
+    once per process, when the first keepwarm transport is made (``transport``): not at
+    ``import keepwarm``, which loads nothing until a name is used.
+
+    Without opentelemetry-api: one ``KeepwarmWarning`` at the user's line that made the
+    session (raised instead under ``strict``), and no metrics: a monitoring switch does
+    not stop the program. A value that is neither a yes nor a no is left to the session's
+    settings, which raise ValueError for it as for any bad ``KEEPWARM_*`` value."""
     try:
         wanted = otel_metrics_from_environment()
     except ValueError:
@@ -392,10 +395,10 @@ def enable_from_environment() -> None:
     try:
         enable_metrics()
     except ImportError as exc:
-        warnings.warn(
+        warn(
+            KeepwarmWarning,
             f"{OTEL_METRICS_VARIABLE}={os.environ.get(OTEL_METRICS_VARIABLE)} asks for "
             f"OpenTelemetry metrics, but opentelemetry-api could not be imported "
             f"({exc.__cause__ or exc}): {_PIP_HINT}. keepwarm runs without metrics.",
-            KeepwarmWarning,
-            stacklevel=3,
+            strict=strict,
         )

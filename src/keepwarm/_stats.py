@@ -16,11 +16,17 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from keepwarm._config import SERVER_KEEPALIVE_SHARE
 from keepwarm._values import Frozen
+
+#: Share of a server's announced keep-alive timeout (``Keep-Alive: timeout=N``) that
+#: keepwarm keeps a connection idle: the rest is margin for the request to reach the
+#: server before it closes. (Here, not in ``_config``, so the report code of ``keepwarm
+#: run``'s supervisor reads stats without loading requests.)
+SERVER_KEEPALIVE_SHARE: Final = 0.8
 
 __all__ = [
     "COUNTER_FIELDS",
+    "SERVER_KEEPALIVE_SHARE",
     "HostStats",
     "Limits",
     "Stats",

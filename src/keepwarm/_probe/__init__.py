@@ -24,9 +24,10 @@ string.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from keepwarm._probe._options import (
     DEFAULT_REQUESTS,
@@ -40,14 +41,29 @@ from keepwarm._probe._options import (
     printable,
     redact_url,
 )
-from keepwarm._probe._report import (
-    PHASES,
-    advise,
-    format_report,
-    observations,
-    result_as_dict,
-)
-from keepwarm._probe._run import ProbeResult, measure
+
+if TYPE_CHECKING:
+    from keepwarm._probe._report import PHASES, format_report, result_as_dict
+    from keepwarm._probe._run import ProbeResult
+
+#: Loaded on first use: the measurements load requests and keepwarm's transport, which
+#: ``keepwarm``'s other commands (their parser includes probe's options) do not need.
+_ON_DEMAND: Final = {
+    "PHASES": "_report",
+    "format_report": "_report",
+    "result_as_dict": "_report",
+    "ProbeResult": "_run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _ON_DEMAND.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keepwarm._probe' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"keepwarm._probe.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_REQUESTS",
@@ -77,6 +93,9 @@ def run_probe(
     """Send *requests_count* GETs to *target* through one new Session, then add
     keepwarm's advice and what else the figures show; raises :class:`ProbeError` for
     network and configuration failures."""
+    from keepwarm._probe._report import advise, observations
+    from keepwarm._probe._run import measure
+
     result = measure(
         target, requests_count=requests_count, timeout=timeout, verify=verify, http2=http2
     )
@@ -108,6 +127,8 @@ def run_command(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     except ProbeError as exc:
         stderr.write(f"keepwarm probe: {exc.message}\n")
         return exc.exit_code
+    from keepwarm._probe._report import format_report, result_as_dict
+
     if args.json:
         json.dump(result_as_dict(result), stdout, indent=2)
         stdout.write("\n")

@@ -34,11 +34,11 @@ from urllib3.util.connection import is_connection_dropped
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 
-from keepwarm._config import SERVER_KEEPALIVE_SHARE
 from keepwarm._deadline import Deadline, DeadlineStop, current_deadline
 from keepwarm._exceptions import PoolSaturationWarning
 from keepwarm._guards import warn
 from keepwarm._retry import IDEMPOTENT_METHODS, RetryPolicy
+from keepwarm._stats import SERVER_KEEPALIVE_SHARE
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
 from keepwarm._upstream.connection import (
     InstrumentedHTTPConnection,

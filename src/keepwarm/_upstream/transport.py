@@ -44,7 +44,13 @@ from urllib3.exceptions import (
 from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.util import Timeout as Urllib3Timeout
 
-from keepwarm._config import NO_LIMIT, Settings, call_timeout, urllib3_timeout
+from keepwarm._config import (
+    NO_LIMIT,
+    OTEL_METRICS_VARIABLE,
+    Settings,
+    call_timeout,
+    urllib3_timeout,
+)
 from keepwarm._deadline import (
     Deadline,
     DeadlineStop,
@@ -106,6 +112,8 @@ class KeepwarmAdapter(HTTPAdapter):
     """An ``HTTPAdapter`` built from :class:`keepwarm._config.Settings`."""
 
     def __init__(self, settings: Settings) -> None:
+        if not _metrics_switch.read:
+            _metrics_switch.act(settings.strict)
         self.settings = settings
         self._default_timeout = urllib3_timeout(settings.timeout)
         self._default_total = settings.timeout.total
@@ -582,6 +590,28 @@ def redact_max_retry_error(exc: RequestException) -> None:
     shown = redact_url(url)
     if shown != url:
         inner.args = tuple(a.replace(url, shown) if isinstance(a, str) else a for a in inner.args)
+
+
+class _MetricsSwitch:
+    """``KEEPWARM_OTEL_METRICS``, acted on once per process, by the first transport made
+    (whatever made it: a Session, ``keepwarm.session()``, ``install()``, ``mount()``):
+    ``import keepwarm`` loads nothing, and a process that never sends a request through
+    keepwarm (``keepwarm run``'s supervisor) never loads the metrics or OpenTelemetry."""
+
+    __slots__ = ("read",)
+
+    def __init__(self) -> None:
+        self.read = False
+
+    def act(self, strict: bool) -> None:
+        self.read = True
+        if os.environ.get(OTEL_METRICS_VARIABLE, "").strip():
+            from keepwarm._metrics import enable_from_environment
+
+            enable_from_environment(strict=strict)
+
+
+_metrics_switch = _MetricsSwitch()
 
 
 #: Every keepwarm transport alive in this process, mounted on a keepwarm.Session or, by

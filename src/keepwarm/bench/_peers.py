@@ -16,15 +16,16 @@ the same environment, and would change what requests and keepwarm run on.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
-import ssl
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from keepwarm.bench._child import BenchError
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "CLIENTS",
@@ -64,6 +65,8 @@ class Target:
         return self.expect_body is None
 
     def ssl_context(self) -> ssl.SSLContext:
+        import ssl  # here: the keepwarm command's parser imports this module for CLIENTS
+
         return ssl.create_default_context(cafile=self.bundle)
 
     def check(self, status: int, body: bytes) -> None:
@@ -342,6 +345,8 @@ CONCURRENT_CLIENTS: dict[str, type[Client]] = {
 
 def client_versions() -> dict[str, str | None]:
     """Installed versions of the libraries measured (None: not installed)."""
+    import importlib.metadata  # ~12 ms: only when a report is made
+
     versions: dict[str, str | None] = {}
     for name in ("requests", "urllib3", "httpx", "aiohttp", "rich"):
         try:
