@@ -218,20 +218,24 @@ def test_multiprocessing_children_report_once(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("preload", [True, False], ids=["preload", "app-per-worker"])
 def test_a_preforking_server(
-    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path, preload: bool
 ) -> None:
-    """The mixed program's calls in gunicorn with --preload: the master makes 4 requests
-    before forking 2 workers, each app request makes 3; SIGTERM to keepwarm run reaches
-    gunicorn, which stops its workers; the report adds up every process, the master's 4
-    counted once, and the client's cookie never leaves its session."""
+    """The mixed program's calls in gunicorn, 2 workers, each app request making 3.
+    With --preload the master loads the app (4 requests) before it forks: counted once,
+    not again by each worker. Without it (gunicorn's default) each worker loads the app
+    after the fork, 4 requests each, and installs keepwarm when it imports requests.
+    SIGTERM to keepwarm run reaches gunicorn, which stops its workers; the report adds up
+    every process, and the client's cookie never leaves its session."""
     import importlib.util
 
     assert importlib.util.find_spec("gunicorn"), "pip install gunicorn (the test extra has it)"
     report = tmp_path / "report.json"
     bind = tmp_path / "gunicorn.sock"
     env = _env(ca_bundle, pythonpath=[str(FIXTURES)], UPSTREAM_URL=tls_server.url.rstrip("/"))
-    command = ["--report", str(report), sys.executable, "-m", "gunicorn", "--preload"]
+    command = ["--report", str(report), sys.executable, "-m", "gunicorn"]
+    command += ["--preload"] if preload else []
     command += ["--workers", "2", "--bind", f"unix:{bind}", "--graceful-timeout", "10"]
     process, bodies, stderr = _serve_and_stop([*command, "wsgi_app:app"], env, bind, 10)
     assert process.returncode == 0, stderr.decode()
@@ -242,12 +246,18 @@ def test_a_preforking_server(
             expected = "sid=client-secret" if request.query.get("who") == "client" else ""
             assert request.headers.get("cookie", "") == expected, request.path
     document = _report(report)
-    assert tls_server.requests_handled == 34
-    assert document["requests"] == 34
+    loads = 1 if preload else 2  # the app's module-level requests: master, or each worker
+    processes = 3 if preload else 2  # the master sends nothing without --preload
+    assert tls_server.requests_handled == 4 * loads + 30
+    assert document["requests"] == 4 * loads + 30
     assert document["connections_opened"] == tls_server.connections_accepted
-    # The master, and two workers: each opened its own connections, at most 2 each.
-    assert tls_server.connections_accepted <= 2 * 3
-    assert document["processes"] == {"started": 3, "reported": 3, "unreadable": 0}
+    # Each process opened its own connections, at most 2 each.
+    assert tls_server.connections_accepted <= 2 * processes
+    assert document["processes"] == {
+        "started": processes,
+        "reported": processes,
+        "unreadable": 0,
+    }
 
 
 def _serve_and_stop(

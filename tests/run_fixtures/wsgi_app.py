@@ -3,7 +3,8 @@
 
 Loaded with ``--preload``, the master makes PRELOAD_REQUESTS requests at import (two
 ``requests.get``, and the client object logs in and reads its cookie) before it forks
-the workers: they inherit those counts and must not report them again. Each request to
+the workers: they inherit those counts and must not report them again. Without
+``--preload`` each worker loads it, and makes them, itself. Each request to
 the app makes one ``requests.get``, one ``with requests.Session()`` request and one
 through the client's own Session (which sends its cookie, and only it), to UPSTREAM_URL.
 """
