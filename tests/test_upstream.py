@@ -1,6 +1,6 @@
 """The fence around requests', urllib3's and http.client's internals holds.
 
-``keepwarm._upstream``'s docstring is the inventory of every private upstream name
+``keepwarm/_upstream/INVENTORY.md`` is the inventory of every private upstream name
 keepwarm depends on and every upstream function it carries a copy of. These tests keep
 that inventory true:
 
@@ -62,8 +62,12 @@ class Entry:
         return " ".join(re.findall(r"``([\w.]+)``", found.group(1))) if found else "?"
 
 
+#: The fence's inventory (kept out of the package's docstring: nothing at run time reads it).
+INVENTORY = pathlib.Path(keepwarm._upstream.__file__).with_name("INVENTORY.md")
+
+
 def inventory() -> list[Entry]:
-    doc = keepwarm._upstream.__doc__ or ""
+    doc = INVENTORY.read_text(encoding="utf-8")
     matches = list(_ENTRY.finditer(doc))
     entries = []
     for match, following in zip(matches, [*matches[1:], None], strict=True):
