@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 import keepwarm
-from keepwarm._stats import MIN_TTFB_SAMPLES, Limits, advise
+from keepwarm._advice import MIN_TTFB_SAMPLES, advise
+from keepwarm._stats import SERVER_KEEPALIVE_SHARE, Limits
 
 A = "https://api.example.com:443"
 B = "http://127.0.0.1:8080"
@@ -69,7 +70,7 @@ def test_no_advice_for_an_empty_snapshot() -> None:
 
 def test_advice_is_the_advise_function() -> None:
     s = stats(host(discarded=3, peak_in_flight=12), lim=limits(pool_maxsize=10))
-    assert s.advice() == advise(s)
+    assert s.advice() == advise(s, SERVER_KEEPALIVE_SHARE)
 
 
 # -- pool full ----------------------------------------------------------------------------

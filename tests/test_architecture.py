@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "_guards": 0,
     "_lifecycle": 0,
     "_stats": 1,
+    "_advice": 1,
     "_telemetry": 2,
     "_metrics": 2,
     "_upstream": 3,

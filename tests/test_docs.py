@@ -23,6 +23,7 @@ from urllib3.util.retry import RequestHistory
 
 import keepwarm
 import keepwarm._exceptions
+from keepwarm._advice import _pool_size
 from keepwarm._config import (
     DEFAULT_POOL_MAXSIZE,
     DEFAULT_TIMEOUT,
@@ -41,7 +42,7 @@ from keepwarm._retry import (
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
 )
-from keepwarm._stats import SERVER_KEEPALIVE_SHARE, HostStats, Stats, _pool_size
+from keepwarm._stats import SERVER_KEEPALIVE_SHARE, HostStats, Stats
 from keepwarm._upstream.connection import _CUT_OFF_GRACE
 from keepwarm._upstream.pool import AUTO_POOL_MAXSIZE_CAP
 from keepwarm._upstream.session import ONE_READ_MAX

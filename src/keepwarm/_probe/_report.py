@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Final
 
+from keepwarm._advice import reuse_advice
 from keepwarm._probe._options import printable
 from keepwarm._probe._run import ALPN_OFFERS, AlpnCheck, ProbeResult
-from keepwarm._stats import HostStats, reuse_advice
+from keepwarm._stats import HostStats
 from keepwarm._telemetry import Timings
 from keepwarm._upstream.pool import parse_keep_alive_timeout
 from keepwarm._urls import is_ip
