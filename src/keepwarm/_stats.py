@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from keepwarm._values import Frozen
+from keepwarm._values import Frozen, fields_of
 
 #: Share of a server's announced keep-alive timeout (``Keep-Alive: timeout=N``) that
 #: keepwarm keeps a connection idle: the rest is margin for the request to reach the
@@ -253,7 +253,7 @@ class Stats(Frozen):
         totals["peak_in_flight"] = self.peak_in_flight
         return {
             **totals,
-            "hosts": {origin: _fields_of(h) for origin, h in self.hosts.items()},
+            "hosts": {origin: fields_of(h) for origin, h in self.hosts.items()},
             "advice": self.advice(),
         }
 
@@ -294,10 +294,6 @@ class Stats(Frozen):
         return "\n".join(lines)
 
 
-def _fields_of(h: HostStats) -> dict[str, Any]:
-    return {name: getattr(h, name) for name in HostStats.__match_args__}
-
-
 def merge_stats(parts: Iterable[Stats]) -> Stats:
     """Stats of several sessions as one (counters of the same origin are added)."""
     hosts: dict[str, HostStats] = {}
@@ -332,6 +328,3 @@ def _max_opt(a: float | None, b: float | None) -> float | None:
     if b is None:
         return a
     return max(a, b)
-
-
-# Advice -----------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from typing import Any, Final
 
 from keepwarm._stats import COUNTER_FIELDS, HostStats, Limits, Stats, percentile
 from keepwarm._urls import origin as origin_of
+from keepwarm._values import Mutable
 
 __all__ = [
     "METRICS",
@@ -82,7 +83,7 @@ _TIMINGS_FIELDS: Final = (
 )
 
 
-class Timings:
+class Timings(Mutable):
     """Where the time of one request went, like ``curl -w``; seconds, None if skipped.
 
     A request on a reused connection has no ``dns``, ``connect`` or ``tls`` phase: that
@@ -149,23 +150,6 @@ class Timings:
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _TIMINGS_FIELDS}
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        fields = self.__match_args__
-        return [getattr(self, n) for n in fields] == [getattr(other, n) for n in fields]
-
-    # Mutable (the transport fills it in as the request goes), so unhashable.
-    __hash__ = None  # type: ignore[assignment]
-
-    def __replace__(self, **changes: Any) -> Timings:
-        """A copy with some fields changed (``copy.replace`` on Python 3.13+)."""
-        values = {name: getattr(self, name) for name in self.__match_args__}
-        unknown = changes.keys() - values.keys()
-        if unknown:
-            raise TypeError(f"Timings has no field {sorted(unknown)[0]!r}")
-        return Timings(**{**values, **changes})
 
     def __repr__(self) -> str:
         # Seconds to the microsecond: perf_counter differences print 17 digits otherwise.

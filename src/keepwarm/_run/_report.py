@@ -24,6 +24,7 @@ from typing import Any, Final
 from keepwarm.__about__ import __version__
 from keepwarm._stats import COUNTER_FIELDS, HostStats, Limits, Stats, merge_stats
 from keepwarm._urls import printable
+from keepwarm._values import fields_of
 
 __all__ = [
     "DOCUMENT_VERSION",
@@ -56,18 +57,13 @@ _HOST_FIELDS: Final = frozenset(HostStats.__match_args__)
 _LIMIT_FIELDS: Final = frozenset(Limits.__match_args__)
 
 
-def _fields(value: HostStats | Limits) -> dict[str, Any]:
-    """A value class's fields by name, in constructor order."""
-    return {name: getattr(value, name) for name in type(value).__match_args__}
-
-
 def process_document(stats: Stats, pid: int) -> dict[str, Any]:
     """What one process writes: its counters per origin, and the limits of its sessions."""
     return {
         "version": DOCUMENT_VERSION,
         "pid": pid,
-        "hosts": {origin: _fields(h) for origin, h in stats.hosts.items()},
-        "limits": _fields(stats.limits) if stats.limits else None,
+        "hosts": {origin: fields_of(h) for origin, h in stats.hosts.items()},
+        "limits": fields_of(stats.limits) if stats.limits else None,
         "distinct_hosts": stats.distinct_hosts,
     }
 
@@ -110,7 +106,7 @@ def subtract(later: Stats, earlier: Stats) -> Stats:
         wait = h.pool_wait - before.pool_wait
         changed = any(counts.values()) or wait > 0
         if changed:
-            values = {**_fields(h), **counts, "pool_wait": max(0.0, wait)}
+            values = {**fields_of(h), **counts, "pool_wait": max(0.0, wait)}
             hosts[origin] = HostStats(**values)
     return Stats(hosts=hosts, limits=later.limits, distinct_hosts=len(hosts))
 

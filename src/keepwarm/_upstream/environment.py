@@ -24,6 +24,8 @@ from urllib.parse import urlparse
 
 from requests.utils import address_in_network, is_ipv4_address, is_valid_cidr
 
+from keepwarm._values import Mutable
+
 __all__ = ["EnvironmentSnapshot"]
 
 if TYPE_CHECKING:
@@ -56,7 +58,7 @@ def _load_netrc(path: str | None) -> netrc_module.netrc | None:
         return None
 
 
-class EnvironmentSnapshot:
+class EnvironmentSnapshot(Mutable):
     """Proxies, netrc credentials and CA bundle variables as they were at one moment."""
 
     __match_args__ = (
@@ -90,18 +92,6 @@ class EnvironmentSnapshot:
         self.from_variables = from_variables
         self._bypass = {} if _bypass is None else _bypass
         self._lock = threading.Lock() if _lock is None else _lock
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
-        return f"EnvironmentSnapshot({shown})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        fields = self.__match_args__
-        return [getattr(self, n) for n in fields] == [getattr(other, n) for n in fields]
-
-    __hash__ = None  # type: ignore[assignment]
 
     @classmethod
     def capture(cls) -> EnvironmentSnapshot:
