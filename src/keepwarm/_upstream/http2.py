@@ -550,10 +550,10 @@ class H2Slot:
         rest: list[tuple[bytes, bytes]] = []
         for name, value in (headers or {}).items():
             key = name.lower() if isinstance(name, str) else name.decode("latin-1").lower()
+            if key == "user-agent":
+                agent = True  # given, or SKIP_HEADER: urllib3 adds its own only if absent
             if value is SKIP_HEADER or value == SKIP_HEADER:
-                agent = agent or key == "user-agent"
                 continue
-            agent = agent or key == "user-agent"
             data = value.encode("latin-1") if isinstance(value, str) else bytes(value)
             if key == "host":
                 authority = data

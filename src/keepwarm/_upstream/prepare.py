@@ -125,12 +125,13 @@ def _prepare_session_headers(p: PreparedRequest, headers: CaseInsensitiveDict[An
         if value is None:
             continue
         pair = (name, value)
-        if type(name) is not str or type(value) is not str or pair not in valid:
+        if type(name) is not str or type(value) is not str:
+            check_header_validity(pair)  # bytes, or a type that fails: checked each time
+        elif pair not in valid:
             check_header_validity(pair)
-            if type(name) is str and type(value) is str:
-                if len(valid) >= _VALID_HEADERS_MAX:
-                    valid.clear()
-                valid.add(pair)
+            if len(valid) >= _VALID_HEADERS_MAX:
+                valid.clear()
+            valid.add(pair)
         name = to_native_string(name)
         store[name.lower()] = (name, value)
     p.headers = prepared

@@ -443,16 +443,16 @@ class KeepwarmAdapter(HTTPAdapter):
         if timeout is NO_LIMIT and self.settings.guards:
             _no_timeout(request, self.settings.strict)
         # OpenTelemetry metrics on (keepwarm.enable_metrics()): one attribute read when off.
-        measured = METRICS.request is not None and self.telemetry is not None
+        send = (
+            self._send_measured
+            if METRICS.request is not None and self.telemetry is not None
+            else self._send
+        )
         if total is None:
-            if measured:
-                return self._send_measured(request, stream, timeout, verify, cert, proxies)
-            return self._send(request, stream, timeout, verify, cert, proxies)
+            return send(request, stream, timeout, verify, cert, proxies)
         token = enter_deadline(total, str(request.url))
         try:
-            if measured:
-                return self._send_measured(request, stream, timeout, verify, cert, proxies)
-            return self._send(request, stream, timeout, verify, cert, proxies)
+            return send(request, stream, timeout, verify, cert, proxies)
         finally:
             leave_deadline(token)
 
