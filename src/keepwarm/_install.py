@@ -18,6 +18,7 @@ contexts, idle expiry, stale-connection resend, fork reset, counters), so
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -65,6 +66,11 @@ class _Installation:
             return existing
         return session(self.name, **self.overrides)
 
+    def calls(self) -> contextlib.AbstractContextManager[object]:
+        """What installed calls run under: with ``requests_defaults=True`` no timeout is
+        what was asked for, not a pitfall, so NoTimeoutWarning stays quiet."""
+        return silence(NoTimeoutWarning) if self.overrides else contextlib.nullcontext()
+
 
 _lock = threading.Lock()
 _installed: _Installation | None = None
@@ -89,11 +95,8 @@ def _make_request_function(installation: _Installation, original: Any) -> Any:
 
     @functools.wraps(original)
     def request(method: str, url: str, **kwargs: Any) -> requests.Response:
-        if installation.overrides:
-            # requests_defaults=True: no timeout is what was asked for, not a pitfall.
-            with silence(NoTimeoutWarning):
-                return send(method, url, kwargs)
-        return send(method, url, kwargs)
+        with installation.calls():
+            return send(method, url, kwargs)
 
     request.__keepwarm_installed__ = True  # type: ignore[attr-defined]
     return request
@@ -164,11 +167,8 @@ class SharedTransport(HTTPAdapter):
             return own.send(request, **kwargs)
         installation = self._keepwarm_installation
         adapter = installation.shared().get_adapter(request.url or "")
-        if installation.overrides:
-            # requests_defaults=True: no timeout is what was asked for, not a pitfall.
-            with silence(NoTimeoutWarning):
-                return adapter.send(request, **kwargs)
-        return adapter.send(request, **kwargs)
+        with installation.calls():
+            return adapter.send(request, **kwargs)
 
     def close(self) -> None:
         own = self._keepwarm_own

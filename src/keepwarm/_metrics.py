@@ -32,6 +32,7 @@ from keepwarm._config import OTEL_METRICS_VARIABLE, otel_metrics_from_environmen
 from keepwarm._exceptions import KeepwarmWarning
 from keepwarm._guards import warn
 from keepwarm._telemetry import METRICS, HostCounters, live_telemetry
+from keepwarm._urls import DEFAULT_PORTS
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
@@ -97,7 +98,6 @@ _KNOWN_METHODS_VARIABLE: Final = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"
 
 #: urllib3's response ``version`` -> ``network.protocol.version``.
 _PROTOCOL_VERSIONS: Final = {10: "1.0", 11: "1.1", 20: "2"}
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 #: More origins than this and the parsed-origin cache starts over.
 _ORIGIN_CACHE_MAX: Final = 1024
 
@@ -228,7 +228,9 @@ class _Exporter:
 
         if _state.exporter is not self:
             return []
-        totals: dict[tuple[str, str, int | None], list[int]] = {}
+        # Per origin (the same one may have counters in several transports): its
+        # attributes, and [active, idle].
+        totals: dict[tuple[str, str, int | None], tuple[dict[str, Any], list[int]]] = {}
         for telemetry in live_telemetry():
             for counters in telemetry.hosts():
                 if not counters.scheme:
@@ -236,16 +238,13 @@ class _Exporter:
                 opened, in_flight = counters.open_connections, counters.in_flight
                 active = min(opened, in_flight)
                 key = (counters.scheme, counters.host, counters.port)
-                total = totals.setdefault(key, [0, 0])
-                total[0] += active
-                total[1] += opened - active
+                entry = totals.get(key)
+                if entry is None:
+                    entry = totals[key] = (_origin_attributes(counters), [0, 0])
+                entry[1][0] += active
+                entry[1][1] += opened - active
         observations = []
-        for (scheme, host, port), (active, idle) in totals.items():
-            base: dict[str, Any] = {
-                "server.address": host,
-                "server.port": port if port is not None else _DEFAULT_PORTS.get(scheme, 80),
-                "url.scheme": scheme,
-            }
+        for base, (active, idle) in totals.values():
             observations.append(Observation(active, {**base, "http.connection.state": "active"}))
             observations.append(Observation(idle, {**base, "http.connection.state": "idle"}))
         return observations
@@ -269,7 +268,7 @@ def _origin_attributes(counters: HostCounters) -> dict[str, Any]:
         port = counters.port
         attributes = counters.metric_attributes = {
             "server.address": counters.host,
-            "server.port": port if port is not None else _DEFAULT_PORTS.get(counters.scheme, 80),
+            "server.port": port if port is not None else DEFAULT_PORTS.get(counters.scheme, 80),
             "url.scheme": counters.scheme,
         }
     return attributes
@@ -286,7 +285,7 @@ def _parse_origin(url: str) -> tuple[str, str, int]:
     host = parsed.host or ""
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    port = parsed.port if parsed.port is not None else _DEFAULT_PORTS.get(scheme, 80)
+    port = parsed.port if parsed.port is not None else DEFAULT_PORTS.get(scheme, 80)
     return scheme, host, port
 
 
