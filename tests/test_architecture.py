@@ -29,6 +29,7 @@ LAYERS: dict[str, int] = {
     "_exceptions": 0,
     "_validate": 0,
     "_values": 0,
+    "_lazy": 0,
     "_retry": 0,
     "_config": 0,
     "_urls": 0,

@@ -15,9 +15,9 @@ Public API (everything else is private)::
 
 import logging as _logging
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
 
 from keepwarm.__about__ import __version__
+from keepwarm._lazy import on_demand as _on_demand
 
 if _TYPE_CHECKING:
     from keepwarm._config import (
@@ -107,15 +107,7 @@ _ON_DEMAND: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> _Any:
-    module = _ON_DEMAND.get(name)
-    if module is None:
-        raise AttributeError(f"module 'keepwarm' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"keepwarm.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = _on_demand(__name__, _ON_DEMAND, globals())
 
 
 def __dir__() -> list[str]:

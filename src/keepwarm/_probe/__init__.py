@@ -24,11 +24,11 @@ string.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
-from typing import TYPE_CHECKING, Any, Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
+from keepwarm._lazy import on_demand
 from keepwarm._probe._options import (
     DEFAULT_REQUESTS,
     DEFAULT_TIMEOUT,
@@ -56,13 +56,7 @@ _ON_DEMAND: Final = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _ON_DEMAND.get(name)
-    if module is None:
-        raise AttributeError(f"module 'keepwarm._probe' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"keepwarm._probe.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = on_demand(__name__, _ON_DEMAND, globals())
 
 
 __all__ = [
