@@ -206,6 +206,56 @@ def test_user_agent_given_removed_or_skipped_as_over_http11(
     assert seen[0][1:] == ["mine/1", f"python-urllib3/{urllib3.__version__}", None]
 
 
+def test_credentials_stay_out_of_the_hpack_tables(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    # RFC 7541 7.1.3: a field in the compression context can be recovered by whoever
+    # can add guesses to the same connection. h2 keeps Authorization, Proxy-Authorization
+    # and short cookies out of it when it normalises headers; keepwarm sends headers
+    # requests already validated, without h2's normalisation, and must keep the rule.
+    server = h2_server()
+    session = h2session()
+    long_cookie = "session=" + "x" * 40
+    for cookie in ("id=42", long_cookie):
+        response = session.get(
+            f"{server.url}/headers",
+            headers={
+                "Authorization": "Bearer t0ken",
+                "Proxy-Authorization": "Basic cHJveHk6cHc=",
+                "Cookie": cookie,
+                "X-Trace": "abc",
+            },
+            timeout=TIMEOUT,
+        )
+        assert response.json()["authorization"] == "Bearer t0ken"
+    short, long_ = server.recorder.streams
+    assert short.never_indexed == {"authorization", "proxy-authorization", "cookie"}
+    # h2's rule: cookies of 20 bytes or more are indexed (each crumb is long enough
+    # that guessing it is out of reach, and sessions resend them on every request).
+    assert long_.never_indexed == {"authorization", "proxy-authorization"}
+    assert dict(long_.headers)["cookie"] == long_cookie
+
+
+def test_values_with_surrounding_whitespace_arrive_as_over_http11(
+    h2_server: Callable[..., H2Server],
+    h1_tls_server: H2Server,
+    h2session: Callable[..., keepwarm.Session],
+    plain: Any,
+) -> None:
+    # requests accepts a value that ends in whitespace (not one that starts with it);
+    # HTTP/1.1 servers strip it as optional whitespace, while RFC 9113 8.2.1 makes it a
+    # malformed HTTP/2 request that a strict server (h2's, hypercorn's) rejects with
+    # GOAWAY, failing every stream on the connection: keepwarm strips it, as h2 would.
+    h2, session = h2_server(), h2session()
+    headers = {"X-Padded": "value \t", "X-Plain": "value"}
+    over_h2 = session.get(f"{h2.url}/headers", headers=headers, timeout=TIMEOUT)
+    over_h11 = plain.get(f"{h1_tls_server.url}/headers", headers=headers, timeout=TIMEOUT)
+    assert over_h2.status_code == over_h11.status_code == 200
+    assert over_h2.json()["x-padded"] == over_h11.json()["x-padded"] == "value"
+    assert keepwarm.timings(over_h2).http_version == "HTTP/2"  # type: ignore[union-attr]
+    assert h2.errors == []
+
+
 def test_the_server_sees_http2_from_hypercorn_too(
     hypercorn_server: Any, h2session: Callable[..., keepwarm.Session]
 ) -> None:

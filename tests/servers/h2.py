@@ -55,6 +55,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
+from hpack import NeverIndexedHeaderTuple
 from hyperframe.frame import GoAwayFrame
 
 from .h2_http11 import H1Connection
@@ -187,7 +188,12 @@ class _H2Connection:
         self.index = index
         self.closing = closing
         self.ended = threading.Event()  # set when this connection ends: workers return
-        config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        # Headers as the client sent them: h2's normalisation would turn every cookie
+        # field into a never-indexed one, hiding what the client chose (recorded in
+        # StreamRecord.never_indexed); cookie crumbs are joined in _on_request instead.
+        config = h2.config.H2Configuration(
+            client_side=False, header_encoding="utf-8", normalize_inbound_headers=False
+        )
         self.conn = h2.connection.H2Connection(config=config)
         # h2 closes its whole state machine on a GOAWAY from the client, after which the
         # answers to streams still open would raise; RFC 9113 6.8 lets them finish.
@@ -344,7 +350,15 @@ class _H2Connection:
 
     def _on_request(self, event: h2.events.RequestReceived) -> None:
         sid = event.stream_id
-        headers = [(str(k), str(v)) for k, v in event.headers or ()]
+        fields = list(event.headers or ())
+        never_indexed = frozenset(
+            str(field[0]) for field in fields if isinstance(field, NeverIndexedHeaderTuple)
+        )
+        # RFC 9113 8.2.3: cookie crumbs are joined into one field, last (as h2 does).
+        headers = [(str(k), str(v)) for k, v in fields if k != "cookie"]
+        crumbs = [str(v) for k, v in fields if k == "cookie"]
+        if crumbs:
+            headers.append(("cookie", "; ".join(crumbs)))
         values = dict(headers)
         self.seen += 1
         self.highest = max(self.highest, sid)
@@ -356,6 +370,7 @@ class _H2Connection:
             authority=values.get(":authority", ""),
             http_version="2",
             headers=tuple(headers),
+            never_indexed=never_indexed,
             opened=time.monotonic(),
         )
         self.recorder._stream(record)

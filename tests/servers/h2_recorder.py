@@ -29,6 +29,8 @@ class StreamRecord:
     authority: str
     http_version: str  # "2" or "1.1"
     headers: tuple[tuple[str, str], ...] = ()
+    #: Names of the fields the client sent HPACK never-indexed (RFC 7541 7.1.3).
+    never_indexed: frozenset[str] = frozenset()
     body_length: int = 0
     processed: bool = False
     refused: bool = False

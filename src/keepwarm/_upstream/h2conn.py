@@ -178,7 +178,8 @@ def _error_name(code: int) -> str:
 
 
 #: Request headers arrive from requests validated (no CR/LF, names checked) and from
-#: :class:`keepwarm._upstream.http2.H2Slot` lower-cased, connection headers removed:
+#: :class:`keepwarm._upstream.http2.H2Slot` lower-cased, connection headers removed,
+#: values stripped, credentials never-indexed (h2's normalisation rules, applied there):
 #: h2's own outbound checks would do the same work again on every request (a fifth of
 #: its CPU per request). What the server sends is validated and normalised as h2 does.
 _CONFIG: Final = h2.config.H2Configuration(

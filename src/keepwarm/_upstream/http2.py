@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final
 
 import urllib3
+from hpack import NeverIndexedHeaderTuple
 from urllib3 import HTTPHeaderDict
 from urllib3.connectionpool import HTTPSConnectionPool
 from urllib3.exceptions import ClosedPoolError, EmptyPoolError
@@ -68,6 +69,13 @@ _RESENDS_AT_MOST: Final = 100
 _CONNECTION_HEADERS: Final = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "host"}
 )
+#: Sent as HPACK never-indexed fields (RFC 7541 7.1.3), out of the compression context
+#: where a party adding guesses to the same connection could recover them: credentials,
+#: and cookies short enough to guess. h2 applies this rule when it normalises headers,
+#: which keepwarm turns off (requests validated them already); the same rule as h2's
+#: (and Firefox's, nghttp2's).
+_NEVER_INDEXED: Final = frozenset({"authorization", "proxy-authorization"})
+_SHORT_COOKIE: Final = 20
 _BLOCKSIZE: Final = 1 << 16
 #: What urllib3 sends as User-Agent for a request without one (its
 #: ``_get_default_user_agent()``, spelled with the public version).
@@ -554,13 +562,20 @@ class H2Slot:
                 agent = True  # given, or SKIP_HEADER: urllib3 adds its own only if absent
             if value is SKIP_HEADER or value == SKIP_HEADER:
                 continue
-            data = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+            # RFC 9113 8.2.1: no whitespace around a value (HTTP/1.1 servers strip it as
+            # optional whitespace; a strict HTTP/2 server rejects the request).
+            data = (value.encode("latin-1") if isinstance(value, str) else bytes(value)).strip(
+                b" \t"
+            )
             if key == "host":
                 authority = data
                 continue
             if key in _CONNECTION_HEADERS or (key == "te" and data.lower() != b"trailers"):
                 continue
-            rest.append((key.encode("latin-1"), data))
+            if key in _NEVER_INDEXED or (key == "cookie" and len(data) < _SHORT_COOKIE):
+                rest.append(NeverIndexedHeaderTuple(key.encode("latin-1"), data))
+            else:
+                rest.append((key.encode("latin-1"), data))
         if not agent:
             # urllib3 sends its own User-Agent when the request has none (requests drops a
             # header set to None: headers={"User-Agent": None}); so does HTTP/2 here.
