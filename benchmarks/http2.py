@@ -5,8 +5,13 @@
    keepwarm over HTTP/1.1 with a pool of 16 connections (warmed: all 16 open before the
    clock starts), with ``httpx.Client(http2=True)`` shared by the threads. Target: HTTP/2
    at least as fast as the 16-connection HTTP/1.1 pool. Reported: wall time of the 100,
-   connections the server accepted.
-2. Sequential: keep-alive GETs one after the other, keepwarm HTTP/2 against keepwarm
+   connections the server accepted; and the same 100 sent first on each new client
+   ("cold": the connections are opened inside the measurement, sixteen TLS handshakes
+   for HTTP/1.1 against one for HTTP/2), as a program's first burst of requests is.
+2. First request: a new client's first request (TCP, TLS, the request) to nginx behind a
+   20 ms round trip (the bench's latency proxy), HTTP/2 against HTTP/1.1: HTTP/2 must
+   not cost a round trip more (waiting for the server's SETTINGS would).
+3. Sequential: keep-alive GETs one after the other, keepwarm HTTP/2 against keepwarm
    HTTP/1.1 on the same server: hypercorn with the 20 ms latency of part 1 (the issue's
    setup), hypercorn answering at once, and nginx ``return 200`` when nginx with http_v2
    is on PATH (back to back against a fast server, the client's CPU is all there is to
@@ -16,7 +21,7 @@
 Rounds alternate the clients; figures are medians over rounds, ratios the median of the
 per-round ratios (paired, so a slow moment of the shared machine hits both sides).
 
-    .venv/bin/python benchmarks/http2.py [--rounds 7] [--part concurrent|sequential] [--json]
+    .venv/bin/python benchmarks/http2.py [--rounds 7] [--part concurrent|first|sequential] [--json]
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -44,6 +51,8 @@ THREADS = 16
 CONCURRENT_REQUESTS = 100
 LATENCY_MS = 20
 SEQUENTIAL_REQUESTS = 300
+#: Round trip in front of nginx for the first request on a new client.
+FIRST_RTT_MS = 20
 #: Sequential requests per round against the server with latency (20 ms each).
 SEQUENTIAL_SLOW = 25
 ROUNDS = 7
@@ -62,9 +71,12 @@ def _httpx(bundle: str) -> Any:
     return httpx.Client(http2=True, verify=bundle, limits=limits, timeout=10)
 
 
-def _concurrent(client: Any, url: str) -> tuple[float, int]:
-    """Wall seconds for the 100 requests from 16 threads, and how many failed (httpx's
-    HTTP/2 sometimes loses a request: counted, not fatal; keepwarm's must be 0)."""
+def _concurrent(client: Any, url: str) -> tuple[float, float, int]:
+    """Wall seconds for the 100 requests from 16 threads, first on the new client (cold:
+    its connections are opened inside the measurement, as a program's first burst opens
+    them), then again once every connection it wants is open (warm); and how many failed
+    (httpx's HTTP/2 sometimes loses a request: counted, not fatal; keepwarm's must be 0).
+    """
 
     def one(_: int) -> int:
         try:
@@ -73,15 +85,22 @@ def _concurrent(client: Any, url: str) -> tuple[float, int]:
             return -1
         return status
 
+    ready = threading.Barrier(THREADS)
+    statuses: list[int] = []
     with ThreadPoolExecutor(THREADS) as pool:
+        # All sixteen threads started before either clock: neither pass times thread starts.
+        list(pool.map(lambda _: ready.wait(10), range(THREADS)))
+        started = time.perf_counter()
+        statuses += pool.map(one, range(CONCURRENT_REQUESTS))
+        cold = time.perf_counter() - started
         list(pool.map(one, range(THREADS)))  # warm: every connection the client wants
         started = time.perf_counter()
-        statuses = list(pool.map(one, range(CONCURRENT_REQUESTS)))
-        wall = time.perf_counter() - started
+        statuses += pool.map(one, range(CONCURRENT_REQUESTS))
+        warm = time.perf_counter() - started
     unexpected = {s for s in statuses if s not in (200, -1)}
     if unexpected:
         raise RuntimeError(f"unexpected statuses: {sorted(unexpected)}")
-    return wall, statuses.count(-1)
+    return warm, cold, statuses.count(-1)
 
 
 def _sequential(client: Any, url: str, n: int) -> tuple[float, float]:
@@ -178,14 +197,16 @@ def _concurrent_rounds(rounds: int, target: str, bundle: str) -> dict[str, Any]:
         "httpx_http2": _httpx,
     }
     walls: dict[str, list[float]] = {name: [] for name in makers}
+    colds: dict[str, list[float]] = {name: [] for name in makers}
     failed: dict[str, int] = dict.fromkeys(makers, 0)
     connections: dict[str, int] = {}
     for index in range(rounds):
         names = list(makers) if index % 2 == 0 else list(reversed(makers))
         for name in names:
             with contextlib.closing(makers[name](bundle)) as client:
-                wall, errors = _concurrent(client, target)
+                wall, cold, errors = _concurrent(client, target)
                 walls[name].append(wall)
+                colds[name].append(cold)
                 failed[name] += errors
                 if isinstance(client, keepwarm.Session):
                     connections[name] = client.stats().connections_opened
@@ -199,9 +220,62 @@ def _concurrent_rounds(rounds: int, target: str, bundle: str) -> dict[str, Any]:
             statistics.median(a / b for a, b in zip(walls["httpx_http2"], h2, strict=True)),
             3,
         ),
+        "cold_wall_ms_median": {n: round(statistics.median(w) * 1000, 1) for n, w in colds.items()},
+        "cold_http2_over_http11_time_ratio": round(
+            statistics.median(
+                a / b
+                for a, b in zip(
+                    colds["keepwarm_http2"], colds["keepwarm_http11_pool16"], strict=True
+                )
+            ),
+            3,
+        ),
         "keepwarm_connections_opened": connections,
         "failed_requests": failed,
         "ideal_ms": CONCURRENT_REQUESTS // THREADS * LATENCY_MS + LATENCY_MS,
+    }
+
+
+def first_request(rounds: int) -> dict[str, Any]:
+    """The first request on a new client (TCP, TLS and the request itself) to nginx behind
+    the bench's latency proxy, ``FIRST_RTT_MS`` of round trip: HTTP/2 against HTTP/1.1
+    (and httpx's HTTP/2). A client that waits for the server's SETTINGS before its first
+    request pays one more round trip on every new connection."""
+    if nginx_h2_missing() is not None:
+        return {"skipped": nginx_h2_missing()}
+    from keepwarm.bench._proxy import ProxyProcess
+
+    makers: dict[str, Callable[[str], Any]] = {
+        "keepwarm_http2": lambda b: _keepwarm(b, True),
+        "keepwarm_http11": lambda b: _keepwarm(b, False),
+        "httpx_http2": _httpx,
+    }
+    times: dict[str, list[float]] = {name: [] for name in makers}
+    with contextlib.ExitStack() as stack:
+        cert, key, bundle = throwaway_tls(stack.enter_context(tempfile.TemporaryDirectory()))
+        nginx = stack.enter_context(NginxH2(cert, key, keepalive_requests=10**6))
+        proxy = stack.enter_context(ProxyProcess(nginx.port, FIRST_RTT_MS / 1000))
+        url = f"https://127.0.0.1:{proxy.port}/"
+        # A new session per request is the point here, which the churn guard warns of.
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("ignore", keepwarm.SessionChurnWarning)
+        for index in range(rounds):
+            names = list(makers) if index % 2 == 0 else list(reversed(makers))
+            for name in names:
+                with contextlib.closing(makers[name](bundle)) as client:
+                    started = time.perf_counter()
+                    if client.get(url).status_code != 200:
+                        raise RuntimeError("unexpected status")
+                    times[name].append(time.perf_counter() - started)
+    h2, h1 = times["keepwarm_http2"], times["keepwarm_http11"]
+    return {
+        "rtt_ms": FIRST_RTT_MS,
+        "first_request_ms_median": {
+            name: round(statistics.median(t) * 1000, 1) for name, t in times.items()
+        },
+        "http2_over_http11_time_ratio": round(
+            statistics.median(a / b for a, b in zip(h2, h1, strict=True)), 3
+        ),
     }
 
 
@@ -250,12 +324,17 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=SEQUENTIAL_REQUESTS)
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
-        "--part", choices=("all", "concurrent", "sequential"), default="all", help="run one part"
+        "--part",
+        choices=("all", "concurrent", "first", "sequential"),
+        default="all",
+        help="run one part",
     )
     args = parser.parse_args()
     results: dict[str, Any] = {}
     if args.part in ("all", "concurrent"):
         results["concurrent_100_from_16_threads_20ms"] = concurrent(args.rounds)
+    if args.part in ("all", "first"):
+        results["first_request_20ms_rtt"] = first_request(args.rounds)
     if args.part in ("all", "sequential"):
         results["sequential"] = sequential(args.rounds, args.requests)
     if args.json:

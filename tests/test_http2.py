@@ -349,6 +349,45 @@ def test_threads_that_start_together_open_one_connection(
     assert server.recorder.connections_accepted == 1
 
 
+def test_a_new_connections_first_request_does_not_wait_for_the_servers_settings(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    # RFC 9113 3.4: the client may send requests right after its connection preface.
+    # Waiting for the server's SETTINGS first costs a round trip on every new connection
+    # (the server sends them once its TLS handshake is over, when the client's last
+    # flight arrives), a round trip HTTP/1.1 does not pay: its request goes out with it.
+    # The server here holds its SETTINGS back until a request arrives (or 3 s pass).
+    server = h2_server(hold_settings=3.0)
+    session = h2session()
+    response = session.get(f"{server.url}/headers", timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert keepwarm.timings(response).http_version == "HTTP/2"  # type: ignore[union-attr]
+    assert server.requests_before_settings == [True]
+
+
+def test_threads_wait_for_the_servers_settings_before_a_second_stream(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
+) -> None:
+    # Until the server's SETTINGS arrive its stream limit is unknown: one stream goes
+    # out at once, the others wait for the limit (instead of opening more connections
+    # or sending streams the server would refuse).
+    server = h2_server(hold_settings=0.3, max_concurrent_streams=2)
+    session = h2session(pool_maxsize=1, pool_block=True, pool_timeout=10)
+    start = threading.Barrier(8, timeout=10)
+
+    def one(_: int) -> int:
+        start.wait()
+        return session.get(f"{server.url}/delay/20", timeout=TIMEOUT).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(one, range(8))) == [200] * 8
+    assert server.recorder.connections_accepted == 1
+    assert server.requests_before_settings == [True]
+    assert not server.recorder.refused
+    (connection,) = server.recorder.connections
+    assert connection.max_open_streams == 2
+
+
 def test_the_servers_stream_limit_is_kept(
     h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
 ) -> None:

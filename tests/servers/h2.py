@@ -20,7 +20,9 @@ REFUSED_STREAM and is recorded as refused, where h2 alone would end the connecti
 last_stream_id=that stream) before answering it, as nginx does with ``keepalive_requests
 N``; finish the streams up to it, never process the later ones (recorded as refused),
 then close), ``response_delay`` (seconds before each answer, per stream, without holding
-up the others).
+up the others), ``hold_settings`` (seconds the server holds back everything it would send,
+its SETTINGS first, unless a request arrives sooner: ``requests_before_settings`` says,
+per connection, whether the client sent one without waiting for them).
 
 Fault routes: ``/reset`` RST_STREAM(INTERNAL_ERROR) after the response headers,
 ``/refuse`` RST_STREAM(REFUSED_STREAM) before any processing, ``/goaway`` GOAWAY whose
@@ -98,6 +100,7 @@ class H2Server:
         max_frame_size: int | None = None,
         goaway_after: int | None = None,
         response_delay: float = 0.0,
+        hold_settings: float = 0.0,
     ) -> None:
         self.alpn = tuple(alpn)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -114,6 +117,10 @@ class H2Server:
             self.settings[h2.settings.SettingCodes.MAX_FRAME_SIZE] = max_frame_size
         self.goaway_after = goaway_after
         self.response_delay = response_delay
+        self.hold_settings = hold_settings
+        #: Per connection, in accept order, with ``hold_settings``: whether a request
+        #: arrived while the server still held its connection preface back.
+        self.requests_before_settings: list[bool] = []
         self.recorder = Recorder()
         self._raw = RawServer(self._serve)
         self._live: set[ssl.SSLSocket] = set()
@@ -217,6 +224,10 @@ class _H2Connection:
         self.active: set[int] = set()  # processed streams not finished yet
         self.abort = False  # /close: drop the connection now
         self.accepted: set[int] = set()  # streams taken for processing (head arrived)
+        #: hold_settings: nothing is written (our SETTINGS first) until this time passes
+        #: or a request arrives.
+        self.holding = server.hold_settings > 0
+        self.hold_until = time.monotonic() + server.hold_settings
 
     # output, under self.lock --------------------------------------------------------
 
@@ -229,6 +240,8 @@ class _H2Connection:
             self.wake_w.send(b"x")
 
     def _flush(self) -> None:
+        if self.holding:
+            return
         with self.lock:
             self._queue()
             data, self.out = bytes(self.out), bytearray()
@@ -264,6 +277,7 @@ class _H2Connection:
                     if self.wake_r in ready:
                         self.wake_r.recv(65536)
                     if self.sock not in ready:
+                        self._release_settings()
                         self._flush()
                         continue
                 self.sock.settimeout(_SEND_SECONDS)
@@ -281,6 +295,7 @@ class _H2Connection:
                     for event in events:
                         self._on_event(event)
                     self.lock.notify_all()
+                self._release_settings()
                 self._flush()
             if not self.abort:
                 self._flush()
@@ -300,6 +315,12 @@ class _H2Connection:
                     self._close_stream(stream_id)
             self.wake_r.close()
             self.wake_w.close()
+
+    def _release_settings(self) -> None:
+        """hold_settings: stop holding output once a request came or the time is up."""
+        if self.holding and (self.seen or time.monotonic() >= self.hold_until):
+            self.holding = False
+            self.server.requests_before_settings.append(self.seen > 0)
 
     def _linger(self) -> None:
         """Close gracefully: FIN first, then read and drop what the client still sends

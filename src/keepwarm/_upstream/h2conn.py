@@ -321,9 +321,11 @@ class H2Connection:
     # The pool's side -----------------------------------------------------------------
 
     def wait_ready(self, timeout: float | None) -> None:
-        """Send the connection preface and read the server's SETTINGS (its stream limit
-        and windows), within ``timeout``: before it, threads would open more streams than
-        the server allows."""
+        """Wait for the server's SETTINGS (its stream limit and windows), within
+        ``timeout``. Until they arrive the connection takes one stream only
+        (:meth:`reserve`): a new connection's first request goes out at once, with the
+        connection preface (RFC 9113 3.4), instead of a round trip later; the threads
+        that want a second stream wait here for the limit."""
         with self._lock:
             self._wait_for(lambda: self._settings_seen, timeout, "the server's HTTP/2 SETTINGS")
 
@@ -344,12 +346,19 @@ class H2Connection:
             and self._h2.highest_outbound_stream_id < _LAST_STREAM_ID - 2 * _MAX_STREAMS
         )
 
+    @property
+    def awaiting_settings(self) -> bool:
+        """Usable, and the server's SETTINGS (its stream limit) not read yet."""
+        return not self._settings_seen and self.usable()
+
     def reserve(self) -> bool:
-        """Take a place for one stream, if the connection has one."""
+        """Take a place for one stream, if the connection has one (one only until the
+        server's SETTINGS say how many it allows)."""
         with self._lock:
             if self._abandoned:
                 self._release_abandoned()
-            if not self.usable() or self.active >= self.max_streams:
+            limit = self.max_streams if self._settings_seen else 1
+            if not self.usable() or self.active >= limit:
                 return False
             self.active += 1
             self.idle_since = None

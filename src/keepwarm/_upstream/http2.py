@@ -108,15 +108,18 @@ class _Origin:
         state = pool._keepwarm
         wait = state.policy.wait if pool.block else None
         limit = None if wait is None else _monotonic() + wait
+        pending: H2Connection | None = None
         with self._cond:
             while True:
                 if self._closed:
                     raise ClosedPoolError(pool, "Pool is closed.")
                 if self.http1:
                     break
-                conn = self._reserve()
+                conn, pending = self._reserve()
                 if conn is not None:
                     return conn
+                if pending is not None:
+                    break
                 # Room for another connection: below pool_maxsize, or beyond it when the
                 # pool does not block (as HTTP/1.1 opens an extra connection then).
                 room = len(self._conns) < pool._h2_max_connections or not pool.block
@@ -131,6 +134,12 @@ class _Origin:
                         f"({len(self._conns)} connections, pool_maxsize)",
                     )
                 self._cond.wait(left if left is not None else timeout)
+        if pending is not None:
+            # A connection just opened, its first stream out, the server's stream limit
+            # not known yet: wait for it there, then look again.
+            with contextlib.suppress(ConnectionLost):  # the next look drops that one
+                pending.wait_ready(timeout)
+            return self.acquire(slot, timeout)
         if self.http1:
             # Learned while this request waited: an HTTP/1.1 connection of the pool's.
             return pool._http1_conn()
@@ -147,13 +156,14 @@ class _Origin:
                     self._conns.append(opened)
                 self._cond.notify_all()
 
-    def _reserve(self) -> H2Connection | None:
-        """A place on a live connection; connections that can no longer take streams
-        leave the list (closed once their last stream ends)."""
+    def _reserve(self) -> tuple[H2Connection | None, H2Connection | None]:
+        """A place on a live connection, or else a connection that may have places once
+        the server's SETTINGS arrive; connections that can no longer take streams leave
+        the list (closed once their last stream ends)."""
         policy = self._pool._keepwarm.policy
         now = _monotonic()
         keep: list[H2Connection] = []
-        found = None
+        found = pending = None
         for conn in self._conns:
             if conn.active == 0:
                 idle = conn.idle_since
@@ -176,8 +186,16 @@ class _Origin:
             keep.append(conn)
             if found is None and conn.reserve():
                 found = conn
+            elif pending is None and conn.awaiting_settings:
+                pending = conn
+            elif conn.max_streams == 0 and conn.active == 0:
+                pool = self._pool
+                raise StreamRefused(
+                    f"the server at {pool.host}:{pool.port} accepts no HTTP/2 streams "
+                    f"(SETTINGS_MAX_CONCURRENT_STREAMS=0)"
+                )
         self._conns = keep
-        return found
+        return found, pending
 
     def _count(self, name: str) -> None:
         counters = self._pool._keepwarm.counters
@@ -215,17 +233,12 @@ class _Origin:
             on_close=functools.partial(connection_closed, state, "2"),
         )
         h2conn.verified = verified  # type: ignore[attr-defined]
-        try:
-            h2conn.wait_ready(timeout)
-        except BaseException:
+        # The first stream goes out with the preface, without waiting for the server's
+        # SETTINGS (RFC 9113 3.4): HTTP/1.1 sends its request with the TLS handshake's
+        # last flight too. Later streams wait for the server's limit (_reserve).
+        if not h2conn.reserve():  # pragma: no cover  # a new connection takes one
             h2conn.close()
-            raise
-        if not h2conn.reserve():  # a server that allows no streams (or said GOAWAY at once)
-            h2conn.close()
-            raise StreamRefused(
-                f"the server at {pool.host}:{pool.port} accepts no HTTP/2 streams "
-                f"(SETTINGS_MAX_CONCURRENT_STREAMS={h2conn.max_streams})"
-            )
+            raise StreamRefused(f"the HTTP/2 connection to {pool.host}:{pool.port} ended at once")
         self._count("http2_connections")
         log.debug("http2.connected origin=%s:%s", pool.host, pool.port)
         return h2conn
