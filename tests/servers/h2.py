@@ -63,7 +63,7 @@ from hyperframe.frame import GoAwayFrame
 from .h2_http11 import H1Connection
 from .h2_recorder import ConnectionRecord, Recorder, StreamRecord
 from .raw import HOLD_SECONDS, RawServer
-from .routes import HALF_BODY_DECLARED, HALF_BODY_SENT, STREAM_PAUSE_SECONDS, Reply, Request, plan
+from .routes import HALF_BODY_DECLARED, HALF_BODY_SENT, Reply, Request, plan
 
 __all__ = [
     "ConnectionRecord",
@@ -492,7 +492,7 @@ class _H2Connection:
         if reply.chunks is not None:
             self._headers(sid, reply.status, reply.headers, end=False)
             for i, chunk in enumerate(reply.chunks):
-                if i and self.ended.wait(STREAM_PAUSE_SECONDS):
+                if i and self.ended.wait(reply.pause):
                     return
                 self._data(sid, chunk, end=False)
             self._data(sid, b"", end=True)
@@ -519,7 +519,7 @@ class _H2Connection:
             self._wake()
             return True
         view = memoryview(data)
-        offset = 0
+        offset = widest = 0
         deadline = time.monotonic() + HOLD_SECONDS
         while offset < len(data):
             with self.lock:
@@ -531,6 +531,9 @@ class _H2Connection:
                 window = self._window(sid)
                 if self.ended.is_set() or window < 0:
                     return False
+                if window > widest:
+                    widest = window
+                    self.recorder._update(self.index, sid, widest_window=widest)
                 size = min(window, self.conn.max_outbound_frame_size, len(data) - offset)
                 last = end and offset + size == len(data)
                 chunk = bytes(view[offset : offset + size])

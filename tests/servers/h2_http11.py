@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .h2_recorder import StreamRecord
 from .raw import HOLD_SECONDS
-from .routes import HALF_BODY_DECLARED, HALF_BODY_SENT, STREAM_PAUSE_SECONDS, Reply, Request, plan
+from .routes import HALF_BODY_DECLARED, HALF_BODY_SENT, Reply, Request, plan
 
 if TYPE_CHECKING:
     from .h2 import H2Server
@@ -161,7 +161,7 @@ class H1Connection:
         if reply.chunks is not None:
             self._send_head(reply.status, [*reply.headers, ("transfer-encoding", "chunked")])
             for i, chunk in enumerate(reply.chunks):
-                if i and self.closing.wait(STREAM_PAUSE_SECONDS):
+                if i and self.closing.wait(reply.pause):
                     return False
                 self.sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             self.sock.sendall(b"0\r\n\r\n")

@@ -31,6 +31,9 @@ class StreamRecord:
     headers: tuple[tuple[str, str], ...] = ()
     #: Names of the fields the client sent HPACK never-indexed (RFC 7541 7.1.3).
     never_indexed: frozenset[str] = frozenset()
+    #: The most the client's flow-control windows let the server send at once on this
+    #: stream (the smaller of its stream and connection windows), while it sent the body.
+    widest_window: int = 0
     body_length: int = 0
     processed: bool = False
     refused: bool = False

@@ -27,7 +27,8 @@ __all__ = [
 #: ``/half`` declares this many body bytes and sends only the first ``HALF_BODY_SENT``.
 HALF_BODY_DECLARED = 1000
 HALF_BODY_SENT = 100
-#: Pause between the chunks of ``/stream/N``.
+#: Pause between the chunks of ``/stream/N`` (``/stream/N?pause=MS`` for another, at most
+#: 5 s).
 STREAM_PAUSE_SECONDS = 0.01
 #: Paths whose reply is a fault rather than a response.
 FAULTS = ("/reset", "/refuse", "/goaway", "/close", "/silent", "/half")
@@ -71,6 +72,8 @@ class Reply:
     delay: float = 0.0
     #: When set, the body is sent as these chunks with a pause before each but the first.
     chunks: list[bytes] | None = None
+    #: That pause, in seconds.
+    pause: float = STREAM_PAUSE_SECONDS
     fault: str | None = None
     #: An answer to HEAD: the headers of the GET answer (its Content-Length), no body.
     head_only: bool = False
@@ -139,5 +142,11 @@ def _plan(request: Request) -> Reply:
         return _json(seen)
     if head == "stream" and tail.isdigit():
         chunks = [json.dumps({"chunk": i}).encode() + b"\n" for i in range(int(tail))]
-        return Reply(200, [("content-type", "application/x-ndjson")], chunks=chunks)
+        pause_ms = min(_number(dict(request.query).get("pause", "0")), 5000)
+        return Reply(
+            200,
+            [("content-type", "application/x-ndjson")],
+            chunks=chunks,
+            pause=pause_ms / 1000 if pause_ms > 0 else STREAM_PAUSE_SECONDS,
+        )
     return Reply(404, [("content-type", "text/plain")], b"not found")

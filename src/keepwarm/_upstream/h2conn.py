@@ -25,7 +25,11 @@ What RFC 9113 asks, and where:
   (:class:`StreamReset`).
 * Flow control (5.2): a stream's credit is given back only as its body is consumed, so an
   unread response buffers at most :data:`STREAM_WINDOW`; the connection's credit is given
-  back as data arrives, so a stream nobody reads never starves the others. Uploads send
+  back as data arrives, so a stream nobody reads never starves the others. A stream whose
+  reader drained everything and had to wait for more is held back by its window, not by
+  its reader: its window doubles when its credit is given back, up to
+  :data:`STREAM_WINDOW_MAX` (as TCP's receive window grows; a 1 MiB window is 50 MB/s at
+  20 ms of round trip). Uploads send
   no more than the server's windows allow and wait for WINDOW_UPDATE.
 * SETTINGS_MAX_CONCURRENT_STREAMS: :meth:`H2Connection.reserve` admits a stream only
   within the server's limit (read before the connection is first used).
@@ -58,6 +62,7 @@ from h2.settings import SettingCodes
 __all__ = [
     "CONNECTION_WINDOW",
     "STREAM_WINDOW",
+    "STREAM_WINDOW_MAX",
     "ConnectionLost",
     "H2Connection",
     "H2ReadTimeout",
@@ -67,8 +72,12 @@ __all__ = [
 
 #: What one stream may have buffered unread: the per-stream window keepwarm announces.
 STREAM_WINDOW: Final = 1 << 20
-#: The connection-level window: wide, because its credit is returned as data arrives.
-CONNECTION_WINDOW: Final = 1 << 24
+#: The widest a stream's window grows for a reader that keeps up (see the module doc).
+STREAM_WINDOW_MAX: Final = 1 << 24
+#: The connection-level window: wide, because its credit is returned as data arrives
+#: (what streams may buffer is bounded by their own windows), and wider than a stream's
+#: widest, so one fast stream is not held back by it.
+CONNECTION_WINDOW: Final = 1 << 26
 #: Until the server's SETTINGS say otherwise (RFC 9113 recommends at least 100).
 _DEFAULT_MAX_STREAMS: Final = 100
 #: At most this many streams at once on one connection, whatever the server allows.
@@ -217,7 +226,9 @@ class _Stream:
         "id",
         "method",
         "sent_whole",
+        "starved",
         "stop_sending",
+        "window",
     )
 
     def __init__(self, stream_id: int, method: str) -> None:
@@ -228,6 +239,10 @@ class _Stream:
         self.data: collections.deque[bytes] = collections.deque()
         #: Bytes consumed since the stream's window was last credited.
         self.consumed = 0
+        #: The stream's window: STREAM_WINDOW, doubled while its reader keeps up.
+        self.window = STREAM_WINDOW
+        #: Its reader found nothing to read and waited, since the last credit.
+        self.starved = False
         self.ended = False
         self.sent_whole = False
         #: The server answered in full and asked for no more of the body (RST_STREAM
@@ -481,34 +496,37 @@ class H2Connection:
                 stream.data.clear()
             return stream.headers, body
 
-    def read(self, stream_id: int, amount: int | None, timeout: float | None) -> bytes:
+    def read(
+        self, stream_id: int, amount: int | None, timeout: float | None, *, fill: bool = False
+    ) -> bytes:
         """Up to ``amount`` bytes of the body (all of it for None), at least one unless
-        the body ended: ``b""`` then. ``timeout`` bounds each wait for data."""
+        the body ended: ``b""`` then; with ``fill``, ``amount`` bytes unless the body ends
+        first (a body of known length read as HTTP/1.1's buffered reader reads it; a body
+        of unknown length, a stream of events say, is handed over as it arrives, as
+        urllib3 hands over an HTTP/1.1 chunked body). ``timeout`` bounds each wait."""
         with self._lock:
             stream = self._stream(stream_id)
-            if amount is None:
-                parts: list[bytes] = []
-                while True:
-                    self._wait_for(
-                        lambda: bool(stream.data) or stream.ended,
-                        timeout,
-                        "the response body",
-                        stream,
-                    )
-                    size = sum(map(len, stream.data))
-                    parts.extend(stream.data)
-                    stream.data.clear()
-                    if stream.ended:
-                        break
-                    self._consumed(stream, size)  # the rest cannot come without the credit
-                return b"".join(parts)
-            else:
+            parts: list[bytes] = []
+            left = -1 if amount is None else amount
+            while left:
+                if not stream.data and not stream.ended:
+                    stream.starved = True
                 self._wait_for(
                     lambda: bool(stream.data) or stream.ended, timeout, "the response body", stream
                 )
-                data = self._take(stream, amount)
-            self._consumed(stream, len(data))
-            return data
+                if amount is None:
+                    data = b"".join(stream.data)
+                    stream.data.clear()
+                else:
+                    data = self._take(stream, left)
+                    left -= len(data)
+                if data:
+                    parts.append(data)
+                    # The rest cannot come without the credit.
+                    self._consumed(stream, len(data))
+                if (stream.ended and not stream.data) or not (fill or amount is None):
+                    break
+            return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def release(self, stream_id: int | None) -> None:
         """Give the stream's place back. A stream either side has not finished is reset
@@ -612,15 +630,23 @@ class H2Connection:
 
     def _consumed(self, stream: _Stream, size: int) -> None:
         """Give the server back the stream's window for what the caller consumed, in
-        steps of a quarter window (a WINDOW_UPDATE per DATA frame would double the frames)."""
+        steps of a quarter window (a WINDOW_UPDATE per DATA frame would double the frames);
+        twice the window when the reader waited for data since the last step."""
         if not size or stream.ended or self._failure is not None or self._closed:
             return
         stream.consumed += size
-        if stream.consumed >= STREAM_WINDOW // 4:
+        if stream.consumed >= stream.window // 4:
+            credit = stream.consumed
+            wider = stream.starved and stream.window < STREAM_WINDOW_MAX
+            if wider:
+                credit += stream.window  # the window doubles
             try:
-                self._h2.increment_flow_control_window(stream.consumed, stream.id)
+                self._h2.increment_flow_control_window(credit, stream.id)
             except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
                 return
+            if wider:
+                stream.window *= 2
+            stream.starved = False
             stream.consumed = 0
             self._out += self._h2.data_to_send()
             self._flush()

@@ -31,7 +31,7 @@ import http
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any, Final
 
 import urllib3
@@ -282,6 +282,25 @@ class _HeaderMessage:
         return list(self._headers.iteritems())
 
 
+class H2StreamedResponse(HTTPResponse):
+    """urllib3's ``HTTPResponse`` for an HTTP/2 body of unknown length (no
+    Content-Length: a stream of events, say), whose ``stream()`` (requests'
+    ``iter_content`` and ``iter_lines``) hands each piece over as it arrives.
+
+    Over HTTP/1.1 such a body is chunked, and urllib3 hands each chunk over as it comes;
+    its ``stream()`` of any other body blocks until ``amt`` bytes arrived, which for
+    ``iter_lines()`` (512) holds a line of server-sent events back until more follow."""
+
+    def stream(
+        self, amt: int | None = 2**16, decode_content: bool | None = None
+    ) -> Generator[bytes, None, None]:
+        while True:
+            data = self.read1(amt, decode_content=decode_content)
+            if not data:
+                return
+            yield data
+
+
 class H2Body:
     """The response body of one stream, as urllib3's ``HTTPResponse`` reads a body (and
     as requests reads ``_original_response.msg`` for cookies)."""
@@ -300,6 +319,9 @@ class H2Body:
         #: The whole body, when the stream had ended by the time its headers were read:
         #: served from here, without the connection.
         self._whole = whole
+        #: read(amt) returns amt bytes unless the body ends first when its length is
+        #: known, as over HTTP/1.1; otherwise what has arrived (H2Connection.read).
+        self._fill = "content-length" in headers
 
     @property
     def msg(self) -> _HeaderMessage:
@@ -309,6 +331,13 @@ class H2Body:
         return self.msg
 
     def read(self, amt: int | None = None) -> bytes:
+        return self._read(amt, self._fill)
+
+    def read1(self, amt: int | None = None) -> bytes:
+        """What has arrived, up to ``amt`` (at least one byte unless the body ended)."""
+        return self._read(amt, False)
+
+    def _read(self, amt: int | None, fill: bool) -> bytes:
         if self._done or self._closed:
             return b""
         if amt is not None and amt <= 0:
@@ -321,12 +350,10 @@ class H2Body:
                 return whole
             self._whole = whole[amt:]
             return whole[:amt]
-        data = self._slot._conn_read(amt)
+        data = self._slot._conn_read(amt, fill)
         if not data or (amt is None):
             self._done = True
         return data
-
-    read1 = read
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -623,7 +650,8 @@ class H2Slot:
         body = H2Body(self, status, headers, whole)
         assert self._conn is not None and self._stream is not None
         method, url, _, _ = self._request or ("GET", "/", None, None)
-        response = HTTPResponse(
+        known = body._fill or method == "HEAD" or status in (204, 304) or whole is not None
+        response = (HTTPResponse if known else H2StreamedResponse)(
             body=body,  # type: ignore[arg-type]  # a file object: read(), close()
             headers=headers,
             status=status,
@@ -643,11 +671,11 @@ class H2Slot:
             attach_timings(response, timings)
         return response
 
-    def _conn_read(self, amount: int | None) -> bytes:
+    def _conn_read(self, amount: int | None, fill: bool = False) -> bytes:
         conn, stream = self._conn, self._stream
         if conn is None or stream is None:
             return b""
-        return conn.read(stream, amount, self.timeout)
+        return conn.read(stream, amount, self.timeout, fill=fill)
 
     def _stale(self) -> bool:
         """Whether a stream lost with its connection may be sent again: a reused
