@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
+import importlib.metadata
 import inspect
 import json
 import pathlib
@@ -84,6 +85,8 @@ def version_of(name: str) -> str:
         return str(requests.__version__)
     if package == "urllib3":
         return str(urllib3.__version__)
+    if package == "h2":
+        return str(importlib.metadata.version("h2"))
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
