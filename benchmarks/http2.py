@@ -11,7 +11,10 @@
 2. First request: a new client's first request (TCP, TLS, the request) to nginx behind a
    20 ms round trip (the bench's latency proxy), HTTP/2 against HTTP/1.1: HTTP/2 must
    not cost a round trip more (waiting for the server's SETTINGS would).
-3. Sequential: keep-alive GETs one after the other, keepwarm HTTP/2 against keepwarm
+3. Download: a 32 MiB body read with ``iter_content(65536)``, HTTP/2 against HTTP/1.1,
+   on loopback and through a 20 ms round trip: the stream window per round trip, and
+   h2's CPU per DATA frame.
+4. Sequential: keep-alive GETs one after the other, keepwarm HTTP/2 against keepwarm
    HTTP/1.1 on the same server: hypercorn with the 20 ms latency of part 1 (the issue's
    setup), hypercorn answering at once, and nginx ``return 200`` when nginx with http_v2
    is on PATH (back to back against a fast server, the client's CPU is all there is to
@@ -21,7 +24,8 @@
 Rounds alternate the clients; figures are medians over rounds, ratios the median of the
 per-round ratios (paired, so a slow moment of the shared machine hits both sides).
 
-    .venv/bin/python benchmarks/http2.py [--rounds 7] [--part concurrent|first|sequential] [--json]
+    .venv/bin/python benchmarks/http2.py [--rounds 7] [--json]
+        [--part concurrent|first|download|sequential]
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ LATENCY_MS = 20
 SEQUENTIAL_REQUESTS = 300
 #: Round trip in front of nginx for the first request on a new client.
 FIRST_RTT_MS = 20
+#: The body of the download part.
+DOWNLOAD_MIB = 32
 #: Sequential requests per round against the server with latency (20 ms each).
 SEQUENTIAL_SLOW = 25
 ROUNDS = 7
@@ -279,6 +285,59 @@ def first_request(rounds: int) -> dict[str, Any]:
     }
 
 
+def download(rounds: int) -> dict[str, Any]:
+    """A DOWNLOAD_MIB body from nginx read with ``iter_content(65536)``, HTTP/2 against
+    HTTP/1.1 (connections already open), on loopback and through the latency proxy at
+    ``FIRST_RTT_MS``: what the stream window lets through per round trip, and what h2's
+    CPU per DATA frame (nginx sends 8 KiB frames) lets through at all."""
+    if nginx_h2_missing() is not None:
+        return {"skipped": nginx_h2_missing()}
+    import os
+
+    from keepwarm.bench._proxy import ProxyProcess
+
+    size = DOWNLOAD_MIB << 20
+    results: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        cert, key, bundle = throwaway_tls(stack.enter_context(tempfile.TemporaryDirectory()))
+        nginx = stack.enter_context(
+            NginxH2(cert, key, keepalive_requests=10**6, files={"big": os.urandom(size)})
+        )
+        proxy = stack.enter_context(ProxyProcess(nginx.port, FIRST_RTT_MS / 1000))
+        targets = {
+            "loopback": f"{nginx.url}/files/big",
+            f"rtt_{FIRST_RTT_MS}ms": f"https://127.0.0.1:{proxy.port}/files/big",
+        }
+        for where, url in targets.items():
+            rates: dict[bool, list[float]] = {True: [], False: []}
+            cpus: dict[bool, list[float]] = {True: [], False: []}
+            for index in range(rounds):
+                for http2 in (True, False) if index % 2 == 0 else (False, True):
+                    with _keepwarm(bundle, http2) as session:
+                        session.get(url.replace("/files/big", "/")).raise_for_status()
+                        cpu0, wall0 = time.process_time(), time.perf_counter()
+                        with session.get(url, stream=True) as response:
+                            got = sum(len(chunk) for chunk in response.iter_content(65536))
+                        wall = time.perf_counter() - wall0
+                        if got != size:
+                            raise RuntimeError(f"{got} bytes of {size}")
+                    rates[http2].append(size / wall / 1e6)
+                    cpus[http2].append((time.process_time() - cpu0) * 1000)
+            results[where] = {
+                "http2_mb_s": round(statistics.median(rates[True]), 1),
+                "http11_mb_s": round(statistics.median(rates[False]), 1),
+                "http2_over_http11_rate_ratio": round(
+                    statistics.median(
+                        a / b for a, b in zip(rates[True], rates[False], strict=True)
+                    ),
+                    3,
+                ),
+                "http2_cpu_ms": round(statistics.median(cpus[True])),
+                "http11_cpu_ms": round(statistics.median(cpus[False])),
+            }
+    return {"mib": DOWNLOAD_MIB, **results}
+
+
 def sequential(rounds: int, n: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
@@ -325,7 +384,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--part",
-        choices=("all", "concurrent", "first", "sequential"),
+        choices=("all", "concurrent", "first", "download", "sequential"),
         default="all",
         help="run one part",
     )
@@ -335,6 +394,8 @@ def main() -> int:
         results["concurrent_100_from_16_threads_20ms"] = concurrent(args.rounds)
     if args.part in ("all", "first"):
         results["first_request_20ms_rtt"] = first_request(args.rounds)
+    if args.part in ("all", "download"):
+        results[f"download_{DOWNLOAD_MIB}mib"] = download(min(args.rounds, 5))
     if args.part in ("all", "sequential"):
         results["sequential"] = sequential(args.rounds, args.requests)
     if args.json:
