@@ -285,11 +285,27 @@ def first_request(rounds: int) -> dict[str, Any]:
     }
 
 
+def _transfer(session: Any, url: str, size: int, direction: str) -> tuple[float, float]:
+    """(wall, CPU) seconds to read the body at ``url`` or to PUT one of ``size`` bytes."""
+    session.get(url.replace("/files/big", "/")).raise_for_status()  # the connection open
+    body = bytes(size) if direction == "upload" else b""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if direction == "upload":
+        session.put(url.replace("/files/big", "/files/upload"), data=body).raise_for_status()
+    else:
+        with session.get(url, stream=True) as response:
+            got = sum(len(chunk) for chunk in response.iter_content(65536))
+        if got != size:
+            raise RuntimeError(f"{got} bytes of {size}")
+    return time.perf_counter() - wall0, time.process_time() - cpu0
+
+
 def download(rounds: int) -> dict[str, Any]:
-    """A DOWNLOAD_MIB body from nginx read with ``iter_content(65536)``, HTTP/2 against
-    HTTP/1.1 (connections already open), on loopback and through the latency proxy at
-    ``FIRST_RTT_MS``: what the stream window lets through per round trip, and what h2's
-    CPU per DATA frame (nginx sends 8 KiB frames) lets through at all."""
+    """A DOWNLOAD_MIB body from nginx read with ``iter_content(65536)`` (and PUT, where
+    nginx has the dav module), HTTP/2 against HTTP/1.1 (connections already open), on
+    loopback and through the latency proxy at ``FIRST_RTT_MS``: what the windows let
+    through per round trip, and what h2's CPU per DATA frame (nginx sends 8 KiB frames,
+    takes 16 KiB ones) lets through at all."""
     if nginx_h2_missing() is not None:
         return {"skipped": nginx_h2_missing()}
     import os
@@ -309,32 +325,28 @@ def download(rounds: int) -> dict[str, Any]:
             f"rtt_{FIRST_RTT_MS}ms": f"https://127.0.0.1:{proxy.port}/files/big",
         }
         for where, url in targets.items():
-            rates: dict[bool, list[float]] = {True: [], False: []}
-            cpus: dict[bool, list[float]] = {True: [], False: []}
-            for index in range(rounds):
-                for http2 in (True, False) if index % 2 == 0 else (False, True):
-                    with _keepwarm(bundle, http2) as session:
-                        session.get(url.replace("/files/big", "/")).raise_for_status()
-                        cpu0, wall0 = time.process_time(), time.perf_counter()
-                        with session.get(url, stream=True) as response:
-                            got = sum(len(chunk) for chunk in response.iter_content(65536))
-                        wall = time.perf_counter() - wall0
-                        if got != size:
-                            raise RuntimeError(f"{got} bytes of {size}")
-                    rates[http2].append(size / wall / 1e6)
-                    cpus[http2].append((time.process_time() - cpu0) * 1000)
-            results[where] = {
-                "http2_mb_s": round(statistics.median(rates[True]), 1),
-                "http11_mb_s": round(statistics.median(rates[False]), 1),
-                "http2_over_http11_rate_ratio": round(
-                    statistics.median(
-                        a / b for a, b in zip(rates[True], rates[False], strict=True)
+            directions = ("download", "upload") if nginx.has_put else ("download",)
+            for direction in directions:
+                rates: dict[bool, list[float]] = {True: [], False: []}
+                cpus: dict[bool, list[float]] = {True: [], False: []}
+                for index in range(rounds):
+                    for http2 in (True, False) if index % 2 == 0 else (False, True):
+                        with _keepwarm(bundle, http2) as session:
+                            wall, cpu = _transfer(session, url, size, direction)
+                        rates[http2].append(size / wall / 1e6)
+                        cpus[http2].append(cpu * 1000)
+                results[f"{direction}_{where}"] = {
+                    "http2_mb_s": round(statistics.median(rates[True]), 1),
+                    "http11_mb_s": round(statistics.median(rates[False]), 1),
+                    "http2_over_http11_rate_ratio": round(
+                        statistics.median(
+                            a / b for a, b in zip(rates[True], rates[False], strict=True)
+                        ),
+                        3,
                     ),
-                    3,
-                ),
-                "http2_cpu_ms": round(statistics.median(cpus[True])),
-                "http11_cpu_ms": round(statistics.median(cpus[False])),
-            }
+                    "http2_cpu_ms": round(statistics.median(cpus[True])),
+                    "http11_cpu_ms": round(statistics.median(cpus[False])),
+                }
     return {"mib": DOWNLOAD_MIB, **results}
 
 
