@@ -78,6 +78,16 @@ def count_ca_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     return calls
 
 
+@pytest.fixture
+def tls_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The clock ``context_for`` reads to decide when to look at its files again, at
+    ``clock[0]`` seconds: a test moves it past ``RECHECK_SECONDS`` instead of sleeping."""
+    clock = [1000.0]
+    monkeypatch.setattr(_tls, "_monotonic", lambda: clock[0])
+    monkeypatch.setattr(_tls, "_recent", {})
+    return clock
+
+
 def _echo(session: requests.Session, url: str, **kwargs: Any) -> dict[str, Any]:
     with session.get(url + "/echo", **kwargs) as response:
         response.raise_for_status()
@@ -144,23 +154,50 @@ def test_missing_files_raise_os_error_naming_the_path(
         _tls.context_for("")
 
 
-def test_rewritten_ca_bundle_gets_a_new_context(ca: trustme.CA, tmp_path: pathlib.Path) -> None:
+def test_rewritten_ca_bundle_gets_a_new_context(
+    ca: trustme.CA, tmp_path: pathlib.Path, tls_clock: list[float]
+) -> None:
     path = tmp_path / "rotating.pem"
     ca.cert_pem.write_to_path(str(path))
     before = _tls.context_for(str(path))
     assert _tls.context_for(str(path)) is before
 
-    # Bigger file (a bundle gained a line).
+    # Bigger file (a bundle gained a line): seen once RECHECK_SECONDS have passed, not
+    # before (a stat per request was 1-3 us of an HTTPS request's CPU).
     path.write_bytes(path.read_bytes() + b"\n")
+    tls_clock[0] += _tls.RECHECK_SECONDS / 2
+    assert _tls.context_for(str(path)) is before
+    tls_clock[0] += _tls.RECHECK_SECONDS
     after_size = _tls.context_for(str(path))
     assert after_size is not before
 
     # Same size, other modification time.
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 10_000_000_000))
+    tls_clock[0] += _tls.RECHECK_SECONDS
     after_mtime = _tls.context_for(str(path))
     assert after_mtime is not after_size
     assert _tls.context_for(str(path)) is after_mtime
+
+
+def test_files_are_looked_at_once_per_recheck_interval(
+    ca_bundle: str, tls_clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting(path: Any, *args: Any, **kwargs: Any) -> Any:
+        stats.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    _tls.context_for(ca_bundle)
+    monkeypatch.setattr(_tls.os, "stat", counting)
+    for _ in range(100):
+        _tls.context_for(ca_bundle)
+    assert stats == []
+    tls_clock[0] += _tls.RECHECK_SECONDS
+    _tls.context_for(ca_bundle)
+    assert stats == [ca_bundle]
 
 
 # -- the CA bundle is loaded once, not per connection ---------------------------------------
@@ -301,18 +338,24 @@ def test_client_cert_is_presented_from_the_cached_context(
 
 
 def test_rewritten_ca_bundle_means_new_connections(
-    https_server: LocalServer, ca: trustme.CA, tmp_path: pathlib.Path
+    https_server: LocalServer, ca: trustme.CA, tmp_path: pathlib.Path, tls_clock: list[float]
 ) -> None:
     path = tmp_path / "rotating.pem"
     ca.cert_pem.write_to_path(str(path))
-    with keepwarm.Session(verify=str(path)) as session:
+    with keepwarm.Session(verify=str(path)) as session, requests.Session() as plain:
         first = _echo(session, https_server.url)
         assert _echo(session, https_server.url)["connection_index"] == first["connection_index"]
         assert https_server.connections_accepted == 1
+        plain_first = _echo(plain, https_server.url, verify=str(path))
 
         path.write_bytes(path.read_bytes() + b"\n")
+        # Plain requests keeps its connection: a new bundle is loaded only by the next
+        # new connection. keepwarm opens new ones within RECHECK_SECONDS.
+        plain_after = _echo(plain, https_server.url, verify=str(path))
+        assert plain_after["connection_index"] == plain_first["connection_index"]
+        tls_clock[0] += _tls.RECHECK_SECONDS
         rotated = _echo(session, https_server.url)
         assert rotated["connection_index"] != first["connection_index"]
-        assert https_server.connections_accepted == 2
+        assert https_server.connections_accepted == 3  # keepwarm's 2, plain requests' 1
         assert _echo(session, https_server.url)["connection_index"] == rotated["connection_index"]
-    assert https_server.connections_accepted == 2
+    assert https_server.connections_accepted == 3

@@ -9,7 +9,9 @@ modification time, the client certificate and key). Because urllib3 puts the con
 object in its pool key, connections made under one configuration are never handed to a
 request made under another: a connection opened with ``verify=False`` is never reused for
 a verified request (CVE-2024-35195). A CA bundle rewritten on disk (rotation) gets a new
-context, and so new connections, on the next request.
+context, and so new connections, within :data:`RECHECK_SECONDS` (the files are looked at
+again, one ``stat`` each, at most that often per configuration; requests notices a new
+bundle only on its next new connection, and keeps the connections it has).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 import ssl
 import threading
+import time
 from typing import Final
 
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
@@ -40,6 +43,11 @@ _lock = threading.Lock()
 #: More distinct TLS configurations than this in one process is a bug (a new temp CA file
 #: per request, say); the cache starts over rather than growing without bound.
 _CACHE_MAX: Final = 64
+#: Seconds a configuration's context is handed out without a look at its files.
+RECHECK_SECONDS = 1.0
+#: (verify, cert, http2) -> (when its files were last looked at, its context).
+_recent: dict[tuple[object, ...], tuple[float, ssl.SSLContext]] = {}
+_monotonic = time.monotonic
 
 
 def _default_ca_location() -> str:
@@ -96,7 +104,26 @@ def context_for(
     verify: VerifyType, cert: CertType = None, *, http2: bool = False
 ) -> ssl.SSLContext:
     """The shared context for this verification setting and client certificate; with
-    ``http2``, one that offers ``h2`` before ``http/1.1`` by ALPN (:func:`offer_http2`)."""
+    ``http2``, one that offers ``h2`` before ``http/1.1`` by ALPN (:func:`offer_http2`).
+    The files behind it are looked at again (a ``stat`` each) at most every
+    :data:`RECHECK_SECONDS`, not on every request."""
+    now = _monotonic()
+    try:
+        settings = (verify, cert, http2)
+        recent = _recent.get(settings)
+    except TypeError:  # an unhashable cert (a list): looked at every time
+        return _context_for_files(verify, cert, http2)
+    if recent is not None and now - recent[0] < RECHECK_SECONDS:
+        return recent[1]
+    context = _context_for_files(verify, cert, http2)
+    if len(_recent) >= _CACHE_MAX:
+        _recent.clear()
+    _recent[settings] = (now, context)
+    return context
+
+
+def _context_for_files(verify: VerifyType, cert: CertType, http2: bool) -> ssl.SSLContext:
+    """:func:`context_for`, looking at the files: the cached context for what they are now."""
     if verify is False:
         ca_location: str | None = None
         ca_id: tuple[object, ...] = ()
@@ -118,7 +145,7 @@ def context_for(
     if context is not None:
         return context
     # Before the lock, which is not reentrant.
-    http1 = context_for(verify, cert) if http2 else None
+    http1 = _context_for_files(verify, cert, False) if http2 else None
     with _lock:
         context = _cache.get(key)
         if context is None:
@@ -186,3 +213,4 @@ def clear_cache() -> None:
     """Forget every cached context; the next connection of each configuration rebuilds one."""
     with _lock:
         _cache.clear()
+        _recent.clear()
