@@ -380,6 +380,14 @@ _LEGAL_HEADER_NAME: Final = re.compile(rb"[^:\s][^:\r\n]*").fullmatch
 _ILLEGAL_HEADER_VALUE: Final = re.compile(rb"\n(?![ \t])|\r(?![ \t\n])").search
 
 
+#: (name, value) -> (header line, lower-case name) for str pairs that passed the checks
+#: below: a session sends the same few headers on every request. Credentials and cookies
+#: are not kept (they change, and need not linger here).
+_LINES: dict[tuple[str, str], tuple[bytes, str]] = {}
+_LINES_MAX: Final = 256
+_NOT_KEPT: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
 def _header_lines(headers: Mapping[Any, Any]) -> tuple[list[bytes], set[str]] | None:
     """The lines http.client's ``putheader`` would buffer for ``headers``, and the
     lower-cased names; None when a header needs urllib3's and http.client's own handling
@@ -387,10 +395,16 @@ def _header_lines(headers: Mapping[Any, Any]) -> tuple[list[bytes], set[str]] | 
     items = headers._store.values() if type(headers) is CaseInsensitiveDict else headers.items()
     lines: list[bytes] = []
     names: set[str] = set()
+    known = _LINES
     for name, value in items:
         if type(name) is not str:
             return None
         if type(value) is str:
+            hit = known.get((name, value))
+            if hit is not None:
+                lines.append(hit[0])
+                names.add(hit[1])
+                continue
             if value == SKIP_HEADER:
                 return None
             try:
@@ -407,8 +421,14 @@ def _header_lines(headers: Mapping[Any, Any]) -> tuple[list[bytes], set[str]] | 
             return None
         if not _LEGAL_HEADER_NAME(raw_name) or _ILLEGAL_HEADER_VALUE(raw):
             return None
-        lines.append(raw_name + b": " + raw)
-        names.add(name.lower())
+        line = raw_name + b": " + raw
+        lower = name.lower()
+        lines.append(line)
+        names.add(lower)
+        if type(value) is str and lower not in _NOT_KEPT:
+            if len(known) >= _LINES_MAX:
+                known.clear()
+            known[(name, value)] = (line, lower)
     return lines, names
 
 
