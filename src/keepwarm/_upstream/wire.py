@@ -146,18 +146,36 @@ def _bare_cr_to_space(line: bytes) -> bytes:
     return body.replace(b"\r", b" ") + line[len(line) - end :]
 
 
+#: Header line -> its (name, value), for plain lines: a server sends the same Server,
+#: Content-Type, Connection... lines on every response. Set-Cookie lines and long lines
+#: are not kept.
+_PARSED: dict[bytes, tuple[str, str]] = {}
+_PARSED_MAX: Final = 256
+_PARSED_LINE_MAX: Final = 256
+
+
 def parse_headers(fp: BinaryIO) -> http.client.HTTPMessage:
     """``http.client.parse_headers(fp)``, without the email parser for plain heads, and with
     bare CRs read as spaces (RFC 9112 section 2.2), never as line breaks."""
     lines: list[bytes] = http.client._read_headers(fp)  # type: ignore[attr-defined]
     headers: list[tuple[str, str]] = []
+    known = _PARSED
     for line in lines:
+        pair = known.get(line)
+        if pair is not None:
+            headers.append(pair)
+            continue
         if line in _END_LINES:
             break
         if _SIMPLE_LINE.match(line) is None:
             return _email_parse(lines)
         name, _, value = line.decode("iso-8859-1").partition(":")
-        headers.append((name, value.lstrip(" \t").rstrip("\r\n")))
+        pair = (name, value.lstrip(" \t").rstrip("\r\n"))
+        headers.append(pair)
+        if len(line) <= _PARSED_LINE_MAX and line[:11].lower() != b"set-cookie:":
+            if len(known) >= _PARSED_MAX:
+                known.clear()
+            known[line] = pair
     message = PlainHTTPMessage()
     message._headers = headers  # type: ignore[attr-defined]
     message._payload = ""  # type: ignore[attr-defined]
