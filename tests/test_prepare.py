@@ -69,6 +69,34 @@ def test_session_headers_prepared_like_requests(
         assert type(ours.headers) is type(theirs.headers)
 
 
+def test_every_change_to_session_headers_reaches_the_next_request_as_in_requests() -> None:
+    # keepwarm remembers the headers a request without its own gets until the session's
+    # headers change: every way of changing them must be seen, and a prepared request's
+    # headers changed afterwards must not leak into the next one.
+    changes = [
+        lambda h: h.__setitem__("X-A", "1"),
+        lambda h: h.update({"X-B": "2", "Accept": "text/plain"}),
+        lambda h: h.__delitem__("x-a"),
+        lambda h: h.setdefault("X-C", "3"),
+        lambda h: h.pop("X-B"),
+        lambda h: h.__setitem__("user-agent", "mine/1"),
+        lambda h: h.clear(),
+        lambda h: h.update(X_D="4"),
+    ]
+    with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
+        plain.trust_env = False
+        for change in changes:
+            seen = []
+            for s in (plain, kw):
+                change(s.headers)
+                first = s.prepare_request(requests.Request("GET", "http://example.test/"))
+                first.headers["X-Prepared-Only"] = "p"
+                second = s.prepare_request(requests.Request("GET", "http://example.test/"))
+                seen.append(list(second.headers.items()))
+            assert seen[0] == seen[1]
+            assert "X-Prepared-Only" not in dict(seen[1])
+
+
 @pytest.mark.parametrize("bad", [" leading-space", "line\r\nbreak", 5])
 def test_invalid_session_header_raises_like_requests(bad: object) -> None:
     with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
