@@ -91,10 +91,10 @@ class SessionHeaders(CaseInsensitiveDict):  # type: ignore[type-arg]
         self, data: Any, on_change: weakref.WeakMethod[Callable[[str], None]] | None = None
     ) -> None:
         self._on_change = None  # none while the base class fills it
-        #: Counts changes; ``_prepared`` holds the headers a request without headers of
+        #: Counts changes; ``_keepwarm_prepared`` holds the headers a request without headers of
         #: its own gets (:func:`_prepare_session_headers`) as of one count.
-        self._version = 0
-        self._prepared: tuple[int, Any] | None = None
+        self._keepwarm_version = 0
+        self._keepwarm_prepared: tuple[int, Any] | None = None
         super().__init__(data)
         self._on_change = on_change
 
@@ -106,12 +106,12 @@ class SessionHeaders(CaseInsensitiveDict):  # type: ignore[type-arg]
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._changing(f"session.headers[{key!r}]")
-        self._version += 1
+        self._keepwarm_version += 1
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
         self._changing(f"del session.headers[{key!r}]")
-        self._version += 1
+        self._keepwarm_version += 1
         super().__delitem__(key)
 
     def __reduce__(self) -> Any:
@@ -128,8 +128,8 @@ def _prepare_session_headers(p: PreparedRequest, headers: CaseInsensitiveDict[An
     prepared: CaseInsensitiveDict[Any] = CaseInsensitiveDict()
     session_headers = type(headers) is SessionHeaders
     if session_headers:
-        version = headers._version  # type: ignore[attr-defined]
-        cached = headers._prepared  # type: ignore[attr-defined]
+        version = headers._keepwarm_version  # type: ignore[attr-defined]
+        cached = headers._keepwarm_prepared  # type: ignore[attr-defined]
         if cached is not None and cached[0] == version:
             prepared._store = cached[1].copy()
             p.headers = prepared
@@ -151,7 +151,7 @@ def _prepare_session_headers(p: PreparedRequest, headers: CaseInsensitiveDict[An
         store[name.lower()] = (name, value)
     p.headers = prepared
     if session_headers:
-        headers._prepared = (version, store.copy())  # type: ignore[attr-defined]
+        headers._keepwarm_prepared = (version, store.copy())  # type: ignore[attr-defined]
 
 
 def _merge_hooks(request_hooks: Any, session_hooks: Any) -> Any:
