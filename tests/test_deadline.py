@@ -402,6 +402,43 @@ def test_slow_response_head_is_cut_at_the_total(plain: requests.Session) -> None
     assert elapsed < 1 + MARGIN
 
 
+def test_a_head_read_cut_by_the_watchdog_is_named_by_what_had_arrived(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pure logic: the watchdog shuts a head read's socket down 50 ms after the deadline,
+    and a silent server's wait ends at the deadline by the socket's read timeout; on a
+    busy machine the watchdog can win that race. Nothing had arrived (http.client's
+    RemoteDisconnected) still names the wait for the response; part of a head names the
+    head."""
+    import http.client
+
+    from keepwarm._deadline import Deadline
+    from keepwarm._upstream import connection as kw_connection
+
+    ours, theirs = socket.socketpair()
+    try:
+        conn: Any = type("Conn", (), {"sock": ours})()
+        for error, phase in (
+            (http.client.RemoteDisconnected("Remote end closed connection"), "waiting"),
+            (http.client.BadStatusLine("HTTP/1.1 2"), "reading the response head"),
+            (http.client.IncompleteRead(b"X-Dr"), "reading the response head"),
+        ):
+            deadline = Deadline(1.0, "http://127.0.0.1/")
+            watch = kw_connection._Watch(ours, deadline)
+            watch.fired = True
+            monkeypatch.setattr(kw_connection._watchdog, "watch", lambda *args, w=watch: w)
+
+            def cut(error: Exception = error) -> Any:
+                raise error
+
+            with pytest.raises(type(error)):
+                kw_connection._head_by_deadline(conn, deadline, cut)
+            assert deadline.doing is not None and deadline.doing.startswith(phase)
+    finally:
+        ours.close()
+        theirs.close()
+
+
 def test_drip_fed_head_is_cut_at_the_total(plain: requests.Session) -> None:
     """A header line dripped a byte every 0.3 s: plain requests with a 1 s read timeout
     waits for all of it (~3.6 s); keepwarm with total=1 stops at ~1 s."""

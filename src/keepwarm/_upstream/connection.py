@@ -16,6 +16,7 @@ and durations only: never headers, query strings or credentials.
 from __future__ import annotations
 
 import heapq
+import http.client
 import itertools
 import logging
 import os
@@ -323,9 +324,20 @@ def _head_by_deadline(conn: HTTPConnection, deadline: Deadline, get: Callable[[]
     watch = _watchdog.watch(deadline.at + _CUT_OFF_GRACE, sock, deadline)
     try:
         response = get()
+    except http.client.RemoteDisconnected:
+        # Cut before the first byte: the server was silent, and the watchdog only beat
+        # the socket's own read timeout (a busy machine wakes the reader late).
+        if watch.fired:
+            deadline.doing = "waiting for the response"
+        raise
+    except BaseException:
+        if watch.fired:
+            deadline.doing = "reading the response head"
+        raise
     finally:
         watch.cancelled = True
     if watch.fired:
+        deadline.doing = "reading the response head"
         response.close()
         raise TimeoutError("the call's deadline passed while reading the response head")
     return response
@@ -352,8 +364,7 @@ class _Watch:
     def fire(self) -> None:
         if self.cancelled:
             return
-        self.fired = True
-        self.deadline.doing = "reading the response head"
+        self.fired = True  # the head read names the phase (_head_by_deadline)
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:  # closed meanwhile
