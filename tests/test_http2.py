@@ -258,6 +258,23 @@ def test_values_with_surrounding_whitespace_arrive_as_over_http11(
     assert h2.errors == []
 
 
+def test_a_large_response_head_is_read_as_over_http11(
+    h2_server: Callable[..., H2Server],
+    h1_tls_server: H2Server,
+    h2session: Callable[..., keepwarm.Session],
+    plain: Any,
+) -> None:
+    # 200 KiB of response headers (50 lines of 4 KiB): http.client takes up to 100 lines
+    # of 64 KiB. h2's default limit (64 KiB in all) made it a protocol error that ended
+    # the connection, and every other stream on it.
+    over_h2 = h2session().get(f"{h2_server().url}/big-head/200", timeout=TIMEOUT)
+    over_h11 = plain.get(f"{h1_tls_server.url}/big-head/200", timeout=TIMEOUT)
+    assert over_h2.status_code == over_h11.status_code == 200
+    assert over_h2.headers["x-big-49"] == over_h11.headers["x-big-49"] == "v" * 4000
+    assert len(over_h2.headers) == len(over_h11.headers)
+    assert keepwarm.timings(over_h2).http_version == "HTTP/2"  # type: ignore[union-attr]
+
+
 def test_the_server_sees_http2_from_hypercorn_too(
     hypercorn_server: Any, h2session: Callable[..., keepwarm.Session]
 ) -> None:

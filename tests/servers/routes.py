@@ -140,6 +140,11 @@ def _plan(request: Request) -> Reply:
             joiner = "; " if name == "cookie" else ", "
             seen[name] = f"{seen[name]}{joiner}{value}" if name in seen else value
         return _json(seen)
+    if head == "big-head" and tail.isdigit():
+        # N KiB of response header lines, 4 KiB each (http.client takes lines up to 64 KiB,
+        # 100 of them).
+        lines = [(f"x-big-{i}", "v" * 4000) for i in range(max(1, min(int(tail), 1024) // 4))]
+        return Reply(200, [("content-type", "text/plain"), *lines], b"big head")
     if head == "stream" and tail.isdigit():
         chunks = [json.dumps({"chunk": i}).encode() + b"\n" for i in range(int(tail))]
         pause_ms = min(_number(dict(request.query).get("pause", "0")), 5000)

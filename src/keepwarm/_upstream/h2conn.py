@@ -90,6 +90,10 @@ _WRITE_SIZE: Final = 1 << 16
 _OUTBOUND_LIMIT: Final = 1 << 20
 #: Reads in one turn of the reader, so one busy connection cannot hold the lock forever.
 _READS_PER_TURN: Final = 64
+#: The response head keepwarm accepts (SETTINGS_MAX_HEADER_LIST_SIZE): what http.client
+#: accepts over HTTP/1.1, 100 lines of up to 64 KiB. h2's default, 64 KiB in all, made a
+#: larger head a protocol error that ended the connection and every stream on it.
+_MAX_HEADER_LIST: Final = 100 * (1 << 16)
 #: Stream ids are 31-bit and odd for the client: a connection that used them up retires.
 _LAST_STREAM_ID: Final = (1 << 31) - 1
 
@@ -328,11 +332,14 @@ class H2Connection:
                 SettingCodes.ENABLE_PUSH: 0,
                 SettingCodes.MAX_CONCURRENT_STREAMS: 100,
                 SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
-                SettingCodes.MAX_HEADER_LIST_SIZE: 1 << 16,
+                SettingCodes.MAX_HEADER_LIST_SIZE: _MAX_HEADER_LIST,
             },
         )
         # Not ours to announce (RFC 8441), and some servers refuse a handshake with it.
         del client.local_settings[SettingCodes.ENABLE_CONNECT_PROTOCOL]
+        # h2 applies the setting once the server acknowledges it; a response read before
+        # that gets the same bound.
+        client.decoder.max_header_list_size = _MAX_HEADER_LIST
         client.initiate_connection()
         client.increment_flow_control_window(CONNECTION_WINDOW - 65535)
         self._h2 = client
