@@ -615,6 +615,37 @@ def test_rst_stream_fails_that_request_alone(
     assert server.recorder.connections_accepted == 1
 
 
+def test_a_malformed_response_fails_that_request_alone(
+    h2_server: Callable[..., H2Server],
+    h1_tls_server: H2Server,
+    h2session: Callable[..., keepwarm.Session],
+    plain: Any,
+) -> None:
+    # A body shorter than its Content-Length is a malformed response, a stream error
+    # (RFC 9113 8.1.1). h2 raises it as a connection error: every other stream on the
+    # connection failed with it, where over HTTP/1.1 each request has its own connection
+    # and only that one fails. Here it fails alone, with the error requests raises (no
+    # retries: a retry would hide the other stream's failure).
+    server = h2_server()
+    session = h2session(max_retries=0)
+    errors: list[type[BaseException]] = []
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(session.get, f"{server.url}/delay/300", timeout=TIMEOUT)
+        time.sleep(0.1)  # the slow stream is open when the malformed response arrives
+        try:
+            session.get(f"{server.url}/short", timeout=TIMEOUT).content  # noqa: B018
+        except requests.RequestException as exc:
+            errors.append(type(exc))
+        assert slow.result().status_code == 200
+    try:
+        plain.get(f"{h1_tls_server.url}/short", timeout=TIMEOUT).content  # noqa: B018
+    except requests.RequestException as exc:
+        errors.append(type(exc))
+    assert errors == [requests.exceptions.ChunkedEncodingError] * 2
+    assert session.get(f"{server.url}/headers", timeout=TIMEOUT).status_code == 200
+    assert session.stats().connections_opened == 1  # the connection went on
+
+
 @pytest.mark.parametrize(
     ("route", "error"),
     [

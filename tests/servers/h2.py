@@ -29,7 +29,8 @@ Fault routes: ``/reset`` RST_STREAM(INTERNAL_ERROR) after the response headers,
 last_stream_id is below this stream (the highest earlier stream taken for processing, or
 0) then close once the earlier streams finished, ``/close`` close the TCP connection (no
 GOAWAY), ``/silent`` never answer, ``/half`` headers declaring 1000 bytes and 100 of them,
-then silence.
+then silence, ``/short`` the same 100 bytes then the end of the stream (a malformed
+response, RFC 9113 8.1.1; over HTTP/1.1, the end of the connection).
 
 The recorder lives in :mod:`servers.h2_recorder`, the HTTP/1.1 side in
 :mod:`servers.h2_http11`, the routes in :mod:`servers.routes`; :mod:`servers.h2_client` is
@@ -488,6 +489,11 @@ class _H2Connection:
             headers = [("content-length", str(HALF_BODY_DECLARED))]
             self._headers(sid, 200, headers, end=False)
             self._data(sid, b"h" * HALF_BODY_SENT, end=False)
+            return
+        if reply.fault == "/short":
+            headers = [("content-length", str(HALF_BODY_DECLARED))]
+            self._headers(sid, 200, headers, end=False)
+            self._data(sid, b"h" * HALF_BODY_SENT, end=True)
             return
         if reply.chunks is not None:
             self._headers(sid, reply.status, reply.headers, end=False)

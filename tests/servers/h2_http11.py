@@ -152,6 +152,10 @@ class H1Connection:
         if reply.fault == "/reset":
             self._send_head(200, [("content-length", "10")])
             return False
+        if reply.fault == "/short":
+            self._send_head(200, [("content-length", str(HALF_BODY_DECLARED))])
+            self.sock.sendall(b"h" * HALF_BODY_SENT)
+            return False
         if reply.fault == "/half":
             self._send_head(200, [("content-length", str(HALF_BODY_DECLARED))])
             self.sock.sendall(b"h" * HALF_BODY_SENT)

@@ -57,9 +57,9 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
-from h2.exceptions import StreamClosedError, StreamIDTooLowError
+from h2.exceptions import InvalidBodyLengthError, StreamClosedError, StreamIDTooLowError
 from h2.settings import SettingCodes
-from hyperframe.frame import RstStreamFrame
+from hyperframe.frame import DataFrame, RstStreamFrame
 
 __all__ = [
     "CONNECTION_WINDOW",
@@ -68,6 +68,7 @@ __all__ = [
     "ConnectionLost",
     "H2Connection",
     "H2ReadTimeout",
+    "MalformedResponse",
     "StreamRefused",
     "StreamReset",
 ]
@@ -205,6 +206,23 @@ _CONFIG: Final = h2.config.H2Configuration(
 )
 
 
+class _Malformed:
+    """The event of a malformed response (:meth:`_Client._receive_frame`)."""
+
+    __slots__ = ("flow_controlled_length", "reason", "stream_id")
+
+    def __init__(self, stream_id: int, reason: str, flow_controlled_length: int) -> None:
+        self.stream_id = stream_id
+        self.reason = reason
+        self.flow_controlled_length = flow_controlled_length
+
+
+class MalformedResponse(ConnectionError):
+    """The server's response on this stream broke HTTP/2's rules for a message (a body
+    that does not match its Content-Length): this request failed, the connection and its
+    other streams go on."""
+
+
 class _Client(h2.connection.H2Connection):
     """h2's connection, kept open after a GOAWAY so the streams the server accepted can
     finish (RFC 9113 6.8). h2 moves its state machine to CLOSED on GOAWAY, after which it
@@ -212,14 +230,26 @@ class _Client(h2.connection.H2Connection):
     the ConnectionTerminated event, and :class:`H2Connection` stops opening streams."""
 
     def _receive_frame(self, frame: Any) -> list[Any]:
-        """h2's ``_receive_frame`` without its first line, ``config.logger.trace("Received
-        frame: %s", repr(frame))``: the ``repr`` is built before the logger (a no-op
-        unless a logger is configured, and keepwarm configures none) is called, and a DATA
-        frame's is a hex dump of its whole payload: a quarter of h2's CPU per DATA frame,
-        and 2-3 us per request. The rest is h2's, line for line (fingerprinted)."""
+        """h2's ``_receive_frame`` with two changes (the rest is h2's, line for line, and
+        fingerprinted):
+
+        * without its first line, ``config.logger.trace("Received frame: %s",
+          repr(frame))``: the ``repr`` is built before the logger (a no-op unless a
+          logger is configured, and keepwarm configures none) is called, and a DATA
+          frame's is a hex dump of its whole payload: a quarter of h2's CPU per DATA
+          frame, and 2-3 us per request;
+        * a body that does not match its Content-Length (``InvalidBodyLengthError``) is a
+          malformed response, a stream error (RFC 9113 8.1.1): that stream is reset and
+          fails (:class:`_Malformed`); h2 raises it out of ``receive_data`` and ends the
+          connection, failing every other stream on it and dropping the events of the
+          frames read before it."""
         events: list[Any]
         try:
             frames, events = self._frame_dispatch_table[frame.__class__](frame)
+        except InvalidBodyLengthError as e:
+            flow = frame.flow_controlled_length if isinstance(frame, DataFrame) else 0
+            self.reset_stream(frame.stream_id, ErrorCodes.PROTOCOL_ERROR)
+            return [_Malformed(frame.stream_id, str(e), flow)]
         except StreamClosedError as e:
             # Closed by RST_STREAM: send RST_STREAM to the peer; else a connection error.
             if self._stream_is_closed_by_reset(e.stream_id):
@@ -723,10 +753,12 @@ class H2Connection:
         deadline = None if timeout is None else _monotonic() + timeout
         try:
             while True:
-                if stream is not None:
-                    self._raise_for(stream)
+                # What arrived before a stream's error is handed over first (response
+                # headers, then a body read fails: as over HTTP/1.1).
                 if ready():
                     return
+                if stream is not None:
+                    self._raise_for(stream)
                 if self._failure is not None:
                     raise _copy(self._failure)
                 if self._closed:
@@ -927,6 +959,14 @@ class H2Connection:
             self._settings_seen = True
         elif kind is h2.events.TrailersReceived:
             pass  # requests has no place for trailers
+        elif kind is _Malformed:
+            self._conn_unacked += event.flow_controlled_length
+            stream = self._streams.get(event.stream_id)
+            if stream is not None and stream.error is None:
+                stream.error = MalformedResponse(
+                    f"malformed HTTP/2 response on stream {event.stream_id} from "
+                    f"{self.origin}: {event.reason}"
+                )
 
     def _forget_after_fork(self) -> None:
         """In a child process: the connection (its socket, its TLS state, its streams)
