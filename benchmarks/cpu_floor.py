@@ -24,7 +24,6 @@ The clients are configured alike: timeouts (3, 7) s and 3 retries
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -32,7 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 ROUNDS = 10
@@ -111,21 +110,6 @@ def _environments() -> dict[str, dict[str, str]]:
     return {"minimal": minimal, "large": large}
 
 
-@contextlib.contextmanager
-def _server(kind: str, scheme: str) -> Iterator[tuple[str, str | bool]]:
-    from keepwarm.bench._runner import ServerProcess
-    from keepwarm.bench._servers import NginxServer, tls_files
-
-    with tls_files([scheme]) as tls:
-        verify: str | bool = tls.bundle if scheme == "https" else True
-        if kind == "nginx":
-            with NginxServer(tls=tls if scheme == "https" else None) as nginx:
-                yield nginx.url + "/", verify
-        else:
-            with ServerProcess(cert_chain=tls.chain if scheme == "https" else None) as server:
-                yield server.url + "/", verify
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS)
@@ -139,6 +123,8 @@ def main() -> int:
         result = child(url, verify if verify != "True" else True, args.rounds, args.requests)
         print(json.dumps(result))
         return 0
+    from request_path import _server  # the same servers as the request-path benchmark
+
     kind = args.server or ("nginx" if shutil.which("nginx") else "embedded")
     results: dict[str, Any] = {"server": kind}
     for scheme in ("http", "https"):
