@@ -54,7 +54,9 @@ def fingerprint(source: str, qualname: str) -> str:
     """16 hex digits identifying the code of ``qualname`` in ``source``."""
     tree = ast.parse(source)
     node = find_definition(tree, qualname)
-    lines = source.splitlines()
+    # Lines as ast numbers them: str.splitlines() also breaks at form feeds and other
+    # separators (CPython 3.10's email/message.py has form feeds between sections).
+    lines = re.split(r"\r\n|\r|\n", source)
     start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
     end = node.end_lineno or node.lineno
     cuts: list[tuple[int, int, int, int]] = []  # (line, col, end line, end col), 1-based lines
