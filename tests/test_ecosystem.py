@@ -193,7 +193,7 @@ def test_requests_mock_on_one_session(http_server: LocalServer) -> None:
         assert mocked.stats().requests == 1
 
 
-# -- responses (patches HTTPAdapter.send, which keepwarm calls) -------------------------
+# -- responses (patches HTTPAdapter.send; keepwarm's adapter then calls the patch) -----
 
 
 def test_responses_answers_every_entry_point_without_traffic(http_server: LocalServer) -> None:

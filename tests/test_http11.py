@@ -64,7 +64,10 @@ LOOKUPS = ["Content-Length", "content-length", "Set-Cookie", "X", "Missing", "CO
 def _lookups(message: http.client.HTTPMessage) -> list[object]:
     """What http.client, urllib3 and requests ask a message, answered."""
     names = [name for name, _ in message._headers] + LOOKUPS  # type: ignore[attr-defined]
-    return [message.items()] + [
+    # urllib3's assert_header_parsing asks for the payload (PlainHTTPMessage answers an
+    # empty one itself) and the defects.
+    payload = [message.is_multipart(), message.get_payload(), message.get_payload(decode=True)]
+    return [message.items(), payload, [str(d) for d in message.defects]] + [
         (message.get(n), message.get(n, "fail"), n in message, message.get_all(n)) for n in names
     ]
 

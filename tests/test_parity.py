@@ -13,6 +13,7 @@ import gzip
 import http.cookiejar
 import io
 import json
+import pickle
 import re
 import socket
 import zlib
@@ -1144,3 +1145,70 @@ def test_request_dict_cookie_replaces_a_session_cookie_of_the_same_name(
         )
 
     compare(scenario, server)
+
+
+# -- the Response object ----------------------------------------------------------------
+
+
+_CONTENT_TYPES = [
+    None,
+    "text/plain",
+    "text/html; charset=UTF-8",
+    "application/json",
+    "application/octet-stream",
+    "text/csv; charset='latin-1'",
+    'application/xml; charset="utf-16"',
+]
+
+
+@pytest.mark.parametrize("content_type", _CONTENT_TYPES)
+def test_responses_are_built_as_requests_builds_them(
+    make_server: Callable[..., LocalServer], content_type: str | None
+) -> None:
+    # keepwarm builds the Response in one step (transport._new_response) and remembers the
+    # encoding per Content-Type: the same attributes, in the same order, of the same types,
+    # each response with its own history list and cookie jar.
+    def typed(request: ServerRequest) -> ServerResponse:
+        headers = [("Content-Type", content_type)] if content_type else []
+        return ServerResponse(200, headers, b"body")
+
+    server = make_server(typed)
+
+    def scenario(s: requests.Session) -> Any:
+        first, second = s.get(server.url + "/a"), s.get(server.url + "/b")
+        assert first.cookies is not second.cookies and first.history is not second.history
+        return (
+            [
+                (name, "HTTPAdapter" if name == "connection" else type(value).__name__)
+                for name, value in vars(first).items()
+            ],
+            isinstance(first.connection, requests.adapters.HTTPAdapter),
+            first.encoding,
+            first.apparent_encoding if content_type is None else None,
+            first.text,
+            first.elapsed.total_seconds() >= 0,
+            pickle.loads(pickle.dumps(first)).content,
+        )
+
+    compare(scenario, server)
+
+
+def test_an_adapter_subclass_adds_headers_as_in_requests(server: LocalServer) -> None:
+    # requests' HTTPAdapter.add_headers is a no-op hook for subclasses; keepwarm calls it
+    # only when a subclass overrides it, and what it adds is sent.
+    def scenario(s: requests.Session) -> Any:
+        adapter = s.get_adapter(server.url)
+        calls: list[dict[str, Any]] = []
+
+        def add_headers(self: Any, request: requests.PreparedRequest, **kwargs: Any) -> None:
+            calls.append(sorted(kwargs))
+            request.headers["X-Added"] = "by the subclass"
+
+        adapter.__class__ = type("Adding", (type(adapter),), {"add_headers": add_headers})
+        seen = s.get(server.url + "/headers").json()
+        return seen.get("X-Added"), calls
+
+    assert compare(scenario, server) == (
+        "by the subclass",
+        [["cert", "proxies", "stream", "timeout", "verify"]],
+    )

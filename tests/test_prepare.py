@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -141,3 +143,107 @@ def test_invalid_urls_raise_every_time(url: str) -> None:
     with requests.Session() as plain, keepwarm.Session() as kw:
         expected = _prepared_url_or_error(plain, url)
         assert [_prepared_url_or_error(kw, url) for _ in range(2)] == [expected, expected]
+
+
+def _full_view(p: requests.PreparedRequest) -> tuple[Any, ...]:
+    """Everything a prepared request carries, in order: headers as sent, hooks, the cookie
+    jar attached for redirects."""
+    return (
+        p.method,
+        p.url,
+        list(p.headers.items()),
+        p.body,
+        {event: list(hooks) for event, hooks in p.hooks.items()},
+        type(p._cookies).__name__,  # type: ignore[attr-defined]
+        sorted((c.name, c.value) for c in p._cookies),  # type: ignore[attr-defined]
+    )
+
+
+def _hook(r: requests.Response, *args: Any, **kwargs: Any) -> None:
+    return None
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+@pytest.mark.parametrize(
+    "data",
+    [None, {}, [], (), "", b"", io.BytesIO(b""), {"a": "1"}, b"x", iter([])],
+    ids=lambda d: type(d).__name__ + ("-empty" if not d else ""),
+)
+def test_requests_without_a_body_are_prepared_like_requests(method: str, data: Any) -> None:
+    # keepwarm skips requests' prepare_body for empty data of a built-in type (no body,
+    # Content-Length: 0 for methods other than GET and HEAD); anything else takes
+    # requests' own step. A stream (BytesIO, an iterator) must never be taken for "empty".
+    stream = isinstance(data, io.BytesIO) or type(data).__name__ == "list_iterator"
+    with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
+        plain.trust_env = False
+        args = {"method": method, "url": "http://127.0.0.1:8080/x"}
+        their_data = (
+            (io.BytesIO(b"") if isinstance(data, io.BytesIO) else iter([])) if stream else data
+        )
+        theirs = _full_view(plain.prepare_request(requests.Request(**args, data=their_data)))
+        prepared = kw.prepare_request(requests.Request(**args, data=data))
+        ours = _full_view(prepared)
+        if stream:  # the stream itself is the body, as requests passes it on
+            assert prepared.body is data
+            theirs, ours = theirs[:3] + theirs[4:], ours[:3] + ours[4:]
+        assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    ("session_hooks", "request_hooks"),
+    [
+        (None, None),
+        ({"response": [_hook]}, None),
+        (None, {"response": _hook}),
+        (None, {"response": [_hook, _hook]}),
+        ({"response": [_hook]}, {"response": [_hook]}),
+        (None, {"response": []}),
+        (None, {"response": ()}),
+    ],
+)
+def test_hooks_are_prepared_like_requests(session_hooks: Any, request_hooks: Any) -> None:
+    with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
+        plain.trust_env = False
+        for s in (plain, kw):
+            if session_hooks is not None:
+                s.hooks = session_hooks
+        theirs = plain.prepare_request(
+            requests.Request("GET", "http://127.0.0.1:8080/", hooks=request_hooks)
+        )
+        ours = kw.prepare_request(
+            requests.Request("GET", "http://127.0.0.1:8080/", hooks=request_hooks)
+        )
+        assert _full_view(ours) == _full_view(theirs)
+
+
+def _jars() -> Iterator[tuple[str, Any]]:
+    yield "empty", requests.cookies.RequestsCookieJar()
+    one = requests.cookies.RequestsCookieJar()
+    one.set("a", "1", domain="127.0.0.1", path="/")
+    yield "one", one
+    cleared = requests.cookies.RequestsCookieJar()
+    cleared.set("a", "1", domain="127.0.0.1", path="/")
+    cleared.clear()
+    yield "cleared", cleared
+    # clear(domain, path, name) leaves the domain's and the path's dictionaries behind,
+    # empty: a store that is not empty but holds no cookie.
+    emptied = requests.cookies.RequestsCookieJar()
+    emptied.set("a", "1", domain="127.0.0.1", path="/")
+    emptied.clear("127.0.0.1", "/", "a")
+    yield "emptied", emptied
+    plain = http.cookiejar.CookieJar()
+    yield "stdlib-empty", plain
+
+
+@pytest.mark.parametrize("kind", ["empty", "one", "cleared", "emptied", "stdlib-empty"])
+def test_a_jar_is_empty_exactly_when_it_holds_no_cookie(kind: str) -> None:
+    from keepwarm._upstream.prepare import has_cookies
+
+    jar = dict(_jars())[kind]
+    assert has_cookies(jar) is bool(jar)
+    with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
+        plain.trust_env = False
+        plain.cookies = dict(_jars())[kind]
+        kw.cookies = jar
+        request = requests.Request("GET", "http://127.0.0.1:8080/")
+        assert _full_view(kw.prepare_request(request)) == _full_view(plain.prepare_request(request))

@@ -17,10 +17,14 @@ nanoseconds each):
   replaced; the adapter sends through pools of urllib3's own classes
   (``pool.WatchedHTTPConnectionPool``), which inherit whatever the tool put on them.
 
-A tool that wraps a point keepwarm calls anyway (``requests.Session.request``,
-``HTTPAdapter.send``: responses; ``HTTPConnectionPool.urlopen`` and ``_make_request``:
-the urllib3 instrumentations; ``http.client.HTTPConnection.putrequest``: sentry-sdk;
-``socket.getaddrinfo``) sees keepwarm's requests on the fast path too.
+* :func:`adapter_send_hooked`: ``requests.adapters.HTTPAdapter.send`` was replaced
+  (responses answers requests there); keepwarm's transport, which sends through a copy
+  of it (``transport.KeepwarmAdapter._adapter_send``), calls the replacement instead.
+
+A tool that wraps a point keepwarm calls anyway (``requests.Session.request``;
+``HTTPConnectionPool.urlopen`` and ``_make_request``: the urllib3 instrumentations;
+``http.client.HTTPConnection.putrequest``: sentry-sdk; ``socket.getaddrinfo``) sees
+keepwarm's requests on the fast path too.
 """
 
 from __future__ import annotations
@@ -29,13 +33,20 @@ import types
 from collections.abc import Callable
 from typing import Any, Final
 
+import requests.adapters
 import requests.sessions
 import urllib3.connection
 import urllib3.connectionpool
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-__all__ = ["REQUESTS_SEND", "REQUESTS_SESSION", "pools_hooked", "send_hook"]
+__all__ = [
+    "REQUESTS_SEND",
+    "REQUESTS_SESSION",
+    "adapter_send_hooked",
+    "pools_hooked",
+    "send_hook",
+]
 
 
 class _Unknown:
@@ -77,6 +88,9 @@ REQUESTS_SESSION: Final = requests.sessions.Session
 #: ``requests.Session.send`` as requests defines it.
 REQUESTS_SEND: Final[Callable[..., Any]] = _own_function(REQUESTS_SESSION.send, requests.sessions)
 
+#: ``requests.adapters.HTTPAdapter.send`` as requests defines it.
+_ADAPTER_SEND: Final = _own_function(requests.adapters.HTTPAdapter.send, requests.adapters)
+
 # The urllib3 points keepwarm's pools and connections replace without calling them.
 _HTTP_CONNECTION_CLS: Final = _own_class(HTTPConnectionPool.ConnectionCls, urllib3.connection)
 _HTTPS_CONNECTION_CLS: Final = _own_class(HTTPSConnectionPool.ConnectionCls, urllib3.connection)
@@ -90,6 +104,11 @@ def send_hook() -> Callable[..., Any] | None:
     """What replaced ``requests.Session.send``, or None while it is requests' own."""
     send: Callable[..., Any] = REQUESTS_SESSION.send
     return None if send is REQUESTS_SEND else send
+
+
+def adapter_send_hooked() -> bool:
+    """Whether a tool replaced ``requests.adapters.HTTPAdapter.send``."""
+    return requests.adapters.HTTPAdapter.send is not _ADAPTER_SEND
 
 
 def pools_hooked() -> bool:

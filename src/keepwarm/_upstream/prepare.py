@@ -25,7 +25,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from http import cookiejar
-from typing import Any
+from typing import Any, Final
 
 from requests._internal_utils import to_native_string
 from requests.cookies import RequestsCookieJar, merge_cookies
@@ -36,7 +36,7 @@ from requests.utils import check_header_validity
 
 from keepwarm._upstream.cookies import RequestCookieJar
 
-__all__ = ["SessionHeaders", "merge_setting", "prepare"]
+__all__ = ["SessionHeaders", "case_insensitive_dict", "has_cookies", "merge_setting", "prepare"]
 
 #: URL -> requests' prepared form of it. Without query parameters to add, requests'
 #: prepare_url (urllib3's parse_url, IDNA, requoting) depends on the URL string alone, and
@@ -54,6 +54,30 @@ _valid_headers: set[tuple[str, str]] = set()
 _VALID_HEADERS_MAX = 256
 
 
+#: The types of ``request.data`` that, when empty, requests' ``prepare_body`` reads as no
+#: body (``Session.request`` turns ``data=None`` into ``{}``). Anything else (a stream, an
+#: object with ``__len__``) takes requests' own step.
+_NO_BODY: Final = (dict, list, tuple, str, bytes)
+
+
+def case_insensitive_dict(store: OrderedDict[str, tuple[str, Any]]) -> CaseInsensitiveDict[Any]:
+    """``CaseInsensitiveDict()`` holding *store* (lower-case name -> (name, value)), the
+    form requests' ``__init__`` and ``__setitem__`` give it, without the ``update()``
+    through the Mapping ABCs that ``__init__`` makes even for no data."""
+    result: CaseInsensitiveDict[Any] = CaseInsensitiveDict.__new__(CaseInsensitiveDict)
+    result._store = store
+    return result
+
+
+def has_cookies(jar: Any) -> bool:
+    """``bool(jar)``: http.cookiejar counts a jar's cookies by walking them all through
+    a generator, for an empty jar too. A requests jar whose store (``_cookies``, domain ->
+    path -> name -> cookie) is empty holds none; anything else is counted."""
+    if isinstance(jar, RequestsCookieJar) and not jar._cookies:  # type: ignore[attr-defined]
+        return False
+    return bool(jar)
+
+
 def _key_val_list(value: Any) -> list[tuple[Any, Any]]:
     if isinstance(value, (str, bytes, bool, int)):
         raise ValueError("cannot encode objects that are not 2-tuples")
@@ -65,12 +89,17 @@ def _key_val_list(value: Any) -> list[tuple[Any, Any]]:
 def merge_setting(
     request_setting: Any, session_setting: Any, dict_class: type = OrderedDict
 ) -> Any:
-    """requests' ``sessions.merge_setting``, with the Protocol check replaced by hasattr."""
+    """requests' ``sessions.merge_setting``, with the Protocol check replaced by hasattr,
+    and two ``dict``s (proxies, params: the common case) told apart from other mappings
+    without the ``Mapping`` ABC's ``isinstance`` (a Python-level call each)."""
     if session_setting is None:
         return request_setting
     if request_setting is None:
         return session_setting
-    if not (isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping)):
+    if not (
+        (type(session_setting) is dict and type(request_setting) is dict)
+        or (isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping))
+    ):
         return request_setting
     if not session_setting and not request_setting:  # the common case: {} and {}
         return dict_class()
@@ -125,7 +154,7 @@ def _prepare_session_headers(p: PreparedRequest, headers: CaseInsensitiveDict[An
     checked by requests' ``check_header_validity``, without building the merged
     dictionary first and copying it again; for a :class:`SessionHeaders` unchanged since
     its last request, a copy of what that request got."""
-    prepared: CaseInsensitiveDict[Any] = CaseInsensitiveDict()
+    prepared = case_insensitive_dict(OrderedDict())
     session_headers = type(headers) is SessionHeaders
     if session_headers:
         version = headers._keepwarm_version  # type: ignore[attr-defined]
@@ -182,10 +211,13 @@ def prepare(
         if cookies and cookies_replace
         else RequestsCookieJar()
     )
-    if session.cookies:
+    merged = False
+    if has_cookies(session.cookies):
         merge_cookies(merged_cookies, session.cookies)
+        merged = True
     if cookies:
         merge_cookies(merged_cookies, cookies)
+        merged = True
     params = merge_setting(request.params, session.params)
     p = PreparedRequest()
     p.prepare_method(str(request.method).upper())
@@ -207,15 +239,27 @@ def prepare(
         _prepare_session_headers(p, session.headers)
     else:
         p.prepare_headers(merge_setting(request.headers, session.headers, CaseInsensitiveDict))
-    if merged_cookies:
+    if merged and merged_cookies:
         p.prepare_cookies(merged_cookies)
     else:
         p._cookies = merged_cookies
-    p.prepare_body(request.data, request.files, request.json)
+    data = request.data
+    if not data and not request.files and request.json is None and type(data) in _NO_BODY:
+        # requests' prepare_body for no body at all: no Content-Type, and Content-Length: 0
+        # for a method other than GET and HEAD (its checks for a stream, a mapping and a
+        # JSON body, three ABC isinstance calls, all come out "no").
+        p.prepare_content_length(None)
+        p.body = None
+    else:
+        p.prepare_body(data, request.files, request.json)
     auth = merge_setting(auth, session.auth)
     if auth is not None or "@" in p.url:  # type: ignore[operator]
         # Without auth and without "user:password@" in the URL, requests' prepare_auth
         # parses the URL to find none, and does nothing.
         p.prepare_auth(auth, url)
-    p.prepare_hooks(_merge_hooks(request.hooks, session.hooks))
+    hooks = _merge_hooks(request.hooks, session.hooks)
+    if not (type(hooks) is dict and len(hooks) == 1 and hooks.get("response") == []):
+        # requests' default hooks ({"response": []}) register nothing: the prepared
+        # request already holds them.
+        p.prepare_hooks(hooks)
     return p

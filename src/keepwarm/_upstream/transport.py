@@ -21,26 +21,46 @@ import os
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from typing import Any
+from datetime import timedelta
+from typing import Any, Final
 
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
+from requests.cookies import RequestsCookieJar
 from requests.exceptions import (
+    ConnectionError,
+    ConnectTimeout,
+    InvalidHeader,
     InvalidSchema,
     InvalidURL,
+    ProxyError,
+    ReadTimeout,
     RequestException,
+    RetryError,
+    SSLError,
 )
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, select_proxy
 from urllib3 import HTTPHeaderDict
 from urllib3.connectionpool import HTTPConnectionPool, port_by_scheme
 from urllib3.exceptions import (
+    ClosedPoolError,
+    ConnectTimeoutError,
     EmptyPoolError,
     LocationValueError,
     MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    ResponseError,
     URLSchemeUnknown,
 )
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+from urllib3.exceptions import InvalidHeader as Urllib3InvalidHeader
+from urllib3.exceptions import ProxyError as Urllib3ProxyError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.util import Timeout as Urllib3Timeout
 
@@ -66,7 +86,7 @@ from keepwarm._telemetry import METRICS, Telemetry, attach_timings, timings_of
 from keepwarm._upstream import tls as _tls
 from keepwarm._upstream.connection import log
 from keepwarm._upstream.cookies import extract_cookies
-from keepwarm._upstream.hooks import pools_hooked
+from keepwarm._upstream.hooks import adapter_send_hooked, pools_hooked
 from keepwarm._upstream.pool import (
     AUTO_POOL_MAXSIZE_CAP,
     InstrumentedHTTPConnectionPool,
@@ -75,9 +95,11 @@ from keepwarm._upstream.pool import (
     PoolState,
     WatchedHTTPConnectionPool,
     WatchedHTTPSConnectionPool,
+    _InstrumentedPool,
     parse_keep_alive_timeout,
     socks_pool_classes,
 )
+from keepwarm._upstream.prepare import case_insensitive_dict
 from keepwarm._upstream.session import read_body
 from keepwarm._urls import redact_url
 
@@ -382,16 +404,24 @@ class KeepwarmAdapter(HTTPAdapter):
         return url
 
     def build_response(self, req: PreparedRequest, resp: Any) -> Response:
-        # requests' build_response, without cookie work for responses that set none.
-        response = Response()
-        response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
-        response.headers = _response_headers(getattr(resp, "headers", {}))
-        response.encoding = get_encoding_from_headers(response.headers)
-        response.raw = resp
-        response.reason = resp.reason
-        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url  # type: ignore[assignment]
+        """requests' ``build_response``, without cookie work for responses that set none,
+        and with the ``Response`` built by :func:`_new_response`."""
+        headers = _response_headers(getattr(resp, "headers", {}))
+        url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
+        if Response.__init__ is _RESPONSE_INIT:
+            response = _new_response(
+                getattr(resp, "status", None), headers, resp, url, resp.reason, req
+            )
+        else:  # something replaced requests' own constructor: it runs
+            response = Response()
+            response.status_code = getattr(resp, "status", None)  # type: ignore[assignment]
+            response.headers = headers
+            response.encoding = get_encoding_from_headers(headers)
+            response.raw = resp
+            response.reason = resp.reason
+            response.url = url  # type: ignore[assignment]
+            response.request = req
         extract_cookies(response.cookies, req, resp)
-        response.request = req
         response.connection = self
         return response
 
@@ -480,6 +510,105 @@ class KeepwarmAdapter(HTTPAdapter):
             record(request, response, None, _perf() - started)
         return response
 
+    def _adapter_send(
+        self,
+        request: PreparedRequest,
+        stream: bool,
+        timeout: Any,
+        verify: bool | str,
+        cert: Any,
+        proxies: dict[str, str] | None,
+    ) -> Response:
+        """requests' ``HTTPAdapter.send``, step for step, with three steps cheaper:
+
+        * the headers go to keepwarm's own pools as a plain ``dict`` of the same pairs
+          (urllib3's ``urlopen`` copies a ``CaseInsensitiveDict`` key by key through the
+          Mapping ABCs, then the head is written from the copy); a pool with proxy
+          headers to merge (an HTTP proxy's), or a pool that is not keepwarm's (urllib3's
+          own while a tracer or recorder watches them), gets ``request.headers`` as
+          requests passes it;
+        * ``add_headers`` (requests' no-op hook) is called only when a subclass overrides it;
+        * a ``urllib3.Timeout`` (what a keepwarm session passes) is recognised first.
+
+        The exceptions are requests' own, mapped from the same urllib3 errors in the same
+        order (tests/test_faults.py, tests/test_parity.py)."""
+        try:
+            conn = self.get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+        except LocationValueError as e:
+            raise InvalidURL(e, request=request)  # noqa: B904  (as requests raises it)
+        self.cert_verify(conn, request.url, verify, cert)  # type: ignore[arg-type]
+        url = self.request_url(request, proxies)
+        if type(self).add_headers is not HTTPAdapter.add_headers:
+            self.add_headers(
+                request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+            )
+        request_headers: Any = request.headers
+        chunked = not (request.body is None or "Content-Length" in request_headers)
+        if type(timeout) is Urllib3Timeout:
+            resolved_timeout = timeout
+        elif isinstance(timeout, tuple):
+            try:
+                connect, read = timeout
+                resolved_timeout = Urllib3Timeout(connect=connect, read=read)
+            except ValueError:
+                raise ValueError(  # noqa: B904  (as requests raises it)
+                    f"Invalid timeout {timeout}. Pass a (connect, read) timeout tuple, "
+                    f"or a single float to set both timeouts to the same value."
+                )
+        elif isinstance(timeout, Urllib3Timeout):
+            resolved_timeout = timeout
+        else:
+            resolved_timeout = Urllib3Timeout(connect=timeout, read=timeout)
+        headers: Any = request_headers
+        if (
+            type(request_headers) is CaseInsensitiveDict
+            and isinstance(conn, _InstrumentedPool)
+            and not conn.proxy_headers
+        ):
+            headers = dict(request_headers._store.values())
+        try:
+            resp = conn.urlopen(
+                method=request.method,  # type: ignore[arg-type]
+                url=url,
+                body=request.body,  # type: ignore[arg-type]
+                headers=headers,
+                redirect=False,
+                assert_same_host=False,
+                preload_content=False,
+                decode_content=False,
+                retries=self.max_retries,
+                timeout=resolved_timeout,
+                chunked=chunked,
+            )
+        except (ProtocolError, OSError) as err:
+            raise ConnectionError(err, request=request)  # noqa: B904  (as requests raises it)
+        except MaxRetryError as e:
+            if isinstance(e.reason, ConnectTimeoutError) and not isinstance(
+                e.reason, NewConnectionError
+            ):
+                raise ConnectTimeout(e, request=request)  # noqa: B904  (as requests raises it)
+            if isinstance(e.reason, ResponseError):
+                raise RetryError(e, request=request)  # noqa: B904  (as requests raises it)
+            if isinstance(e.reason, Urllib3ProxyError):
+                raise ProxyError(e, request=request)  # noqa: B904  (as requests raises it)
+            if isinstance(e.reason, Urllib3SSLError):
+                raise SSLError(e, request=request)  # noqa: B904  (as requests raises it)
+            raise ConnectionError(e, request=request)  # noqa: B904  (as requests raises it)
+        except ClosedPoolError as e:
+            raise ConnectionError(e, request=request)  # noqa: B904  (as requests raises it)
+        except Urllib3ProxyError as e:
+            raise ProxyError(e)  # noqa: B904  (as requests raises it)
+        except (Urllib3SSLError, Urllib3HTTPError) as e:
+            if isinstance(e, Urllib3SSLError):
+                raise SSLError(e, request=request)  # noqa: B904  (as requests raises it)
+            elif isinstance(e, ReadTimeoutError):
+                raise ReadTimeout(e, request=request)  # noqa: B904  (as requests raises it)
+            elif isinstance(e, Urllib3InvalidHeader):
+                raise InvalidHeader(e, request=request)  # noqa: B904  (as requests raises it)
+            else:
+                raise
+        return self.build_response(request, resp)
+
     def _send(
         self,
         request: PreparedRequest,
@@ -494,9 +623,17 @@ class KeepwarmAdapter(HTTPAdapter):
             # A redirect hop (or a hook's request) after the deadline passed.
             raise deadline.exceeded("following a redirect", request)
         try:
-            response = super().send(
-                request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-            )
+            if adapter_send_hooked():  # responses' mock, a tracer: theirs runs
+                response = super().send(
+                    request,
+                    stream=stream,
+                    timeout=timeout,
+                    verify=verify,
+                    cert=cert,
+                    proxies=proxies,
+                )
+            else:
+                response = self._adapter_send(request, stream, timeout, verify, cert, proxies)
         except DeadlineExceeded:
             raise
         except EmptyPoolError as exc:
@@ -633,6 +770,59 @@ def _upstream_name(pool: type) -> str:
     return pool.__name__.removeprefix("Instrumented").removeprefix("Watched")
 
 
+_RESPONSE_INIT: Final = Response.__init__
+_NO_TIME: Final = timedelta(0)
+
+
+def _new_response(
+    status: Any, headers: CaseInsensitiveDict[str], raw: Any, url: Any, reason: Any, request: Any
+) -> Response:
+    """``Response()`` with what ``build_response`` then sets, in one step: requests'
+    ``Response.__init__`` builds a ``CaseInsensitiveDict`` (through the Mapping ABCs)
+    that ``build_response`` replaces at once, and a cookie jar through
+    ``cookiejar_from_dict({})``. The attributes are set in ``__init__``'s order, to the
+    values ``__init__`` and ``build_response`` give them (``elapsed``, a ``timedelta``,
+    is immutable and shared; ``Session.send`` replaces it)."""
+    response: Response = Response.__new__(Response)
+    response._content = False
+    response._content_consumed = False
+    response._next = None
+    response.status_code = status
+    response.headers = headers
+    response.raw = raw
+    response.url = url
+    response.encoding = _encoding(headers)
+    response.history = []
+    response.reason = reason
+    response.cookies = RequestsCookieJar()
+    response.elapsed = _NO_TIME
+    response.request = request
+    return response
+
+
+#: Content-Type value -> requests' ``get_encoding_from_headers`` for it (a pure function of
+#: that one value; servers send the same few). Bounded.
+_ENCODINGS: dict[str, str | None] = {}
+_ENCODINGS_MAX: Final = 256
+
+
+def _encoding(headers: CaseInsensitiveDict[str]) -> str | None:
+    """``get_encoding_from_headers(headers)``, remembered per Content-Type value."""
+    item = headers._store.get("content-type")
+    if item is None or type(item[1]) is not str:
+        return get_encoding_from_headers(headers)
+    content_type = item[1]
+    try:
+        return _ENCODINGS[content_type]
+    except KeyError:
+        pass
+    encoding = get_encoding_from_headers(headers)
+    if len(_ENCODINGS) >= _ENCODINGS_MAX:
+        _ENCODINGS.clear()
+    _ENCODINGS[content_type] = encoding
+    return encoding
+
+
 def _response_headers(headers: Any) -> CaseInsensitiveDict[str]:
     """``CaseInsensitiveDict(headers)``, built from urllib3's header store directly when
     ``headers`` is urllib3's own ``HTTPHeaderDict``: the generic copy goes through the
@@ -640,11 +830,10 @@ def _response_headers(headers: Any) -> CaseInsensitiveDict[str]:
     same (repeated headers joined with ", ", the first spelling of the name kept)."""
     if type(headers) is not HTTPHeaderDict:
         return CaseInsensitiveDict(headers)
-    result: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    store = result._store
+    store: OrderedDict[str, tuple[str, Any]] = OrderedDict()
     for lower, values in headers._container.items():
         store[lower] = (values[0], ", ".join(values[1:]))
-    return result
+    return case_insensitive_dict(store)
 
 
 #: Set while the pool for a proxied request (or a watched urllib3 pool) is looked up:

@@ -128,7 +128,20 @@ class PlainHTTPMessage(http.client.HTTPMessage):
         return self._fetch(k, v)
 
     def items(self) -> list[tuple[str, Any]]:
+        if self.policy is _COMPAT32:
+            return [
+                (k, v) if type(v) is str and v.isascii() else (k, self._fetch(k, v))
+                for k, v in self._headers  # type: ignore[attr-defined]
+            ]
         return [(k, self._fetch(k, v)) for k, v in self._headers]  # type: ignore[attr-defined]
+
+    def get_payload(self, i: Any = None, decode: bool = False) -> Any:
+        # A plain head's payload is "" (parse_headers): the email package would look up
+        # Content-Transfer-Encoding and scan "" for surrogates to return it as it is.
+        payload = self._payload  # type: ignore[attr-defined]
+        if i is None and not decode and type(payload) is str and not payload:
+            return payload
+        return super().get_payload(i, decode)  # type: ignore[call-overload]
 
     def __contains__(self, name: str) -> bool:
         return name.lower() in self._index()
