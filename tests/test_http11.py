@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import io
+import logging
 import re
 import socket
 from collections.abc import Callable
@@ -348,3 +349,83 @@ def test_gunzip_refuses_a_cut_stream(payload: bytes, data: st.DataObject) -> Non
     with pytest.raises(DecodeError):
         gunzip(whole[:cut])
     assert gunzip(b"") == b""
+
+
+# urllib3's response, built by keepwarm's copy of its getresponse ------------------------------
+
+_HEADS = {
+    "plain": b"Server: t\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n",
+    "repeated": (
+        b"Set-Cookie: a=1\r\nset-cookie: b=2\r\nX-A: 1\r\nX-B: 2\r\nx-a: 3\r\nContent-Length: 2\r\n"
+    ),
+    "folded": b"X-Folded: one\r\n two\r\nContent-Length: 2\r\n",
+    "defect": b"X-A: 1\r\nno colon here\r\nContent-Length: 2\r\n",
+    "latin-1": b"X-Caf\xe9: cr\xe8me\r\nContent-Length: 2\r\n",
+    "empty-value": b"X-Empty:\r\nX-Spaces:    \r\nContent-Length: 2\r\n",
+}
+
+
+def _urllib3_view(r: Any) -> tuple[Any, ...]:
+    headers = r.headers
+    return (
+        r.status,
+        r.version,
+        getattr(r, "version_string", None),
+        r.reason,
+        list(headers.items()),
+        {name: headers.getlist(name) for name in headers},
+        type(headers).__name__,
+        r.read(),
+        r.length_remaining,
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(_HEADS))
+def test_urllib3_response_as_urllib3_builds_it(
+    kind: str, raw_server: Callable[..., RawServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # keepwarm's connections build urllib3's HTTPResponse with their own copy of urllib3's
+    # getresponse (the headers of a plain head put in its store directly): the same
+    # response as urllib3's own, and the same warning for a head with a defect.
+    head = b"HTTP/1.1 200 Fine\r\n" + _HEADS[kind] + b"\r\nok"
+    server = raw_server(respond_with(head))
+    views, warnings = [], []
+    with keepwarm.Session(max_retries=0) as s, urllib3.PoolManager(retries=False) as pool:
+        for client in ("urllib3", "keepwarm"):
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="urllib3.connection"):
+                if client == "urllib3":
+                    response = pool.request("GET", server.url + "/", preload_content=False)
+                    views.append(_urllib3_view(response))
+                    response.release_conn()
+                else:
+                    with s.get(server.url + "/", stream=True) as r:
+                        views.append(_urllib3_view(r.raw))
+            warnings.append([(r.name, r.getMessage().split(" (url=")[0]) for r in caplog.records])
+    assert views[1] == views[0]
+    assert warnings[1] == warnings[0]
+    # A line without a colon, and a name the email parser does not take (non-ASCII).
+    assert bool(warnings[0]) == (kind in ("defect", "latin-1"))
+
+
+def test_a_replaced_urllib3_getresponse_is_called(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tracer or recorder that wraps urllib3's getresponse sees keepwarm's responses:
+    # keepwarm's connections then call it instead of their copy.
+    original = urllib3.connection.HTTPConnection.getresponse
+    seen: list[int] = []
+
+    def wrapped(self: Any) -> Any:
+        response = original(self)
+        seen.append(response.status)
+        return response
+
+    with keepwarm.Session(max_retries=0) as s:
+        assert s.get(http_server.url + "/").status_code == 200
+        monkeypatch.setattr(urllib3.connection.HTTPConnection, "getresponse", wrapped)
+        assert s.get(http_server.url + "/").status_code == 200
+        assert seen == [200]
+        monkeypatch.undo()
+        assert s.get(http_server.url + "/").status_code == 200
+        assert seen == [200]

@@ -27,21 +27,26 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from urllib3.connection import HTTPConnection, HTTPSConnection
+import urllib3.connection
+from urllib3 import HTTPHeaderDict
+from urllib3.connection import HTTPConnection, HTTPSConnection, _url_from_connection
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    HeaderParsingError,
     LocationParseError,
     NameResolutionError,
     NewConnectionError,
 )
-from urllib3.response import BaseHTTPResponse
+from urllib3.response import BaseHTTPResponse, HTTPResponse
 from urllib3.util import connection as _uconn
 from urllib3.util.connection import _set_socket_options
+from urllib3.util.response import assert_header_parsing
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from keepwarm._deadline import Deadline, current_deadline
 from keepwarm._telemetry import METRICS, HostCounters, Timings, attach_timings
-from keepwarm._upstream.wire import FastHeadersHTTPResponse, write_request
+from keepwarm._upstream.hooks import getresponse_hooked
+from keepwarm._upstream.wire import FastHeadersHTTPResponse, PlainHTTPMessage, write_request
 from keepwarm._urls import is_ip
 
 __all__ = [
@@ -302,6 +307,17 @@ def _resolve_by_deadline(
     return result
 
 
+#: urllib3's logger for a response head it cannot parse (its getresponse logs there).
+_urllib3_log: Final = logging.getLogger(urllib3.connection.__name__)
+#: urllib3 2.8 unfolds obsolete line folding in header values (``_normalize_header_values``);
+#: earlier releases do not.
+_normalize_header_values: Final[Callable[[Any], list[tuple[str, str]]] | None] = getattr(
+    urllib3.connection, "_normalize_header_values", None
+)
+#: urllib3 2.3 and later give the response the socket's ``shutdown`` (``sock_shutdown``).
+_TAKES_SOCK_SHUTDOWN: Final = "sock_shutdown" in HTTPResponse.__init__.__code__.co_varnames
+
+
 def _head_by_deadline(conn: HTTPConnection, deadline: Deadline, get: Callable[[], Any]) -> Any:
     """Read the response head no later than the call's deadline.
 
@@ -515,12 +531,69 @@ class _InstrumentedConnection(_ConnectionBase):
 
     def getresponse(self) -> Any:
         deadline = current_deadline()
-        if deadline is None:
-            response = super().getresponse()
-        else:
-            response = _head_by_deadline(self, deadline, super().getresponse)
+        # While a tool has replaced urllib3's getresponse (a tracer, a recorder), the
+        # replacement runs, not keepwarm's copy of urllib3's.
+        get = super().getresponse if getresponse_hooked() else self._keepwarm_getresponse
+        response = get() if deadline is None else _head_by_deadline(self, deadline, get)
         self._keepwarm_answered(response)
         return response
+
+    def _keepwarm_getresponse(self) -> Any:
+        """urllib3's ``HTTPConnection.getresponse`` (2.2 to 2.8), step for step, with the
+        headers of a plain head (``wire.PlainHTTPMessage``: ``Name: value`` lines only, no
+        payload, no defects, no folded line) put in urllib3's ``HTTPHeaderDict``
+        directly: urllib3 would check the message for defects and payload that it cannot
+        have, unfold values that have no line breaks, and add each header through
+        ``extend`` and ``add``. Any other message gets urllib3's steps."""
+        if self._response_options is None:
+            raise http.client.ResponseNotReady()
+        resp_options = self._response_options
+        self._response_options = None
+        self.sock.settimeout(self.timeout)
+        shutdown = getattr(self.sock, "shutdown", None)
+        httplib_response = http.client.HTTPConnection.getresponse(self)
+        message = httplib_response.msg
+        if type(message) is PlainHTTPMessage:
+            headers = HTTPHeaderDict.__new__(HTTPHeaderDict)
+            container: dict[str, list[str]] = {}
+            for name, value in message._headers:  # type: ignore[attr-defined]
+                lower = name.lower()
+                values = container.get(lower)
+                if values is None:
+                    container[lower] = [name, value]
+                else:
+                    values.append(value)
+            headers._container = container
+        else:
+            try:
+                assert_header_parsing(message)
+            except (HeaderParsingError, TypeError) as hpe:
+                _urllib3_log.warning(
+                    "Failed to parse headers (url=%s): %s",
+                    _url_from_connection(self, resp_options.request_url),
+                    hpe,
+                    exc_info=True,
+                )
+            items = message.items()
+            if _normalize_header_values is not None:  # urllib3 2.8: obsolete line folding
+                items = _normalize_header_values(message)
+            headers = HTTPHeaderDict(items)
+        extra: dict[str, Any] = {"sock_shutdown": shutdown} if _TAKES_SOCK_SHUTDOWN else {}
+        return HTTPResponse(
+            body=httplib_response,
+            headers=headers,
+            status=httplib_response.status,
+            version=httplib_response.version,
+            version_string=getattr(self, "_http_vsn_str", "HTTP/?"),
+            reason=httplib_response.reason,
+            preload_content=resp_options.preload_content,
+            decode_content=resp_options.decode_content,
+            original_response=httplib_response,
+            enforce_content_length=resp_options.enforce_content_length,
+            request_method=resp_options.request_method,
+            request_url=resp_options.request_url,
+            **extra,
+        )
 
     def _keepwarm_connected(self, started: float) -> None:
         state = self._keepwarm

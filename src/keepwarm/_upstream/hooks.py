@@ -44,6 +44,7 @@ __all__ = [
     "REQUESTS_SEND",
     "REQUESTS_SESSION",
     "adapter_send_hooked",
+    "getresponse_hooked",
     "pools_hooked",
     "send_hook",
 ]
@@ -98,12 +99,22 @@ _GET_CONN: Final = _own_function(HTTPConnectionPool._get_conn, urllib3.connectio
 _PUT_CONN: Final = _own_function(HTTPConnectionPool._put_conn, urllib3.connectionpool)
 _NEW_CONN: Final = _own_function(HTTPConnection._new_conn, urllib3.connection)
 _REQUEST: Final = _own_function(HTTPConnection.request, urllib3.connection)
+_GETRESPONSE: Final = _own_function(HTTPConnection.getresponse, urllib3.connection)
 
 
 def send_hook() -> Callable[..., Any] | None:
     """What replaced ``requests.Session.send``, or None while it is requests' own."""
     send: Callable[..., Any] = REQUESTS_SESSION.send
     return None if send is REQUESTS_SEND else send
+
+
+def getresponse_hooked() -> bool:
+    """Whether a tool replaced urllib3's ``HTTPConnection.getresponse``, which keepwarm's
+    connections run a copy of (``connection._InstrumentedConnection``)."""
+    return (
+        HTTPConnection.getresponse is not _GETRESPONSE
+        or HTTPSConnection.getresponse is not _GETRESPONSE
+    )
 
 
 def adapter_send_hooked() -> bool:
