@@ -1,6 +1,6 @@
 """Record the source fingerprints of the upstream functions keepwarm carries copies of.
 
-tests/test_upstream.py fails when the installed requests, urllib3, h2 or Python has a version
+tests/test_upstream.py fails when the installed requests, urllib3, h2, hpack or Python has a version
 of a copied function that keepwarm was not checked against. Once the keepwarm code named
 in the failure has been re-read against the new upstream code (and fixed where needed),
 record the release here, then commit tests/upstream_fingerprints.json:
@@ -82,15 +82,15 @@ def record(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "requirements", nargs="*", help="requests==X.Y.Z, urllib3==X.Y.Z or h2==X.Y.Z"
+        "requirements", nargs="*", help="requests==, urllib3==, h2== or hpack==X.Y.Z"
     )
     parser.add_argument("--python", action="append", default=[], help="a Python interpreter")
     args = parser.parse_args()
     table: dict[str, dict[str, str]] = json.loads(FINGERPRINTS.read_text())
     for requirement in args.requirements:
         name, _, version = requirement.partition("==")
-        if name not in ("requests", "urllib3", "h2") or not version:
-            parser.error(f"{requirement!r}: give requests==, urllib3== or h2==VERSION")
+        if name not in ("requests", "urllib3", "h2", "hpack") or not version:
+            parser.error(f"{requirement!r}: give requests==, urllib3==, h2== or hpack==VERSION")
         with tempfile.TemporaryDirectory() as tmp:
             record(_unpacked_wheel(requirement, pathlib.Path(tmp)), (name,), version, table)
     for python in args.python:

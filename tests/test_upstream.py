@@ -85,8 +85,8 @@ def version_of(name: str) -> str:
         return str(requests.__version__)
     if package == "urllib3":
         return str(urllib3.__version__)
-    if package == "h2":
-        return str(importlib.metadata.version("h2"))
+    if package in ("h2", "hpack"):
+        return str(importlib.metadata.version(package))
     return f"{sys.version_info.major}.{sys.version_info.minor}"
 
 

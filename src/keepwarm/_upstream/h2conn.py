@@ -40,6 +40,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import logging
 import math
 import os
 import select
@@ -56,9 +57,14 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack.hpack
+import hpack.table
 from h2.errors import ErrorCodes
 from h2.exceptions import InvalidBodyLengthError, StreamClosedError, StreamIDTooLowError
 from h2.settings import SettingCodes
+from hpack import HeaderTuple, HPACKDecodingError, NeverIndexedHeaderTuple
+from hpack.hpack import decode_integer
+from hpack.huffman_table import decode_huffman
 from hyperframe.frame import DataFrame, RstStreamFrame
 
 __all__ = [
@@ -204,6 +210,187 @@ _CONFIG: Final = h2.config.H2Configuration(
     validate_outbound_headers=False,
     normalize_outbound_headers=False,
 )
+
+
+#: RFC 7541 appendix A: (name, value) -> index for the static table's full entries, and
+#: name -> the first index with that name.
+_STATIC_FIELDS: Final[dict[tuple[bytes, bytes], int]] = {}
+_STATIC_NAMES: Final[dict[bytes, int]] = {}
+for _index, (_name, _value) in enumerate(hpack.table.HeaderTable.STATIC_TABLE, start=1):
+    _STATIC_FIELDS.setdefault((_name, _value), _index)
+    _STATIC_NAMES.setdefault(_name, _index)
+#: Request fields kept encoded (bounded): not ``:path`` (query values), not cookies or
+#: never-indexed fields (credentials), nothing long.
+_ENCODED_MAX: Final = 512
+_ENCODED_FIELD_MAX: Final = 256
+_NOT_KEPT: Final = frozenset({b":path", b"cookie"})
+
+
+def _hpack_integer(value: int, prefix_bits: int, first: int) -> bytes:
+    """RFC 7541 5.1: *value* on a *prefix_bits* prefix, *first* holding the first byte's
+    other bits."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes((first | value,))
+    out = bytearray((first | limit,))
+    value -= limit
+    while value >= 128:
+        out.append((value & 127) | 128)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _hpack_field(name: bytes, value: bytes, never_indexed: bool) -> bytes:
+    """One request field, encoded without the dynamic table (RFC 7541 6.1 and 6.2.2,
+    6.2.3): a static entry by its index, else a literal (the name by static index where
+    it has one) not indexed, or never indexed for a credential; no Huffman coding."""
+    if not never_indexed:
+        index = _STATIC_FIELDS.get((name, value))
+        if index is not None:
+            return bytes((0x80 | index,))
+    first = 0x10 if never_indexed else 0x00
+    name_index = _STATIC_NAMES.get(name)
+    if name_index is not None:
+        head = _hpack_integer(name_index, 4, first)
+    else:
+        head = bytes((first,)) + _hpack_integer(len(name), 7, 0) + name
+    return head + _hpack_integer(len(value), 7, 0) + value
+
+
+class RequestFieldEncoder:
+    """HPACK for request headers with no dynamic table: every field a static entry or a
+    literal, kept encoded for the next request (bounded; never a path, a cookie or a
+    credential). In h2's place of ``hpack.Encoder``, whose ``encode`` h2 calls once per
+    request (``encode(headers)``) and whose ``header_table_size`` it sets from the
+    server's SETTINGS.
+
+    hpack's encoder indexes each new field in the dynamic table, Huffman-codes it and
+    searches the table for every field of every request: 15-20 us of CPU per request
+    (docs/PERFORMANCE.md). This one costs a dictionary lookup per field; a request head
+    is about 50 bytes longer than with indexing (the User-Agent and the authority
+    repeated), which no server's frame limit comes near. An encoder that never inserts
+    into its dynamic table needs no table size update (RFC 7541 4.2: the update signals a
+    change the encoder makes; this one's table is always empty), whatever the server's
+    SETTINGS_HEADER_TABLE_SIZE."""
+
+    __slots__ = ("_encoded", "header_table_size")
+
+    def __init__(self) -> None:
+        self.header_table_size = 4096  # what h2 sets from the server's SETTINGS; unused
+        self._encoded: dict[tuple[bytes, bytes], bytes] = {}
+
+    def encode(self, headers: Iterable[Any], huffman: bool = True) -> bytes:
+        encoded = self._encoded
+        out: list[bytes] = []
+        for header in headers:
+            name, value = header[0], header[1]
+            if isinstance(header, NeverIndexedHeaderTuple):
+                out.append(_hpack_field(name, value, True))
+                continue
+            key = (name, value)
+            field = encoded.get(key)
+            if field is None:
+                field = _hpack_field(name, value, False)
+                if name not in _NOT_KEPT and len(value) <= _ENCODED_FIELD_MAX:
+                    if len(encoded) >= _ENCODED_MAX:
+                        encoded.clear()
+                    encoded[key] = field
+            out.append(field)
+        return b"".join(out)
+
+
+#: Huffman-coded response field -> its decoding (RFC 7541 5.2), for the fields a server
+#: sends the same on every response (Server, Content-Type, Date within its second...).
+#: Bounded; short strings only; never a value of :data:`_NOT_REMEMBERED` (cookies,
+#: credentials, locations) or of a never-indexed field.
+_HUFFMAN: dict[bytes, bytes] = {}
+_HUFFMAN_MAX: Final = 1024
+_HUFFMAN_LENGTH_MAX: Final = 64
+_NOT_REMEMBERED: Final = frozenset(
+    {
+        b"set-cookie",
+        b"cookie",
+        b"authorization",
+        b"proxy-authorization",
+        b"www-authenticate",
+        b"proxy-authenticate",
+        b"location",
+        b"content-location",
+    }
+)
+_hpack_log: Final = logging.getLogger(hpack.hpack.__name__)
+
+
+def _huffman(data: bytes, remember: bool) -> bytes:
+    decoded = _HUFFMAN.get(data)
+    if decoded is not None:
+        return decoded
+    decoded = decode_huffman(data)
+    if remember and len(data) <= _HUFFMAN_LENGTH_MAX:
+        if len(_HUFFMAN) >= _HUFFMAN_MAX:
+            _HUFFMAN.clear()
+        _HUFFMAN[data] = decoded
+    return decoded
+
+
+class ResponseFieldDecoder(hpack.Decoder):
+    """hpack's decoder, with the Huffman decoding of a response's literal fields
+    remembered (:func:`_huffman`): hpack decodes Huffman codes bit by bit in Python, and
+    nginx sends every response field as a Huffman-coded literal, the same strings on
+    every response: a quarter of hpack's CPU per response."""
+
+    def _decode_literal(self, data: bytes | memoryview, should_index: bool) -> tuple[Any, int]:
+        """hpack's ``Decoder._decode_literal`` (4.0 to 4.2, fingerprinted), with
+        :func:`_huffman` for its ``decode_huffman`` and the debug log only when enabled."""
+        if isinstance(data, memoryview):
+            data = data.tobytes()
+        total_consumed = 0
+        if should_index:
+            indexed_name = data[0] & 0x3F
+            name_len = 6
+            not_indexable = False
+        else:
+            high_byte = data[0]
+            indexed_name = high_byte & 0x0F
+            name_len = 4
+            not_indexable = bool(high_byte & 0x10)
+        if indexed_name:
+            index, consumed = decode_integer(data, name_len)
+            name = self.header_table.get_by_index(index)[0]
+            total_consumed = consumed
+            length = 0
+        else:
+            data = data[1:]
+            length, consumed = decode_integer(data, 7)
+            name = data[consumed : consumed + length]
+            if len(name) != length:
+                raise HPACKDecodingError("Truncated header block")
+            if data[0] & 0x80:
+                name = _huffman(name, True)
+            total_consumed = consumed + length + 1
+        data = data[consumed + length :]
+        length, consumed = decode_integer(data, 7)
+        value = data[consumed : consumed + length]
+        if len(value) != length:
+            raise HPACKDecodingError("Truncated header block")
+        if data[0] & 0x80:
+            remember = not not_indexable and bytes(name).lower() not in _NOT_REMEMBERED
+            value = _huffman(value, remember)
+        total_consumed += length + consumed
+        header: Any = (
+            NeverIndexedHeaderTuple(name, value) if not_indexable else HeaderTuple(name, value)
+        )
+        if should_index:
+            self.header_table.add(name, value)
+        if _hpack_log.isEnabledFor(logging.DEBUG):
+            _hpack_log.debug(
+                "Decoded %s, total consumed %d bytes, indexed %s",
+                header,
+                total_consumed,
+                should_index,
+            )
+        return header, total_consumed
 
 
 class _Malformed:
@@ -356,6 +543,8 @@ class H2Connection:
         self._on_close = on_close
         sock.settimeout(0)
         client = _Client(config=_CONFIG)
+        client.encoder = RequestFieldEncoder()  # type: ignore[assignment]
+        client.decoder = ResponseFieldDecoder(client.decoder.max_header_list_size)
         client.local_settings = h2.settings.Settings(
             client=True,
             initial_values={

@@ -1,0 +1,162 @@
+"""keepwarm's HPACK: request fields encoded by ``h2conn.RequestFieldEncoder`` and decoded by
+hpack, the reference (the same fields come back, credentials never indexed, nothing ever
+put in the server's dynamic table); response fields decoded by
+``h2conn.ResponseFieldDecoder`` exactly as by hpack's own decoder, the dynamic table
+included (pure logic, no network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hpack
+import pytest
+from hpack import HeaderTuple, NeverIndexedHeaderTuple
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keepwarm._upstream import h2conn
+from keepwarm._upstream.h2conn import RequestFieldEncoder, ResponseFieldDecoder
+
+STATIC_NAMES = [bytes(name) for name, _ in hpack.table.HeaderTable.STATIC_TABLE]
+names = st.one_of(
+    st.sampled_from(STATIC_NAMES),
+    st.binary(min_size=1, max_size=40).map(lambda b: bytes(c | 0x20 for c in b if c != 0x3A)),
+).filter(bool)
+values = st.one_of(
+    st.sampled_from([v for _, v in hpack.table.HeaderTable.STATIC_TABLE]),
+    st.binary(max_size=300),  # past the 127-byte one-byte length, past what is kept
+)
+fields = st.tuples(names, values, st.booleans())
+
+
+def _decoded(block: bytes) -> tuple[list[tuple[bytes, bytes, bool]], int]:
+    decoder = hpack.Decoder()
+    out = [(h[0], h[1], not h.indexable) for h in decoder.decode(block, raw=True)]
+    return out, len(decoder.header_table.dynamic_entries)
+
+
+def _headers(items: list[tuple[bytes, bytes, bool]]) -> list[Any]:
+    return [NeverIndexedHeaderTuple(n, v) if never else (n, v) for n, v, never in items]
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(st.lists(fields, max_size=20))
+def test_hpack_decodes_what_was_encoded(items: list[tuple[bytes, bytes, bool]]) -> None:
+    encoder = RequestFieldEncoder()
+    for _ in range(2):  # the second time from the kept encodings
+        decoded, dynamic = _decoded(encoder.encode(_headers(items)))
+        assert decoded == [(n, v, never) for n, v, never in items]
+        assert dynamic == 0  # nothing indexed: the server's table stays empty
+
+
+def test_static_entries_are_one_byte_and_credentials_never_indexed() -> None:
+    encoder = RequestFieldEncoder()
+    block = encoder.encode(
+        [
+            (b":method", b"GET"),
+            (b":scheme", b"https"),
+            (b":path", b"/"),
+            (b"accept-encoding", b"gzip, deflate"),
+            NeverIndexedHeaderTuple(b"authorization", b"Bearer secret"),
+            HeaderTuple(b"x-custom", b"1"),
+        ]
+    )
+    assert block[:4] == bytes((0x82, 0x87, 0x84, 0x90))  # static indexes 2, 7, 4, 16
+    rest = block[4:]
+    assert rest[0] == 0x1F and rest[1] == 23 - 15  # never indexed, static name 23
+    decoded, _ = _decoded(block)
+    assert decoded[4] == (b"authorization", b"Bearer secret", True)
+    assert decoded[5] == (b"x-custom", b"1", False)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [(b":path", b"/?token=secret"), (b"cookie", b"session=secret"), (b"x-long", b"v" * 257)],
+)
+def test_paths_cookies_and_long_values_are_not_kept(name: bytes, value: bytes) -> None:
+    encoder = RequestFieldEncoder()
+    encoder.encode([(b":method", b"GET"), (name, value)])
+    assert all(key[0] != name for key in encoder._encoded)  # type: ignore[attr-defined]
+    assert (b":method", b"GET") in encoder._encoded  # type: ignore[attr-defined]
+
+
+def test_credentials_are_never_kept() -> None:
+    encoder = RequestFieldEncoder()
+    encoder.encode([NeverIndexedHeaderTuple(b"authorization", b"Bearer secret")])
+    assert not encoder._encoded  # type: ignore[attr-defined]
+
+
+response_fields = st.tuples(
+    st.sampled_from(
+        [b"server", b"date", b"content-type", b"set-cookie", b"location", b"x-custom", b"via"]
+    ),
+    st.sampled_from([b"nginx", b"Fri, 04 Dec 2026 10:00:00 GMT", b"text/html", b"a=1", b""])
+    | st.binary(max_size=80),
+    st.sampled_from(["indexed", "literal", "never"]),
+)
+
+
+def _response_block(encoder: hpack.Encoder, items: list[tuple[bytes, bytes, str]]) -> bytes:
+    headers: list[Any] = []
+    for name, value, how in items:
+        if how == "never":
+            headers.append(NeverIndexedHeaderTuple(name, value))
+        elif how == "literal":
+            headers.append(HeaderTuple(name, value))
+        else:
+            headers.append((name, value))
+    return encoder.encode(headers, huffman=True)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.lists(response_fields, max_size=8), min_size=1, max_size=6), st.booleans())
+def test_responses_decode_as_with_hpacks_decoder(
+    blocks: list[list[tuple[bytes, bytes, str]]], small_table: bool
+) -> None:
+    # Several blocks on one connection: the dynamic table evolves (and, with a small
+    # table, evicts) the same way in both decoders; remembered Huffman strings give the
+    # same fields as decoding them.
+    encoder = hpack.Encoder()
+    ours, theirs = ResponseFieldDecoder(), hpack.Decoder()
+    if small_table:
+        encoder.header_table_size = 128
+        for decoder in (ours, theirs):
+            decoder.header_table.maxsize = 128
+    for items in blocks:
+        block = _response_block(encoder, items)
+        got, expected = ours.decode(block, raw=True), theirs.decode(block, raw=True)
+        assert got == expected
+        assert [type(h) for h in got] == [type(h) for h in expected]
+        assert list(ours.header_table.dynamic_entries) == list(theirs.header_table.dynamic_entries)
+
+
+def test_cookies_credentials_and_locations_are_not_remembered() -> None:
+    h2conn._HUFFMAN.clear()
+    encoder = hpack.Encoder()
+    secret = b"session=9f86d081884c7d659a2feaa0c55ad015"
+    block = _response_block(
+        encoder,
+        [
+            (b"set-cookie", secret, "literal"),
+            (b"location", b"/next?token=abc123", "literal"),
+            (b"x-token", b"never-indexed-secret", "never"),
+            (b"server", b"nginx", "literal"),
+        ],
+    )
+    assert ResponseFieldDecoder().decode(block, raw=True)[0][1] == secret
+    remembered = set(h2conn._HUFFMAN.values())
+    assert b"nginx" in remembered
+    assert not remembered & {secret, b"/next?token=abc123", b"never-indexed-secret"}
+
+
+def test_truncated_blocks_fail_as_in_hpack() -> None:
+    block = _response_block(hpack.Encoder(), [(b"x-custom", b"value", "literal")])
+    for cut in range(1, len(block)):
+        errors = []
+        for decoder in (ResponseFieldDecoder(), hpack.Decoder()):
+            try:
+                decoder.decode(block[:cut], raw=True)
+                errors.append(None)
+            except hpack.HPACKError as exc:
+                errors.append((type(exc), str(exc)))
+        assert errors[0] == errors[1]
