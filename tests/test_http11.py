@@ -429,3 +429,28 @@ def test_a_replaced_urllib3_getresponse_is_called(
         monkeypatch.undo()
         assert s.get(http_server.url + "/").status_code == 200
         assert seen == [200]
+
+
+@pytest.mark.parametrize("point", ["urlopen", "_make_request"])
+def test_a_wrapped_urlopen_gets_the_headers_as_requests_passes_them(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    # keepwarm hands its own pools the request headers as a plain dict, unless a tool
+    # (OpenTelemetry's or ddtrace's urllib3 instrumentation) wraps urlopen or
+    # _make_request: it reads them case-insensitively, as from plain requests.
+    original = getattr(urllib3.connectionpool.HTTPConnectionPool, point)
+    seen: dict[str, list[Any]] = {"requests": [], "keepwarm": []}
+    client = ["requests"]
+
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        headers = kwargs["headers"]  # requests and urllib3 pass it by name
+        seen[client[0]].append((type(headers).__name__, headers.get("user-agent")))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.connectionpool.HTTPConnectionPool, point, wrapped)
+    with requests.Session() as plain, keepwarm.Session(max_retries=0) as kw:
+        plain.get(http_server.url + "/")
+        client[0] = "keepwarm"
+        kw.get(http_server.url + "/")
+    assert seen["keepwarm"] == seen["requests"]
+    assert seen["requests"][0][0] in ("CaseInsensitiveDict", "HTTPHeaderDict")

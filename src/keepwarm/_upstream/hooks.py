@@ -24,7 +24,9 @@ nanoseconds each):
 A tool that wraps a point keepwarm calls anyway (``requests.Session.request``;
 ``HTTPConnectionPool.urlopen`` and ``_make_request``: the urllib3 instrumentations;
 ``http.client.HTTPConnection.putrequest``: sentry-sdk; ``socket.getaddrinfo``) sees
-keepwarm's requests on the fast path too.
+keepwarm's requests on the fast path too; while urllib3's ``urlopen`` or
+``_make_request`` is wrapped (:func:`urlopen_hooked`), the request headers reach it as
+requests passes them, a ``CaseInsensitiveDict``, not keepwarm's plain ``dict``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "getresponse_hooked",
     "pools_hooked",
     "send_hook",
+    "urlopen_hooked",
 ]
 
 
@@ -100,6 +103,9 @@ _PUT_CONN: Final = _own_function(HTTPConnectionPool._put_conn, urllib3.connectio
 _NEW_CONN: Final = _own_function(HTTPConnection._new_conn, urllib3.connection)
 _REQUEST: Final = _own_function(HTTPConnection.request, urllib3.connection)
 _GETRESPONSE: Final = _own_function(HTTPConnection.getresponse, urllib3.connection)
+# Points keepwarm calls, whose callers see the request headers keepwarm passes.
+_URLOPEN: Final = _own_function(HTTPConnectionPool.urlopen, urllib3.connectionpool)
+_MAKE_REQUEST: Final = _own_function(HTTPConnectionPool._make_request, urllib3.connectionpool)
 
 
 def send_hook() -> Callable[..., Any] | None:
@@ -114,6 +120,18 @@ def getresponse_hooked() -> bool:
     return (
         HTTPConnection.getresponse is not _GETRESPONSE
         or HTTPSConnection.getresponse is not _GETRESPONSE
+    )
+
+
+def urlopen_hooked() -> bool:
+    """Whether a tool wrapped urllib3's ``urlopen`` or ``_make_request`` (the urllib3
+    instrumentations of OpenTelemetry and ddtrace): it reads and adds request headers,
+    so it gets them as requests passes them, a ``CaseInsensitiveDict``."""
+    return (
+        HTTPConnectionPool.urlopen is not _URLOPEN
+        or HTTPSConnectionPool.urlopen is not _URLOPEN
+        or HTTPConnectionPool._make_request is not _MAKE_REQUEST
+        or HTTPSConnectionPool._make_request is not _MAKE_REQUEST
     )
 
 

@@ -86,7 +86,7 @@ from keepwarm._telemetry import METRICS, Telemetry, attach_timings, timings_of
 from keepwarm._upstream import tls as _tls
 from keepwarm._upstream.connection import log
 from keepwarm._upstream.cookies import extract_cookies
-from keepwarm._upstream.hooks import adapter_send_hooked, pools_hooked
+from keepwarm._upstream.hooks import adapter_send_hooked, pools_hooked, urlopen_hooked
 from keepwarm._upstream.pool import (
     AUTO_POOL_MAXSIZE_CAP,
     InstrumentedHTTPConnectionPool,
@@ -525,8 +525,9 @@ class KeepwarmAdapter(HTTPAdapter):
           (urllib3's ``urlopen`` copies a ``CaseInsensitiveDict`` key by key through the
           Mapping ABCs, then the head is written from the copy); a pool with proxy
           headers to merge (an HTTP proxy's), or a pool that is not keepwarm's (urllib3's
-          own while a tracer or recorder watches them), gets ``request.headers`` as
-          requests passes it;
+          own while a tracer or recorder watches them), or a pool whose ``urlopen`` a
+          tracer wrapped (it reads the headers case-insensitively), gets
+          ``request.headers`` as requests passes it;
         * ``add_headers`` (requests' no-op hook) is called only when a subclass overrides it;
         * a ``urllib3.Timeout`` (what a keepwarm session passes) is recognised first.
 
@@ -564,6 +565,7 @@ class KeepwarmAdapter(HTTPAdapter):
             type(request_headers) is CaseInsensitiveDict
             and isinstance(conn, _InstrumentedPool)
             and not conn.proxy_headers
+            and not urlopen_hooked()
         ):
             headers = dict(request_headers._store.values())
         try:
