@@ -1212,3 +1212,26 @@ def test_an_adapter_subclass_adds_headers_as_in_requests(server: LocalServer) ->
         "by the subclass",
         [["cert", "proxies", "stream", "timeout", "verify"]],
     )
+
+
+def test_a_replaced_response_constructor_runs_as_in_requests(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # keepwarm builds responses without requests' Response.__init__ (one step), unless a
+    # tool has replaced it: then the replacement runs for every response, as in requests.
+    original = requests.models.Response.__init__
+    built: list[str] = []
+
+    def init(self: requests.Response) -> None:
+        original(self)
+        built.append("response")
+        self.tagged = True  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(requests.models.Response, "__init__", init)
+
+    def scenario(s: requests.Session) -> Any:
+        built.clear()
+        r = s.get(server.url + "/relative")  # a redirect: two responses
+        return len(built), getattr(r, "tagged", False), [h.status_code for h in r.history]
+
+    assert compare(scenario, server) == (2, True, [302])

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import requests.adapters
+import requests.models
 import requests.sessions
 import urllib3.connection
 import urllib3.connectionpool
@@ -48,6 +49,7 @@ __all__ = [
     "adapter_send_hooked",
     "getresponse_hooked",
     "pools_hooked",
+    "response_init_hooked",
     "send_hook",
     "urlopen_hooked",
 ]
@@ -92,6 +94,8 @@ REQUESTS_SESSION: Final = requests.sessions.Session
 #: ``requests.Session.send`` as requests defines it.
 REQUESTS_SEND: Final[Callable[..., Any]] = _own_function(REQUESTS_SESSION.send, requests.sessions)
 
+#: ``requests.models.Response.__init__`` as requests defines it.
+_RESPONSE_INIT: Final = _own_function(requests.models.Response.__init__, requests.models)
 #: ``requests.adapters.HTTPAdapter.send`` as requests defines it.
 _ADAPTER_SEND: Final = _own_function(requests.adapters.HTTPAdapter.send, requests.adapters)
 
@@ -133,6 +137,12 @@ def urlopen_hooked() -> bool:
         or HTTPConnectionPool._make_request is not _MAKE_REQUEST
         or HTTPSConnectionPool._make_request is not _MAKE_REQUEST
     )
+
+
+def response_init_hooked() -> bool:
+    """Whether a tool replaced ``requests.Response.__init__`` (keepwarm's transport
+    builds responses without calling requests' own: ``transport._new_response``)."""
+    return requests.models.Response.__init__ is not _RESPONSE_INIT
 
 
 def adapter_send_hooked() -> bool:

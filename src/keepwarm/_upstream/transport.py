@@ -86,7 +86,12 @@ from keepwarm._telemetry import METRICS, Telemetry, attach_timings, timings_of
 from keepwarm._upstream import tls as _tls
 from keepwarm._upstream.connection import log
 from keepwarm._upstream.cookies import extract_cookies
-from keepwarm._upstream.hooks import adapter_send_hooked, pools_hooked, urlopen_hooked
+from keepwarm._upstream.hooks import (
+    adapter_send_hooked,
+    pools_hooked,
+    response_init_hooked,
+    urlopen_hooked,
+)
 from keepwarm._upstream.pool import (
     AUTO_POOL_MAXSIZE_CAP,
     InstrumentedHTTPConnectionPool,
@@ -408,7 +413,7 @@ class KeepwarmAdapter(HTTPAdapter):
         and with the ``Response`` built by :func:`_new_response`."""
         headers = _response_headers(getattr(resp, "headers", {}))
         url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
-        if Response.__init__ is _RESPONSE_INIT:
+        if not response_init_hooked():
             response = _new_response(
                 getattr(resp, "status", None), headers, resp, url, resp.reason, req
             )
@@ -772,7 +777,6 @@ def _upstream_name(pool: type) -> str:
     return pool.__name__.removeprefix("Instrumented").removeprefix("Watched")
 
 
-_RESPONSE_INIT: Final = Response.__init__
 _NO_TIME: Final = timedelta(0)
 
 
