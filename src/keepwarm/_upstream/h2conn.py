@@ -151,26 +151,29 @@ class _Poller:
         else:  # pragma: no cover  # Windows
             self._poll = None
 
-    def wait(self, write: bool, timeout: float | None) -> tuple[bool, bool]:
-        """``(readable, writable)`` of the socket; an error or hang-up counts as readable
-        (the read that follows says what happened)."""
+    def wait(self, write: bool, timeout: float | None) -> tuple[bool, bool, bool]:
+        """``(readable, writable)`` of the socket, and whether the waker was rung; an
+        error or hang-up counts as readable (the read that follows says what happened)."""
         poll = self._poll
         if poll is None:  # pragma: no cover  # Windows
             readable, writable, _ = select.select(
                 [self._sock, self._waker], [self._sock] if write else [], [self._sock], timeout
             )
-            return self._sock in readable, bool(writable)
+            return self._sock in readable, bool(writable), self._waker in readable
         if write != self._write:
             poll.modify(self._fd, select.POLLIN | select.POLLOUT if write else select.POLLIN)
             self._write = write
         # Milliseconds, rounded up: a wait cut short by rounding would spin.
         events = poll.poll(None if timeout is None else max(0, math.ceil(timeout * 1000)))
         mask = 0
+        woken = False
         for fd, event in events:
             if fd == self._fd:
                 mask = event
+            else:
+                woken = True
         ready = bool(mask & (select.POLLIN | select.POLLERR | select.POLLHUP))
-        return ready, bool(mask & select.POLLOUT)
+        return ready, bool(mask & select.POLLOUT), woken
 
 
 #: Every connection of this process, to forget in a child after fork().
@@ -992,16 +995,18 @@ class H2Connection:
         want_write = bool(self._out)
         self._lock.release()
         try:
-            readable, writable = self._poller.wait(want_write, left)
+            readable, writable, woken = self._poller.wait(want_write, left)
         except (OSError, ValueError) as exc:  # closed meanwhile
             readable = writable = False
+            woken = True
             error: BaseException | None = exc
         else:
             error = None
         finally:
             self._lock.acquire()
             self._reading = False
-        self._drain_waker()
+        if woken:  # not otherwise: a receive on an empty waker is a failed call each turn
+            self._drain_waker()
         if error is not None and not self._closed:
             self._fail(ConnectionLost(f"the HTTP/2 connection to {self.origin} broke: {error}"))
         if writable:
