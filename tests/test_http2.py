@@ -996,3 +996,24 @@ def test_a_blocking_pool_waits_for_a_stream_within_pool_timeout(
             session.get(f"{server.url}/get")
         assert slow.result(timeout=10).status_code == 200
     assert server.recorder.connections_accepted == 1
+
+
+def test_repeated_response_headers_as_over_http11(
+    h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session], plain: Any
+) -> None:
+    # Two Set-Cookie fields: requests' headers join them, urllib3's keep both, the jar
+    # stores both, over HTTP/2 as over HTTP/1.1.
+    server = h2_server()
+    seen = []
+    for client in (h2session(), plain):
+        with client.get(f"{server.url}/set-cookie?a=1&b=2", stream=True, timeout=TIMEOUT) as r:
+            seen.append(
+                (
+                    r.headers["Set-Cookie"],
+                    r.raw.headers.getlist("set-cookie"),
+                    sorted(r.raw.headers.keys()),
+                    dict(r.cookies),
+                )
+            )
+    assert seen[0] == seen[1]
+    assert seen[0][1] == ["a=1; Path=/", "b=2; Path=/"]
