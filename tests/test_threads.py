@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 import requests.adapters
+import requests.cookies
 
 import keepwarm
 import keepwarm._config
@@ -195,3 +196,19 @@ def test_mount_while_16_threads_send_requests(http_server: LocalServer) -> None:
     assert http_server.requests_handled == sum(sent)
     # The senders kept using pooled connections throughout.
     assert http_server.connections_accepted <= n_senders
+
+
+def test_the_jar_iterates_in_the_running_pythons_order() -> None:
+    # http.cookiejar orders a jar by domain and path name up to CPython 3.10, by insertion
+    # from 3.11; requests builds the Cookie header from that order. keepwarm's thread-safe
+    # jar must give the same order as requests' own jar on whichever Python runs.
+    theirs, ours = requests.cookies.RequestsCookieJar(), ThreadSafeCookieJar()
+    for jar in (theirs, ours):
+        jar.set("z", "1", domain="b.example", path="/")
+        jar.set("y", "2", domain=".a.example", path="/x")
+        jar.set("x", "3", domain="b.example", path="/a")
+        jar.set("w", "4", domain="a.example", path="/")
+    assert [(c.name, c.domain, c.path) for c in ours] == [
+        (c.name, c.domain, c.path) for c in theirs
+    ]
+    assert sorted(c.name for c in ours) == ["w", "x", "y", "z"]

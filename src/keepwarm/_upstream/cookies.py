@@ -18,6 +18,7 @@ them is a dictionary lookup away from a warning (:meth:`ThreadSafeCookieJar.chec
 from __future__ import annotations
 
 import functools
+import http.cookiejar
 import ipaddress
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -141,13 +142,11 @@ class ThreadSafeCookieJar(RequestsCookieJar):
             )
 
     def __iter__(self) -> Iterator[Cookie]:  # type: ignore[override]  # as requests' own
+        # In the running Python's order: http.cookiejar's deepvalues sorts domains and
+        # paths by name up to CPython 3.10 and keeps insertion order from 3.11 (the order
+        # of the Cookie header a jar built by requests sends).
         with self._cookies_lock:
-            cookies = [
-                cookie
-                for domain in list(self._cookies.values())  # type: ignore[attr-defined]
-                for path in list(domain.values())
-                for cookie in list(path.values())
-            ]
+            cookies = list(http.cookiejar.deepvalues(self._cookies))  # type: ignore[attr-defined]
         return iter(cookies)
 
     def clear(
