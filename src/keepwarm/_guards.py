@@ -51,6 +51,9 @@ _STDLIB_FILES: Final = (
     # copy.copy(session) and pickle's Python implementation call Session.__setstate__.
     "/copy.py",
     "/pickle.py",
+    # MutableMapping.update (jar.update(...), headers.update(...)): a frozen module from
+    # CPython 3.11 (skipped as "<frozen ...>"), a file up to 3.10.
+    "/_collections_abc.py",
 )
 
 _silenced: ContextVar[frozenset[type[KeepwarmWarning]]] = ContextVar(
