@@ -501,8 +501,9 @@ def test_api_defaults_and_retry_policy_heading_are_the_code_s() -> None:
 
 
 def test_session_docstring_states_every_knob_and_its_default() -> None:
-    doc = keepwarm.Session.__doc__ or ""
-    params = dict(re.findall(r":param (\w+): (.*?)(?=\n    :param |\n\n)", doc, re.S))
+    # cleandoc: CPython 3.13 strips a docstring's indentation when compiling, 3.10-3.12 do not.
+    doc = inspect.cleandoc(keepwarm.Session.__doc__ or "")
+    params = dict(re.findall(r":param (\w+): (.*?)(?=\n:param |\n\n)", doc, re.S))
     assert list(params) == list(SETTING_NAMES)
     settings = Settings()
     for name, text in params.items():

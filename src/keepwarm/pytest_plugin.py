@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import socket
 import sys
 import threading
 import weakref
@@ -546,15 +545,19 @@ def _wrap(original: Callable[..., Any], event: str) -> Callable[..., Any]:
 #: max_connections test; several when pytester runs one inside another).
 _counters: list[list[str]] = []
 _hook_added = False
-_TCP_FAMILIES: Final = (socket.AF_INET, socket.AF_INET6)
+#: (TCP address families, SOCK_STREAM), read from the socket module when the hook is added:
+#: importing it with the plugin would load it into every pytest run (CPython 3.13's
+#: pytest does not import it).
+_tcp: tuple[tuple[int, ...], int] = ((), 0)
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
     if not _counters or event != "socket.connect":
         return
     sock, address = args[0], args[1]
+    families, stream = _tcp
     try:
-        if sock.family not in _TCP_FAMILIES or sock.type != socket.SOCK_STREAM:
+        if sock.family not in families or sock.type != stream:
             return
     except Exception:  # pragma: no cover - never break a connect
         return
@@ -565,6 +568,10 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _add_audit_hook() -> None:
+    global _tcp
+    import socket
+
+    _tcp = ((socket.AF_INET, socket.AF_INET6), socket.SOCK_STREAM)
     sys.addaudithook(_audit)
 
 
