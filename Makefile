@@ -5,7 +5,9 @@
 #                held to the lowest requests and urllib3 pyproject.toml accepts
 #                (constraints/lowest.txt) and run the whole suite again there (pytest-lowest).
 #                Lint and typecheck run on the newest versions only: mypy --strict needs the
-#                inline annotations requests ships from 2.34.0 on.
+#                inline annotations requests ships from 2.34.0 on. Last, where they are
+#                installed, the oldest and newest CPython keepwarm supports (3.10, 3.13) each
+#                run the files that depend on the Python version (pytest-pythons).
 # And, not part of `make test` (it installs requests' own test dependencies in a throwaway
 # virtualenv and takes ~4 minutes):
 #   make requests-suite   requests' own test suite against keepwarm.Session (docs/COMPATIBILITY.md)
@@ -21,7 +23,19 @@ LOWEST_PINS  = constraints/lowest.txt
 
 LINT_PATHS = src tests $(wildcard benchmarks scripts)
 
-.PHONY: bench test lint typecheck pytest pytest-lowest requests-suite clean
+# Other CPython versions, each in its own virtualenv (.venv-3.10, ...) with the test extra,
+# rebuilt when pyproject.toml changes; a version not installed is named and skipped. They
+# run the files whose outcome depends on the Python version: the fence's copies of the
+# standard library and their fingerprints, parity with requests (cookie order, http.client,
+# email), warnings' call sites, the pytest plugin, docstrings, TLS and socket errors.
+# (pythonX.Y on PATH, else an X.Y that pyenv installed).
+OTHER_PYTHONS ?= 3.10 3.13
+PYTHON_FILES = tests/test_upstream.py tests/test_http11.py tests/test_parity.py \
+	tests/test_prepare.py tests/test_threads.py tests/test_guard_cookies.py \
+	tests/test_pytest_plugin.py tests/test_docs.py tests/test_faults.py \
+	tests/test_streaming.py tests/test_hpack_fields.py
+
+.PHONY: bench test lint typecheck pytest pytest-lowest pytest-pythons requests-suite clean
 
 # The two pytest runs share loopback servers and timing-sensitive tests (and bench times
 # itself): never let `make -j` overlap them.
@@ -63,10 +77,33 @@ pytest-lowest: $(LOWEST)/.installed-test
 	$(LOWEST_BIN)/python scripts/check_lowest.py $(LOWEST_PINS)
 	$(LOWEST_BIN)/python -m pytest -p no:cacheprovider $(ARGS)
 
-test: lint typecheck pytest pytest-lowest
+pytest-pythons:
+	@set -e; for v in $(OTHER_PYTHONS); do \
+	    py=; \
+	    if python$$v -c "" >/dev/null 2>&1; then py=python$$v; fi; \
+	    for p in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python$$v; do \
+	        if [ -z "$$py" ] && [ -x "$$p" ]; then py=$$p; fi; \
+	    done; \
+	    if [ -z "$$py" ]; then \
+	        echo "CPython $$v is not installed: the Python-dependent files were not run on it"; \
+	        continue; \
+	    fi; \
+	    venv=.venv-$$v; \
+	    if [ ! -f $$venv/.installed-test ] || [ pyproject.toml -nt $$venv/.installed-test ]; then \
+	        rm -rf $$venv; \
+	        $$py -m venv $$venv; \
+	        $$venv/bin/python -m pip install --quiet --upgrade pip; \
+	        $$venv/bin/python -m pip install --quiet -e '.[test]'; \
+	        touch $$venv/.installed-test; \
+	    fi; \
+	    echo "== $$($$venv/bin/python -V)"; \
+	    $$venv/bin/python -m pytest -p no:cacheprovider -q $(PYTHON_FILES); \
+	done
+
+test: lint typecheck pytest pytest-lowest pytest-pythons
 
 requests-suite: $(VENV)/.installed-test
 	scripts/requests_suite.sh $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(LOWEST) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .venv-3.* .pytest_cache .mypy_cache .ruff_cache
