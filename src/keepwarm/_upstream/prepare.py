@@ -211,13 +211,10 @@ def prepare(
         if cookies and cookies_replace
         else RequestsCookieJar()
     )
-    merged = False
     if has_cookies(session.cookies):
         merge_cookies(merged_cookies, session.cookies)
-        merged = True
     if cookies:
         merge_cookies(merged_cookies, cookies)
-        merged = True
     params = merge_setting(request.params, session.params)
     p = PreparedRequest()
     p.prepare_method(str(request.method).upper())
@@ -239,7 +236,7 @@ def prepare(
         _prepare_session_headers(p, session.headers)
     else:
         p.prepare_headers(merge_setting(request.headers, session.headers, CaseInsensitiveDict))
-    if merged and merged_cookies:
+    if has_cookies(merged_cookies):
         p.prepare_cookies(merged_cookies)
     else:
         p._cookies = merged_cookies
