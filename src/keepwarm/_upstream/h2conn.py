@@ -63,7 +63,7 @@ from h2.errors import ErrorCodes
 from h2.exceptions import InvalidBodyLengthError, StreamClosedError, StreamIDTooLowError
 from h2.settings import SettingCodes
 from hpack import HeaderTuple, HPACKDecodingError, NeverIndexedHeaderTuple
-from hpack.hpack import decode_integer
+from hpack.hpack import decode_integer, encode_integer
 from hpack.huffman_table import decode_huffman
 from hyperframe.frame import DataFrame, RstStreamFrame
 
@@ -230,17 +230,10 @@ _NOT_KEPT: Final = frozenset({b":path", b"cookie"})
 
 
 def _hpack_integer(value: int, prefix_bits: int, first: int) -> bytes:
-    """RFC 7541 5.1: *value* on a *prefix_bits* prefix, *first* holding the first byte's
-    other bits."""
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes((first | value,))
-    out = bytearray((first | limit,))
-    value -= limit
-    while value >= 128:
-        out.append((value & 127) | 128)
-        value >>= 7
-    out.append(value)
+    """RFC 7541 5.1: *value* on a *prefix_bits* prefix (hpack's ``encode_integer``),
+    *first* holding the first byte's other bits."""
+    out = encode_integer(value, prefix_bits)
+    out[0] |= first
     return bytes(out)
 
 
