@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import pathlib
+import resource
 import statistics
 import subprocess
 import sys
@@ -77,11 +78,13 @@ def _httpx(bundle: str) -> Any:
     return httpx.Client(http2=True, verify=bundle, limits=limits, timeout=10)
 
 
-def _concurrent(client: Any, url: str) -> tuple[float, float, int]:
+def _concurrent(client: Any, url: str) -> tuple[float, float, int, tuple[float, int, int]]:
     """Wall seconds for the 100 requests from 16 threads, first on the new client (cold:
     its connections are opened inside the measurement, as a program's first burst opens
-    them), then again once every connection it wants is open (warm); and how many failed
-    (httpx's HTTP/2 sometimes loses a request: counted, not fatal; keepwarm's must be 0).
+    them), then again once every connection it wants is open (warm); how many failed
+    (httpx's HTTP/2 sometimes loses a request: counted, not fatal; keepwarm's must be 0);
+    and the warm pass's process CPU milliseconds, voluntary and involuntary context
+    switches (the servers run in other processes).
     """
 
     def one(_: int) -> int:
@@ -100,13 +103,17 @@ def _concurrent(client: Any, url: str) -> tuple[float, float, int]:
         statuses += pool.map(one, range(CONCURRENT_REQUESTS))
         cold = time.perf_counter() - started
         list(pool.map(one, range(THREADS)))  # warm: every connection the client wants
+        before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
         statuses += pool.map(one, range(CONCURRENT_REQUESTS))
         warm = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_SELF)
     unexpected = {s for s in statuses if s not in (200, -1)}
     if unexpected:
         raise RuntimeError(f"unexpected statuses: {sorted(unexpected)}")
-    return warm, cold, statuses.count(-1)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    switches = (after.ru_nvcsw - before.ru_nvcsw, after.ru_nivcsw - before.ru_nivcsw)
+    return warm, cold, statuses.count(-1), (cpu * 1000, *switches)
 
 
 def _sequential(client: Any, url: str, n: int) -> tuple[float, float]:
@@ -205,12 +212,14 @@ def _concurrent_rounds(rounds: int, target: str, bundle: str) -> dict[str, Any]:
     walls: dict[str, list[float]] = {name: [] for name in makers}
     colds: dict[str, list[float]] = {name: [] for name in makers}
     failed: dict[str, int] = dict.fromkeys(makers, 0)
+    usages: dict[str, list[tuple[float, int, int]]] = {name: [] for name in makers}
     connections: dict[str, int] = {}
     for index in range(rounds):
         names = list(makers) if index % 2 == 0 else list(reversed(makers))
         for name in names:
             with contextlib.closing(makers[name](bundle)) as client:
-                wall, cold, errors = _concurrent(client, target)
+                wall, cold, errors, usage = _concurrent(client, target)
+                usages[name].append(usage)
                 walls[name].append(wall)
                 colds[name].append(cold)
                 failed[name] += errors
@@ -236,6 +245,13 @@ def _concurrent_rounds(rounds: int, target: str, bundle: str) -> dict[str, Any]:
             ),
             3,
         ),
+        "warm_client_cpu_ms_median": {
+            n: round(statistics.median(u[0] for u in us), 1) for n, us in usages.items()
+        },
+        "warm_context_switches_median": {
+            n: (statistics.median(u[1] for u in us), statistics.median(u[2] for u in us))
+            for n, us in usages.items()
+        },
         "keepwarm_connections_opened": connections,
         "failed_requests": failed,
         "ideal_ms": CONCURRENT_REQUESTS // THREADS * LATENCY_MS + LATENCY_MS,

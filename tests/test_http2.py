@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import select
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +32,7 @@ from servers.routes import deterministic_bytes
 
 pytest.importorskip("h2", reason="the http2 extra (h2) is not installed")
 
+from keepwarm._upstream import h2conn
 from keepwarm._upstream.h2conn import STREAM_WINDOW, STREAM_WINDOW_MAX
 
 #: Bounds every test's waits: a hang fails in seconds, not at CI's limit.
@@ -356,6 +360,72 @@ def test_threads_share_one_connection_with_concurrent_streams(
     (connection,) = server.recorder.connections
     assert connection.max_open_streams >= 8  # they overlapped on the one connection
     assert session.stats().connections_opened == 1
+
+
+@pytest.fixture
+def h2connection(
+    h2_server: Callable[..., H2Server], ca_bundle: str
+) -> Iterator[tuple[h2conn.H2Connection, H2Server]]:
+    """An ``H2Connection`` of its own to a fresh server, for the sleeper and waking logic
+    (threads and their timing are not reproducible; the connection's state is)."""
+    server = h2_server()
+    context = ssl.create_default_context(cafile=ca_bundle)
+    context.set_alpn_protocols(["h2"])
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+    assert sock.selected_alpn_protocol() == "h2"
+    conn = h2conn.H2Connection(sock, server.url)
+    conn.wait_ready(5)
+    yield conn, server
+    conn.close()
+
+
+def _open_get(conn: h2conn.H2Connection, server: H2Server, path: str) -> int:
+    assert conn.reserve()
+    headers = [
+        (b":method", b"GET"),
+        (b":scheme", b"https"),
+        (b":authority", f"127.0.0.1:{server.port}".encode()),
+        (b":path", path.encode()),
+    ]
+    return conn.open_stream(headers, "GET", end_stream=True)
+
+
+def test_a_sleeper_is_woken_only_once_the_connections_lock_is_let_go(
+    h2connection: tuple[h2conn.H2Connection, H2Server],
+) -> None:
+    # Woken while the lock is held, it would only wake to sleep again on the lock.
+    conn, _ = h2connection
+    waiter = h2conn._Waiter(lambda: True, None)
+    with conn._lock:
+        conn._lock.wake(waiter)
+        conn._lock.wake(waiter)  # a second wake is not a second release (RuntimeError)
+        assert waiter.woken
+        assert waiter.gate.locked()
+    assert not waiter.gate.locked()
+
+
+def test_a_response_read_while_nobody_reads_wakes_its_sleeper(
+    h2connection: tuple[h2conn.H2Connection, H2Server],
+) -> None:
+    # Between a reader's leaving and the next reader's start, the pool's check() of the
+    # connection may read a sleeper's response: it must wake it, or the sleeper waits for
+    # whatever next arrives on the connection (another stream's response, or its timeout).
+    conn, server = h2connection
+    stream_id = _open_get(conn, server, "/get")
+    stream = conn._streams[stream_id]
+    waiter = h2conn._Waiter(lambda: stream.headers is not None, stream)
+    conn._waiters.append(waiter)
+    deadline = time.monotonic() + 5
+    while stream.headers is None:  # SETTINGS and WINDOW_UPDATE frames may come first
+        left = deadline - time.monotonic()
+        assert left > 0, "the server did not answer within 5 s"
+        select.select([conn._sock], [], [], left)
+        assert conn.check()
+    assert waiter.gate.acquire(timeout=0)  # woken, the lock let go
+    conn._waiters.remove(waiter)
+    assert conn.response_headers(stream_id, 5)[0] == stream.headers
+    conn.release(stream_id)
 
 
 def test_threads_that_start_together_open_one_connection(

@@ -506,14 +506,59 @@ class _Stream:
 
 
 class _Waiter:
-    __slots__ = ("cond", "ready", "stream")
+    """A thread asleep on the connection until ``ready()``: it sleeps on ``gate``, a lock
+    of its own taken in advance, which the thread that wakes it releases."""
 
-    def __init__(
-        self, ready: Callable[[], bool], stream: _Stream | None, cond: threading.Condition
-    ) -> None:
+    __slots__ = ("gate", "ready", "stream", "woken")
+
+    def __init__(self, ready: Callable[[], bool], stream: _Stream | None) -> None:
         self.ready = ready
         self.stream = stream
-        self.cond = cond
+        self.gate = threading.Lock()
+        self.gate.acquire()
+        #: Its wake is queued or given (never twice: a gate is released once).
+        self.woken = False
+
+
+class _Turnstile:
+    """The connection's lock, and the wakes decided while it was held, given once it is
+    let go.
+
+    A sleeper woken while the lock is still held (as ``Condition.notify`` wakes) only
+    wakes to wait for the lock: a second trip through the scheduler, before it can take
+    its response, every time a reader hands one over. Here ``wake`` queues the sleeper's
+    gate and ``release`` opens it after the lock is free."""
+
+    __slots__ = ("_lock", "_queued")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queued: list[threading.Lock] = []
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        self._lock.acquire()
+
+    def release(self) -> None:
+        queued = self._queued
+        if not queued:
+            self._lock.release()
+            return
+        self._queued = []
+        self._lock.release()
+        for gate in queued:
+            gate.release()
+
+    def wake(self, waiter: _Waiter) -> None:
+        """Wake ``waiter`` when the lock (held by the caller) is let go."""
+        if not waiter.woken:
+            waiter.woken = True
+            self._queued.append(waiter.gate)
 
 
 class H2Connection:
@@ -558,9 +603,8 @@ class H2Connection:
         client.initiate_connection()
         client.increment_flow_control_window(CONNECTION_WINDOW - 65535)
         self._h2 = client
-        self._lock = threading.Lock()
+        self._lock = _Turnstile()
         self._waiters: list[_Waiter] = []
-        self._local = threading.local()
         #: Streams of responses dropped unclosed, released at the next use (``abandon``).
         self._abandoned: collections.deque[tuple[int, Any]] = collections.deque()
         #: Pokes the reader out of poll() when another thread queued bytes the socket
@@ -652,6 +696,7 @@ class H2Connection:
             ):
                 self._receive()
                 self._flush()
+                self._wake()
             return self.usable()
 
     def close(self) -> None:
@@ -931,10 +976,11 @@ class H2Connection:
         """Wait, holding ``self._lock`` (released while asleep), until ``ready()``; raise
         the stream's error, the connection's failure, or :class:`H2ReadTimeout`.
 
-        One thread at a time reads; the others sleep, each on a condition of its own, and
+        One thread at a time reads; the others sleep, each on a gate of its own, and
         the reader wakes only those whose wait is over after each read, then, when it
         leaves, one more to take over the socket (sixteen threads woken for every frame
-        would spend the GIL on nothing)."""
+        would spend the GIL on nothing). Wakes are given as the lock is let go
+        (:class:`_Turnstile`)."""
         deadline = None if timeout is None else _monotonic() + timeout
         try:
             while True:
@@ -961,26 +1007,25 @@ class H2Connection:
                         f"(HTTP/2, {self.origin})"
                     )
                 if self._reading:
-                    waiter = _Waiter(ready, stream, self._condition())
+                    waiter = _Waiter(ready, stream)
                     self._waiters.append(waiter)
+                    self._lock.release()
                     try:
-                        waiter.cond.wait(left)
+                        waiter.gate.acquire(True, -1 if left is None else left)
                     finally:
+                        self._lock.acquire()
                         self._waiters.remove(waiter)
                     continue
                 self._read_turn(left)
         finally:
-            if not self._reading and self._waiters:
-                # Whoever sleeps next takes over reading (or finds its wait over).
-                self._waiters[0].cond.notify()
-
-    def _condition(self) -> threading.Condition:
-        """This thread's condition on the connection's lock, made once per thread."""
-        local = self._local
-        cond: threading.Condition | None = getattr(local, "cond", None)
-        if cond is None:
-            cond = local.cond = threading.Condition(self._lock)
-        return cond
+            if not self._reading:
+                # Whoever sleeps next takes over reading (or finds its wait over): the
+                # first not woken already, so that a reader is back at the socket without
+                # waiting for the woken to run.
+                for waiter in self._waiters:
+                    if not waiter.woken:
+                        self._lock.wake(waiter)
+                        break
 
     def _read_turn(self, left: float | None) -> None:
         """Wait (lock released) for the socket, then read, write and wake (lock held)."""
@@ -1012,6 +1057,8 @@ class H2Connection:
     def _wake(self) -> None:
         """Wake the sleepers whose wait is over (their condition met, or failed)."""
         for waiter in self._waiters:
+            if waiter.woken:
+                continue
             try:
                 over = (
                     (waiter.stream is not None and waiter.stream.error is not None)
@@ -1022,11 +1069,11 @@ class H2Connection:
             except Exception:  # the check itself says the stream is done with
                 over = True
             if over:
-                waiter.cond.notify()
+                self._lock.wake(waiter)
 
     def _wake_all(self) -> None:
         for waiter in self._waiters:
-            waiter.cond.notify()
+            self._lock.wake(waiter)
 
     def _drain_waker(self) -> None:
         with contextlib.suppress(OSError):
@@ -1162,7 +1209,7 @@ class H2Connection:
         have been held by a thread that does not exist here."""
         self._forked = True
         self._closed = True
-        self._lock = threading.Lock()
+        self._lock = _Turnstile()
         self._waiters = []
         self._failure = ConnectionLost(
             f"the HTTP/2 connection to {self.origin} belongs to the parent process"
