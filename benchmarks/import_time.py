@@ -1,6 +1,10 @@
 """``import keepwarm`` against ``import requests``, each in a fresh interpreter (issue 16:
 within 1.05x).
 
+Also shown, not held to the target: a whole short program, the import, a Session, one
+GET to a local server and ``close()`` (``requests.Session`` against ``keepwarm.Session``),
+what a program pays before its first response, lazily loaded parts included.
+
 Both are measured from compiled bytecode, as an installed package is: keepwarm's
 modules are compiled first (``compileall``; this machine exports
 ``PYTHONDONTWRITEBYTECODE=1``, which would otherwise make every run compile keepwarm from
@@ -23,6 +27,8 @@ import sys
 import time
 
 import keepwarm
+from keepwarm.bench._engine import LocalServer
+from keepwarm.bench._routes import default_handler
 
 
 def _run(statement: str, env: dict[str, str]) -> float:
@@ -41,6 +47,12 @@ STATEMENTS = {
     "keepwarm.Session": "from keepwarm import Session",
 }
 
+#: The whole short program, ``{url}`` the local server's.
+PROGRAMS = {
+    "requests": "import requests\nwith requests.Session() as s:\n    s.get({url!r}).content",
+    "keepwarm": "import keepwarm\nwith keepwarm.Session() as s:\n    s.get({url!r}).content",
+}
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -50,11 +62,17 @@ def main() -> int:
     compileall.compile_dir(str(package), quiet=1)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(package.parent), env.get("PYTHONPATH", "")])
+    env = {k: v for k, v in env.items() if not k.upper().endswith("_PROXY")}
     times: dict[str, list[float]] = {name: [] for name in STATEMENTS}
-    for index in range(args.runs):
-        order = list(STATEMENTS) if index % 2 else list(reversed(STATEMENTS))
-        for name in order:
-            times[name].append(_run(STATEMENTS[name], env))
+    programs: dict[str, list[float]] = {name: [] for name in PROGRAMS}
+    with LocalServer(default_handler) as server:
+        url = f"{server.url}/"
+        for index in range(args.runs):
+            order = list(STATEMENTS) if index % 2 else list(reversed(STATEMENTS))
+            for name in order:
+                times[name].append(_run(STATEMENTS[name], env))
+            for name in list(PROGRAMS) if index % 2 else list(reversed(PROGRAMS)):
+                programs[name].append(_run(PROGRAMS[name].format(url=url), env))
     median = {name: statistics.median(t) for name, t in times.items()}
     bare, requests_ = median["sys"], median["requests"]
     print(f"python -c 'import sys': {bare * 1000:.1f} ms")
@@ -66,6 +84,12 @@ def main() -> int:
             f"(imports alone: {(median[name] - bare) / (requests_ - bare):.3f})"
         )
     print("target: from keepwarm import Session <= 1.05 of import requests")
+    whole = {name: statistics.median(t) for name, t in programs.items()}
+    print(
+        f"import, Session, one GET, close: requests {whole['requests'] * 1000:.1f} ms, "
+        f"keepwarm {whole['keepwarm'] * 1000:.1f} ms, "
+        f"{whole['keepwarm'] / whole['requests']:.3f} of requests"
+    )
     return 0
 
 
