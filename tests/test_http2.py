@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -428,6 +429,37 @@ def test_a_response_read_while_nobody_reads_wakes_its_sleeper(
     conn.release(stream_id)
 
 
+@pytest.mark.parametrize(
+    "field",
+    [
+        (b"set-cookie", b" session=SECRET"),  # h2: "surrounded by whitespace", with the value
+        (b"set-cookie", b"session=SECRET\nx-injected: 1"),  # let through by h2 before 4.3
+        (b"X-Token", b"SECRET"),
+    ],
+)
+def test_a_malformed_head_fails_its_stream_without_quoting_a_value(
+    h2connection: tuple[h2conn.H2Connection, H2Server], field: tuple[bytes, bytes]
+) -> None:
+    conn, server = h2connection
+    stream_id = _open_get(conn, server, "/delay/2000")
+    # What h2's ResponseReceived carries (its constructor differs between releases).
+    event = types.SimpleNamespace(stream_id=stream_id, headers=[(b":status", b"200"), field])
+    with conn._lock:
+        assert conn._malformed_head(event, trailers=False)
+        error = conn._streams[stream_id].error
+    assert isinstance(error, h2conn.MalformedResponse)
+    assert f"malformed HTTP/2 response on stream {stream_id}" in str(error)
+    assert "SECRET" not in str(error)
+    with pytest.raises(h2conn.MalformedResponse):
+        conn.response_headers(stream_id, 5)
+    conn.release(stream_id)
+    # The stream was reset; the connection goes on.
+    assert conn.check()
+    other = _open_get(conn, server, "/get")
+    assert conn.response_headers(other, 5)[0][0] == (b":status", b"200")
+    conn.release(other)
+
+
 def test_threads_that_start_together_open_one_connection(
     h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
 ) -> None:
@@ -718,6 +750,32 @@ def test_a_malformed_response_fails_that_request_alone(
     except requests.RequestException as exc:
         errors.append(type(exc))
     assert errors == [requests.exceptions.ChunkedEncodingError] * 2
+    assert session.get(f"{server.url}/headers", timeout=TIMEOUT).status_code == 200
+    assert session.stats().connections_opened == 1  # the connection went on
+
+
+def test_a_malformed_head_fails_that_request_alone(
+    h2_server: Callable[..., H2Server],
+    h1_tls_server: H2Server,
+    h2session: Callable[..., keepwarm.Session],
+    plain: Any,
+) -> None:
+    # An upper-case field name is malformed over HTTP/2 (RFC 9113 8.2.1), a stream error
+    # (8.1.1). h2 raised it as a connection error, failing every stream on the connection;
+    # over HTTP/1.1 the name is case-insensitive and the response an ordinary one.
+    server = h2_server()
+    session = h2session(max_retries=0)
+    theirs = plain.get(f"{h1_tls_server.url}/upper", timeout=TIMEOUT)
+    assert (theirs.status_code, theirs.headers["x-upper"], theirs.text) == (200, "1", "ok")
+    with ThreadPoolExecutor(2) as pool:
+        slow = pool.submit(session.get, f"{server.url}/delay/300", timeout=TIMEOUT)
+        time.sleep(0.1)  # the slow stream is open when the malformed head arrives
+        with pytest.raises(requests.ConnectionError) as caught:
+            session.get(f"{server.url}/upper", timeout=TIMEOUT)
+        assert slow.result().status_code == 200
+    message = str(caught.value)
+    assert "malformed HTTP/2 response" in message
+    assert "uppercase header name b'X-Upper'" in message  # h2's own words
     assert session.get(f"{server.url}/headers", timeout=TIMEOUT).status_code == 200
     assert session.stats().connections_opened == 1  # the connection went on
 

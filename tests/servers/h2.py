@@ -30,7 +30,9 @@ last_stream_id is below this stream (the highest earlier stream taken for proces
 0) then close once the earlier streams finished, ``/close`` close the TCP connection (no
 GOAWAY), ``/silent`` never answer, ``/half`` headers declaring 1000 bytes and 100 of them,
 then silence, ``/short`` the same 100 bytes then the end of the stream (a malformed
-response, RFC 9113 8.1.1; over HTTP/1.1, the end of the connection).
+response, RFC 9113 8.1.1; over HTTP/1.1, the end of the connection), ``/upper`` a
+response "ok" whose head has a field name in upper case, ``X-Upper`` (malformed over
+HTTP/2, RFC 9113 8.2.1; over HTTP/1.1, where names are case-insensitive, a plain response).
 
 The recorder lives in :mod:`servers.h2_recorder`, the HTTP/1.1 side in
 :mod:`servers.h2_http11`, the routes in :mod:`servers.routes`; :mod:`servers.h2_client` is
@@ -494,6 +496,17 @@ class _H2Connection:
             headers = [("content-length", str(HALF_BODY_DECLARED))]
             self._headers(sid, 200, headers, end=False)
             self._data(sid, b"h" * HALF_BODY_SENT, end=True)
+            return
+        if reply.fault == "/upper":
+            with self.lock:  # h2 would refuse to send it, or send it in lower case
+                config = self.conn.config
+                config.validate_outbound_headers = config.normalize_outbound_headers = False
+                try:
+                    head = [(":status", "200"), ("X-Upper", "1"), ("content-length", "2")]
+                    self.conn.send_headers(sid, head)
+                finally:
+                    config.validate_outbound_headers = config.normalize_outbound_headers = True
+            self._data(sid, b"ok", end=True)
             return
         if reply.chunks is not None:
             self._headers(sid, reply.status, reply.headers, end=False)

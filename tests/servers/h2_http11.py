@@ -161,6 +161,10 @@ class H1Connection:
             self.sock.sendall(b"h" * HALF_BODY_SENT)
             self.closing.wait(HOLD_SECONDS)
             return False
+        if reply.fault == "/upper":
+            self._send_head(200, [("X-Upper", "1"), ("content-length", "2")])
+            self.sock.sendall(b"ok")
+            return keep_alive
         connection = [] if keep_alive else [("connection", "close")]
         if reply.chunks is not None:
             self._send_head(reply.status, [*reply.headers, ("transfer-encoding", "chunked")])

@@ -31,7 +31,7 @@ HALF_BODY_SENT = 100
 #: 5 s).
 STREAM_PAUSE_SECONDS = 0.01
 #: Paths whose reply is a fault rather than a response.
-FAULTS = ("/reset", "/refuse", "/goaway", "/close", "/silent", "/half", "/short")
+FAULTS = ("/reset", "/refuse", "/goaway", "/close", "/silent", "/half", "/short", "/upper")
 
 _BLOCK = bytes(range(256)) * 256  # 64 KiB
 
