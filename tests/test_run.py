@@ -24,7 +24,7 @@ import pytest
 
 import keepwarm
 from keepwarm._config import settings_from_environment
-from keepwarm._run import BOOTSTRAP_DIR, RunOptions, child_environment
+from keepwarm._run import BOOTSTRAP_DIR, RunOptions, _running, child_environment
 from keepwarm._run._report import (
     WIDTH,
     Collected,
@@ -576,6 +576,50 @@ def test_a_killed_process_is_reported_as_missing(
     assert result.stdout == b"-9\n"
     text = result.stderr.decode()
     assert "processes: 1 reported, 1 did not (killed, or os._exit): counts are partial" in text
+
+
+def test_a_process_that_outlives_the_program_by_seconds_still_reports(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    # A server's worker finishing after its master, on a loaded machine: still running
+    # when the program ends, it is waited for (up to LIVE_REPORT_WAIT), not given up on
+    # after LATE_REPORT_WAIT.
+    program = tmp_path / "outlived.py"
+    program.write_text(
+        "import subprocess, sys, requests\n"
+        "requests.get(sys.argv[1])\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'import sys, time, requests; print(1, flush=True); time.sleep(2.5); "
+        "requests.get(sys.argv[1])', sys.argv[1]], stdout=subprocess.PIPE)\n"
+        "child.stdout.readline()  # its marker is written: it imported requests\n"
+    )
+    report = tmp_path / "report.json"
+    started = time.monotonic()
+    result = _kw_run(
+        ["--report", str(report), sys.executable, str(program), tls_server.url],
+        _env(ca_bundle),
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert time.monotonic() - started >= 2.5  # it waited for the child
+    document = _report(report)
+    assert document["processes"] == {"started": 2, "reported": 2, "unreadable": 0}
+    assert document["requests"] == tls_server.requests_handled == 2
+
+
+def test_only_a_running_process_is_waited_for(tmp_path: pathlib.Path) -> None:
+    assert _running(str(os.getpid()))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait(timeout=TIMEOUT)
+    assert not _running(str(ended.pid))
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while _running(str(zombie.pid)):  # ended, not reaped: a zombie until wait()
+            assert time.monotonic() < deadline, "the child did not end"
+            time.sleep(0.02)
+    finally:
+        zombie.wait(timeout=TIMEOUT)
+    assert not _running("not-a-pid")
 
 
 # -- the report, as pure logic ----------------------------------------------------------

@@ -58,8 +58,11 @@ FORWARDED: Final = tuple(
 
 #: How long to wait, after the command ended, for processes that started but have not
 #: reported yet (a helper process such as multiprocessing's resource tracker ends a
-#: moment after the program).
+#: moment after the program)...
 LATE_REPORT_WAIT: Final = 1.0
+#: ... and, at most, for one that is still running: a server's worker can outlive its
+#: master by more than a second on a loaded machine, and its report came too late.
+LIVE_REPORT_WAIT: Final = 10.0
 
 
 class RunError(Exception):
@@ -172,11 +175,36 @@ def _exit_status(returncode: int) -> int:
 
 def _collect(directory: pathlib.Path) -> Collected:
     collected = collect(directory)
-    deadline = time.monotonic() + LATE_REPORT_WAIT
-    while collected.reported < collected.started and time.monotonic() < deadline:
+    began = time.monotonic()
+    while collected.waiting:
+        waited = time.monotonic() - began
+        if waited >= LIVE_REPORT_WAIT:
+            break
+        if waited >= LATE_REPORT_WAIT and not any(map(_running, collected.waiting)):
+            break
         time.sleep(0.05)
         collected = collect(directory)
     return collected
+
+
+def _running(pid: str) -> bool:
+    """Whether the process is still running (not ended, not a zombie); False where that
+    cannot be told (Windows: ``os.kill(pid, 0)`` would end the process there)."""
+    if os.name != "posix" or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process of that id: not ours to judge, wait
+    except OSError:
+        return False
+    try:  # an ended process not yet reaped by its parent is a zombie (Linux)
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _check_otel_switch() -> None:

@@ -127,6 +127,8 @@ class Collected:
     reported: int
     #: Documents that could not be read (cut short, or of another version).
     unreadable: int
+    #: Process ids with a started marker and no document yet.
+    waiting: frozenset[str] = frozenset()
 
 
 def _pid_of(name: str) -> str:
@@ -163,6 +165,7 @@ def collect(directory: pathlib.Path) -> Collected:
         started=len(documents) + len(started - reported),
         reported=len(documents),
         unreadable=unreadable,
+        waiting=frozenset(started - reported),
     )
 
 
