@@ -280,7 +280,9 @@ def test_an_nginx_block_is_remembered_and_a_secret_one_is_not() -> None:
 
 
 @pytest.mark.parametrize("kind", ["indexed", "name"])
-def test_a_block_that_refers_to_the_dynamic_table_is_decoded_every_time(kind: str) -> None:
+def test_a_block_that_refers_to_the_dynamic_table_is_decoded_again_once_the_table_changed(
+    kind: str,
+) -> None:
     # The entry it refers to changes between uses: remembered, it would give the old one.
     first = _field("incremental", 0, b"x-a", b"1", False)
     second = _field("incremental", 0, b"x-b", b"2", False)
@@ -291,7 +293,12 @@ def test_a_block_that_refers_to_the_dynamic_table_is_decoded_every_time(kind: st
     ours, theirs = ResponseFieldDecoder(), hpack.Decoder()
     for block in (first, refers, second, refers):
         assert ours.decode(block, raw=True) == theirs.decode(block, raw=True)
-    assert refers not in ours._blocks
+    assert refers not in ours._blocks  # not as a block that needs no table
+    # While the table does not change, it is remembered (h2's and CDNs' encoders refer to
+    # the table for every field sent before).
+    for _ in range(3):
+        assert ours.decode(refers, raw=True) == theirs.decode(refers, raw=True)
+    assert (refers, ours.header_table.changes) in ours._blocks
 
 
 def test_a_remembered_block_is_held_to_the_header_list_size_as_in_hpack() -> None:
@@ -304,3 +311,18 @@ def test_a_remembered_block_is_held_to_the_header_list_size_as_in_hpack() -> Non
     for decoder in (ours, theirs):
         with pytest.raises(hpack.OversizedHeaderListError):
             decoder.decode(block, raw=True)
+
+
+def test_a_table_size_update_makes_a_remembered_block_decode_again() -> None:
+    # Shrunk to nothing, the table holds no entry the block refers to: an error, as in
+    # hpack, not the fields remembered from before.
+    first = _field("incremental", 0, b"x-a", b"1", False)
+    refers = bytes([0x80 | (_STATIC + 1)])
+    shrink = bytes([0x20])  # a table size update to 0 (RFC 7541 6.3)
+    ours, theirs = ResponseFieldDecoder(), hpack.Decoder()
+    for block in (first, refers, refers, shrink):
+        assert ours.decode(block, raw=True) == theirs.decode(block, raw=True)
+    assert (refers, ours.header_table.changes - 1) in ours._blocks
+    for decoder in (ours, theirs):
+        with pytest.raises(hpack.InvalidTableIndex):
+            decoder.decode(refers, raw=True)

@@ -390,60 +390,98 @@ _BLOCK_LENGTH_MAX: Final = 1024
 _STATIC_ENTRIES: Final = len(hpack.table.HeaderTable.STATIC_TABLE)
 
 
+class _CountedTable(hpack.table.HeaderTable):
+    """hpack's header table, counting its changes (an entry added, the size changed):
+    a header block decodes to the same fields whenever the table's count is the same."""
+
+    def __init__(self) -> None:
+        self.changes = 0
+        super().__init__()
+
+    def add(self, name: bytes, value: bytes) -> None:
+        self.changes += 1
+        super().add(name, value)
+
+    @property
+    def maxsize(self) -> int:
+        return hpack.table.HeaderTable.maxsize.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    @maxsize.setter
+    def maxsize(self, newmax: int) -> None:
+        self.changes += 1
+        hpack.table.HeaderTable.maxsize.fset(self, newmax)  # type: ignore[attr-defined]
+
+
 class ResponseFieldDecoder(hpack.Decoder):
     """hpack's decoder, with the Huffman decoding of a response's literal fields
     remembered (:func:`_huffman`): hpack decodes Huffman codes bit by bit in Python, and
     nginx sends every response field as a Huffman-coded literal, the same strings on
     every response: a quarter of hpack's CPU per response.
 
-    And whole header blocks remembered, those whose fields depend on nothing but the
-    block: static entries and literals, no reference to the dynamic table, no table size
-    update, nothing never-indexed or of :data:`_NOT_REMEMBERED`. Such a block decodes to
-    the same fields whatever the table holds; what it adds to the table is added again
-    on every use. nginx sends the same block for every response of a second (its Date):
-    20 us of client CPU per response."""
+    And whole header blocks remembered (no table size update in them, nothing
+    never-indexed or of :data:`_NOT_REMEMBERED`), of two kinds:
+
+    * a block that refers to no entry of the dynamic table decodes to the same fields
+      whatever the table holds; what it adds to the table is added again on every use.
+      nginx sends the same block for every response of a second (its Date): 20 us of
+      client CPU per response;
+    * a block that refers to the table and adds nothing to it decodes to the same
+      fields while the table is unchanged (:class:`_CountedTable`): servers on h2's or
+      a CDN's encoder refer to the table for every field they sent before."""
 
     def __init__(self, max_header_list_size: int = 65536) -> None:
         super().__init__(max_header_list_size)
-        #: block -> (its fields, what it adds to the dynamic table, its header list size).
-        self._blocks: dict[bytes, tuple[list[Any], list[tuple[bytes, bytes]], int]] = {}
-        #: While a block is decoded: whether it may be remembered, what it added.
+        self.header_table: _CountedTable = _CountedTable()
+        #: block, or (block, the table's count of changes) for one that refers to the
+        #: table -> (its fields, what it adds to the dynamic table, its header list size).
+        self._blocks: dict[Any, tuple[list[Any], list[tuple[bytes, bytes]], int]] = {}
+        #: While a block is decoded: whether it may be remembered, whether it refers to
+        #: no dynamic entry, what it added.
         self._plain = False
+        self._state_free = False
         self._added: list[tuple[bytes, bytes]] = []
 
     def decode(self, data: bytes, raw: bool = False) -> Any:
         """hpack's ``decode``, or a remembered block's fields (a new list) with its
         additions to the dynamic table made again, after the same checks: the header
         list size, and the table size hpack checks after every block."""
-        remembered = self._blocks.get(data) if raw and type(data) is bytes else None
+        remembered = None
+        table = self.header_table
+        if raw and type(data) is bytes:
+            remembered = self._blocks.get(data) or self._blocks.get((data, table.changes))
         if (
             remembered is not None
             and remembered[2] <= self.max_header_list_size
             and not _hpack_log.isEnabledFor(logging.DEBUG)
         ):
             fields, added, _ = remembered
-            add = self.header_table.add
+            add = table.add
             for name, value in added:
                 add(name, value)
             self._assert_valid_table_size()
             return list(fields)
         self._plain = raw and type(data) is bytes and len(data) <= _BLOCK_LENGTH_MAX
+        self._state_free = True
         self._added = []
+        changes = table.changes
         try:
             decoded = list(super().decode(data, raw))
         finally:
             plain, self._plain = self._plain, False
-        if plain:
+        # One that refers to the table is found again only at the same count of changes:
+        # never if it added to the table itself.
+        if plain and (self._state_free or not self._added):
             if len(self._blocks) >= _BLOCKS_MAX:
                 self._blocks.clear()
             size = sum(hpack.table.table_entry_size(name, value) for name, value in decoded)
-            self._blocks[data] = (decoded[:], self._added, size)
+            key = data if self._state_free else (data, changes)
+            self._blocks[key] = (decoded[:], self._added, size)
         self._added = []
         return decoded
 
     def _decode_indexed(self, data: bytes | memoryview) -> tuple[Any, int]:
-        if self._plain and decode_integer(data, 7)[0] > _STATIC_ENTRIES:
-            self._plain = False  # the dynamic table's
+        if decode_integer(data, 7)[0] > _STATIC_ENTRIES:
+            self._state_free = False  # the dynamic table's
         return super()._decode_indexed(data)
 
     def _update_encoding_context(self, data: bytes | memoryview) -> int:
@@ -469,7 +507,7 @@ class ResponseFieldDecoder(hpack.Decoder):
             index, consumed = decode_integer(data, name_len)
             name = self.header_table.get_by_index(index)[0]
             if index > _STATIC_ENTRIES:
-                self._plain = False  # a name from the dynamic table
+                self._state_free = False  # a name from the dynamic table
             total_consumed = consumed
             length = 0
         else:
