@@ -218,6 +218,11 @@ class _H2Connection:
         self.lock = threading.Condition(threading.RLock())
         self.out = bytearray()
         self.wake_r, self.wake_w = socket.socketpair()
+        # Never blocks: a worker wakes the connection thread after every DATA frame, some
+        # of them holding the lock the connection thread waits for; a blocking send into a
+        # full waker was a deadlock (a 30 MB echo on a loaded machine). A full waker wakes
+        # the connection thread anyway.
+        self.wake_w.setblocking(False)
         self.workers: list[threading.Thread] = []
         self.requests: dict[int, Request] = {}  # streams whose head arrived, body pending
         self.bodies: dict[int, bytearray] = {}
@@ -239,7 +244,7 @@ class _H2Connection:
         self.out += raw
 
     def _wake(self) -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # BlockingIOError: full, a wake is pending
             self.wake_w.send(b"x")
 
     def _flush(self) -> None:
