@@ -69,7 +69,7 @@ import hpack.table
 from h2.errors import ErrorCodes
 from h2.exceptions import InvalidBodyLengthError, StreamClosedError, StreamIDTooLowError
 from h2.settings import SettingCodes
-from h2.utilities import HeaderValidationFlags, validate_headers
+from h2.utilities import CONNECTION_HEADERS, HeaderValidationFlags, validate_headers
 from hpack import HeaderTuple, HPACKDecodingError, NeverIndexedHeaderTuple
 from hpack.hpack import decode_integer, encode_integer
 from hpack.huffman_table import decode_huffman
@@ -227,12 +227,11 @@ _CONFIG: Final = h2.config.H2Configuration(
 )
 
 #: The quick check of a received head (``_plainly_valid``): field names that are lower-case
-#: tokens (RFC 9110 5.6.2), none of them connection-specific (RFC 9113 8.2.2) or ``te``
-#: (allowed with one value only), and values without NUL, CR or LF (RFC 9113 8.2.1).
+#: tokens (RFC 9110 5.6.2), none of them connection-specific (h2's own list, RFC 9113
+#: 8.2.2) or ``te`` (allowed with one value only), and values without NUL, CR or LF
+#: (RFC 9113 8.2.1).
 _TOKEN_NAME: Final = re.compile(rb"[a-z0-9!#$%&'*+.^_`|~-]+").fullmatch
-_UNSURE_NAMES: Final = frozenset(
-    {b"connection", b"proxy-connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"te"}
-)
+_UNSURE_NAMES: Final = frozenset({*CONNECTION_HEADERS, b"te"})
 _BAD_VALUE_BYTE: Final = re.compile(rb"[\x00\r\n]").search
 #: h2's validation flags for a response's head (informational or final), and for trailers.
 _HEAD_FLAGS: Final = HeaderValidationFlags(
