@@ -436,7 +436,7 @@ class ResponseFieldDecoder(hpack.Decoder):
         self._blocks: dict[Any, tuple[list[Any], list[tuple[bytes, bytes]], int]] = {}
         #: While a block is decoded: whether it may be remembered, whether it refers to
         #: no dynamic entry, what it added.
-        self._plain = False
+        self._rememberable = False
         self._state_free = False
         self._added: list[tuple[bytes, bytes]] = []
 
@@ -446,7 +446,8 @@ class ResponseFieldDecoder(hpack.Decoder):
         list size, and the table size hpack checks after every block."""
         remembered = None
         table = self.header_table
-        if raw and type(data) is bytes:
+        keyable = raw and type(data) is bytes  # a memoryview is not hashable
+        if keyable:
             remembered = self._blocks.get(data) or self._blocks.get((data, table.changes))
         if (
             remembered is not None
@@ -459,17 +460,17 @@ class ResponseFieldDecoder(hpack.Decoder):
                 add(name, value)
             self._assert_valid_table_size()
             return list(fields)
-        self._plain = raw and type(data) is bytes and len(data) <= _BLOCK_LENGTH_MAX
+        self._rememberable = keyable and len(data) <= _BLOCK_LENGTH_MAX
         self._state_free = True
         self._added = []
         changes = table.changes
         try:
             decoded = list(super().decode(data, raw))
         finally:
-            plain, self._plain = self._plain, False
+            rememberable, self._rememberable = self._rememberable, False
         # One that refers to the table is found again only at the same count of changes:
         # never if it added to the table itself.
-        if plain and (self._state_free or not self._added):
+        if rememberable and (self._state_free or not self._added):
             if len(self._blocks) >= _BLOCKS_MAX:
                 self._blocks.clear()
             size = sum(hpack.table.table_entry_size(name, value) for name, value in decoded)
@@ -484,7 +485,7 @@ class ResponseFieldDecoder(hpack.Decoder):
         return super()._decode_indexed(data)
 
     def _update_encoding_context(self, data: bytes | memoryview) -> int:
-        self._plain = False
+        self._rememberable = False
         return super()._update_encoding_context(data)
 
     def _decode_literal(self, data: bytes | memoryview, should_index: bool) -> tuple[Any, int]:
@@ -530,11 +531,11 @@ class ResponseFieldDecoder(hpack.Decoder):
         header: Any = (
             NeverIndexedHeaderTuple(name, value) if not_indexable else HeaderTuple(name, value)
         )
-        if self._plain and (not_indexable or bytes(name).lower() in _NOT_REMEMBERED):
-            self._plain = False  # never a secret kept
+        if self._rememberable and (not_indexable or bytes(name).lower() in _NOT_REMEMBERED):
+            self._rememberable = False  # never a secret kept
         if should_index:
             self.header_table.add(name, value)
-            if self._plain:
+            if self._rememberable:
                 self._added.append((name, value))
         if _hpack_log.isEnabledFor(logging.DEBUG):
             _hpack_log.debug(
