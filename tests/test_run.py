@@ -25,7 +25,9 @@ import pytest
 import keepwarm
 from keepwarm._config import settings_from_environment
 from keepwarm._run import BOOTSTRAP_DIR, RunOptions, _running, child_environment
+from keepwarm._run._child import SIGTERM_REPORT_WAIT
 from keepwarm._run._report import (
+    SIGTERM_HINT,
     WIDTH,
     Collected,
     collect,
@@ -303,11 +305,15 @@ def test_an_asgi_server_with_spawned_workers(
 ) -> None:
     """hypercorn --workers 2 starts its workers with multiprocessing's spawn: each loads
     the app and installs keepwarm itself; SIGTERM reaches hypercorn through keepwarm run,
-    the workers shut down and report."""
+    the workers shut down and report. Once the first worker has exited, hypercorn's
+    master SIGTERMs every worker still running (hypercorn/run.py), and the workers leave
+    SIGTERM's default action (they watch a shared event instead): a worker a moment
+    slower, on a loaded machine, is killed before its atexit. --sigterm has it report."""
     report = tmp_path / "report.json"
     bind = tmp_path / "hypercorn.sock"
     env = _env(ca_bundle, pythonpath=[str(FIXTURES)], UPSTREAM_URL=tls_server.url.rstrip("/"))
-    command = ["--report", str(report), sys.executable, "-m", "hypercorn", "--workers", "2"]
+    command = ["--report", str(report), "--sigterm", sys.executable, "-m", "hypercorn"]
+    command += ["--workers", "2"]
     command += ["--bind", f"unix:{bind}", "asgi_app:app"]
     process, bodies, stderr = _serve_and_stop(command, env, bind, 10)
     assert process.returncode == 0, stderr.decode()
@@ -525,11 +531,13 @@ def test_usage_errors_and_a_missing_command(ca_bundle: str, tmp_path: pathlib.Pa
     assert b"does not exist" in bad_report.stderr
 
 
-def _start_sleeper(env: Mapping[str, str], tmp_path: pathlib.Path) -> subprocess.Popen[bytes]:
+def _start_sleeper(
+    env: Mapping[str, str], tmp_path: pathlib.Path, options: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
     program = tmp_path / "sleeper.py"
     program.write_text("import sys, time, requests\nprint('ready', flush=True)\ntime.sleep(60)\n")
     process = subprocess.Popen(
-        [sys.executable, "-m", "keepwarm", "run", sys.executable, str(program)],
+        [sys.executable, "-m", "keepwarm", "run", *options, sys.executable, str(program)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -539,13 +547,22 @@ def _start_sleeper(env: Mapping[str, str], tmp_path: pathlib.Path) -> subprocess
     return process
 
 
-@pytest.mark.parametrize(("signum", "reported"), [(signal.SIGTERM, False), (signal.SIGINT, True)])
+@pytest.mark.parametrize(
+    ("signum", "options", "reported"),
+    [
+        (signal.SIGTERM, [], False),
+        (signal.SIGTERM, ["--sigterm"], True),
+        (signal.SIGINT, [], True),
+    ],
+    ids=["SIGTERM", "SIGTERM-with-sigterm", "SIGINT"],
+)
 def test_signals_reach_the_program_and_its_status_comes_back(
-    signum: int, reported: bool, ca_bundle: str, tmp_path: pathlib.Path
+    signum: int, options: list[str], reported: bool, ca_bundle: str, tmp_path: pathlib.Path
 ) -> None:
-    """SIGTERM kills Python (no atexit): the report says a process did not report;
-    SIGINT is a KeyboardInterrupt, atexit runs, Python then ends by SIGINT."""
-    process = _start_sleeper(_env(ca_bundle), tmp_path)
+    """SIGTERM kills Python (no atexit): the report says a process did not report, unless
+    --sigterm; SIGINT is a KeyboardInterrupt, atexit runs, Python then ends by SIGINT.
+    Either way the status is the signal's."""
+    process = _start_sleeper(_env(ca_bundle), tmp_path, options)
     try:
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=30)
@@ -577,6 +594,127 @@ def test_a_killed_process_is_reported_as_missing(
     assert result.stdout == b"-9\n"
     text = result.stderr.decode()
     assert "processes: 1 reported, 1 did not (killed, or os._exit): counts are partial" in text
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_sigterm_lets_a_terminated_worker_report_and_still_end_it(
+    method: str, tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """A child ended by SIGTERM (Process.terminate, as a server's master stops a worker)
+    ends by SIGTERM with and without keepwarm run, as with plain requests; without
+    --sigterm its requests are missing from the report, which says so and how to have
+    them; with it, they are counted. fork: the child inherits the parent's handler;
+    spawn: the child sets its own."""
+    program = [sys.executable, str(FIXTURES / "terminated_child.py"), tls_server.url, method]
+    env = _env(ca_bundle)
+    plain = _plain(program[1:], env)
+    assert plain.returncode == 0, plain.stderr.decode()
+    assert plain.stdout == b"child exit code -15\n"
+    assert tls_server.requests_handled == 3
+    tls_server.reset()
+
+    without = _kw_run(program, env)
+    assert without.returncode == 0, without.stderr.decode()
+    assert without.stdout == plain.stdout
+    text = without.stderr.decode()
+    assert text.startswith("keepwarm run: 1 request, "), text
+    assert "processes: 1 reported, 1 did not (killed, or os._exit)" in text
+    assert SIGTERM_HINT + "\n" in text
+    tls_server.reset()
+
+    report = tmp_path / "report.json"
+    kept = _kw_run(["--sigterm", "--report", str(report), *program], env)
+    assert kept.returncode == 0, kept.stderr.decode()
+    assert kept.stdout == plain.stdout
+    assert kept.stderr == b""
+    document = _report(report)
+    assert document["processes"] == {"started": 2, "reported": 2, "unreadable": 0}
+    assert document["requests"] == tls_server.requests_handled == 3
+    assert document["connections_opened"] == tls_server.connections_accepted
+
+
+def test_sigterm_leaves_a_programs_own_sigterm_handling_alone(
+    ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """A program that handles or ignores SIGTERM before importing requests keeps its
+    handler; one that handles it after replaces keepwarm's; a thread that first imports
+    requests cannot set a handler, and sets none."""
+    program = tmp_path / "handlers.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import signal, sys, threading
+
+            def mine(signum, frame):
+                sys.exit(3)
+
+            which = sys.argv[1]
+            if which == "before":
+                signal.signal(signal.SIGTERM, mine)
+            elif which == "ignored":
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if which == "thread":
+                importer = threading.Thread(target=__import__, args=("requests",))
+                importer.start()
+                importer.join(30)
+            else:
+                import requests
+            if which == "after":
+                signal.signal(signal.SIGTERM, mine)
+            handler = signal.getsignal(signal.SIGTERM)
+            print({mine: "mine", signal.SIG_IGN: "ignored", signal.SIG_DFL: "default"}.get(
+                handler, getattr(handler, "__qualname__", repr(handler))))
+            """
+        )
+    )
+    env = _env(ca_bundle)
+    for which, plain_handler, kept_handler in [
+        ("before", "mine", "mine"),
+        ("ignored", "ignored", "ignored"),
+        ("after", "mine", "mine"),
+        ("thread", "default", "default"),
+        ("none", "default", "_on_sigterm"),
+    ]:
+        plain = _plain([str(program), which], env)
+        assert plain.stdout.decode() == f"{plain_handler}\n", plain.stderr.decode()
+        kept = _kw_run(["--sigterm", sys.executable, str(program), which], env)
+        assert kept.returncode == 0, kept.stderr.decode()
+        assert kept.stdout.decode() == f"{kept_handler}\n", which
+
+
+def test_sigterm_ends_the_process_even_if_its_report_cannot_be_written(
+    ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """The report is written by another thread, waited for SIGTERM_REPORT_WAIT at most:
+    code interrupted while holding a lock the report needs cannot keep the process from
+    ending by SIGTERM. Meanwhile SIGTERM has its default action again (a second one
+    would end the process at once)."""
+    program = tmp_path / "stuck.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import os, signal, time
+            import requests, keepwarm
+
+            def stuck():
+                default = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+                print("writing; SIGTERM default again:", default, flush=True)
+                time.sleep(60)
+
+            keepwarm.stats = stuck
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(60)
+            print("not reached", flush=True)
+            """
+        )
+    )
+    started = time.monotonic()
+    kept = _kw_run(["--sigterm", sys.executable, str(program)], _env(ca_bundle))
+    elapsed = time.monotonic() - started
+    assert kept.returncode == 128 + signal.SIGTERM, kept.stderr.decode()
+    assert kept.stdout == b"writing; SIGTERM default again: True\n"
+    assert "processes: none reported" in kept.stderr.decode()
+    assert SIGTERM_REPORT_WAIT <= elapsed < SIGTERM_REPORT_WAIT + 30
 
 
 def test_a_process_that_outlives_the_program_by_seconds_still_reports(

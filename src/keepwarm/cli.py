@@ -484,6 +484,13 @@ def _add_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "process (default: one note on stderr, and the program runs without it)",
     )
     parser.add_argument(
+        "--sigterm",
+        action="store_true",
+        help="let a process ended by SIGTERM (a server's master stopping its workers) "
+        "write its counters first, then end as SIGTERM ends it; without it, such a "
+        "process is reported as not reporting",
+    )
+    parser.add_argument(
         "--otel-metrics",
         action="store_true",
         help="also export keepwarm's counters as OpenTelemetry metrics (sets "
@@ -517,6 +524,7 @@ def _run_run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         requests_defaults=args.requests_defaults,
         strict=args.strict,
         otel_metrics=args.otel_metrics,
+        sigterm=args.sigterm,
     )
     try:
         return run(options, stderr)

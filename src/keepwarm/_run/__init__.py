@@ -80,6 +80,7 @@ class RunOptions:
     requests_defaults: bool = False
     strict: bool = False
     otel_metrics: bool = False
+    sigterm: bool = False
 
 
 def child_environment(
@@ -95,6 +96,7 @@ def child_environment(
     for variable, on in (
         ("KEEPWARM_RUN_REQUESTS_DEFAULTS", options.requests_defaults),
         ("KEEPWARM_RUN_STRICT", options.strict),
+        ("KEEPWARM_RUN_SIGTERM", options.sigterm),
     ):
         if on:
             env[variable] = "1"
@@ -267,6 +269,6 @@ def run(options: RunOptions, stderr: TextIO) -> int:
         if options.report is not None:
             write_json(options.report, report_document(collected, status))
         else:
-            stderr.write(format_report(collected) + "\n")
+            stderr.write(format_report(collected, sigterm=options.sigterm) + "\n")
             stderr.flush()
     return status

@@ -15,7 +15,13 @@ process's counters to be written there when it ends:
   or at :func:`start` in a child that imports requests itself (a forkserver child:
   there both now and after ``_bootstrap``, since the import may come before it);
 * a process killed by a signal, or ending with a bare ``os._exit()``, writes nothing:
-  its started marker without a document lets the report say so.
+  its started marker without a document lets the report say so;
+* with ``KEEPWARM_RUN_SIGTERM=1`` (``keepwarm run --sigterm``), a process whose SIGTERM
+  had its default action (it ends the process) writes its document first, then ends as
+  SIGTERM ends it (:func:`_on_sigterm`). A server's master often stops a worker that way
+  (hypercorn's stops every worker still running once the first has exited). Opt-in, as
+  coverage.py's ``[run] sigterm``: Python runs the handler between bytecodes of the main
+  thread, so a SIGTERM that arrives during a long call into C waits for it to return.
 
 A forked child inherits its parent's counters: ``_forked`` keeps a snapshot taken at the
 fork and the child reports only what it did after it, so nothing is counted twice.
@@ -27,7 +33,9 @@ import atexit
 import json
 import os
 import pathlib
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Final
 
@@ -40,6 +48,11 @@ __all__ = ["start"]
 #: Priority of the multiprocessing finalizer that writes the document: after every
 #: finalizer of the program's own (they run highest first).
 _FINALIZER_PRIORITY: Final = -1000
+
+#: How long a process ended by SIGTERM waits for its document to be written, at most
+#: (with ``--sigterm``): the code the signal interrupted may hold a lock the document
+#: needs, so it is written by another thread, and the process ends regardless.
+SIGTERM_REPORT_WAIT: Final = 2.0
 
 
 class _State:
@@ -99,6 +112,8 @@ def start(*, strict: bool, note: Callable[[str], None]) -> None:
     atexit.register(finish)
     if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
         os.register_at_fork(after_in_child=_forked)
+    if _flag("KEEPWARM_RUN_SIGTERM"):
+        _watch_sigterm()
     util = sys.modules.get("multiprocessing.util")
     if util is not None:
         # A multiprocessing child that imports requests itself (a forkserver child, a
@@ -127,6 +142,34 @@ def _after_multiprocessing_fork(state: _State) -> None:
     import multiprocessing.util
 
     multiprocessing.util.Finalize(None, finish, exitpriority=_FINALIZER_PRIORITY)
+
+
+def _watch_sigterm() -> None:
+    """Write the document before SIGTERM ends this process, where SIGTERM would end it:
+    its handler is the default one. A program that handles or ignores SIGTERM keeps its
+    own handler (it ends normally, through ``atexit``, or not at all); one that sets a
+    handler later replaces this one. Only the main thread can set a handler: a process
+    that first imports requests in another thread is not watched."""
+    if not hasattr(signal, "SIGTERM") or os.name != "posix":
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Write the document, then end the process by SIGTERM, as it would have ended."""
+    # First, so that a second SIGTERM ends the process at once, as without keepwarm.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        writer = threading.Thread(target=finish, name="keepwarm-run-sigterm", daemon=True)
+        writer.start()
+        writer.join(SIGTERM_REPORT_WAIT)
+    except BaseException:  # no thread (interpreter shutdown), SIGINT's KeyboardInterrupt
+        pass  # in the join: the process ends by SIGTERM regardless, as it would have
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def finish() -> None:

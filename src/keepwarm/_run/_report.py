@@ -224,8 +224,10 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def format_report(collected: Collected) -> str:
-    """The report ``keepwarm run`` prints to stderr: at most :data:`WIDTH` columns."""
+def format_report(collected: Collected, *, sigterm: bool = False) -> str:
+    """The report ``keepwarm run`` prints to stderr: at most :data:`WIDTH` columns.
+    ``sigterm``: whether processes were asked to report when SIGTERM ends them (without
+    it, a process that did not report brings a line saying how they could have)."""
     stats = collected.stats
     saved = sum(tls_saved(h) for h in stats.hosts.values())
     https_requests = sum(h.requests for h in stats.hosts.values() if h.origin.startswith("https"))
@@ -238,6 +240,8 @@ def format_report(collected: Collected) -> str:
         f"  pool-full discards: {stats.discarded}",
         "  " + _processes_line(collected),
     ]
+    if collected.started > collected.reported and not sigterm:
+        lines.append(SIGTERM_HINT)
     if stats.hosts:
         lines.append(
             f"  {'top origins':<{ORIGIN_WIDTH + 2}}{'requests':>9}{'opened':>8}{'reused':>8}"
@@ -267,6 +271,10 @@ def format_report(collected: Collected) -> str:
                 )
             )
     return "\n".join(lines)
+
+
+#: Under the processes line when some did not report and ``--sigterm`` was not given.
+SIGTERM_HINT: Final = "    (a process ended by SIGTERM reports first with keepwarm run --sigterm)"
 
 
 def _processes_line(collected: Collected) -> str:
