@@ -91,6 +91,30 @@ def test_import_keepwarm_alone_loads_no_http_stack_and_the_first_name_does() -> 
     assert {"requests", "keepwarm._install"} <= _modules_loaded_by("from keepwarm import install")
 
 
+#: What the first session loads, not ``from keepwarm import Session``.
+_TRANSPORT_STACK = {
+    "keepwarm._upstream.transport",
+    "keepwarm._upstream.pool",
+    "keepwarm._upstream.connection",
+    "keepwarm._upstream.wire",
+    "keepwarm._upstream.tls",
+}
+
+
+@pytest.mark.parametrize(
+    "first_use",
+    ["keepwarm.Session().close()", "keepwarm.mount(requests.Session()).close()"],
+)
+def test_the_transport_stack_loads_with_the_first_session(first_use: str) -> None:
+    """A program that imports keepwarm and sends nothing on this run (a command-line
+    tool's --help) does not pay for the transport; the first session loads it."""
+    imported = _modules_loaded_by("import requests\nfrom keepwarm import Session, mount")
+    assert "keepwarm._session" in imported
+    assert not _TRANSPORT_STACK & imported
+    used = _modules_loaded_by(f"import requests, keepwarm\n{first_use}")
+    assert used >= _TRANSPORT_STACK
+
+
 def test_every_public_name_loads_from_the_module_it_is_listed_under() -> None:
     assert set(keepwarm._ON_DEMAND) == set(keepwarm.__all__) - {"__version__"}
     for name, module in keepwarm._ON_DEMAND.items():

@@ -31,7 +31,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from http import cookiejar
-from typing import Any, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeGuard, TypeVar
 
 import requests
 import requests.utils
@@ -79,12 +79,31 @@ from keepwarm._upstream.environment import EnvironmentSnapshot
 from keepwarm._upstream.hooks import REQUESTS_SEND, REQUESTS_SESSION
 from keepwarm._upstream.prepare import SessionHeaders
 from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_fork
-from keepwarm._upstream.transport import KeepwarmAdapter
 from keepwarm._urls import redact_url
+
+if TYPE_CHECKING:
+    from keepwarm._upstream.transport import KeepwarmAdapter
 
 __all__ = ["Session", "mount", "stats_of", "transports_of"]
 
 _ABSOLUTE_URL: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_TRANSPORT_MODULE: Final = "keepwarm._upstream.transport"
+
+
+def _transport_class() -> type[KeepwarmAdapter]:
+    """keepwarm's transport, loaded by the first session rather than by ``import``: the
+    transport stack (``_upstream.transport``, ``pool``, ``connection``, ``wire``,
+    ``tls``) is a third of keepwarm's import, which a program that imports keepwarm
+    and sends nothing on a given run (a command-line tool's ``--help``) need not pay."""
+    from keepwarm._upstream.transport import KeepwarmAdapter
+
+    return KeepwarmAdapter
+
+
+def _is_transport(adapter: object) -> TypeGuard[KeepwarmAdapter]:
+    """Whether ``adapter`` is keepwarm's transport (none exists before it is loaded)."""
+    transport = sys.modules.get(_TRANSPORT_MODULE)
+    return transport is not None and isinstance(adapter, transport.KeepwarmAdapter)
 #: Every session alive in this process, so a forked child can reset them all.
 _live_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
@@ -179,7 +198,7 @@ class Session(RequestsSessionBase):
         settings = resolve_settings(given, "keepwarm.Session()")
         self._init_requests_state(guards=settings.guards, strict=settings.strict)
         self._init_keepwarm_state(settings, trust_env=trust_env)
-        adapter = KeepwarmAdapter(settings)
+        adapter = _transport_class()(settings)
         self.mount("https://", adapter)
         self.mount("http://", adapter)
         self._apply_state(headers, cookies, auth, params, proxies, verify, cert, trust_env)
@@ -510,7 +529,7 @@ class Session(RequestsSessionBase):
             self.cookies.reset_lock()
         for adapter in self.adapters.values():
             # keepwarm's own transports reset themselves (see transport).
-            if isinstance(adapter, HTTPAdapter) and not isinstance(adapter, KeepwarmAdapter):
+            if isinstance(adapter, HTTPAdapter) and not _is_transport(adapter):
                 reset_adapter_after_fork(adapter)
 
     # Pickling: requests pickles __attrs__; keepwarm adds its settings --------------------
@@ -580,7 +599,7 @@ def transports_of(session: requests.Session) -> list[KeepwarmAdapter]:
         resolve = getattr(type(adapter), "_keepwarm_transport", None)
         if resolve is not None:
             adapter = resolve(adapter)
-        if isinstance(adapter, KeepwarmAdapter):
+        if _is_transport(adapter):
             seen.setdefault(id(adapter), adapter)
     return list(seen.values())
 
@@ -670,7 +689,7 @@ def mount(
     }
     if max_retries is UNSET and _is_load_test(session):
         given["max_retries"] = 0
-    adapter = KeepwarmAdapter(resolve_settings(given, "keepwarm.mount()"))
+    adapter = _transport_class()(resolve_settings(given, "keepwarm.mount()"))
     replaced = [session.adapters.get(prefix) for prefix in _SCHEMES]
     for prefix in _SCHEMES:
         session.mount(prefix, adapter)

@@ -41,6 +41,7 @@ from typing import Final
 
 import keepwarm
 from keepwarm._run._report import REPORT_SUFFIX, STARTED_SUFFIX, process_document, subtract
+from keepwarm._session import _transport_class
 from keepwarm._stats import Stats
 
 __all__ = ["start"]
@@ -111,6 +112,10 @@ def start(*, strict: bool, note: Callable[[str], None]) -> None:
     # while the shared sessions still hold their counters.
     atexit.register(finish)
     if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+        # After the transport's own handler, which a forked child runs first (in the
+        # order registered): it zeroes the child's counters before _forked reads them.
+        # The transport registers it when it is loaded, by the first session: load it.
+        _transport_class()
         os.register_at_fork(after_in_child=_forked)
     if _flag("KEEPWARM_RUN_SIGTERM"):
         _watch_sigterm()
