@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import json
 import pathlib
-import random
 import resource
 import statistics
 import subprocess
@@ -48,6 +47,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from _paired import median_interval, verdict
 
 import keepwarm
 
@@ -230,14 +231,14 @@ def _concurrent_rounds(rounds: int, target: str, bundle: str) -> dict[str, Any]:
                     connections[name] = client.stats().connections_opened
     h2, h1 = walls["keepwarm_http2"], walls["keepwarm_http11_pool16"]
     ratios = [a / b for a, b in zip(h2, h1, strict=True)]
-    low, high = _median_interval(ratios)
+    low, high = median_interval(ratios)
     return {
         "wall_ms_median": {n: round(statistics.median(w) * 1000, 1) for n, w in walls.items()},
         "http2_over_http11_time_ratio": round(statistics.median(ratios), 3),
         # The target (at most 1.0) is met only if the whole interval is; not met if none
         # of it is; otherwise the rounds cannot tell.
         "http2_over_http11_90pct_interval": [round(low, 3), round(high, 3)],
-        "target": "met" if high <= 1.0 else "not met" if low > 1.0 else "undecided",
+        "target": verdict((low, high), 1.0),
         "httpx_over_keepwarm_http2_time_ratio": round(
             statistics.median(a / b for a, b in zip(walls["httpx_http2"], h2, strict=True)),
             3,
@@ -263,16 +264,6 @@ def _concurrent_rounds(rounds: int, target: str, bundle: str) -> dict[str, Any]:
         "failed_requests": failed,
         "ideal_ms": CONCURRENT_REQUESTS // THREADS * LATENCY_MS + LATENCY_MS,
     }
-
-
-def _median_interval(values: list[float], resamples: int = 2000) -> tuple[float, float]:
-    """A 90 % bootstrap interval of the median of ``values`` (percentile method, fixed
-    seed: the same rounds give the same interval)."""
-    rng = random.Random(0)
-    medians = sorted(
-        statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples)
-    )
-    return medians[int(0.05 * resamples)], medians[int(0.95 * resamples) - 1]
 
 
 def first_request(rounds: int) -> dict[str, Any]:
