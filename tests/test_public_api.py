@@ -98,6 +98,8 @@ _TRANSPORT_STACK = {
     "keepwarm._upstream.connection",
     "keepwarm._upstream.wire",
     "keepwarm._upstream.tls",
+    "keepwarm._telemetry",
+    "keepwarm._stats",
 }
 
 

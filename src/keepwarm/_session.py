@@ -72,8 +72,6 @@ from keepwarm._exceptions import (
 )
 from keepwarm._guards import warn
 from keepwarm._lifecycle import UNTRACKED, Life, track
-from keepwarm._stats import Stats, merge_stats
-from keepwarm._telemetry import timings_of
 from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
 from keepwarm._upstream.environment import EnvironmentSnapshot
 from keepwarm._upstream.hooks import REQUESTS_SEND, REQUESTS_SESSION
@@ -82,19 +80,22 @@ from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_
 from keepwarm._urls import redact_url
 
 if TYPE_CHECKING:
+    from keepwarm._stats import Stats
     from keepwarm._upstream.transport import KeepwarmAdapter
 
 __all__ = ["Session", "mount", "stats_of", "transports_of"]
 
 _ABSOLUTE_URL: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _TRANSPORT_MODULE: Final = "keepwarm._upstream.transport"
+_TELEMETRY_MODULE: Final = "keepwarm._telemetry"
 
 
 def _transport_class() -> type[KeepwarmAdapter]:
     """keepwarm's transport, loaded by the first session rather than by ``import``: the
     transport stack (``_upstream.transport``, ``pool``, ``connection``, ``wire``,
-    ``tls``) is a third of keepwarm's import, which a program that imports keepwarm
-    and sends nothing on a given run (a command-line tool's ``--help``) need not pay."""
+    ``tls``, and the counters, ``_telemetry`` and ``_stats``) was almost half of
+    keepwarm's import, which a program that imports keepwarm and sends nothing on a
+    given run (a command-line tool's ``--help``) need not pay."""
     from keepwarm._upstream.transport import KeepwarmAdapter
 
     return KeepwarmAdapter
@@ -488,7 +489,9 @@ class Session(RequestsSessionBase):
                 leave_deadline(token)
         if not kwargs.get("stream"):
             # The body has been read: the request's total time is known.
-            timings = timings_of(response)
+            # No Timings exist before the transport has loaded the telemetry module.
+            telemetry = sys.modules.get(_TELEMETRY_MODULE)
+            timings = None if telemetry is None else telemetry.timings_of(response)
             if timings is not None:
                 timings.finish(time.perf_counter())
         return response
@@ -606,6 +609,8 @@ def transports_of(session: requests.Session) -> list[KeepwarmAdapter]:
 
 def stats_of(session: requests.Session) -> Stats:
     """The counters of the keepwarm transports mounted on ``session``."""
+    from keepwarm._stats import merge_stats
+
     return merge_stats(adapter.stats() for adapter in transports_of(session))
 
 
