@@ -105,6 +105,8 @@ def _is_transport(adapter: object) -> TypeGuard[KeepwarmAdapter]:
     """Whether ``adapter`` is keepwarm's transport (none exists before it is loaded)."""
     transport = sys.modules.get(_TRANSPORT_MODULE)
     return transport is not None and isinstance(adapter, transport.KeepwarmAdapter)
+
+
 #: Every session alive in this process, so a forked child can reset them all.
 _live_sessions: weakref.WeakSet[Session] = weakref.WeakSet()
 
