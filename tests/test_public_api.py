@@ -99,7 +99,6 @@ _TRANSPORT_STACK = {
     "keepwarm._upstream.wire",
     "keepwarm._upstream.tls",
     "keepwarm._telemetry",
-    "keepwarm._stats",
 }
 
 

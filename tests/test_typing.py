@@ -296,3 +296,37 @@ def test_configure_records_only_the_keywords_given() -> None:
     assert _config._configured == {"keepalive_expiry": None}
     keepwarm.configure()
     assert _config._configured == {"keepalive_expiry": None}
+
+
+def _public_callables() -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = []
+    for name in keepwarm.__all__:
+        value = getattr(keepwarm, name)
+        if inspect.isfunction(value):
+            found.append((name, value))
+        elif inspect.isclass(value) and value.__module__.startswith("keepwarm"):
+            for attribute, member in vars(value).items():
+                if attribute.startswith("_") and attribute != "__init__":
+                    continue
+                function = member.fget if isinstance(member, property) else member
+                if inspect.isfunction(function):
+                    found.append((f"{name}.{attribute}", function))
+    return found
+
+
+@pytest.mark.parametrize(("name", "value"), _public_callables(), ids=lambda v: str(v))
+def test_every_public_annotation_resolves_at_run_time(name: str, value: object) -> None:
+    """typing.get_type_hints (pydantic, typer, sphinx-autodoc-typehints, FastAPI's
+    dependencies) reads every annotation of the public API: a name the annotations use is
+    imported where they are, not only for type checkers, even where the module it comes
+    from otherwise loads later (with the first session)."""
+    if name in OPTIONAL_TYPES:
+        pytest.skip(OPTIONAL_TYPES[name])
+    typing.get_type_hints(value)
+
+
+#: Annotations that name an optional dependency's types, imported for type checkers only
+#: so that keepwarm imports without that dependency.
+OPTIONAL_TYPES = {
+    "enable_metrics": "meter_provider: opentelemetry's MeterProvider (keepwarm[otel])",
+}

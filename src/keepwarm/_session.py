@@ -72,6 +72,7 @@ from keepwarm._exceptions import (
 )
 from keepwarm._guards import warn
 from keepwarm._lifecycle import UNTRACKED, Life, track
+from keepwarm._stats import Stats, merge_stats
 from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
 from keepwarm._upstream.environment import EnvironmentSnapshot
 from keepwarm._upstream.hooks import REQUESTS_SEND, REQUESTS_SESSION
@@ -80,7 +81,6 @@ from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_
 from keepwarm._urls import redact_url
 
 if TYPE_CHECKING:
-    from keepwarm._stats import Stats
     from keepwarm._upstream.transport import KeepwarmAdapter
 
 __all__ = ["Session", "mount", "stats_of", "transports_of"]
@@ -93,9 +93,9 @@ _TELEMETRY_MODULE: Final = "keepwarm._telemetry"
 def _transport_class() -> type[KeepwarmAdapter]:
     """keepwarm's transport, loaded by the first session rather than by ``import``: the
     transport stack (``_upstream.transport``, ``pool``, ``connection``, ``wire``,
-    ``tls``, and the counters, ``_telemetry`` and ``_stats``) was almost half of
-    keepwarm's import, which a program that imports keepwarm and sends nothing on a
-    given run (a command-line tool's ``--help``) need not pay."""
+    ``tls``, and the live counters, ``_telemetry``) was almost half of keepwarm's
+    import, which a program that imports keepwarm and sends nothing on a given run (a
+    command-line tool's ``--help``) need not pay."""
     from keepwarm._upstream.transport import KeepwarmAdapter
 
     return KeepwarmAdapter
@@ -611,8 +611,6 @@ def transports_of(session: requests.Session) -> list[KeepwarmAdapter]:
 
 def stats_of(session: requests.Session) -> Stats:
     """The counters of the keepwarm transports mounted on ``session``."""
-    from keepwarm._stats import merge_stats
-
     return merge_stats(adapter.stats() for adapter in transports_of(session))
 
 
