@@ -682,6 +682,71 @@ def test_sigterm_leaves_a_programs_own_sigterm_handling_alone(
         assert kept.stdout.decode() == f"{kept_handler}\n", which
 
 
+def test_sigterm_during_the_write_at_exit_still_leaves_a_report(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """A worker its master SIGTERMs while it is writing its counters at exit (the window
+    --sigterm is for): the interrupted write never ends, so the handler writes them
+    again; the process still ends by SIGTERM."""
+    program = tmp_path / "late.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import os, signal, sys, threading
+            import requests
+            from keepwarm._run import _child
+
+            requests.get(sys.argv[1]).raise_for_status()
+            original = _child.process_document
+
+            def interrupted(stats, pid):
+                if threading.current_thread() is threading.main_thread():
+                    os.kill(os.getpid(), signal.SIGTERM)  # the master, mid-write
+                return original(stats, pid)
+
+            _child.process_document = interrupted
+            """
+        )
+    )
+    report = tmp_path / "report.json"
+    env = _env(ca_bundle)
+    kept = _kw_run(
+        ["--sigterm", "--report", str(report), sys.executable, str(program), tls_server.url], env
+    )
+    assert kept.returncode == 128 + signal.SIGTERM, kept.stderr.decode()
+    document = _report(report)
+    assert document["processes"] == {"started": 1, "reported": 1, "unreadable": 0}
+    assert document["requests"] == tls_server.requests_handled == 1
+
+
+def test_sigterm_after_the_write_at_exit_keeps_what_was_written(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """SIGTERM once the counters are written and the sessions closed (their counters
+    gone): the handler does not write them again, as zeros."""
+    program = tmp_path / "later.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import atexit, os, signal, sys
+
+            # Registered first, so it runs last: after keepwarm's write and close_all.
+            atexit.register(os.kill, os.getpid(), signal.SIGTERM)
+            import requests
+
+            requests.get(sys.argv[1]).raise_for_status()
+            """
+        )
+    )
+    report = tmp_path / "report.json"
+    command = ["--sigterm", "--report", str(report), sys.executable, str(program)]
+    kept = _kw_run([*command, tls_server.url], _env(ca_bundle))
+    assert kept.returncode == 128 + signal.SIGTERM, kept.stderr.decode()
+    document = _report(report)
+    assert document["processes"] == {"started": 1, "reported": 1, "unreadable": 0}
+    assert document["requests"] == tls_server.requests_handled == 1
+
+
 def test_sigterm_ends_the_process_even_if_its_report_cannot_be_written(
     ca_bundle: str, tmp_path: pathlib.Path
 ) -> None:

@@ -62,7 +62,9 @@ class _State:
     def __init__(self) -> None:
         self.token = ""
         self.baseline: Stats | None = None
+        #: The process whose document a write has begun for, and has been written for.
         self.finished_pid: int | None = None
+        self.written_pid: int | None = None
         self.note: Callable[[str], None] = lambda message: None
 
 
@@ -169,7 +171,11 @@ def _on_sigterm(signum: int, frame: object) -> None:
     # First, so that a second SIGTERM ends the process at once, as without keepwarm.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        writer = threading.Thread(target=finish, name="keepwarm-run-sigterm", daemon=True)
+        # again=True: the signal may have interrupted this thread's own write at exit,
+        # which will never end now; a written document is not written twice.
+        writer = threading.Thread(
+            target=finish, kwargs={"again": True}, name="keepwarm-run-sigterm", daemon=True
+        )
         writer.start()
         writer.join(SIGTERM_REPORT_WAIT)
     except BaseException:  # no thread (interpreter shutdown), SIGINT's KeyboardInterrupt
@@ -177,11 +183,14 @@ def _on_sigterm(signum: int, frame: object) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def finish() -> None:
-    """Write this process's document (once per process)."""
+def finish(*, again: bool = False) -> None:
+    """Write this process's document (once per process). ``again``: even if a write has
+    begun and not ended (the SIGTERM handler's, for the write it interrupted)."""
     pid = os.getpid()
     directory = _directory()
-    if _state.finished_pid == pid or directory is None:
+    if directory is None or _state.written_pid == pid:
+        return
+    if _state.finished_pid == pid and not again:
         return
     _state.finished_pid = pid
     try:
@@ -190,9 +199,10 @@ def finish() -> None:
             stats = subtract(stats, _state.baseline)
         document = process_document(stats, pid)
         target = directory / (_state.token + REPORT_SUFFIX)
-        temporary = directory / f".{_state.token}.tmp"
+        temporary = directory / f".{_state.token}{'.again' if again else ''}.tmp"
         temporary.write_text(json.dumps(document), encoding="utf-8")
         os.replace(temporary, target)
+        _state.written_pid = pid
     except FileNotFoundError:
         pass  # the run directory is gone: keepwarm run ended before this process did
     except Exception as exc:
