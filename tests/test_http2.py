@@ -429,6 +429,53 @@ def test_a_response_read_while_nobody_reads_wakes_its_sleeper(
     conn.release(stream_id)
 
 
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, f"not within 5 s: {what}"
+        time.sleep(0.005)
+
+
+def test_the_sleeper_on_the_oldest_stream_takes_over_reading(
+    h2connection: tuple[h2conn.H2Connection, H2Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the reader leaves, the sleeper whose stream went out first reads next, not
+    the first to fall asleep: its response is likely the next to come in, and it reads
+    it itself instead of waking for it (over HTTP/1.1, the kernel wakes the thread whose
+    socket has data; each hand-over here is one more thread wake per response)."""
+    conn, server = h2connection
+    first = _open_get(conn, server, "/delay/500")  # the reader's
+    older = _open_get(conn, server, "/delay/1500")
+    newer = _open_get(conn, server, "/delay/2500")
+    read_by: dict[int, int] = {}
+    dispatch = conn._dispatch
+
+    def recording(event: Any) -> None:
+        if type(event).__name__ == "StreamEnded":
+            read_by[event.stream_id] = threading.get_ident()
+        dispatch(event)
+
+    monkeypatch.setattr(conn, "_dispatch", recording)
+    waited_by: dict[int, int] = {}
+
+    def wait(stream_id: int) -> None:
+        waited_by[stream_id] = threading.get_ident()
+        conn.response_headers(stream_id, 10)
+        conn.release(stream_id)
+
+    threads = [threading.Thread(target=wait, args=(s,)) for s in (first, newer, older)]
+    threads[0].start()
+    _wait_until(lambda: conn._reading, "the first thread reads")
+    threads[1].start()  # falls asleep first, on the newer stream
+    _wait_until(lambda: len(conn._waiters) == 1, "the newer stream's thread sleeps")
+    threads[2].start()
+    _wait_until(lambda: len(conn._waiters) == 2, "the older stream's thread sleeps")
+    for thread in threads:
+        thread.join(10)
+        assert not thread.is_alive()
+    assert read_by == waited_by  # each response read by the thread that waited for it
+
+
 @pytest.mark.parametrize(
     "field",
     [

@@ -678,6 +678,12 @@ class _Waiter:
         self.woken = False
 
 
+def _stream_age(waiter: _Waiter) -> int:
+    """Lower for an older stream (stream ids grow as requests go out); lowest for a
+    wait on the connection itself (the server's SETTINGS, which come first)."""
+    return -1 if waiter.stream is None else waiter.stream.id
+
+
 class _Turnstile:
     """The connection's lock, and the wakes decided while it was held, given once it is
     let go.
@@ -774,6 +780,12 @@ class H2Connection:
         self._streams: dict[int, _Stream] = {}
         self._out = bytearray(client.data_to_send())
         self._reading = False
+        #: The sleeper woken to take over reading, until it does (or leaves): a thread
+        #: that starts waiting meanwhile sleeps rather than read. The successor went to
+        #: sleep first, so its response is likely the next to arrive and it reads it
+        #: itself; a thread that has just sent its request would read everyone else's
+        #: and wake each of their threads.
+        self._successor: _Waiter | None = None
         self._settings_seen = False
         #: Why the connection can no longer be used (None while it can).
         self._failure: BaseException | None = None
@@ -1140,6 +1152,7 @@ class H2Connection:
         would spend the GIL on nothing). Wakes are given as the lock is let go
         (:class:`_Turnstile`)."""
         deadline = None if timeout is None else _monotonic() + timeout
+        waiter: _Waiter | None = None
         try:
             while True:
                 # What arrived before a stream's error is handed over first (response
@@ -1164,7 +1177,9 @@ class H2Connection:
                         f"the server sent nothing for {timeout:g} s while waiting for {what} "
                         f"(HTTP/2, {self.origin})"
                     )
-                if self._reading:
+                if waiter is not None and self._successor is waiter:
+                    self._successor = None  # woken to read: read
+                if self._reading or self._successor is not None:
                     waiter = _Waiter(ready, stream)
                     self._waiters.append(waiter)
                     self._lock.release()
@@ -1176,14 +1191,21 @@ class H2Connection:
                     continue
                 self._read_turn(left)
         finally:
-            if not self._reading:
-                # Whoever sleeps next takes over reading (or finds its wait over): the
-                # first not woken already, so that a reader is back at the socket without
-                # waiting for the woken to run.
-                for waiter in self._waiters:
-                    if not waiter.woken:
-                        self._lock.wake(waiter)
-                        break
+            if waiter is not None and self._successor is waiter:
+                self._successor = None  # woken to read, and leaving: another reads
+            if not self._reading and self._successor is None:
+                # A sleeper takes over reading (or finds its wait over), so that a reader
+                # is back at the socket without waiting for the woken to run: the one on
+                # the oldest stream, whose response is likely the next to come in (a
+                # response's body after its head, too, which may come in several writes).
+                successor = min(
+                    (sleeper for sleeper in self._waiters if not sleeper.woken),
+                    key=_stream_age,
+                    default=None,
+                )
+                if successor is not None:
+                    self._successor = successor
+                    self._lock.wake(successor)
 
     def _read_turn(self, left: float | None) -> None:
         """Wait (lock released) for the socket, then read, write and wake (lock held)."""
