@@ -781,10 +781,10 @@ class H2Connection:
         self._out = bytearray(client.data_to_send())
         self._reading = False
         #: The sleeper woken to take over reading, until it does (or leaves): a thread
-        #: that starts waiting meanwhile sleeps rather than read. The successor went to
-        #: sleep first, so its response is likely the next to arrive and it reads it
-        #: itself; a thread that has just sent its request would read everyone else's
-        #: and wake each of their threads.
+        #: that starts waiting meanwhile sleeps rather than read. The successor waits on
+        #: the oldest stream, so its response is likely the next to arrive and it reads
+        #: it itself; a thread that has just sent its request would read everyone
+        #: else's and wake each of their threads.
         self._successor: _Waiter | None = None
         self._settings_seen = False
         #: Why the connection can no longer be used (None while it can).
