@@ -36,7 +36,6 @@ from keepwarm._run._report import (
     process_document,
     report_document,
     stats_from_document,
-    subtract,
 )
 from keepwarm._stats import HostStats, Limits, Stats
 from servers import LocalServer
@@ -854,21 +853,6 @@ def test_a_process_document_round_trips_and_merges() -> None:
     assert merged.limits == one.limits
     with pytest.raises(ValueError, match="'hosts' mapping"):
         stats_from_document({"version": 1})
-
-
-def test_subtract_takes_off_what_the_parent_had_at_fork() -> None:
-    before = _stats(**{"https://a:443": {"requests": 4, "connections_opened": 1, "reused": 3}})
-    after = _stats(
-        **{
-            "https://a:443": {"requests": 10, "connections_opened": 2, "reused": 8},
-            "https://c:443": {"requests": 1, "connections_opened": 1},
-        }
-    )
-    own = subtract(after, before)
-    assert own.hosts["https://a:443"].requests == 6
-    assert own.hosts["https://a:443"].connections_opened == 1
-    assert own.hosts["https://c:443"].requests == 1
-    assert subtract(before, before).hosts == {}
 
 
 def test_the_text_report_fits_80_columns() -> None:

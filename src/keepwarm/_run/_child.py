@@ -23,8 +23,9 @@ process's counters to be written there when it ends:
   coverage.py's ``[run] sigterm``: Python runs the handler between bytecodes of the main
   thread, so a SIGTERM that arrives during a long call into C waits for it to return.
 
-A forked child inherits its parent's counters: ``_forked`` keeps a snapshot taken at the
-fork and the child reports only what it did after it, so nothing is counted twice.
+A forked child reports only what it did itself: the transport zeroes a child's counters
+at the fork (``KeepwarmAdapter.reset_after_fork``), and ``_forked`` gives it a token of
+its own, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -40,9 +41,7 @@ from collections.abc import Callable
 from typing import Final
 
 import keepwarm
-from keepwarm._run._report import REPORT_SUFFIX, STARTED_SUFFIX, process_document, subtract
-from keepwarm._session import _transport_class
-from keepwarm._stats import Stats
+from keepwarm._run._report import REPORT_SUFFIX, STARTED_SUFFIX, process_document
 
 __all__ = ["start"]
 
@@ -61,7 +60,6 @@ class _State:
 
     def __init__(self) -> None:
         self.token = ""
-        self.baseline: Stats | None = None
         #: The process whose document a write has begun for, and has been written for.
         self.finished_pid: int | None = None
         self.written_pid: int | None = None
@@ -114,10 +112,6 @@ def start(*, strict: bool, note: Callable[[str], None]) -> None:
     # while the shared sessions still hold their counters.
     atexit.register(finish)
     if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
-        # After the transport's own handler, which a forked child runs first (in the
-        # order registered): it zeroes the child's counters before _forked reads them.
-        # The transport registers it when it is loaded, by the first session: load it.
-        _transport_class()
         os.register_at_fork(after_in_child=_forked)
     if _flag("KEEPWARM_RUN_SIGTERM"):
         _watch_sigterm()
@@ -132,12 +126,8 @@ def start(*, strict: bool, note: Callable[[str], None]) -> None:
 
 
 def _forked() -> None:
-    """In a child just forked: its own token, and its parent's counts as the baseline."""
-    try:
-        _state.baseline = keepwarm.stats()
-    except Exception as exc:  # never in the way of a fork; the counts would be wrong
-        _state.note(f"a forked process could not read its parent's counters ({exc!r})")
-        _state.baseline = None
+    """In a child just forked: a token of its own (its counters start from zero: the
+    transport's own after-fork handler, whichever of the two runs first)."""
     _state.finished_pid = None
     _new_token()
     util = sys.modules.get("multiprocessing.util")
@@ -194,10 +184,7 @@ def finish(*, again: bool = False) -> None:
         return
     _state.finished_pid = pid
     try:
-        stats = keepwarm.stats()
-        if _state.baseline is not None:
-            stats = subtract(stats, _state.baseline)
-        document = process_document(stats, pid)
+        document = process_document(keepwarm.stats(), pid)
         target = directory / (_state.token + REPORT_SUFFIX)
         temporary = directory / f".{_state.token}{'.again' if again else ''}.tmp"
         temporary.write_text(json.dumps(document), encoding="utf-8")

@@ -93,24 +93,6 @@ def stats_from_document(document: Mapping[str, Any]) -> Stats:
     )
 
 
-def subtract(later: Stats, earlier: Stats) -> Stats:
-    """The counts of ``later`` that ``earlier`` had not seen yet: what a forked child did
-    itself, its parent's counts (inherited at ``fork()``) taken off."""
-    hosts: dict[str, HostStats] = {}
-    for origin, h in later.hosts.items():
-        before = earlier.hosts.get(origin)
-        if before is None:
-            hosts[origin] = h
-            continue
-        counts = {name: getattr(h, name) - getattr(before, name) for name in COUNTER_FIELDS}
-        wait = h.pool_wait - before.pool_wait
-        changed = any(counts.values()) or wait > 0
-        if changed:
-            values = {**fields_of(h), **counts, "pool_wait": max(0.0, wait)}
-            hosts[origin] = HostStats(**values)
-    return Stats(hosts=hosts, limits=later.limits, distinct_hosts=len(hosts))
-
-
 def merge_documents(documents: Iterable[Mapping[str, Any]]) -> Stats:
     """Every process's counters as one :class:`Stats` (origins' counts added up)."""
     return merge_stats(stats_from_document(d) for d in documents)
