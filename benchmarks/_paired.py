@@ -23,7 +23,7 @@ def median_interval(values: list[float], resamples: int = 2000) -> tuple[float, 
 
 
 def verdict(interval: tuple[float, float], target: float) -> str:
-    """ "met" when the whole interval is at or below ``target``, "not met" when it is all
-    above, "undecided" when it straddles it (more rounds may decide)."""
+    """The verdict on ``target``: "met" when the whole interval is at or below it, "not
+    met" when it is all above, "undecided" when it straddles it (more rounds may decide)."""
     low, high = interval
     return "met" if high <= target else "not met" if low > target else "undecided"
