@@ -85,7 +85,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Session", "mount", "stats_of", "transports_of"]
 
-_ABSOLUTE_URL: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: A URL with a scheme. A pattern string: re compiles it on first use and keeps it (its
+#: cache), so the import does not pay for a compile (~65 us) that only base_url needs.
+_ABSOLUTE_URL: Final = r"[A-Za-z][A-Za-z0-9+.-]*://"
 _TRANSPORT_MODULE: Final = "keepwarm._upstream.transport"
 _TELEMETRY_MODULE: Final = "keepwarm._telemetry"
 
@@ -506,7 +508,7 @@ class Session(RequestsSessionBase):
         # credentials (headers, auth, cookies) meant for base_url's host. httpx never
         # leaves base_url's host either. Another host takes an absolute URL.
         base_url = self._settings.base_url
-        if base_url is None or _ABSOLUTE_URL.match(url):
+        if base_url is None or re.match(_ABSOLUTE_URL, url):
             return url
         return base_url + url.lstrip("/")
 
