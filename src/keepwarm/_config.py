@@ -24,6 +24,7 @@ from requests.models import PreparedRequest
 from urllib3.util import Timeout as Urllib3Timeout
 from urllib3.util.retry import Retry
 
+from keepwarm._forks import after_fork_in_child
 from keepwarm._retry import RetryPolicy, retry_signature
 from keepwarm._urls import URLProblem, check_http_url, redact_url
 from keepwarm._validate import check_seconds, fail_type, fail_value
@@ -791,8 +792,7 @@ def _after_fork_in_child() -> None:
     _configured_lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(_after_fork_in_child)
 
 
 def reset_configuration() -> None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from keepwarm.__about__ import __version__
 from keepwarm._config import OTEL_METRICS_VARIABLE, otel_metrics_from_environment
 from keepwarm._exceptions import KeepwarmWarning
+from keepwarm._forks import after_fork_in_child
 from keepwarm._guards import warn
 from keepwarm._telemetry import METRICS, HostCounters, live_telemetry
 from keepwarm._urls import DEFAULT_PORTS
@@ -309,8 +310,7 @@ def _after_fork_in_child() -> None:
     _state.lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(_after_fork_in_child)
 
 
 def enable_metrics(meter_provider: MeterProvider | None = None) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import os
 import threading
 from collections.abc import Mapping
 from typing import Any, Final, NoReturn
@@ -36,6 +35,7 @@ from keepwarm._config import (
     resolve_settings,
 )
 from keepwarm._exceptions import SessionConflictError
+from keepwarm._forks import after_fork_in_child
 from keepwarm._lifecycle import untrack
 from keepwarm._session import Session, stats_of
 from keepwarm._stats import Stats, merge_stats
@@ -267,5 +267,4 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(_after_fork_in_child)

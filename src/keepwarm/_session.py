@@ -23,7 +23,6 @@ requests' own request path, which keepwarm copies and trims, lives behind the fe
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import threading
@@ -70,6 +69,7 @@ from keepwarm._exceptions import (
     HeaderOverrideWarning,
     SessionClosedError,
 )
+from keepwarm._forks import after_fork_in_child
 from keepwarm._guards import warn
 from keepwarm._lifecycle import UNTRACKED, Life, track
 from keepwarm._stats import Stats, merge_stats
@@ -724,5 +724,4 @@ def _after_fork_in_child() -> None:
         session._reset_after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(_after_fork_in_child)

@@ -41,6 +41,7 @@ from collections.abc import Callable
 from typing import Final
 
 import keepwarm
+from keepwarm._forks import after_fork_in_child
 from keepwarm._run._report import REPORT_SUFFIX, STARTED_SUFFIX, process_document
 
 __all__ = ["start"]
@@ -111,8 +112,7 @@ def start(*, strict: bool, note: Callable[[str], None]) -> None:
     # Registered after keepwarm's own close_all (at its import): atexit runs this first,
     # while the shared sessions still hold their counters.
     atexit.register(finish)
-    if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
-        os.register_at_fork(after_in_child=_forked)
+    after_fork_in_child(_forked)
     if _flag("KEEPWARM_RUN_SIGTERM"):
         _watch_sigterm()
     util = sys.modules.get("multiprocessing.util")

@@ -19,7 +19,6 @@ import heapq
 import http.client
 import itertools
 import logging
-import os
 import socket
 import sys
 import threading
@@ -44,6 +43,7 @@ from urllib3.util.response import assert_header_parsing
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from keepwarm._deadline import Deadline, current_deadline
+from keepwarm._forks import after_fork_in_child
 from keepwarm._telemetry import METRICS, HostCounters, Timings, attach_timings
 from keepwarm._upstream.hooks import getresponse_hooked
 from keepwarm._upstream.wire import FastHeadersHTTPResponse, PlainHTTPMessage, write_request
@@ -446,8 +446,7 @@ class _Watchdog:
 
 
 _watchdog = _Watchdog()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_watchdog.reset_after_fork)
+after_fork_in_child(_watchdog.reset_after_fork)
 
 
 _VERSION_NAMES: Final = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}

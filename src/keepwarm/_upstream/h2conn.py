@@ -48,7 +48,6 @@ import contextlib
 import functools
 import logging
 import math
-import os
 import re
 import select
 import socket
@@ -74,6 +73,8 @@ from hpack import HeaderTuple, HPACKDecodingError, NeverIndexedHeaderTuple
 from hpack.hpack import decode_integer, encode_integer
 from hpack.huffman_table import decode_huffman
 from hyperframe.frame import DataFrame, RstStreamFrame
+
+from keepwarm._forks import after_fork_in_child
 
 __all__ = [
     "CONNECTION_WINDOW",
@@ -193,8 +194,7 @@ def _after_fork_in_child() -> None:
         conn._forget_after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(_after_fork_in_child)
 
 
 def _copy(error: BaseException) -> BaseException:

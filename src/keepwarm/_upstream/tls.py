@@ -25,6 +25,8 @@ from typing import Final
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.util.ssl_ import create_urllib3_context
 
+from keepwarm._forks import after_fork_in_child
+
 __all__ = [
     "CertType",
     "VerifyType",
@@ -205,8 +207,7 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(_after_fork_in_child)
 
 
 def clear_cache() -> None:

@@ -80,6 +80,7 @@ from keepwarm._deadline import (
     leave_deadline,
 )
 from keepwarm._exceptions import DeadlineExceeded, NoTimeoutWarning, PoolTimeout
+from keepwarm._forks import after_fork_in_child
 from keepwarm._guards import warn
 from keepwarm._stats import Limits, Stats
 from keepwarm._telemetry import METRICS, Telemetry, attach_timings, timings_of
@@ -768,8 +769,7 @@ def _after_fork_in_child() -> None:
         adapter.reset_after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+after_fork_in_child(_after_fork_in_child)
 
 
 def _upstream_name(pool: type) -> str:
