@@ -29,7 +29,6 @@ LAYERS: dict[str, int] = {
     "_exceptions": 0,
     "_validate": 0,
     "_values": 0,
-    "_lazy": 0,
     "_forks": 0,
     "_retry": 0,
     "_config": 0,

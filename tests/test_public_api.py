@@ -117,7 +117,7 @@ def test_the_transport_stack_loads_with_the_first_session(first_use: str) -> Non
 
 
 def test_every_public_name_loads_from_the_module_it_is_listed_under() -> None:
-    assert set(keepwarm._ON_DEMAND) == set(keepwarm.__all__) - {"__version__"}
+    assert set(keepwarm._ON_DEMAND) == set(keepwarm.__all__)
     for name, module in keepwarm._ON_DEMAND.items():
         source = importlib.import_module(f"keepwarm.{module}")
         assert getattr(keepwarm, name) is getattr(source, name), name

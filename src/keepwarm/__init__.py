@@ -13,13 +13,15 @@ Public API (everything else is private)::
     keepwarm.enable_metrics()         # OpenTelemetry metrics (or KEEPWARM_OTEL_METRICS=1)
 """
 
+import importlib as _importlib
 import logging as _logging
+from collections.abc import Callable as _Callable
+from collections.abc import Mapping as _Mapping
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-
-from keepwarm.__about__ import __version__
-from keepwarm._lazy import on_demand as _on_demand
+from typing import Any as _Any
 
 if _TYPE_CHECKING:
+    from keepwarm.__about__ import __version__
     from keepwarm._config import (
         DEFAULT_POOL_CONNECTIONS,
         DEFAULT_POOL_MAXSIZE,
@@ -65,6 +67,7 @@ _logging.getLogger("keepwarm").addHandler(_logging.NullHandler())
 #: The first name used loads what it needs: ``keepwarm.Session`` costs what ``import
 #: keepwarm`` used to (docs/PERFORMANCE.md, issue 16).
 _ON_DEMAND: dict[str, str] = {
+    "__version__": "__about__",
     **dict.fromkeys(
         (
             "DEFAULT_POOL_CONNECTIONS",
@@ -105,6 +108,27 @@ _ON_DEMAND: dict[str, str] = {
     "Timings": "_telemetry",
     "share_cookies": "_upstream.cookies",
 }
+
+
+def _on_demand(
+    package: str, names: _Mapping[str, str], namespace: dict[str, _Any]
+) -> _Callable[[str], _Any]:
+    """The ``__getattr__`` of ``package`` (this one, and ``keepwarm._probe``): each name in
+    ``names`` from the submodule it maps to (relative to ``package``), stored in
+    ``namespace`` (the package's ``globals()``) once loaded, so the next use is a plain
+    lookup; any other name raises AttributeError, as usual. Defined here rather than in a
+    module of its own: each module a program loads costs it about 0.33 M instructions of
+    the import system's own work (docs/PERFORMANCE.md, issue 16)."""
+
+    def __getattr__(name: str) -> _Any:
+        module = names.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(_importlib.import_module(f"{package}.{module}"), name)
+        namespace[name] = value
+        return value
+
+    return __getattr__
 
 
 __getattr__ = _on_demand(__name__, _ON_DEMAND, globals())

@@ -28,7 +28,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Final, TextIO
 
-from keepwarm._lazy import on_demand
+from keepwarm import _on_demand as on_demand
 from keepwarm._probe._options import (
     DEFAULT_REQUESTS,
     DEFAULT_TIMEOUT,
