@@ -6,8 +6,11 @@ included (pure logic, no network)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import h2.connection
+import h2.exceptions
 import hpack
 import pytest
 from hpack import HeaderTuple, NeverIndexedHeaderTuple
@@ -326,3 +329,85 @@ def test_a_table_size_update_makes_a_remembered_block_decode_again() -> None:
     for decoder in (ours, theirs):
         with pytest.raises(hpack.InvalidTableIndex):
             decoder.decode(refers, raw=True)
+
+
+def _client_pair(lean: bool) -> Any:
+    """A keepwarm client connection past its preface; ``lean`` False sends headers with
+    h2's own ``send_headers`` (what ``_Client.send_headers`` must match)."""
+    client = h2conn._Client(config=h2conn._CONFIG)
+    client.encoder = RequestFieldEncoder()  # type: ignore[assignment]
+    if not lean:
+        client.send_headers = functools.partial(  # type: ignore[method-assign]
+            h2.connection.H2Connection.send_headers, client
+        )
+    client.initiate_connection()
+    client.data_to_send()
+    return client
+
+
+def _stream_state(client: Any, stream_id: int) -> tuple[Any, ...]:
+    stream = client.streams[stream_id]
+    return (
+        stream.state_machine.state,
+        stream.state_machine.client,
+        stream.state_machine.headers_sent,
+        stream._authority,
+        stream.request_method,
+        stream.outbound_flow_control_window,
+        stream.inbound_flow_control_window,
+        client.state_machine.state,
+        client.highest_outbound_stream_id,
+        client.open_outbound_streams,
+    )
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(fields, max_size=12),
+    st.sampled_from([b"GET", b"HEAD", b"POST"]),
+    st.booleans(),
+    st.integers(min_value=0, max_value=3),
+    st.sampled_from([None, 40, 16384]),
+)
+def test_request_headers_are_sent_as_by_h2(
+    items: list[tuple[bytes, bytes, bool]],
+    method: bytes,
+    end_stream: bool,
+    earlier: int,
+    frame_size: int | None,
+) -> None:
+    """``_Client.send_headers`` queues the same bytes as h2's own and leaves h2's stream and
+    connection in the same state, the stream's method and authority included (h2 reads
+    the method to know that a HEAD response has no body); a block longer than a frame
+    takes h2's path (CONTINUATION frames)."""
+    headers = [
+        (b":method", method),
+        (b":scheme", b"https"),
+        (b":authority", b"example.com"),
+        (b":path", b"/"),
+        *_headers(items),
+    ]
+    sent: list[tuple[bytes, tuple[Any, ...]]] = []
+    for lean in (True, False):
+        client = _client_pair(lean)
+        if frame_size is not None:
+            client.max_outbound_frame_size = frame_size
+        stream_id = 1
+        for _ in range(earlier):  # streams opened before, still open
+            client.send_headers(stream_id, headers, end_stream=False)
+            stream_id = client.get_next_available_stream_id()
+        client.data_to_send()
+        client.send_headers(stream_id, headers, end_stream=end_stream)
+        sent.append((bytes(client.data_to_send()), _stream_state(client, stream_id)))
+    assert sent[0] == sent[1]
+
+
+def test_request_headers_past_the_servers_stream_limit_fail_as_in_h2() -> None:
+    for lean in (True, False):
+        client = _client_pair(lean)
+        client.remote_settings.max_concurrent_streams = 1
+        client.remote_settings.acknowledge()  # in force, as once received
+        client.send_headers(1, [(b":method", b"POST"), (b":path", b"/")], end_stream=False)
+        with pytest.raises(h2.exceptions.TooManyStreamsError, match="Max outbound streams is 1"):
+            client.send_headers(3, [(b":method", b"GET"), (b":path", b"/")], end_stream=True)
+        assert 3 not in client.streams
