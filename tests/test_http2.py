@@ -639,6 +639,31 @@ def test_a_body_of_unknown_length_is_handed_over_as_it_arrives(
         assert waited < 1.5
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_read_timeout_is_between_arrivals_not_for_the_whole_body(
+    h2_server: Callable[..., H2Server],
+    h1_tls_server: H2Server,
+    h2session: Callable[..., keepwarm.Session],
+    plain: Any,
+    stream: bool,
+) -> None:
+    # A reader asleep until the whole body (or the read's amount) has come is not woken
+    # for each DATA frame; its read timeout still runs from the last bytes that came, as
+    # over HTTP/1.1: a body that trickles in with pauses under the timeout is read whole,
+    # however long it takes (one ``raw.read()`` of it, or ``.content``); a pause over it
+    # fails the read.
+    for client, server in ((h2session(max_retries=0), h2_server()), (plain, h1_tls_server)):
+        url = f"{server.url}/stream/5?pause=250"
+        if stream:
+            with client.get(url, stream=True, timeout=(5, 0.6)) as r:
+                body = r.raw.read()  # one read of the whole body
+        else:
+            body = client.get(url, timeout=(5, 0.6)).content
+        assert body.count(b"chunk") == 5
+        with pytest.raises(requests.exceptions.ConnectionError):  # ReadTimeoutError inside
+            client.get(f"{server.url}/stream/2?pause=1500", timeout=(5, 0.6)).content  # noqa: B018
+
+
 def test_a_reader_that_keeps_up_gets_a_wider_window(
     h2_server: Callable[..., H2Server], h2session: Callable[..., keepwarm.Session]
 ) -> None:

@@ -715,8 +715,10 @@ class _Client(h2.connection.H2Connection):
 
 class _Stream:
     __slots__ = (
+        "buffered",
         "consumed",
         "data",
+        "data_at",
         "ended",
         "error",
         "headers",
@@ -734,6 +736,9 @@ class _Stream:
         #: The response's header block, (name, value) bytes pairs with pseudo-headers.
         self.headers: list[tuple[bytes, bytes]] | None = None
         self.data: collections.deque[bytes] = collections.deque()
+        #: Bytes in ``data``, and when the last of them came (``_monotonic``).
+        self.buffered = 0
+        self.data_at = 0.0
         #: Bytes consumed since the stream's window was last credited.
         self.consumed = 0
         #: The stream's window: STREAM_WINDOW, doubled while its reader keeps up.
@@ -761,6 +766,11 @@ class _Waiter:
         self.gate.acquire()
         #: Its wake is queued or given (never twice: a gate is released once).
         self.woken = False
+
+
+def _has_bytes(stream: _Stream, want: int) -> bool:
+    """Whether ``want`` bytes of the stream's body have come, or its end."""
+    return stream.ended or stream.buffered >= want
 
 
 def _stream_age(waiter: _Waiter) -> int:
@@ -1064,6 +1074,7 @@ class H2Connection:
             if stream.ended and stream.error is None:
                 body = b"".join(stream.data)
                 stream.data.clear()
+                stream.buffered = 0
             return stream.headers, body
 
     def read(
@@ -1073,20 +1084,43 @@ class H2Connection:
         the body ended: ``b""`` then; with ``fill``, ``amount`` bytes unless the body ends
         first (a body of known length read as HTTP/1.1's buffered reader reads it; a body
         of unknown length, a stream of events say, is handed over as it arrives, as
-        urllib3 hands over an HTTP/1.1 chunked body). ``timeout`` bounds each wait."""
+        urllib3 hands over an HTTP/1.1 chunked body). ``timeout`` bounds each wait: the
+        read fails once nothing has come for that long."""
         with self._lock:
             stream = self._stream(stream_id)
             parts: list[bytes] = []
             left = -1 if amount is None else amount
             while left:
-                if not stream.data and not stream.ended:
-                    stream.starved = True
-                self._wait_for(
-                    lambda: bool(stream.data) or stream.ended, timeout, "the response body", stream
-                )
+                if fill or amount is None:
+                    # Asleep until ``left`` bytes (the whole body, for None) have come, or
+                    # the end: not woken for each DATA frame to take it and sleep again (a
+                    # server that ends the stream with an empty DATA frame, as hypercorn
+                    # does, wakes a small body's reader once instead of twice). At most half
+                    # the stream's window: the server can send that much before any credit
+                    # goes back (what was consumed and not yet credited is under a quarter).
+                    want = stream.window // 2 if left < 0 else min(left, stream.window // 2)
+                    if stream.buffered < want and not stream.ended:
+                        stream.starved = True
+                        self._wait_for(
+                            functools.partial(_has_bytes, stream, want),
+                            timeout,
+                            "the response body",
+                            stream,
+                            arrivals=True,
+                        )
+                else:
+                    if not stream.data and not stream.ended:
+                        stream.starved = True
+                    self._wait_for(
+                        lambda: bool(stream.data) or stream.ended,
+                        timeout,
+                        "the response body",
+                        stream,
+                    )
                 if amount is None:
                     data = b"".join(stream.data)
                     stream.data.clear()
+                    stream.buffered = 0
                 else:
                     data = self._take(stream, left)
                     left -= len(data)
@@ -1193,9 +1227,11 @@ class H2Connection:
         chunk = stream.data.popleft() if stream.data else b""
         if len(chunk) > amount:
             stream.data.appendleft(chunk[amount:])
-            return chunk[:amount]
-        while stream.data and len(chunk) + len(stream.data[0]) <= amount:
-            chunk += stream.data.popleft()
+            chunk = chunk[:amount]
+        else:
+            while stream.data and len(chunk) + len(stream.data[0]) <= amount:
+                chunk += stream.data.popleft()
+        stream.buffered -= len(chunk)
         return chunk
 
     def _consumed(self, stream: _Stream, size: int) -> None:
@@ -1227,9 +1263,13 @@ class H2Connection:
         timeout: float | None,
         what: str,
         stream: _Stream | None = None,
+        *,
+        arrivals: bool = False,
     ) -> None:
         """Wait, holding ``self._lock`` (released while asleep), until ``ready()``; raise
-        the stream's error, the connection's failure, or :class:`H2ReadTimeout`.
+        the stream's error, the connection's failure, or :class:`H2ReadTimeout`. With
+        ``arrivals``, the timeout runs from the last bytes that came for ``stream``
+        (``data_at``), as a wait for each arrival would time out.
 
         One thread at a time reads; the others sleep, each on a gate of its own, and
         the reader wakes only those whose wait is over after each read, then, when it
@@ -1257,6 +1297,11 @@ class H2Connection:
                     self._wake()
                     continue
                 left = None if deadline is None else deadline - _monotonic()
+                if left is not None and left <= 0 and arrivals:
+                    assert stream is not None and timeout is not None and deadline is not None
+                    if stream.data_at + timeout > deadline:
+                        deadline = stream.data_at + timeout
+                        continue
                 if left is not None and left <= 0:
                     raise H2ReadTimeout(
                         f"the server sent nothing for {timeout:g} s while waiting for {what} "
@@ -1419,6 +1464,8 @@ class H2Connection:
                 stream.consumed += padding
             if event.data:
                 stream.data.append(event.data)
+                stream.buffered += len(event.data)
+                stream.data_at = _monotonic()
         elif kind is h2.events.ResponseReceived:
             stream = self._streams.get(event.stream_id)
             if stream is not None and not self._malformed_head(event, trailers=False):
