@@ -736,7 +736,8 @@ class _Stream:
         #: The response's header block, (name, value) bytes pairs with pseudo-headers.
         self.headers: list[tuple[bytes, bytes]] | None = None
         self.data: collections.deque[bytes] = collections.deque()
-        #: Bytes in ``data``, and when the last of them came (``_monotonic``).
+        #: Bytes in ``data``; when the last of them came (``_monotonic``), noted while
+        #: ``starved`` (what a waiting reader's timeout runs from).
         self.buffered = 0
         self.data_at = 0.0
         #: Bytes consumed since the stream's window was last credited.
@@ -1465,7 +1466,8 @@ class H2Connection:
             if event.data:
                 stream.data.append(event.data)
                 stream.buffered += len(event.data)
-                stream.data_at = _monotonic()
+                if stream.starved:  # a reader waits (or waited) for it: see _wait_for
+                    stream.data_at = _monotonic()
         elif kind is h2.events.ResponseReceived:
             stream = self._streams.get(event.stream_id)
             if stream is not None and not self._malformed_head(event, trailers=False):
