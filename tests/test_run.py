@@ -319,7 +319,7 @@ def test_an_asgi_server_with_spawned_workers(
     assert all(b.split(" ", 1)[1] == "{} {}\n" for b in bodies)  # no cookie, anywhere
     document = _report(report)
     # Which processes reported first: a count short by a worker's requests then says why.
-    assert document["processes"] == {"started": 2, "reported": 2, "unreadable": 0}
+    assert document["processes"] == {"started": 2, "reported": 2, "unreadable": 0}, stderr.decode()
     assert tls_server.requests_handled == 30 == document["requests"]
     assert document["connections_opened"] == tls_server.connections_accepted <= 2 * 2
 
@@ -744,6 +744,38 @@ def test_sigterm_after_the_write_at_exit_keeps_what_was_written(
     document = _report(report)
     assert document["processes"] == {"started": 1, "reported": 1, "unreadable": 0}
     assert document["requests"] == tls_server.requests_handled == 1
+
+
+def test_with_sigterm_writing_the_report_imports_nothing(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """SIGTERM can interrupt the main thread inside an import, holding that module's lock:
+    the handler's writer must not need one. hypercorn's terminated worker was interrupted
+    in its own report's first import of statistics (for the percentiles) and ended
+    unreported after the writer's wait. Without --sigterm, the report still loads it on
+    demand (not at keepwarm's import)."""
+    program = tmp_path / "imports.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import json, sys, requests
+            requests.get(sys.argv[1]).raise_for_status()
+            requests.get(sys.argv[1]).raise_for_status()  # two samples: percentiles
+            from keepwarm._run import _child
+            before = set(sys.modules)
+            _child.finish()
+            print(json.dumps(sorted(set(sys.modules) - before)))
+            """
+        )
+    )
+    env = _env(ca_bundle)
+    loaded = {}
+    for options in ([], ["--sigterm"]):
+        done = _kw_run([*options, sys.executable, str(program), tls_server.url], env)
+        assert done.returncode == 0, done.stderr.decode()
+        loaded[bool(options)] = json.loads(done.stdout)
+    assert "statistics" in loaded[False]
+    assert loaded[True] == []
 
 
 def test_sigterm_ends_the_process_even_if_its_report_cannot_be_written(

@@ -153,6 +153,13 @@ def _watch_sigterm() -> None:
         return
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return
+    # The handler's writer must import nothing. SIGTERM can land while this thread is in
+    # the middle of an import, holding that module's lock: a first report (at exit, say)
+    # imports statistics (with decimal's C module) for the percentiles, and a writer that
+    # needed that module waited on the lock until SIGTERM_REPORT_WAIT ran out, and the
+    # process ended unreported (hypercorn's terminated worker, tests/test_run.py).
+    import statistics  # noqa: F401
+
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
