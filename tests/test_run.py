@@ -632,6 +632,45 @@ def test_sigterm_lets_a_terminated_worker_report_and_still_end_it(
     assert document["connections_opened"] == tls_server.connections_accepted
 
 
+def test_a_second_sigterm_during_the_write_waits_for_it(
+    tls_server: LocalServer, ca_bundle: str, tmp_path: pathlib.Path
+) -> None:
+    """hypercorn's master sends a worker two SIGTERMs a fraction of a millisecond apart
+    (Process.terminate(), then multiprocessing's exit terminating daemonic children):
+    the second, landing during the report's write, must not end the process halfway
+    through it. The process still ends by SIGTERM, its request counted."""
+    program = tmp_path / "twice.py"
+    program.write_text(
+        textwrap.dedent(
+            """
+            import os, signal, sys, time
+            import requests, keepwarm
+
+            counters = keepwarm.stats
+
+            def second_sigterm_then_counters():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)  # delivered by now, to whichever thread
+                return counters()
+
+            requests.get(sys.argv[1]).raise_for_status()
+            keepwarm.stats = second_sigterm_then_counters
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(60)
+            print("not reached", flush=True)
+            """
+        )
+    )
+    report = tmp_path / "report.json"
+    command = [sys.executable, str(program), tls_server.url]
+    kept = _kw_run(["--sigterm", "--report", str(report), *command], _env(ca_bundle))
+    assert kept.returncode == 128 + signal.SIGTERM, kept.stderr.decode()
+    assert kept.stdout == b""
+    document = _report(report)
+    assert document["processes"] == {"started": 1, "reported": 1, "unreadable": 0}
+    assert document["requests"] == tls_server.requests_handled == 1
+
+
 def test_sigterm_leaves_a_programs_own_sigterm_handling_alone(
     ca_bundle: str, tmp_path: pathlib.Path
 ) -> None:
@@ -783,8 +822,9 @@ def test_sigterm_ends_the_process_even_if_its_report_cannot_be_written(
 ) -> None:
     """The report is written by another thread, waited for SIGTERM_REPORT_WAIT at most:
     code interrupted while holding a lock the report needs cannot keep the process from
-    ending by SIGTERM. Meanwhile SIGTERM has its default action again (a second one
-    would end the process at once)."""
+    ending by SIGTERM. Meanwhile SIGTERM is ignored: a second one (sent here from the
+    stuck writer) waits for the same bounded write, and the process still ends by
+    SIGTERM."""
     program = tmp_path / "stuck.py"
     program.write_text(
         textwrap.dedent(
@@ -793,8 +833,9 @@ def test_sigterm_ends_the_process_even_if_its_report_cannot_be_written(
             import requests, keepwarm
 
             def stuck():
-                default = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-                print("writing; SIGTERM default again:", default, flush=True)
+                ignored = signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+                print("writing; SIGTERM ignored meanwhile:", ignored, flush=True)
+                os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(60)
 
             keepwarm.stats = stuck
@@ -808,7 +849,7 @@ def test_sigterm_ends_the_process_even_if_its_report_cannot_be_written(
     kept = _kw_run(["--sigterm", sys.executable, str(program)], _env(ca_bundle))
     elapsed = time.monotonic() - started
     assert kept.returncode == 128 + signal.SIGTERM, kept.stderr.decode()
-    assert kept.stdout == b"writing; SIGTERM default again: True\n"
+    assert kept.stdout == b"writing; SIGTERM ignored meanwhile: True\n"
     assert "processes: none reported" in kept.stderr.decode()
     assert SIGTERM_REPORT_WAIT <= elapsed < SIGTERM_REPORT_WAIT + 30
 

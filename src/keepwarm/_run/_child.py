@@ -165,8 +165,12 @@ def _watch_sigterm() -> None:
 
 def _on_sigterm(signum: int, frame: object) -> None:
     """Write the document, then end the process by SIGTERM, as it would have ended."""
-    # First, so that a second SIGTERM ends the process at once, as without keepwarm.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # A second SIGTERM during the write waits for it too (bounded by SIGTERM_REPORT_WAIT):
+    # hypercorn's master sends two at once (Process.terminate(), then multiprocessing's
+    # exit terminates its daemonic workers again), and with the default action back the
+    # second ended the worker mid-write, unreported. Ignored, not blocked: with the
+    # default action, a SIGTERM delivered to any other thread would end the process.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         # again=True: the signal may have interrupted this thread's own write at exit,
         # which will never end now; a written document is not written twice.
@@ -177,6 +181,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
         writer.join(SIGTERM_REPORT_WAIT)
     except BaseException:  # no thread (interpreter shutdown), SIGINT's KeyboardInterrupt
         pass  # in the join: the process ends by SIGTERM regardless, as it would have
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 
 
