@@ -15,12 +15,13 @@ Public API (everything else is private)::
 
 import importlib as _importlib
 import logging as _logging
-from collections.abc import Callable as _Callable
-from collections.abc import Mapping as _Mapping
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
 
 if _TYPE_CHECKING:
+    from collections.abc import Callable as _Callable
+    from collections.abc import Mapping as _Mapping
+    from typing import Any as _Any
+
     from keepwarm.__about__ import __version__
     from keepwarm._config import (
         DEFAULT_POOL_CONNECTIONS,
@@ -111,8 +112,8 @@ _ON_DEMAND: dict[str, str] = {
 
 
 def _on_demand(
-    package: str, names: _Mapping[str, str], namespace: dict[str, _Any]
-) -> _Callable[[str], _Any]:
+    package: str, names: "_Mapping[str, str]", namespace: "dict[str, _Any]"
+) -> "_Callable[[str], _Any]":
     """The ``__getattr__`` of ``package`` (this one, and ``keepwarm._probe``): each name in
     ``names`` from the submodule it maps to (relative to ``package``), stored in
     ``namespace`` (the package's ``globals()``) once loaded, so the next use is a plain
@@ -120,7 +121,7 @@ def _on_demand(
     module of its own: each module a program loads costs it about 0.33 M instructions of
     the import system's own work (docs/PERFORMANCE.md, issue 16)."""
 
-    def __getattr__(name: str) -> _Any:
+    def __getattr__(name: str) -> "_Any":
         module = names.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
