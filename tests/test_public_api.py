@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pathlib
+import pickle
 import re
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import sys
 import pytest
 
 import keepwarm
+from keepwarm.bench._engine import LocalServer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCUMENTED = (ROOT / "README.md").read_text() + (ROOT / "docs" / "api.md").read_text()
@@ -114,6 +116,108 @@ def test_the_transport_stack_loads_with_the_first_session(first_use: str) -> Non
     assert not _TRANSPORT_STACK & imported
     used = _modules_loaded_by(f"import requests, keepwarm\n{first_use}")
     assert used >= _TRANSPORT_STACK
+
+
+#: What the first session (or transport) loads, not ``from keepwarm import Session``: the
+#: request path's own modules, bound by ``_session.load_machinery`` (issue 16).
+_SESSION_MACHINERY = {
+    "keepwarm._guards",
+    "keepwarm._lifecycle",
+    "keepwarm._exceptions",
+    "keepwarm._deadline",
+    "keepwarm._retry",
+    "keepwarm._urls",
+    "keepwarm._upstream.cookies",
+    "keepwarm._upstream.environment",
+    "keepwarm._upstream.prepare",
+}
+
+
+def test_the_request_path_loads_with_the_first_session_and_the_hooks_with_keepwarm() -> None:
+    imported = _modules_loaded_by("import requests\nfrom keepwarm import Session, mount")
+    assert not _SESSION_MACHINERY & imported
+    # Captured before a mock or a tracer can replace requests' functions (issue 12).
+    assert "keepwarm._upstream.hooks" in imported
+    assert _modules_loaded_by("import keepwarm\nkeepwarm.Session().close()") >= _SESSION_MACHINERY
+
+
+#: Run in a fresh interpreter by each way a session can first come to exist: whatever
+#: the request path uses must be there, though nothing loaded it before.
+_EXERCISE = """
+import pickle, sys, warnings
+import requests, keepwarm
+url = sys.argv[1]
+machinery = [m for m in sys.argv[2].split(",") if m in sys.modules]
+assert not machinery, machinery
+
+
+def exercise(session):
+    assert session.get(url + "/cookies/set?flavour=oat").status_code == 200
+    assert session.get(url + "/cookies").json() == {"flavour": "oat"}
+    assert session.get(url + "/redirect?to=/echo").json()["path"] == "/echo"
+    assert session.get(url + "/echo", params={"q": "1"}).json()["query"] == {"q": "1"}
+    assert session.post(url + "/echo", data=b"body").json()["body"] == "body"
+    assert session.get(url + "/status/503").status_code == 503
+
+
+how = sys.argv[3]
+if how == "Session":
+    with keepwarm.Session(timeout=keepwarm.Timeout(5, total=10)) as session:
+        exercise(session)
+        session.headers["X-Team"] = "a"
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            session.get(url + "/echo", headers={"X-Team": "b"})
+        assert [w.category for w in seen] == [keepwarm.HeaderOverrideWarning], seen
+    try:
+        session.get(url + "/echo")
+    except keepwarm.SessionClosedError as exc:
+        assert "closed" in str(exc)
+    else:
+        raise AssertionError("a closed session sent a request")
+elif how == "unpickled":
+    with pickle.loads(sys.stdin.buffer.read()) as session:
+        exercise(session)
+elif how == "mount":
+    with keepwarm.mount(requests.Session(), max_retries=2) as session:
+        exercise(session)
+        # A total timeout given to a plain session's call: the transport keeps it.
+        within = keepwarm.Timeout(5, total=10)
+        assert session.get(url + "/echo", timeout=within).json()["path"] == "/echo"
+elif how == "install":
+    keepwarm.install()
+    try:
+        assert requests.get(url + "/cookies/set?flavour=oat").status_code == 200
+        assert requests.get(url + "/cookies").json() == {}
+        assert requests.post(url + "/echo", data=b"body").json()["body"] == "body"
+    finally:
+        keepwarm.uninstall()
+elif how == "shared":
+    exercise(keepwarm.session("fresh"))
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("how", ["Session", "unpickled", "mount", "install", "shared"])
+def test_each_way_a_session_first_exists_loads_what_its_requests_use(
+    how: str, http_server: LocalServer
+) -> None:
+    """The request path's modules load with the first session (``load_machinery``). A
+    session that came to exist another way than ``__init__`` (unpickled, or the per-call
+    sessions of ``install()``), or a transport mounted on a plain ``requests.Session``,
+    finds them loaded too: each runs in an interpreter that loaded nothing else first."""
+    pickled = b""
+    if how == "unpickled":
+        with keepwarm.Session(guards=False) as session:
+            pickled = pickle.dumps(session)
+    done = subprocess.run(
+        [sys.executable, "-c", _EXERCISE, http_server.url, ",".join(_SESSION_MACHINERY), how],
+        input=pickled,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split() == ["ok"]
 
 
 def test_every_public_name_loads_from_the_module_it_is_listed_under() -> None:

@@ -25,8 +25,6 @@ from urllib3.util import Timeout as Urllib3Timeout
 from urllib3.util.retry import Retry
 
 from keepwarm._forks import after_fork_in_child
-from keepwarm._retry import RetryPolicy, retry_signature
-from keepwarm._urls import URLProblem, check_http_url, redact_url
 from keepwarm._validate import check_seconds, fail_type, fail_value
 from keepwarm._values import Frozen
 
@@ -368,6 +366,10 @@ def _retries(setting: str, value: object) -> Retry:
     if value == 0:
         # What requests does for max_retries=0: no retry of any kind.
         return Retry(0, read=False)
+    # _retry and _urls (and _deadline, which _retry needs) load when a setting needs
+    # them, not with ``import keepwarm`` (issue 16).
+    from keepwarm._retry import RetryPolicy
+
     return RetryPolicy(total=value)
 
 
@@ -376,6 +378,8 @@ def _base_url(setting: str, value: object) -> str | None:
         return None
     if not isinstance(value, str):
         fail_type(setting, value, "a URL string such as 'https://api.example.com/v1/'")
+    from keepwarm._urls import URLProblem, check_http_url, redact_url
+
     # Shown without its password, token or query values (a base URL may carry them).
     shown = redact_url(value)
     try:
@@ -629,6 +633,8 @@ def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[
             value = parse(raw)
             found[setting] = _VALIDATORS[setting](setting, value)
         except (TypeError, ValueError) as exc:
+            from keepwarm._urls import redact_url
+
             shown = redact_url(raw) if setting == "base_url" else raw
             raise ValueError(
                 f"environment variable {var}={shown!r} is not valid: expected {looks_like} ({exc})"
@@ -705,13 +711,17 @@ class Settings(Frozen):
                 "combined with pool_block=True; give pool_maxsize a number to cap the "
                 "connections, or set pool_block=False"
             )
+        if max_retries is None:
+            from keepwarm._retry import RetryPolicy
+
+            max_retries = RetryPolicy()
         set_field = object.__setattr__
         set_field(self, "timeout", timeout)
         set_field(self, "pool_connections", pool_connections)
         set_field(self, "pool_maxsize", pool_maxsize)
         set_field(self, "pool_block", pool_block)
         set_field(self, "pool_timeout", pool_timeout)
-        set_field(self, "max_retries", RetryPolicy() if max_retries is None else max_retries)
+        set_field(self, "max_retries", max_retries)
         set_field(self, "base_url", base_url)
         set_field(self, "telemetry", telemetry)
         set_field(self, "keepalive_expiry", keepalive_expiry)
@@ -735,6 +745,8 @@ class Settings(Frozen):
         for name in _SETTINGS_FIELDS:
             value = getattr(self, name)
             if name == "base_url" and value is not None:
+                from keepwarm._urls import redact_url
+
                 value = redact_url(value)
             parts.append(f"{name}={value!r}")
         return f"Settings({', '.join(parts)})"
@@ -742,6 +754,8 @@ class Settings(Frozen):
     def comparable(self, name: str) -> object:
         value = getattr(self, name)
         if isinstance(value, Retry):
+            from keepwarm._retry import retry_signature
+
             return retry_signature(value)
         return value
 
@@ -809,5 +823,7 @@ def resolve_settings(overrides: Mapping[str, Any], where: str) -> Settings:
         merged.update(_configured)
     merged.update(explicit)
     if "max_retries" not in merged:
+        from keepwarm._retry import RetryPolicy
+
         merged["max_retries"] = RetryPolicy()
     return Settings(**merged)

@@ -64,27 +64,72 @@ from keepwarm._config import (
     urllib3_timeout,
     validate,
 )
-from keepwarm._deadline import enter_deadline, leave_deadline
-from keepwarm._exceptions import (
-    ConcurrentMutationWarning,
-    HeaderOverrideWarning,
-    SessionClosedError,
-)
 from keepwarm._forks import after_fork_in_child
-from keepwarm._guards import warn
-from keepwarm._lifecycle import UNTRACKED, Life, track
 from keepwarm._stats import Stats, merge_stats
-from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
-from keepwarm._upstream.environment import EnvironmentSnapshot
+
+# hooks captures requests' and urllib3's own functions, to tell when a tool has replaced
+# them: it loads with keepwarm, before a test's mock or a tracer can replace them.
 from keepwarm._upstream.hooks import REQUESTS_SEND, REQUESTS_SESSION
-from keepwarm._upstream.prepare import SessionHeaders
 from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_fork
-from keepwarm._urls import redact_url
+from keepwarm._upstream.session import load_machinery as _load_upstream_machinery
 
 if TYPE_CHECKING:
+    # Bound by load_machinery() below, at run time.
+    from keepwarm._deadline import enter_deadline, leave_deadline
+    from keepwarm._exceptions import (
+        ConcurrentMutationWarning,
+        HeaderOverrideWarning,
+        SessionClosedError,
+    )
+    from keepwarm._guards import warn
+    from keepwarm._lifecycle import UNTRACKED, Life, track
+    from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
+    from keepwarm._upstream.environment import EnvironmentSnapshot
+    from keepwarm._upstream.prepare import SessionHeaders
     from keepwarm._upstream.transport import KeepwarmAdapter
+    from keepwarm._urls import redact_url
 
-__all__ = ["Session", "mount", "stats_of", "transports_of"]
+__all__ = ["Session", "load_machinery", "mount", "stats_of", "transports_of"]
+
+_machinery_loaded = False
+
+
+def load_machinery() -> None:
+    """Import what a live session uses and bind it here, once: the guards and the
+    lifecycle tracking, cookies, the environment snapshot, request preparation, the
+    total-timeout deadline, keepwarm's exceptions (and, through
+    ``_upstream.session.load_machinery``, the same for requests' copied request path).
+
+    Called by every way a session comes to exist (``__init__``, unpickling; the
+    per-call sessions of ``_sharing_transport`` ride a session that did), before
+    anything else they do; ``Session``'s methods run only on a
+    session, so they always find the names bound. Defining the class needs none of it,
+    and importing it was a third of what ``from keepwarm import Session`` added to
+    ``import requests`` (issue 16, docs/PERFORMANCE.md); a program that imports keepwarm
+    and sends nothing on a given run (a command-line tool's ``--help``) need not pay it,
+    and one that makes a session pays it there instead. Idempotent, and safe from several
+    threads (the imports take the import lock; every thread binds the same objects)."""
+    global _machinery_loaded, enter_deadline, leave_deadline, warn, UNTRACKED, Life, track
+    global ConcurrentMutationWarning, HeaderOverrideWarning, SessionClosedError
+    global ThreadSafeCookieJar, scope_cookies, EnvironmentSnapshot, SessionHeaders, redact_url
+    if _machinery_loaded:
+        return
+    _load_upstream_machinery()
+    from keepwarm._deadline import enter_deadline, leave_deadline
+    from keepwarm._exceptions import (
+        ConcurrentMutationWarning,
+        HeaderOverrideWarning,
+        SessionClosedError,
+    )
+    from keepwarm._guards import warn
+    from keepwarm._lifecycle import UNTRACKED, Life, track
+    from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
+    from keepwarm._upstream.environment import EnvironmentSnapshot
+    from keepwarm._upstream.prepare import SessionHeaders
+    from keepwarm._urls import redact_url
+
+    _machinery_loaded = True
+
 
 _TRANSPORT_MODULE: Final = "keepwarm._upstream.transport"
 _TELEMETRY_MODULE: Final = "keepwarm._telemetry"
@@ -199,6 +244,7 @@ class Session(RequestsSessionBase):
         **unknown: NoReturn,
     ) -> None:
         arguments = locals()
+        load_machinery()
         if unknown:
             _check_mixed_in(type(self), unknown)
             # Python's own "unexpected keyword argument" gives no hint; a misspelt knob
@@ -554,6 +600,7 @@ class Session(RequestsSessionBase):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        load_machinery()
         settings = state.pop("_settings")
         self._init_keepwarm_state(settings, trust_env=bool(state.get("trust_env", True)))
         super().__setstate__(state)

@@ -27,7 +27,7 @@ import zlib
 from collections import OrderedDict
 from datetime import timedelta
 from http import cookiejar
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import requests
@@ -42,18 +42,47 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.response import HTTPResponse as Urllib3Response
 
-from keepwarm._deadline import Deadline, current_deadline
-from keepwarm._upstream.cookies import ThreadSafeCookieJar, extract_cookies, scope_cookies
-from keepwarm._upstream.environment import EnvironmentSnapshot
-from keepwarm._upstream.prepare import merge_setting, prepare
+if TYPE_CHECKING:
+    # Bound by load_machinery() below, at run time.
+    from keepwarm._deadline import Deadline, current_deadline
+    from keepwarm._upstream.cookies import (
+        ThreadSafeCookieJar,
+        extract_cookies,
+        scope_cookies,
+    )
+    from keepwarm._upstream.environment import EnvironmentSnapshot
+    from keepwarm._upstream.prepare import merge_setting, prepare
 
 __all__ = [
     "ONE_READ_MAX",
     "RequestsSessionBase",
     "gunzip",
+    "load_machinery",
     "read_body",
     "reset_adapter_after_fork",
 ]
+
+
+def load_machinery() -> None:
+    """Import what the request path uses and bind it here: cookies, the environment
+    snapshot, request preparation and the total-timeout deadline load with the first
+    session or transport (``keepwarm._session.load_machinery``; the transport module
+    calls this when it loads), not with ``import keepwarm``. A class needs none of them to
+    be defined, and a program that imports keepwarm and sends nothing on a given run
+    need not pay them (issue 16: about a third of what importing keepwarm added to
+    importing requests). Idempotent, and safe from several threads: the imports take
+    the import lock and every thread binds the same objects."""
+    global Deadline, current_deadline, ThreadSafeCookieJar, extract_cookies, scope_cookies
+    global EnvironmentSnapshot, merge_setting, prepare
+    from keepwarm._deadline import Deadline, current_deadline
+    from keepwarm._upstream.cookies import (
+        ThreadSafeCookieJar,
+        extract_cookies,
+        scope_cookies,
+    )
+    from keepwarm._upstream.environment import EnvironmentSnapshot
+    from keepwarm._upstream.prepare import merge_setting, prepare
+
 
 #: The longest announced ``Content-Length`` read in one call (16 MiB). The one call hands
 #: the announced length to ``http.client``, which allocates that much before a byte

@@ -106,8 +106,12 @@ from keepwarm._upstream.pool import (
     socks_pool_classes,
 )
 from keepwarm._upstream.prepare import case_insensitive_dict
-from keepwarm._upstream.session import read_body
+from keepwarm._upstream.session import load_machinery, read_body
 from keepwarm._urls import redact_url
+
+# read_body runs for every response, whether a keepwarm.Session or keepwarm.mount() on a
+# plain requests.Session made this transport: what it uses loads with the transport.
+load_machinery()
 
 __all__ = ["KeepwarmAdapter"]
 
