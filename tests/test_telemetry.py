@@ -786,3 +786,32 @@ def test_retries_after_a_reset_are_counted(raw_server: Callable[..., Any]) -> No
         assert counters.requests == 3
         assert counters.connections_opened == 3
         assert counters.retries == 2
+
+
+def test_time_to_first_byte_percentiles_are_of_the_latest_samples() -> None:
+    """Pure logic: each origin keeps the latest TTFB_SAMPLES times, 8 bytes each."""
+    from keepwarm._telemetry import TTFB_SAMPLES, HostCounters
+
+    counters = HostCounters("http://127.0.0.1:1")
+    for _ in range(TTFB_SAMPLES):
+        counters.on_response(100.0, None)
+    for _ in range(TTFB_SAMPLES // 2 - 1):
+        counters.on_response(1.0, None)
+    most_old = counters.snapshot()
+    assert (most_old.ttfb_p50, most_old.ttfb_p99, most_old.ttfb_max) == (100.0, 100.0, 100.0)
+    for _ in range(TTFB_SAMPLES // 2):
+        counters.on_response(1.0, None)
+    one_old_left = counters.snapshot()
+    assert (one_old_left.ttfb_p50, one_old_left.ttfb_max) == (1.0, 100.0)
+    counters.on_response(2.0, None)
+    counters.on_response(None, 4.0)  # no head timing: nothing recorded
+    latest = counters.snapshot()
+    assert (latest.ttfb_p50, latest.ttfb_max) == (1.0, 2.0)
+    assert latest.keep_alive_timeout == 4.0
+    assert len(counters.ttfb) == TTFB_SAMPLES
+    assert counters.ttfb.itemsize == 8
+    counters.zero()
+    empty = counters.snapshot()
+    assert (empty.ttfb_p50, empty.ttfb_p99, empty.ttfb_max) == (None, None, None)
+    counters.on_response(3.0, None)
+    assert counters.snapshot().ttfb_max == 3.0
