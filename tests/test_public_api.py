@@ -194,18 +194,37 @@ elif how == "install":
         keepwarm.uninstall()
 elif how == "shared":
     exercise(keepwarm.session("fresh"))
+elif how == "threads":
+    import threading
+    start, failures = threading.Barrier(16), []
+
+    def first_session():
+        start.wait(timeout=30)
+        try:
+            with keepwarm.Session() as session:
+                exercise(session)
+        except BaseException as exc:
+            failures.append(repr(exc))
+
+    workers = [threading.Thread(target=first_session) for _ in range(16)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not failures and not any(w.is_alive() for w in workers), failures
 print("ok")
 """
 
 
-@pytest.mark.parametrize("how", ["Session", "unpickled", "mount", "install", "shared"])
+@pytest.mark.parametrize("how", ["Session", "unpickled", "mount", "install", "shared", "threads"])
 def test_each_way_a_session_first_exists_loads_what_its_requests_use(
     how: str, http_server: LocalServer
 ) -> None:
     """The request path's modules load with the first session (``load_machinery``). A
     session that came to exist another way than ``__init__`` (unpickled, or the per-call
-    sessions of ``install()``), or a transport mounted on a plain ``requests.Session``,
-    finds them loaded too: each runs in an interpreter that loaded nothing else first."""
+    sessions of ``install()``), a transport mounted on a plain ``requests.Session``, and
+    sixteen threads making their first sessions at once find them loaded too: each runs
+    in an interpreter that loaded nothing else first."""
     pickled = b""
     if how == "unpickled":
         with keepwarm.Session(guards=False) as session:
