@@ -102,13 +102,14 @@ def load_machinery() -> None:
 
     Called by every way a session comes to exist (``__init__``, unpickling; the
     per-call sessions of ``_sharing_transport`` ride a session that did), before
-    anything else they do; ``Session``'s methods run only on a
-    session, so they always find the names bound. Defining the class needs none of it,
-    and importing it was a third of what ``from keepwarm import Session`` added to
-    ``import requests`` (issue 16, docs/PERFORMANCE.md); a program that imports keepwarm
-    and sends nothing on a given run (a command-line tool's ``--help``) need not pay it,
-    and one that makes a session pays it there instead. Idempotent, and safe from several
-    threads (the imports take the import lock; every thread binds the same objects)."""
+    anything else they do; ``Session``'s methods run only on a session, so they always
+    find the names bound. Defining the class needs none of it, and importing it was a
+    third of what ``from keepwarm import Session`` added to ``import requests`` (issue
+    16, docs/PERFORMANCE.md): a program that imports keepwarm and sends nothing on a
+    given run (a command-line tool's ``--help``) need not pay it, and one that makes a
+    session pays it there instead. Idempotent, and safe from several threads: the
+    imports take the import lock, every thread binds the same objects, and the flag is
+    set only once every name is bound (a test fails if it is set first)."""
     global _machinery_loaded, enter_deadline, leave_deadline, warn, UNTRACKED, Life, track
     global ConcurrentMutationWarning, HeaderOverrideWarning, SessionClosedError
     global ThreadSafeCookieJar, scope_cookies, EnvironmentSnapshot, SessionHeaders, redact_url
