@@ -535,6 +535,35 @@ def test_a_replaced_connection_class_sees_keepwarm_with_its_counters_retries_and
         session.get(server.url)
 
 
+def test_the_watched_pools_are_built_only_once_a_tool_hooks_urllib3(
+    http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pools of urllib3's own classes (for a hooked urllib3) cost two classes, ~5 KiB,
+    per session: built when first needed, and then the tool sees the requests."""
+    from keepwarm._session import transports_of
+
+    _RecordingConnection.seen = []
+    with keepwarm.Session() as session:
+        assert session.get(http_server.url + "/").status_code == 200
+        (transport,) = transports_of(session)
+        assert transport._watched_pool_classes is None
+        monkeypatch.setattr(
+            urllib3.connectionpool.HTTPConnectionPool, "ConnectionCls", _RecordingConnection
+        )
+        assert session.get(http_server.url + "/echo").status_code == 200
+        assert _RecordingConnection.seen == ["GET /echo"]
+        built = transport._watched_pool_classes
+        assert built is not None
+        assert [cls.__name__ for cls in built.values()] == [
+            "HTTPConnectionPool",
+            "HTTPSConnectionPool",
+        ]
+        monkeypatch.undo()
+        assert session.get(http_server.url + "/echo").status_code == 200
+        assert _RecordingConnection.seen == ["GET /echo"]
+        assert transport._watched_pool_classes is built
+
+
 def test_vcrpy_records_requests_sent_through_a_proxy(
     make_server: Callable[..., LocalServer], tmp_path: pathlib.Path
 ) -> None:

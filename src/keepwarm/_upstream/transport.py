@@ -181,10 +181,9 @@ class KeepwarmAdapter(HTTPAdapter):
         )
         self._http2 = settings.http2
         self._socks_pool_classes: dict[str, type[HTTPConnectionPool]] | None = None
-        #: Pools of urllib3's own classes, for while a tool hooks urllib3 (see hooks).
-        self._watched_pool_classes = self._with_policy(
-            WatchedHTTPConnectionPool, WatchedHTTPSConnectionPool
-        )
+        #: Pools of urllib3's own classes, for while a tool hooks urllib3 (see hooks),
+        #: built on first use: two classes are ~5 KiB, which most sessions never need.
+        self._watched_pool_classes: dict[str, type[HTTPConnectionPool]] | None = None
         self._watched_manager: PoolManager | None = None
         self._watched_proxies: dict[str, PoolManager] = {}
         self._proxy_lock = threading.Lock()
@@ -239,7 +238,7 @@ class KeepwarmAdapter(HTTPAdapter):
             if not watched:
                 manager.pool_classes_by_scheme = self._socks_pools()
         elif watched:
-            manager.pool_classes_by_scheme = self._watched_pool_classes
+            manager.pool_classes_by_scheme = self._watched_classes()
         else:
             # HTTP/2 goes direct only: through a proxy, HTTP/1.1 (docs/http2.md).
             proxied = isinstance(manager, ProxyManager)
@@ -254,6 +253,13 @@ class KeepwarmAdapter(HTTPAdapter):
         if self._socks_pool_classes is None:
             self._socks_pool_classes = self._with_policy(*socks_pool_classes())
         return self._socks_pool_classes
+
+    def _watched_classes(self) -> dict[str, type[HTTPConnectionPool]]:
+        if self._watched_pool_classes is None:
+            self._watched_pool_classes = self._with_policy(
+                WatchedHTTPConnectionPool, WatchedHTTPSConnectionPool
+            )
+        return self._watched_pool_classes
 
     def _watched_pools(self) -> PoolManager:
         """The pool manager used while a tool hooks a urllib3 point keepwarm's own pools
