@@ -194,6 +194,13 @@ elif how == "install":
         keepwarm.uninstall()
 elif how == "shared":
     exercise(keepwarm.session("fresh"))
+elif how == "install_sessions":
+    keepwarm.install(sessions=True)
+    try:
+        with requests.Session() as session:
+            exercise(session)
+    finally:
+        keepwarm.uninstall()
 elif how == "threads":
     import threading
     start, failures = threading.Barrier(16), []
@@ -216,7 +223,9 @@ print("ok")
 """
 
 
-@pytest.mark.parametrize("how", ["Session", "unpickled", "mount", "install", "shared", "threads"])
+@pytest.mark.parametrize(
+    "how", ["Session", "unpickled", "mount", "install", "install_sessions", "shared", "threads"]
+)
 def test_each_way_a_session_first_exists_loads_what_its_requests_use(
     how: str, http_server: LocalServer
 ) -> None:
