@@ -100,6 +100,35 @@ def test_contrast_plain_requests_reads_the_proxy_on_every_request(
     assert http_server.requests == []
 
 
+def test_the_snapshot_knows_whether_its_proxies_came_from_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pure logic (nothing is sent). ``from_variables`` decides, on macOS and Windows,
+    whether a host is looked up in the platform's proxy bypass settings; where the
+    platform has none, the variables are read once, not twice."""
+    import urllib.request
+
+    from keepwarm._upstream.environment import EnvironmentSnapshot
+
+    assert EnvironmentSnapshot.capture().from_variables is False  # the conftest cleared them
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    from_variables = EnvironmentSnapshot.capture()
+    assert from_variables.proxies == {"https": "http://127.0.0.1:9"}
+    assert from_variables.from_variables is True
+    # A platform with proxy settings of its own: getproxies() is the variables' proxies,
+    # else the platform's (urllib.request on macOS and Windows).
+    monkeypatch.setattr(
+        urllib.request,
+        "getproxies",
+        lambda: urllib.request.getproxies_environment() or {"https": "http://system:3128"},
+    )
+    assert EnvironmentSnapshot.capture().from_variables is True
+    monkeypatch.delenv("HTTPS_PROXY")
+    from_platform = EnvironmentSnapshot.capture()
+    assert from_platform.proxies == {"https": "http://system:3128"}
+    assert from_platform.from_variables is False
+
+
 def test_proxy_present_at_creation_is_used(
     http_server: LocalServer, proxy: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
