@@ -827,8 +827,5 @@ def resolve_settings(overrides: Mapping[str, Any], where: str) -> Settings:
     with _configured_lock:
         merged.update(_configured)
     merged.update(explicit)
-    if "max_retries" not in merged:
-        from keepwarm._retry import RetryPolicy
-
-        merged["max_retries"] = RetryPolicy()
+    # max_retries left unset is Settings' own default, keepwarm's RetryPolicy().
     return Settings(**merged)
