@@ -635,13 +635,23 @@ class H2Slot:
 
     def _response(self, block: list[tuple[bytes, bytes]], whole: bytes | None) -> HTTPResponse:
         status = 0
-        headers = HTTPHeaderDict()
+        # urllib3's HTTPHeaderDict filled as its ``add`` fills it (the name as given, its
+        # values in order under the lower-cased name), without a method call per field.
+        container: dict[str, list[str]] = {}
         for name, value in block:
             if name[:1] == b":":
                 if name == b":status":
                     status = int(value)
                 continue
-            headers.add(name.decode("latin-1"), value.decode("latin-1"))
+            key = name.decode("latin-1")
+            lower = key.lower()
+            values = container.get(lower)
+            if values is None:
+                container[lower] = [key, value.decode("latin-1")]
+            else:
+                values.append(value.decode("latin-1"))
+        headers = HTTPHeaderDict.__new__(HTTPHeaderDict)
+        headers._container = container
         now = _perf()
         wait = now - self._sent_at
         counters = self._pool._keepwarm.counters
