@@ -141,6 +141,32 @@ def test_the_request_path_loads_with_the_first_session_and_the_hooks_with_keepwa
     assert _modules_loaded_by("import keepwarm\nkeepwarm.Session().close()") >= _SESSION_MACHINERY
 
 
+_READ_SIDE = """
+import sys, keepwarm
+with keepwarm.Session() as session:
+    assert session.get(sys.argv[1] + "/echo").status_code == 200
+    assert "keepwarm._stats" not in sys.modules, "loaded before the counters were read"
+    stats = session.stats()
+    assert stats.requests == 1 and stats.limits.pool_maxsize == 32, stats
+    session.reset_stats()
+    assert session.stats().requests == 0
+print("ok")
+"""
+
+
+def test_the_read_side_of_telemetry_loads_when_first_read(http_server: LocalServer) -> None:
+    """Requests count into the live counters; the ``Stats`` snapshots and their report
+    code (``keepwarm._stats``, ~45 KiB of memory) load with the first ``stats()``."""
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_SIDE, http_server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok"]
+
+
 #: Run in a fresh interpreter by each way a session can first come to exist: whatever
 #: the request path uses must be there, though nothing loaded it before.
 _EXERCISE = """

@@ -65,7 +65,6 @@ from keepwarm._config import (
     validate,
 )
 from keepwarm._forks import after_fork_in_child
-from keepwarm._stats import Stats, merge_stats
 
 # hooks captures requests' and urllib3's own functions, to tell when a tool has replaced
 # them: it loads with keepwarm, before a test's mock or a tracer can replace them.
@@ -74,7 +73,7 @@ from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_
 from keepwarm._upstream.session import load_machinery as _load_upstream_machinery
 
 if TYPE_CHECKING:
-    # Bound by load_machinery() below, at run time.
+    # Bound by load_machinery() below, at run time (Stats: only a type here).
     from keepwarm._deadline import enter_deadline, leave_deadline
     from keepwarm._exceptions import (
         ConcurrentMutationWarning,
@@ -83,6 +82,7 @@ if TYPE_CHECKING:
     )
     from keepwarm._guards import warn
     from keepwarm._lifecycle import UNTRACKED, Life, track
+    from keepwarm._stats import Stats
     from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
     from keepwarm._upstream.environment import EnvironmentSnapshot
     from keepwarm._upstream.prepare import SessionHeaders
@@ -668,6 +668,8 @@ def transports_of(session: requests.Session) -> list[KeepwarmAdapter]:
 
 def stats_of(session: requests.Session) -> Stats:
     """The counters of the keepwarm transports mounted on ``session``."""
+    from keepwarm._stats import merge_stats  # the read side loads when first read
+
     return merge_stats(adapter.stats() for adapter in transports_of(session))
 
 

@@ -42,11 +42,13 @@ import threading
 import weakref
 from array import array
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from keepwarm._stats import COUNTER_FIELDS, HostStats, Limits, Stats, percentile
 from keepwarm._urls import origin as origin_of
 from keepwarm._values import Mutable
+
+if TYPE_CHECKING:
+    from keepwarm._stats import HostStats, Limits, Stats
 
 __all__ = [
     "METRICS",
@@ -241,6 +243,8 @@ class HostCounters:
         self.ttfb_at = 0
 
     def zero(self) -> None:
+        from keepwarm._stats import COUNTER_FIELDS
+
         with self._lock:
             for name in COUNTER_FIELDS:
                 setattr(self, name, 0)
@@ -329,6 +333,8 @@ class HostCounters:
         self.generation += 1
 
     def snapshot(self) -> HostStats:
+        from keepwarm._stats import COUNTER_FIELDS, HostStats, percentile
+
         with self._lock:
             samples = sorted(self.ttfb)
             counts = {name: getattr(self, name) for name in COUNTER_FIELDS}
@@ -347,8 +353,18 @@ class HostCounters:
 class Telemetry:
     """The counters of one transport (adapter), by origin."""
 
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
+    def __init__(
+        self,
+        *,
+        pool_connections: int,
+        pool_maxsize: int,
+        read_timeout: float | None,
+        keepalive_expiry: float | None,
+    ) -> None:
+        # The settings advice is measured against, made a Limits by snapshot(): the read
+        # side (keepwarm._stats) loads when the counters are first read, not with every
+        # session (issue 16: memory).
+        self._limits = (pool_connections, pool_maxsize, read_timeout, keepalive_expiry)
         self._lock = threading.Lock()
         self._hosts: dict[str, HostCounters] = {}
         _live.add(self)
@@ -367,7 +383,15 @@ class Telemetry:
         with self._lock:
             return list(self._hosts.values())
 
+    @property
+    def limits(self) -> Limits:
+        from keepwarm._stats import Limits
+
+        return Limits(*self._limits)
+
     def snapshot(self) -> Stats:
+        from keepwarm._stats import Stats
+
         with self._lock:
             hosts = list(self._hosts.values())
         return Stats(

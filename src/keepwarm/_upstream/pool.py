@@ -38,7 +38,6 @@ from keepwarm._deadline import Deadline, DeadlineStop, current_deadline
 from keepwarm._exceptions import PoolSaturationWarning
 from keepwarm._guards import warn
 from keepwarm._retry import IDEMPOTENT_METHODS, RetryPolicy
-from keepwarm._stats import SERVER_KEEPALIVE_SHARE
 from keepwarm._telemetry import HostCounters, Telemetry, Timings
 from keepwarm._upstream.connection import (
     InstrumentedHTTPConnection,
@@ -186,6 +185,8 @@ class PoolState:
         ours, server = self.policy.keepalive_expiry, self.server_keepalive
         if server is None:
             return ours
+        from keepwarm._stats import SERVER_KEEPALIVE_SHARE  # a server that announced one
+
         announced = server * SERVER_KEEPALIVE_SHARE
         return announced if ours is None else min(ours, announced)
 

@@ -24,7 +24,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
@@ -82,7 +82,6 @@ from keepwarm._deadline import (
 from keepwarm._exceptions import DeadlineExceeded, NoTimeoutWarning, PoolTimeout
 from keepwarm._forks import after_fork_in_child
 from keepwarm._guards import warn
-from keepwarm._stats import Limits, Stats
 from keepwarm._telemetry import METRICS, Telemetry, attach_timings, timings_of
 from keepwarm._upstream import tls as _tls
 from keepwarm._upstream.connection import log
@@ -108,6 +107,9 @@ from keepwarm._upstream.pool import (
 from keepwarm._upstream.prepare import case_insensitive_dict
 from keepwarm._upstream.session import load_machinery, read_body
 from keepwarm._urls import redact_url
+
+if TYPE_CHECKING:
+    from keepwarm._stats import Stats
 
 # read_body runs for every response, whether a keepwarm.Session or keepwarm.mount() on a
 # plain requests.Session made this transport: what it uses loads with the transport.
@@ -151,12 +153,10 @@ class KeepwarmAdapter(HTTPAdapter):
         self._default_total = settings.timeout.total
         self.telemetry: Telemetry | None = (
             Telemetry(
-                Limits(
-                    pool_connections=settings.pool_connections,
-                    pool_maxsize=settings.initial_pool_maxsize,
-                    read_timeout=settings.read_timeout,
-                    keepalive_expiry=settings.keepalive_expiry,
-                )
+                pool_connections=settings.pool_connections,
+                pool_maxsize=settings.initial_pool_maxsize,
+                read_timeout=settings.read_timeout,
+                keepalive_expiry=settings.keepalive_expiry,
             )
             if settings.telemetry
             else None
@@ -293,7 +293,11 @@ class KeepwarmAdapter(HTTPAdapter):
 
     def stats(self) -> Stats:
         """A snapshot of this transport's counters (empty when telemetry is off)."""
-        return self.telemetry.snapshot() if self.telemetry is not None else Stats()
+        if self.telemetry is not None:
+            return self.telemetry.snapshot()
+        from keepwarm._stats import Stats  # the read side loads when first read
+
+        return Stats()
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         watched = pools_hooked()
