@@ -99,7 +99,6 @@ _TRANSPORT_STACK = {
     "keepwarm._upstream.pool",
     "keepwarm._upstream.connection",
     "keepwarm._upstream.wire",
-    "keepwarm._upstream.tls",
     "keepwarm._telemetry",
 }
 
@@ -152,6 +151,35 @@ with keepwarm.Session() as session:
     assert session.stats().requests == 0
 print("ok")
 """
+
+
+_TLS_SIDE = """
+import sys, requests, keepwarm
+with keepwarm.Session() as session:
+    assert session.get(sys.argv[1] + "/echo").status_code == 200
+    assert "keepwarm._upstream.tls" not in sys.modules, "TLS loaded for plain HTTP"
+    try:
+        session.get("https://127.0.0.1:1/", timeout=1)  # refused: nothing listens there
+    except requests.ConnectionError:
+        pass
+    assert "keepwarm._upstream.tls" in sys.modules
+print("ok")
+"""
+
+
+def test_the_shared_tls_contexts_load_with_the_first_https_origin(
+    http_server: LocalServer,
+) -> None:
+    """A plain-HTTP program never loads ``keepwarm._upstream.tls`` (~20 KiB); the first
+    HTTPS request does (tests/test_tls.py checks what it then does)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _TLS_SIDE, http_server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok"]
 
 
 def test_the_read_side_of_telemetry_loads_when_first_read(http_server: LocalServer) -> None:

@@ -83,7 +83,6 @@ from keepwarm._exceptions import DeadlineExceeded, NoTimeoutWarning, PoolTimeout
 from keepwarm._forks import after_fork_in_child
 from keepwarm._guards import warn
 from keepwarm._telemetry import METRICS, Telemetry, attach_timings, timings_of
-from keepwarm._upstream import tls as _tls
 from keepwarm._upstream.connection import log
 from keepwarm._upstream.cookies import extract_cookies
 from keepwarm._upstream.hooks import (
@@ -110,6 +109,11 @@ from keepwarm._urls import redact_url
 
 if TYPE_CHECKING:
     from keepwarm._stats import Stats
+    from keepwarm._upstream import tls as _tls
+else:
+    # The shared TLS contexts, loaded with the first HTTPS pool key
+    # (build_connection_pool_key_attributes): a plain-HTTP program never needs them.
+    _tls = None
 
 # read_body runs for every response, whether a keepwarm.Session or keepwarm.mount() on a
 # plain requests.Session made this transport: what it uses loads with the transport.
@@ -450,9 +454,12 @@ class KeepwarmAdapter(HTTPAdapter):
     def build_connection_pool_key_attributes(
         self, request: PreparedRequest, verify: bool | str, cert: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        global _tls
         host_params, _ = super().build_connection_pool_key_attributes(request, verify, cert)
         if host_params["scheme"] != "https":
             return host_params, {}
+        if _tls is None:
+            from keepwarm._upstream import tls as _tls
         # The context already holds the CA bundle and client certificate: leaving their
         # paths in the pool kwargs would make urllib3 load them again for every connection.
         # HTTP/2 is offered on direct connections (a pool whose server chooses HTTP/1.1
