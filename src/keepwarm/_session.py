@@ -1,25 +1,24 @@
-"""``keepwarm.Session``: a ``requests.Session`` with finite timeouts and a shareable transport.
-
-Everything requests code does with a ``requests.Session`` works the same; the differences
-are the ones a long-running, threaded, forking process needs:
-
-* every request has a timeout, ``(3, 7)`` s unless configured (``None`` means "the
-  session's default"; ``keepwarm.NO_TIMEOUT`` is the explicit way to wait forever);
-* pools sized for thread pools, bounded pool waits, safe retries, shared SSL contexts
-  (see ``_upstream.transport``);
-* the environment (proxies, ``NO_PROXY``, netrc, CA bundle variables) is read when the
-  session is created, not on every request; ``reload_environment()`` reads it again;
-* an explicit ``session.verify`` is not overridden by ``REQUESTS_CA_BUNDLE``; in plain
-  requests the environment variable wins over the session attribute (requests 3829);
-* ``mount()`` is safe while other threads send requests (requests 6366);
-* the cookie jar is safe to share between threads (see ``_upstream.cookies``);
-* a closed session raises :class:`SessionClosedError` instead of silently reconnecting;
-* after ``os.fork()`` the child opens its own connections.
-
-requests' own request path, which keepwarm copies and trims, lives behind the fence in
-``keepwarm._upstream.session.RequestsSessionBase``; this module holds what keepwarm adds
-(knobs, default timeout, lifecycle) and reaches the copy through ``_join_url`` (base_url).
-"""
+# ``keepwarm.Session``: a ``requests.Session`` with finite timeouts and a shareable transport.
+#
+# Everything requests code does with a ``requests.Session`` works the same; the differences
+# are the ones a long-running, threaded, forking process needs:
+#
+# * every request has a timeout, ``(3, 7)`` s unless configured (``None`` means "the
+#   session's default"; ``keepwarm.NO_TIMEOUT`` is the explicit way to wait forever);
+# * pools sized for thread pools, bounded pool waits, safe retries, shared SSL contexts
+#   (see ``_upstream.transport``);
+# * the environment (proxies, ``NO_PROXY``, netrc, CA bundle variables) is read when the
+#   session is created, not on every request; ``reload_environment()`` reads it again;
+# * an explicit ``session.verify`` is not overridden by ``REQUESTS_CA_BUNDLE``; in plain
+#   requests the environment variable wins over the session attribute (requests 3829);
+# * ``mount()`` is safe while other threads send requests (requests 6366);
+# * the cookie jar is safe to share between threads (see ``_upstream.cookies``);
+# * a closed session raises :class:`SessionClosedError` instead of silently reconnecting;
+# * after ``os.fork()`` the child opens its own connections.
+#
+# requests' own request path, which keepwarm copies and trims, lives behind the fence in
+# ``keepwarm._upstream.session.RequestsSessionBase``; this module holds what keepwarm adds
+# (knobs, default timeout, lifecycle) and reaches the copy through ``_join_url`` (base_url).
 
 from __future__ import annotations
 
@@ -66,6 +65,11 @@ from keepwarm._config import (
 )
 from keepwarm._forks import after_fork_in_child
 
+# Binds the package's name too: Session.stats() is annotated with the public keepwarm.Stats,
+# which typing.get_type_hints (pydantic, FastAPI, typer...) resolves through the package's
+# lazy attributes, loading keepwarm._stats then, not with every session (issue 16: memory).
+import keepwarm._values  # isort: skip
+
 # hooks captures requests' and urllib3's own functions, to tell when a tool has replaced
 # them: it loads with keepwarm, before a test's mock or a tracer can replace them.
 from keepwarm._upstream.hooks import REQUESTS_SEND, REQUESTS_SESSION
@@ -73,7 +77,7 @@ from keepwarm._upstream.session import RequestsSessionBase, reset_adapter_after_
 from keepwarm._upstream.session import load_machinery as _load_upstream_machinery
 
 if TYPE_CHECKING:
-    # Bound by load_machinery() below, at run time (Stats: only a type here).
+    # Bound by load_machinery() below, at run time.
     from keepwarm._deadline import enter_deadline, leave_deadline
     from keepwarm._exceptions import (
         ConcurrentMutationWarning,
@@ -82,7 +86,6 @@ if TYPE_CHECKING:
     )
     from keepwarm._guards import warn
     from keepwarm._lifecycle import UNTRACKED, Life, track
-    from keepwarm._stats import Stats
     from keepwarm._upstream.cookies import ThreadSafeCookieJar, scope_cookies
     from keepwarm._upstream.environment import EnvironmentSnapshot
     from keepwarm._upstream.prepare import SessionHeaders
@@ -95,21 +98,21 @@ _machinery_loaded = False
 
 
 def load_machinery() -> None:
-    """Import what a live session uses and bind it here, once: the guards and the
-    lifecycle tracking, cookies, the environment snapshot, request preparation, the
-    total-timeout deadline, keepwarm's exceptions (and, through
-    ``_upstream.session.load_machinery``, the same for requests' copied request path).
-
-    Called by every way a session comes to exist (``__init__``, unpickling; the
-    per-call sessions of ``_sharing_transport`` ride a session that did), before
-    anything else they do; ``Session``'s methods run only on a session, so they always
-    find the names bound. Defining the class needs none of it, and importing it was a
-    third of what ``from keepwarm import Session`` added to ``import requests`` (issue
-    16, docs/PERFORMANCE.md): a program that imports keepwarm and sends nothing on a
-    given run (a command-line tool's ``--help``) need not pay it, and one that makes a
-    session pays it there instead. Idempotent, and safe from several threads: the
-    imports take the import lock, every thread binds the same objects, and the flag is
-    set only once every name is bound (a test fails if it is set first)."""
+    # Import what a live session uses and bind it here, once: the guards and the
+    # lifecycle tracking, cookies, the environment snapshot, request preparation, the
+    # total-timeout deadline, keepwarm's exceptions (and, through
+    # ``_upstream.session.load_machinery``, the same for requests' copied request path).
+    #
+    # Called by every way a session comes to exist (``__init__``, unpickling; the
+    # per-call sessions of ``_sharing_transport`` ride a session that did), before
+    # anything else they do; ``Session``'s methods run only on a session, so they always
+    # find the names bound. Defining the class needs none of it, and importing it was a
+    # third of what ``from keepwarm import Session`` added to ``import requests`` (issue
+    # 16, docs/PERFORMANCE.md): a program that imports keepwarm and sends nothing on a
+    # given run (a command-line tool's ``--help``) need not pay it, and one that makes a
+    # session pays it there instead. Idempotent, and safe from several threads: the
+    # imports take the import lock, every thread binds the same objects, and the flag is
+    # set only once every name is bound (a test fails if it is set first).
     global _machinery_loaded, enter_deadline, leave_deadline, warn, UNTRACKED, Life, track
     global ConcurrentMutationWarning, HeaderOverrideWarning, SessionClosedError
     global ThreadSafeCookieJar, scope_cookies, EnvironmentSnapshot, SessionHeaders, redact_url
@@ -138,26 +141,26 @@ _TELEMETRY_MODULE: Final = "keepwarm._telemetry"
 
 @functools.cache
 def _absolute_url() -> re.Pattern[str]:
-    """A URL with a scheme: compiled on first use, not at import (~65 us that only a
-    session with base_url needs), and kept (re.match would look it up in re's cache on
-    every request, 180 ns more)."""
+    # A URL with a scheme: compiled on first use, not at import (~65 us that only a
+    # session with base_url needs), and kept (re.match would look it up in re's cache on
+    # every request, 180 ns more).
     return re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _transport_class() -> type[KeepwarmAdapter]:
-    """keepwarm's transport, loaded by the first session rather than by ``import``: the
-    transport stack (``_upstream.transport``, ``pool``, ``connection``, ``wire``,
-    ``tls``, and the live counters, ``_telemetry``) was over a third of what importing
-    keepwarm added to importing requests (counted in instructions), which a program that
-    imports keepwarm and sends nothing on a given run (a command-line tool's ``--help``)
-    need not pay."""
+    # keepwarm's transport, loaded by the first session rather than by ``import``: the
+    # transport stack (``_upstream.transport``, ``pool``, ``connection``, ``wire``,
+    # ``tls``, and the live counters, ``_telemetry``) was over a third of what importing
+    # keepwarm added to importing requests (counted in instructions), which a program that
+    # imports keepwarm and sends nothing on a given run (a command-line tool's ``--help``)
+    # need not pay.
     from keepwarm._upstream.transport import KeepwarmAdapter
 
     return KeepwarmAdapter
 
 
 def _is_transport(adapter: object) -> TypeGuard[KeepwarmAdapter]:
-    """Whether ``adapter`` is keepwarm's transport (none exists before it is loaded)."""
+    # Whether ``adapter`` is keepwarm's transport (none exists before it is loaded).
     transport = sys.modules.get(_TRANSPORT_MODULE)
     return transport is not None and isinstance(adapter, transport.KeepwarmAdapter)
 
@@ -339,10 +342,10 @@ class Session(RequestsSessionBase):
 
     @classmethod
     def _sharing_transport(cls, owner: Session) -> Session:
-        """A fresh-state session (no cookies, auth or extra headers) that rides
-        ``owner``'s connection pools; closing it leaves the pools open. Used by
-        ``keepwarm.install()`` to give every ``requests.get()`` call requests' stateless
-        semantics without a new connection per call."""
+        # A fresh-state session (no cookies, auth or extra headers) that rides
+        # ``owner``'s connection pools; closing it leaves the pools open. Used by
+        # ``keepwarm.install()`` to give every ``requests.get()`` call requests' stateless
+        # semantics without a new connection per call.
         self = cls.__new__(cls)
         self._init_requests_state()
         self._init_keepwarm_state(
@@ -379,8 +382,8 @@ class Session(RequestsSessionBase):
         self._auth = value
 
     def _check_mutation(self, what: str) -> None:
-        """ConcurrentMutationWarning when other threads have requests of this session in
-        flight: whether those requests carry the change is a race."""
+        # ConcurrentMutationWarning when other threads have requests of this session in
+        # flight: whether those requests carry the change is a race.
         senders = getattr(self, "_senders", None)
         if not senders or not self._settings.guards:
             return
@@ -423,7 +426,7 @@ class Session(RequestsSessionBase):
     def closed(self) -> bool:
         return self._closed
 
-    def stats(self) -> Stats:
+    def stats(self) -> keepwarm.Stats:
         """Counters of this session's connections, per origin: ``str()`` it for a table,
         ``.as_dict()`` for machines, ``.advice()`` for settings to change."""
         return stats_of(self)
@@ -514,8 +517,8 @@ class Session(RequestsSessionBase):
     def _send_counted(
         self, request: PreparedRequest, kwargs: dict[str, Any], total: float | None
     ) -> Response:
-        """:meth:`_send_bounded`, with this thread counted as sending meanwhile (what
-        ConcurrentMutationWarning looks at)."""
+        # :meth:`_send_bounded`, with this thread counted as sending meanwhile (what
+        # ConcurrentMutationWarning looks at).
         me = threading.get_ident()
         senders = self._senders
         senders[me] = senders.get(me, 0) + 1
@@ -627,9 +630,9 @@ _REQUESTS_DEFAULT_HEADERS: Final = {
 
 
 def _check_header_override(session: Session, headers: Any) -> None:
-    """HeaderOverrideWarning: a request's ``headers=`` replaces a header set on the session
-    with another value, or deletes it (``None``). Adding headers the session lacks, or
-    replacing one of requests' own defaults, is quiet. Names only: never a value."""
+    # HeaderOverrideWarning: a request's ``headers=`` replaces a header set on the session
+    # with another value, or deletes it (``None``). Adding headers the session lacks, or
+    # replacing one of requests' own defaults, is quiet. Names only: never a value.
     mine = session.headers
     items = headers.items() if isinstance(headers, Mapping) else headers
     for name, value in items:
@@ -654,7 +657,7 @@ def _check_header_override(session: Session, headers: Any) -> None:
 
 
 def transports_of(session: requests.Session) -> list[KeepwarmAdapter]:
-    """The keepwarm transports mounted on ``session``, each once."""
+    # The keepwarm transports mounted on ``session``, each once.
     seen: dict[int, KeepwarmAdapter] = {}
     for adapter in session.adapters.values():
         # install(sessions=True)'s SharedTransport: the shared transport it sends through.
@@ -666,16 +669,16 @@ def transports_of(session: requests.Session) -> list[KeepwarmAdapter]:
     return list(seen.values())
 
 
-def stats_of(session: requests.Session) -> Stats:
-    """The counters of the keepwarm transports mounted on ``session``."""
+def stats_of(session: requests.Session) -> keepwarm.Stats:
+    # The counters of the keepwarm transports mounted on ``session``.
     from keepwarm._stats import merge_stats  # the read side loads when first read
 
     return merge_stats(adapter.stats() for adapter in transports_of(session))
 
 
 def _check_mixed_in(cls: type, unknown: Mapping[str, object]) -> None:
-    """Unknown keywords to a class that puts keepwarm.Session before another Session
-    subclass (``class X(keepwarm.Session, OAuth2Session)``): say how to mix them."""
+    # Unknown keywords to a class that puts keepwarm.Session before another Session
+    # subclass (``class X(keepwarm.Session, OAuth2Session)``): say how to mix them.
     others = [
         c
         for c in cls.__mro__
@@ -768,8 +771,8 @@ _S = TypeVar("_S", bound=requests.Session)
 
 
 def _is_load_test(session: requests.Session) -> bool:
-    """Whether ``session`` is locust's ``HttpSession`` (looked up only if locust is
-    already imported: a session of its class cannot exist otherwise)."""
+    # Whether ``session`` is locust's ``HttpSession`` (looked up only if locust is
+    # already imported: a session of its class cannot exist otherwise).
     clients = sys.modules.get("locust.clients")
     http_session = getattr(clients, "HttpSession", None)
     return isinstance(http_session, type) and isinstance(session, http_session)
