@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pathlib
 import pickle
@@ -318,3 +319,66 @@ def test_the_keepwarm_command_loads_no_http_stack_to_run_a_program() -> None:
         "assert main(['run', '--', sys.executable, '-c', 'pass']) == 0"
     )
     assert not {"requests", "urllib3", "ssl", "keepwarm._config"} & loaded
+
+
+_LOADED_BY_A_SESSION = """
+import sys, keepwarm
+with keepwarm.Session() as session:
+    assert session.get(sys.argv[1] + "/echo").status_code == 200
+print(" ".join(sorted(m for m in sys.modules if m.startswith("keepwarm"))))
+"""
+
+#: Module docstrings a session's modules keep: the package's, and the exception tree's
+#: (docs/STYLE: the module docstring draws the tree; test_docs reads it).
+_MODULE_DOCS_KEPT = {"keepwarm", "keepwarm._exceptions"}
+
+
+def _internal_docstrings(module_name: str, public: set[int]) -> list[str]:
+    """Where ``module_name`` has a docstring that is not public API: the module's own,
+    or a class's or function's that ``keepwarm.__all__`` does not reach (a public
+    class's public methods and properties are public)."""
+    module = importlib.import_module(module_name)
+    tree = ast.parse(pathlib.Path(module.__file__ or "").read_text(encoding="utf-8"))
+    found = []
+    if ast.get_docstring(tree) is not None and module_name not in _MODULE_DOCS_KEPT:
+        found.append(f"{module_name} (the module's)")
+
+    def walk(body: list[ast.stmt], owner_public: bool, top: bool, prefix: str) -> None:
+        for node in body:
+            if isinstance(node, (ast.If, ast.Try)):
+                walk(node.body + node.orelse, owner_public, top, prefix)
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if top:
+                is_public = id(getattr(module, node.name, None)) in public
+            else:
+                is_public = owner_public and not node.name.startswith("_")
+            if ast.get_docstring(node) is not None and not is_public:
+                found.append(f"{module_name}.{prefix}{node.name}")
+            if isinstance(node, ast.ClassDef):
+                walk(node.body, is_public, False, f"{prefix}{node.name}.")
+
+    walk(tree.body, True, True, "")
+    return found
+
+
+def test_what_every_session_loads_documents_its_internals_in_comments(
+    http_server: LocalServer,
+) -> None:
+    """Every module a session loads is in every program's memory: a docstring there is
+    a string object kept for good, where a comment costs nothing once compiled. So their
+    internal classes and functions (and the private modules themselves) are documented
+    in comments; docstrings are for the public API, where ``help()`` and editors read
+    them (issue 16: 89 KiB of a session's memory were internal docstrings)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED_BY_A_SESSION, http_server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = done.stdout.split()
+    assert {"keepwarm._session", "keepwarm._upstream.transport"} <= set(loaded)
+    public = {id(getattr(keepwarm, name)) for name in keepwarm.__all__}
+    found = [where for name in loaded for where in _internal_docstrings(name, public)]
+    assert found == [], "make these docstrings comments: " + ", ".join(found)

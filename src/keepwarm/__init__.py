@@ -114,12 +114,12 @@ _ON_DEMAND: dict[str, str] = {
 def _on_demand(
     package: str, names: "_Mapping[str, str]", namespace: "dict[str, _Any]"
 ) -> "_Callable[[str], _Any]":
-    """The ``__getattr__`` of ``package`` (this one, and ``keepwarm._probe``): each name in
-    ``names`` from the submodule it maps to (relative to ``package``), stored in
-    ``namespace`` (the package's ``globals()``) once loaded, so the next use is a plain
-    lookup; any other name raises AttributeError, as usual. Defined here rather than in a
-    module of its own: each module a program loads costs it about 0.33 M instructions of
-    the import system's own work (docs/PERFORMANCE.md, issue 16)."""
+    # The ``__getattr__`` of ``package`` (this one, and ``keepwarm._probe``): each name in
+    # ``names`` from the submodule it maps to (relative to ``package``), stored in
+    # ``namespace`` (the package's ``globals()``) once loaded, so the next use is a plain
+    # lookup; any other name raises AttributeError, as usual. Defined here rather than in a
+    # module of its own: each module a program loads costs it about 0.33 M instructions of
+    # the import system's own work (docs/PERFORMANCE.md, issue 16).
 
     def __getattr__(name: str) -> "_Any":
         module = names.get(name)

@@ -1,15 +1,14 @@
-"""Settings: timeouts, pool sizes, retries, their defaults and where those come from.
-
-A setting is resolved in this order, first match wins:
-
-1. the keyword given to ``keepwarm.Session(...)`` or ``keepwarm.session(name, ...)``;
-2. ``keepwarm.configure(...)``, for sessions created after the call;
-3. a ``KEEPWARM_*`` environment variable, read when the session is created;
-4. the built-in default below.
-
-Every value is validated once, when a session is created or ``configure()`` is called, so a
-typo fails at start-up with a message that names the setting, not on the first request.
-"""
+# Settings: timeouts, pool sizes, retries, their defaults and where those come from.
+#
+# A setting is resolved in this order, first match wins:
+#
+# 1. the keyword given to ``keepwarm.Session(...)`` or ``keepwarm.session(name, ...)``;
+# 2. ``keepwarm.configure(...)``, for sessions created after the call;
+# 3. a ``KEEPWARM_*`` environment variable, read when the session is created;
+# 4. the built-in default below.
+#
+# Every value is validated once, when a session is created or ``configure()`` is called, so a
+# typo fails at start-up with a message that names the setting, not on the first request.
 
 from __future__ import annotations
 
@@ -62,7 +61,7 @@ __all__ = [
 
 
 class _Unset:
-    """Marks a keyword that was not given, which differs from an explicit ``None``."""
+    # Marks a keyword that was not given, which differs from an explicit ``None``.
 
     _instance: _Unset | None = None
 
@@ -82,12 +81,11 @@ UNSET: Final = _Unset()
 
 
 class NoTimeout:
-    """The explicit opt-out from timeouts: ``timeout=keepwarm.NO_TIMEOUT`` waits forever.
-
-    ``timeout=None`` does *not* disable timeouts in keepwarm: wrapper functions pass
-    ``timeout=None`` along by accident far more often than anyone wants a request that can
-    hang a worker forever, so ``None`` means "use the session's default".
-    """
+    # The explicit opt-out from timeouts: ``timeout=keepwarm.NO_TIMEOUT`` waits forever.
+    #
+    # ``timeout=None`` does *not* disable timeouts in keepwarm: wrapper functions pass
+    # ``timeout=None`` along by accident far more often than anyone wants a request that can
+    # hang a worker forever, so ``None`` means "use the session's default".
 
     _instance: NoTimeout | None = None
     #: No total deadline either (as :attr:`Timeout.total`).
@@ -271,18 +269,18 @@ NO_LIMIT: Final = Urllib3Timeout(connect=None, read=None)
 
 
 def urllib3_timeout(timeout: Timeout | NoTimeout) -> Urllib3Timeout:
-    """A session default as urllib3 takes it (the total is kept apart: see Timeout)."""
+    # A session default as urllib3 takes it (the total is kept apart: see Timeout).
     return NO_LIMIT if isinstance(timeout, NoTimeout) else timeout.as_urllib3()
 
 
 def call_timeout(
     timeout: object, default: Urllib3Timeout, default_total: float | None
 ) -> tuple[Any, float | None]:
-    """What one call's ``timeout=`` means: the timeout to hand the adapter and the call's
-    total deadline (None: no total). ``None`` is the default (and its total); a
-    :class:`Timeout` replaces the whole default, its total included; NO_TIMEOUT is no
-    limit; seconds and ``(connect, read)`` pairs go on as requests takes them, with no
-    total."""
+    # What one call's ``timeout=`` means: the timeout to hand the adapter and the call's
+    # total deadline (None: no total). ``None`` is the default (and its total); a
+    # :class:`Timeout` replaces the whole default, its total included; NO_TIMEOUT is no
+    # limit; seconds and ``(connect, read)`` pairs go on as requests takes them, with no
+    # total.
     if timeout is None:
         return default, default_total
     if isinstance(timeout, Timeout):
@@ -293,7 +291,7 @@ def call_timeout(
 
 
 def to_timeout(value: object, setting: str = "timeout") -> Timeout | NoTimeout:
-    """Normalise what users pass as a timeout: seconds, a (connect, read) pair, a Timeout."""
+    # Normalise what users pass as a timeout: seconds, a (connect, read) pair, a Timeout.
     if isinstance(value, (Timeout, NoTimeout)):
         return value
     if isinstance(value, Urllib3Timeout):
@@ -468,7 +466,7 @@ _MEANT: Final = {
 
 
 def did_you_mean(name: str, known: Collection[str]) -> str | None:
-    """The knob a misspelt or misremembered setting name most likely means."""
+    # The knob a misspelt or misremembered setting name most likely means.
     key = name.lower().replace("-", "_")
     meant = _MEANT.get(key.removeprefix("keepwarm_"))
     if meant is not None and meant.split("=")[0] in known:
@@ -480,7 +478,7 @@ def did_you_mean(name: str, known: Collection[str]) -> str | None:
 
 
 def check_setting_names(names: Collection[str], where: str, extra: Collection[str] = ()) -> None:
-    """Reject unknown keywords with the knob they most likely mean as a hint."""
+    # Reject unknown keywords with the knob they most likely mean as a hint.
     known = (*SETTING_NAMES, *extra)
     for name in names:
         if name not in known:
@@ -493,7 +491,7 @@ def check_setting_names(names: Collection[str], where: str, extra: Collection[st
 
 
 def validate(values: Mapping[str, object], where: str) -> dict[str, Any]:
-    """Check names and values; return the normalised values."""
+    # Check names and values; return the normalised values.
     check_setting_names(values, where)
     return {name: _VALIDATORS[name](name, value) for name, value in values.items()}
 
@@ -588,8 +586,8 @@ OTEL_METRICS_VARIABLE: Final = "KEEPWARM_OTEL_METRICS"
 
 
 def otel_metrics_from_environment(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether ``KEEPWARM_OTEL_METRICS`` asks for OpenTelemetry metrics; unset or empty:
-    no. A value that is not a yes or a no raises ValueError naming the variable."""
+    # Whether ``KEEPWARM_OTEL_METRICS`` asks for OpenTelemetry metrics; unset or empty:
+    # no. A value that is not a yes or a no raises ValueError naming the variable.
     environ = os.environ if environ is None else environ
     raw = environ.get(OTEL_METRICS_VARIABLE, "")
     if not raw.strip():
@@ -604,7 +602,7 @@ def otel_metrics_from_environment(environ: Mapping[str, str] | None = None) -> b
 
 
 def settings_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Read and validate every ``KEEPWARM_*`` variable; an unknown one is an error."""
+    # Read and validate every ``KEEPWARM_*`` variable; an unknown one is an error.
     environ = os.environ if environ is None else environ
     found: dict[str, Any] = {}
     # Names first: os.environ decodes a value only when it is asked for (every session
@@ -668,7 +666,7 @@ _SETTINGS_FIELDS: Final = (
 
 
 class Settings(Frozen):
-    """Every tuning knob of one session, validated and with defaults filled in."""
+    # Every tuning knob of one session, validated and with defaults filled in.
 
     __slots__ = _SETTINGS_FIELDS
     __match_args__ = _SETTINGS_FIELDS
@@ -737,7 +735,7 @@ class Settings(Frozen):
 
     @property
     def initial_pool_maxsize(self) -> int:
-        """The pool size to start with ("auto" starts at the default and grows)."""
+        # The pool size to start with ("auto" starts at the default and grows).
         return self.pool_maxsize if isinstance(self.pool_maxsize, int) else DEFAULT_POOL_MAXSIZE
 
     @property
@@ -815,13 +813,13 @@ after_fork_in_child(_after_fork_in_child)
 
 
 def reset_configuration() -> None:
-    """Forget everything ``configure()`` set (used by the tests; ``close_all()`` keeps it)."""
+    # Forget everything ``configure()`` set (used by the tests; ``close_all()`` keeps it).
     with _configured_lock:
         _configured.clear()
 
 
 def resolve_settings(overrides: Mapping[str, Any], where: str) -> Settings:
-    """Layer explicit keywords over configure(), KEEPWARM_* variables and the defaults."""
+    # Layer explicit keywords over configure(), KEEPWARM_* variables and the defaults.
     explicit = validate(overrides, where)
     merged = settings_from_environment()
     with _configured_lock:

@@ -1,18 +1,17 @@
-"""The total deadline of one call: ``keepwarm.Timeout(total=...)``.
-
-A per-phase timeout (connect, read) bounds one wait; nothing in requests or urllib3
-bounds a whole call: retries, their backoff and ``Retry-After`` sleeps, redirects, and a
-server that drips a byte per read timeout all add up. The deadline is an absolute
-``time.monotonic()`` instant, set by ``Session.send`` for the outermost call and held in a
-:class:`contextvars.ContextVar` for as long as that call runs, so every layer below reads
-the same instant without it being threaded through urllib3's arguments: the redirects'
-nested sends, the adapter, the pool (each attempt's connect and read timeouts are cut to
-the time left), the retry policy (no sleep past the deadline), name resolution and the
-body reader. A ContextVar, not a thread-local: it follows the call into
-``contextvars.copy_context()`` and asyncio tasks, and another thread's call never sees it.
-
-Without a total nothing is set, and every check below is one ``ContextVar.get()``.
-"""
+# The total deadline of one call: ``keepwarm.Timeout(total=...)``.
+#
+# A per-phase timeout (connect, read) bounds one wait; nothing in requests or urllib3
+# bounds a whole call: retries, their backoff and ``Retry-After`` sleeps, redirects, and a
+# server that drips a byte per read timeout all add up. The deadline is an absolute
+# ``time.monotonic()`` instant, set by ``Session.send`` for the outermost call and held in a
+# :class:`contextvars.ContextVar` for as long as that call runs, so every layer below reads
+# the same instant without it being threaded through urllib3's arguments: the redirects'
+# nested sends, the adapter, the pool (each attempt's connect and read timeouts are cut to
+# the time left), the retry policy (no sleep past the deadline), name resolution and the
+# body reader. A ContextVar, not a thread-local: it follows the call into
+# ``contextvars.copy_context()`` and asyncio tasks, and another thread's call never sees it.
+#
+# Without a total nothing is set, and every check below is one ``ContextVar.get()``.
 
 from __future__ import annotations
 
@@ -44,7 +43,7 @@ _monotonic = time.monotonic
 
 
 class Deadline:
-    """The absolute end of one call, and what the message needs when it passes."""
+    # The absolute end of one call, and what the message needs when it passes.
 
     __slots__ = ("at", "attempts", "doing", "total", "url")
 
@@ -58,12 +57,12 @@ class Deadline:
         self.doing: str | None = None
 
     def remaining(self) -> float:
-        """Seconds left (negative once passed)."""
+        # Seconds left (negative once passed).
         return self.at - _monotonic()
 
     def clamp(self, timeout: Urllib3Timeout) -> Urllib3Timeout:
-        """*timeout* with its connect and read phases cut to the time left (the same
-        object when both already fit, so the usual case allocates nothing)."""
+        # *timeout* with its connect and read phases cut to the time left (the same
+        # object when both already fit, so the usual case allocates nothing).
         left = max(self.at - _monotonic(), 0.001)
         connect = timeout.connect_timeout
         read = timeout.read_timeout
@@ -72,12 +71,12 @@ class Deadline:
         return Urllib3Timeout(connect=_cut(connect, left), read=_cut(read, left))
 
     def retrying(self) -> str:
-        """What was in progress between attempts: ``retrying after 2 attempts``."""
+        # What was in progress between attempts: ``retrying after 2 attempts``.
         attempts = self.attempts
         return f"retrying after {attempts} attempt{'s' if attempts != 1 else ''}"
 
     def exceeded(self, doing: str, request: object = None) -> DeadlineExceeded:
-        """The exception for a call whose deadline passed while *doing*."""
+        # The exception for a call whose deadline passed while *doing*.
         return DeadlineExceeded(
             f"the call to {redact_url(self.url)} did not finish within its total "
             f"deadline of {self.total:g} s (keepwarm.Timeout(total={self.total:g})); "
@@ -88,7 +87,7 @@ class Deadline:
 
 
 def doing_when(error: object, deadline: Deadline) -> str:
-    """What was in progress when *error* ended an attempt under *deadline*."""
+    # What was in progress when *error* ended an attempt under *deadline*.
     if deadline.doing is not None:
         return deadline.doing
     if isinstance(error, ConnectTimeoutError) and not isinstance(error, NewConnectionError):
@@ -107,9 +106,9 @@ def _cut(phase: object, left: float) -> float:
 
 
 class DeadlineStop(HTTPError):
-    """The reason inside urllib3's ``MaxRetryError`` when the retry policy stops because
-    the next attempt (or the wait before it) would pass the deadline; the adapter turns
-    it into :class:`~keepwarm.DeadlineExceeded`. ``doing`` is what was in progress."""
+    # The reason inside urllib3's ``MaxRetryError`` when the retry policy stops because
+    # the next attempt (or the wait before it) would pass the deadline; the adapter turns
+    # it into :class:`~keepwarm.DeadlineExceeded`. ``doing`` is what was in progress.
 
     def __init__(self, doing: str) -> None:
         super().__init__(doing)
@@ -123,8 +122,8 @@ current_deadline = _current.get
 
 
 def enter_deadline(total: float, url: str) -> Token[Deadline | None] | None:
-    """Start a deadline for the outermost call; a call nested in one (a redirect's send,
-    a request made from a response hook) keeps the outer deadline (returns None)."""
+    # Start a deadline for the outermost call; a call nested in one (a redirect's send,
+    # a request made from a response hook) keeps the outer deadline (returns None).
     if _current.get() is not None:
         return None
     return _current.set(Deadline(total, url))

@@ -1,22 +1,21 @@
-"""How a guard speaks: once per call site, as an exception in strict mode, never when
-silenced.
-
-A guard is a check, at the place keepwarm already handles the thing it checks, for a
-pitfall plain requests lets pass silently (``docs/guards/``). When one trips it calls
-:func:`warn` with its warning class (``_exceptions``) and a message that names the cause
-and the fix. :func:`warn`:
-
-* finds the *call site*: the first frame outside keepwarm, requests, urllib3 and the
-  standard library's HTTP modules, which is the user's line that led to it;
-* in strict mode raises the warning class as an exception, every time;
-* otherwise issues the warning at the call site (``warnings.warn_explicit``, so warning
-  filters by category, module or line apply as usual), once per call site and class, so
-  a loop does not flood the log;
-* does nothing inside :func:`silence` for that class.
-
-Nothing here runs while nothing is wrong: the checks are at the guards' own places and
-cost what a comparison costs; this module is reached only once one has tripped.
-"""
+# How a guard speaks: once per call site, as an exception in strict mode, never when
+# silenced.
+#
+# A guard is a check, at the place keepwarm already handles the thing it checks, for a
+# pitfall plain requests lets pass silently (``docs/guards/``). When one trips it calls
+# :func:`warn` with its warning class (``_exceptions``) and a message that names the cause
+# and the fix. :func:`warn`:
+#
+# * finds the *call site*: the first frame outside keepwarm, requests, urllib3 and the
+#   standard library's HTTP modules, which is the user's line that led to it;
+# * in strict mode raises the warning class as an exception, every time;
+# * otherwise issues the warning at the call site (``warnings.warn_explicit``, so warning
+#   filters by category, module or line apply as usual), once per call site and class, so
+#   a loop does not flood the log;
+# * does nothing inside :func:`silence` for that class.
+#
+# Nothing here runs while nothing is wrong: the checks are at the guards' own places and
+# cost what a comparison costs; this module is reached only once one has tripped.
 
 from __future__ import annotations
 
@@ -66,7 +65,7 @@ _forget_hooks: list[Callable[[], None]] = []
 
 
 class Site:
-    """Where user code led to a guard: file, line and module name."""
+    # Where user code led to a guard: file, line and module name.
 
     __slots__ = ("filename", "lineno", "module")
 
@@ -84,8 +83,8 @@ def _is_library(filename: str) -> bool:
 
 
 def call_site(frame: FrameType | None = None) -> Site:
-    """The first frame, from ``frame`` (default: the caller's) outward, that is not in
-    keepwarm, requests, urllib3 or the standard library's HTTP modules."""
+    # The first frame, from ``frame`` (default: the caller's) outward, that is not in
+    # keepwarm, requests, urllib3 or the standard library's HTTP modules.
     f: FrameType | None = frame if frame is not None else sys._getframe(1)
     outermost: FrameType | None = f
     while f is not None:
@@ -106,7 +105,7 @@ def warn(
     strict: bool,
     site: Site | None = None,
 ) -> None:
-    """Tell the user about a pitfall (see the module docstring)."""
+    # Tell the user about a pitfall (see the module docstring).
     if category in _silenced.get():
         return
     if strict:
@@ -155,8 +154,8 @@ _ALL: Final = frozenset(_subclasses(KeepwarmWarning))
 
 
 def forget_sites() -> None:
-    """Warn again at call sites that were warned about, and count per-site guards (churn)
-    from zero (tests, and the pytest plugin between tests)."""
+    # Warn again at call sites that were warned about, and count per-site guards (churn)
+    # from zero (tests, and the pytest plugin between tests).
     with _seen_lock:
         _seen.clear()
     for hook in _forget_hooks:
@@ -164,10 +163,10 @@ def forget_sites() -> None:
 
 
 def on_forget(hook: Callable[[], None]) -> None:
-    """Have :func:`forget_sites` call ``hook`` too."""
+    # Have :func:`forget_sites` call ``hook`` too.
     _forget_hooks.append(hook)
 
 
 def silenced() -> frozenset[type[KeepwarmWarning]]:
-    """The guard classes :func:`silence` silences here (this thread or task), now."""
+    # The guard classes :func:`silence` silences here (this thread or task), now.
     return _silenced.get()

@@ -1,30 +1,29 @@
-"""The lifecycle guards: a session collected without ``close()``
-(:class:`UnclosedSessionWarning`), and sessions made per call
-(:class:`SessionChurnWarning`). ``docs/guards/unclosed-session.md`` and
-``docs/guards/session-churn.md`` say what each catches and how to silence it.
-
-What each session pays, all of it outside the request path:
-
-* at construction, :func:`track`: the creation site (``call_site``, about 1 µs:
-  one frame looked at, two for a subclass's ``__init__``), a :class:`Life` and a
-  ``weakref.finalize`` (about 2 µs together, against about 190 µs for building the
-  session);
-* per request, ``Session.send`` adds one to ``Life.sent`` (an attribute increment);
-* at ``close()`` or collection, :func:`_ended`: one clock read, two comparisons and, for a
-  short-lived session, an append to its site's bounded deque.
-
-The churn rule (``docs/guards/session-churn.md`` gives the evidence): a session is
-*short-lived* when it sent one or two requests and ended (closed or collected) within
-:data:`CHURN_WINDOW` seconds of being created; :data:`CHURN_SESSIONS` short-lived sessions
-from one creation site ending within :data:`CHURN_WINDOW` seconds of each other is churn.
-A session that sent nothing opened no connection: it is neither a leak nor churn.
-
-Not tracked: shared sessions (``keepwarm.session()``: held by the registry, closed at
-exit), the per-call sessions of ``keepwarm.install()`` (they ride the shared pools: the
-fix, not the pitfall), sessions made with ``guards=False``, and, per class, sessions
-created inside ``keepwarm.silence(...)`` of that class (the creation scope is the one the
-user controls; the collector runs finalizers wherever it happens to be).
-"""
+# The lifecycle guards: a session collected without ``close()``
+# (:class:`UnclosedSessionWarning`), and sessions made per call
+# (:class:`SessionChurnWarning`). ``docs/guards/unclosed-session.md`` and
+# ``docs/guards/session-churn.md`` say what each catches and how to silence it.
+#
+# What each session pays, all of it outside the request path:
+#
+# * at construction, :func:`track`: the creation site (``call_site``, about 1 µs:
+#   one frame looked at, two for a subclass's ``__init__``), a :class:`Life` and a
+#   ``weakref.finalize`` (about 2 µs together, against about 190 µs for building the
+#   session);
+# * per request, ``Session.send`` adds one to ``Life.sent`` (an attribute increment);
+# * at ``close()`` or collection, :func:`_ended`: one clock read, two comparisons and, for a
+#   short-lived session, an append to its site's bounded deque.
+#
+# The churn rule (``docs/guards/session-churn.md`` gives the evidence): a session is
+# *short-lived* when it sent one or two requests and ended (closed or collected) within
+# :data:`CHURN_WINDOW` seconds of being created; :data:`CHURN_SESSIONS` short-lived sessions
+# from one creation site ending within :data:`CHURN_WINDOW` seconds of each other is churn.
+# A session that sent nothing opened no connection: it is neither a leak nor churn.
+#
+# Not tracked: shared sessions (``keepwarm.session()``: held by the registry, closed at
+# exit), the per-call sessions of ``keepwarm.install()`` (they ride the shared pools: the
+# fix, not the pitfall), sessions made with ``guards=False``, and, per class, sessions
+# created inside ``keepwarm.silence(...)`` of that class (the creation scope is the one the
+# user controls; the collector runs finalizers wherever it happens to be).
 
 from __future__ import annotations
 
@@ -54,8 +53,8 @@ _STRICT_NOTE: Final = (
 
 
 class Life:
-    """What the lifecycle guards know about one session; never refers to it, so the
-    finalizer holding it does not keep the session alive."""
+    # What the lifecycle guards know about one session; never refers to it, so the
+    # finalizer holding it does not keep the session alive.
 
     __slots__ = ("born", "churn", "finalizer", "how", "sent", "site", "strict")
 
@@ -71,7 +70,7 @@ class Life:
         self.finalizer: weakref.finalize[..., object] | None = None
 
     def closed(self) -> None:
-        """The session was closed: no leak; maybe churn (strict mode raises it here)."""
+        # The session was closed: no leak; maybe churn (strict mode raises it here).
         if self.finalizer is not None:
             self.finalizer.detach()
             self.finalizer = None
@@ -87,8 +86,8 @@ _ends: dict[tuple[str, int], collections.deque[float]] = {}
 
 
 def track(session: object, frame: FrameType, *, how: str, strict: bool) -> Life:
-    """Start tracking ``session`` (created or unpickled, ``how``), whose construction
-    was called from ``frame``; the caller checked ``guards``."""
+    # Start tracking ``session`` (created or unpickled, ``how``), whose construction
+    # was called from ``frame``; the caller checked ``guards``.
     quiet = silenced()
     unclosed = UnclosedSessionWarning not in quiet
     churn = SessionChurnWarning not in quiet
@@ -110,7 +109,7 @@ def track(session: object, frame: FrameType, *, how: str, strict: bool) -> Life:
 
 
 def untrack(life: Life) -> None:
-    """Stop tracking (a shared session, which the registry holds and closes at exit)."""
+    # Stop tracking (a shared session, which the registry holds and closes at exit).
     if life.finalizer is not None:
         life.finalizer.detach()
         life.finalizer = None
@@ -175,7 +174,7 @@ def _report(category: type[KeepwarmWarning], message: str, life: Life, *, can_ra
 
 
 def forget() -> None:
-    """Count churn from zero again (``_guards.forget_sites()`` calls this)."""
+    # Count churn from zero again (``_guards.forget_sites()`` calls this).
     _ends.clear()
 
 

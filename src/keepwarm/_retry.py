@@ -1,9 +1,8 @@
-"""keepwarm's retry policy: which requests are retried, on what, and how long it may wait.
-
-:class:`RetryPolicy` is urllib3's ``Retry`` (through its public API: constructor, ``new``
-and ``increment``) with safer defaults; ``retry_signature`` compares two policies, which
-urllib3's ``Retry`` cannot.
-"""
+# keepwarm's retry policy: which requests are retried, on what, and how long it may wait.
+#
+# :class:`RetryPolicy` is urllib3's ``Retry`` (through its public API: constructor, ``new``
+# and ``increment``) with safer defaults; ``retry_signature`` compares two policies, which
+# urllib3's ``Retry`` cannot.
 
 from __future__ import annotations
 
@@ -51,11 +50,11 @@ def drain_or_close(
     max_bytes: int = DRAIN_MAX_BYTES,
     max_seconds: float = DRAIN_MAX_SECONDS,
 ) -> None:
-    """Read the rest of *response*'s body, up to *max_bytes* and *max_seconds*, so that
-    its connection can be reused; if the body goes on, close the response (and with it
-    the connection). Either way urllib3's own unbounded drain then finds nothing to read.
-    Each read returns what has arrived (``read1``), so the time bound holds for a
-    trickle too, give or take one read timeout."""
+    # Read the rest of *response*'s body, up to *max_bytes* and *max_seconds*, so that
+    # its connection can be reused; if the body goes on, close the response (and with it
+    # the connection). Either way urllib3's own unbounded drain then finds nothing to read.
+    # Each read returns what has arrived (``read1``), so the time bound holds for a
+    # trickle too, give or take one read timeout.
     deadline = time.monotonic() + max_seconds
     drained = 0
     try:
@@ -293,7 +292,7 @@ class RetryPolicy(Retry):
 
 
 def _drain_seconds() -> float:
-    """:data:`DRAIN_MAX_SECONDS`, or less when the call's deadline is nearer."""
+    # :data:`DRAIN_MAX_SECONDS`, or less when the call's deadline is nearer.
     deadline = current_deadline()
     if deadline is None:
         return DRAIN_MAX_SECONDS
@@ -301,9 +300,9 @@ def _drain_seconds() -> float:
 
 
 def _uncapped_retry_after(header: str | None) -> float | None:
-    """Seconds a ``Retry-After`` header asks for, without urllib3's cap (urllib3 >= 2.6.3
-    caps the value it returns at its own ``retry_after_max`` and then sleeps that long,
-    which would hide a longer request from RetryPolicy). None if absent or unparsable."""
+    # Seconds a ``Retry-After`` header asks for, without urllib3's cap (urllib3 >= 2.6.3
+    # caps the value it returns at its own ``retry_after_max`` and then sleeps that long,
+    # which would hide a longer request from RetryPolicy). None if absent or unparsable.
     if header is None:
         return None
     text = header.strip()
@@ -335,7 +334,7 @@ _RETRY_FIELDS: Final = (
 
 
 def retry_signature(retry: Retry) -> tuple[Any, ...]:
-    """Equal for two Retry objects configured alike (urllib3's Retry has no __eq__)."""
+    # Equal for two Retry objects configured alike (urllib3's Retry has no __eq__).
     if isinstance(retry, RetryPolicy):
         return retry.signature()
     return (

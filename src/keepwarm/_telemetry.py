@@ -1,40 +1,39 @@
-"""Counters and timings that show whether connections are really reused.
-
-Plain requests only writes DEBUG log lines ("Starting new HTTPS connection (2)"), so people
-count TIME_WAIT sockets or run packet captures to find out. keepwarm counts, per session
-and per origin (scheme, host, port):
-
-* ``requests``: requests written to a connection (each retry of the policy counts),
-  except an attempt on a dead reused connection that keepwarm resent: that one counts in
-  ``stale_retries`` only, so ``requests`` does not depend on whether a server's close
-  was noticed before the write (at checkout: ``dropped``) or after it;
-* ``connections_opened``: new TCP connections; ``tls_handshakes``: TLS handshakes;
-* ``reused``: requests sent on a connection that had served a request before (same
-  exception);
-* ``discarded``: connections closed because the pool was full ("Connection pool is full,
-  discarding connection");
-* ``pools_evicted``: whole host pools closed because more hosts were used than
-  ``pool_connections``;
-* ``dropped``: pooled connections found closed by the server before reuse;
-* ``idle_expired``: pooled connections closed by keepwarm for being idle too long;
-* ``retired``: connections closed for reaching ``max_connection_age``;
-* ``retries``: retries made by the retry policy;
-* ``stale_retries``: requests resent once on a fresh connection because the reused one
-  turned out dead (these do not spend the retry policy's retries). The server may or may
-  not have received the abandoned attempt: one that read it and then reset the
-  connection saw it, one that had closed the connection did not;
-* ``pool_wait``: seconds spent waiting for a free connection (``pool_block=True``);
-* ``peak_in_flight``: most requests in flight to one origin at once.
-
-The counters also keep the number of open connections (not a statistic: a gauge that
-``keepwarm.enable_metrics()`` exports, see ``_metrics``), and :data:`METRICS` holds the
-two hooks the request path calls only while OpenTelemetry metrics are on.
-
-Each response also carries its :class:`Timings` (``keepwarm.timings(response)``).
-
-Cost: a few ``perf_counter()`` calls and one uncontended lock per request; measured in
-``benchmarks/telemetry_overhead.py`` and recorded in ``docs/PERFORMANCE.md``.
-"""
+# Counters and timings that show whether connections are really reused.
+#
+# Plain requests only writes DEBUG log lines ("Starting new HTTPS connection (2)"), so people
+# count TIME_WAIT sockets or run packet captures to find out. keepwarm counts, per session
+# and per origin (scheme, host, port):
+#
+# * ``requests``: requests written to a connection (each retry of the policy counts),
+#   except an attempt on a dead reused connection that keepwarm resent: that one counts in
+#   ``stale_retries`` only, so ``requests`` does not depend on whether a server's close
+#   was noticed before the write (at checkout: ``dropped``) or after it;
+# * ``connections_opened``: new TCP connections; ``tls_handshakes``: TLS handshakes;
+# * ``reused``: requests sent on a connection that had served a request before (same
+#   exception);
+# * ``discarded``: connections closed because the pool was full ("Connection pool is full,
+#   discarding connection");
+# * ``pools_evicted``: whole host pools closed because more hosts were used than
+#   ``pool_connections``;
+# * ``dropped``: pooled connections found closed by the server before reuse;
+# * ``idle_expired``: pooled connections closed by keepwarm for being idle too long;
+# * ``retired``: connections closed for reaching ``max_connection_age``;
+# * ``retries``: retries made by the retry policy;
+# * ``stale_retries``: requests resent once on a fresh connection because the reused one
+#   turned out dead (these do not spend the retry policy's retries). The server may or may
+#   not have received the abandoned attempt: one that read it and then reset the
+#   connection saw it, one that had closed the connection did not;
+# * ``pool_wait``: seconds spent waiting for a free connection (``pool_block=True``);
+# * ``peak_in_flight``: most requests in flight to one origin at once.
+#
+# The counters also keep the number of open connections (not a statistic: a gauge that
+# ``keepwarm.enable_metrics()`` exports, see ``_metrics``), and :data:`METRICS` holds the
+# two hooks the request path calls only while OpenTelemetry metrics are on.
+#
+# Each response also carries its :class:`Timings` (``keepwarm.timings(response)``).
+#
+# Cost: a few ``perf_counter()`` calls and one uncontended lock per request; measured in
+# ``benchmarks/telemetry_overhead.py`` and recorded in ``docs/PERFORMANCE.md``.
 
 from __future__ import annotations
 
@@ -170,7 +169,7 @@ class Timings(Mutable):
 
 
 class HostCounters:
-    """The live counters of one origin; updated from many threads under one lock."""
+    # The live counters of one origin; updated from many threads under one lock.
 
     __slots__ = (
         "_lock",
@@ -259,17 +258,17 @@ class HostCounters:
             setattr(self, name, getattr(self, name) + amount)
 
     def on_stale_resend(self) -> None:
-        """An attempt counted by :meth:`on_request` on a reused connection found dead is
-        abandoned and resent: it moves from ``requests``/``reused`` to ``stale_retries``."""
+        # An attempt counted by :meth:`on_request` on a reused connection found dead is
+        # abandoned and resent: it moves from ``requests``/``reused`` to ``stale_retries``.
         with self._lock:
             self.requests -= 1
             self.reused -= 1
             self.stale_retries += 1
 
     def on_refused_resend(self, reused: bool) -> None:
-        """An HTTP/2 stream the server refused unprocessed (GOAWAY, REFUSED_STREAM) is
-        sent again on another connection: transport work, not a retry. The attempt
-        :meth:`on_request` counted moves to ``refused_resends``."""
+        # An HTTP/2 stream the server refused unprocessed (GOAWAY, REFUSED_STREAM) is
+        # sent again on another connection: transport work, not a retry. The attempt
+        # :meth:`on_request` counted moves to ``refused_resends``.
         with self._lock:
             self.requests -= 1
             if reused:
@@ -289,8 +288,8 @@ class HostCounters:
                 self.tls_handshakes += 1
 
     def on_open(self) -> int:
-        """A connection opened (and will report its close): the generation to pass to
-        :meth:`on_close`."""
+        # A connection opened (and will report its close): the generation to pass to
+        # :meth:`on_close`.
         with self._lock:
             self.open_connections += 1
             return self.generation
@@ -351,7 +350,7 @@ class HostCounters:
 
 
 class Telemetry:
-    """The counters of one transport (adapter), by origin."""
+    # The counters of one transport (adapter), by origin.
 
     def __init__(
         self,
@@ -379,7 +378,7 @@ class Telemetry:
         return counters
 
     def hosts(self) -> list[HostCounters]:
-        """The counters of every origin this transport has talked to."""
+        # The counters of every origin this transport has talked to.
         with self._lock:
             return list(self._hosts.values())
 
@@ -401,10 +400,10 @@ class Telemetry:
         )
 
     def reset(self) -> None:
-        """Start counting from zero (pools and connections are untouched).
-
-        Counters are zeroed in place: every pool holds on to its origin's counters, so
-        replacing them would leave later traffic counted nowhere."""
+        # Start counting from zero (pools and connections are untouched).
+        #
+        # Counters are zeroed in place: every pool holds on to its origin's counters, so
+        # replacing them would leave later traffic counted nowhere.
         with self._lock:
             hosts = list(self._hosts.values())
         for counters in hosts:
@@ -417,13 +416,13 @@ class Telemetry:
 
 
 def attach_timings(response: object, timings: Timings) -> None:
-    """Let ``response`` (urllib3's or requests') carry ``timings``."""
+    # Let ``response`` (urllib3's or requests') carry ``timings``.
     setattr(response, _TIMINGS_ATTRIBUTE, timings)
 
 
 def timings_of(response: object) -> Timings | None:
-    """The Timings ``response`` carries; None when it came through no keepwarm
-    connection with telemetry on."""
+    # The Timings ``response`` carries; None when it came through no keepwarm
+    # connection with telemetry on.
     value = getattr(response, _TIMINGS_ATTRIBUTE, None)
     return value if isinstance(value, Timings) else None
 
@@ -433,19 +432,18 @@ _live: weakref.WeakSet[Telemetry] = weakref.WeakSet()
 
 
 def live_telemetry() -> list[Telemetry]:
-    """The telemetry of every live keepwarm transport (for metrics collected on demand)."""
+    # The telemetry of every live keepwarm transport (for metrics collected on demand).
     return list(_live)
 
 
 class MetricsHooks:
-    """What the request path calls while OpenTelemetry metrics are on; both None (one
-    attribute read per request, per closed connection) while they are off.
-
-    * ``request(request, response, error, seconds)``: a transport's ``send`` returned
-      ``response`` or raised ``error`` after ``seconds``;
-    * ``connection_closed(counters, seconds, version)``: a connection to ``counters``'
-      origin closed after ``seconds`` open, having spoken HTTP ``version`` ("1.1", "2").
-    """
+    # What the request path calls while OpenTelemetry metrics are on; both None (one
+    # attribute read per request, per closed connection) while they are off.
+    #
+    # * ``request(request, response, error, seconds)``: a transport's ``send`` returned
+    #   ``response`` or raised ``error`` after ``seconds``;
+    # * ``connection_closed(counters, seconds, version)``: a connection to ``counters``'
+    #   origin closed after ``seconds`` open, having spoken HTTP ``version`` ("1.1", "2").
 
     __slots__ = ("connection_closed", "request")
 

@@ -1,14 +1,13 @@
-"""URL helpers with one rule each, shared by the library, the probe and the bench.
-
-* :func:`redact_url`: a URL as keepwarm shows it in reprs, logs, errors and reports:
-  without its password (or lone user name, a token as often as not), query values and
-  fragment;
-* :func:`origin`: ``scheme://host:port`` as the counters and advice name an origin;
-* :func:`is_ip`: whether a host is an IP address (no name resolution for it);
-* :func:`check_http_url`: whether a URL is one keepwarm can send a request to (an absolute
-  ``http``/``https`` URL with a host and a usable port), for ``base_url``, the probe's
-  target and the bench's ``--url``; each caller words the problem for its own users.
-"""
+# URL helpers with one rule each, shared by the library, the probe and the bench.
+#
+# * :func:`redact_url`: a URL as keepwarm shows it in reprs, logs, errors and reports:
+#   without its password (or lone user name, a token as often as not), query values and
+#   fragment;
+# * :func:`origin`: ``scheme://host:port`` as the counters and advice name an origin;
+# * :func:`is_ip`: whether a host is an IP address (no name resolution for it);
+# * :func:`check_http_url`: whether a URL is one keepwarm can send a request to (an absolute
+#   ``http``/``https`` URL with a host and a usable port), for ``base_url``, the probe's
+#   target and the bench's ``--url``; each caller words the problem for its own users.
 
 from __future__ import annotations
 
@@ -32,20 +31,19 @@ _REDACTED: Final = "***"
 
 
 def printable(text: str) -> str:
-    """``text`` with control and non-ASCII characters escaped, so any terminal prints it."""
+    # ``text`` with control and non-ASCII characters escaped, so any terminal prints it.
     return "".join(
         c if 32 <= ord(c) < 127 else c.encode("unicode_escape").decode("ascii") for c in text
     )
 
 
 def redact_url(url: str) -> str:
-    """``url`` for display: the password (or a lone user name), every query-string value
-    and the fragment replaced by ``***``; works on malformed URLs too.
-
-    Query strings carry tokens as often as passwords do (``?access_token=...``), and
-    ``https://TOKEN@host/`` puts one where a user name goes; parameter names stay, so
-    the message still says which URL it was.
-    """
+    # ``url`` for display: the password (or a lone user name), every query-string value
+    # and the fragment replaced by ``***``; works on malformed URLs too.
+    #
+    # Query strings carry tokens as often as passwords do (``?access_token=...``), and
+    # ``https://TOKEN@host/`` puts one where a user name goes; parameter names stay, so
+    # the message still says which URL it was.
     url, hash_mark, fragment = url.partition("#")
     base, question_mark, query = url.partition("?")
     scheme_end = base.find("://")
@@ -71,19 +69,19 @@ def redact_url(url: str) -> str:
 
 
 def host_port(host: str, port: int | None) -> str:
-    """``host:port``, an IPv6 address in brackets."""
+    # ``host:port``, an IPv6 address in brackets.
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return f"{host}:{port}"
 
 
 def origin(scheme: str, host: str, port: int | None) -> str:
-    """``scheme://host:port``, the port always given, an IPv6 address in brackets."""
+    # ``scheme://host:port``, the port always given, an IPv6 address in brackets.
     return f"{scheme}://{host_port(host, port or DEFAULT_PORTS.get(scheme))}"
 
 
 def is_ip(host: str) -> bool:
-    """Whether ``host`` is an IPv4 or IPv6 address (brackets and a zone id allowed)."""
+    # Whether ``host`` is an IPv4 or IPv6 address (brackets and a zone id allowed).
     try:
         ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
     except ValueError:
@@ -95,8 +93,8 @@ ProblemKind = Literal["whitespace", "no_scheme", "scheme", "malformed", "no_host
 
 
 class URLProblem(ValueError):
-    """Why a URL is not an absolute http(s) URL with a host; ``kind`` says which rule failed
-    and ``detail`` holds what the rule found (the scheme, urllib's complaint)."""
+    # Why a URL is not an absolute http(s) URL with a host; ``kind`` says which rule failed
+    # and ``detail`` holds what the rule found (the scheme, urllib's complaint).
 
     def __init__(self, kind: ProblemKind, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
@@ -105,9 +103,9 @@ class URLProblem(ValueError):
 
 
 def check_http_url(url: str) -> SplitResult:
-    """``urlsplit(url)`` if ``url`` is an absolute ``http``/``https`` URL with a host and a
-    valid port other than 0, without spaces or control characters; else
-    :class:`URLProblem`. The scheme is matched case-insensitively, as requests does."""
+    # ``urlsplit(url)`` if ``url`` is an absolute ``http``/``https`` URL with a host and a
+    # valid port other than 0, without spaces or control characters; else
+    # :class:`URLProblem`. The scheme is matched case-insensitively, as requests does.
     if any(ord(c) < 33 or ord(c) == 127 for c in url):
         raise URLProblem("whitespace")
     scheme, sep, _ = url.partition("://")

@@ -1,8 +1,7 @@
-"""The checks every setting goes through, with errors that name the setting and what it takes.
-
-``fail_type`` / ``fail_value`` raise ``TypeError`` / ``ValueError`` worded the same way for
-every knob: ``pool_maxsize='big' is not valid: pool_maxsize must be a whole number >= 1``.
-"""
+# The checks every setting goes through, with errors that name the setting and what it takes.
+#
+# ``fail_type`` / ``fail_value`` raise ``TypeError`` / ``ValueError`` worded the same way for
+# every knob: ``pool_maxsize='big' is not valid: pool_maxsize must be a whole number >= 1``.
 
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ def fail_value(setting: str, value: object, allowed: str) -> NoReturn:
 def check_seconds(
     setting: str, value: object, *, allow_none: bool = False, allow_zero: bool = False
 ) -> Any:
-    """A finite, positive number of seconds (or ``None`` where that means no limit)."""
+    # A finite, positive number of seconds (or ``None`` where that means no limit).
     if value is None and allow_none:
         return None
     allowed = "a positive number of seconds" + (" or None" if allow_none else "")

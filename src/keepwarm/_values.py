@@ -1,18 +1,17 @@
-"""Read-only value classes without ``dataclasses``.
-
-``import dataclasses`` pulls in ``inspect``, ``ast`` and ``dis``, and each
-``@dataclass`` compiles its ``__init__``, ``__repr__``, ``__eq__`` and ``__hash__`` from
-source when the module is imported: ~6 ms of ``import keepwarm`` for seven small classes
-(issue 16). :class:`Frozen` gives a class with a hand-written ``__init__`` what
-``@dataclass(frozen=True)`` gave it: the repr, equality and hash over its fields in
-order, read-only fields, pickling and copying through the constructor, ``__match_args__``
-and ``__replace__`` (``copy.replace`` on Python 3.13+); :class:`Mutable` what a plain
-``@dataclass`` gave the two whose fields change after they are made.
-
-An assignment to a field still raises ``dataclasses.FrozenInstanceError`` (an
-``AttributeError``), so code catching either keeps working; ``dataclasses`` is imported
-then, on that error path only.
-"""
+# Read-only value classes without ``dataclasses``.
+#
+# ``import dataclasses`` pulls in ``inspect``, ``ast`` and ``dis``, and each
+# ``@dataclass`` compiles its ``__init__``, ``__repr__``, ``__eq__`` and ``__hash__`` from
+# source when the module is imported: ~6 ms of ``import keepwarm`` for seven small classes
+# (issue 16). :class:`Frozen` gives a class with a hand-written ``__init__`` what
+# ``@dataclass(frozen=True)`` gave it: the repr, equality and hash over its fields in
+# order, read-only fields, pickling and copying through the constructor, ``__match_args__``
+# and ``__replace__`` (``copy.replace`` on Python 3.13+); :class:`Mutable` what a plain
+# ``@dataclass`` gave the two whose fields change after they are made.
+#
+# An assignment to a field still raises ``dataclasses.FrozenInstanceError`` (an
+# ``AttributeError``), so code catching either keeps working; ``dataclasses`` is imported
+# then, on that error path only.
 
 from __future__ import annotations
 
@@ -30,21 +29,21 @@ def _read_only(value: object, what: str) -> AttributeError:
 
 
 def field_repr(value: Any, fields: tuple[str, ...]) -> str:
-    """``Name(a=1, b='x')``: a dataclass' repr of ``fields``."""
+    # ``Name(a=1, b='x')``: a dataclass' repr of ``fields``.
     shown = ", ".join(f"{name}={getattr(value, name)!r}" for name in fields)
     return f"{type(value).__qualname__}({shown})"
 
 
 def fields_of(value: Fields) -> dict[str, Any]:
-    """A value's fields by name, in constructor order (``dataclasses.asdict`` without the
-    deep copy)."""
+    # A value's fields by name, in constructor order (``dataclasses.asdict`` without the
+    # deep copy).
     return {name: getattr(value, name) for name in value.__match_args__}
 
 
 class Fields:
-    """What a value class built on its ``__match_args__`` (its fields, in constructor
-    order) has whether or not it is read-only: the repr, equality over the fields, and
-    ``__replace__`` (``dataclasses.replace``; ``copy.replace`` on Python 3.13+)."""
+    # What a value class built on its ``__match_args__`` (its fields, in constructor
+    # order) has whether or not it is read-only: the repr, equality over the fields, and
+    # ``__replace__`` (``dataclasses.replace``; ``copy.replace`` on Python 3.13+).
 
     __slots__ = ()
     __match_args__: ClassVar[tuple[str, ...]] = ()
@@ -62,7 +61,7 @@ class Fields:
         return self._values() == other._values()
 
     def __replace__(self: _F, **changes: Any) -> _F:
-        """A copy with some fields changed, built and checked by the constructor."""
+        # A copy with some fields changed, built and checked by the constructor.
         values = fields_of(self)
         unknown = changes.keys() - values.keys()
         if unknown:
@@ -72,17 +71,17 @@ class Fields:
 
 
 class Mutable(Fields):
-    """Base of a value class whose fields change after it is made: unhashable, as a
-    mutable dataclass is."""
+    # Base of a value class whose fields change after it is made: unhashable, as a
+    # mutable dataclass is.
 
     __slots__ = ()
     __hash__ = None  # type: ignore[assignment]
 
 
 class Frozen(Fields):
-    """Base of a read-only value class; a subclass lists its fields in
-    ``__match_args__`` (constructor order) and sets them in ``__init__`` through
-    ``object.__setattr__``."""
+    # Base of a read-only value class; a subclass lists its fields in
+    # ``__match_args__`` (constructor order) and sets them in ``__init__`` through
+    # ``object.__setattr__``.
 
     __slots__ = ()
 

@@ -1,17 +1,16 @@
-"""urllib3 connections that count and time what they do.
-
-The connection classes time name resolution, the TCP and TLS handshakes, sending the
-request and waiting for the response headers, and report to the
-:class:`keepwarm._telemetry.HostCounters` of their origin. Everything keepwarm keeps on a
-connection is one typed object, :class:`ConnState`, in the ``_keepwarm`` attribute; each
-response carries its :class:`keepwarm._telemetry.Timings` (see
-:func:`keepwarm._telemetry.timings_of`).
-
-Events are logged to the ``keepwarm`` logger at DEBUG, named in one scheme like
-httpcore's: ``connection.connect_tcp.started/complete/failed``,
-``connection.start_tls.complete/failed``, ``connection.reused``. They carry the origin
-and durations only: never headers, query strings or credentials.
-"""
+# urllib3 connections that count and time what they do.
+#
+# The connection classes time name resolution, the TCP and TLS handshakes, sending the
+# request and waiting for the response headers, and report to the
+# :class:`keepwarm._telemetry.HostCounters` of their origin. Everything keepwarm keeps on a
+# connection is one typed object, :class:`ConnState`, in the ``_keepwarm`` attribute; each
+# response carries its :class:`keepwarm._telemetry.Timings` (see
+# :func:`keepwarm._telemetry.timings_of`).
+#
+# Events are logged to the ``keepwarm`` logger at DEBUG, named in one scheme like
+# httpcore's: ``connection.connect_tcp.started/complete/failed``,
+# ``connection.start_tls.complete/failed``, ``connection.reused``. They carry the origin
+# and durations only: never headers, query strings or credentials.
 
 from __future__ import annotations
 
@@ -65,7 +64,7 @@ _T = TypeVar("_T", bound=type)
 
 
 class ConnState:
-    """What keepwarm keeps on one urllib3 connection (its ``_keepwarm`` attribute)."""
+    # What keepwarm keeps on one urllib3 connection (its ``_keepwarm`` attribute).
 
     __slots__ = (
         "connected_at",
@@ -106,8 +105,8 @@ class ConnState:
 
 
 def connection_closed(state: ConnState, version: str) -> None:
-    """A connection counted open (``state.open``) closed: count it down, and report how
-    long it was open to the metrics hook (when metrics are on). Once per connect."""
+    # A connection counted open (``state.open``) closed: count it down, and report how
+    # long it was open to the metrics hook (when metrics are on). Once per connect.
     if not state.open:
         return
     state.open = False
@@ -121,9 +120,9 @@ def connection_closed(state: ConnState, version: str) -> None:
 
 
 def _urllib3_create_connection() -> Callable[..., socket.socket] | None:
-    """``urllib3.util.connection.create_connection`` if it is still urllib3's own function
-    (its code in urllib3's module: not a replacement, nor a wrapper made before keepwarm
-    was imported); None if a DNS recipe had replaced it already."""
+    # ``urllib3.util.connection.create_connection`` if it is still urllib3's own function
+    # (its code in urllib3's module: not a replacement, nor a wrapper made before keepwarm
+    # was imported); None if a DNS recipe had replaced it already.
     create = _uconn.create_connection
     code = getattr(create, "__code__", None)
     if code is not None and code.co_filename == _uconn.__file__:
@@ -137,13 +136,13 @@ _URLLIB3_CREATE_CONNECTION: Final = _urllib3_create_connection()
 
 
 def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
-    """urllib3's ``HTTPConnection._new_conn`` and ``create_connection``, with the name
-    resolution and TCP handshake timed apart (urllib3 does both in one call).
-
-    DNS recipes reach it as they reach urllib3: ``allowed_gai_family`` (which reads
-    ``HAS_IPV6``) is looked up on ``urllib3.util.connection`` and ``getaddrinfo`` on
-    ``socket`` at each call, and a replaced ``urllib3.util.connection.create_connection``
-    is called instead of this copy (:func:`_new_conn_by`)."""
+    # urllib3's ``HTTPConnection._new_conn`` and ``create_connection``, with the name
+    # resolution and TCP handshake timed apart (urllib3 does both in one call).
+    #
+    # DNS recipes reach it as they reach urllib3: ``allowed_gai_family`` (which reads
+    # ``HAS_IPV6``) is looked up on ``urllib3.util.connection`` and ``getaddrinfo`` on
+    # ``socket`` at each call, and a replaced ``urllib3.util.connection.create_connection``
+    # is called instead of this copy (:func:`_new_conn_by`).
     create = _uconn.create_connection
     if create is not _URLLIB3_CREATE_CONNECTION:
         return _new_conn_by(create, conn, state)
@@ -206,7 +205,7 @@ def _timed_new_conn(conn: HTTPConnection, state: ConnState) -> socket.socket:
 
 
 def _connect_timeout(conn: HTTPConnection, deadline: Deadline | None) -> Any:
-    """The connect timeout of ``conn``, cut to the time a call's deadline leaves."""
+    # The connect timeout of ``conn``, cut to the time a call's deadline leaves.
     timeout: Any = conn.timeout
     if deadline is not None:
         left = max(deadline.remaining(), 0.001)
@@ -217,8 +216,8 @@ def _connect_timeout(conn: HTTPConnection, deadline: Deadline | None) -> Any:
 def _connected(
     conn: HTTPConnection, state: ConnState, origin: str, started: float, resolved: float | None
 ) -> None:
-    """What follows a TCP connect: urllib3's audit event, the timings (``resolved`` None:
-    no lookup keepwarm could see, so it is all connect time) and the debug event."""
+    # What follows a TCP connect: urllib3's audit event, the timings (``resolved`` None:
+    # no lookup keepwarm could see, so it is all connect time) and the debug event.
     connected = _perf()
     sys.audit("http.client.connect", conn, conn.host, conn.port)
     timings = state.timings
@@ -235,13 +234,13 @@ def _connected(
 def _new_conn_by(
     create: Callable[..., socket.socket], conn: HTTPConnection, state: ConnState
 ) -> socket.socket:
-    """urllib3's ``HTTPConnection._new_conn`` as it is, for a ``create_connection`` that
-    replaced urllib3's (forced IPv4, custom DNS, a fixed address): called with the same
-    arguments, its errors mapped to the same urllib3 exceptions. The replacement resolves
-    and connects in one call, so that is timed as the connect (``Timings.dns`` is None:
-    keepwarm cannot tell the two apart). Under a deadline the timeout it gets is cut to the
-    time left, as keepwarm's own connect is; a lookup inside it is not bounded (keepwarm
-    does not see it)."""
+    # urllib3's ``HTTPConnection._new_conn`` as it is, for a ``create_connection`` that
+    # replaced urllib3's (forced IPv4, custom DNS, a fixed address): called with the same
+    # arguments, its errors mapped to the same urllib3 exceptions. The replacement resolves
+    # and connects in one call, so that is timed as the connect (``Timings.dns`` is None:
+    # keepwarm cannot tell the two apart). Under a deadline the timeout it gets is cut to the
+    # time left, as keepwarm's own connect is; a lookup inside it is not bounded (keepwarm
+    # does not see it).
     origin = f"{conn.host}:{conn.port}"
     started = _perf()
     if log.isEnabledFor(logging.DEBUG):
@@ -272,15 +271,15 @@ def _new_conn_by(
 def _resolve_by_deadline(
     conn: HTTPConnection, host: str, port: int, deadline: Deadline
 ) -> list[Any]:
-    """``socket.getaddrinfo`` bounded by the time the call's deadline leaves.
-
-    ``getaddrinfo`` takes no timeout and cannot be interrupted (the system resolver
-    retries on its own schedule: glibc waits 5 s per attempt and server, so an
-    unanswered name takes 10 s and more), and urllib3's connect timeout starts after it.
-    With a deadline, the lookup runs in a daemon thread and the call waits for it only
-    as long as the deadline allows; a lookup that outlasts the call finishes in the
-    background and is dropped. Only for names under a deadline: IP literals and calls
-    without a total resolve inline, as before (no thread)."""
+    # ``socket.getaddrinfo`` bounded by the time the call's deadline leaves.
+    #
+    # ``getaddrinfo`` takes no timeout and cannot be interrupted (the system resolver
+    # retries on its own schedule: glibc waits 5 s per attempt and server, so an
+    # unanswered name takes 10 s and more), and urllib3's connect timeout starts after it.
+    # With a deadline, the lookup runs in a daemon thread and the call waits for it only
+    # as long as the deadline allows; a lookup that outlasts the call finishes in the
+    # background and is dropped. Only for names under a deadline: IP literals and calls
+    # without a total resolve inline, as before (no thread).
     family = _uconn.allowed_gai_family()
     result: list[Any] = []
     failure: list[BaseException] = []
@@ -319,15 +318,15 @@ _TAKES_SOCK_SHUTDOWN: Final = "sock_shutdown" in HTTPResponse.__init__.__code__.
 
 
 def _head_by_deadline(conn: HTTPConnection, deadline: Deadline, get: Callable[[], Any]) -> Any:
-    """Read the response head no later than the call's deadline.
-
-    Each ``recv`` is bounded by the read timeout (cut to the time left when the attempt
-    started), but a server that drips its status line or headers a byte at a time keeps
-    every ``recv`` inside it, and ``http.client`` reads the head line by line in calls
-    that cannot be cut short. Under a deadline the :class:`_Watchdog` shuts the socket
-    down when the deadline passes; the head read then ends, and a head cut short that
-    way is refused (a read timeout, which the adapter reports as DeadlineExceeded), never
-    parsed as a response. No deadline, no watch."""
+    # Read the response head no later than the call's deadline.
+    #
+    # Each ``recv`` is bounded by the read timeout (cut to the time left when the attempt
+    # started), but a server that drips its status line or headers a byte at a time keeps
+    # every ``recv`` inside it, and ``http.client`` reads the head line by line in calls
+    # that cannot be cut short. Under a deadline the :class:`_Watchdog` shuts the socket
+    # down when the deadline passes; the head read then ends, and a head cut short that
+    # way is refused (a read timeout, which the adapter reports as DeadlineExceeded), never
+    # parsed as a response. No deadline, no watch.
     left = deadline.remaining()
     if left <= 0:
         deadline.doing = "waiting for the response"
@@ -367,7 +366,7 @@ _COMPACT_MIN = 256
 
 
 class _Watch:
-    """One head read under a deadline, as the watchdog holds it."""
+    # One head read under a deadline, as the watchdog holds it.
 
     __slots__ = ("cancelled", "deadline", "fired", "sock")
 
@@ -388,8 +387,8 @@ class _Watch:
 
 
 class _Watchdog:
-    """One daemon thread for every head read under a deadline in the process: a heap of
-    watches by time, so a call pays a heap push and an attribute write, not a thread."""
+    # One daemon thread for every head read under a deadline in the process: a heap of
+    # watches by time, so a call pays a heap push and an attribute write, not a thread.
 
     def __init__(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -453,8 +452,8 @@ _VERSION_NAMES: Final = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTT
 
 
 def _version_name(version: int) -> str:
-    """The server's version as http.client read it from the status line (urllib3's
-    ``version_string`` is the version the client sent)."""
+    # The server's version as http.client read it from the status line (urllib3's
+    # ``version_string`` is the version the client sent).
     name = _VERSION_NAMES.get(version)
     return name if name is not None else f"HTTP/{version}"
 
@@ -466,7 +465,7 @@ else:
 
 
 class _InstrumentedConnection(_ConnectionBase):
-    """What both instrumented connection classes add to urllib3's."""
+    # What both instrumented connection classes add to urllib3's.
 
     response_class = FastHeadersHTTPResponse
     _keepwarm: ConnState
@@ -538,12 +537,12 @@ class _InstrumentedConnection(_ConnectionBase):
         return response
 
     def _keepwarm_getresponse(self) -> Any:
-        """urllib3's ``HTTPConnection.getresponse`` (2.2 to 2.8), step for step, with the
-        headers of a plain head (``wire.PlainHTTPMessage``: ``Name: value`` lines only, no
-        payload, no defects, no folded line) put in urllib3's ``HTTPHeaderDict``
-        directly: urllib3 would check the message for defects and payload that it cannot
-        have, unfold values that have no line breaks, and add each header through
-        ``extend`` and ``add``. Any other message gets urllib3's steps."""
+        # urllib3's ``HTTPConnection.getresponse`` (2.2 to 2.8), step for step, with the
+        # headers of a plain head (``wire.PlainHTTPMessage``: ``Name: value`` lines only, no
+        # payload, no defects, no folded line) put in urllib3's ``HTTPHeaderDict``
+        # directly: urllib3 would check the message for defects and payload that it cannot
+        # have, unfold values that have no line breaks, and add each header through
+        # ``extend`` and ``add``. Any other message gets urllib3's steps.
         if self._response_options is None:
             raise http.client.ResponseNotReady()
         resp_options = self._response_options
@@ -662,11 +661,11 @@ class _InstrumentedConnection(_ConnectionBase):
 
 
 def named_as(upstream: type) -> Callable[[_T], _T]:
-    """Give a class urllib3's class name and module: urllib3 puts them in error messages
-    (``HTTPConnection(host=..., port=...): Failed to establish a new connection``, or
-    ``<urllib3.connection.HTTPConnection object at 0x...>`` before urllib3 2.6), and users
-    read, log and match those; a keepwarm name there says nothing to them. The class's
-    ``__mro__`` still shows what it is."""
+    # Give a class urllib3's class name and module: urllib3 puts them in error messages
+    # (``HTTPConnection(host=..., port=...): Failed to establish a new connection``, or
+    # ``<urllib3.connection.HTTPConnection object at 0x...>`` before urllib3 2.6), and users
+    # read, log and match those; a keepwarm name there says nothing to them. The class's
+    # ``__mro__`` still shows what it is.
 
     def rename(cls: _T) -> _T:
         cls.__name__ = cls.__qualname__ = upstream.__name__
@@ -678,18 +677,20 @@ def named_as(upstream: type) -> Callable[[_T], _T]:
 
 @named_as(HTTPConnection)
 class InstrumentedHTTPConnection(_InstrumentedConnection, HTTPConnection):
-    """``urllib3.HTTPConnection`` that reports to its origin's counters."""
+    # ``urllib3.HTTPConnection`` that reports to its origin's counters.
+    pass
 
 
 @named_as(HTTPSConnection)
 class InstrumentedHTTPSConnection(_InstrumentedConnection, HTTPSConnection):
-    """``urllib3.HTTPSConnection`` that reports to its origin's counters."""
+    # ``urllib3.HTTPSConnection`` that reports to its origin's counters.
+    pass
 
 
 class InstrumentedSOCKSConnectionMixin(_InstrumentedConnection):
-    """For urllib3's ``SOCKSConnection`` classes (``socks5://`` proxies): the socket is
-    opened through PySocks as urllib3 does (name resolution, the TCP handshake to the
-    proxy and the SOCKS negotiation are one step there, timed together as the connect)."""
+    # For urllib3's ``SOCKSConnection`` classes (``socks5://`` proxies): the socket is
+    # opened through PySocks as urllib3 does (name resolution, the TCP handshake to the
+    # proxy and the SOCKS negotiation are one step there, timed together as the connect).
 
     def _new_conn(self) -> socket.socket:
         from urllib3.contrib.socks import SOCKSConnection

@@ -1,19 +1,18 @@
-"""A cookie jar that many threads can read and write at once.
-
-``http.cookiejar.CookieJar`` locks its writers (``set_cookie``, ``extract_cookies``) but
-not iteration, and requests iterates the session jar on every request (to merge it with
-the request's cookies) and in ``get_dict()``, ``items()``, ``jar[name]``. A response
-setting a cookie in one thread while another thread iterates raises ``RuntimeError:
-dictionary changed size during iteration`` or skips cookies. Here iteration walks a
-snapshot taken under the jar's own lock, and ``clear`` takes the lock too.
-
-The jar of a keepwarm session also keeps the cookie-scope guard (``docs/guards/
-cookie-scope.md``): a cookie stored without a domain (requests sends it to every host)
-is warned about where the user's code stored it, and host-only cookies (a ``Set-Cookie``
-without ``Domain=``) are noted by host, so a request to a sibling host that goes without
-them is a dictionary lookup away from a warning (:meth:`ThreadSafeCookieJar.check_shared`).
-:func:`share_cookies` shares them across the parent domain on purpose.
-"""
+# A cookie jar that many threads can read and write at once.
+#
+# ``http.cookiejar.CookieJar`` locks its writers (``set_cookie``, ``extract_cookies``) but
+# not iteration, and requests iterates the session jar on every request (to merge it with
+# the request's cookies) and in ``get_dict()``, ``items()``, ``jar[name]``. A response
+# setting a cookie in one thread while another thread iterates raises ``RuntimeError:
+# dictionary changed size during iteration`` or skips cookies. Here iteration walks a
+# snapshot taken under the jar's own lock, and ``clear`` takes the lock too.
+#
+# The jar of a keepwarm session also keeps the cookie-scope guard (``docs/guards/
+# cookie-scope.md``): a cookie stored without a domain (requests sends it to every host)
+# is warned about where the user's code stored it, and host-only cookies (a ``Set-Cookie``
+# without ``Domain=``) are noted by host, so a request to a sibling host that goes without
+# them is a dictionary lookup away from a warning (:meth:`ThreadSafeCookieJar.check_shared`).
+# :func:`share_cookies` shares them across the parent domain on purpose.
 
 from __future__ import annotations
 
@@ -55,12 +54,11 @@ __all__ = [
 
 
 class ThreadSafeCookieJar(RequestsCookieJar):
-    """``RequestsCookieJar`` whose iteration and ``clear`` are safe under threads.
-
-    With ``guards`` (a keepwarm session's jar; a jar made any other way has them off) it
-    is the cookie-scope guard's too (see the module docstring); ``strict`` raises its
-    warnings as exceptions.
-    """
+    # ``RequestsCookieJar`` whose iteration and ``clear`` are safe under threads.
+    #
+    # With ``guards`` (a keepwarm session's jar; a jar made any other way has them off) it
+    # is the cookie-scope guard's too (see the module docstring); ``strict`` raises its
+    # warnings as exceptions.
 
     #: The guard's knobs; a jar unpickled from an older keepwarm has the class's.
     kw_guards: bool = False
@@ -94,8 +92,8 @@ class ThreadSafeCookieJar(RequestsCookieJar):
             self.kw_host_only.setdefault(parent, {}).setdefault(host, set()).add(cookie.name)
 
     def forget_host_only(self, cookies: Iterable[tuple[str, str]]) -> None:
-        """Stop watching these ``(host, name)`` host-only cookies (shared on purpose; a
-        name of "" only drops a host left with none)."""
+        # Stop watching these ``(host, name)`` host-only cookies (shared on purpose; a
+        # name of "" only drops a host left with none).
         with self._cookies_lock:
             for host, name in cookies:
                 parent = shared_parent(host)
@@ -111,8 +109,8 @@ class ThreadSafeCookieJar(RequestsCookieJar):
                     del self.kw_host_only[parent]
 
     def check_shared(self, request: PreparedRequest) -> None:
-        """Warn when ``request`` goes to a sibling of a host whose host-only cookies this
-        jar holds, without them. Called per request only while the jar holds any."""
+        # Warn when ``request`` goes to a sibling of a host whose host-only cookies this
+        # jar holds, without them. Called per request only while the jar holds any.
         found = _host_and_parent(_origin(str(request.url)))
         if found is None:
             return
@@ -165,24 +163,23 @@ class ThreadSafeCookieJar(RequestsCookieJar):
         return new
 
     def reset_lock(self) -> None:
-        """A fresh lock for a forked child (the parent's may have been held mid-fork)."""
+        # A fresh lock for a forked child (the parent's may have been held mid-fork).
         self._cookies_lock = threading.RLock()
 
 
 class RequestCookieJar(RequestsCookieJar):
-    """The cookies of one request (and its redirects) in which the request's own
-    ``cookies={...}`` replace the session's cookies of the same name.
-
-    In requests a dict cookie has no domain, so merging it over the session jar replaces
-    a session cookie of the same name set the same way (same empty domain, same path),
-    and the request sends one value: the request's. keepwarm binds dict cookies to the
-    request's host (see :func:`scope_cookies`), which would otherwise leave both in the
-    merged jar and send ``foo=session; foo=request`` (the server usually reads the
-    first). Here a cookie named like one of the request's is refused unless it has that
-    cookie's own domain and path: the session's copies are left out, while a server's
-    ``Set-Cookie`` on a redirect response (same host, same path) still updates it.
-    ``copy()`` keeps the rule: requests copies the jar for every redirect.
-    """
+    # The cookies of one request (and its redirects) in which the request's own
+    # ``cookies={...}`` replace the session's cookies of the same name.
+    #
+    # In requests a dict cookie has no domain, so merging it over the session jar replaces
+    # a session cookie of the same name set the same way (same empty domain, same path),
+    # and the request sends one value: the request's. keepwarm binds dict cookies to the
+    # request's host (see :func:`scope_cookies`), which would otherwise leave both in the
+    # merged jar and send ``foo=session; foo=request`` (the server usually reads the
+    # first). Here a cookie named like one of the request's is refused unless it has that
+    # cookie's own domain and path: the session's copies are left out, while a server's
+    # ``Set-Cookie`` on a redirect response (same host, same path) still updates it.
+    # ``copy()`` keeps the rule: requests copies the jar for every redirect.
 
     def __init__(self, overrides: Mapping[str, tuple[str, str]] | None = None) -> None:
         super().__init__()
@@ -203,15 +200,14 @@ class RequestCookieJar(RequestsCookieJar):
 
 
 def scope_cookies(cookies: Mapping[str, str], url: str) -> RequestsCookieJar:
-    """Cookies given as a plain dict, bound to the host of ``url``.
-
-    requests turns a dict into cookies without a domain, which http.cookiejar sends to
-    *every* host: a ``cookies={...}`` given for one request follows a redirect to another
-    host (the CVE-2023-43804 class of leak), and one given to a session goes everywhere.
-    Bound to the host, they reach that host (any port, and its subdomains, as a domain
-    cookie would) and nothing else. The domain is the one http.cookiejar files that host
-    under (:func:`cookie_domain`), or the jar would never send them.
-    """
+    # Cookies given as a plain dict, bound to the host of ``url``.
+    #
+    # requests turns a dict into cookies without a domain, which http.cookiejar sends to
+    # *every* host: a ``cookies={...}`` given for one request follows a redirect to another
+    # host (the CVE-2023-43804 class of leak), and one given to a session goes everywhere.
+    # Bound to the host, they reach that host (any port, and its subdomains, as a domain
+    # cookie would) and nothing else. The domain is the one http.cookiejar files that host
+    # under (:func:`cookie_domain`), or the jar would never send them.
     jar = RequestsCookieJar()
     domain = cookie_domain(url) if cookies else None
     if not domain:
@@ -223,15 +219,14 @@ def scope_cookies(cookies: Mapping[str, str], url: str) -> RequestsCookieJar:
 
 
 def cookie_domain(url: str) -> str | None:
-    """The domain http.cookiejar matches a request to ``url`` against (None: no host).
-
-    That is the domain it gives a host-only cookie set by that host (``make_cookies``),
-    for the URL as requests prepares it, which is not the host as written: a name is
-    IDNA-encoded first (``bücher.example`` is sent, and matched, as
-    ``xn--bcher-kva.example``), an IPv6 literal keeps its brackets, and a host without a
-    dot gets ``.local`` (``localhost.local``, ``[::1].local``). The URL's user and
-    password are left out: a cookie's domain is never a credential.
-    """
+    # The domain http.cookiejar matches a request to ``url`` against (None: no host).
+    #
+    # That is the domain it gives a host-only cookie set by that host (``make_cookies``),
+    # for the URL as requests prepares it, which is not the host as written: a name is
+    # IDNA-encoded first (``bücher.example`` is sent, and matched, as
+    # ``xn--bcher-kva.example``), an IPv6 literal keeps its brackets, and a host without a
+    # dot gets ``.local`` (``localhost.local``, ``[::1].local``). The URL's user and
+    # password are left out: a cookie's domain is never a credential.
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -259,10 +254,10 @@ def _origin_cookie_domain(scheme: str, netloc: str) -> str | None:
 
 
 def extract_cookies(jar: CookieJar, request: PreparedRequest, response: Any) -> None:
-    """requests' ``extract_cookies_to_jar``, skipping the work when there is nothing to
-    extract: http.cookiejar only reads ``Set-Cookie`` and ``Set-Cookie2``, and building its
-    mock request and response objects for a response without them costs more than the
-    rest of cookie handling together."""
+    # requests' ``extract_cookies_to_jar``, skipping the work when there is nothing to
+    # extract: http.cookiejar only reads ``Set-Cookie`` and ``Set-Cookie2``, and building its
+    # mock request and response objects for a response without them costs more than the
+    # rest of cookie handling together.
     original = getattr(response, "_original_response", None)
     if not original:
         return
@@ -310,15 +305,15 @@ def _cookie_names(header: str | bytes | None) -> set[str]:
 
 
 def _origin(url: str) -> str:
-    """``scheme://netloc`` of an absolute URL (the part a cookie's host comes from)."""
+    # ``scheme://netloc`` of an absolute URL (the part a cookie's host comes from).
     end = url.find("/", url.find("//") + 2)
     return url if end < 0 else url[:end]
 
 
 @functools.lru_cache(maxsize=256)
 def _host_and_parent(origin: str) -> tuple[str, str] | None:
-    """The host (as :func:`cookie_domain`) of ``scheme://netloc`` and the parent domain
-    its siblings share (:func:`shared_parent`); None without one."""
+    # The host (as :func:`cookie_domain`) of ``scheme://netloc`` and the parent domain
+    # its siblings share (:func:`shared_parent`); None without one.
     host = cookie_domain(origin + "/")
     parent = shared_parent(host) if host else None
     return None if host is None or parent is None else (host, parent)
@@ -326,11 +321,11 @@ def _host_and_parent(origin: str) -> tuple[str, str] | None:
 
 @functools.lru_cache(maxsize=256)
 def shared_parent(host: str) -> str | None:
-    """The domain ``host``'s siblings share, as http.cookiejar names hosts
-    (:func:`cookie_domain`): ``host`` less its first label, when that is a name of two
-    labels or more (``a.example.com`` -> ``example.com``; ``example.com`` -> None, as
-    ``com`` is shared by strangers). None for IP addresses and ``localhost``. Not a
-    public-suffix list: ``a.co.uk`` -> ``co.uk``."""
+    # The domain ``host``'s siblings share, as http.cookiejar names hosts
+    # (:func:`cookie_domain`): ``host`` less its first label, when that is a name of two
+    # labels or more (``a.example.com`` -> ``example.com``; ``example.com`` -> None, as
+    # ``com`` is shared by strangers). None for IP addresses and ``localhost``. Not a
+    # public-suffix list: ``a.co.uk`` -> ``co.uk``.
     host = host.lower().rstrip(".")
     if not _shareable(host):
         return None
@@ -339,8 +334,8 @@ def shared_parent(host: str) -> str | None:
 
 
 def _shareable(domain: str) -> bool:
-    """Whether ``domain`` names hosts of one owner: two labels or more, not an IP
-    address, not localhost."""
+    # Whether ``domain`` names hosts of one owner: two labels or more, not an IP
+    # address, not localhost.
     if "." not in domain.strip(".") or domain.startswith("["):
         return False
     if domain in ("localhost", "localhost.local"):

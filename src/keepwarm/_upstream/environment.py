@@ -1,17 +1,16 @@
-"""The process environment a session depends on, read once when the session is created.
-
-Plain requests re-reads proxies, ``NO_PROXY``, ``~/.netrc`` and the CA bundle variables on
-*every* request (125-250 us each here, seconds where the platform's proxy bypass lookup is
-slow: requests issues 2988 and 5891). httpx reads them once per client; keepwarm does the
-same per session. ``Session.reload_environment()`` reads them again.
-
-What is read, with the same meaning as in requests:
-
-* proxies: ``http_proxy``, ``https_proxy``, ``all_proxy`` (either case) via
-  ``urllib.request.getproxies()``, and ``no_proxy``;
-* credentials: the netrc file named by ``NETRC``, else ``~/.netrc`` or ``~/_netrc``;
-* CA bundle: ``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``.
-"""
+# The process environment a session depends on, read once when the session is created.
+#
+# Plain requests re-reads proxies, ``NO_PROXY``, ``~/.netrc`` and the CA bundle variables on
+# *every* request (125-250 us each here, seconds where the platform's proxy bypass lookup is
+# slow: requests issues 2988 and 5891). httpx reads them once per client; keepwarm does the
+# same per session. ``Session.reload_environment()`` reads them again.
+#
+# What is read, with the same meaning as in requests:
+#
+# * proxies: ``http_proxy``, ``https_proxy``, ``all_proxy`` (either case) via
+#   ``urllib.request.getproxies()``, and ``no_proxy``;
+# * credentials: the netrc file named by ``NETRC``, else ``~/.netrc`` or ``~/_netrc``;
+# * CA bundle: ``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``.
 
 from __future__ import annotations
 
@@ -59,7 +58,7 @@ def _load_netrc(path: str | None) -> netrc_module.netrc | None:
 
 
 class EnvironmentSnapshot(Mutable):
-    """Proxies, netrc credentials and CA bundle variables as they were at one moment."""
+    # Proxies, netrc credentials and CA bundle variables as they were at one moment.
 
     __match_args__ = (
         "proxies",
@@ -116,11 +115,11 @@ class EnvironmentSnapshot(Mutable):
 
     @classmethod
     def empty(cls) -> EnvironmentSnapshot:
-        """What a session with ``trust_env=False`` sees."""
+        # What a session with ``trust_env=False`` sees.
         return cls(proxies={}, no_proxy=None, ca_bundle=None, netrc_path=None, _netrc=None)
 
     def netrc_auth(self, url: str) -> tuple[str, str] | None:
-        """requests' ``get_netrc_auth(url)``, answered from the file read at capture."""
+        # requests' ``get_netrc_auth(url)``, answered from the file read at capture.
         if self._netrc is None:
             return None
         host = urlparse(url).hostname
@@ -134,8 +133,8 @@ class EnvironmentSnapshot(Mutable):
         return None
 
     def should_bypass(self, url: str, no_proxy: str | None = None) -> bool:
-        """requests' ``should_bypass_proxies(url, no_proxy)`` (2.34's host matching, with
-        every requests version) against this snapshot."""
+        # requests' ``should_bypass_proxies(url, no_proxy)`` (2.34's host matching, with
+        # every requests version) against this snapshot.
         parsed = urlparse(url)
         hostname = parsed.hostname
         if hostname is None:
@@ -191,11 +190,11 @@ class EnvironmentSnapshot(Mutable):
         return False
 
     def reset_after_fork(self) -> None:
-        """A fresh lock for a forked child (the parent's may have been held mid-fork)."""
+        # A fresh lock for a forked child (the parent's may have been held mid-fork).
         self._lock = threading.Lock()
 
     def environ_proxies(self, url: str, no_proxy: str | None = None) -> dict[str, str]:
-        """requests' ``get_environ_proxies(url, no_proxy)`` against this snapshot."""
+        # requests' ``get_environ_proxies(url, no_proxy)`` against this snapshot.
         if self.should_bypass(url, no_proxy):
             return {}
         return dict(self.proxies)

@@ -1,33 +1,32 @@
-"""The points of requests and urllib3 that tools hook, and whether one is hooked now.
-
-keepwarm's fast path does not run through some of requests' and urllib3's own code:
-``requests.Session.send`` (``session.RequestsSessionBase._send`` is a trimmed copy), and
-urllib3's pool checkout, connection classes, connection set-up and request writer
-(``pool``, ``connection``, ``wire``). Those are exactly the points tracers
-(OpenTelemetry, ddtrace: ``Session.send``), mocks (requests-mock: ``Session.send``) and
-recorders (vcrpy: the pools' ``ConnectionCls``, ``_get_conn`` and ``_new_conn``) replace.
-So the originals are captured here when keepwarm is imported, and every request compares
-the current ones with them by identity (a few class attribute reads, tens of
-nanoseconds each):
-
-* :data:`REQUESTS_SEND` is not ``requests.Session.send`` any more: keepwarm's
-  ``Session.send`` calls the replacement, which runs requests' own ``send`` (the tool's
-  wrapper sees the request, injects its headers, or answers it itself).
-* :func:`pools_hooked`: a urllib3 point keepwarm's pools and connections skip was
-  replaced; the adapter sends through pools of urllib3's own classes
-  (``pool.WatchedHTTPConnectionPool``), which inherit whatever the tool put on them.
-
-* :func:`adapter_send_hooked`: ``requests.adapters.HTTPAdapter.send`` was replaced
-  (responses answers requests there); keepwarm's transport, which sends through a copy
-  of it (``transport.KeepwarmAdapter._adapter_send``), calls the replacement instead.
-
-A tool that wraps a point keepwarm calls anyway (``requests.Session.request``;
-``HTTPConnectionPool.urlopen`` and ``_make_request``: the urllib3 instrumentations;
-``http.client.HTTPConnection.putrequest``: sentry-sdk; ``socket.getaddrinfo``) sees
-keepwarm's requests on the fast path too; while urllib3's ``urlopen`` or
-``_make_request`` is wrapped (:func:`urlopen_hooked`), the request headers reach it as
-requests passes them, a ``CaseInsensitiveDict``, not keepwarm's plain ``dict``.
-"""
+# The points of requests and urllib3 that tools hook, and whether one is hooked now.
+#
+# keepwarm's fast path does not run through some of requests' and urllib3's own code:
+# ``requests.Session.send`` (``session.RequestsSessionBase._send`` is a trimmed copy), and
+# urllib3's pool checkout, connection classes, connection set-up and request writer
+# (``pool``, ``connection``, ``wire``). Those are exactly the points tracers
+# (OpenTelemetry, ddtrace: ``Session.send``), mocks (requests-mock: ``Session.send``) and
+# recorders (vcrpy: the pools' ``ConnectionCls``, ``_get_conn`` and ``_new_conn``) replace.
+# So the originals are captured here when keepwarm is imported, and every request compares
+# the current ones with them by identity (a few class attribute reads, tens of
+# nanoseconds each):
+#
+# * :data:`REQUESTS_SEND` is not ``requests.Session.send`` any more: keepwarm's
+#   ``Session.send`` calls the replacement, which runs requests' own ``send`` (the tool's
+#   wrapper sees the request, injects its headers, or answers it itself).
+# * :func:`pools_hooked`: a urllib3 point keepwarm's pools and connections skip was
+#   replaced; the adapter sends through pools of urllib3's own classes
+#   (``pool.WatchedHTTPConnectionPool``), which inherit whatever the tool put on them.
+#
+# * :func:`adapter_send_hooked`: ``requests.adapters.HTTPAdapter.send`` was replaced
+#   (responses answers requests there); keepwarm's transport, which sends through a copy
+#   of it (``transport.KeepwarmAdapter._adapter_send``), calls the replacement instead.
+#
+# A tool that wraps a point keepwarm calls anyway (``requests.Session.request``;
+# ``HTTPConnectionPool.urlopen`` and ``_make_request``: the urllib3 instrumentations;
+# ``http.client.HTTPConnection.putrequest``: sentry-sdk; ``socket.getaddrinfo``) sees
+# keepwarm's requests on the fast path too; while urllib3's ``urlopen`` or
+# ``_make_request`` is wrapped (:func:`urlopen_hooked`), the request headers reach it as
+# requests passes them, a ``CaseInsensitiveDict``, not keepwarm's plain ``dict``.
 
 from __future__ import annotations
 
@@ -56,19 +55,19 @@ __all__ = [
 
 
 class _Unknown:
-    """Stands for an original that was already replaced when keepwarm was imported and
-    cannot be found under the replacement: nothing is ever it, so the point always counts
-    as hooked (the tool's code runs; only speed is lost)."""
+    # Stands for an original that was already replaced when keepwarm was imported and
+    # cannot be found under the replacement: nothing is ever it, so the point always counts
+    # as hooked (the tool's code runs; only speed is lost).
 
     def __repr__(self) -> str:
         return "<replaced before keepwarm was imported>"
 
 
 def _own_function(value: Any, module: types.ModuleType) -> Any:
-    """``value`` if its code is ``module``'s, else the function it wraps that is
-    (``__wrapped__``, as functools.wraps and wrapt set it), else :class:`_Unknown`: a
-    tracer that instrumented requests before keepwarm was imported (``opentelemetry-
-    instrument python app.py``) must not be mistaken for requests' own ``send``."""
+    # ``value`` if its code is ``module``'s, else the function it wraps that is
+    # (``__wrapped__``, as functools.wraps and wrapt set it), else :class:`_Unknown`: a
+    # tracer that instrumented requests before keepwarm was imported (``opentelemetry-
+    # instrument python app.py``) must not be mistaken for requests' own ``send``.
     for _ in range(_MAX_WRAPPERS):
         code = getattr(value, "__code__", None)
         if code is not None and code.co_filename == module.__file__:
@@ -80,7 +79,7 @@ def _own_function(value: Any, module: types.ModuleType) -> Any:
 
 
 def _own_class(value: Any, module: types.ModuleType) -> Any:
-    """``value`` if it is a class ``module`` defines, else :class:`_Unknown`."""
+    # ``value`` if it is a class ``module`` defines, else :class:`_Unknown`.
     if isinstance(value, type) and value.__module__ == module.__name__:
         return value
     return _Unknown()
@@ -113,14 +112,14 @@ _MAKE_REQUEST: Final = _own_function(HTTPConnectionPool._make_request, urllib3.c
 
 
 def send_hook() -> Callable[..., Any] | None:
-    """What replaced ``requests.Session.send``, or None while it is requests' own."""
+    # What replaced ``requests.Session.send``, or None while it is requests' own.
     send: Callable[..., Any] = REQUESTS_SESSION.send
     return None if send is REQUESTS_SEND else send
 
 
 def getresponse_hooked() -> bool:
-    """Whether a tool replaced urllib3's ``HTTPConnection.getresponse``, which keepwarm's
-    connections run a copy of (``connection._InstrumentedConnection``)."""
+    # Whether a tool replaced urllib3's ``HTTPConnection.getresponse``, which keepwarm's
+    # connections run a copy of (``connection._InstrumentedConnection``).
     return (
         HTTPConnection.getresponse is not _GETRESPONSE
         or HTTPSConnection.getresponse is not _GETRESPONSE
@@ -128,9 +127,9 @@ def getresponse_hooked() -> bool:
 
 
 def urlopen_hooked() -> bool:
-    """Whether a tool wrapped urllib3's ``urlopen`` or ``_make_request`` (the urllib3
-    instrumentations of OpenTelemetry and ddtrace): it reads and adds request headers,
-    so it gets them as requests passes them, a ``CaseInsensitiveDict``."""
+    # Whether a tool wrapped urllib3's ``urlopen`` or ``_make_request`` (the urllib3
+    # instrumentations of OpenTelemetry and ddtrace): it reads and adds request headers,
+    # so it gets them as requests passes them, a ``CaseInsensitiveDict``.
     return (
         HTTPConnectionPool.urlopen is not _URLOPEN
         or HTTPSConnectionPool.urlopen is not _URLOPEN
@@ -140,20 +139,20 @@ def urlopen_hooked() -> bool:
 
 
 def response_init_hooked() -> bool:
-    """Whether a tool replaced ``requests.Response.__init__`` (keepwarm's transport
-    builds responses without calling requests' own: ``transport._new_response``)."""
+    # Whether a tool replaced ``requests.Response.__init__`` (keepwarm's transport
+    # builds responses without calling requests' own: ``transport._new_response``).
     return requests.models.Response.__init__ is not _RESPONSE_INIT
 
 
 def adapter_send_hooked() -> bool:
-    """Whether a tool replaced ``requests.adapters.HTTPAdapter.send``."""
+    # Whether a tool replaced ``requests.adapters.HTTPAdapter.send``.
     return requests.adapters.HTTPAdapter.send is not _ADAPTER_SEND
 
 
 def pools_hooked() -> bool:
-    """Whether a tool replaced a urllib3 pool or connection point that keepwarm's own
-    pools and connections do not run (their connection classes, checkout, check-in,
-    connection set-up or request writer)."""
+    # Whether a tool replaced a urllib3 pool or connection point that keepwarm's own
+    # pools and connections do not run (their connection classes, checkout, check-in,
+    # connection set-up or request writer).
     return (
         HTTPConnectionPool.ConnectionCls is not _HTTP_CONNECTION_CLS
         or HTTPSConnectionPool.ConnectionCls is not _HTTPS_CONNECTION_CLS

@@ -1,22 +1,21 @@
-"""urllib3 pools that count what they do, expire idle connections and resend stale ones.
-
-The pool classes count checkouts (and the wait for them), connections found dropped
-before reuse, connections discarded because the pool was full, retries, and bound the
-wait for a free connection; their connections are ``keepwarm._upstream.connection``'s.
-What an adapter configures is one frozen :class:`PoolPolicy` on the pool class; what a
-pool learns (its origin's counters, the server's keep-alive timeout) is one
-:class:`PoolState` in the pool's ``_keepwarm`` attribute.
-
-Events are logged to the ``keepwarm`` logger at DEBUG: ``pool.dropped``,
-``pool.idle_expired``, ``pool.retired``, ``pool.discarded``, ``pool.grown``,
-``pool.grow_failed``, ``request.retry``, ``request.stale_retry``. They carry the origin
-only: never headers, query strings or credentials.
-
-urllib3 logs each retry to its own loggers with the request's path and query
-(``Retrying (...) after connection broken by ...: /path?token=SECRET`` at WARNING), which
-plain requests never triggers (it makes no retries); :class:`RedactRetryRecords` takes
-the query values out of the records of retries made by keepwarm's ``RetryPolicy``.
-"""
+# urllib3 pools that count what they do, expire idle connections and resend stale ones.
+#
+# The pool classes count checkouts (and the wait for them), connections found dropped
+# before reuse, connections discarded because the pool was full, retries, and bound the
+# wait for a free connection; their connections are ``keepwarm._upstream.connection``'s.
+# What an adapter configures is one frozen :class:`PoolPolicy` on the pool class; what a
+# pool learns (its origin's counters, the server's keep-alive timeout) is one
+# :class:`PoolState` in the pool's ``_keepwarm`` attribute.
+#
+# Events are logged to the ``keepwarm`` logger at DEBUG: ``pool.dropped``,
+# ``pool.idle_expired``, ``pool.retired``, ``pool.discarded``, ``pool.grown``,
+# ``pool.grow_failed``, ``request.retry``, ``request.stale_retry``. They carry the origin
+# only: never headers, query strings or credentials.
+#
+# urllib3 logs each retry to its own loggers with the request's path and query
+# (``Retrying (...) after connection broken by ...: /path?token=SECRET`` at WARNING), which
+# plain requests never triggers (it makes no retries); :class:`RedactRetryRecords` takes
+# the query values out of the records of retries made by keepwarm's ``RetryPolicy``.
 
 from __future__ import annotations
 
@@ -67,14 +66,13 @@ _perf = time.perf_counter
 
 
 class RedactRetryRecords(logging.Filter):
-    """Redacts the URL in urllib3's log records about a retry made by a ``RetryPolicy``.
-
-    urllib3 (``connectionpool.urlopen`` and ``Retry.increment``) logs, with the request
-    URL as an argument: ``"Retrying (%r) after connection broken by '%r': %s"`` (WARNING,
-    args ``retries, error, url``) and ``"Incremented Retry for (url='%s'): %r"`` (DEBUG,
-    args ``url, retries``). Records of a plain urllib3 ``Retry`` are left as urllib3
-    wrote them, as plain requests would log them. The record is kept either way.
-    """
+    # Redacts the URL in urllib3's log records about a retry made by a ``RetryPolicy``.
+    #
+    # urllib3 (``connectionpool.urlopen`` and ``Retry.increment``) logs, with the request
+    # URL as an argument: ``"Retrying (%r) after connection broken by '%r': %s"`` (WARNING,
+    # args ``retries, error, url``) and ``"Incremented Retry for (url='%s'): %r"`` (DEBUG,
+    # args ``url, retries``). Records of a plain urllib3 ``Retry`` are left as urllib3
+    # wrote them, as plain requests would log them. The record is kept either way.
 
     #: message template -> (position of the URL, position of the retry object)
     TEMPLATES: Final = {
@@ -103,7 +101,7 @@ AUTO_POOL_MAXSIZE_CAP: Final = 256
 
 
 def parse_keep_alive_timeout(value: str | None) -> float | None:
-    """The ``timeout=N`` of a ``Keep-Alive`` response header, in seconds."""
+    # The ``timeout=N`` of a ``Keep-Alive`` response header, in seconds.
     if not value:
         return None
     for part in value.split(","):
@@ -118,7 +116,7 @@ def parse_keep_alive_timeout(value: str | None) -> float | None:
 
 
 class PoolPolicy(Frozen):
-    """What one adapter's settings ask of every pool it builds (a pool class attribute)."""
+    # What one adapter's settings ask of every pool it builds (a pool class attribute).
 
     __match_args__ = (
         "wait",
@@ -167,7 +165,7 @@ class PoolPolicy(Frozen):
 
 
 class PoolState:
-    """What keepwarm keeps on one urllib3 pool (its ``_keepwarm`` attribute)."""
+    # What keepwarm keeps on one urllib3 pool (its ``_keepwarm`` attribute).
 
     __slots__ = ("counters", "grow_lock", "policy", "server_keepalive")
 
@@ -181,7 +179,7 @@ class PoolState:
         self.server_keepalive: float | None = None
 
     def keepalive_expiry(self) -> float | None:
-        """The idle time after which a pooled connection is closed instead of reused."""
+        # The idle time after which a pooled connection is closed instead of reused.
         ours, server = self.policy.keepalive_expiry, self.server_keepalive
         if server is None:
             return ours
@@ -198,8 +196,8 @@ else:
 
 
 def _close_if_unfit(pool: Any, conn: Any, now: float, state: PoolState) -> None:
-    """Close a pooled connection that is too old, idle too long, or closed by the server;
-    the connection object then reconnects when it is used."""
+    # Close a pooled connection that is too old, idle too long, or closed by the server;
+    # the connection object then reconnects when it is used.
     counters = state.counters
     conn_state = conn._keepwarm
     expiry = state.keepalive_expiry()
@@ -223,10 +221,10 @@ def _close_if_unfit(pool: Any, conn: Any, now: float, state: PoolState) -> None:
 
 
 def _saturated(pool: Any, state: PoolState, counters: HostCounters) -> None:
-    """PoolSaturationWarning: this checkout makes more requests in flight to the origin
-    than the pool keeps connections; the extra connections are thrown away after use
-    (urllib3's "Connection pool is full, discarding connection"). A pool that grows
-    (``pool_maxsize="auto"``) is saturated only at its cap."""
+    # PoolSaturationWarning: this checkout makes more requests in flight to the origin
+    # than the pool keeps connections; the extra connections are thrown away after use
+    # (urllib3's "Connection pool is full, discarding connection"). A pool that grows
+    # (``pool_maxsize="auto"``) is saturated only at its cap.
     maxsize = pool.pool.maxsize
     grow_to = state.policy.grow_to
     if grow_to and maxsize < grow_to:
@@ -244,18 +242,18 @@ def _saturated(pool: Any, state: PoolState, counters: HostCounters) -> None:
 
 
 def _grow(pool: Any, conn: Any, state: PoolState) -> bool:
-    """``pool_maxsize="auto"``: keep the connection by making room for it, up to the cap.
-
-    Raises the pool queue's ``maxsize`` under the pool's own lock, never the queue's:
-    urllib3's ``QueueCls`` is whatever ``queue.LifoQueue`` was when urllib3 was imported,
-    the stdlib's (``maxsize`` a plain attribute its ``put`` reads under its ``mutex``) or,
-    under ``gevent.monkey.patch_all()``, gevent's (``maxsize`` a property with a setter,
-    and no ``mutex``). Only growers write ``maxsize`` and they hold the lock, so two
-    cannot both take the last step to the cap; a slot made here may still be filled by
-    another thread's plain ``put`` first, so try again, one more slot each time, until
-    the cap. False (the caller closes the connection, as urllib3 does when a pool is
-    full) when the cap is reached or the queue cannot grow: a failure to grow never
-    reaches the caller, whose response is already read."""
+    # ``pool_maxsize="auto"``: keep the connection by making room for it, up to the cap.
+    #
+    # Raises the pool queue's ``maxsize`` under the pool's own lock, never the queue's:
+    # urllib3's ``QueueCls`` is whatever ``queue.LifoQueue`` was when urllib3 was imported,
+    # the stdlib's (``maxsize`` a plain attribute its ``put`` reads under its ``mutex``) or,
+    # under ``gevent.monkey.patch_all()``, gevent's (``maxsize`` a property with a setter,
+    # and no ``mutex``). Only growers write ``maxsize`` and they hold the lock, so two
+    # cannot both take the last step to the cap; a slot made here may still be filled by
+    # another thread's plain ``put`` first, so try again, one more slot each time, until
+    # the cap. False (the caller closes the connection, as urllib3 does when a pool is
+    # full) when the cap is reached or the queue cannot grow: a failure to grow never
+    # reaches the caller, whose response is already read.
     grow_to = state.policy.grow_to
     q = pool.pool
     try:
@@ -283,12 +281,12 @@ def _grow(pool: Any, conn: Any, state: PoolState) -> bool:
 
 
 class _WatchedPool(_PoolBase):
-    """What keepwarm adds to a urllib3 pool without taking any of its points away from
-    a tool that hooks them: the policy's counters, the retry bookkeeping and the call's
-    deadline. Used as it is while a tool has replaced one of the urllib3 points that
-    :class:`_InstrumentedPool` skips (see ``hooks.pools_hooked``): the connection class,
-    checkout, check-in and the connections themselves are then urllib3's (or the tool's),
-    so requests are counted here, a connection as reused when it already had a socket."""
+    # What keepwarm adds to a urllib3 pool without taking any of its points away from
+    # a tool that hooks them: the policy's counters, the retry bookkeeping and the call's
+    # deadline. Used as it is while a tool has replaced one of the urllib3 points that
+    # :class:`_InstrumentedPool` skips (see ``hooks.pools_hooked``): the connection class,
+    # checkout, check-in and the connections themselves are then urllib3's (or the tool's),
+    # so requests are counted here, a connection as reused when it already had a socket.
 
     #: Set per adapter on the classes it builds (see transport.KeepwarmAdapter).
     _keepwarm_policy: PoolPolicy = PoolPolicy()
@@ -330,8 +328,8 @@ class WatchedHTTPSConnectionPool(_WatchedPool, HTTPSConnectionPool):
 
 
 class _InstrumentedPool(_WatchedPool):
-    """What both instrumented pool classes add to urllib3's: keepwarm's own connections
-    (timed and counted), checkout with idle expiry and growth, and the stale resend."""
+    # What both instrumented pool classes add to urllib3's: keepwarm's own connections
+    # (timed and counted), checkout with idle expiry and growth, and the stale resend.
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         pool: Any = self
@@ -427,13 +425,12 @@ class InstrumentedHTTPSConnectionPool(_InstrumentedPool, HTTPSConnectionPool):
 
 @functools.cache
 def socks_pool_classes() -> tuple[type[HTTPConnectionPool], type[HTTPConnectionPool]]:
-    """Instrumented pools for urllib3's ``SOCKSProxyManager`` (``socks5://`` proxies).
-
-    Their connections open the socket through PySocks, as urllib3's ``SOCKSConnection``
-    does, and count, time, expire and retry like every other keepwarm connection.
-    Imported on first use: PySocks is optional (``pip install keepwarm[socks]``, as
-    ``requests[socks]``).
-    """
+    # Instrumented pools for urllib3's ``SOCKSProxyManager`` (``socks5://`` proxies).
+    #
+    # Their connections open the socket through PySocks, as urllib3's ``SOCKSConnection``
+    # does, and count, time, expire and retry like every other keepwarm connection.
+    # Imported on first use: PySocks is optional (``pip install keepwarm[socks]``, as
+    # ``requests[socks]``).
     from urllib3.contrib.socks import SOCKSConnection, SOCKSHTTPSConnection
 
     @named_as(SOCKSConnection)
@@ -456,11 +453,10 @@ def socks_pool_classes() -> tuple[type[HTTPConnectionPool], type[HTTPConnectionP
 def _prepare_urlopen(
     state: PoolState, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Count a retry, and keep a body that cannot be sent twice from being sent twice.
-
-    urllib3 passes ``body, headers, retries`` by keyword on the first call and by
-    position when it calls itself again after an error.
-    """
+    # Count a retry, and keep a body that cannot be sent twice from being sent twice.
+    #
+    # urllib3 passes ``body, headers, retries`` by keyword on the first call and by
+    # position when it calls itself again after an error.
     positional = len(args) > 2
     retries = args[2] if positional else kwargs.get("retries")
     _count_retry(state.counters, retries)
@@ -480,10 +476,10 @@ def _prepare_urlopen(
 
 
 def _fit_attempt(pool: Any, deadline: Deadline, url: str, kwargs: dict[str, Any]) -> None:
-    """Cut one attempt's connect, read and pool-wait timeouts to the time the call's
-    deadline leaves; none left: stop before the attempt. urllib3 calls ``urlopen`` again
-    for every retry (``timeout`` and ``pool_timeout`` by keyword, as requests does), so
-    every attempt is cut to what is left at its start."""
+    # Cut one attempt's connect, read and pool-wait timeouts to the time the call's
+    # deadline leaves; none left: stop before the attempt. urllib3 calls ``urlopen`` again
+    # for every retry (``timeout`` and ``pool_timeout`` by keyword, as requests does), so
+    # every attempt is cut to what is left at its start.
     left = deadline.remaining()
     if left <= 0:
         doing = deadline.retrying() if deadline.attempts else "connecting"
@@ -500,11 +496,11 @@ def _fit_attempt(pool: Any, deadline: Deadline, url: str, kwargs: dict[str, Any]
 
 
 def _replayable(body: Any) -> bool:
-    """Whether urllib3 can send *body* again: bytes and str, or a file object that really
-    rewinds. Decided by trying, not by the attributes: a pipe opened with ``open(fd,
-    "rb")`` and a urllib3 response have ``seek`` and ``tell`` but cannot seek (the pipe's
-    ``tell`` raises; the response's ``seekable()`` is False). ``seek`` to the current
-    position moves nothing where it works."""
+    # Whether urllib3 can send *body* again: bytes and str, or a file object that really
+    # rewinds. Decided by trying, not by the attributes: a pipe opened with ``open(fd,
+    # "rb")`` and a urllib3 response have ``seek`` and ``tell`` but cannot seek (the pipe's
+    # ``tell`` raises; the response's ``seekable()`` is False). ``seek`` to the current
+    # position moves nothing where it works.
     if isinstance(body, _REPLAYABLE_BODIES):
         return True
     seek, tell = getattr(body, "seek", None), getattr(body, "tell", None)
@@ -555,17 +551,16 @@ _REPLAYABLE_BODIES: Final = (bytes, bytearray, str, type(None))
 def _request_with_stale_retry(
     make_request: Any, pool: Any, conn: Any, method: str, url: str, *args: Any, **kwargs: Any
 ) -> Any:
-    """urllib3's ``_make_request``, retried once on a fresh connection when a *reused*
-    connection turns out to be dead, without spending one of the user's retries (unless
-    the policy says ``resend_stale=False``).
-
-    A keep-alive connection the server closed a moment ago looks healthy until it is used
-    (urllib3 #944, requests #4664). Retried: idempotent methods whose request got no
-    response at all; any method whose request could not be written whole (the server
-    cannot have acted on a request it did not receive). Not retried: a POST or PATCH that
-    was written whole (the server may have received and acted on it), and any body that
-    cannot be sent again (a stream or file).
-    """
+    # urllib3's ``_make_request``, retried once on a fresh connection when a *reused*
+    # connection turns out to be dead, without spending one of the user's retries (unless
+    # the policy says ``resend_stale=False``).
+    #
+    # A keep-alive connection the server closed a moment ago looks healthy until it is used
+    # (urllib3 #944, requests #4664). Retried: idempotent methods whose request got no
+    # response at all; any method whose request could not be written whole (the server
+    # cannot have acted on a request it did not receive). Not retried: a POST or PATCH that
+    # was written whole (the server may have received and acted on it), and any body that
+    # cannot be sent again (a stream or file).
     conn_state = conn._keepwarm
     reused = conn.sock is not None and not conn_state.fresh
     if not reused or not pool._keepwarm.policy.resend_stale:

@@ -1,23 +1,22 @@
-"""Preparing a request: requests' ``Session.prepare_request`` with its per-request waste cut.
-
-The result is the same ``PreparedRequest`` requests builds, made the same way (the same
-``prepare_*`` steps in the same order, so auth handlers and hooks see what they expect);
-five costs measured on the request path are avoided:
-
-* ``merge_setting`` / ``to_key_val_list`` test ``isinstance(x, SupportsItems)``, a
-  runtime-checkable Protocol that costs tens of microseconds per call on CPython 3.11;
-  ``hasattr(x, "items")`` is the same test (a runtime Protocol check is exactly that).
-* a request without headers of its own gets the session's headers checked and copied
-  once, instead of merged into one dictionary and copied into another.
-* empty query parameters are passed as ``None``: requests would run them through
-  ``_encode_params``, which makes that Protocol check again, to produce nothing; and
-  without parameters the prepared URL is remembered (it depends on the URL alone).
-* without auth and without ``user:password@`` in the URL, the URL is not parsed again to
-  look for credentials that are not there.
-* with no cookie to send, the Cookie header is not computed (http.cookiejar builds a
-  mock request and walks the jar to find nothing); the merged jar is still attached to
-  the prepared request, as redirects need it.
-"""
+# Preparing a request: requests' ``Session.prepare_request`` with its per-request waste cut.
+#
+# The result is the same ``PreparedRequest`` requests builds, made the same way (the same
+# ``prepare_*`` steps in the same order, so auth handlers and hooks see what they expect);
+# five costs measured on the request path are avoided:
+#
+# * ``merge_setting`` / ``to_key_val_list`` test ``isinstance(x, SupportsItems)``, a
+#   runtime-checkable Protocol that costs tens of microseconds per call on CPython 3.11;
+#   ``hasattr(x, "items")`` is the same test (a runtime Protocol check is exactly that).
+# * a request without headers of its own gets the session's headers checked and copied
+#   once, instead of merged into one dictionary and copied into another.
+# * empty query parameters are passed as ``None``: requests would run them through
+#   ``_encode_params``, which makes that Protocol check again, to produce nothing; and
+#   without parameters the prepared URL is remembered (it depends on the URL alone).
+# * without auth and without ``user:password@`` in the URL, the URL is not parsed again to
+#   look for credentials that are not there.
+# * with no cookie to send, the Cookie header is not computed (http.cookiejar builds a
+#   mock request and walks the jar to find nothing); the merged jar is still attached to
+#   the prepared request, as redirects need it.
 
 from __future__ import annotations
 
@@ -61,18 +60,18 @@ _NO_BODY: Final = (dict, list, tuple, str, bytes)
 
 
 def case_insensitive_dict(store: OrderedDict[str, tuple[str, Any]]) -> CaseInsensitiveDict[Any]:
-    """``CaseInsensitiveDict()`` holding *store* (lower-case name -> (name, value)), the
-    form requests' ``__init__`` and ``__setitem__`` give it, without the ``update()``
-    through the Mapping ABCs that ``__init__`` makes even for no data."""
+    # ``CaseInsensitiveDict()`` holding *store* (lower-case name -> (name, value)), the
+    # form requests' ``__init__`` and ``__setitem__`` give it, without the ``update()``
+    # through the Mapping ABCs that ``__init__`` makes even for no data.
     result: CaseInsensitiveDict[Any] = CaseInsensitiveDict.__new__(CaseInsensitiveDict)
     result._store = store
     return result
 
 
 def has_cookies(jar: Any) -> bool:
-    """``bool(jar)``: http.cookiejar counts a jar's cookies by walking them all through
-    a generator, for an empty jar too. A requests jar whose store (``_cookies``, domain ->
-    path -> name -> cookie) is empty holds none; anything else is counted."""
+    # ``bool(jar)``: http.cookiejar counts a jar's cookies by walking them all through
+    # a generator, for an empty jar too. A requests jar whose store (``_cookies``, domain ->
+    # path -> name -> cookie) is empty holds none; anything else is counted.
     if isinstance(jar, RequestsCookieJar) and not jar._cookies:  # type: ignore[attr-defined]
         return False
     return bool(jar)
@@ -89,9 +88,9 @@ def _key_val_list(value: Any) -> list[tuple[Any, Any]]:
 def merge_setting(
     request_setting: Any, session_setting: Any, dict_class: type = OrderedDict
 ) -> Any:
-    """requests' ``sessions.merge_setting``, with the Protocol check replaced by hasattr,
-    and two ``dict``s (proxies, params: the common case) told apart from other mappings
-    without the ``Mapping`` ABC's ``isinstance`` (a Python-level call each)."""
+    # requests' ``sessions.merge_setting``, with the Protocol check replaced by hasattr,
+    # and two ``dict``s (proxies, params: the common case) told apart from other mappings
+    # without the ``Mapping`` ABC's ``isinstance`` (a Python-level call each).
     if session_setting is None:
         return request_setting
     if request_setting is None:
@@ -111,10 +110,10 @@ def merge_setting(
 
 
 class SessionHeaders(CaseInsensitiveDict):  # type: ignore[type-arg]
-    """A keepwarm session's ``headers``: requests' CaseInsensitiveDict that reports every
-    change of an item to its session first (``on_change``, held weakly: the session owns
-    the headers), for ConcurrentMutationWarning. Stored as its base class stores, so
-    :func:`prepare` reads it as fast as a plain one."""
+    # A keepwarm session's ``headers``: requests' CaseInsensitiveDict that reports every
+    # change of an item to its session first (``on_change``, held weakly: the session owns
+    # the headers), for ConcurrentMutationWarning. Stored as its base class stores, so
+    # :func:`prepare` reads it as fast as a plain one.
 
     def __init__(
         self, data: Any, on_change: weakref.WeakMethod[Callable[[str], None]] | None = None
@@ -149,11 +148,11 @@ class SessionHeaders(CaseInsensitiveDict):  # type: ignore[type-arg]
 
 
 def _prepare_session_headers(p: PreparedRequest, headers: CaseInsensitiveDict[Any]) -> None:
-    """``p.prepare_headers(merge_setting({}, headers, CaseInsensitiveDict))`` for a request
-    without headers of its own: the session's headers, less those set to None, each
-    checked by requests' ``check_header_validity``, without building the merged
-    dictionary first and copying it again; for a :class:`SessionHeaders` unchanged since
-    its last request, a copy of what that request got."""
+    # ``p.prepare_headers(merge_setting({}, headers, CaseInsensitiveDict))`` for a request
+    # without headers of its own: the session's headers, less those set to None, each
+    # checked by requests' ``check_header_validity``, without building the merged
+    # dictionary first and copying it again; for a :class:`SessionHeaders` unchanged since
+    # its last request, a copy of what that request got.
     prepared = case_insensitive_dict(OrderedDict())
     session_headers = type(headers) is SessionHeaders
     if session_headers:
@@ -199,13 +198,12 @@ def prepare(
     auth: Any,
     cookies_replace: bool = False,
 ) -> PreparedRequest:
-    """The ``PreparedRequest`` requests' ``Session.prepare_request`` would build.
-
-    ``url`` is the request's URL made absolute, ``cookies`` the request's own cookies
-    made a jar (None or empty for none), ``auth`` the request's auth or the netrc
-    lookup's (the caller's work). With ``cookies_replace`` (a dict given as the request's
-    cookies) they replace the session's cookies of the same name, as in requests.
-    """
+    # The ``PreparedRequest`` requests' ``Session.prepare_request`` would build.
+    #
+    # ``url`` is the request's URL made absolute, ``cookies`` the request's own cookies
+    # made a jar (None or empty for none), ``auth`` the request's auth or the netrc
+    # lookup's (the caller's work). With ``cookies_replace`` (a dict given as the request's
+    # cookies) they replace the session's cookies of the same name, as in requests.
     merged_cookies = (
         RequestCookieJar({c.name: (c.domain, c.path) for c in cookies})
         if cookies and cookies_replace

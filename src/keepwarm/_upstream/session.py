@@ -1,23 +1,22 @@
-"""requests' ``Session`` request path, copied and trimmed: the part of ``keepwarm.Session``
-that depends on how requests is written inside.
-
-:class:`RequestsSessionBase` is a ``requests.Session`` whose request path is requests'
-own, step for step, with three kinds of change:
-
-* the environment (proxies, ``NO_PROXY``, netrc, CA bundle variables) is read from the
-  session's :class:`~keepwarm._upstream.environment.EnvironmentSnapshot` instead of
-  ``os.environ`` and the disk on every request;
-* work that finds nothing is skipped (cookie extraction for responses without
-  ``Set-Cookie``, the redirect machinery for non-redirects, requests' body generator
-  chain for bodies read in one call);
-* ``mount()`` swaps in a new adapter dict instead of reordering it in place.
-
-What ``keepwarm.Session`` adds on top (knobs, timeouts, lifecycle) lives in
-``keepwarm._session`` and reaches this class through two override points:
-:meth:`RequestsSessionBase._join_url` (``base_url``) and the ``_environment`` attribute.
-Each method names the requests function it copies; ``tests/test_upstream.py`` holds a
-fingerprint of every one of them for each verified requests version.
-"""
+# requests' ``Session`` request path, copied and trimmed: the part of ``keepwarm.Session``
+# that depends on how requests is written inside.
+#
+# :class:`RequestsSessionBase` is a ``requests.Session`` whose request path is requests'
+# own, step for step, with three kinds of change:
+#
+# * the environment (proxies, ``NO_PROXY``, netrc, CA bundle variables) is read from the
+#   session's :class:`~keepwarm._upstream.environment.EnvironmentSnapshot` instead of
+#   ``os.environ`` and the disk on every request;
+# * work that finds nothing is skipped (cookie extraction for responses without
+#   ``Set-Cookie``, the redirect machinery for non-redirects, requests' body generator
+#   chain for bodies read in one call);
+# * ``mount()`` swaps in a new adapter dict instead of reordering it in place.
+#
+# What ``keepwarm.Session`` adds on top (knobs, timeouts, lifecycle) lives in
+# ``keepwarm._session`` and reaches this class through two override points:
+# :meth:`RequestsSessionBase._join_url` (``base_url``) and the ``_environment`` attribute.
+# Each method names the requests function it copies; ``tests/test_upstream.py`` holds a
+# fingerprint of every one of them for each verified requests version.
 
 from __future__ import annotations
 
@@ -64,14 +63,14 @@ __all__ = [
 
 
 def load_machinery() -> None:
-    """Import what the request path uses and bind it here: cookies, the environment
-    snapshot, request preparation and the total-timeout deadline load with the first
-    session or transport (``keepwarm._session.load_machinery``; the transport module
-    calls this when it loads), not with ``import keepwarm``. A class needs none of them to
-    be defined, and a program that imports keepwarm and sends nothing on a given run
-    need not pay them (issue 16: about a third of what importing keepwarm added to
-    importing requests). Idempotent, and safe from several threads: the imports take
-    the import lock and every thread binds the same objects."""
+    # Import what the request path uses and bind it here: cookies, the environment
+    # snapshot, request preparation and the total-timeout deadline load with the first
+    # session or transport (``keepwarm._session.load_machinery``; the transport module
+    # calls this when it loads), not with ``import keepwarm``. A class needs none of them to
+    # be defined, and a program that imports keepwarm and sends nothing on a given run
+    # need not pay them (issue 16: about a third of what importing keepwarm added to
+    # importing requests). Idempotent, and safe from several threads: the imports take
+    # the import lock and every thread binds the same objects.
     global Deadline, current_deadline, ThreadSafeCookieJar, extract_cookies, scope_cookies
     global EnvironmentSnapshot, merge_setting, prepare
     from keepwarm._deadline import Deadline, current_deadline
@@ -95,15 +94,15 @@ ONE_READ_MAX = 16 * 1024 * 1024
 
 
 class RequestsSessionBase(requests.Session):
-    """``requests.Session`` with its request path copied here (see the module docstring)."""
+    # ``requests.Session`` with its request path copied here (see the module docstring).
 
     _environment: EnvironmentSnapshot
     _mount_lock: threading.Lock
 
     def _init_requests_state(self, *, guards: bool = False, strict: bool = False) -> None:
-        """requests' ``Session.__init__`` without its two ``HTTPAdapter``\\ s (built and
-        thrown away otherwise); the jar is :class:`ThreadSafeCookieJar` (with the
-        cookie-scope guard when ``guards``)."""
+        # requests' ``Session.__init__`` without its two ``HTTPAdapter``\ s (built and
+        # thrown away otherwise); the jar is :class:`ThreadSafeCookieJar` (with the
+        # cookie-scope guard when ``guards``).
         self.headers = default_headers()
         self.auth = None
         self.proxies = {}
@@ -118,14 +117,14 @@ class RequestsSessionBase(requests.Session):
         self.adapters = OrderedDict()
 
     def _join_url(self, url: str) -> str:
-        """Override point: the URL a request is really sent to (``base_url`` joins here)."""
+        # Override point: the URL a request is really sent to (``base_url`` joins here).
         return url
 
     # Sending -------------------------------------------------------------------------
 
     def _send(self, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
-        """requests' ``Session.send``, step for step, without cookie work for responses
-        that set no cookie and without the redirect machinery for non-redirects."""
+        # requests' ``Session.send``, step for step, without cookie work for responses
+        # that set no cookie and without the redirect machinery for non-redirects.
         kwargs.setdefault("stream", self.stream)
         kwargs.setdefault("verify", self.verify)
         kwargs.setdefault("cert", self.cert)
@@ -170,7 +169,7 @@ class RequestsSessionBase(requests.Session):
     def _resolve_proxies(
         self, request: PreparedRequest | Request, proxies: dict[str, str] | None
     ) -> dict[str, str]:
-        """requests' ``utils.resolve_proxies`` against the session's snapshot."""
+        # requests' ``utils.resolve_proxies`` against the session's snapshot.
         proxies = proxies if proxies is not None else {}
         new_proxies = proxies.copy()
         if self.trust_env:
@@ -192,7 +191,7 @@ class RequestsSessionBase(requests.Session):
         verify: Any,
         cert: Any,
     ) -> dict[str, Any]:
-        """requests' ``Session.merge_environment_settings`` against the snapshot."""
+        # requests' ``Session.merge_environment_settings`` against the snapshot.
         if self.trust_env:
             env = self._environment
             if env.proxies:
@@ -213,10 +212,10 @@ class RequestsSessionBase(requests.Session):
         }
 
     def prepare_request(self, request: Request) -> PreparedRequest:
-        """requests' ``Session.prepare_request`` (see ``prepare``), with netrc read from
-        the snapshot, the URL passed through :meth:`_join_url` (also for
-        ``session.send(session.prepare_request(...))``), and dict cookies bound to the
-        request's host."""
+        # requests' ``Session.prepare_request`` (see ``prepare``), with netrc read from
+        # the snapshot, the URL passed through :meth:`_join_url` (also for
+        # ``session.send(session.prepare_request(...))``), and dict cookies bound to the
+        # request's host.
         url = request.url
         if isinstance(url, bytes):
             url = url.decode("utf-8")
@@ -238,7 +237,7 @@ class RequestsSessionBase(requests.Session):
         )
 
     def rebuild_auth(self, prepared_request: PreparedRequest, response: Response) -> None:
-        """requests' ``Session.rebuild_auth``, with netrc read from the snapshot."""
+        # requests' ``Session.rebuild_auth``, with netrc read from the snapshot.
         headers = prepared_request.headers
         url = str(prepared_request.url)
         original_url = str(response.request.url)
@@ -251,8 +250,8 @@ class RequestsSessionBase(requests.Session):
     def rebuild_proxies(
         self, prepared_request: PreparedRequest, proxies: dict[str, str] | None
     ) -> dict[str, str]:
-        """requests' ``Session.rebuild_proxies``, with the environment read from the
-        snapshot."""
+        # requests' ``Session.rebuild_proxies``, with the environment read from the
+        # snapshot.
         headers = prepared_request.headers
         scheme = urlsplit(str(prepared_request.url)).scheme
         new_proxies = self._resolve_proxies(prepared_request, proxies)
@@ -270,13 +269,12 @@ class RequestsSessionBase(requests.Session):
     # Adapters ----------------------------------------------------------------------------
 
     def mount(self, prefix: str, adapter: BaseAdapter) -> None:
-        """Register an adapter for a URL prefix; safe while other threads send requests.
-
-        requests' ``Session.mount`` reorders its adapter dict in place, so a thread inside
-        ``get_adapter`` can fail with "OrderedDict mutated during iteration" (requests
-        6366). Here a new dict is built and swapped in under a lock; readers see the old
-        or the new one.
-        """
+        # Register an adapter for a URL prefix; safe while other threads send requests.
+        #
+        # requests' ``Session.mount`` reorders its adapter dict in place, so a thread inside
+        # ``get_adapter`` can fail with "OrderedDict mutated during iteration" (requests
+        # 6366). Here a new dict is built and swapped in under a lock; readers see the old
+        # or the new one.
         with self._mount_lock:
             adapters: OrderedDict[str, BaseAdapter] = OrderedDict(self.adapters)
             adapters[prefix] = adapter
@@ -286,8 +284,8 @@ class RequestsSessionBase(requests.Session):
 
 
 def reset_adapter_after_fork(adapter: HTTPAdapter) -> None:
-    """Give a plain ``HTTPAdapter`` mounted on a keepwarm session new, empty pools in a
-    forked child (requests' ``HTTPAdapter.__setstate__`` does the same on unpickling)."""
+    # Give a plain ``HTTPAdapter`` mounted on a keepwarm session new, empty pools in a
+    # forked child (requests' ``HTTPAdapter.__setstate__`` does the same on unpickling).
     adapter.proxy_manager = {}
     adapter.init_poolmanager(
         adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block
@@ -295,17 +293,17 @@ def reset_adapter_after_fork(adapter: HTTPAdapter) -> None:
 
 
 def read_body(response: Response) -> None:
-    """``response.content``, read in one call instead of requests' generator chain
-    (``iter_content`` -> urllib3 ``stream`` -> ``read`` in 10 KiB pieces), with the same
-    exceptions requests raises. Anything else (a chunked body, whose parse errors urllib3's
-    chunk reader explains better; an announced length over :data:`ONE_READ_MAX`; a
-    response hook that read or replaced the body; a raw object that is not urllib3's)
-    takes requests' own path.
-
-    A ``Content-Encoding: gzip`` body is inflated by :func:`gunzip`, which, unlike
-    urllib3's decoder, raises ContentDecodingError for a gzip stream cut short (a
-    ``Content-Length`` that matches the bytes sent, but not the whole stream), instead of
-    returning the part as a complete body."""
+    # ``response.content``, read in one call instead of requests' generator chain
+    # (``iter_content`` -> urllib3 ``stream`` -> ``read`` in 10 KiB pieces), with the same
+    # exceptions requests raises. Anything else (a chunked body, whose parse errors urllib3's
+    # chunk reader explains better; an announced length over :data:`ONE_READ_MAX`; a
+    # response hook that read or replaced the body; a raw object that is not urllib3's)
+    # takes requests' own path.
+    #
+    # A ``Content-Encoding: gzip`` body is inflated by :func:`gunzip`, which, unlike
+    # urllib3's decoder, raises ContentDecodingError for a gzip stream cut short (a
+    # ``Content-Length`` that matches the bytes sent, but not the whole stream), instead of
+    # returning the part as a complete body.
     raw = response.raw
     deadline = current_deadline()
     if (
@@ -362,13 +360,13 @@ _STEP = 64 * 1024
 
 
 def _read_body_by_deadline(response: Response, raw: Urllib3Response, deadline: Deadline) -> None:
-    """:func:`read_body` for a call with a total deadline: the body in steps of whatever
-    has arrived (``read1``), with the socket's timeout set before each step to the read
-    timeout or the time left, whichever is shorter. One ``read()`` call cannot be cut
-    short: a server that drips a byte per read timeout keeps every single ``recv``
-    inside its timeout. Only taken with a deadline, so calls without one keep the
-    one-call read. Decoding (gzip by :func:`gunzip`, as in :func:`read_body`) and the
-    exceptions are :func:`read_body`'s."""
+    # :func:`read_body` for a call with a total deadline: the body in steps of whatever
+    # has arrived (``read1``), with the socket's timeout set before each step to the read
+    # timeout or the time left, whichever is shorter. One ``read()`` call cannot be cut
+    # short: a server that drips a byte per read timeout keeps every single ``recv``
+    # inside its timeout. Only taken with a deadline, so calls without one keep the
+    # one-call read. Decoding (gzip by :func:`gunzip`, as in :func:`read_body`) and the
+    # exceptions are :func:`read_body`'s.
     conn = raw.connection
     sock = getattr(conn, "sock", None)
     per_read = sock.gettimeout() if sock is not None else None
@@ -412,11 +410,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 
 def gunzip(data: bytes) -> bytes:
-    """A whole ``Content-Encoding: gzip`` body, inflated as urllib3's ``GzipDecoder``
-    does (several members concatenated; garbage after a complete member ignored), except
-    that a member cut short raises DecodeError: zlib returns what it could inflate and
-    urllib3 passes that on as the whole body. (After a complete member, what starts with
-    the gzip magic bytes is a member; anything else, garbage.)"""
+    # A whole ``Content-Encoding: gzip`` body, inflated as urllib3's ``GzipDecoder``
+    # does (several members concatenated; garbage after a complete member ignored), except
+    # that a member cut short raises DecodeError: zlib returns what it could inflate and
+    # urllib3 passes that on as the whole body. (After a complete member, what starts with
+    # the gzip magic bytes is a member; anything else, garbage.)
     if not data:
         return b""
     out: list[bytes] = []

@@ -1,17 +1,16 @@
-"""The transport: requests' ``HTTPAdapter`` with keepwarm's pools, TLS cache and limits.
-
-What it changes, and why:
-
-* **Bounded pool wait.** requests never passes a pool timeout to urllib3, so with
-  ``pool_block=True`` a request waits forever for a free connection (requests 3825). Here
-  the wait is bounded by ``pool_timeout`` and ends in :class:`keepwarm.PoolTimeout`.
-* **Shared SSL contexts.** See ``_tls``: the CA bundle is loaded once per process instead
-  of once per connection, and the context is part of the pool key, so connections made
-  with one TLS configuration never serve a request made with another (CVE-2024-35195).
-* **Fork safety.** :meth:`KeepwarmAdapter.reset_after_fork` drops, without closing, every
-  pool inherited from the parent: the child's first request opens its own connection
-  instead of writing into the parent's TLS stream (requests 1906, 4323; urllib3 850).
-"""
+# The transport: requests' ``HTTPAdapter`` with keepwarm's pools, TLS cache and limits.
+#
+# What it changes, and why:
+#
+# * **Bounded pool wait.** requests never passes a pool timeout to urllib3, so with
+#   ``pool_block=True`` a request waits forever for a free connection (requests 3825). Here
+#   the wait is bounded by ``pool_timeout`` and ends in :class:`keepwarm.PoolTimeout`.
+# * **Shared SSL contexts.** See ``_tls``: the CA bundle is loaded once per process instead
+#   of once per connection, and the context is part of the pool key, so connections made
+#   with one TLS configuration never serve a request made with another (CVE-2024-35195).
+# * **Fork safety.** :meth:`KeepwarmAdapter.reset_after_fork` drops, without closing, every
+#   pool inherited from the parent: the child's first request opens its own connection
+#   instead of writing into the parent's TLS stream (requests 1906, 4323; urllib3 850).
 
 from __future__ import annotations
 
@@ -125,11 +124,11 @@ _perf = time.perf_counter
 
 
 class _PoolDisposer:
-    """urllib3's ``dispose_func`` for one adapter's pool managers: counts an evicted pool,
-    then closes it. It holds the adapter weakly: a bound method would close the cycle
-    adapter -> pool manager -> pool container -> method -> adapter, and a session dropped
-    without ``close()`` would keep its sockets open until the cyclic garbage collector
-    ran, not free them at once as requests' own sessions are."""
+    # urllib3's ``dispose_func`` for one adapter's pool managers: counts an evicted pool,
+    # then closes it. It holds the adapter weakly: a bound method would close the cycle
+    # adapter -> pool manager -> pool container -> method -> adapter, and a session dropped
+    # without ``close()`` would keep its sockets open until the cyclic garbage collector
+    # ran, not free them at once as requests' own sessions are.
 
     __slots__ = ("_adapter",)
 
@@ -147,7 +146,7 @@ class _PoolDisposer:
 
 
 class KeepwarmAdapter(HTTPAdapter):
-    """An ``HTTPAdapter`` built from :class:`keepwarm._config.Settings`."""
+    # An ``HTTPAdapter`` built from :class:`keepwarm._config.Settings`.
 
     def __init__(self, settings: Settings) -> None:
         if not _metrics_switch.read:
@@ -203,14 +202,14 @@ class KeepwarmAdapter(HTTPAdapter):
     def _with_policy(
         self, http_pool: type[HTTPConnectionPool], https_pool: type[HTTPConnectionPool]
     ) -> dict[str, type[HTTPConnectionPool]]:
-        """``pool_classes_by_scheme``: subclasses of the two pools carrying this
-        adapter's :class:`PoolPolicy` (its wait bound, growth cap, expiry and telemetry;
-        urllib3 builds every pool, direct or through a proxy, from the manager's
-        ``pool_classes_by_scheme``), named as urllib3's own pool classes (error messages
-        show the name: ``SOCKSHTTPConnectionPool(host=...)``, as in requests). With
-        telemetry off the connections still track reuse, idleness and whether a request
-        was written (for expiry and the stale-connection retry) but neither time nor
-        count anything."""
+        # ``pool_classes_by_scheme``: subclasses of the two pools carrying this
+        # adapter's :class:`PoolPolicy` (its wait bound, growth cap, expiry and telemetry;
+        # urllib3 builds every pool, direct or through a proxy, from the manager's
+        # ``pool_classes_by_scheme``), named as urllib3's own pool classes (error messages
+        # show the name: ``SOCKSHTTPConnectionPool(host=...)``, as in requests). With
+        # telemetry off the connections still track reuse, idleness and whether a request
+        # was written (for expiry and the stale-connection retry) but neither time nor
+        # count anything.
         attrs = {"_keepwarm_policy": self._pool_policy}
         return {
             scheme: type(_upstream_name(pool), (pool,), attrs)
@@ -266,9 +265,9 @@ class KeepwarmAdapter(HTTPAdapter):
         return self._watched_pool_classes
 
     def _watched_pools(self) -> PoolManager:
-        """The pool manager used while a tool hooks a urllib3 point keepwarm's own pools
-        skip: same sizes and policy (counters, pool wait bound, deadline), urllib3's own
-        checkout and connection classes, so whatever the tool put on them runs."""
+        # The pool manager used while a tool hooks a urllib3 point keepwarm's own pools
+        # skip: same sizes and policy (counters, pool wait bound, deadline), urllib3's own
+        # checkout and connection classes, so whatever the tool put on them runs.
         manager = self._watched_manager
         if manager is None:
             with self._proxy_lock:
@@ -296,7 +295,7 @@ class KeepwarmAdapter(HTTPAdapter):
             self._closing = False
 
     def stats(self) -> Stats:
-        """A snapshot of this transport's counters (empty when telemetry is off)."""
+        # A snapshot of this transport's counters (empty when telemetry is off).
         if self.telemetry is not None:
             return self.telemetry.snapshot()
         from keepwarm._stats import Stats  # the read side loads when first read
@@ -332,8 +331,8 @@ class KeepwarmAdapter(HTTPAdapter):
         return manager
 
     def reset_after_fork(self) -> None:
-        """Forget the parent's pools without closing them (closing could shut down the
-        parent's TLS sessions); the child opens its own connections from here on."""
+        # Forget the parent's pools without closing them (closing could shut down the
+        # parent's TLS sessions); the child opens its own connections from here on.
         self._proxy_lock = threading.Lock()
         self._closing = False
         self.proxy_manager = {}
@@ -352,15 +351,14 @@ class KeepwarmAdapter(HTTPAdapter):
         proxies: Mapping[str, str] | None = None,
         cert: Any = None,
     ) -> HTTPConnectionPool:
-        """requests' pool lookup, with the pool key remembered per origin and TLS setting.
-
-        requests parses the URL and normalises a 30-field pool key on every request. Here
-        the key is remembered, and the pool fetched from urllib3's container by it (which
-        keeps its least-recently-used order right). For HTTPS the remembered key is used
-        only while its SSL context is still the current one for the TLS settings (a CA
-        bundle rewritten on disk gets a new context, so new connections at once).
-        Requests through a proxy take requests' own path.
-        """
+        # requests' pool lookup, with the pool key remembered per origin and TLS setting.
+        #
+        # requests parses the URL and normalises a 30-field pool key on every request. Here
+        # the key is remembered, and the pool fetched from urllib3's container by it (which
+        # keeps its least-recently-used order right). For HTTPS the remembered key is used
+        # only while its SSL context is still the current one for the TLS settings (a CA
+        # bundle rewritten on disk gets a new context, so new connections at once).
+        # Requests through a proxy take requests' own path.
         url = str(request.url)
         if proxies and select_proxy(url, dict(proxies)):
             with _http11_only():
@@ -407,8 +405,8 @@ class KeepwarmAdapter(HTTPAdapter):
     def _pool_key_attributes(
         self, request: PreparedRequest, verify: bool | str | None, cert: Any
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """:meth:`build_connection_pool_key_attributes`, a bad URL raised as requests
-        raises it (InvalidURL)."""
+        # :meth:`build_connection_pool_key_attributes`, a bad URL raised as requests
+        # raises it (InvalidURL).
         try:
             return self.build_connection_pool_key_attributes(
                 request,
@@ -428,8 +426,8 @@ class KeepwarmAdapter(HTTPAdapter):
         return url
 
     def build_response(self, req: PreparedRequest, resp: Any) -> Response:
-        """requests' ``build_response``, without cookie work for responses that set none,
-        and with the ``Response`` built by :func:`_new_response`."""
+        # requests' ``build_response``, without cookie work for responses that set none,
+        # and with the ``Response`` built by :func:`_new_response`.
         headers = _response_headers(getattr(resp, "headers", {}))
         url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
         if not response_init_hooked():
@@ -522,8 +520,8 @@ class KeepwarmAdapter(HTTPAdapter):
         cert: Any,
         proxies: dict[str, str] | None,
     ) -> Response:
-        """:meth:`_send`, timed for ``http.client.request.duration``: from the call to
-        the response headers, or to the error the caller sees."""
+        # :meth:`_send`, timed for ``http.client.request.duration``: from the call to
+        # the response headers, or to the error the caller sees.
         started = _perf()
         try:
             response = self._send(request, stream, timeout, verify, cert, proxies)
@@ -546,20 +544,20 @@ class KeepwarmAdapter(HTTPAdapter):
         cert: Any,
         proxies: dict[str, str] | None,
     ) -> Response:
-        """requests' ``HTTPAdapter.send``, step for step, with three steps cheaper:
-
-        * the headers go to keepwarm's own pools as a plain ``dict`` of the same pairs
-          (urllib3's ``urlopen`` copies a ``CaseInsensitiveDict`` key by key through the
-          Mapping ABCs, then the head is written from the copy); a pool with proxy
-          headers to merge (an HTTP proxy's), or a pool that is not keepwarm's (urllib3's
-          own while a tracer or recorder watches them), or a pool whose ``urlopen`` a
-          tracer wrapped (it reads the headers case-insensitively), gets
-          ``request.headers`` as requests passes it;
-        * ``add_headers`` (requests' no-op hook) is called only when a subclass overrides it;
-        * a ``urllib3.Timeout`` (what a keepwarm session passes) is recognised first.
-
-        The exceptions are requests' own, mapped from the same urllib3 errors in the same
-        order (tests/test_faults.py, tests/test_parity.py)."""
+        # requests' ``HTTPAdapter.send``, step for step, with three steps cheaper:
+        #
+        # * the headers go to keepwarm's own pools as a plain ``dict`` of the same pairs
+        #   (urllib3's ``urlopen`` copies a ``CaseInsensitiveDict`` key by key through the
+        #   Mapping ABCs, then the head is written from the copy); a pool with proxy
+        #   headers to merge (an HTTP proxy's), or a pool that is not keepwarm's (urllib3's
+        #   own while a tracer or recorder watches them), or a pool whose ``urlopen`` a
+        #   tracer wrapped (it reads the headers case-insensitively), gets
+        #   ``request.headers`` as requests passes it;
+        # * ``add_headers`` (requests' no-op hook) is called only when a subclass overrides it;
+        # * a ``urllib3.Timeout`` (what a keepwarm session passes) is recognised first.
+        #
+        # The exceptions are requests' own, mapped from the same urllib3 errors in the same
+        # order (tests/test_faults.py, tests/test_parity.py).
         try:
             conn = self.get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
         except LocationValueError as e:
@@ -726,8 +724,8 @@ def _no_timeout(request: PreparedRequest, strict: bool) -> None:
 
 
 def _deadline_doing(exc: RequestException, deadline: Deadline) -> str | None:
-    """What was in progress when *exc* ended a call because its deadline passed; None
-    when the deadline had nothing to do with it (time is left: the error stands)."""
+    # What was in progress when *exc* ended a call because its deadline passed; None
+    # when the deadline had nothing to do with it (time is left: the error stands).
     inner = exc.args[0] if exc.args else None
     reason = getattr(inner, "reason", None)
     if isinstance(reason, DeadlineStop):
@@ -739,16 +737,15 @@ def _deadline_doing(exc: RequestException, deadline: Deadline) -> str | None:
 
 
 def redact_max_retry_error(exc: RequestException) -> None:
-    """Take the query values and credentials out of the text of the urllib3
-    ``MaxRetryError`` that requests wraps in ``exc`` (``ConnectionError``, ``RetryError``,
-    ``ProxyError``, ``SSLError``, ``ConnectTimeout``).
-
-    urllib3 words it ``Max retries exceeded with url: /path?token=SECRET``, and requests
-    shows that text as its own; keepwarm retries where requests does not, so this is the
-    message most keepwarm users see after an outage. The text (``args``, and so ``str``
-    and ``repr``) gets :func:`redact_url`'s form; ``.url`` and ``exc.request`` keep the
-    real URL for code that needs it.
-    """
+    # Take the query values and credentials out of the text of the urllib3
+    # ``MaxRetryError`` that requests wraps in ``exc`` (``ConnectionError``, ``RetryError``,
+    # ``ProxyError``, ``SSLError``, ``ConnectTimeout``).
+    #
+    # urllib3 words it ``Max retries exceeded with url: /path?token=SECRET``, and requests
+    # shows that text as its own; keepwarm retries where requests does not, so this is the
+    # message most keepwarm users see after an outage. The text (``args``, and so ``str``
+    # and ``repr``) gets :func:`redact_url`'s form; ``.url`` and ``exc.request`` keep the
+    # real URL for code that needs it.
     inner = exc.args[0] if exc.args else None
     if not isinstance(inner, MaxRetryError) or not inner.url:
         return
@@ -759,10 +756,10 @@ def redact_max_retry_error(exc: RequestException) -> None:
 
 
 class _MetricsSwitch:
-    """``KEEPWARM_OTEL_METRICS``, acted on once per process, by the first transport made
-    (whatever made it: a Session, ``keepwarm.session()``, ``install()``, ``mount()``):
-    ``import keepwarm`` loads nothing, and a process that never sends a request through
-    keepwarm (``keepwarm run``'s supervisor) never loads the metrics or OpenTelemetry."""
+    # ``KEEPWARM_OTEL_METRICS``, acted on once per process, by the first transport made
+    # (whatever made it: a Session, ``keepwarm.session()``, ``install()``, ``mount()``):
+    # ``import keepwarm`` loads nothing, and a process that never sends a request through
+    # keepwarm (``keepwarm run``'s supervisor) never loads the metrics or OpenTelemetry.
 
     __slots__ = ("read",)
 
@@ -794,7 +791,7 @@ after_fork_in_child(_after_fork_in_child)
 
 
 def _upstream_name(pool: type) -> str:
-    """The name of the urllib3 pool class ``pool`` extends (shown in error messages)."""
+    # The name of the urllib3 pool class ``pool`` extends (shown in error messages).
     return pool.__name__.removeprefix("Instrumented").removeprefix("Watched")
 
 
@@ -804,12 +801,12 @@ _NO_TIME: Final = timedelta(0)
 def _new_response(
     status: Any, headers: CaseInsensitiveDict[str], raw: Any, url: Any, reason: Any, request: Any
 ) -> Response:
-    """``Response()`` with what ``build_response`` then sets, in one step: requests'
-    ``Response.__init__`` builds a ``CaseInsensitiveDict`` (through the Mapping ABCs)
-    that ``build_response`` replaces at once, and a cookie jar through
-    ``cookiejar_from_dict({})``. The attributes are set in ``__init__``'s order, to the
-    values ``__init__`` and ``build_response`` give them (``elapsed``, a ``timedelta``,
-    is immutable and shared; ``Session.send`` replaces it)."""
+    # ``Response()`` with what ``build_response`` then sets, in one step: requests'
+    # ``Response.__init__`` builds a ``CaseInsensitiveDict`` (through the Mapping ABCs)
+    # that ``build_response`` replaces at once, and a cookie jar through
+    # ``cookiejar_from_dict({})``. The attributes are set in ``__init__``'s order, to the
+    # values ``__init__`` and ``build_response`` give them (``elapsed``, a ``timedelta``,
+    # is immutable and shared; ``Session.send`` replaces it).
     response: Response = Response.__new__(Response)
     response._content = False
     response._content_consumed = False
@@ -834,7 +831,7 @@ _ENCODINGS_MAX: Final = 256
 
 
 def _encoding(headers: CaseInsensitiveDict[str]) -> str | None:
-    """``get_encoding_from_headers(headers)``, remembered per Content-Type value."""
+    # ``get_encoding_from_headers(headers)``, remembered per Content-Type value.
     item = headers._store.get("content-type")
     if item is None or type(item[1]) is not str:
         return get_encoding_from_headers(headers)
@@ -851,10 +848,10 @@ def _encoding(headers: CaseInsensitiveDict[str]) -> str | None:
 
 
 def _response_headers(headers: Any) -> CaseInsensitiveDict[str]:
-    """``CaseInsensitiveDict(headers)``, built from urllib3's header store directly when
-    ``headers`` is urllib3's own ``HTTPHeaderDict``: the generic copy goes through the
-    Mapping ABCs, joining each header's values through ``__getitem__``. The result is the
-    same (repeated headers joined with ", ", the first spelling of the name kept)."""
+    # ``CaseInsensitiveDict(headers)``, built from urllib3's header store directly when
+    # ``headers`` is urllib3's own ``HTTPHeaderDict``: the generic copy goes through the
+    # Mapping ABCs, joining each header's values through ``__getitem__``. The result is the
+    # same (repeated headers joined with ", ", the first spelling of the name kept).
     if type(headers) is not HTTPHeaderDict:
         return CaseInsensitiveDict(headers)
     store: OrderedDict[str, tuple[str, Any]] = OrderedDict()
@@ -870,7 +867,7 @@ _PROXIED: contextvars.ContextVar[bool] = contextvars.ContextVar("keepwarm_proxie
 
 @contextlib.contextmanager
 def _http11_only() -> Iterator[None]:
-    """Pools looked up inside get a TLS context that does not offer h2."""
+    # Pools looked up inside get a TLS context that does not offer h2.
     token = _PROXIED.set(True)
     try:
         yield
@@ -879,7 +876,7 @@ def _http11_only() -> Iterator[None]:
 
 
 def _http2_pool_class() -> type[HTTPConnectionPool]:
-    """The HTTP/2 pool class, imported on first use: h2 is an optional extra."""
+    # The HTTP/2 pool class, imported on first use: h2 is an optional extra.
     try:
         from keepwarm._upstream.http2 import H2HTTPSConnectionPool
     except ImportError as exc:
@@ -895,7 +892,7 @@ _POOL_KEY_CACHE_MAX = 1024
 
 
 def _origin(url: str) -> str:
-    """``scheme://host:port`` of a URL, by slicing (the key of the pool-key cache)."""
+    # ``scheme://host:port`` of a URL, by slicing (the key of the pool-key cache).
     start = url.find("//")
     end = url.find("/", start + 2) if start >= 0 else -1
     origin = url if end < 0 else url[:end]

@@ -1,35 +1,34 @@
-"""HTTP/1.1 heads written and read with less work than http.client and urllib3 do.
-
-**Request heads.** urllib3's ``HTTPConnection.request`` sends each header through two
-``putheader`` layers (urllib3's, checking for ``SKIP_HEADER``, then http.client's,
-encoding and validating it) after building a set of the header names: a sixth of the
-client CPU time of a small keep-alive request here. :func:`write_request` writes the same
-bytes for the common request (a body in memory or none, headers that are plain ``str``
-or ``bytes``) with the same checks, and hands anything else to urllib3.
-tests/test_http11.py compares the bytes on the wire with urllib3's own.
-
-**Response heads.**
-
-http.client hands every response head to ``email.parser`` (a feed parser built for MIME
-mail): about an eighth of the client CPU time of a small keep-alive request here. Nearly
-every response head is plain ``Name: value`` lines; for those :func:`parse_headers`
-builds the very same ``http.client.HTTPMessage`` directly (same header list, same empty
-payload, no defects; tests/test_http11.py compares the two on generated heads). Anything
-else (folded continuation lines, a line without a colon, a ``From `` line) goes to
-``email.parser`` exactly as http.client would. One deliberate difference: a bare CR inside
-a header line is read as a space, as RFC 9112 asks, where http.client's email parser
-starts a new header at it (a smuggled ``Set-Cookie``).
-
-**Bodies.** On a plain TCP socket with a timeout, :class:`ReadFirstSocketIO` receives
-without the ``poll()`` CPython makes before every receive on such a socket, and waits
-(polls, with the timeout) only when nothing has arrived; on a TLS socket,
-:class:`TLSSocketIO` reads each record with three Python calls less. A body announced over
-:data:`LARGE_BODY` is then read with no buffer between the socket and the caller's chunks
-(:func:`_large_body_reader`). Streaming 100 MB with ``iter_content(65536)`` over HTTP:
-8-11 % less client CPU than before, ahead of plain requests without a timeout
-(docs/PERFORMANCE.md, "Issue 16: streaming"). tests/test_streaming.py checks that a
-stalled body still ends at the read timeout, as in requests.
-"""
+# HTTP/1.1 heads written and read with less work than http.client and urllib3 do.
+#
+# **Request heads.** urllib3's ``HTTPConnection.request`` sends each header through two
+# ``putheader`` layers (urllib3's, checking for ``SKIP_HEADER``, then http.client's,
+# encoding and validating it) after building a set of the header names: a sixth of the
+# client CPU time of a small keep-alive request here. :func:`write_request` writes the same
+# bytes for the common request (a body in memory or none, headers that are plain ``str``
+# or ``bytes``) with the same checks, and hands anything else to urllib3.
+# tests/test_http11.py compares the bytes on the wire with urllib3's own.
+#
+# **Response heads.**
+#
+# http.client hands every response head to ``email.parser`` (a feed parser built for MIME
+# mail): about an eighth of the client CPU time of a small keep-alive request here. Nearly
+# every response head is plain ``Name: value`` lines; for those :func:`parse_headers`
+# builds the very same ``http.client.HTTPMessage`` directly (same header list, same empty
+# payload, no defects; tests/test_http11.py compares the two on generated heads). Anything
+# else (folded continuation lines, a line without a colon, a ``From `` line) goes to
+# ``email.parser`` exactly as http.client would. One deliberate difference: a bare CR inside
+# a header line is read as a space, as RFC 9112 asks, where http.client's email parser
+# starts a new header at it (a smuggled ``Set-Cookie``).
+#
+# **Bodies.** On a plain TCP socket with a timeout, :class:`ReadFirstSocketIO` receives
+# without the ``poll()`` CPython makes before every receive on such a socket, and waits
+# (polls, with the timeout) only when nothing has arrived; on a TLS socket,
+# :class:`TLSSocketIO` reads each record with three Python calls less. A body announced over
+# :data:`LARGE_BODY` is then read with no buffer between the socket and the caller's chunks
+# (:func:`_large_body_reader`). Streaming 100 MB with ``iter_content(65536)`` over HTTP:
+# 8-11 % less client CPU than before, ahead of plain requests without a timeout
+# (docs/PERFORMANCE.md, "Issue 16: streaming"). tests/test_streaming.py checks that a
+# stalled body still ends at the read timeout, as in requests.
 
 from __future__ import annotations
 
@@ -86,15 +85,14 @@ _COMPAT32: Final = email.message.compat32  # type: ignore[attr-defined]
 
 
 class PlainHTTPMessage(http.client.HTTPMessage):
-    """The ``HTTPMessage`` of a plain head, with lookups that skip the email policy for
-    ASCII values.
-
-    The default ``compat32`` policy hands every value read through ``_sanitize_header``,
-    which changes only a ``str`` holding surrogate escapes; an ASCII ``str`` comes back
-    as it is. http.client, urllib3 and requests look headers up a dozen times per
-    response; anything else (other values, another policy) takes the email package's
-    own path.
-    """
+    # The ``HTTPMessage`` of a plain head, with lookups that skip the email policy for
+    # ASCII values.
+    #
+    # The default ``compat32`` policy hands every value read through ``_sanitize_header``,
+    # which changes only a ``str`` holding surrogate escapes; an ASCII ``str`` comes back
+    # as it is. http.client, urllib3 and requests look headers up a dozen times per
+    # response; anything else (other values, another policy) takes the email package's
+    # own path.
 
     def _fetch(self, name: str, value: Any) -> Any:
         if type(value) is str and value.isascii() and self.policy is _COMPAT32:
@@ -105,11 +103,11 @@ class PlainHTTPMessage(http.client.HTTPMessage):
     _keepwarm_index: tuple[list[tuple[str, Any]], int, dict[str, int]] | None = None
 
     def _index(self) -> dict[str, int]:
-        """Where each name first occurs, built on the first lookup (http.client, urllib3
-        and requests look up about eight names per response, each a scan of every line
-        otherwise). The email API changes ``_headers`` by appending, by replacing a value
-        in place (same name) or by building a new list, so the list and its length tell
-        whether the index still holds."""
+        # Where each name first occurs, built on the first lookup (http.client, urllib3
+        # and requests look up about eight names per response, each a scan of every line
+        # otherwise). The email API changes ``_headers`` by appending, by replacing a value
+        # in place (same name) or by building a new list, so the list and its length tell
+        # whether the index still holds.
         headers = self._headers  # type: ignore[attr-defined]
         cached = self._keepwarm_index
         if cached is not None and cached[0] is headers and cached[1] == len(headers):
@@ -148,10 +146,10 @@ class PlainHTTPMessage(http.client.HTTPMessage):
 
 
 def _bare_cr_to_space(line: bytes) -> bytes:
-    """RFC 9112 section 2.2: a recipient of a bare CR (one not followed by LF) "MUST
-    consider that element to be invalid or replace each bare CR with SP". http.client's
-    email parser takes it for a line break instead, so ``X-A: a\\rSet-Cookie: evil=1``
-    would smuggle a second header (a cookie) past whatever checked the first."""
+    # RFC 9112 section 2.2: a recipient of a bare CR (one not followed by LF) "MUST
+    # consider that element to be invalid or replace each bare CR with SP". http.client's
+    # email parser takes it for a line break instead, so ``X-A: a\rSet-Cookie: evil=1``
+    # would smuggle a second header (a cookie) past whatever checked the first.
     end = 2 if line.endswith(b"\r\n") else 1 if line.endswith(b"\n") else 0
     body = line[: len(line) - end]
     if b"\r" not in body:
@@ -168,8 +166,8 @@ _PARSED_LINE_MAX: Final = 256
 
 
 def parse_headers(fp: BinaryIO) -> http.client.HTTPMessage:
-    """``http.client.parse_headers(fp)``, without the email parser for plain heads, and with
-    bare CRs read as spaces (RFC 9112 section 2.2), never as line breaks."""
+    # ``http.client.parse_headers(fp)``, without the email parser for plain heads, and with
+    # bare CRs read as spaces (RFC 9112 section 2.2), never as line breaks.
     lines: list[bytes] = http.client._read_headers(fp)  # type: ignore[attr-defined]
     headers: list[tuple[str, str]] = []
     known = _PARSED
@@ -196,8 +194,8 @@ def parse_headers(fp: BinaryIO) -> http.client.HTTPMessage:
 
 
 class _StartFirst:
-    """What both raw readers below serve before the socket: the start of a large body,
-    read ahead by the head's buffered reader (see :func:`_large_body_reader`)."""
+    # What both raw readers below serve before the socket: the start of a large body,
+    # read ahead by the head's buffered reader (see :func:`_large_body_reader`).
 
     _keepwarm_start: bytes = b""
 
@@ -210,19 +208,18 @@ class _StartFirst:
 
 
 class ReadFirstSocketIO(_StartFirst, socket.SocketIO):
-    """The raw reader under a plain-TCP response's buffered ``fp``: reads first, and
-    waits (with the socket's timeout) only when nothing has arrived.
-
-    A socket with a timeout is non-blocking underneath, and CPython's ``recv_into`` on it
-    calls ``poll()`` before every receive, even with data waiting: a 100 MB body streamed
-    with ``iter_content(65536)`` over loopback takes ~3,300 receives, each with a poll
-    (docs/PERFORMANCE.md, "Issue 16: streaming"). Here a receive is first tried straight
-    on the descriptor (``os.readv``, one system call, nothing waited for); only when it
-    would block does the read go to ``SocketIO.readinto``, which polls with the socket's
-    timeout and raises it as before: a server that stops sending still times out after
-    the read timeout. TLS sockets are not given this reader: OpenSSL already reads first
-    and polls only when a record is incomplete.
-    """
+    # The raw reader under a plain-TCP response's buffered ``fp``: reads first, and
+    # waits (with the socket's timeout) only when nothing has arrived.
+    #
+    # A socket with a timeout is non-blocking underneath, and CPython's ``recv_into`` on it
+    # calls ``poll()`` before every receive, even with data waiting: a 100 MB body streamed
+    # with ``iter_content(65536)`` over loopback takes ~3,300 receives, each with a poll
+    # (docs/PERFORMANCE.md, "Issue 16: streaming"). Here a receive is first tried straight
+    # on the descriptor (``os.readv``, one system call, nothing waited for); only when it
+    # would block does the read go to ``SocketIO.readinto``, which polls with the socket's
+    # timeout and raises it as before: a server that stops sending still times out after
+    # the read timeout. TLS sockets are not given this reader: OpenSSL already reads first
+    # and polls only when a record is incomplete.
 
     #: The first read of a response waits for the server as CPython's reader does: when
     #: the request was just written its answer has rarely arrived, and a receive tried
@@ -245,14 +242,13 @@ class ReadFirstSocketIO(_StartFirst, socket.SocketIO):
 
 
 class TLSSocketIO(_StartFirst, socket.SocketIO):
-    """The raw reader under a TLS response's buffered ``fp``: ``SSLSocket.read`` (CPython's,
-    3.10 to 3.13) called from here, not through ``SocketIO.readinto``, ``recv_into`` and
-    ``read``: three Python calls less per TLS record (16 KiB), 4-5 per 64 KiB chunk.
-
-    ``_sslobj.read`` waits for an incomplete record with the socket's timeout and raises
-    it as CPython's reader does; after a timeout, once closed or unwrapped, and for
-    anything this does not handle, CPython's own reader runs.
-    """
+    # The raw reader under a TLS response's buffered ``fp``: ``SSLSocket.read`` (CPython's,
+    # 3.10 to 3.13) called from here, not through ``SocketIO.readinto``, ``recv_into`` and
+    # ``read``: three Python calls less per TLS record (16 KiB), 4-5 per 64 KiB chunk.
+    #
+    # ``_sslobj.read`` waits for an incomplete record with the socket's timeout and raises
+    # it as CPython's reader does; after a timeout, once closed or unwrapped, and for
+    # anything this does not handle, CPython's own reader runs.
 
     def readinto(self, b: Any) -> int | None:
         if self._keepwarm_start:
@@ -278,8 +274,8 @@ _BODY_READERS: Final = (ReadFirstSocketIO, TLSSocketIO)
 
 
 class _NothingYet(socket.SocketIO):
-    """The raw reader for a moment, while :func:`_large_body_reader` empties the head's
-    reader: it reads nothing, so that reader gives up its buffer and no more."""
+    # The raw reader for a moment, while :func:`_large_body_reader` empties the head's
+    # reader: it reads nothing, so that reader gives up its buffer and no more.
 
     def readinto(self, b: Any) -> int | None:
         return 0
@@ -291,16 +287,16 @@ LARGE_BODY: Final = 1 << 20
 
 
 def _large_body_reader(fp: io.BufferedReader) -> io.BufferedReader:
-    """A reader for a large body in place of *fp* (the head's reader, 8 KiB buffer): its
-    raw stream, with what *fp* had buffered served first, under a 1-byte buffer.
-
-    Through an 8 KiB buffer, ``read(65536)`` takes two receives per chunk: one straight
-    into the chunk for all but its last 8 KiB-aligned tail, then an 8 KiB fill of the
-    buffer for the tail. With a 1-byte buffer every read goes straight into the caller's
-    bytes, one receive when the data has arrived. (Measured for ``iter_content(65536)``
-    over 100 MB: 8 KiB, two receives per chunk, 16.0-16.5 ms of CPU; a 256 KiB buffer,
-    one receive per four chunks but a copy of every byte, 16.0-16.4 ms; this, 15.3-15.4 ms.)
-    Only for bodies of a known length: a chunked body is read line by line."""
+    # A reader for a large body in place of *fp* (the head's reader, 8 KiB buffer): its
+    # raw stream, with what *fp* had buffered served first, under a 1-byte buffer.
+    #
+    # Through an 8 KiB buffer, ``read(65536)`` takes two receives per chunk: one straight
+    # into the chunk for all but its last 8 KiB-aligned tail, then an 8 KiB fill of the
+    # buffer for the tail. With a 1-byte buffer every read goes straight into the caller's
+    # bytes, one receive when the data has arrived. (Measured for ``iter_content(65536)``
+    # over 100 MB: 8 KiB, two receives per chunk, 16.0-16.5 ms of CPU; a 256 KiB buffer,
+    # one receive per four chunks but a copy of every byte, 16.0-16.4 ms; this, 15.3-15.4 ms.)
+    # Only for bodies of a known length: a chunked body is read line by line.
     raw: Any = fp.raw
     cls = type(raw)
     raw.__class__ = _NothingYet
@@ -314,11 +310,11 @@ def _large_body_reader(fp: io.BufferedReader) -> io.BufferedReader:
 
 
 def _read_first(fp: Any, sock: Any) -> None:
-    """Give *fp* (``sock.makefile("rb")``) a :class:`ReadFirstSocketIO` when *sock* is a
-    plain TCP socket of the standard library's with a timeout (the descriptor is
-    non-blocking then), a :class:`TLSSocketIO` when it is the standard library's TLS socket
-    with a timeout; anything else (gevent's sockets, a blocking socket, a test's fake)
-    keeps its reader."""
+    # Give *fp* (``sock.makefile("rb")``) a :class:`ReadFirstSocketIO` when *sock* is a
+    # plain TCP socket of the standard library's with a timeout (the descriptor is
+    # non-blocking then), a :class:`TLSSocketIO` when it is the standard library's TLS socket
+    # with a timeout; anything else (gevent's sockets, a blocking socket, a test's fake)
+    # keeps its reader.
     if (
         type(fp) is io.BufferedReader
         and type(fp.raw) is socket.SocketIO
@@ -329,18 +325,17 @@ def _read_first(fp: Any, sock: Any) -> None:
 
 
 class FastHeadersHTTPResponse(http.client.HTTPResponse):
-    """``http.client.HTTPResponse`` whose ``begin()`` uses :func:`parse_headers`, and whose
-    body is read by :class:`ReadFirstSocketIO` or :class:`TLSSocketIO` (:func:`_read_first`).
-
-    ``begin`` is CPython's (3.10 to 3.13 share it), with two changes; http.client offers
-    no other way to change those steps for one class:
-
-    * the header parsing is :func:`parse_headers`;
-    * every interim (1xx) response but ``101 Switching Protocols`` is skipped, not only
-      ``100 Continue``, and at most :data:`MAX_INTERIM_RESPONSES` of them: CPython
-      returns a ``103 Early Hints`` as the final response (with no body), leaving the
-      real one in the socket for whichever request reuses the connection next.
-    """
+    # ``http.client.HTTPResponse`` whose ``begin()`` uses :func:`parse_headers`, and whose
+    # body is read by :class:`ReadFirstSocketIO` or :class:`TLSSocketIO` (:func:`_read_first`).
+    #
+    # ``begin`` is CPython's (3.10 to 3.13 share it), with two changes; http.client offers
+    # no other way to change those steps for one class:
+    #
+    # * the header parsing is :func:`parse_headers`;
+    # * every interim (1xx) response but ``101 Switching Protocols`` is skipped, not only
+    #   ``100 Continue``, and at most :data:`MAX_INTERIM_RESPONSES` of them: CPython
+    #   returns a ``103 Early Hints`` as the final response (with no body), leaving the
+    #   real one in the socket for whichever request reuses the connection next.
 
     def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
@@ -420,9 +415,9 @@ _NOT_KEPT: Final = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def _header_lines(headers: Mapping[Any, Any]) -> tuple[list[bytes], set[str]] | None:
-    """The lines http.client's ``putheader`` would buffer for ``headers``, and the
-    lower-cased names; None when a header needs urllib3's and http.client's own handling
-    (bytes names, ``SKIP_HEADER``, other value types, characters they reject)."""
+    # The lines http.client's ``putheader`` would buffer for ``headers``, and the
+    # lower-cased names; None when a header needs urllib3's and http.client's own handling
+    # (bytes names, ``SKIP_HEADER``, other value types, characters they reject).
     items = headers._store.values() if type(headers) is CaseInsensitiveDict else headers.items()
     lines: list[bytes] = []
     names: set[str] = set()
@@ -472,15 +467,14 @@ def write_request(
     chunked: bool,
     options: dict[str, bool],
 ) -> bool:
-    """Send a request the way urllib3's ``HTTPConnection.request`` does, on a connected
-    ``conn``; False (nothing done) when the request is not one this handles.
-
-    Handled: no body or a ``bytes`` body, not chunked, headers as :func:`_header_lines`
-    takes them. The head is the same: request line, ``Host`` and ``Accept-Encoding``
-    from http.client's ``putrequest`` unless given, ``Content-Length`` as urllib3
-    computes it unless given, urllib3's ``User-Agent`` unless given, then the headers in
-    order; then the body, in a send of its own as urllib3 does.
-    """
+    # Send a request the way urllib3's ``HTTPConnection.request`` does, on a connected
+    # ``conn``; False (nothing done) when the request is not one this handles.
+    #
+    # Handled: no body or a ``bytes`` body, not chunked, headers as :func:`_header_lines`
+    # takes them. The head is the same: request line, ``Host`` and ``Accept-Encoding``
+    # from http.client's ``putrequest`` unless given, ``Content-Length`` as urllib3
+    # computes it unless given, urllib3's ``User-Agent`` unless given, then the headers in
+    # order; then the body, in a send of its own as urllib3 does.
     if chunked or headers is None or not (body is None or type(body) is bytes):
         return False
     plan = _header_lines(headers)
