@@ -183,6 +183,44 @@ def test_the_shared_tls_contexts_load_with_the_first_https_origin(
     assert done.stdout.split() == ["ok"]
 
 
+_OWN_CONTEXT = """
+import ssl, sys, keepwarm
+from keepwarm._upstream.transport import KeepwarmAdapter
+context = ssl.create_default_context(cafile=sys.argv[2])
+
+
+class OwnContext(KeepwarmAdapter):
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, _ = super(KeepwarmAdapter, self).build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        return host_params, {"ssl_context": context}
+
+
+with keepwarm.Session() as session:
+    session.mount("https://", OwnContext(session.settings))
+    for _ in range(3):  # the second and third find the pool key the first left
+        assert session.get(sys.argv[1] + "/echo").status_code == 200
+    assert "keepwarm._upstream.tls" not in sys.modules
+print("ok")
+"""
+
+
+def test_an_adapter_with_its_own_tls_context_needs_not_the_shared_ones(
+    https_server: LocalServer, ca_bundle: str
+) -> None:
+    """A transport whose subclass gives its pools its own SSLContext never loads the
+    shared contexts, and its pool keys are found again without them."""
+    done = subprocess.run(
+        [sys.executable, "-c", _OWN_CONTEXT, https_server.url, ca_bundle],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok"]
+
+
 def test_the_read_side_of_telemetry_loads_when_first_read(http_server: LocalServer) -> None:
     """Requests count into the live counters; the ``Stats`` snapshots and their report
     code (``keepwarm._stats``, ~45 KiB of memory) load with the first ``stats()``."""

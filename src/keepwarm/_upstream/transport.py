@@ -377,7 +377,12 @@ class KeepwarmAdapter(HTTPAdapter):
         manager = self.poolmanager
         if entry is not None and (
             "ssl_context" not in entry[1]
-            or entry[1]["ssl_context"] is _tls.context_for(verify, cert, http2=self._http2)  # type: ignore[arg-type]
+            # _tls is loaded once a pool key has keepwarm's context (a subclass's own
+            # build_connection_pool_key_attributes may put another there without it).
+            or (
+                _tls is not None
+                and entry[1]["ssl_context"] is _tls.context_for(verify, cert, http2=self._http2)  # type: ignore[arg-type]
+            )
         ):
             pool = manager.pools.get(entry[0])
             if pool is not None:
