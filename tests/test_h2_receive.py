@@ -5,14 +5,12 @@ built with hyperframe and hpack, as a server would send them, good and bad)."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
-import h2.windows
 import hpack
 import pytest
 from hyperframe.frame import (
@@ -28,31 +26,10 @@ from hyperframe.frame import (
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from h2_clients import h2_client
 from keepwarm._upstream import h2conn
-from keepwarm._upstream.h2conn import RequestFieldEncoder, ResponseFieldDecoder
 
 REQUEST = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"a"), (b":path", b"/")]
-
-
-def _client(quick: bool, small_windows: bool = False) -> Any:
-    """A client set up as ``H2Connection`` sets it up; ``quick`` False takes every frame
-    through h2's own ``receive_data``; ``small_windows``: 1,000 bytes a stream and 1,500
-    for the connection, for a server that overruns them."""
-    client = h2conn._Client(config=h2conn._CONFIG)
-    if small_windows:
-        client.local_settings = h2.settings.Settings(
-            client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1000}
-        )
-        client._inbound_flow_control_window_manager = h2.windows.WindowManager(1500)
-    client.encoder = RequestFieldEncoder()  # type: ignore[assignment]
-    client.decoder = ResponseFieldDecoder(client.decoder.max_header_list_size)
-    if not quick:
-        client.receive_data = functools.partial(  # type: ignore[method-assign]
-            h2.connection.H2Connection.receive_data, client
-        )
-    client.initiate_connection()
-    client.data_to_send()
-    return client
 
 
 def _event(event: Any) -> Any:
@@ -241,64 +218,6 @@ def _noise(kind: str, which: int, opened: list[int]) -> bytes:
     return bytes(frame.serialize())
 
 
-def _taken_alike(
-    requests: list[tuple[bool, dict[str, Any]]],
-    order: list[int],
-    noises: list[tuple[str, int, int]],
-    small_windows: bool,
-    cuts: list[int],
-) -> None:
-    clients = [_client(quick, small_windows) for quick in (True, False)]
-    opened = []
-    for client in clients:
-        opened = []
-        for whole, _ in requests:  # a GET (half-closed) or a POST still sending (open)
-            stream_id = client.get_next_available_stream_id()
-            client.send_headers(stream_id, REQUEST, end_stream=whole)
-            opened.append(stream_id)
-    assert _state(clients[0]) == _state(clients[1])
-    encoder = hpack.Encoder()
-    pending = [
-        _response(s, response, encoder) for s, (_, response) in zip(opened, requests, strict=True)
-    ]
-    settings_frame = SettingsFrame(0, settings={SettingsFrame.MAX_CONCURRENT_STREAMS: 100})
-    frames = [bytes(settings_frame.serialize())]
-    for pick in order:  # the streams' frames interleaved
-        if pending[pick % len(pending)]:
-            frames.append(pending[pick % len(pending)].pop(0))
-    for rest in pending:
-        frames += rest
-    for kind, which, where in noises:
-        frames.insert(min(where, len(frames)), _noise(kind, which, opened))
-    reads: list[bytes | None] = []
-    for frame in frames:  # None: the client closes the connection (it sends GOAWAY)
-        if frame and reads and reads[-1] is not None:
-            reads[-1] += frame
-        else:
-            reads.append(frame or None)
-    for cut in cuts:  # cut the reads again, anywhere
-        whole = [r for r in reads if r is not None]
-        if whole:
-            longest = max(whole, key=len)
-            at = reads.index(longest)
-            reads[at : at + 1] = [longest[:cut], longest[cut:]]
-    for read in reads:
-        outcomes = []
-        for client in clients:
-            try:
-                if read is None:
-                    client.close_connection()
-                    outcomes.append("closed")
-                else:
-                    outcomes.append(_event(client.receive_data(read)))
-            except h2.exceptions.ProtocolError as exc:
-                outcomes.append((type(exc).__name__, str(exc)))
-        assert outcomes[0] == outcomes[1]
-        assert _state(clients[0]) == _state(clients[1])
-        if isinstance(outcomes[0], tuple):
-            break
-
-
 ORDINARY = {
     "informational": [],
     "status": b"200",
@@ -352,13 +271,63 @@ def test_received_frames_are_taken_as_by_h2(
     or too short, DATA before a head, window overruns (a stream's, the connection's),
     frames too large, frames on streams never opened or closed, resets, GOAWAY from
     either side."""
-    _taken_alike(requests, order, noises, small_windows, cuts)
+    clients = [
+        h2_client(h2_receives=not quick, small_windows=small_windows) for quick in (True, False)
+    ]
+    opened = []
+    for client in clients:
+        opened = []
+        for whole, _ in requests:  # a GET (half-closed) or a POST still sending (open)
+            stream_id = client.get_next_available_stream_id()
+            client.send_headers(stream_id, REQUEST, end_stream=whole)
+            opened.append(stream_id)
+    assert _state(clients[0]) == _state(clients[1])
+    encoder = hpack.Encoder()
+    pending = [
+        _response(s, response, encoder) for s, (_, response) in zip(opened, requests, strict=True)
+    ]
+    settings_frame = SettingsFrame(0, settings={SettingsFrame.MAX_CONCURRENT_STREAMS: 100})
+    frames = [bytes(settings_frame.serialize())]
+    for pick in order:  # the streams' frames interleaved
+        if pending[pick % len(pending)]:
+            frames.append(pending[pick % len(pending)].pop(0))
+    for rest in pending:
+        frames += rest
+    for kind, which, where in noises:
+        frames.insert(min(where, len(frames)), _noise(kind, which, opened))
+    reads: list[bytes | None] = []
+    for frame in frames:  # None: the client closes the connection (it sends GOAWAY)
+        if frame and reads and reads[-1] is not None:
+            reads[-1] += frame
+        else:
+            reads.append(frame or None)
+    for cut in cuts:  # cut the reads again, anywhere
+        whole = [r for r in reads if r is not None]
+        if whole:
+            longest = max(whole, key=len)
+            at = reads.index(longest)
+            reads[at : at + 1] = [longest[:cut], longest[cut:]]
+    for read in reads:
+        outcomes = []
+        for client in clients:
+            try:
+                if read is None:
+                    client.close_connection()
+                    outcomes.append("closed")
+                else:
+                    outcomes.append(_event(client.receive_data(read)))
+            except h2.exceptions.ProtocolError as exc:
+                outcomes.append((type(exc).__name__, str(exc)))
+        assert outcomes[0] == outcomes[1]
+        assert _state(clients[0]) == _state(clients[1])
+        if isinstance(outcomes[0], tuple):
+            break
 
 
 def test_an_ordinary_response_takes_the_quick_path() -> None:
     """nginx's response (HEADERS, then DATA with END_STREAM) never reaches h2's frame
     buffer, and the events are h2's."""
-    client = _client(quick=True)
+    client = h2_client()
     client.send_headers(1, REQUEST, end_stream=True)
     encoder = hpack.Encoder()
     head = HeadersFrame(1, data=encoder.encode([(b":status", b"200"), (b"content-length", b"2")]))

@@ -6,7 +6,6 @@ included (pure logic, no network)."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import h2.connection
@@ -20,6 +19,7 @@ from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from h2_clients import h2_client
 from keepwarm._upstream import h2conn
 from keepwarm._upstream.h2conn import RequestFieldEncoder, ResponseFieldDecoder
 
@@ -331,20 +331,6 @@ def test_a_table_size_update_makes_a_remembered_block_decode_again() -> None:
             decoder.decode(refers, raw=True)
 
 
-def _client_pair(lean: bool) -> Any:
-    """A keepwarm client connection past its preface; ``lean`` False sends headers with
-    h2's own ``send_headers`` (what ``_Client.send_headers`` must match)."""
-    client = h2conn._Client(config=h2conn._CONFIG)
-    client.encoder = RequestFieldEncoder()  # type: ignore[assignment]
-    if not lean:
-        client.send_headers = functools.partial(  # type: ignore[method-assign]
-            h2.connection.H2Connection.send_headers, client
-        )
-    client.initiate_connection()
-    client.data_to_send()
-    return client
-
-
 def _stream_state(client: Any, stream_id: int) -> tuple[Any, ...]:
     stream = client.streams[stream_id]
     return (
@@ -389,7 +375,7 @@ def test_request_headers_are_sent_as_by_h2(
     ]
     sent: list[tuple[bytes, tuple[Any, ...]]] = []
     for lean in (True, False):
-        client = _client_pair(lean)
+        client = h2_client(h2_sends=not lean)
         if frame_size is not None:
             client.max_outbound_frame_size = frame_size
         stream_id = 1
@@ -404,7 +390,7 @@ def test_request_headers_are_sent_as_by_h2(
 
 def test_request_headers_past_the_servers_stream_limit_fail_as_in_h2() -> None:
     for lean in (True, False):
-        client = _client_pair(lean)
+        client = h2_client(h2_sends=not lean)
         client.remote_settings.max_concurrent_streams = 1
         client.remote_settings.acknowledge()  # in force, as once received
         client.send_headers(1, [(b":method", b"POST"), (b":path", b"/")], end_stream=False)

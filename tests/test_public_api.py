@@ -154,6 +154,15 @@ print("ok")
 """
 
 
+def _runs_ok(script: str, *args: str) -> None:
+    """``script`` in a fresh interpreter, with ``args``: it must print ``ok`` and exit 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok"]
+
+
 _TLS_SIDE = """
 import sys, requests, keepwarm
 with keepwarm.Session() as session:
@@ -173,14 +182,7 @@ def test_the_shared_tls_contexts_load_with_the_first_https_origin(
 ) -> None:
     """A plain-HTTP program never loads ``keepwarm._upstream.tls`` (~20 KiB); the first
     HTTPS request does (tests/test_tls.py checks what it then does)."""
-    done = subprocess.run(
-        [sys.executable, "-c", _TLS_SIDE, http_server.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["ok"]
+    _runs_ok(_TLS_SIDE, http_server.url)
 
 
 _OWN_CONTEXT = """
@@ -211,27 +213,13 @@ def test_an_adapter_with_its_own_tls_context_needs_not_the_shared_ones(
 ) -> None:
     """A transport whose subclass gives its pools its own SSLContext never loads the
     shared contexts, and its pool keys are found again without them."""
-    done = subprocess.run(
-        [sys.executable, "-c", _OWN_CONTEXT, https_server.url, ca_bundle],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["ok"]
+    _runs_ok(_OWN_CONTEXT, https_server.url, ca_bundle)
 
 
 def test_the_read_side_of_telemetry_loads_when_first_read(http_server: LocalServer) -> None:
     """Requests count into the live counters; the ``Stats`` snapshots and their report
     code (``keepwarm._stats``, ~45 KiB of memory) load with the first ``stats()``."""
-    done = subprocess.run(
-        [sys.executable, "-c", _READ_SIDE, http_server.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["ok"]
+    _runs_ok(_READ_SIDE, http_server.url)
 
 
 #: Run in a fresh interpreter by each way a session can first come to exist: whatever
