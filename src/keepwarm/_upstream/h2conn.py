@@ -1609,9 +1609,15 @@ class H2Connection:
             for event in events:
                 self._dispatch(event)
             self._out += self._h2.data_to_send()
-            if not more:
-                # The socket may hold more: the next wait sees it. Not reading until
-                # SSLWantReadError saves an exception per turn.
+            if not more and (not events or type(events[-1]) is h2.events.StreamEnded):
+                # After a stream's end (nginx sends a small response whole, in one TLS
+                # record) the socket is most likely empty: the next wait sees what else
+                # comes, and no SSLWantReadError is paid for finding it empty. In the
+                # middle of a response, read on: a server that writes a response's head,
+                # body and end separately (hypercorn, h2-based servers: a TLS record each,
+                # one a receive) has usually sent the rest by now, and the thread waiting
+                # for it is woken once for the whole response instead of once a record
+                # (docs/PERFORMANCE.md, issue 15, eighth stop).
                 return
 
     def _closed_message(self) -> str:
