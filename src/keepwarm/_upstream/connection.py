@@ -22,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import urllib3.connection
@@ -54,6 +54,7 @@ __all__ = [
     "InstrumentedHTTPSConnection",
     "InstrumentedSOCKSConnectionMixin",
     "connection_closed",
+    "header_dict",
     "log",
     "named_as",
 ]
@@ -552,16 +553,7 @@ class _InstrumentedConnection(_ConnectionBase):
         httplib_response = http.client.HTTPConnection.getresponse(self)
         message = httplib_response.msg
         if type(message) is PlainHTTPMessage:
-            headers = HTTPHeaderDict.__new__(HTTPHeaderDict)
-            container: dict[str, list[str]] = {}
-            for name, value in message._headers:  # type: ignore[attr-defined]
-                lower = name.lower()
-                values = container.get(lower)
-                if values is None:
-                    container[lower] = [name, value]
-                else:
-                    values.append(value)
-            headers._container = container
+            headers = header_dict(message._headers)  # type: ignore[attr-defined]
         else:
             try:
                 assert_header_parsing(message)
@@ -658,6 +650,23 @@ class _InstrumentedConnection(_ConnectionBase):
             state.timings = None
         if state.counters is not None:
             state.counters.on_response(wait, None)
+
+
+def header_dict(fields: Iterable[tuple[str, str]]) -> HTTPHeaderDict:
+    # urllib3's ``HTTPHeaderDict`` of ``fields`` (name, value), filled as its ``add`` fills
+    # it (each name as given, its values in order, under the lower-cased name) without a
+    # method call per field: for the heads of the HTTP/1.1 and HTTP/2 response paths.
+    container: dict[str, list[str]] = {}
+    for name, value in fields:
+        lower = name.lower()
+        values = container.get(lower)
+        if values is None:
+            container[lower] = [name, value]
+        else:
+            values.append(value)
+    headers = HTTPHeaderDict.__new__(HTTPHeaderDict)
+    headers._container = container
+    return headers
 
 
 def named_as(upstream: type) -> Callable[[_T], _T]:

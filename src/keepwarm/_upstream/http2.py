@@ -45,7 +45,12 @@ from urllib3.util.request import body_to_chunks
 
 from keepwarm._retry import IDEMPOTENT_METHODS
 from keepwarm._telemetry import Timings, attach_timings
-from keepwarm._upstream.connection import InstrumentedHTTPSConnection, connection_closed, log
+from keepwarm._upstream.connection import (
+    InstrumentedHTTPSConnection,
+    connection_closed,
+    header_dict,
+    log,
+)
 from keepwarm._upstream.h2conn import (
     ConnectionLost,
     H2Connection,
@@ -635,23 +640,14 @@ class H2Slot:
 
     def _response(self, block: list[tuple[bytes, bytes]], whole: bytes | None) -> HTTPResponse:
         status = 0
-        # urllib3's HTTPHeaderDict filled as its ``add`` fills it (the name as given, its
-        # values in order under the lower-cased name), without a method call per field.
-        container: dict[str, list[str]] = {}
+        fields: list[tuple[str, str]] = []
         for name, value in block:
             if name[:1] == b":":
                 if name == b":status":
                     status = int(value)
                 continue
-            key = name.decode("latin-1")
-            lower = key.lower()
-            values = container.get(lower)
-            if values is None:
-                container[lower] = [key, value.decode("latin-1")]
-            else:
-                values.append(value.decode("latin-1"))
-        headers = HTTPHeaderDict.__new__(HTTPHeaderDict)
-        headers._container = container
+            fields.append((name.decode("latin-1"), value.decode("latin-1")))
+        headers = header_dict(fields)
         now = _perf()
         wait = now - self._sent_at
         counters = self._pool._keepwarm.counters
