@@ -300,3 +300,26 @@ def test_plain_requests_waits_forever_for_a_pooled_connection(http_server: Local
         assert result == {"status": 200}
     finally:
         plain.close()
+
+
+@pytest.mark.parametrize(
+    ("ours", "announced", "expiry"),
+    [
+        (None, [1.0], 0.8),
+        (4.0, [1.0], 0.8),
+        (4.0, [10.0], 4.0),
+        (None, [1.0, 1.0, 5.0], 4.0),  # a server that changes its mind is followed
+        (4.0, [], 4.0),
+    ],
+)
+def test_a_servers_keep_alive_timeout_sets_the_idle_expiry(
+    ours: float | None, announced: list[float], expiry: float
+) -> None:
+    """Pure logic: the share of the server's ``Keep-Alive: timeout=N`` our idle
+    connections keep (``SERVER_KEEPALIVE_SHARE``), bounded by ``keepalive_expiry``."""
+    from keepwarm._upstream.pool import PoolPolicy, PoolState
+
+    state = PoolState(PoolPolicy(keepalive_expiry=ours), None)
+    for seconds in announced:
+        state.keepalive_announced(seconds)
+    assert state.keepalive_expiry() == pytest.approx(expiry)

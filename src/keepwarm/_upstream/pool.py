@@ -167,7 +167,7 @@ class PoolPolicy(Frozen):
 class PoolState:
     # What keepwarm keeps on one urllib3 pool (its ``_keepwarm`` attribute).
 
-    __slots__ = ("counters", "grow_lock", "policy", "server_keepalive")
+    __slots__ = ("counters", "grow_lock", "policy", "server_expiry", "server_keepalive")
 
     def __init__(self, policy: PoolPolicy, counters: HostCounters | None) -> None:
         self.policy = policy
@@ -175,18 +175,27 @@ class PoolState:
         self.counters = counters
         #: Held while ``pool_maxsize="auto"`` raises the pool queue's maxsize (:func:`_grow`).
         self.grow_lock = threading.Lock()
-        #: The server's ``Keep-Alive: timeout=N``, once seen.
+        #: The server's ``Keep-Alive: timeout=N``, once seen, and the idle time it allows
+        #: our connections (:meth:`keepalive_announced`).
         self.server_keepalive: float | None = None
+        self.server_expiry: float | None = None
+
+    def keepalive_announced(self, seconds: float) -> None:
+        # A response's ``Keep-Alive: timeout=N``, usually the same on every response: the
+        # share of it our idle connections keep is worked out when it changes, not at
+        # every checkout (and keepwarm._stats, which holds the share, loads only then).
+        if seconds != self.server_keepalive:
+            from keepwarm._stats import SERVER_KEEPALIVE_SHARE
+
+            self.server_expiry = seconds * SERVER_KEEPALIVE_SHARE
+            self.server_keepalive = seconds
 
     def keepalive_expiry(self) -> float | None:
         # The idle time after which a pooled connection is closed instead of reused.
-        ours, server = self.policy.keepalive_expiry, self.server_keepalive
+        ours, server = self.policy.keepalive_expiry, self.server_expiry
         if server is None:
             return ours
-        from keepwarm._stats import SERVER_KEEPALIVE_SHARE  # a server that announced one
-
-        announced = server * SERVER_KEEPALIVE_SHARE
-        return announced if ours is None else min(ours, announced)
+        return server if ours is None else min(ours, server)
 
 
 if TYPE_CHECKING:

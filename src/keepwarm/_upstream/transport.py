@@ -698,7 +698,7 @@ class KeepwarmAdapter(HTTPAdapter):
             # The server says how long it keeps idle connections: expire ours before.
             state = getattr(getattr(response.raw, "_pool", None), "_keepwarm", None)
             if isinstance(state, PoolState):
-                state.server_keepalive = keep_alive
+                state.keepalive_announced(keep_alive)
                 if state.counters is not None:
                     state.counters.on_response(None, keep_alive)
         timings = timings_of(response.raw)
