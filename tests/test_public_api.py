@@ -347,13 +347,6 @@ def test_the_keepwarm_command_loads_no_http_stack_to_run_a_program() -> None:
     assert not {"requests", "urllib3", "ssl", "keepwarm._config"} & loaded
 
 
-_LOADED_BY_A_SESSION = """
-import sys, keepwarm
-with keepwarm.Session() as session:
-    assert session.get(sys.argv[1] + "/echo").status_code == 200
-print(" ".join(sorted(m for m in sys.modules if m.startswith("keepwarm"))))
-"""
-
 #: Module docstrings a session's modules keep: the package's, and the exception tree's
 #: (docs/STYLE: the module docstring draws the tree; test_docs reads it).
 _MODULE_DOCS_KEPT = {"keepwarm", "keepwarm._exceptions"}
@@ -396,14 +389,12 @@ def test_what_every_session_loads_documents_its_internals_in_comments(
     internal classes and functions (and the private modules themselves) are documented
     in comments; docstrings are for the public API, where ``help()`` and editors read
     them (issue 16: 89 KiB of a session's memory were internal docstrings)."""
-    done = subprocess.run(
-        [sys.executable, "-c", _LOADED_BY_A_SESSION, http_server.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    loaded = done.stdout.split()
+    session = f"""
+import keepwarm
+with keepwarm.Session() as session:
+    assert session.get({http_server.url + "/echo"!r}).status_code == 200
+"""
+    loaded = sorted(m for m in _modules_loaded_by(session) if m.startswith("keepwarm"))
     assert {"keepwarm._session", "keepwarm._upstream.transport"} <= set(loaded)
     public = {id(getattr(keepwarm, name)) for name in keepwarm.__all__}
     found = [where for name in loaded for where in _internal_docstrings(name, public)]

@@ -614,6 +614,16 @@ _RECEIVE_QUICKLY: Final = (
 )
 
 
+def _end_stream(machine: Any, got: list[Any]) -> None:
+    """The stream's RECV_END_STREAM after the frame that carried it (``got``: that frame's
+    events), as h2's state machine takes it from half-closed: closed, ``StreamEnded``
+    linked to the frame's event and after it."""
+    machine.state = _CLOSED
+    ended = machine.stream_ended(_HALF_CLOSED_LOCAL)
+    got[0].stream_ended = ended[0]
+    got += ended
+
+
 class _Client(h2.connection.H2Connection):
     """h2's connection, kept open after a GOAWAY so the streams the server accepted can
     finish (RFC 9113 6.8). h2 moves its state machine to CLOSED on GOAWAY, after which it
@@ -711,10 +721,7 @@ class _Client(h2.connection.H2Connection):
         stream_window.window_consumed(size)
         stream._track_content_length(size, end_stream)
         if end_stream:
-            machine.state = _CLOSED
-            ended = machine.stream_ended(_HALF_CLOSED_LOCAL)
-            got[0].stream_ended = ended[0]
-            got += ended
+            _end_stream(machine, got)
         got[0].data = data[start + 9 : stop]
         got[0].flow_controlled_length = size
         events += got
@@ -739,10 +746,7 @@ class _Client(h2.connection.H2Connection):
             else:
                 got = machine.response_received(_HALF_CLOSED_LOCAL)
                 if end_stream:
-                    machine.state = _CLOSED
-                    ended = machine.stream_ended(_HALF_CLOSED_LOCAL)
-                    got[0].stream_ended = ended[0]
-                    got += ended
+                    _end_stream(machine, got)
                 stream._initialize_content_length(headers)
                 for name, _ in headers:
                     if name == b"cookie":  # h2 joins them into one field
