@@ -33,6 +33,8 @@ from servers.routes import deterministic_bytes
 
 pytest.importorskip("h2", reason="the http2 extra (h2) is not installed")
 
+import h2.events
+
 from keepwarm._upstream import h2conn
 from keepwarm._upstream.h2conn import STREAM_WINDOW, STREAM_WINDOW_MAX
 
@@ -406,8 +408,9 @@ def test_a_sleeper_is_woken_only_once_the_connections_lock_is_let_go(
     assert not waiter.gate.locked()
 
 
+@pytest.mark.parametrize("by_stream", [False, True])
 def test_a_response_read_while_nobody_reads_wakes_its_sleeper(
-    h2connection: tuple[h2conn.H2Connection, H2Server],
+    h2connection: tuple[h2conn.H2Connection, H2Server], by_stream: bool
 ) -> None:
     # Between a reader's leaving and the next reader's start, the pool's check() of the
     # connection may read a sleeper's response: it must wake it, or the sleeper waits for
@@ -415,7 +418,7 @@ def test_a_response_read_while_nobody_reads_wakes_its_sleeper(
     conn, server = h2connection
     stream_id = _open_get(conn, server, "/get")
     stream = conn._streams[stream_id]
-    waiter = h2conn._Waiter(lambda: stream.headers is not None, stream)
+    waiter = h2conn._Waiter(lambda: stream.headers is not None, stream, by_stream)
     conn._waiters.append(waiter)
     deadline = time.monotonic() + 5
     while stream.headers is None:  # SETTINGS and WINDOW_UPDATE frames may come first
@@ -426,6 +429,102 @@ def test_a_response_read_while_nobody_reads_wakes_its_sleeper(
     assert waiter.gate.acquire(timeout=0)  # woken, the lock let go
     conn._waiters.remove(waiter)
     assert conn.response_headers(stream_id, 5)[0] == stream.headers
+    conn.release(stream_id)
+
+
+def test_a_sleeper_on_a_stream_is_asked_again_only_when_its_stream_received(
+    h2connection: tuple[h2conn.H2Connection, H2Server],
+) -> None:
+    # Sixteen threads asleep on sixteen streams: each read would otherwise ask all of
+    # them whether their wait is over, when one stream's frames came.
+    conn, server = h2connection
+    slow, fast = _open_get(conn, server, "/delay/1000"), _open_get(conn, server, "/get")
+    slow_stream, fast_stream = conn._streams[slow], conn._streams[fast]
+    asked: list[bool] = []
+
+    def slow_ready() -> bool:
+        asked.append(slow_stream.headers is not None)
+        return asked[-1]
+
+    sleeper = h2conn._Waiter(slow_ready, slow_stream, by_stream=True)
+    other = h2conn._Waiter(lambda: fast_stream.headers is not None, fast_stream, by_stream=True)
+    conn._waiters += [sleeper, other]
+    deadline = time.monotonic() + 5
+    for stream in (fast_stream, slow_stream):
+        while stream.headers is None:
+            left = deadline - time.monotonic()
+            assert left > 0, "the server did not answer within 5 s"
+            select.select([conn._sock], [], [], left)
+            assert conn.check()
+        if stream is fast_stream:
+            assert other.woken and other.gate.acquire(timeout=0)
+            assert asked == [] and not sleeper.woken  # nothing came for its stream
+    assert asked[-1] is True and sleeper.gate.acquire(timeout=0)
+    conn._waiters.clear()
+    conn.release(fast)
+    conn.release(slow)
+
+
+def _event(kind: type, **fields: Any) -> Any:
+    event = kind.__new__(kind)  # h2 4.1's events take no arguments, 4.2's fields
+    for name, value in fields.items():
+        setattr(event, name, value)
+    return event
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(
+            lambda i: _event(
+                h2.events.ResponseReceived, stream_id=i, headers=[(b":status", b"200")]
+            ),
+            id="head",
+        ),
+        pytest.param(
+            lambda i: _event(
+                h2.events.ResponseReceived,
+                stream_id=i,
+                headers=[(b":status", b"200"), (b"X-Upper", b"1")],
+            ),
+            id="malformed-head",
+        ),
+        pytest.param(
+            lambda i: _event(
+                h2.events.DataReceived, stream_id=i, data=b"x", flow_controlled_length=1
+            ),
+            id="data",
+        ),
+        pytest.param(lambda i: _event(h2.events.StreamEnded, stream_id=i), id="end"),
+        pytest.param(
+            lambda i: _event(h2.events.StreamReset, stream_id=i, error_code=2, remote_reset=True),
+            id="reset",
+        ),
+        pytest.param(
+            lambda i: _event(
+                h2.events.ConnectionTerminated,
+                error_code=0,
+                last_stream_id=i - 2,
+                additional_data=None,
+            ),
+            id="goaway",
+        ),
+        pytest.param(lambda i: h2conn._Malformed(i, "bad", 0), id="malformed"),
+    ],
+)
+def test_what_may_end_a_wait_on_a_stream_counts_as_its_event(
+    h2connection: tuple[h2conn.H2Connection, H2Server], event: Callable[[int], Any]
+) -> None:
+    # A by-stream sleeper is asked again only when its stream's count moved: an event
+    # that changes what it waits for (head, body, end, error) and does not count would
+    # leave it asleep until its timeout.
+    conn, server = h2connection
+    stream_id = _open_get(conn, server, "/delay/1000")
+    stream = conn._streams[stream_id]
+    before = stream.events
+    conn._dispatch(event(stream_id))
+    assert stream.events > before
+    assert stream.headers is not None or stream.data or stream.ended or stream.error
     conn.release(stream_id)
 
 

@@ -897,6 +897,7 @@ class _Stream:
         "data_at",
         "ended",
         "error",
+        "events",
         "headers",
         "id",
         "method",
@@ -928,17 +929,32 @@ class _Stream:
         #: NO_ERROR after its response, RFC 9113 8.1): the upload stops, without error.
         self.stop_sending = False
         self.error: BaseException | None = None
+        #: Events received for the stream (or errors given it): what a ``by_stream``
+        #: waiter (:class:`_Waiter`) compares to know whether to look again.
+        self.events = 0
 
 
 class _Waiter:
     """A thread asleep on the connection until ``ready()``: it sleeps on ``gate``, a lock
-    of its own taken in advance, which the thread that wakes it releases."""
+    of its own taken in advance, which the thread that wakes it releases.
 
-    __slots__ = ("gate", "ready", "stream", "woken")
+    A wait on what a response's stream receives (its head, its body) is ``by_stream``:
+    ``ready()`` can turn true only when an event for that stream comes, so
+    :meth:`H2Connection._wake` asks it again only when the stream's ``events`` count moved
+    since it last asked (``seen``), not after every read of every stream."""
 
-    def __init__(self, ready: Callable[[], bool], stream: _Stream | None) -> None:
+    __slots__ = ("age", "by_stream", "gate", "ready", "seen", "stream", "woken")
+
+    def __init__(
+        self, ready: Callable[[], bool], stream: _Stream | None, by_stream: bool = False
+    ) -> None:
         self.ready = ready
         self.stream = stream
+        self.by_stream = by_stream and stream is not None
+        self.seen = -1 if stream is None else stream.events
+        #: Lower for an older stream (stream ids grow as requests go out); lowest for a
+        #: wait on the connection itself (the server's SETTINGS, which come first).
+        self.age = -1 if stream is None else stream.id
         self.gate = threading.Lock()
         self.gate.acquire()
         #: Its wake is queued or given (never twice: a gate is released once).
@@ -948,12 +964,6 @@ class _Waiter:
 def _has_bytes(stream: _Stream, want: int) -> bool:
     """Whether ``want`` bytes of the stream's body have come, or its end."""
     return stream.ended or stream.buffered >= want
-
-
-def _stream_age(waiter: _Waiter) -> int:
-    """Lower for an older stream (stream ids grow as requests go out); lowest for a
-    wait on the connection itself (the server's SETTINGS, which come first)."""
-    return -1 if waiter.stream is None else waiter.stream.id
 
 
 class _Turnstile:
@@ -1245,7 +1255,13 @@ class H2Connection:
         of the lock per read), else None."""
         with self._lock:
             stream = self._stream(stream_id)
-            self._wait_for(lambda: stream.headers is not None, timeout, "the response", stream)
+            self._wait_for(
+                lambda: stream.headers is not None,
+                timeout,
+                "the response",
+                stream,
+                by_stream=True,
+            )
             assert stream.headers is not None
             body = None
             if stream.ended and stream.error is None:
@@ -1284,6 +1300,7 @@ class H2Connection:
                             "the response body",
                             stream,
                             arrivals=True,
+                            by_stream=True,
                         )
                 else:
                     if not stream.data and not stream.ended:
@@ -1293,6 +1310,7 @@ class H2Connection:
                         timeout,
                         "the response body",
                         stream,
+                        by_stream=True,
                     )
                 if amount is None:
                     data = b"".join(stream.data)
@@ -1442,11 +1460,13 @@ class H2Connection:
         stream: _Stream | None = None,
         *,
         arrivals: bool = False,
+        by_stream: bool = False,
     ) -> None:
         """Wait, holding ``self._lock`` (released while asleep), until ``ready()``; raise
         the stream's error, the connection's failure, or :class:`H2ReadTimeout`. With
         ``arrivals``, the timeout runs from the last bytes that came for ``stream``
-        (``data_at``), as a wait for each arrival would time out.
+        (``data_at``), as a wait for each arrival would time out. With ``by_stream``,
+        ``ready()`` depends on nothing but what ``stream`` received (see :class:`_Waiter`).
 
         One thread at a time reads; the others sleep, each on a gate of its own, and
         the reader wakes only those whose wait is over after each read, then, when it
@@ -1487,7 +1507,7 @@ class H2Connection:
                 if waiter is not None and self._successor is waiter:
                     self._successor = None  # woken to read: read
                 if self._reading or self._successor is not None:
-                    waiter = _Waiter(ready, stream)
+                    waiter = _Waiter(ready, stream, by_stream)
                     self._waiters.append(waiter)
                     self._lock.release()
                     try:
@@ -1505,11 +1525,10 @@ class H2Connection:
                 # is back at the socket without waiting for the woken to run: the one on
                 # the oldest stream, whose response is likely the next to come in (a
                 # response's body after its head, too, which may come in several writes).
-                successor = min(
-                    (sleeper for sleeper in self._waiters if not sleeper.woken),
-                    key=_stream_age,
-                    default=None,
-                )
+                successor = None
+                for sleeper in self._waiters:
+                    if not sleeper.woken and (successor is None or sleeper.age < successor.age):
+                        successor = sleeper
                 if successor is not None:
                     self._successor = successor
                     self._lock.wake(successor)
@@ -1543,16 +1562,20 @@ class H2Connection:
 
     def _wake(self) -> None:
         """Wake the sleepers whose wait is over (their condition met, or failed)."""
+        if self._failure is not None or self._closed:
+            self._wake_all()
+            return
         for waiter in self._waiters:
             if waiter.woken:
                 continue
+            stream = waiter.stream
+            if waiter.by_stream:
+                assert stream is not None
+                if stream.events == waiter.seen:
+                    continue  # nothing came for its stream since it last looked
+                waiter.seen = stream.events
             try:
-                over = (
-                    (waiter.stream is not None and waiter.stream.error is not None)
-                    or self._failure is not None
-                    or self._closed
-                    or waiter.ready()
-                )
+                over = (stream is not None and stream.error is not None) or waiter.ready()
             except Exception:  # the check itself says the stream is done with
                 over = True
             if over:
@@ -1646,6 +1669,7 @@ class H2Connection:
             if padding:
                 stream.consumed += padding
             if event.data:
+                stream.events += 1
                 stream.data.append(event.data)
                 stream.buffered += len(event.data)
                 if stream.starved:  # a reader waits (or waited) for it: see _wait_for
@@ -1653,18 +1677,21 @@ class H2Connection:
         elif kind is h2.events.ResponseReceived:
             stream = self._streams.get(event.stream_id)
             if stream is not None and not self._malformed_head(event, trailers=False):
+                stream.events += 1
                 stream.headers = event.headers
         elif kind is h2.events.InformationalResponseReceived:
             self._malformed_head(event, trailers=False)  # skipped, as over HTTP/1.1
         elif kind is h2.events.StreamEnded:
             stream = self._streams.get(event.stream_id)
             if stream is not None:
+                stream.events += 1
                 stream.ended = True
         elif kind is h2.events.StreamReset:
             stream = self._streams.get(event.stream_id)
             if stream is not None and stream.ended:
                 stream.stop_sending = True
             elif stream is not None:
+                stream.events += 1
                 if event.error_code == ErrorCodes.REFUSED_STREAM:
                     stream.error = StreamRefused(
                         f"the server refused HTTP/2 stream {event.stream_id} (REFUSED_STREAM) "
@@ -1681,6 +1708,7 @@ class H2Connection:
             self._goaway_code = int(event.error_code)
             for stream in self._streams.values():
                 if stream.id > self.goaway_last and stream.error is None:
+                    stream.events += 1
                     stream.error = StreamRefused(
                         f"the server sent GOAWAY (last stream {self.goaway_last}, "
                         f"{_error_name(self._goaway_code)}): HTTP/2 stream {stream.id} "
@@ -1695,6 +1723,7 @@ class H2Connection:
             self._conn_unacked += event.flow_controlled_length
             stream = self._streams.get(event.stream_id)
             if stream is not None and stream.error is None:
+                stream.events += 1
                 stream.error = MalformedResponse(
                     f"malformed HTTP/2 response on stream {event.stream_id} from "
                     f"{self.origin}: {event.reason}"
@@ -1726,6 +1755,7 @@ class H2Connection:
             self._h2.reset_stream(event.stream_id, ErrorCodes.PROTOCOL_ERROR)
         stream = self._streams.get(event.stream_id)
         if stream is not None and stream.error is None:
+            stream.events += 1
             stream.error = MalformedResponse(
                 f"malformed HTTP/2 response on stream {event.stream_id} from "
                 f"{self.origin}: {reason}"
