@@ -550,7 +550,9 @@ def test_the_sleeper_on_the_oldest_stream_takes_over_reading(
     dispatch = conn._dispatch
 
     def recording(event: Any) -> None:
-        if type(event).__name__ == "StreamEnded":
+        # The head: what each thread waits for. Not the stream's end, which the server
+        # may write after the head, once its thread has taken the head and gone.
+        if type(event).__name__ == "ResponseReceived":
             read_by[event.stream_id] = threading.get_ident()
         dispatch(event)
 
