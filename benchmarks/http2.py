@@ -17,9 +17,10 @@
 4. Sequential: keep-alive GETs one after the other, keepwarm HTTP/2 against keepwarm
    HTTP/1.1 on the same server: hypercorn with the 20 ms latency of part 1 (the issue's
    setup), hypercorn answering at once, and nginx ``return 200`` when nginx with http_v2
-   is on PATH (back to back against a fast server, the client's CPU is all there is to
-   see). Target: HTTP/2 within 20 % of HTTP/1.1 (requests per second); client CPU per
-   request shown too.
+   is on PATH (back to back against a fast server, the client's CPU is most of what
+   there is to see; nginx's own HTTP/2 work is the rest). Target: HTTP/2 within 20 % of HTTP/1.1 (requests per second, at least 0.8 of
+   it) on part 1's origin, with its 20 ms latency, judged like part 1 (a 90 % interval);
+   back to back the ratio and the client CPU per request are shown, not judged.
 
 Rounds alternate the clients; figures are medians over rounds, ratios the median of the
 per-round ratios (paired, so a slow moment of the shared machine hits both sides). Part 1
@@ -66,6 +67,8 @@ FIRST_RTT_MS = 20
 DOWNLOAD_MIB = 32
 #: Sequential requests per round against the server with latency (20 ms each).
 SEQUENTIAL_SLOW = 25
+#: Sequential HTTP/2 within 20 % of HTTP/1.1: at least this share of its requests per second.
+SEQUENTIAL_TARGET = 0.8
 ROUNDS = 7
 
 
@@ -398,18 +401,26 @@ def sequential(rounds: int, n: int) -> dict[str, Any]:
                         rate, cpu = _sequential(session, target, count)
                     rates[http2].append(rate)
                     cpus[http2].append(cpu)
+            ratios = [a / b for a, b in zip(rates[True], rates[False], strict=True)]
+            low, high = median_interval(ratios)
             results[kind] = {
                 "http2_rps": round(statistics.median(rates[True])),
                 "http11_rps": round(statistics.median(rates[False])),
-                "http2_over_http11_rps_ratio": round(
-                    statistics.median(
-                        a / b for a, b in zip(rates[True], rates[False], strict=True)
-                    ),
-                    3,
-                ),
+                "http2_over_http11_rps_ratio": round(statistics.median(ratios), 3),
+                "http2_over_http11_90pct_interval": [round(low, 3), round(high, 3)],
                 "http2_cpu_us": round(statistics.median(cpus[True])),
                 "http11_cpu_us": round(statistics.median(cpus[False])),
             }
+            if kind == f"hypercorn_{LATENCY_MS}ms":
+                # The target's setup (part 1's origin): requests per second at least 0.8
+                # of HTTP/1.1's. Back to back, the ratio is shown, not judged.
+                results[kind]["target"] = (
+                    "met"
+                    if low >= SEQUENTIAL_TARGET
+                    else "not met"
+                    if high < SEQUENTIAL_TARGET
+                    else "undecided"
+                )
     return results
 
 
