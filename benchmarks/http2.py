@@ -18,9 +18,10 @@
    HTTP/1.1 on the same server: hypercorn with the 20 ms latency of part 1 (the issue's
    setup), hypercorn answering at once, and nginx ``return 200`` when nginx with http_v2
    is on PATH (back to back against a fast server, the client's CPU is most of what
-   there is to see; nginx's own HTTP/2 work is the rest). Target: HTTP/2 within 20 % of HTTP/1.1 (requests per second, at least 0.8 of
-   it) on part 1's origin, with its 20 ms latency, judged like part 1 (a 90 % interval);
-   back to back the ratio and the client CPU per request are shown, not judged.
+   there is to see; nginx's own HTTP/2 work is the rest). Target: HTTP/2 within 20 % of
+   HTTP/1.1 (requests per second, at least 0.8 of it) on part 1's origin, with its 20 ms
+   latency, judged like part 1 (a 90 % interval); back to back the ratio and the client
+   CPU per request are shown, not judged.
 
 Rounds alternate the clients; figures are medians over rounds, ratios the median of the
 per-round ratios (paired, so a slow moment of the shared machine hits both sides). Part 1
