@@ -750,8 +750,8 @@ class _Client(h2.connection.H2Connection):
                 stream._initialize_content_length(headers)
                 for name, _ in headers:
                     if name == b"cookie":  # h2 joins them into one field
-                        flags_ = stream._build_hdr_validation_flags(got)
-                        headers = stream._process_received_headers(headers, flags_, None)
+                        validation = stream._build_hdr_validation_flags(got)
+                        headers = stream._process_received_headers(headers, validation, None)
                         break
                 else:
                     headers = list(headers)
