@@ -25,7 +25,7 @@ from urllib3.util import SKIP_HEADER
 import keepwarm
 from keepwarm._upstream.session import gunzip
 from keepwarm._upstream.transport import _response_headers
-from keepwarm._upstream.wire import PlainHTTPMessage, parse_headers, write_request
+from keepwarm._upstream.wire import PlainHTTPMessage, parse_headers, read_whole, write_request
 from servers import RawServer, read_request_head, respond_with
 
 NAME_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != ":")
@@ -454,3 +454,99 @@ def test_a_wrapped_urlopen_gets_the_headers_as_requests_passes_them(
         kw.get(http_server.url + "/")
     assert seen["keepwarm"] == seen["requests"]
     assert seen["requests"][0][0] in ("CaseInsensitiveDict", "HTTPHeaderDict")
+
+
+# urllib3's response, read whole by keepwarm's short cut of its read() -------------------------
+
+_GZIPPED = gzip.compress(b"inflated")
+_BODIES = {
+    # name: (method, response bytes, server holds the connection open after them)
+    "plain": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", False),
+    "empty": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", False),
+    "until-close": ("GET", b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end", False),
+    "head": ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", False),
+    "no-content": ("GET", b"HTTP/1.1 204 No Content\r\n\r\n", False),
+    "not-modified": ("GET", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", False),
+    "gzip": (
+        "GET",
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(_GZIPPED)
+        + _GZIPPED,
+        False,
+    ),
+    "cut-short": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", False),
+    "stalled": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", True),
+}
+
+
+def _read_outcome(raw: Any, read: Callable[[Any], Any]) -> tuple[Any, ...]:
+    try:
+        outcome: Any = read(raw)
+    except Exception as e:  # the exception is what is compared
+        outcome = (type(e), str(e), type(e.__cause__))
+    return (
+        outcome,
+        raw._fp_bytes_read,
+        raw.tell(),
+        raw.length_remaining,
+        getattr(raw, "_uncached_read_occurred", None),
+        raw._fp.isclosed(),
+        raw._connection is None,  # given back to the pool, or dropped
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(_BODIES))
+def test_a_whole_body_read_leaves_the_response_as_urllib3s_read_does(
+    kind: str, raw_server: Callable[..., RawServer]
+) -> None:
+    # read_whole is urllib3's read() cut to what it does for a whole body with no decoder
+    # (session.read_body's common case): the same bytes or the same exception, and the
+    # response left the same (counts, closed, connection released) as urllib3's own.
+    method, data, hold = _BODIES[kind]
+    server = raw_server(respond_with(data, close=not hold))
+    outcomes = []
+    with keepwarm.Session(max_retries=0, timeout=(3, 0.3)) as s:
+        for read in (lambda raw: raw.read(decode_content=False), read_whole):
+            with s.request(method, server.url + "/", stream=True) as r:
+                outcomes.append(_read_outcome(r.raw, read))
+    assert outcomes[1] == outcomes[0]
+    if kind == "gzip":
+        assert outcomes[0][0] == _GZIPPED
+    if kind == "stalled":
+        assert outcomes[0][0][0] is urllib3.exceptions.ReadTimeoutError
+
+
+def test_a_whole_body_read_declines_what_it_does_not_handle(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with keepwarm.Session(max_retries=0) as s:
+        with s.get(http_server.url + "/", stream=True) as r:
+            assert r.raw.read(1, decode_content=False)  # something read already
+            assert read_whole(r.raw) is None
+        with s.get(http_server.url + "/", stream=True) as r:
+            monkeypatch.setattr(r.raw, "_fp", io.BytesIO(b"ok"))  # not keepwarm's own head
+            assert read_whole(r.raw) is None
+
+
+@pytest.mark.parametrize("step", ["read", "_raw_read", "_fp_read", "_init_decoder", "_decode"])
+def test_a_replaced_urllib3_read_step_sees_the_body(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    # A tool that wraps a step of urllib3's HTTPResponse.read (to record or trace bodies)
+    # sees keepwarm's bodies: they are then read through read(), not read_whole.
+    original = getattr(urllib3.response.HTTPResponse, step)
+    calls: list[str] = []
+
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(step)
+        return original(self, *args, **kwargs)
+
+    with keepwarm.Session(max_retries=0) as s:
+        before = s.get(http_server.url + "/").content
+        assert calls == []
+        monkeypatch.setattr(urllib3.response.HTTPResponse, step, wrapped)
+        assert s.get(http_server.url + "/").content == before
+        assert calls
+        monkeypatch.undo()
+        calls.clear()
+        assert s.get(http_server.url + "/").content == before
+        assert calls == []

@@ -20,6 +20,8 @@
 # * :func:`adapter_send_hooked`: ``requests.adapters.HTTPAdapter.send`` was replaced
 #   (responses answers requests there); keepwarm's transport, which sends through a copy
 #   of it (``transport.KeepwarmAdapter._adapter_send``), calls the replacement instead.
+# * :func:`body_read_hooked`: a step of urllib3's ``HTTPResponse.read`` was replaced;
+#   a body is then read through ``read`` itself, not ``wire.read_whole``.
 #
 # A tool that wraps a point keepwarm calls anyway (``requests.Session.request``;
 # ``HTTPConnectionPool.urlopen`` and ``_make_request``: the urllib3 instrumentations;
@@ -39,13 +41,16 @@ import requests.models
 import requests.sessions
 import urllib3.connection
 import urllib3.connectionpool
+import urllib3.response
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import HTTPResponse
 
 __all__ = [
     "REQUESTS_SEND",
     "REQUESTS_SESSION",
     "adapter_send_hooked",
+    "body_read_hooked",
     "getresponse_hooked",
     "pools_hooked",
     "response_init_hooked",
@@ -106,6 +111,13 @@ _PUT_CONN: Final = _own_function(HTTPConnectionPool._put_conn, urllib3.connectio
 _NEW_CONN: Final = _own_function(HTTPConnection._new_conn, urllib3.connection)
 _REQUEST: Final = _own_function(HTTPConnection.request, urllib3.connection)
 _GETRESPONSE: Final = _own_function(HTTPConnection.getresponse, urllib3.connection)
+# The steps of urllib3's ``HTTPResponse.read`` that keepwarm's whole-body read
+# (``wire.read_whole``) does not run.
+_READ: Final = _own_function(HTTPResponse.read, urllib3.response)
+_RAW_READ: Final = _own_function(HTTPResponse._raw_read, urllib3.response)
+_FP_READ: Final = _own_function(HTTPResponse._fp_read, urllib3.response)
+_INIT_DECODER: Final = _own_function(HTTPResponse._init_decoder, urllib3.response)
+_DECODE: Final = _own_function(HTTPResponse._decode, urllib3.response)
 # Points keepwarm calls, whose callers see the request headers keepwarm passes.
 _URLOPEN: Final = _own_function(HTTPConnectionPool.urlopen, urllib3.connectionpool)
 _MAKE_REQUEST: Final = _own_function(HTTPConnectionPool._make_request, urllib3.connectionpool)
@@ -147,6 +159,18 @@ def response_init_hooked() -> bool:
 def adapter_send_hooked() -> bool:
     # Whether a tool replaced ``requests.adapters.HTTPAdapter.send``.
     return requests.adapters.HTTPAdapter.send is not _ADAPTER_SEND
+
+
+def body_read_hooked() -> bool:
+    # Whether a tool replaced a step of urllib3's ``HTTPResponse.read`` that keepwarm's
+    # whole-body read skips (a recorder or tracer that sees bodies there).
+    return (
+        HTTPResponse.read is not _READ
+        or HTTPResponse._raw_read is not _RAW_READ
+        or HTTPResponse._fp_read is not _FP_READ
+        or HTTPResponse._init_decoder is not _INIT_DECODER
+        or HTTPResponse._decode is not _DECODE
+    )
 
 
 def pools_hooked() -> bool:

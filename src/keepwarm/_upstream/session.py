@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     )
     from keepwarm._upstream.environment import EnvironmentSnapshot
     from keepwarm._upstream.prepare import merge_setting, prepare
+    from keepwarm._upstream.wire import read_whole
 
 __all__ = [
     "ONE_READ_MAX",
@@ -72,7 +73,7 @@ def load_machinery() -> None:
     # importing requests). Idempotent, and safe from several threads: the imports take
     # the import lock and every thread binds the same objects.
     global Deadline, current_deadline, ThreadSafeCookieJar, extract_cookies, scope_cookies
-    global EnvironmentSnapshot, merge_setting, prepare
+    global EnvironmentSnapshot, merge_setting, prepare, read_whole
     from keepwarm._deadline import Deadline, current_deadline
     from keepwarm._upstream.cookies import (
         ThreadSafeCookieJar,
@@ -81,6 +82,7 @@ def load_machinery() -> None:
     )
     from keepwarm._upstream.environment import EnvironmentSnapshot
     from keepwarm._upstream.prepare import merge_setting, prepare
+    from keepwarm._upstream.wire import read_whole
 
 
 #: The longest announced ``Content-Length`` read in one call (16 MiB). The one call hands
@@ -324,9 +326,13 @@ def read_body(response: Response) -> None:
     ):
         response.content  # noqa: B018  (reading the body is the point)
         return
-    gzipped = _content_encoding(raw) in _GZIP
+    encoding = _content_encoding(raw)
+    gzipped = encoding in _GZIP
     try:
-        data = raw.read(decode_content=not gzipped)
+        # urllib3's read steps skipped where they would only pass the bytes on.
+        data = read_whole(raw) if gzipped or not encoding else None
+        if data is None:
+            data = raw.read(decode_content=not gzipped)
         if gzipped:
             data = gunzip(data)
     except _READ_ERRORS as e:
