@@ -68,6 +68,7 @@ def make_and_drop(url: str, **knobs: Any) -> int:
 # -- UnclosedSessionWarning ------------------------------------------------------------
 
 
+@pytest.mark.keepwarm_leaks("off")  # leaves sessions unclosed: the guard under test
 def test_an_unclosed_session_warns_with_its_creation_line_and_plain_requests_says_nothing(
     http_server: LocalServer, caught: list[warnings.WarningMessage]
 ) -> None:
@@ -92,6 +93,7 @@ def test_an_unclosed_session_warns_with_its_creation_line_and_plain_requests_say
     assert "keepwarm.session()" in message
 
 
+@pytest.mark.keepwarm_leaks("off")  # leaves sessions unclosed: the guard under test
 def test_the_finalizer_does_not_keep_the_session_alive(
     http_server: LocalServer, caught: list[warnings.WarningMessage]
 ) -> None:
@@ -119,6 +121,7 @@ def test_closed_sessions_do_not_warn(
     assert lifecycle(caught) == []
 
 
+@pytest.mark.keepwarm_leaks("off")  # leaves sessions unclosed: the guard under test
 def test_a_session_that_sent_nothing_holds_no_connection_and_does_not_warn(
     caught: list[warnings.WarningMessage],
 ) -> None:
@@ -179,6 +182,7 @@ def test_sessions_held_until_exit_do_not_warn(http_server: LocalServer) -> None:
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "ok", "")
 
 
+@pytest.mark.keepwarm_leaks("off")  # leaves sessions unclosed: the guard under test
 def test_strict_cannot_raise_from_the_collector_so_it_warns_every_time(
     http_server: LocalServer, caught: list[warnings.WarningMessage]
 ) -> None:
@@ -191,6 +195,7 @@ def test_strict_cannot_raise_from_the_collector_so_it_warns_every_time(
     assert found[0].lineno == lines[0]
 
 
+@pytest.mark.keepwarm_leaks("off")  # leaves sessions unclosed: the guard under test
 def test_silence_around_creation_quiets_it(
     http_server: LocalServer, caught: list[warnings.WarningMessage]
 ) -> None:
@@ -205,6 +210,7 @@ def test_silence_around_creation_quiets_it(
     assert lifecycle(caught) == []
 
 
+@pytest.mark.keepwarm_leaks("off")  # leaves sessions unclosed: the guard under test
 def test_guards_false_quiets_both(
     http_server: LocalServer, caught: list[warnings.WarningMessage]
 ) -> None:
@@ -237,6 +243,7 @@ def test_unpickled_and_copied_sessions_are_tracked_from_where_they_were_made(
     assert all("unpickled at" in str(w.message) for w in found)
 
 
+@pytest.mark.keepwarm_leaks("off")  # leaves sessions unclosed: the guard under test
 def test_a_subclass_is_reported_where_it_was_created_not_in_its_init(
     http_server: LocalServer, caught: list[warnings.WarningMessage]
 ) -> None:
@@ -290,6 +297,7 @@ def test_a_session_per_call_warns_once_with_site_count_and_window_like_plain_req
     assert len(lifecycle(caught)) == 1
 
 
+@pytest.mark.keepwarm_leaks("off")  # leaves sessions unclosed: the guard under test
 def test_dropped_per_call_sessions_are_churn_too(
     http_server: LocalServer, caught: list[warnings.WarningMessage]
 ) -> None:
@@ -336,6 +344,7 @@ def test_sessions_spread_over_more_than_the_window_are_not_churn(
     assert lifecycle(caught) == []
 
 
+@pytest.mark.keepwarm_leaks("off")  # leaves sessions unclosed: the guard under test
 def test_strict_churn_raises_when_the_session_is_closed(http_server: LocalServer) -> None:
     with pytest.raises(keepwarm.SessionChurnWarning, match=r"keepwarm\.session\(\)"):
         for _ in range(_lifecycle.CHURN_SESSIONS):

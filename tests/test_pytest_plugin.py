@@ -126,6 +126,133 @@ def test_off_looks_at_nothing(pytester: pytest.Pytester) -> None:
     assert "keepwarm:" not in result.stdout.str()
 
 
+FIRST_USE = """
+    import keepwarm
+
+    def test_makes_the_first_session(keepwarm_server):
+        global kept
+        s = keepwarm.Session()
+        kept = [s, s.get(keepwarm_server.url + "/bytes?n=100000", stream=True)]
+"""
+
+
+#: An import hook of another tool put in front of every finder after pytest started (an
+#: instrumenting tool's, say), which finds keepwarm's modules itself.
+FRONT_HOOK = """
+    import importlib.machinery
+    import sys
+
+    class FindsKeepwarm:
+        def find_spec(self, name, path, target=None):
+            if name.startswith("keepwarm."):
+                return importlib.machinery.PathFinder.find_spec(name, path, target)
+            return None
+
+    def pytest_collection_finish(session):
+        sys.meta_path.insert(0, FindsKeepwarm())
+"""
+
+
+@pytest.mark.parametrize("front_hook", [False, True], ids=["alone", "another-import-hook"])
+def test_a_test_that_loads_keepwarms_session_is_tracked(
+    pytester: pytest.Pytester, front_hook: bool
+) -> None:
+    # keepwarm loads its Session class and transport on first use: in a fresh process the
+    # test that makes the first keepwarm.Session() loads them, and its session and
+    # streamed response are tracked all the same (a process of its own, as a user's run),
+    # also when another tool's import hook went in front of the plugin's.
+    if front_hook:
+        pytester.makeconftest(textwrap.dedent(FRONT_HOOK))
+    pytester.makepyfile(test_inner=textwrap.dedent(FIRST_USE), keepwarm_test_cleanup=CLEANUP)
+    result = pytester.runpytest_subprocess(
+        *STRICT_RUN, *_plugin_args(), "-p", "keepwarm_test_cleanup"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= keepwarm: 2 leaks =*",
+            "test_inner.py::test_makes_the_first_session: keepwarm.Session created at "
+            f"test_inner.py:{line(FIRST_USE, 's = keepwarm.Session()')} *is not closed*",
+            "test_inner.py::test_makes_the_first_session: streamed response created at "
+            f"test_inner.py:{line(FIRST_USE, 'kept = ')} *still holds its connection*",
+        ]
+    )
+
+
+MARKED = """
+    import pytest
+    import requests
+
+    @pytest.mark.keepwarm_leaks("off")
+    def test_leaks_on_purpose(keepwarm_server):
+        s = requests.Session()
+        s.get(keepwarm_server.url)
+
+    @pytest.mark.keepwarm_leaks("warn")
+    def test_leaks_and_is_listed(keepwarm_server):
+        s = requests.Session()
+        s.get(keepwarm_server.url)
+
+    @pytest.mark.keepwarm_leaks("fail")
+    def test_leaks_and_errors(keepwarm_server):
+        s = requests.Session()
+        s.get(keepwarm_server.url)
+
+    def test_leaks_as_the_run_says(keepwarm_server):
+        s = requests.Session()
+        s.get(keepwarm_server.url)
+"""
+
+
+@pytest.mark.parametrize("run_mode", ["warn", "fail"])
+def test_the_marker_sets_one_tests_leak_mode(pytester: pytest.Pytester, run_mode: str) -> None:
+    # A test that leaks on purpose (one that checks what happens to a dropped session)
+    # says so and is not reported; "warn" and "fail" apply to one test whatever the run's
+    # mode.
+    result = run(pytester, MARKED, f"--keepwarm-leaks={run_mode}")
+    out = result.stdout.str()
+    assert "test_leaks_on_purpose" not in out
+    assert "*= keepwarm: * =*" not in out
+    listed = "test_inner.py::test_leaks_and_is_listed: requests.Session created at"
+    if run_mode == "warn":
+        result.assert_outcomes(passed=4, errors=1)
+        result.stdout.fnmatch_lines(["*= keepwarm: 2 leaks =*"])
+        assert out.count(listed) == 1
+        assert "test_inner.py::test_leaks_as_the_run_says: requests.Session" in out
+    else:
+        result.assert_outcomes(passed=4, errors=2)
+        result.stdout.fnmatch_lines(["*= keepwarm: 1 leak =*"])
+        assert out.count(listed) == 1
+        result.stdout.fnmatch_lines(
+            ["*ERROR at teardown of test_leaks_as_the_run_says*", "*--keepwarm-leaks=fail*"]
+        )
+    result.stdout.fnmatch_lines(
+        ["*ERROR at teardown of test_leaks_and_errors*", "*keepwarm_leaks('fail')*"]
+    )
+
+
+def test_the_marker_cannot_turn_on_what_the_run_turned_off(pytester: pytest.Pytester) -> None:
+    result = run(pytester, MARKED, "--keepwarm-leaks=off")
+    result.assert_outcomes(passed=4)
+    assert "keepwarm:" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("args", ["", "'loud'", "'off', 'warn'", "level='off'"])
+def test_a_marker_without_a_mode_says_what_it_takes(pytester: pytest.Pytester, args: str) -> None:
+    source = f"""
+        import pytest
+
+        @pytest.mark.keepwarm_leaks({args})
+        def test_marked():
+            pass
+    """
+    result = run(pytester, source)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*@pytest.mark.keepwarm_leaks takes one of 'off', 'warn', 'fail'*"]
+    )
+
+
 def test_a_session_left_open_and_referenced_is_a_leak_and_subclasses_count(
     pytester: pytest.Pytester,
 ) -> None:
@@ -458,6 +585,13 @@ def test_the_docs_leak_example_prints_what_the_docs_show(pytester: pytest.Pytest
     result = inner_run(pytester)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*= keepwarm: 2 leaks =*", *shown[1:]])
+
+
+def test_the_docs_marker_example_leaks_unreported(pytester: pytest.Pytester) -> None:
+    example = next(b for b in _doc_blocks("python") if 'keepwarm_leaks("off")' in b)
+    result = run(pytester, example, "--keepwarm-leaks=fail")
+    result.assert_outcomes(passed=1)
+    assert "keepwarm:" not in result.stdout.str()
 
 
 def test_the_docs_max_connections_example_fails_as_the_docs_show(

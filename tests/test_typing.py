@@ -201,6 +201,7 @@ def test_good_code_with_requests_types_type_checks(mypy_run: MypyRun) -> None:
     assert mypy_run.errors["good_with_requests_types.py"] == [], mypy_run.output
 
 
+@pytest.mark.keepwarm_leaks("off")  # builds sessions only to run their signatures
 @pytest.mark.parametrize("code", [GOOD, GOOD_WITH_REQUESTS_TYPES], ids=["good", "requests"])
 def test_good_code_runs(code: str) -> None:
     exec(compile(code, "good.py", "exec"), {})

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.abc
+import importlib.machinery
 import os
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -75,7 +77,7 @@ class _State:
     #: The tracker that records, None with --keepwarm-leaks=off.
     tracker: _Tracker | None
     pushed: _Tracker
-    #: (nodeid, message) of every leak, for the summary.
+    #: (nodeid, message) of every leak reported as ``warn``, for the summary.
     reported: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
@@ -84,6 +86,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "max_connections(n): fail the test when it opens more than n TCP connections "
         "(every client in the process; keepwarm's pytest plugin, docs/pytest.md)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "keepwarm_leaks(mode): this test's leaks are off (not reported: it leaks on "
+        "purpose), warn or fail, whatever --keepwarm-leaks says, unless that is off "
+        "(keepwarm's pytest plugin, docs/pytest.md)",
     )
     leaks = config.getoption("keepwarm_leaks") or str(config.getini("keepwarm_leaks")).strip()
     if leaks not in LEAK_MODES:
@@ -103,11 +111,15 @@ def pytest_configure(config: pytest.Config) -> None:
         tracker=tracker if leaks != "off" else None,
         pushed=tracker,
     )
+    if leaks != "off":
+        _watch_loads(+1)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is not None:
+        if state.tracker is not None:
+            _watch_loads(-1)
         _pop(state.pushed)
 
 
@@ -124,6 +136,7 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
         guards.forget_sites()
     tracker = state.tracker
     if tracker is not None:
+        _finder_first()
         _ensure_wrapped()
         tracker.begin(item.nodeid)
     strict = _Strict() if state.strict else None
@@ -177,20 +190,38 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object
     state = item.config.stash.get(_STATE, None)
     if state is not None and state.tracker is not None:
         leaks = state.tracker.collect()
-        for message in leaks:
-            state.reported.append((item.nodeid, message))
-        if leaks and state.leaks == "fail":
+        mode = _leak_mode(item, state.leaks)
+        if mode == "warn":
+            state.reported.extend((item.nodeid, message) for message in leaks)
+        elif leaks and mode == "fail":
+            marked = item.get_closest_marker("keepwarm_leaks") is not None
+            how = "keepwarm_leaks('fail')" if marked else "--keepwarm-leaks=fail"
             pytest.fail(
-                "keepwarm: this test leaked (--keepwarm-leaks=fail):\n"
-                + "\n".join(f"  {m}" for m in leaks),
+                f"keepwarm: this test leaked ({how}):\n" + "\n".join(f"  {m}" for m in leaks),
                 pytrace=False,
             )
     return result
 
 
+def _leak_mode(item: pytest.Item, default: str) -> str:
+    # The test's ``keepwarm_leaks`` marker, or the run's mode.
+    marker = item.get_closest_marker("keepwarm_leaks")
+    if marker is None:
+        return default
+    values = [*marker.args, *marker.kwargs.values()]
+    if len(values) != 1 or set(marker.kwargs) - {"mode"} or values[0] not in LEAK_MODES:
+        pytest.fail(
+            f"@pytest.mark.keepwarm_leaks takes one of {', '.join(map(repr, LEAK_MODES))}: "
+            "keepwarm_leaks('off') for a test that leaks on purpose",
+            pytrace=False,
+        )
+    mode: str = values[0]
+    return mode
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
-    if state is None or not state.reported or state.leaks != "warn":
+    if state is None or not state.reported:
         return
     count = len(state.reported)
     terminalreporter.write_sep("=", f"keepwarm: {count} leak{'s' * (count != 1)}", yellow=True)
@@ -481,10 +512,88 @@ def _pop(tracker: _Tracker) -> None:
             del _wrapped[(cls, name)]
 
 
+#: The modules of :data:`_TARGETS`.
+_TARGET_MODULES: Final = frozenset(module for module, _, _, _ in _TARGETS)
+
+
+class _WrapOnLoad(importlib.abc.MetaPathFinder):
+    """Wraps the targets of a module of :data:`_TARGETS` that loads during a test as soon
+    as it has run, so that test is tracked too: keepwarm loads its ``Session`` class and
+    transport on first use (``import keepwarm`` loads neither), so in a fresh process the
+    test that makes the first ``keepwarm.Session()`` loads them, after the test's start
+    wrapped what was loaded. Finds nothing itself: the next finder's spec is returned
+    with its loader behind :class:`_WrapAfterExec`. Kept first on ``sys.meta_path`` at the
+    start of every test (pytest's assertion rewriter claims the modules of installed
+    plugins' packages, keepwarm's among them, and a pytester run puts another in front)."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in _TARGET_MODULES:
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec: importlib.machinery.ModuleSpec | None = find(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _WrapAfterExec(spec.loader)
+        return spec
+
+
+class _WrapAfterExec(importlib.abc.Loader):
+    """A module's own loader, then :func:`_ensure_wrapped` once the module has run.
+    Anything else (``get_source``, ``get_data``, ``is_package``...) is the loader's."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        module: ModuleType | None = self._loader.create_module(spec)
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        if _watching:
+            _ensure_wrapped()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+_FINDER: Final = _WrapOnLoad()
+#: How many pytest runs in this process track leaks (a pytester run inside a test is one).
+_watching = 0
+
+
+def _watch_loads(change: int) -> None:
+    global _watching
+    with _wrapped_lock:
+        _watching += change
+        if _watching:
+            _finder_first()
+        elif _FINDER in sys.meta_path:
+            sys.meta_path.remove(_FINDER)
+
+
+def _finder_first() -> None:
+    if not sys.meta_path or sys.meta_path[0] is not _FINDER:
+        if _FINDER in sys.meta_path:
+            sys.meta_path.remove(_FINDER)
+        sys.meta_path.insert(0, _FINDER)
+
+
 def _ensure_wrapped() -> None:
-    """Wrap what is loaded by now (never imports requests or keepwarm itself)."""
-    if len(_wrapped) == len(_TARGETS):
-        return
+    """Wrap what is loaded by now (never imports requests or keepwarm itself). A module
+    loaded again has new classes, wrapped in their turn: a pytester run inside a test
+    drops the modules it imported when it ends."""
     with _wrapped_lock:
         for module_name, class_name, name, event in _TARGETS:
             module: ModuleType | None = sys.modules.get(module_name)
