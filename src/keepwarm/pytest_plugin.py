@@ -9,8 +9,11 @@ does not use it and never break one:
   keepwarm are looked up in ``sys.modules`` (never imported) until a fixture needs them;
 * leak tracking (``--keepwarm-leaks``, default ``warn``) wraps ``__init__``/``close`` of
   ``requests.Session`` and ``keepwarm.Session`` and ``build_response`` of the two
-  adapters, once those modules are loaded, and puts them back at the end of the run; it
-  never touches ``Session.send`` (keepwarm tells a tool that replaced it by identity);
+  adapters, once those modules are loaded (an import hook, first on ``sys.meta_path``
+  while tracking is on, wraps those that load during a test as they load), and puts them
+  back at the end of the run; it never touches ``Session.send`` (keepwarm tells a tool
+  that replaced it by identity); ``@pytest.mark.keepwarm_leaks(mode)`` sets one test's
+  mode;
 * ``warn`` writes a summary section at the end of the run, never a Python warning (a
   ``filterwarnings = error`` suite would turn that into errors); ``fail`` makes the
   leaking test error in its teardown;
