@@ -28,7 +28,9 @@
 # (:func:`_large_body_reader`). Streaming 100 MB with ``iter_content(65536)`` over HTTP:
 # 8-11 % less client CPU than before, ahead of plain requests without a timeout
 # (docs/PERFORMANCE.md, "Issue 16: streaming"). tests/test_streaming.py checks that a
-# stalled body still ends at the read timeout, as in requests.
+# stalled body still ends at the read timeout, as in requests. A body read whole
+# (``session.read_body``) goes to http.client's ``read()`` without the steps of urllib3's
+# ``read`` around it (:func:`read_whole`).
 
 from __future__ import annotations
 
