@@ -1,0 +1,120 @@
+"""Client CPU per request: this checkout's keepwarm against another tree's (issue 16's stretch).
+
+Issue 16's stretch is a ratio to an older keepwarm: 0.6 of 16bb57c's client CPU per
+sequential keep-alive GET of a small body. This measures that ratio directly: the two
+trees' ``keepwarm.Session().get(url).content`` in alternating child processes (each
+with only its tree's ``src`` on ``PYTHONPATH``), on one nginx, and gives the median of
+the per-round ratios with a 90 % bootstrap interval and the verdict on ``--target``.
+
+    git worktree add --detach /tmp/kw-16bb57c 16bb57c
+    .venv/bin/python benchmarks/stretch.py --tree /tmp/kw-16bb57c [--rounds 16]
+        [--requests 3000] [--target 0.6] [--json]
+
+nginx must be on PATH. Compile both trees' bytecode first (``python -m compileall``): a
+child that writes it in its first round would be charged for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+from _paired import median_interval, verdict
+
+ROUNDS = 16
+REQUESTS_PER_ROUND = 3000
+TARGET = 0.6
+HERE = pathlib.Path(__file__).resolve().parent.parent
+
+#: One child: warm up, then the CPU per request of ``n`` GETs, in microseconds.
+CHILD = """
+import sys, time, keepwarm
+url, verify, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with keepwarm.Session(verify=True if verify == "True" else verify) as session:
+    for _ in range(300):
+        session.get(url).content
+    started = time.process_time()
+    for _ in range(n):
+        session.get(url).content
+    print((time.process_time() - started) / n * 1e6)
+"""
+
+
+def _cpu(src: pathlib.Path, url: str, verify: Any, n: int) -> float:
+    env = dict(os.environ, PYTHONPATH=str(src))
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, url, str(verify), str(n)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the child on {src} failed:\n{done.stderr}")
+    return float(done.stdout)
+
+
+def measure(tree: pathlib.Path, url: str, verify: Any, rounds: int, n: int) -> dict[str, Any]:
+    sources = {"this": HERE / "src", "other": tree / "src"}
+    cpu: dict[str, list[float]] = {name: [] for name in sources}
+    for index in range(rounds):
+        order = list(sources) if index % 2 == 0 else list(reversed(sources))
+        for name in order:
+            cpu[name].append(_cpu(sources[name], url, verify, n))
+    ratios = [a / b for a, b in zip(cpu["this"], cpu["other"], strict=True)]
+    return {
+        "cpu_us": {name: round(statistics.median(values), 1) for name, values in cpu.items()},
+        "ratio": round(statistics.median(ratios), 3),
+        "interval": [round(bound, 3) for bound in median_interval(ratios)],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", type=pathlib.Path, required=True, help="the other checkout")
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--requests", type=int, default=REQUESTS_PER_ROUND)
+    parser.add_argument("--target", type=float, default=TARGET)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if not (args.tree / "src" / "keepwarm").is_dir():
+        print(f"{args.tree} has no src/keepwarm: pass a keepwarm checkout", file=sys.stderr)
+        return 2
+    if shutil.which("nginx") is None:
+        print("nginx is not on PATH: this benchmark needs it", file=sys.stderr)
+        return 2
+    from request_path import _server  # the same servers as the request-path benchmark
+
+    results: dict[str, Any] = {}
+    for scheme in ("http", "https"):
+        with _server("nginx", scheme) as (url, verify):
+            result = measure(args.tree, url, verify, args.rounds, args.requests)
+        result["verdict"] = verdict(tuple(result["interval"]), args.target)  # type: ignore[arg-type]
+        results[scheme] = result
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(
+        f"client CPU per request, this tree over {args.tree} (nginx, {args.rounds} "
+        f"alternating rounds of {args.requests}; target {args.target:g})"
+    )
+    for scheme, result in results.items():
+        low, high = result["interval"]
+        print(
+            f"  {scheme:<5} {result['cpu_us']['this']:7.1f} against "
+            f"{result['cpu_us']['other']:7.1f} us: {result['ratio']:.3f} "
+            f"[{low:.3f}, {high:.3f}] {result['verdict']}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
