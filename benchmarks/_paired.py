@@ -22,8 +22,11 @@ def median_interval(values: list[float], resamples: int = 2000) -> tuple[float, 
     return medians[int(0.05 * resamples)], medians[int(0.95 * resamples) - 1]
 
 
-def verdict(interval: tuple[float, float], target: float) -> str:
-    """The verdict on ``target``: "met" when the whole interval is at or below it, "not
-    met" when it is all above, "undecided" when it straddles it (more rounds may decide)."""
+def verdict(interval: tuple[float, float], target: float, *, at_least: bool = False) -> str:
+    """The verdict on ``target``: "met" when the whole interval is at or below it (at or
+    above it with ``at_least``, for a ratio that must reach the target), "not met" when it
+    is all on the other side, "undecided" when it straddles it (more rounds may decide)."""
     low, high = interval
+    if at_least:
+        return "met" if low >= target else "not met" if high < target else "undecided"
     return "met" if high <= target else "not met" if low > target else "undecided"

@@ -415,13 +415,7 @@ def sequential(rounds: int, n: int) -> dict[str, Any]:
             if kind == f"hypercorn_{LATENCY_MS}ms":
                 # The target's setup (part 1's origin): requests per second at least 0.8
                 # of HTTP/1.1's. Back to back, the ratio is shown, not judged.
-                results[kind]["target"] = (
-                    "met"
-                    if low >= SEQUENTIAL_TARGET
-                    else "not met"
-                    if high < SEQUENTIAL_TARGET
-                    else "undecided"
-                )
+                results[kind]["target"] = verdict((low, high), SEQUENTIAL_TARGET, at_least=True)
     return results
 
 

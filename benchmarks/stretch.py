@@ -62,7 +62,9 @@ def _cpu(src: pathlib.Path, url: str, verify: Any, n: int) -> float:
     return float(done.stdout)
 
 
-def measure(tree: pathlib.Path, url: str, verify: Any, rounds: int, n: int) -> dict[str, Any]:
+def measure(
+    tree: pathlib.Path, url: str, verify: Any, rounds: int, n: int, target: float
+) -> dict[str, Any]:
     sources = {"this": HERE / "src", "other": tree / "src"}
     cpu: dict[str, list[float]] = {name: [] for name in sources}
     for index in range(rounds):
@@ -70,10 +72,12 @@ def measure(tree: pathlib.Path, url: str, verify: Any, rounds: int, n: int) -> d
         for name in order:
             cpu[name].append(_cpu(sources[name], url, verify, n))
     ratios = [a / b for a, b in zip(cpu["this"], cpu["other"], strict=True)]
+    interval = median_interval(ratios)
     return {
         "cpu_us": {name: round(statistics.median(values), 1) for name, values in cpu.items()},
         "ratio": round(statistics.median(ratios), 3),
-        "interval": [round(bound, 3) for bound in median_interval(ratios)],
+        "interval": [round(bound, 3) for bound in interval],
+        "verdict": verdict(interval, target),
     }
 
 
@@ -96,9 +100,9 @@ def main() -> int:
     results: dict[str, Any] = {}
     for scheme in ("http", "https"):
         with _server("nginx", scheme) as (url, verify):
-            result = measure(args.tree, url, verify, args.rounds, args.requests)
-        result["verdict"] = verdict(tuple(result["interval"]), args.target)  # type: ignore[arg-type]
-        results[scheme] = result
+            results[scheme] = measure(
+                args.tree, url, verify, args.rounds, args.requests, args.target
+            )
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
