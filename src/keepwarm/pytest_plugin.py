@@ -193,12 +193,10 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object
     state = item.config.stash.get(_STATE, None)
     if state is not None and state.tracker is not None:
         leaks = state.tracker.collect()
-        mode = _leak_mode(item, state.leaks)
+        mode, how = _leak_mode(item, state.leaks)
         if mode == "warn":
             state.reported.extend((item.nodeid, message) for message in leaks)
         elif leaks and mode == "fail":
-            marked = item.get_closest_marker("keepwarm_leaks") is not None
-            how = "keepwarm_leaks('fail')" if marked else "--keepwarm-leaks=fail"
             pytest.fail(
                 f"keepwarm: this test leaked ({how}):\n" + "\n".join(f"  {m}" for m in leaks),
                 pytrace=False,
@@ -206,11 +204,11 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object
     return result
 
 
-def _leak_mode(item: pytest.Item, default: str) -> str:
-    # The test's ``keepwarm_leaks`` marker, or the run's mode.
+def _leak_mode(item: pytest.Item, default: str) -> tuple[str, str]:
+    # The test's leak mode, and what set it: its ``keepwarm_leaks`` marker, or the run.
     marker = item.get_closest_marker("keepwarm_leaks")
     if marker is None:
-        return default
+        return default, f"--keepwarm-leaks={default}"
     values = [*marker.args, *marker.kwargs.values()]
     if len(values) != 1 or set(marker.kwargs) - {"mode"} or values[0] not in LEAK_MODES:
         pytest.fail(
@@ -219,7 +217,7 @@ def _leak_mode(item: pytest.Item, default: str) -> str:
             pytrace=False,
         )
     mode: str = values[0]
-    return mode
+    return mode, f"keepwarm_leaks({mode!r})"
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
