@@ -408,6 +408,17 @@ def test_a_sleeper_is_woken_only_once_the_connections_lock_is_let_go(
     assert not waiter.gate.locked()
 
 
+def _check_until_head(conn: h2conn.H2Connection, stream: Any) -> None:
+    # Read the connection with the pool's check(), nobody else reading, until ``stream``
+    # has its head (SETTINGS and WINDOW_UPDATE frames may come first); 5 s at most.
+    deadline = time.monotonic() + 5
+    while stream.headers is None:
+        left = deadline - time.monotonic()
+        assert left > 0, "the server did not answer within 5 s"
+        select.select([conn._sock], [], [], left)
+        assert conn.check()
+
+
 @pytest.mark.parametrize("by_stream", [False, True])
 def test_a_response_read_while_nobody_reads_wakes_its_sleeper(
     h2connection: tuple[h2conn.H2Connection, H2Server], by_stream: bool
@@ -420,12 +431,7 @@ def test_a_response_read_while_nobody_reads_wakes_its_sleeper(
     stream = conn._streams[stream_id]
     waiter = h2conn._Waiter(lambda: stream.headers is not None, stream, by_stream)
     conn._waiters.append(waiter)
-    deadline = time.monotonic() + 5
-    while stream.headers is None:  # SETTINGS and WINDOW_UPDATE frames may come first
-        left = deadline - time.monotonic()
-        assert left > 0, "the server did not answer within 5 s"
-        select.select([conn._sock], [], [], left)
-        assert conn.check()
+    _check_until_head(conn, stream)
     assert waiter.gate.acquire(timeout=0)  # woken, the lock let go
     conn._waiters.remove(waiter)
     assert conn.response_headers(stream_id, 5)[0] == stream.headers
@@ -449,16 +455,10 @@ def test_a_sleeper_on_a_stream_is_asked_again_only_when_its_stream_received(
     sleeper = h2conn._Waiter(slow_ready, slow_stream, by_stream=True)
     other = h2conn._Waiter(lambda: fast_stream.headers is not None, fast_stream, by_stream=True)
     conn._waiters += [sleeper, other]
-    deadline = time.monotonic() + 5
-    for stream in (fast_stream, slow_stream):
-        while stream.headers is None:
-            left = deadline - time.monotonic()
-            assert left > 0, "the server did not answer within 5 s"
-            select.select([conn._sock], [], [], left)
-            assert conn.check()
-        if stream is fast_stream:
-            assert other.woken and other.gate.acquire(timeout=0)
-            assert asked == [] and not sleeper.woken  # nothing came for its stream
+    _check_until_head(conn, fast_stream)
+    assert other.woken and other.gate.acquire(timeout=0)
+    assert asked == [] and not sleeper.woken  # nothing came for its stream
+    _check_until_head(conn, slow_stream)
     assert asked[-1] is True and sleeper.gate.acquire(timeout=0)
     conn._waiters.clear()
     conn.release(fast)
