@@ -31,6 +31,7 @@ import requests
 from urllib3.util import parse_url
 
 import keepwarm
+from keepwarm._upstream import transport
 from servers import (
     Flaky,
     LocalServer,
@@ -51,7 +52,11 @@ from servers.faults import (
     scripted,
 )
 
-CLIENTS = ("requests", "keepwarm")
+#: "keepwarm-layered": a keepwarm.Session whose requests never take the flat first
+#: attempt (``pool.urlopen_first``): every scenario then also shows that the flat attempt
+#: and the layers it stands for (keepwarm's and urllib3's ``urlopen`` and
+#: ``_make_request``) give the caller, the server and the counters the same.
+CLIENTS = ("requests", "keepwarm", "keepwarm-layered")
 #: A bound for scenarios that should never wait: plain requests has no timeout by
 #: default, and a regression must fail the test, not hang it. Given to both clients.
 SAFETY_TIMEOUT = (2.0, 5.0)
@@ -78,7 +83,7 @@ class Client:
 
     @property
     def is_keepwarm(self) -> bool:
-        return self.kind == "keepwarm"
+        return self.kind != "requests"
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         if not self.is_keepwarm and self.timeout is not None:
@@ -111,9 +116,12 @@ MakeClient = Callable[..., Client]
 
 
 @pytest.fixture(params=CLIENTS)
-def make_client(request: pytest.FixtureRequest) -> Iterator[MakeClient]:
+def make_client(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MakeClient]:
     """Factory ``make_client(timeout=None, configure=False, verify=True, **settings)``: a
-    plain ``requests.Session()`` or a ``keepwarm.Session(**keepwarm_settings)``. The
+    plain ``requests.Session()`` or a ``keepwarm.Session(**keepwarm_settings)`` (with the
+    flat first attempt, or with its requests sent through the layers). The
     settings are keepwarm's knobs: plain requests has none of them and runs with its
     defaults. ``configure=True`` gives them through ``keepwarm.configure()`` instead of
     the ``Session`` keywords (the configuration is reset after each test)."""
@@ -123,7 +131,9 @@ def make_client(request: pytest.FixtureRequest) -> Iterator[MakeClient]:
         timeout: Any = None, configure: bool = False, verify: Any = True, **settings: Any
     ) -> Client:
         session: requests.Session
-        if request.param == "keepwarm":
+        if request.param != "requests":
+            if request.param == "keepwarm-layered":
+                monkeypatch.setattr(transport, "flat_ready", lambda *args: False)
             if timeout is not None:
                 settings["timeout"] = timeout
             if configure:

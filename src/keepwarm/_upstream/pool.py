@@ -19,19 +19,37 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import queue
 import ssl
+import sys
 import threading
 import time
+from http.client import HTTPException
 from typing import TYPE_CHECKING, Any, Final
 
+import urllib3
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ClosedPoolError, EmptyPoolError, FullPoolError, MaxRetryError
+from urllib3.exceptions import (
+    ClosedPoolError,
+    EmptyPoolError,
+    FullPoolError,
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+from urllib3.util import parse_url
 from urllib3.util.connection import is_connection_dropped
 from urllib3.util.retry import Retry
+from urllib3.util.ssl_match_hostname import CertificateError
 from urllib3.util.timeout import Timeout as Urllib3Timeout
+from urllib3.util.url import _encode_target
 
 from keepwarm._deadline import Deadline, DeadlineStop, current_deadline
 from keepwarm._exceptions import PoolSaturationWarning
@@ -56,8 +74,10 @@ __all__ = [
     "PoolState",
     "WatchedHTTPConnectionPool",
     "WatchedHTTPSConnectionPool",
+    "flat_ready",
     "parse_keep_alive_timeout",
     "socks_pool_classes",
+    "urlopen_first",
 ]
 
 #: urllib3's own logger, so "Connection pool is full" still reaches those who watch it.
@@ -555,6 +575,7 @@ _STALE_ERRORS: Final = (
     ssl.SSLZeroReturnError,
 )
 _REPLAYABLE_BODIES: Final = (bytes, bytearray, str, type(None))
+_REPLAYABLE_BODY_TYPES: Final = frozenset(_REPLAYABLE_BODIES)
 
 
 def _request_with_stale_retry(
@@ -579,21 +600,290 @@ def _request_with_stale_retry(
         return make_request(conn, method, url, *args, **kwargs)
     except _STALE_ERRORS as exc:
         body = kwargs.get("body", args[0] if args else None)
-        written = conn_state.written
-        if not isinstance(body, _REPLAYABLE_BODIES):
+        if not _resend_stale(pool, conn, method, body, exc):
             raise
-        if written and method.upper() not in IDEMPOTENT_METHODS:
-            raise
-        conn.close()
-        counters = pool._keepwarm.counters
-        if counters is not None:
-            counters.on_stale_resend()
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "request.stale_retry origin=%s method=%s written=%s error=%s",
-                counters.origin if counters is not None else pool.host,
-                method,
-                written,
-                type(exc).__name__,
-            )
         return make_request(conn, method, url, *args, **kwargs)
+
+
+def _resend_stale(pool: Any, conn: Any, method: str, body: Any, exc: BaseException) -> bool:
+    # Whether a request that failed on a reused connection with one of ``_STALE_ERRORS``
+    # is sent again (see :func:`_request_with_stale_retry`); if so, the connection is
+    # closed (it reconnects when used) and the resend counted and logged.
+    written = conn._keepwarm.written
+    if not isinstance(body, _REPLAYABLE_BODIES):
+        return False
+    if written and method.upper() not in IDEMPOTENT_METHODS:
+        return False
+    conn.close()
+    counters = pool._keepwarm.counters
+    if counters is not None:
+        counters.on_stale_resend()
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "request.stale_retry origin=%s method=%s written=%s error=%s",
+            counters.origin if counters is not None else pool.host,
+            method,
+            written,
+            type(exc).__name__,
+        )
+    return True
+
+
+# The first attempt of a plain request, flat ------------------------------------------
+#
+# requests' adapter calls ``pool.urlopen``; for keepwarm's own pools that is five layers
+# deep before a byte is written (keepwarm's ``urlopen``, urllib3's, keepwarm's
+# ``_make_request`` and stale resend, urllib3's ``_make_request``), each passing a dozen
+# arguments on and most doing nothing for the request at hand: no proxy, no redirect
+# (requests follows those itself), no retry yet, a body that can be sent again, a
+# timeout without a total. :func:`urlopen_first` is those layers as one function for
+# that case: urllib3's ``urlopen`` and ``_make_request`` (2.2.2 to 2.8.0, fingerprinted;
+# INVENTORY.md) step for step with the branches that cannot apply left out, and keepwarm's
+# stale resend around the exchange. Its exceptions, the connection's release on each,
+# and every retry are urllib3's: a retry (an error, or a status the policy retries) goes
+# to ``pool.urlopen``, the layered path, with the retry object urllib3 would pass.
+# :func:`flat_ready` says when it applies; anything else takes the layers.
+
+#: What urllib3's ``urlopen`` catches around the exchange, retries by its policy and then
+#: raises wrapped (``ssl.SSLError`` is urllib3's ``BaseSSLError``; ``TimeoutError`` there
+#: is urllib3's, the built-in one is its ``SocketTimeout``).
+_URLOPEN_ERRORS: Final = (
+    Urllib3TimeoutError,
+    HTTPException,
+    OSError,
+    ProtocolError,
+    ssl.SSLError,
+    SSLError,
+    CertificateError,
+    ProxyError,
+)
+#: What urllib3's ``_make_request`` wraps when the connection is set up.
+_SETUP_ERRORS: Final = (
+    OSError,
+    NewConnectionError,
+    Urllib3TimeoutError,
+    ssl.SSLError,
+    CertificateError,
+    SSLError,
+)
+_URLLIB3_VERSION: Final = tuple(
+    int(p)
+    for p in urllib3.__version__.split(".")[:2]  # type: ignore[attr-defined]
+)
+#: urllib3 before 2.7 parses a path-only URL too (for a scheme it does not have); what
+#: that may raise is raised here as well.
+_PARSES_PATH: Final = _URLLIB3_VERSION < (2, 7)
+#: urllib3 2.8 gives its retry warning an ``extra`` with the pool's host (for pip).
+_RETRY_WARNING_EXTRA: Final = _URLLIB3_VERSION >= (2, 8)
+
+
+def flat_ready(pool: Any, timeout: Any, body: Any, retries: Any) -> bool:
+    # Whether :func:`urlopen_first` may stand for ``pool.urlopen``: one of keepwarm's own
+    # pools, neither it nor its ``_make_request`` overridden (HTTP/2 pools are), no proxy,
+    # a body that can be sent again, a first attempt, a timeout without a total, no
+    # deadline to cut it to, and urllib3's logger not logging DEBUG lines (whose wording
+    # changed between releases; the layers write them). The caller has checked that no
+    # tool wrapped ``urlopen`` or ``_make_request`` (``hooks.urlopen_hooked``).
+    cls = type(pool)
+    return (
+        cls.urlopen is _WatchedPool.urlopen
+        and cls._make_request is _InstrumentedPool._make_request
+        and pool.proxy is None
+        and type(timeout) is Urllib3Timeout
+        and timeout.total is None
+        and type(body) in _REPLAYABLE_BODY_TYPES
+        and isinstance(retries, Retry)
+        and not retries.history
+        and current_deadline() is None
+        and not _urllib3_log.isEnabledFor(logging.DEBUG)
+    )
+
+
+def urlopen_first(
+    pool: Any,
+    method: str,
+    url: str,
+    body: Any,
+    headers: dict[str, str],
+    retries: Retry,
+    timeout: Urllib3Timeout,
+    chunked: bool,
+) -> Any:
+    # ``pool.urlopen(method, url, body, headers, retries, redirect=False,
+    # assert_same_host=False, timeout=timeout, preload_content=False,
+    # decode_content=False, chunked=chunked)`` as requests' adapter calls it, for a
+    # request :func:`flat_ready` accepts; ``headers`` is the caller's own copy (urllib3
+    # copies it before merging proxy headers, and there are none).
+    if not url.startswith("/"):
+        return _layered(pool, method, url, body, headers, retries, timeout, chunked)
+    if _PARSES_PATH:
+        parse_url(url)
+    url = _encode_target(url)
+    conn = None
+    clean_exit = False
+    err = None
+    try:
+        conn = pool._get_conn(timeout=None)
+        conn.timeout = timeout.connect_timeout
+        response = _exchange(pool, conn, method, url, body, headers, retries, timeout, chunked)
+        clean_exit = True
+    except EmptyPoolError:
+        clean_exit = True
+        raise
+    except _URLOPEN_ERRORS as e:
+        clean_exit = False
+        new_e: Exception = e
+        if isinstance(e, (ssl.SSLError, CertificateError)):
+            new_e = SSLError(e)
+        if isinstance(new_e, (OSError, HTTPException)):
+            new_e = ProtocolError("Connection aborted.", new_e)
+        retries = retries.increment(
+            method, url, error=new_e, _pool=pool, _stacktrace=sys.exc_info()[2]
+        )
+        retries.sleep()
+        err = e
+    finally:
+        if not clean_exit:
+            if conn:
+                conn.close()
+                conn = None
+            pool._put_conn(conn)
+    if not conn:
+        if _RETRY_WARNING_EXTRA:
+            _urllib3_log.warning(
+                "Retrying (%r) after connection broken by '%r': %s",
+                retries,
+                err,
+                url,
+                extra={"__urllib3-retry-warning": {"host": pool.host}},
+            )
+        else:
+            _urllib3_log.warning(
+                "Retrying (%r) after connection broken by '%r': %s", retries, err, url
+            )
+        return _layered(pool, method, url, body, headers, retries, timeout, chunked)
+    has_retry_after = bool(response.headers.get("Retry-After"))
+    if retries.is_retry(method, response.status, has_retry_after):
+        try:
+            retries = retries.increment(method, url, response=response, _pool=pool)
+        except MaxRetryError:
+            if retries.raise_on_status:
+                response.drain_conn()
+                raise
+            return response
+        response.drain_conn()
+        retries.sleep(response)
+        return _layered(pool, method, url, body, headers, retries, timeout, chunked)
+    return response
+
+
+def _layered(
+    pool: Any,
+    method: str,
+    url: str,
+    body: Any,
+    headers: dict[str, str],
+    retries: Retry,
+    timeout: Urllib3Timeout,
+    chunked: bool,
+) -> Any:
+    # ``pool.urlopen`` as urllib3 calls itself again for a retry.
+    return pool.urlopen(
+        method,
+        url,
+        body,
+        headers,
+        retries,
+        False,
+        False,
+        timeout=timeout,
+        pool_timeout=None,
+        release_conn=False,
+        chunked=chunked,
+        body_pos=None,
+        preload_content=False,
+        decode_content=False,
+    )
+
+
+def _exchange(
+    pool: Any,
+    conn: Any,
+    method: str,
+    url: str,
+    body: Any,
+    headers: dict[str, str],
+    retries: Retry,
+    timeout: Urllib3Timeout,
+    chunked: bool,
+) -> Any:
+    # ``_InstrumentedPool._make_request``: urllib3's, under the stale resend.
+    conn_state = conn._keepwarm
+    if conn.sock is None or conn_state.fresh or not pool._keepwarm.policy.resend_stale:
+        return _make_request(pool, conn, method, url, body, headers, retries, timeout, chunked)
+    conn_state.written = False
+    try:
+        return _make_request(pool, conn, method, url, body, headers, retries, timeout, chunked)
+    except _STALE_ERRORS as exc:
+        if not _resend_stale(pool, conn, method, body, exc):
+            raise
+        return _make_request(pool, conn, method, url, body, headers, retries, timeout, chunked)
+
+
+def _make_request(
+    pool: Any,
+    conn: Any,
+    method: str,
+    url: str,
+    body: Any,
+    headers: dict[str, str],
+    retries: Retry,
+    timeout: Urllib3Timeout,
+    chunked: bool,
+) -> Any:
+    # urllib3's ``HTTPConnectionPool._make_request`` for a connection without a proxy and
+    # a timeout without a total (whose connect and read timeouts are then fixed, so the
+    # clone urllib3 makes to time the connect is not needed). Not logged: see flat_ready.
+    pool.num_requests += 1
+    conn.timeout = Urllib3Timeout.resolve_default_timeout(timeout.connect_timeout)
+    try:
+        try:
+            pool._validate_conn(conn)
+        except (TimeoutError, ssl.SSLError) as e:
+            pool._raise_timeout(err=e, url=url, timeout_value=conn.timeout)
+            raise
+    except _SETUP_ERRORS as e:
+        new_e: Exception = e
+        if isinstance(e, (ssl.SSLError, CertificateError)):
+            new_e = SSLError(e)
+        raise new_e  # noqa: B904  (as urllib3 raises it)
+    try:
+        conn.request(
+            method,
+            url,
+            body=body,
+            headers=headers,
+            chunked=chunked,
+            preload_content=False,
+            decode_content=False,
+            enforce_content_length=True,
+        )
+    except BrokenPipeError:
+        pass
+    except OSError as e:
+        if e.errno != errno.EPROTOTYPE and e.errno != errno.ECONNRESET:
+            raise
+    read_timeout = timeout.read_timeout
+    if conn.sock is not None:
+        if read_timeout == 0:
+            raise ReadTimeoutError(pool, url, f"Read timed out. (read timeout={read_timeout})")
+        conn.timeout = read_timeout
+    try:
+        response = conn.getresponse()
+    except (ssl.SSLError, OSError) as e:
+        pool._raise_timeout(err=e, url=url, timeout_value=read_timeout)
+        raise
+    response.retries = retries
+    response._connection = conn
+    response._pool = pool
+    return response

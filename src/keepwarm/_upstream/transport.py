@@ -99,8 +99,10 @@ from keepwarm._upstream.pool import (
     WatchedHTTPConnectionPool,
     WatchedHTTPSConnectionPool,
     _InstrumentedPool,
+    flat_ready,
     parse_keep_alive_timeout,
     socks_pool_classes,
+    urlopen_first,
 )
 from keepwarm._upstream.prepare import case_insensitive_dict
 from keepwarm._upstream.session import load_machinery, read_body
@@ -591,6 +593,7 @@ class KeepwarmAdapter(HTTPAdapter):
         else:
             resolved_timeout = Urllib3Timeout(connect=timeout, read=timeout)
         headers: Any = request_headers
+        flat = False
         if (
             type(request_headers) is CaseInsensitiveDict
             and isinstance(conn, _InstrumentedPool)
@@ -598,20 +601,33 @@ class KeepwarmAdapter(HTTPAdapter):
             and not urlopen_hooked()
         ):
             headers = dict(request_headers._store.values())
+            flat = flat_ready(conn, resolved_timeout, request.body, self.max_retries)
         try:
-            resp = conn.urlopen(
-                method=request.method,  # type: ignore[arg-type]
-                url=url,
-                body=request.body,  # type: ignore[arg-type]
-                headers=headers,
-                redirect=False,
-                assert_same_host=False,
-                preload_content=False,
-                decode_content=False,
-                retries=self.max_retries,
-                timeout=resolved_timeout,
-                chunked=chunked,
-            )
+            if flat:  # the same call, without the layers (pool.urlopen_first)
+                resp = urlopen_first(
+                    conn,
+                    request.method,  # type: ignore[arg-type]
+                    url,
+                    request.body,
+                    headers,
+                    self.max_retries,
+                    resolved_timeout,
+                    chunked,
+                )
+            else:
+                resp = conn.urlopen(
+                    method=request.method,  # type: ignore[arg-type]
+                    url=url,
+                    body=request.body,  # type: ignore[arg-type]
+                    headers=headers,
+                    redirect=False,
+                    assert_same_host=False,
+                    preload_content=False,
+                    decode_content=False,
+                    retries=self.max_retries,
+                    timeout=resolved_timeout,
+                    chunked=chunked,
+                )
         except (ProtocolError, OSError) as err:
             raise ConnectionError(err, request=request)  # noqa: B904  (as requests raises it)
         except MaxRetryError as e:

@@ -1,0 +1,280 @@
+"""The flat first attempt (``pool.urlopen_first``): when it is taken, and that it is the
+layers' call.
+
+A plain request on one of keepwarm's own pools skips five layers (keepwarm's and urllib3's
+``urlopen`` and ``_make_request`` and the stale resend between them) for one function that
+does their steps for that case. Here: which requests take it and which take the layers
+(each case against plain requests on the same server); that the wording and the records
+urllib3 writes on a retry, a target it encodes, and the response's ties to its pool and
+connection are the layers'. tests/test_faults.py runs every fault scenario through both
+(its ``keepwarm-layered`` client).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+import urllib3
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.util.retry import Retry
+
+import keepwarm
+from keepwarm._upstream import pool as pool_module
+from keepwarm._upstream import transport
+from servers import LocalServer, RawServer, ServerRequest, ServerResponse, reset_after_request
+
+
+@pytest.fixture
+def flat_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The method of every request that took the flat first attempt."""
+    calls: list[str] = []
+    real = transport.urlopen_first
+
+    def counted(pool: Any, method: str, *args: Any) -> Any:
+        calls.append(method)
+        return real(pool, method, *args)
+
+    monkeypatch.setattr(transport, "urlopen_first", counted)
+    return calls
+
+
+def _echo(request: ServerRequest) -> ServerResponse:
+    return ServerResponse.json(
+        {"method": request.method, "path": request.path, "body": request.body.decode()}
+    )
+
+
+@pytest.fixture(params=["http", "https"])
+def server(request: pytest.FixtureRequest, make_server: Callable[..., LocalServer]) -> LocalServer:
+    return make_server(_echo, tls=request.param == "https")
+
+
+def _plain(server: LocalServer, ca_bundle: str) -> requests.Session:
+    session = requests.Session()
+    session.verify = ca_bundle
+    return session
+
+
+def test_plain_requests_take_it(server: LocalServer, ca_bundle: str, flat_calls: list[str]) -> None:
+    # GET, HEAD, a POST with a bytes body, a PUT with a str body, a DELETE: each one
+    # flat attempt, the same answers as plain requests', over one connection.
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("GET", {}),
+        ("HEAD", {}),
+        ("POST", {"data": b"payload"}),
+        ("PUT", {"data": "text"}),
+        ("DELETE", {"params": {"q": "1"}}),
+        ("POST", {"json": {"a": 1}}),
+    ]
+    results = {}
+    for kind in ("requests", "keepwarm"):
+        session = (
+            keepwarm.Session(verify=ca_bundle) if kind == "keepwarm" else _plain(server, ca_bundle)
+        )
+        with session:
+            results[kind] = []
+            for method, kwargs in calls:
+                r = session.request(method, server.url + "/echo", timeout=5, **kwargs)
+                results[kind].append((r.status_code, r.content, r.headers.get("Content-Type")))
+    assert results["keepwarm"] == results["requests"]
+    assert flat_calls == [method for method, _ in calls]
+    keepwarm_requests = server.requests[len(calls) :]
+    assert {r.connection_index for r in keepwarm_requests} == {
+        keepwarm_requests[0].connection_index
+    }
+
+
+def _generator_body() -> Iterator[bytes]:
+    yield b"stre"
+    yield b"amed"
+
+
+def _layered_cases() -> dict[str, dict[str, Any]]:
+    return {
+        # A body urllib3 cannot send twice: the layers keep it from a second send.
+        "generator body": {"data": _generator_body},
+        "file body": {"data": lambda: io.BytesIO(b"file")},
+        # A total deadline: the layers cut each attempt to the time left.
+        "total deadline": {"keepwarm_timeout": keepwarm.Timeout(5, total=10)},
+        # A urllib3 Timeout with a total of its own: urllib3 times the connect.
+        "urllib3 total": {"timeout": urllib3.Timeout(connect=5, read=5, total=10)},
+    }
+
+
+@pytest.mark.parametrize("case", list(_layered_cases()))
+def test_other_requests_take_the_layers(
+    case: str, server: LocalServer, ca_bundle: str, flat_calls: list[str]
+) -> None:
+    spec = _layered_cases()[case]
+    answers = []
+    for kind in ("requests", "keepwarm"):
+        kwargs: dict[str, Any] = {"timeout": spec.get("timeout", 5)}
+        if "data" in spec:
+            kwargs["data"] = spec["data"]()
+        if kind == "keepwarm":
+            settings: dict[str, Any] = {"verify": ca_bundle}
+            if "keepwarm_timeout" in spec:
+                settings["timeout"] = spec["keepwarm_timeout"]
+                del kwargs["timeout"]
+            session: requests.Session = keepwarm.Session(**settings)
+        else:
+            session = _plain(server, ca_bundle)
+        with session, session.post(server.url + "/echo", **kwargs) as r:
+            answers.append((r.status_code, r.json()))
+    assert answers[0] == answers[1]
+    assert flat_calls == []
+
+
+def test_urllib3_debug_logging_takes_the_layers(
+    server: LocalServer,
+    ca_bundle: str,
+    flat_calls: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # urllib3 logs each request at DEBUG in words that changed between its releases;
+    # while someone reads them, the layers write them, as for plain requests.
+    lines = {}
+    with caplog.at_level(logging.DEBUG, logger="urllib3.connectionpool"):
+        for kind in ("requests", "keepwarm"):
+            caplog.clear()
+            session = (
+                keepwarm.Session(verify=ca_bundle)
+                if kind == "keepwarm"
+                else _plain(server, ca_bundle)
+            )
+            with session:
+                session.get(server.url + "/echo?x=1", timeout=5).close()
+            lines[kind] = [
+                r.getMessage().split("://", 1)[1]
+                for r in caplog.records
+                if r.name == "urllib3.connectionpool" and '"GET /echo' in r.getMessage()
+            ]
+    assert lines["keepwarm"] == lines["requests"]
+    assert len(lines["keepwarm"]) == 1
+    assert flat_calls == []
+
+
+def test_a_wrapped_urlopen_takes_the_layers(
+    server: LocalServer,
+    ca_bundle: str,
+    flat_calls: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A urllib3 instrumentation (OpenTelemetry's, ddtrace's) wraps urlopen: it sees
+    # every request.
+    seen = []
+    real = HTTPConnectionPool.urlopen
+
+    def wrapped(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append((method, url))
+        return real(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(HTTPConnectionPool, "urlopen", wrapped)
+    with keepwarm.Session(verify=ca_bundle) as session:
+        assert session.get(server.url + "/echo", timeout=5).json()["path"] == "/echo"
+    assert seen == [("GET", "/echo")]
+    assert flat_calls == []
+
+
+def test_a_proxy_takes_the_layers(
+    make_server: Callable[..., LocalServer], flat_calls: list[str]
+) -> None:
+    proxy = make_server(lambda request: ServerResponse.json({"target": request.path}))
+    proxies = {"http": proxy.url}
+    answers = []
+    for session in (requests.Session(), keepwarm.Session()):
+        with session, session.get("http://example.invalid/x?y=1", proxies=proxies) as r:
+            answers.append(r.json())
+    assert answers[0] == answers[1] == {"target": "http://example.invalid/x?y=1"}
+    assert flat_calls == []
+
+
+def test_http2_pools_take_their_own_path(
+    h2_server: Callable[..., Any], ca_bundle: str, flat_calls: list[str]
+) -> None:
+    server = h2_server()
+    with keepwarm.Session(verify=ca_bundle, http2=True) as session:
+        r = session.get(server.url + "/get?a=1", timeout=5)
+        assert r.status_code == 200
+        assert r.raw.version == 20
+    assert flat_calls == []
+
+
+def test_a_target_urllib3_encodes_is_encoded(
+    server: LocalServer, ca_bundle: str, flat_calls: list[str]
+) -> None:
+    # requests leaves "[", "]", "|" in a path; urllib3's urlopen percent-encodes what a
+    # request target may not hold.
+    paths = []
+    for kind in ("requests", "keepwarm"):
+        session = (
+            keepwarm.Session(verify=ca_bundle) if kind == "keepwarm" else _plain(server, ca_bundle)
+        )
+        with session, session.get(server.url + "/a[1]|b?q=[x]|y", timeout=5) as r:
+            paths.append(r.json()["path"])
+    assert paths[0] == paths[1]
+    assert paths[0] != "/a[1]|b?q=[x]|y"
+    assert flat_calls == ["GET"]
+
+
+def test_the_response_is_tied_as_the_layers_tie_it(
+    server: LocalServer, ca_bundle: str, flat_calls: list[str]
+) -> None:
+    with keepwarm.Session(verify=ca_bundle) as session:
+        r = session.get(server.url + "/echo", stream=True, timeout=5)
+        raw = r.raw
+        pool = raw._pool
+        assert isinstance(pool, pool_module._InstrumentedPool)
+        assert raw._connection is not None
+        assert raw.retries is session.get_adapter(server.url).max_retries
+        assert pool.num_requests == 1
+        assert pool.pool.qsize() == pool.pool.maxsize - 1  # checked out with the response
+        r.content  # noqa: B018
+        r.close()
+        assert pool.pool.qsize() == pool.pool.maxsize
+    assert flat_calls == ["GET"]
+
+
+def test_a_retry_after_an_error_is_logged_as_urllib3_logs_it(
+    raw_server: Callable[..., RawServer],
+    flat_calls: list[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The first attempt's connection is reset after the request: urllib3's Retry retries
+    # the GET and warns "Retrying (...) after connection broken by ...", with the path.
+    # The retry itself goes through the layers.
+    records: dict[str, list[tuple[Any, ...]]] = {}
+    for kind in ("requests", "keepwarm"):
+        server = raw_server(reset_after_request)
+        url = f"http://{server.host}:{server.port}/p?token=SECRET"
+        retry = Retry(total=1, backoff_factor=0)
+        session: requests.Session
+        if kind == "keepwarm":
+            session = keepwarm.Session(max_retries=retry, timeout=5)
+        else:
+            session = requests.Session()
+            session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
+        caplog.clear()
+        with session, pytest.raises(requests.ConnectionError) as caught:
+            session.get(url, timeout=5)
+        records[kind] = [
+            (
+                r.levelno,
+                r.msg,
+                repr(r.args[0]),
+                type(r.args[1]).__name__,
+                r.args[2],
+                getattr(r, "__urllib3-retry-warning", None),
+            )
+            for r in caplog.records
+            if r.name == "urllib3.connectionpool" and r.levelno >= logging.WARNING
+        ]
+        records[kind].append(("raised", type(caught.value.args[0].reason).__name__))
+    assert records["keepwarm"] == records["requests"]
+    assert len(records["keepwarm"]) == 2
+    assert flat_calls == ["GET"]
