@@ -109,8 +109,8 @@ def split_module(name: str) -> tuple[ModuleType, list[str]]:
 
 
 def _assigned_attributes(cls: type) -> set[str]:
-    """Attribute names a class's source (or a base's) assigns, and the string keys it
-    uses (``connection_pool_kw["_socks_options"]``)."""
+    """Attribute names a class's source (or a base's) assigns, private ones also as Python
+    mangles them, and the string keys it uses (``connection_pool_kw["_socks_options"]``)."""
     names: set[str] = set()
     for klass in cls.__mro__:
         if klass is object:
@@ -124,6 +124,9 @@ def _assigned_attributes(cls: type) -> set[str]:
         ):
             if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
                 names.add(node.attr)
+                if node.attr.startswith("__") and not node.attr.endswith("__"):
+                    # ``self.__state`` in class HTTPConnection is ``_HTTPConnection__state``.
+                    names.add(f"_{klass.__name__.lstrip('_')}{node.attr}")
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                 names.add(node.value)
     return names
