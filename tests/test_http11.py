@@ -23,10 +23,11 @@ from urllib3.exceptions import DecodeError
 from urllib3.util import SKIP_HEADER
 
 import keepwarm
+from keepwarm._upstream import wire as wire_module
 from keepwarm._upstream.session import gunzip
 from keepwarm._upstream.transport import _response_headers
 from keepwarm._upstream.wire import PlainHTTPMessage, parse_headers, read_whole, write_request
-from servers import RawServer, read_request_head, respond_with
+from servers import LocalServer, RawServer, read_request_head, respond_with
 
 NAME_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != ":")
 names = st.text(alphabet=NAME_CHARS, min_size=1, max_size=12)
@@ -218,9 +219,13 @@ header_values = st.one_of(
 request_headers = st.lists(st.tuples(header_names, header_values), max_size=6)
 
 
-def _wire(send: Callable[[urllib3.connection.HTTPConnection], object]) -> tuple[object, bytes]:
+def _wire(
+    send: Callable[[urllib3.connection.HTTPConnection], object],
+    host: str = "example.test",
+    port: int = 8080,
+) -> tuple[object, bytes]:
     """What ``send(conn)`` returns or raises, and the bytes it put on the wire."""
-    conn = urllib3.connection.HTTPConnection("example.test", 8080)
+    conn = urllib3.connection.HTTPConnection(host, port)
     ours, theirs = socket.socketpair()
     conn.sock = ours
     try:
@@ -245,17 +250,43 @@ def _wire(send: Callable[[urllib3.connection.HTTPConnection], object]) -> tuple[
         theirs.close()
 
 
+#: Connection hosts and ports: a default and another port, an IPv6 address, a host that is
+#: not ASCII (http.client IDNA-encodes it), one ending in a dot (urllib3 strips it).
+origins = st.sampled_from(
+    [
+        ("example.test", 8080),
+        ("example.test", 80),
+        ("127.0.0.1", 80),
+        ("::1", 8080),
+        ("b\u00fccher.example", 80),
+        ("example.test.", 8080),
+    ]
+)
+
+
 @settings(max_examples=1000, deadline=None, derandomize=True, database=None)
 @given(
-    st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "get"]),
-    st.sampled_from(["/", "/a?b=c", "", "/x y", "http://example.test/abs"]),
+    st.sampled_from(
+        ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "get", "GE T", "G\u00c9T"]
+    ),
+    st.sampled_from(
+        ["/", "/a?b=c", "", "/x y", "http://example.test/abs", "/\u00e9", "/a\r\nb", "/a\x7fb"]
+    ),
     st.one_of(st.none(), st.binary(max_size=20)),
     request_headers,
     st.booleans(),
+    origins,
 )
 def test_write_request_puts_urllib3s_bytes_on_the_wire(
-    method: str, url: str, body: bytes | None, pairs: list[tuple[str, object]], cid: bool
+    method: str,
+    url: str,
+    body: bytes | None,
+    pairs: list[tuple[str, object]],
+    cid: bool,
+    origin: tuple[str, int],
 ) -> None:
+    # The head written in one pass (wire._write_head) or through http.client's steps:
+    # the same bytes, result or exception as urllib3's own request().
     headers: Any = CaseInsensitiveDict() if cid else {}
     for name, value in pairs:
         headers[name] = value
@@ -264,7 +295,7 @@ def test_write_request_puts_urllib3s_bytes_on_the_wire(
     def ours(conn: urllib3.connection.HTTPConnection) -> object:
         return write_request(conn, method, url, body, headers, False, options)
 
-    outcome, wire = _wire(ours)
+    outcome, wire = _wire(ours, *origin)
     if outcome[0] is False:
         # Declined: nothing was written, and urllib3's own request() still works on it.
         assert wire == b""
@@ -272,13 +303,75 @@ def test_write_request_puts_urllib3s_bytes_on_the_wire(
     expected, expected_wire = _wire(
         lambda c: urllib3.connection.HTTPConnection.request(
             c, method, url, body, headers, **options
-        )
+        ),
+        *origin,
     )
     # Same result (None from urllib3, True from write_request) or the same exception, the
     # same options for the response, the same bytes.
     assert (None if outcome[0] is True else outcome[0]) == expected[0]
     assert outcome[1] == expected[1]
     assert wire == expected_wire
+
+
+def test_a_head_in_one_pass_keeps_http_clients_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A second request before the first response: http.client's CannotSendRequest,
+    # nothing more on the wire; a tunnel's Host is the tunnel's: http.client's steps.
+    options = {"preload_content": False, "decode_content": False, "enforce_content_length": True}
+    one_pass = []
+    real = wire_module._write_head
+
+    def counted(*args: Any) -> bool:
+        done = real(*args)
+        one_pass.append(done)
+        return done
+
+    monkeypatch.setattr(wire_module, "_write_head", counted)
+
+    def twice(conn: urllib3.connection.HTTPConnection) -> object:
+        write_request(conn, "GET", "/1", None, {}, False, options)
+        return write_request(conn, "GET", "/2", None, {}, False, options)
+
+    ours, ours_wire = _wire(twice)
+    theirs, theirs_wire = _wire(
+        lambda c: (
+            urllib3.connection.HTTPConnection.request(c, "GET", "/1", **options),
+            urllib3.connection.HTTPConnection.request(c, "GET", "/2", **options),
+        )
+    )
+    assert ours[0] == theirs[0] == (http.client.CannotSendRequest, "Request-sent")
+    assert ours_wire == theirs_wire
+    assert one_pass == [True, False]
+
+    def tunnelled(conn: urllib3.connection.HTTPConnection) -> object:
+        conn._tunnel_host = "origin.test"
+        conn._tunnel_port = 443
+        return write_request(conn, "GET", "/", None, {}, False, options)
+
+    ours, ours_wire = _wire(tunnelled)
+    assert ours[0] is True
+    assert ours_wire.startswith(b"GET / HTTP/1.1\r\nHost: origin.test:443\r\n")
+    assert one_pass[-1] is False
+
+
+def test_a_replaced_head_step_sees_the_request(
+    http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sentry-sdk replaces http.client's putrequest to add its trace headers: keepwarm's
+    # requests go through it, as plain requests' do.
+    seen = []
+    real = http.client.HTTPConnection.putrequest
+
+    def putrequest(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> None:
+        seen.append((method, url))
+        real(self, method, url, *args, **kwargs)
+        self.putheader("X-Traced", "1")
+
+    monkeypatch.setattr(http.client.HTTPConnection, "putrequest", putrequest)
+    for session in (requests.Session(), keepwarm.Session()):
+        with session:
+            session.get(http_server.url + "/echo?n=1", timeout=5).close()
+    assert seen == [("GET", "/echo?n=1")] * 2
+    assert [r.headers.get("X-Traced") for r in http_server.requests] == ["1", "1"]
 
 
 def test_write_request_declines_what_it_does_not_handle() -> None:

@@ -22,16 +22,21 @@
 #   of it (``transport.KeepwarmAdapter._adapter_send``), calls the replacement instead.
 # * :func:`body_read_hooked`: a step of urllib3's ``HTTPResponse.read`` was replaced;
 #   a body is then read through ``read`` itself, not ``wire.read_whole``.
+# * :func:`head_steps_hooked`: a step of writing a request head (urllib3's or
+#   http.client's ``putrequest``, ``putheader``, ``endheaders``, ``send``...) was
+#   replaced (sentry-sdk replaces http.client's ``putrequest``); ``wire.write_request``
+#   then writes the head through those steps instead of in one pass.
 #
 # A tool that wraps a point keepwarm calls anyway (``requests.Session.request``;
-# ``HTTPConnectionPool.urlopen`` and ``_make_request``: the urllib3 instrumentations;
-# ``http.client.HTTPConnection.putrequest``: sentry-sdk; ``socket.getaddrinfo``) sees
-# keepwarm's requests on the fast path too; while urllib3's ``urlopen`` or
-# ``_make_request`` is wrapped (:func:`urlopen_hooked`), the request headers reach it as
-# requests passes them, a ``CaseInsensitiveDict``, not keepwarm's plain ``dict``.
+# ``socket.getaddrinfo``) sees keepwarm's requests on the fast path too. While urllib3's
+# ``urlopen`` or ``_make_request`` is wrapped (:func:`urlopen_hooked`: the urllib3
+# instrumentations), keepwarm calls them, not its flat first attempt
+# (``pool.urlopen_first``), with the request headers as requests passes them, a
+# ``CaseInsensitiveDict``, not keepwarm's plain ``dict``.
 
 from __future__ import annotations
 
+import http.client
 import types
 from collections.abc import Callable
 from typing import Any, Final
@@ -52,6 +57,7 @@ __all__ = [
     "adapter_send_hooked",
     "body_read_hooked",
     "getresponse_hooked",
+    "head_steps_hooked",
     "pools_hooked",
     "response_init_hooked",
     "send_hook",
@@ -118,6 +124,20 @@ _RAW_READ: Final = _own_function(HTTPResponse._raw_read, urllib3.response)
 _FP_READ: Final = _own_function(HTTPResponse._fp_read, urllib3.response)
 _INIT_DECODER: Final = _own_function(HTTPResponse._init_decoder, urllib3.response)
 _DECODE: Final = _own_function(HTTPResponse._decode, urllib3.response)
+# The steps of a request head that ``wire.write_request`` writes in one pass: urllib3's
+# ``putrequest`` and ``putheader`` (which call http.client's), and http.client's own.
+_U3_PUTREQUEST: Final = _own_function(HTTPConnection.putrequest, urllib3.connection)
+_U3_PUTHEADER: Final = _own_function(HTTPConnection.putheader, urllib3.connection)
+_HC: Any = http.client.HTTPConnection
+_HC_PUTREQUEST: Final = _own_function(_HC.putrequest, http.client)
+_HC_PUTHEADER: Final = _own_function(_HC.putheader, http.client)
+_HC_ENDHEADERS: Final = _own_function(_HC.endheaders, http.client)
+_HC_SEND_OUTPUT: Final = _own_function(_HC._send_output, http.client)
+_HC_SEND: Final = _own_function(_HC.send, http.client)
+_HC_OUTPUT: Final = _own_function(_HC._output, http.client)
+_HC_VALIDATE_METHOD: Final = _own_function(_HC._validate_method, http.client)
+_HC_VALIDATE_PATH: Final = _own_function(_HC._validate_path, http.client)
+_HC_ENCODE_REQUEST: Final = _own_function(_HC._encode_request, http.client)
 # Points keepwarm calls, whose callers see the request headers keepwarm passes.
 _URLOPEN: Final = _own_function(HTTPConnectionPool.urlopen, urllib3.connectionpool)
 _MAKE_REQUEST: Final = _own_function(HTTPConnectionPool._make_request, urllib3.connectionpool)
@@ -135,6 +155,26 @@ def getresponse_hooked() -> bool:
     return (
         HTTPConnection.getresponse is not _GETRESPONSE
         or HTTPSConnection.getresponse is not _GETRESPONSE
+    )
+
+
+def head_steps_hooked(cls: type) -> bool:
+    # Whether a tool (sentry-sdk replaces http.client's ``putrequest``) or a subclass
+    # replaced a step of writing a request head on connections of class ``cls``:
+    # ``wire.write_request`` then writes the head through those steps.
+    conn_cls: Any = cls
+    return (
+        conn_cls.putrequest is not _U3_PUTREQUEST
+        or conn_cls.putheader is not _U3_PUTHEADER
+        or _HC.putrequest is not _HC_PUTREQUEST
+        or _HC.putheader is not _HC_PUTHEADER
+        or conn_cls.endheaders is not _HC_ENDHEADERS
+        or conn_cls._send_output is not _HC_SEND_OUTPUT
+        or conn_cls.send is not _HC_SEND
+        or conn_cls._output is not _HC_OUTPUT
+        or conn_cls._validate_method is not _HC_VALIDATE_METHOD
+        or conn_cls._validate_path is not _HC_VALIDATE_PATH
+        or conn_cls._encode_request is not _HC_ENCODE_REQUEST
     )
 
 

@@ -43,15 +43,21 @@ import os
 import re
 import socket
 import ssl
+import sys
 from collections.abc import Mapping
+from http.client import _CS_IDLE, _CS_REQ_SENT, _CS_REQ_STARTED  # type: ignore[attr-defined]
 from typing import Any, BinaryIO, Final
 
 from requests.structures import CaseInsensitiveDict
-from urllib3.connection import _get_default_user_agent, _ResponseOptions
+from urllib3.connection import (
+    _CONTAINS_CONTROL_CHAR_RE,
+    _get_default_user_agent,
+    _ResponseOptions,
+)
 from urllib3.util import SKIP_HEADER
 from urllib3.util.request import _METHODS_NOT_EXPECTING_BODY
 
-from keepwarm._upstream.hooks import body_read_hooked
+from keepwarm._upstream.hooks import body_read_hooked, head_steps_hooked
 
 __all__ = [
     "LARGE_BODY",
@@ -522,23 +528,112 @@ def write_request(
     lines, names = plan
     conn.sock.settimeout(conn.timeout)
     conn._response_options = _ResponseOptions(request_method=method, request_url=url, **options)
-    conn.putrequest(
-        method,
-        url,
-        skip_accept_encoding="accept-encoding" in names,
-        skip_host="host" in names,
-    )
-    output = conn._output
-    if "content-length" not in names:
-        if body is not None:
-            output(b"Content-Length: %d" % len(body))
-        elif method.upper() not in _METHODS_NOT_EXPECTING_BODY:
-            output(b"Content-Length: 0")
-    if "user-agent" not in names:
-        conn.putheader("User-Agent", _get_default_user_agent())
-    for line in lines:
-        output(line)
-    conn.endheaders()
+    if not _write_head(conn, method, url, body, lines, names):
+        conn.putrequest(
+            method,
+            url,
+            skip_accept_encoding="accept-encoding" in names,
+            skip_host="host" in names,
+        )
+        output = conn._output
+        if "content-length" not in names:
+            if body is not None:
+                output(b"Content-Length: %d" % len(body))
+            elif method.upper() not in _METHODS_NOT_EXPECTING_BODY:
+                output(b"Content-Length: 0")
+        if "user-agent" not in names:
+            conn.putheader("User-Agent", _get_default_user_agent())
+        for line in lines:
+            output(line)
+        conn.endheaders()
     if body:
         conn.send(body)
     return True
+
+
+def _write_head(
+    conn: Any, method: str, url: str, body: bytes | None, lines: list[bytes], names: set[str]
+) -> bool:
+    # The head :func:`write_request` writes through ``putrequest``, ``putheader`` and
+    # ``endheaders``, in one pass: urllib3's and http.client's ``putrequest`` (CPython 3.10
+    # to 3.13: the connection's state, the method's and target's checks, the request line,
+    # ``Host`` and ``Accept-Encoding``), ``putheader`` for ``User-Agent``, ``endheaders``,
+    # ``_send_output`` and ``send`` (the audit event, one ``sendall``). False, with
+    # nothing done, for a head those steps write or refuse differently: a step replaced
+    # (``hooks.head_steps_hooked``), debug output on, HTTP/1.0, a method or target they
+    # reject, a request in progress, a ``Host`` of a proxy's absolute target, a tunnel, an
+    # IPv6 or non-ASCII host. The caller then takes the steps, which raise as they do.
+    if conn.debuglevel > 0 or conn._http_vsn != 11 or head_steps_hooked(type(conn)):
+        return False
+    host_line = None
+    if "host" not in names:
+        if url.startswith("http") or conn._tunnel_host:
+            return False
+        host_line = _host_line(conn.host, conn.port, conn.default_port)
+        if host_line is None:
+            return False
+    if _CONTAINS_CONTROL_CHAR_RE.search(method):  # urllib3's putrequest
+        return False
+    response = conn._HTTPConnection__response
+    if response and response.isclosed():
+        conn._HTTPConnection__response = None
+    if conn._HTTPConnection__state != _CS_IDLE:
+        return False
+    target = url or "/"
+    try:
+        conn._validate_method(method)
+        conn._validate_path(target)
+        request_line = f"{method} {target} {conn._http_vsn_str}".encode("ascii")
+    except (ValueError, UnicodeEncodeError):  # InvalidURL is a ValueError
+        return False
+    conn._HTTPConnection__state = _CS_REQ_STARTED
+    conn._method = method
+    head = conn._buffer
+    head.append(request_line)
+    if host_line is not None:
+        head.append(host_line)
+    if "accept-encoding" not in names:
+        head.append(b"Accept-Encoding: identity")
+    if "content-length" not in names:
+        if body is not None:
+            head.append(b"Content-Length: %d" % len(body))
+        elif method.upper() not in _METHODS_NOT_EXPECTING_BODY:
+            head.append(b"Content-Length: 0")
+    if "user-agent" not in names:
+        head.append(_USER_AGENT_LINE)
+    head.extend(lines)
+    conn._HTTPConnection__state = _CS_REQ_SENT
+    head.extend((b"", b""))
+    data = b"\r\n".join(head)
+    del head[:]
+    _audit("http.client.send", conn, data)
+    conn.sock.sendall(data)
+    return True
+
+
+def _host_line(host: str, port: Any, default_port: int) -> bytes | None:
+    # http.client's ``Host`` line for an origin-form target without a tunnel, for an
+    # ASCII host without ":" (IPv6 hosts are bracketed and, from 3.11, stripped of their
+    # zone differently across releases); None for any other host or a value ``putheader``
+    # rejects.
+    key = (host, port, default_port)
+    line = _HOST_LINES.get(key)
+    if line is None:
+        if type(host) is not str or not host.isascii() or ":" in host:
+            return None
+        value = host if port == default_port else f"{host}:{port}"
+        raw = value.encode("latin-1")
+        if _ILLEGAL_HEADER_VALUE(raw):
+            return None
+        line = b"Host: " + raw
+        if len(_HOST_LINES) >= _HOST_LINES_MAX:
+            _HOST_LINES.clear()
+        _HOST_LINES[key] = line
+    return line
+
+
+#: (host, port, default port) -> the ``Host`` line http.client writes. Bounded.
+_HOST_LINES: dict[tuple[Any, Any, int], bytes] = {}
+_HOST_LINES_MAX: Final = 256
+_USER_AGENT_LINE: Final = b"User-Agent: " + _get_default_user_agent().encode("latin-1")
+_audit = sys.audit
