@@ -19,14 +19,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 from urllib3 import HTTPHeaderDict
+from urllib3.connection import _ResponseOptions
 from urllib3.exceptions import DecodeError
 from urllib3.util import SKIP_HEADER
 
 import keepwarm
 from keepwarm._upstream import wire as wire_module
+from keepwarm._upstream.connection import (
+    _TAKES_SOCK_SHUTDOWN,
+    PLAIN_RESPONSE_SETS,
+    _plain_urllib3_response,
+    header_dict,
+)
 from keepwarm._upstream.session import gunzip
 from keepwarm._upstream.transport import _response_headers
-from keepwarm._upstream.wire import PlainHTTPMessage, parse_headers, read_whole, write_request
+from keepwarm._upstream.wire import (
+    FastHeadersHTTPResponse,
+    PlainHTTPMessage,
+    parse_headers,
+    read_whole,
+    write_request,
+)
 from servers import LocalServer, RawServer, read_request_head, respond_with
 
 NAME_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != ":")
@@ -499,6 +512,108 @@ def test_urllib3_response_as_urllib3_builds_it(
     assert warnings[1] == warnings[0]
     # A line without a colon, and a name the email parser does not take (non-ASCII).
     assert bool(warnings[0]) == (kind in ("defect", "latin-1"))
+
+
+_CONSTRUCTED = {
+    # name: (method, response head and body)
+    "length": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    "chunked": (
+        "GET",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    ),
+    "gzip-chunked": (
+        "GET",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip , Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    ),
+    "until-close": ("GET", b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nto the end"),
+    "head": ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+    "no-content": ("GET", b"HTTP/1.1 204 No Content\r\n\r\n"),
+    "two-lengths": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"),
+    "lengths-differ": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok"),
+    "http-1.0": ("GET", b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_CONSTRUCTED))
+@pytest.mark.parametrize("decode_content, enforce_content_length", [(False, True), (True, False)])
+def test_urllib3_response_built_as_its_constructor_builds_it(
+    kind: str, decode_content: bool, enforce_content_length: bool
+) -> None:
+    # keepwarm's connections build urllib3's HTTPResponse attribute by attribute
+    # (connection._plain_urllib3_response): the same attributes, set in the same order to
+    # the same values, the same exception, and the same body read, as urllib3's constructor.
+    method, data = _CONSTRUCTED[kind]
+    options = _ResponseOptions(
+        request_method=method,
+        request_url="/p",
+        preload_content=False,
+        decode_content=decode_content,
+        enforce_content_length=enforce_content_length,
+    )
+    outcomes = []
+    for build in ("urllib3", "keepwarm"):
+        ours, theirs = socket.socketpair()
+        try:
+            theirs.sendall(data)
+            theirs.shutdown(socket.SHUT_WR)
+            body = FastHeadersHTTPResponse(ours, method=method)
+            body.begin()
+            headers = header_dict(body.msg._headers)
+            shutdown = ours.shutdown
+            try:
+                if build == "urllib3":
+                    extra = {"sock_shutdown": shutdown} if _TAKES_SOCK_SHUTDOWN else {}
+                    r = urllib3.response.HTTPResponse(
+                        body=body,
+                        headers=headers,
+                        status=body.status,
+                        version=body.version,
+                        version_string="HTTP/1.1",
+                        reason=body.reason,
+                        preload_content=False,
+                        decode_content=decode_content,
+                        original_response=body,
+                        enforce_content_length=enforce_content_length,
+                        request_method=method,
+                        request_url="/p",
+                        **extra,
+                    )
+                else:
+                    r = _plain_urllib3_response(body, headers, "HTTP/1.1", options, shutdown)
+            except Exception as e:  # the exception is what is compared
+                outcomes.append((type(e), str(e)))
+                continue
+            state = dict(vars(r))
+            order = list(state)
+            buffer = state.pop("_decoded_buffer")
+            assert type(buffer) is urllib3.response.BytesQueueBuffer and len(buffer) == 0
+            assert state.pop("headers") is headers
+            assert state.pop("_fp") is body and state.pop("_original_response") is body
+            assert state.pop("_sock_shutdown", shutdown) == shutdown
+            outcomes.append((order, state, r.read()))
+        finally:
+            ours.close()
+            theirs.close()
+    assert outcomes[1] == outcomes[0]
+    if len(outcomes[0]) == 3:  # built, not raised: every attribute the constructor sets
+        assert set(outcomes[0][0]) == PLAIN_RESPONSE_SETS
+
+
+def test_a_replaced_urllib3_response_constructor_builds_keepwarms(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tool that replaces urllib3's HTTPResponse.__init__ sees keepwarm's responses built.
+    original = urllib3.response.HTTPResponse.__init__
+    seen: list[int] = []
+
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        seen.append(self.status)
+
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "__init__", wrapped)
+    with keepwarm.Session(max_retries=0) as s:
+        assert s.get(http_server.url + "/").status_code == 200
+    assert seen == [200]
 
 
 def test_a_replaced_urllib3_getresponse_is_called(

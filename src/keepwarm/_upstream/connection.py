@@ -35,7 +35,7 @@ from urllib3.exceptions import (
     NameResolutionError,
     NewConnectionError,
 )
-from urllib3.response import BaseHTTPResponse, HTTPResponse
+from urllib3.response import BaseHTTPResponse, BytesQueueBuffer, HTTPResponse
 from urllib3.util import connection as _uconn
 from urllib3.util.connection import _set_socket_options
 from urllib3.util.response import assert_header_parsing
@@ -44,7 +44,7 @@ from urllib3.util.timeout import _DEFAULT_TIMEOUT
 from keepwarm._deadline import Deadline, current_deadline
 from keepwarm._forks import after_fork_in_child
 from keepwarm._telemetry import METRICS, HostCounters, Timings, attach_timings
-from keepwarm._upstream.hooks import getresponse_hooked
+from keepwarm._upstream.hooks import getresponse_hooked, urllib3_response_init_hooked
 from keepwarm._upstream.wire import FastHeadersHTTPResponse, PlainHTTPMessage, write_request
 from keepwarm._urls import is_ip
 
@@ -318,6 +318,106 @@ _normalize_header_values: Final[Callable[[Any], list[tuple[str, str]]] | None] =
 _TAKES_SOCK_SHUTDOWN: Final = "sock_shutdown" in HTTPResponse.__init__.__code__.co_varnames
 
 
+def _attributes_set_by_init() -> frozenset[str]:
+    # The attributes urllib3's ``HTTPResponse.__init__`` sets, read from one it builds
+    # (three came in with later releases: ``_sock_shutdown`` 2.3, ``_uncached_read_occurred``
+    # 2.7, ``_decoder_initialized`` 2.8).
+    return frozenset(vars(HTTPResponse(body=b"", preload_content=False)))
+
+
+_INIT_SETS: Final = _attributes_set_by_init()
+_SETS_SOCK_SHUTDOWN: Final = "_sock_shutdown" in _INIT_SETS
+_SETS_UNCACHED_READ: Final = "_uncached_read_occurred" in _INIT_SETS
+_SETS_DECODER_INITIALIZED: Final = "_decoder_initialized" in _INIT_SETS
+#: The attributes :func:`_plain_urllib3_response` sets, for each release.
+PLAIN_RESPONSE_SETS: Final = frozenset(
+    {
+        "headers",
+        "status",
+        "version",
+        "version_string",
+        "reason",
+        "decode_content",
+        "_has_decoded_content",
+        "_request_url",
+        "_retries",
+        "chunked",
+        "_decoder",
+        "enforce_content_length",
+        "auto_close",
+        "_body",
+        "_fp",
+        "_original_response",
+        "_fp_bytes_read",
+        "msg",
+        "_pool",
+        "_connection",
+        "chunk_left",
+        "length_remaining",
+        "_decoded_buffer",
+    }
+    | ({"_sock_shutdown"} if _SETS_SOCK_SHUTDOWN else set())
+    | ({"_uncached_read_occurred"} if _SETS_UNCACHED_READ else set())
+    | ({"_decoder_initialized"} if _SETS_DECODER_INITIALIZED else set())
+)
+_new_response_object: Final = HTTPResponse.__new__
+
+
+def _plain_urllib3_response(
+    body: http.client.HTTPResponse,
+    headers: HTTPHeaderDict,
+    version_string: str,
+    options: Any,
+    shutdown: Any,
+) -> HTTPResponse:
+    # ``HTTPResponse(body=body, headers=headers, status=body.status, version=body.version,
+    # version_string=version_string, reason=body.reason, preload_content=False,
+    # decode_content=..., original_response=body, enforce_content_length=...,
+    # request_method=..., request_url=..., sock_shutdown=shutdown)`` as urllib3's
+    # ``getresponse`` builds it (2.2.2 to 2.8.0, ``BaseHTTPResponse.__init__`` and
+    # ``HTTPResponse.__init__``, fingerprinted), for a body that is http.client's response
+    # and not read ahead: the attributes set in the constructors' order to the values they
+    # give them, without their thirteen keyword arguments passed on, the ``retries``
+    # property (None: nothing but ``_retries``), and the checks whose answers are known
+    # (``headers`` is an ``HTTPHeaderDict``; the body is not ``str`` or ``bytes`` and has
+    # ``read``). ``_init_length`` is urllib3's own.
+    r = _new_response_object(HTTPResponse)
+    r.headers = headers
+    r.status = body.status
+    r.version = body.version
+    r.version_string = version_string
+    r.reason = body.reason
+    r.decode_content = options.decode_content
+    r._has_decoded_content = False
+    r._request_url = options.request_url
+    r._retries = None
+    r.chunked = False
+    tr_enc = headers.get("transfer-encoding", "").lower()
+    if tr_enc and "chunked" in [enc.strip() for enc in tr_enc.split(",")]:
+        r.chunked = True
+    r._decoder = None
+    if _SETS_DECODER_INITIALIZED:
+        r._decoder_initialized = False
+    r.enforce_content_length = options.enforce_content_length
+    r.auto_close = True
+    r._body = None
+    if _SETS_UNCACHED_READ:
+        r._uncached_read_occurred = False
+    r._fp = None
+    r._original_response = body
+    r._fp_bytes_read = 0
+    r.msg = None
+    r._pool = None
+    r._connection = None
+    r._fp = body
+    if _SETS_SOCK_SHUTDOWN:
+        r._sock_shutdown = shutdown
+    r.chunk_left = None
+    r.length_remaining = r._init_length(options.request_method)
+    r._decoded_buffer = BytesQueueBuffer()
+    return r
+
+
 def _head_by_deadline(conn: HTTPConnection, deadline: Deadline, get: Callable[[], Any]) -> Any:
     # Read the response head no later than the call's deadline.
     #
@@ -568,6 +668,18 @@ class _InstrumentedConnection(_ConnectionBase):
             if _normalize_header_values is not None:  # urllib3 2.8: obsolete line folding
                 items = _normalize_header_values(message)
             headers = HTTPHeaderDict(items)
+        if (
+            type(message) is PlainHTTPMessage
+            and not resp_options.preload_content
+            and not urllib3_response_init_hooked()
+        ):
+            return _plain_urllib3_response(
+                httplib_response,
+                headers,
+                getattr(self, "_http_vsn_str", "HTTP/?"),
+                resp_options,
+                shutdown,
+            )
         extra: dict[str, Any] = {"sock_shutdown": shutdown} if _TAKES_SOCK_SHUTDOWN else {}
         return HTTPResponse(
             body=httplib_response,

@@ -61,6 +61,7 @@ __all__ = [
     "pools_hooked",
     "response_init_hooked",
     "send_hook",
+    "urllib3_response_init_hooked",
     "urlopen_hooked",
 ]
 
@@ -138,6 +139,11 @@ _HC_OUTPUT: Final = _own_function(_HC._output, http.client)
 _HC_VALIDATE_METHOD: Final = _own_function(_HC._validate_method, http.client)
 _HC_VALIDATE_PATH: Final = _own_function(_HC._validate_path, http.client)
 _HC_ENCODE_REQUEST: Final = _own_function(_HC._encode_request, http.client)
+# urllib3's response constructors, which ``connection._plain_urllib3_response`` stands for.
+_U3_RESPONSE_INIT: Final = _own_function(HTTPResponse.__init__, urllib3.response)
+_U3_BASE_RESPONSE_INIT: Final = _own_function(
+    urllib3.response.BaseHTTPResponse.__init__, urllib3.response
+)
 # Points keepwarm calls, whose callers see the request headers keepwarm passes.
 _URLOPEN: Final = _own_function(HTTPConnectionPool.urlopen, urllib3.connectionpool)
 _MAKE_REQUEST: Final = _own_function(HTTPConnectionPool._make_request, urllib3.connectionpool)
@@ -187,6 +193,16 @@ def urlopen_hooked() -> bool:
         or HTTPSConnectionPool.urlopen is not _URLOPEN
         or HTTPConnectionPool._make_request is not _MAKE_REQUEST
         or HTTPSConnectionPool._make_request is not _MAKE_REQUEST
+    )
+
+
+def urllib3_response_init_hooked() -> bool:
+    # Whether a tool replaced urllib3's ``HTTPResponse.__init__`` or
+    # ``BaseHTTPResponse.__init__``, which keepwarm's connections build responses without
+    # (``connection._plain_urllib3_response``).
+    return (
+        HTTPResponse.__init__ is not _U3_RESPONSE_INIT
+        or urllib3.response.BaseHTTPResponse.__init__ is not _U3_BASE_RESPONSE_INIT
     )
 
 
