@@ -45,7 +45,12 @@ from keepwarm._deadline import Deadline, current_deadline
 from keepwarm._forks import after_fork_in_child
 from keepwarm._telemetry import METRICS, HostCounters, Timings, attach_timings
 from keepwarm._upstream.hooks import getresponse_hooked, urllib3_response_init_hooked
-from keepwarm._upstream.wire import FastHeadersHTTPResponse, PlainHTTPMessage, write_request
+from keepwarm._upstream.wire import (
+    FastHeadersHTTPResponse,
+    PlainHTTPMessage,
+    header_get,
+    write_request,
+)
 from keepwarm._urls import is_ip
 
 __all__ = [
@@ -392,7 +397,7 @@ def _plain_urllib3_response(
     r._request_url = options.request_url
     r._retries = None
     r.chunked = False
-    tr_enc = headers.get("transfer-encoding", "").lower()
+    tr_enc = header_get(headers, "transfer-encoding", "").lower()
     if tr_enc and "chunked" in [enc.strip() for enc in tr_enc.split(",")]:
         r.chunked = True
     r._decoder = None

@@ -63,6 +63,7 @@ from keepwarm._upstream.connection import (
     log,
     named_as,
 )
+from keepwarm._upstream.wire import header_get
 from keepwarm._urls import redact_url
 from keepwarm._values import Frozen
 
@@ -762,7 +763,7 @@ def urlopen_first(
                 "Retrying (%r) after connection broken by '%r': %s", retries, err, url
             )
         return _layered(pool, method, url, body, headers, retries, timeout, chunked)
-    has_retry_after = bool(response.headers.get("Retry-After"))
+    has_retry_after = bool(header_get(response.headers, "retry-after"))
     if retries.is_retry(method, response.status, has_retry_after):
         try:
             retries = retries.increment(method, url, response=response, _pool=pool)

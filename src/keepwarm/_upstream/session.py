@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     )
     from keepwarm._upstream.environment import EnvironmentSnapshot
     from keepwarm._upstream.prepare import merge_setting, prepare
-    from keepwarm._upstream.wire import read_whole
+    from keepwarm._upstream.wire import header_get, read_whole
 
 __all__ = [
     "ONE_READ_MAX",
@@ -73,7 +73,7 @@ def load_machinery() -> None:
     # importing requests). Idempotent, and safe from several threads: the imports take
     # the import lock and every thread binds the same objects.
     global Deadline, current_deadline, ThreadSafeCookieJar, extract_cookies, scope_cookies
-    global EnvironmentSnapshot, merge_setting, prepare, read_whole
+    global EnvironmentSnapshot, merge_setting, prepare, read_whole, header_get
     from keepwarm._deadline import Deadline, current_deadline
     from keepwarm._upstream.cookies import (
         ThreadSafeCookieJar,
@@ -82,7 +82,7 @@ def load_machinery() -> None:
     )
     from keepwarm._upstream.environment import EnvironmentSnapshot
     from keepwarm._upstream.prepare import merge_setting, prepare
-    from keepwarm._upstream.wire import read_whole
+    from keepwarm._upstream.wire import header_get, read_whole
 
 
 #: The longest announced ``Content-Length`` read in one call (16 MiB). The one call hands
@@ -357,7 +357,7 @@ def _as_requests_error(error: Exception) -> requests.RequestException:
 
 
 def _content_encoding(raw: Urllib3Response) -> str:
-    encoding: str = raw.headers.get("content-encoding", "")
+    encoding: str = header_get(raw.headers, "content-encoding", "")
     return encoding.strip().lower()
 
 

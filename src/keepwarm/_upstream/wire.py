@@ -49,6 +49,7 @@ from http.client import _CS_IDLE, _CS_REQ_SENT, _CS_REQ_STARTED  # type: ignore[
 from typing import Any, BinaryIO, Final
 
 from requests.structures import CaseInsensitiveDict
+from urllib3 import HTTPHeaderDict
 from urllib3.connection import (
     _CONTAINS_CONTROL_CHAR_RE,
     _get_default_user_agent,
@@ -66,6 +67,7 @@ __all__ = [
     "PlainHTTPMessage",
     "ReadFirstSocketIO",
     "TLSSocketIO",
+    "header_get",
     "parse_headers",
     "read_whole",
     "write_request",
@@ -130,10 +132,15 @@ class PlainHTTPMessage(http.client.HTTPMessage):
         return index
 
     def get(self, name: str, failobj: Any = None) -> Any:
-        i = self._index().get(name.lower())
+        headers = self._headers  # type: ignore[attr-defined]
+        cached = self._keepwarm_index  # _index(), its check inline: ~8 lookups a response
+        if cached is not None and cached[0] is headers and cached[1] == len(headers):
+            i = cached[2].get(name.lower())
+        else:
+            i = self._index().get(name.lower())
         if i is None:
             return failobj
-        k, v = self._headers[i]  # type: ignore[attr-defined]
+        k, v = headers[i]
         return self._fetch(k, v)
 
     def items(self) -> list[tuple[str, Any]]:
@@ -153,7 +160,29 @@ class PlainHTTPMessage(http.client.HTTPMessage):
         return super().get_payload(i, decode)  # type: ignore[call-overload]
 
     def __contains__(self, name: str) -> bool:
+        headers = self._headers  # type: ignore[attr-defined]
+        cached = self._keepwarm_index
+        if cached is not None and cached[0] is headers and cached[1] == len(headers):
+            return name.lower() in cached[2]
         return name.lower() in self._index()
+
+    def keepwarm_has_any(self, first: str, second: str) -> bool:
+        # ``first in self or second in self``, for two lower-case names, with one index
+        # lookup (cookies.extract_cookies asks it twice a response).
+        index = self._index()
+        return first in index or second in index
+
+
+def header_get(headers: Any, name: str, default: Any = None) -> Any:
+    # ``headers.get(name, default)``, read from the store when ``headers`` is urllib3's own
+    # ``HTTPHeaderDict`` and ``name`` is lower-case: its ``get`` is the Mapping ABC's, which
+    # calls ``__getitem__`` (the store's values joined with ", ") and catches the KeyError
+    # a missing name raises (most lookups on the request path are for missing names:
+    # Retry-After, Transfer-Encoding, Content-Encoding).
+    if type(headers) is HTTPHeaderDict:
+        values = headers._container.get(name)
+        return default if values is None else ", ".join(values[1:])
+    return headers.get(name, default)
 
 
 def _bare_cr_to_space(line: bytes) -> bytes:
