@@ -726,7 +726,19 @@ def urlopen_first(
     try:
         conn = pool._get_conn(timeout=None)
         conn.timeout = timeout.connect_timeout
-        response = _exchange(pool, conn, method, url, body, headers, retries, timeout, chunked)
+        # _InstrumentedPool._make_request: urllib3's, under the stale resend.
+        args = (pool, conn, method, url, body, headers, retries, timeout, chunked)
+        conn_state = conn._keepwarm
+        if conn.sock is None or conn_state.fresh or not pool._keepwarm.policy.resend_stale:
+            response = _make_request(*args)
+        else:
+            conn_state.written = False
+            try:
+                response = _make_request(*args)
+            except _STALE_ERRORS as exc:
+                if not _resend_stale(pool, conn, method, body, exc):
+                    raise
+                response = _make_request(*args)
         clean_exit = True
     except EmptyPoolError:
         clean_exit = True
@@ -805,30 +817,6 @@ def _layered(
         preload_content=False,
         decode_content=False,
     )
-
-
-def _exchange(
-    pool: Any,
-    conn: Any,
-    method: str,
-    url: str,
-    body: Any,
-    headers: dict[str, str],
-    retries: Retry,
-    timeout: Urllib3Timeout,
-    chunked: bool,
-) -> Any:
-    # ``_InstrumentedPool._make_request``: urllib3's, under the stale resend.
-    conn_state = conn._keepwarm
-    if conn.sock is None or conn_state.fresh or not pool._keepwarm.policy.resend_stale:
-        return _make_request(pool, conn, method, url, body, headers, retries, timeout, chunked)
-    conn_state.written = False
-    try:
-        return _make_request(pool, conn, method, url, body, headers, retries, timeout, chunked)
-    except _STALE_ERRORS as exc:
-        if not _resend_stale(pool, conn, method, body, exc):
-            raise
-        return _make_request(pool, conn, method, url, body, headers, retries, timeout, chunked)
 
 
 def _make_request(
