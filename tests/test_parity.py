@@ -557,6 +557,24 @@ def test_relative_location_and_fragments(server: LocalServer, to: str, fragment:
     compare(scenario, server)
 
 
+def test_a_session_classs_own_redirect_target_is_asked(server: LocalServer) -> None:
+    # keepwarm answers "not a redirect" from the headers' store only for requests' own
+    # get_redirect_target; a session class's own is asked, as requests asks it.
+    class Follow:
+        def get_redirect_target(self, resp: requests.Response) -> str | None:
+            if str(resp.url).endswith("/headers"):
+                return "/echo"
+            return super().get_redirect_target(resp)  # type: ignore[misc, no-any-return]
+
+    results = []
+    for base in (requests.Session, keepwarm.Session):
+        with type("S", (Follow, base), {})() as session:
+            r = session.get(server.url + "/headers", timeout=5)
+            history = [str(h.url).rsplit("/", 1)[-1] for h in r.history]
+            results.append((r.status_code, str(r.url).rsplit("/", 1)[-1], history))
+    assert results[0] == results[1] == (200, "echo", ["headers"])
+
+
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_allow_redirects_false_and_next(server: LocalServer, status: int) -> None:
     def scenario(s: requests.Session) -> Any:

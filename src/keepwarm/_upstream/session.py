@@ -36,6 +36,7 @@ from requests.exceptions import ChunkedEncodingError, ContentDecodingError
 from requests.hooks import default_hooks, dispatch_hook
 from requests.models import DEFAULT_REDIRECT_LIMIT, PreparedRequest, Request, Response
 from requests.sessions import preferred_clock
+from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers, get_auth_from_url
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import SSLError as Urllib3SSLError
@@ -139,7 +140,8 @@ class RequestsSessionBase(requests.Session):
         start = preferred_clock()
         r = adapter.send(request, **kwargs)
         r.elapsed = timedelta(seconds=preferred_clock() - start)
-        r = dispatch_hook("response", hooks, r, **kwargs)
+        if (hooks or {}).get("response"):  # else requests' dispatch_hook returns r as it is
+            r = dispatch_hook("response", hooks, r, **kwargs)
         if r.history:
             # If the hooks create history then we want those cookies too.
             for resp in r.history:
@@ -147,9 +149,9 @@ class RequestsSessionBase(requests.Session):
         extract_cookies(self.cookies, request, r.raw)
         if allow_redirects:
             history = (
-                list(self.resolve_redirects(r, request, **kwargs))
-                if self.get_redirect_target(r) is not None
-                else []
+                []
+                if _no_location(self, r) or self.get_redirect_target(r) is None
+                else list(self.resolve_redirects(r, request, **kwargs))
             )
         else:
             history = []
@@ -283,6 +285,25 @@ class RequestsSessionBase(requests.Session):
             for key in [k for k in adapters if len(k) < len(prefix)]:
                 adapters[key] = adapters.pop(key)
             self.adapters = adapters
+
+
+#: requests' own ``get_redirect_target`` and ``Response.is_redirect``.
+_GET_REDIRECT_TARGET: Final = requests.sessions.SessionRedirectMixin.get_redirect_target
+_IS_REDIRECT: Final = Response.__dict__["is_redirect"]
+
+
+def _no_location(session: requests.Session, r: Response) -> bool:
+    # Whether requests' ``get_redirect_target`` would answer None because the response
+    # has no Location header (``is_redirect`` checks that first), told from the headers'
+    # store: ``"location" in headers`` goes through the Mapping ABC to a KeyError. False
+    # (ask ``get_redirect_target``) for a subclass's, or headers that are not requests'.
+    headers = r.headers
+    return (
+        type(session).get_redirect_target is _GET_REDIRECT_TARGET
+        and type(r).is_redirect is _IS_REDIRECT
+        and type(headers) is CaseInsensitiveDict
+        and "location" not in headers._store
+    )
 
 
 def reset_adapter_after_fork(adapter: HTTPAdapter) -> None:
