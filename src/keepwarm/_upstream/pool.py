@@ -437,6 +437,66 @@ class _InstrumentedPool(_WatchedPool):
         if conn is not None:
             conn.close()
 
+    def _keepwarm_make_request(
+        self,
+        conn: Any,
+        method: str,
+        url: str,
+        body: Any,
+        headers: dict[str, str],
+        retries: Retry,
+        timeout: Urllib3Timeout,
+        chunked: bool,
+    ) -> Any:
+        # urllib3's ``HTTPConnectionPool._make_request`` for a connection without a proxy and
+        # a timeout without a total (whose connect and read timeouts are then fixed, so the
+        # clone urllib3 makes to time the connect is not needed): urlopen_first's exchange,
+        # under the stale resend as urllib3's is under _make_request's. Not logged: see
+        # flat_ready.
+        self.num_requests += 1
+        conn.timeout = Urllib3Timeout.resolve_default_timeout(timeout.connect_timeout)
+        try:
+            try:
+                self._validate_conn(conn)
+            except (TimeoutError, ssl.SSLError) as e:
+                self._raise_timeout(err=e, url=url, timeout_value=conn.timeout)
+                raise
+        except _SETUP_ERRORS as e:
+            new_e: Exception = e
+            if isinstance(e, (ssl.SSLError, CertificateError)):
+                new_e = SSLError(e)
+            raise new_e  # noqa: B904  (as urllib3 raises it)
+        try:
+            conn.request(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                chunked=chunked,
+                preload_content=False,
+                decode_content=False,
+                enforce_content_length=True,
+            )
+        except BrokenPipeError:
+            pass
+        except OSError as e:
+            if e.errno != errno.EPROTOTYPE and e.errno != errno.ECONNRESET:
+                raise
+        read_timeout = timeout.read_timeout
+        if conn.sock is not None:
+            if read_timeout == 0:
+                raise ReadTimeoutError(self, url, f"Read timed out. (read timeout={read_timeout})")
+            conn.timeout = read_timeout
+        try:
+            response = conn.getresponse()
+        except (ssl.SSLError, OSError) as e:
+            self._raise_timeout(err=e, url=url, timeout_value=read_timeout)
+            raise
+        response.retries = retries
+        response._connection = conn
+        response._pool = self
+        return response
+
     def _make_request(self, conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         # The connection counts the request (it knows when it was written); urllib3's
         # _make_request, not _WatchedPool's, runs under the stale resend.
@@ -576,7 +636,6 @@ _STALE_ERRORS: Final = (
     ssl.SSLZeroReturnError,
 )
 _REPLAYABLE_BODIES: Final = (bytes, bytearray, str, type(None))
-_REPLAYABLE_BODY_TYPES: Final = frozenset(_REPLAYABLE_BODIES)
 
 
 def _request_with_stale_retry(
@@ -692,7 +751,7 @@ def flat_ready(pool: Any, timeout: Any, body: Any, retries: Any) -> bool:
         and pool.proxy is None
         and type(timeout) is Urllib3Timeout
         and timeout.total is None
-        and type(body) in _REPLAYABLE_BODY_TYPES
+        and type(body) in _REPLAYABLE_BODIES
         and isinstance(retries, Retry)
         and not retries.history
         and current_deadline() is None
@@ -726,19 +785,19 @@ def urlopen_first(
     try:
         conn = pool._get_conn(timeout=None)
         conn.timeout = timeout.connect_timeout
-        # _InstrumentedPool._make_request: urllib3's, under the stale resend.
-        args = (pool, conn, method, url, body, headers, retries, timeout, chunked)
-        conn_state = conn._keepwarm
-        if conn.sock is None or conn_state.fresh or not pool._keepwarm.policy.resend_stale:
-            response = _make_request(*args)
-        else:
-            conn_state.written = False
-            try:
-                response = _make_request(*args)
-            except _STALE_ERRORS as exc:
-                if not _resend_stale(pool, conn, method, body, exc):
-                    raise
-                response = _make_request(*args)
+        # As in _InstrumentedPool._make_request: the exchange under the stale resend.
+        response = _request_with_stale_retry(
+            pool._keepwarm_make_request,
+            pool,
+            conn,
+            method,
+            url,
+            body,
+            headers,
+            retries,
+            timeout,
+            chunked,
+        )
         clean_exit = True
     except EmptyPoolError:
         clean_exit = True
@@ -762,18 +821,15 @@ def urlopen_first(
                 conn = None
             pool._put_conn(conn)
     if not conn:
-        if _RETRY_WARNING_EXTRA:
-            _urllib3_log.warning(
-                "Retrying (%r) after connection broken by '%r': %s",
-                retries,
-                err,
-                url,
-                extra={"__urllib3-retry-warning": {"host": pool.host}},
-            )
-        else:
-            _urllib3_log.warning(
-                "Retrying (%r) after connection broken by '%r': %s", retries, err, url
-            )
+        _urllib3_log.warning(
+            "Retrying (%r) after connection broken by '%r': %s",
+            retries,
+            err,
+            url,
+            extra={"__urllib3-retry-warning": {"host": pool.host}}
+            if _RETRY_WARNING_EXTRA
+            else None,
+        )
         return _layered(pool, method, url, body, headers, retries, timeout, chunked)
     has_retry_after = bool(header_get(response.headers, "retry-after"))
     if retries.is_retry(method, response.status, has_retry_after):
@@ -817,62 +873,3 @@ def _layered(
         preload_content=False,
         decode_content=False,
     )
-
-
-def _make_request(
-    pool: Any,
-    conn: Any,
-    method: str,
-    url: str,
-    body: Any,
-    headers: dict[str, str],
-    retries: Retry,
-    timeout: Urllib3Timeout,
-    chunked: bool,
-) -> Any:
-    # urllib3's ``HTTPConnectionPool._make_request`` for a connection without a proxy and
-    # a timeout without a total (whose connect and read timeouts are then fixed, so the
-    # clone urllib3 makes to time the connect is not needed). Not logged: see flat_ready.
-    pool.num_requests += 1
-    conn.timeout = Urllib3Timeout.resolve_default_timeout(timeout.connect_timeout)
-    try:
-        try:
-            pool._validate_conn(conn)
-        except (TimeoutError, ssl.SSLError) as e:
-            pool._raise_timeout(err=e, url=url, timeout_value=conn.timeout)
-            raise
-    except _SETUP_ERRORS as e:
-        new_e: Exception = e
-        if isinstance(e, (ssl.SSLError, CertificateError)):
-            new_e = SSLError(e)
-        raise new_e  # noqa: B904  (as urllib3 raises it)
-    try:
-        conn.request(
-            method,
-            url,
-            body=body,
-            headers=headers,
-            chunked=chunked,
-            preload_content=False,
-            decode_content=False,
-            enforce_content_length=True,
-        )
-    except BrokenPipeError:
-        pass
-    except OSError as e:
-        if e.errno != errno.EPROTOTYPE and e.errno != errno.ECONNRESET:
-            raise
-    read_timeout = timeout.read_timeout
-    if conn.sock is not None:
-        if read_timeout == 0:
-            raise ReadTimeoutError(pool, url, f"Read timed out. (read timeout={read_timeout})")
-        conn.timeout = read_timeout
-    try:
-        response = conn.getresponse()
-    except (ssl.SSLError, OSError) as e:
-        pool._raise_timeout(err=e, url=url, timeout_value=read_timeout)
-        raise
-    response.retries = retries
-    response._connection = conn
-    response._pool = pool
-    return response
