@@ -331,40 +331,8 @@ def _attributes_set_by_init() -> frozenset[str]:
 
 
 _INIT_SETS: Final = _attributes_set_by_init()
-_SETS_SOCK_SHUTDOWN: Final = "_sock_shutdown" in _INIT_SETS
 _SETS_UNCACHED_READ: Final = "_uncached_read_occurred" in _INIT_SETS
 _SETS_DECODER_INITIALIZED: Final = "_decoder_initialized" in _INIT_SETS
-#: The attributes :func:`_plain_urllib3_response` sets, for each release.
-PLAIN_RESPONSE_SETS: Final = frozenset(
-    {
-        "headers",
-        "status",
-        "version",
-        "version_string",
-        "reason",
-        "decode_content",
-        "_has_decoded_content",
-        "_request_url",
-        "_retries",
-        "chunked",
-        "_decoder",
-        "enforce_content_length",
-        "auto_close",
-        "_body",
-        "_fp",
-        "_original_response",
-        "_fp_bytes_read",
-        "msg",
-        "_pool",
-        "_connection",
-        "chunk_left",
-        "length_remaining",
-        "_decoded_buffer",
-    }
-    | ({"_sock_shutdown"} if _SETS_SOCK_SHUTDOWN else set())
-    | ({"_uncached_read_occurred"} if _SETS_UNCACHED_READ else set())
-    | ({"_decoder_initialized"} if _SETS_DECODER_INITIALIZED else set())
-)
 _new_response_object: Final = HTTPResponse.__new__
 
 
@@ -415,7 +383,7 @@ def _plain_urllib3_response(
     r._pool = None
     r._connection = None
     r._fp = body
-    if _SETS_SOCK_SHUTDOWN:
+    if _TAKES_SOCK_SHUTDOWN:  # urllib3 2.3 takes it and sets it
         r._sock_shutdown = shutdown
     r.chunk_left = None
     r.length_remaining = r._init_length(options.request_method)
