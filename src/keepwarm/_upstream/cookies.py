@@ -41,7 +41,6 @@ from requests.structures import CaseInsensitiveDict
 
 from keepwarm._exceptions import CookieScopeWarning
 from keepwarm._guards import warn
-from keepwarm._upstream.wire import PlainHTTPMessage
 
 __all__ = [
     "RequestCookieJar",
@@ -263,10 +262,7 @@ def extract_cookies(jar: CookieJar, request: PreparedRequest, response: Any) -> 
     if not original:
         return
     headers = original.msg
-    if type(headers) is PlainHTTPMessage:
-        if not headers.keepwarm_has_any("set-cookie", "set-cookie2"):
-            return
-    elif "Set-Cookie" not in headers and "Set-Cookie2" not in headers:
+    if "Set-Cookie" not in headers and "Set-Cookie2" not in headers:
         return
     extract_cookies_to_jar(jar, request, response)
 

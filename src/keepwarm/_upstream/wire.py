@@ -166,12 +166,6 @@ class PlainHTTPMessage(http.client.HTTPMessage):
             return name.lower() in cached[2]
         return name.lower() in self._index()
 
-    def keepwarm_has_any(self, first: str, second: str) -> bool:
-        # ``first in self or second in self``, for two lower-case names, with one index
-        # lookup (cookies.extract_cookies asks it twice a response).
-        index = self._index()
-        return first in index or second in index
-
 
 def header_get(headers: Any, name: str, default: Any = None) -> Any:
     # ``headers.get(name, default)``, read from the store when ``headers`` is urllib3's own
@@ -557,7 +551,8 @@ def write_request(
     lines, names = plan
     conn.sock.settimeout(conn.timeout)
     conn._response_options = _ResponseOptions(request_method=method, request_url=url, **options)
-    if not _write_head(conn, method, url, body, lines, names):
+    length = None if "content-length" in names else _content_length_line(method, body)
+    if not _write_head(conn, method, url, length, lines, names):
         conn.putrequest(
             method,
             url,
@@ -565,11 +560,8 @@ def write_request(
             skip_host="host" in names,
         )
         output = conn._output
-        if "content-length" not in names:
-            if body is not None:
-                output(b"Content-Length: %d" % len(body))
-            elif method.upper() not in _METHODS_NOT_EXPECTING_BODY:
-                output(b"Content-Length: 0")
+        if length is not None:
+            output(length)
         if "user-agent" not in names:
             conn.putheader("User-Agent", _get_default_user_agent())
         for line in lines:
@@ -580,8 +572,23 @@ def write_request(
     return True
 
 
+def _content_length_line(method: str, body: bytes | None) -> bytes | None:
+    # The ``Content-Length`` line urllib3's ``request`` adds when none is given: the body's
+    # length, 0 for no body with a method that expects one, else none.
+    if body is not None:
+        return b"Content-Length: %d" % len(body)
+    if method.upper() not in _METHODS_NOT_EXPECTING_BODY:
+        return b"Content-Length: 0"
+    return None
+
+
 def _write_head(
-    conn: Any, method: str, url: str, body: bytes | None, lines: list[bytes], names: set[str]
+    conn: Any,
+    method: str,
+    url: str,
+    length: bytes | None,
+    lines: list[bytes],
+    names: set[str],
 ) -> bool:
     # The head :func:`write_request` writes through ``putrequest``, ``putheader`` and
     # ``endheaders``, in one pass: urllib3's and http.client's ``putrequest`` (CPython 3.10
@@ -623,11 +630,8 @@ def _write_head(
         head.append(host_line)
     if "accept-encoding" not in names:
         head.append(b"Accept-Encoding: identity")
-    if "content-length" not in names:
-        if body is not None:
-            head.append(b"Content-Length: %d" % len(body))
-        elif method.upper() not in _METHODS_NOT_EXPECTING_BODY:
-            head.append(b"Content-Length: 0")
+    if length is not None:
+        head.append(length)
     if "user-agent" not in names:
         head.append(_USER_AGENT_LINE)
     head.extend(lines)
