@@ -27,6 +27,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -59,6 +60,19 @@ def _server(kind: str, scheme: str) -> Any:
         else:
             with ServerProcess(cert_chain=tls.chain if scheme == "https" else None) as server:
                 yield server.url + "/", verify
+
+
+def on_nginx(measure: Callable[[str, Any], Any]) -> dict[str, Any] | None:
+    """``measure(url, verify)`` against nginx over HTTP and over HTTPS, by scheme; None
+    (after saying why on stderr) when nginx is not on PATH."""
+    if shutil.which("nginx") is None:
+        print("nginx is not on PATH: this benchmark needs it", file=sys.stderr)
+        return None
+    results: dict[str, Any] = {}
+    for scheme in ("http", "https"):
+        with _server("nginx", scheme) as (url, verify):
+            results[scheme] = measure(url, verify)
+    return results
 
 
 def keep_alive(scheme: str, rounds: int, n: int, kind: str = "embedded") -> dict[str, float]:

@@ -31,10 +31,8 @@ import argparse
 import contextlib
 import http.client
 import json
-import shutil
 import ssl
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -185,15 +183,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=REQUESTS_PER_ROUND)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if shutil.which("nginx") is None:
-        print("nginx is not on PATH: this benchmark needs it", file=sys.stderr)
-        return 2
-    from request_path import _server  # the same servers as the request-path benchmark
+    from request_path import on_nginx  # the same servers as the request-path benchmark
 
-    results: dict[str, Any] = {}
-    for scheme in ("http", "https"):
-        with _server("nginx", scheme) as (url, verify):
-            results[scheme] = measure(url, verify, args.rounds, args.requests)
+    results = on_nginx(lambda url, verify: measure(url, verify, args.rounds, args.requests))
+    if results is None:
+        return 2
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import pathlib
-import shutil
 import statistics
 import subprocess
 import sys
@@ -92,17 +91,13 @@ def main() -> int:
     if not (args.tree / "src" / "keepwarm").is_dir():
         print(f"{args.tree} has no src/keepwarm: pass a keepwarm checkout", file=sys.stderr)
         return 2
-    if shutil.which("nginx") is None:
-        print("nginx is not on PATH: this benchmark needs it", file=sys.stderr)
-        return 2
-    from request_path import _server  # the same servers as the request-path benchmark
+    from request_path import on_nginx  # the same servers as the request-path benchmark
 
-    results: dict[str, Any] = {}
-    for scheme in ("http", "https"):
-        with _server("nginx", scheme) as (url, verify):
-            results[scheme] = measure(
-                args.tree, url, verify, args.rounds, args.requests, args.target
-            )
+    results = on_nginx(
+        lambda url, verify: measure(args.tree, url, verify, args.rounds, args.requests, args.target)
+    )
+    if results is None:
+        return 2
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
