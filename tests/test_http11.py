@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gzip
 import http.client
 import io
@@ -780,7 +782,9 @@ def test_a_whole_body_read_declines_what_it_does_not_handle(
             assert read_whole(r.raw) is None
 
 
-@pytest.mark.parametrize("step", ["read", "_raw_read", "_fp_read", "_init_decoder", "_decode"])
+@pytest.mark.parametrize(
+    "step", ["read", "_raw_read", "_fp_read", "_init_decoder", "_decode", "_error_catcher"]
+)
 def test_a_replaced_urllib3_read_step_sees_the_body(
     http_server: Any, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
@@ -803,3 +807,25 @@ def test_a_replaced_urllib3_read_step_sees_the_body(
         calls.clear()
         assert s.get(http_server.url + "/").content == before
         assert calls == []
+
+
+def test_urllib3s_error_catcher_is_known_under_a_wrapper() -> None:
+    # hooks compares urllib3's ``_error_catcher`` (a contextlib.contextmanager) with the
+    # function contextmanager made of urllib3's generator, also when a tool wrapped it
+    # before keepwarm was imported; anything else is a replacement.
+    from keepwarm._upstream import hooks
+
+    own = urllib3.response.HTTPResponse._error_catcher
+    assert hooks._own_context_manager(own, urllib3.response) is own
+
+    @functools.wraps(own)
+    def wrapper(self: Any) -> Any:
+        return own(self)
+
+    assert hooks._own_context_manager(wrapper, urllib3.response) is own
+    assert isinstance(
+        hooks._own_context_manager(
+            contextlib.contextmanager(lambda: iter([None])), urllib3.response
+        ),
+        hooks._Unknown,
+    )

@@ -36,6 +36,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import types
 from collections.abc import Callable
@@ -99,6 +100,26 @@ def _own_class(value: Any, module: types.ModuleType) -> Any:
 
 _MAX_WRAPPERS: Final = 16
 
+
+def _own_context_manager(value: Any, module: types.ModuleType) -> Any:
+    # :func:`_own_function` for a ``contextlib.contextmanager`` method: the function
+    # ``contextmanager`` made of ``module``'s generator (found under any wrappers, as
+    # there), not the generator itself, which is never the class attribute.
+    for _ in range(_MAX_WRAPPERS):
+        inner = getattr(value, "__wrapped__", None)
+        if _code_file(value) == contextlib.__file__ and _code_file(inner) == module.__file__:
+            return value
+        if inner is None:
+            break
+        value = inner
+    return _Unknown()
+
+
+def _code_file(value: Any) -> str | None:
+    code = getattr(value, "__code__", None)
+    return None if code is None else code.co_filename
+
+
 #: requests' Session class, the one ``requests.get()`` builds unless a tool replaced the
 #: module attribute (requests-cache's ``install_cache()`` does).
 REQUESTS_SESSION: Final = requests.sessions.Session
@@ -125,6 +146,7 @@ _RAW_READ: Final = _own_function(HTTPResponse._raw_read, urllib3.response)
 _FP_READ: Final = _own_function(HTTPResponse._fp_read, urllib3.response)
 _INIT_DECODER: Final = _own_function(HTTPResponse._init_decoder, urllib3.response)
 _DECODE: Final = _own_function(HTTPResponse._decode, urllib3.response)
+_ERROR_CATCHER: Final = _own_context_manager(HTTPResponse._error_catcher, urllib3.response)
 # The steps of a request head that ``wire.write_request`` writes in one pass: urllib3's
 # ``putrequest`` and ``putheader`` (which call http.client's), and http.client's own.
 _U3_PUTREQUEST: Final = _own_function(HTTPConnection.putrequest, urllib3.connection)
@@ -226,6 +248,7 @@ def body_read_hooked() -> bool:
         or HTTPResponse._fp_read is not _FP_READ
         or HTTPResponse._init_decoder is not _INIT_DECODER
         or HTTPResponse._decode is not _DECODE
+        or HTTPResponse._error_catcher is not _ERROR_CATCHER
     )
 
 
