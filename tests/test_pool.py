@@ -8,6 +8,7 @@ connection, not a guess from timings.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import warnings
@@ -323,3 +324,92 @@ def test_a_servers_keep_alive_timeout_sets_the_idle_expiry(
     for seconds in announced:
         state.keepalive_announced(seconds)
     assert state.keepalive_expiry() == pytest.approx(expiry)
+
+
+# A pooled connection checked for a drop at checkout ------------------------------------------
+
+
+def _pooled_connection(session: requests.Session, url: str) -> Any:
+    pool = session.get_adapter(url).poolmanager.connection_from_url(url)
+    conn = pool.pool.queue[-1]  # the last one put back (urllib3 fills the rest with None)
+    assert conn is not None
+    return conn
+
+
+@pytest.mark.parametrize("server_closes", [False, True])
+def test_the_drop_check_answers_as_urllib3s(
+    raw_server: Callable[..., Any], server_closes: bool
+) -> None:
+    # keepwarm keeps one poll object per connection for the check at checkout (urllib3
+    # builds one each time); the answer is urllib3's is_connection_dropped's, for a
+    # connection the server keeps and one it closed after answering.
+    from urllib3.util import wait
+    from urllib3.util.connection import is_connection_dropped
+
+    from keepwarm._upstream.connection import dropped
+    from servers import respond_with
+
+    left, right = socket.socketpair()
+    with left, right:
+        wait.wait_for_read(left, timeout=0.0)  # urllib3 chooses how to wait: poll, here
+    assert wait.wait_for_socket is wait.poll_wait_for_socket
+    server = raw_server(
+        respond_with(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", close=server_closes)
+    )
+    url = server.url + "/"
+    with keepwarm.Session(max_retries=0) as s:
+        assert s.get(url).content == b"ok"
+        conn = _pooled_connection(s, url)
+        deadline = time.monotonic() + 5
+        while server_closes and not is_connection_dropped(conn) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the server's FIN on its way
+        for _ in range(3):  # the poll object kept, asked again
+            assert dropped(conn) is is_connection_dropped(conn) is server_closes
+        assert conn._keepwarm.poller is not None and conn._keepwarm.poller[0] is conn.sock
+        conn.close()
+        assert conn._keepwarm.poller is None
+        assert dropped(conn) is is_connection_dropped(conn) is True
+
+
+def test_the_drop_check_watches_the_socket_of_a_reconnected_connection(
+    http_server: LocalServer,
+) -> None:
+    from keepwarm._upstream.connection import dropped
+
+    url = http_server.url + "/"
+    with keepwarm.Session(max_retries=0) as s:
+        s.get(url).content  # noqa: B018
+        conn = _pooled_connection(s, url)
+        assert dropped(conn) is False
+        first = conn.sock
+        conn.close()
+        conn.connect()
+        assert conn.sock is not first
+        assert dropped(conn) is False
+        assert conn._keepwarm.poller[0] is conn.sock
+
+
+def test_the_drop_check_is_urllib3s_when_urllib3_chose_select(
+    http_server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under gevent's monkey-patching select.poll is gone and urllib3 waits with select:
+    # keepwarm then asks urllib3.
+    from urllib3.util import wait
+
+    from keepwarm._upstream.connection import dropped
+
+    calls: list[float | None] = []
+    select_wait = wait.select_wait_for_socket
+
+    def counted(sock: Any, read: bool = False, write: bool = False, timeout: Any = None) -> bool:
+        calls.append(timeout)
+        return select_wait(sock, read, write, timeout)
+
+    url = http_server.url + "/"
+    with keepwarm.Session(max_retries=0) as s:
+        s.get(url).content  # noqa: B018
+        conn = _pooled_connection(s, url)
+        monkeypatch.setattr(wait, "wait_for_socket", counted)
+        assert dropped(conn) is False
+        assert calls == [0.0]
+        assert conn._keepwarm.poller is None

@@ -18,6 +18,7 @@ import heapq
 import http.client
 import itertools
 import logging
+import select
 import socket
 import sys
 import threading
@@ -37,7 +38,8 @@ from urllib3.exceptions import (
 )
 from urllib3.response import BaseHTTPResponse, BytesQueueBuffer, HTTPResponse
 from urllib3.util import connection as _uconn
-from urllib3.util.connection import _set_socket_options
+from urllib3.util import wait as _wait
+from urllib3.util.connection import _set_socket_options, is_connection_dropped
 from urllib3.util.response import assert_header_parsing
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
@@ -79,6 +81,7 @@ class ConnState:
         "generation",
         "idle_since",
         "open",
+        "poller",
         "sent_at",
         "tcp_done",
         "timings",
@@ -108,6 +111,35 @@ class ConnState:
         self.connected_at = 0.0
         self.tcp_done: float | None = None
         self.sent_at: float | None = None
+        #: (socket, ``select.poll`` object watching it for input): see :func:`dropped`.
+        self.poller: tuple[socket.socket, Any] | None = None
+
+
+def dropped(conn: Any) -> bool:
+    # urllib3's ``is_connection_dropped(conn)`` (``not conn.is_connected``: no socket, or
+    # input waiting on an idle one, which is the server's close or stray bytes), with the
+    # ``select.poll`` object kept on the connection for its socket: urllib3's
+    # ``poll_wait_for_socket`` builds one and registers the socket on every checkout. Only
+    # while urllib3 itself has chosen poll (``wait_for_socket``; under gevent it chooses
+    # select) and the connection class has urllib3's own ``is_connected``; otherwise
+    # urllib3's check runs.
+    sock = conn.sock
+    if (
+        _wait.wait_for_socket is not _wait.poll_wait_for_socket
+        or type(conn).is_connected is not _IS_CONNECTED
+        or sock is None
+    ):
+        return is_connection_dropped(conn)
+    state: ConnState = conn._keepwarm
+    poller = state.poller
+    if poller is None or poller[0] is not sock:
+        watch = select.poll()
+        watch.register(sock, select.POLLIN)
+        poller = state.poller = (sock, watch)
+    return bool(poller[1].poll(0))
+
+
+_IS_CONNECTED: Final = HTTPConnection.__dict__["is_connected"]
 
 
 def connection_closed(state: ConnState, version: str) -> None:
@@ -570,6 +602,7 @@ class _InstrumentedConnection(_ConnectionBase):
         # Every way urllib3 and http.client drop a connection goes through close():
         # expiry, a full pool, an error, "Connection: close", the pool closing.
         connection_closed(self._keepwarm, "1.1")
+        self._keepwarm.poller = None
         super().close()
 
     def request(  # type: ignore[override]  # urllib3's signature, as urllib3 calls it

@@ -45,7 +45,6 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.util import parse_url
-from urllib3.util.connection import is_connection_dropped
 from urllib3.util.retry import Retry
 from urllib3.util.ssl_match_hostname import CertificateError
 from urllib3.util.timeout import Timeout as Urllib3Timeout
@@ -60,6 +59,7 @@ from keepwarm._upstream.connection import (
     InstrumentedHTTPConnection,
     InstrumentedHTTPSConnection,
     InstrumentedSOCKSConnectionMixin,
+    dropped,
     log,
     named_as,
 )
@@ -238,7 +238,7 @@ def _close_if_unfit(pool: Any, conn: Any, now: float, state: PoolState) -> None:
         reason = "idle_expired"
     elif max_age is not None and now - conn_state.connected_at > max_age:
         reason = "retired"
-    elif is_connection_dropped(conn):
+    elif dropped(conn):
         _urllib3_log.debug("Resetting dropped connection: %s", pool.host)
         reason = "dropped"
     if reason is None:
