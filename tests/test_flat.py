@@ -20,8 +20,11 @@ from typing import Any
 import pytest
 import requests
 import urllib3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.util.retry import Retry
+from urllib3.util.url import _encode_target, parse_url
 
 import keepwarm
 from keepwarm._upstream import pool as pool_module
@@ -220,6 +223,27 @@ def test_a_target_urllib3_encodes_is_encoded(
     assert paths[0] == paths[1]
     assert paths[0] != "/a[1]|b?q=[x]|y"
     assert flat_calls == ["GET"]
+
+
+def _target_outcome(encode: Callable[[str], str], path: str) -> Any:
+    try:
+        if encode is _encode_target and pool_module._PARSES_PATH:
+            parse_url(path)
+        return encode(path)
+    except Exception as e:  # the exception is what is compared
+        return type(e), str(e)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=24).map(lambda s: "/" + s))
+def test_a_remembered_target_is_the_one_urllib3_encodes(path: str) -> None:
+    # pool._request_target remembers urllib3's _encode_target of a path (the request
+    # line's target): asked once or again, the answer is urllib3's; a query is not kept.
+    expected = _target_outcome(_encode_target, path)
+    assert _target_outcome(pool_module._request_target, path) == expected
+    assert _target_outcome(pool_module._request_target, path) == expected
+    if "?" in path:
+        assert path not in pool_module._TARGETS
 
 
 def test_the_response_is_tied_as_the_layers_tie_it(

@@ -776,9 +776,7 @@ def urlopen_first(
     # copies it before merging proxy headers, and there are none).
     if not url.startswith("/"):
         return _layered(pool, method, url, body, headers, retries, timeout, chunked)
-    if _PARSES_PATH:
-        parse_url(url)
-    url = _encode_target(url)
+    url = _request_target(url)
     conn = None
     clean_exit = False
     err = None
@@ -844,6 +842,29 @@ def urlopen_first(
         retries.sleep(response)
         return _layered(pool, method, url, body, headers, retries, timeout, chunked)
     return response
+
+
+#: Request target -> urllib3's ``_encode_target`` of it, for targets without a query (a
+#: client asks for the same few paths; query values are not kept). Bounded.
+_TARGETS: dict[str, str] = {}
+_TARGETS_MAX: Final = 256
+
+
+def _request_target(url: str) -> str:
+    # What urllib3's ``urlopen`` makes of a path-only ``url``: parsed (before urllib3 2.7,
+    # to raise what parsing raises) and percent-encoded (``_encode_target``), a pure
+    # function of the string, remembered for a path without a query.
+    target = _TARGETS.get(url)
+    if target is not None:
+        return target
+    if _PARSES_PATH:
+        parse_url(url)
+    target = _encode_target(url)
+    if "?" not in url:
+        if len(_TARGETS) >= _TARGETS_MAX:
+            _TARGETS.clear()
+        _TARGETS[url] = target
+    return target
 
 
 def _layered(
