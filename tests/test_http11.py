@@ -546,6 +546,25 @@ _CONSTRUCTED = {
     "two-lengths": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"),
     "lengths-differ": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok"),
     "http-1.0": ("GET", b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    # How long urllib3 takes the body to be (_init_length), for lengths read either way:
+    "length-zeros": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 0002\r\n\r\nok"),
+    "length-list": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok"),
+    "length-signed": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok"),
+    "length-negative": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok"),
+    "length-underscore": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 0_2\r\n\r\nok"),
+    "length-not-ascii": (  # "\xb2" is "²", a digit to str.isdigit, not to int()
+        "GET",
+        b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\nok",
+    ),
+    "length-empty": ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\nok"),
+    "length-and-chunked": (
+        "GET",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nok\r\n0\r\n\r\n",
+    ),
+    "no-content-length": ("GET", b"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n"),
+    "not-modified-length": ("GET", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 2\r\n\r\n"),
+    "head-length": ("HEAD", b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\n"),
 }
 
 
@@ -661,6 +680,27 @@ def test_a_replaced_urllib3_response_constructor_builds_keepwarms(
     with keepwarm.Session(max_retries=0) as s:
         assert s.get(http_server.url + "/").status_code == 200
     assert seen == [200]
+
+
+def test_a_replaced_urllib3_init_length_is_called(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # keepwarm reads a plain Content-Length itself; a tool that replaced urllib3's
+    # _init_length (to see or change the length a body is read to) is called.
+    original = urllib3.response.HTTPResponse._init_length
+    seen: list[Any] = []
+
+    def wrapped(self: Any, request_method: Any) -> Any:
+        length = original(self, request_method)
+        seen.append(length)
+        return length
+
+    with keepwarm.Session(max_retries=0) as s:
+        assert s.get(http_server.url + "/").status_code == 200
+        assert seen == []
+        monkeypatch.setattr(urllib3.response.HTTPResponse, "_init_length", wrapped)
+        r = s.get(http_server.url + "/")
+    assert seen == [len(r.content)]
 
 
 def test_a_replaced_urllib3_getresponse_is_called(

@@ -385,7 +385,8 @@ def _plain_urllib3_response(
     # give them, without their thirteen keyword arguments passed on, the ``retries``
     # property (None: nothing but ``_retries``), and the checks whose answers are known
     # (``headers`` is an ``HTTPHeaderDict``; the body is not ``str`` or ``bytes`` and has
-    # ``read``). ``_init_length`` is urllib3's own.
+    # ``read``). ``_init_length``'s answer is worked out here for a plain Content-Length,
+    # by urllib3's method for any other.
     r = _new_response_object(HTTPResponse)
     r.headers = headers
     r.status = body.status
@@ -418,9 +419,31 @@ def _plain_urllib3_response(
     if _TAKES_SOCK_SHUTDOWN:  # urllib3 2.3 takes it and sets it
         r._sock_shutdown = shutdown
     r.chunk_left = None
-    r.length_remaining = r._init_length(options.request_method)
+    # ``_init_length``: a Content-Length of ASCII digits alone (one header, one value) on
+    # a response that is not chunked is that number, or 0 for a response that has no body
+    # (HEAD, 1xx, 204, 304); anything else is urllib3's to work out (lists of values,
+    # signs, spaces, both framings, none).
+    content_length = header_get(headers, "content-length")
+    if (
+        content_length is not None
+        and not r.chunked
+        and content_length.isascii()
+        and content_length.isdigit()
+    ):
+        status = r.status
+        method = options.request_method
+        if status in _NO_BODY_STATUSES or 100 <= status < 200 or method == "HEAD":
+            r.length_remaining = 0
+        else:
+            r.length_remaining = int(content_length)
+    else:
+        r.length_remaining = r._init_length(options.request_method)
     r._decoded_buffer = BytesQueueBuffer()
     return r
+
+
+#: The statuses besides 1xx whose responses urllib3 gives no body (``_init_length``).
+_NO_BODY_STATUSES: Final = (204, 304)
 
 
 def _head_by_deadline(conn: HTTPConnection, deadline: Deadline, get: Callable[[], Any]) -> Any:

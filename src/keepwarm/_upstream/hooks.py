@@ -166,6 +166,7 @@ _U3_RESPONSE_INIT: Final = _own_function(HTTPResponse.__init__, urllib3.response
 _U3_BASE_RESPONSE_INIT: Final = _own_function(
     urllib3.response.BaseHTTPResponse.__init__, urllib3.response
 )
+_U3_INIT_LENGTH: Final = _own_function(HTTPResponse._init_length, urllib3.response)
 # Points keepwarm calls, whose callers see the request headers keepwarm passes.
 _URLOPEN: Final = _own_function(HTTPConnectionPool.urlopen, urllib3.connectionpool)
 _MAKE_REQUEST: Final = _own_function(HTTPConnectionPool._make_request, urllib3.connectionpool)
@@ -219,12 +220,13 @@ def urlopen_hooked() -> bool:
 
 
 def urllib3_response_init_hooked() -> bool:
-    # Whether a tool replaced urllib3's ``HTTPResponse.__init__`` or
-    # ``BaseHTTPResponse.__init__``, which keepwarm's connections build responses without
-    # (``connection._plain_urllib3_response``).
+    # Whether a tool replaced urllib3's ``HTTPResponse.__init__``,
+    # ``BaseHTTPResponse.__init__`` or ``HTTPResponse._init_length``, which keepwarm's
+    # connections build responses without (``connection._plain_urllib3_response``).
     return (
         HTTPResponse.__init__ is not _U3_RESPONSE_INIT
         or urllib3.response.BaseHTTPResponse.__init__ is not _U3_BASE_RESPONSE_INIT
+        or HTTPResponse._init_length is not _U3_INIT_LENGTH
     )
 
 
