@@ -302,3 +302,21 @@ def test_a_retry_after_an_error_is_logged_as_urllib3_logs_it(
     assert records["keepwarm"] == records["requests"]
     assert len(records["keepwarm"]) == 2
     assert flat_calls == ["GET"]
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("http://a.example/x/y", "http://a.example"),
+        ("https://a.example:8443", "https://a.example:8443"),
+        ("http://a.example?q=1", "http://a.example"),
+        ("http://a.example/p?token=secret", "http://a.example"),
+        ("a.example/p", "a.example/p"),
+    ],
+)
+def test_an_origin_is_remembered_without_its_query(url: str, expected: str) -> None:
+    # transport._origin (the pool-key cache's key) remembers URLs it sliced, but never
+    # one with a query: query values are not kept.
+    transport._ORIGINS.clear()
+    assert transport._origin(url) == transport._origin(url) == expected
+    assert (url in transport._ORIGINS) is ("?" not in url)

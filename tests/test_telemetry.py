@@ -294,6 +294,20 @@ def test_more_hosts_than_pool_connections_evicts_pools(make_server: ServerFactor
     assert any("set pool_connections >= 4 (now 2)" in a for a in stats.advice())
 
 
+def test_the_pool_in_use_is_the_last_evicted(make_server: ServerFactory) -> None:
+    # A pool found again by its remembered key is marked recently used in urllib3's
+    # container, as its own lookup marks it: with room for two pools, A B A C evicts B.
+    a, b, c = (make_server(default_handler) for _ in range(3))
+    with keepwarm.Session(pool_connections=2) as s:
+        for server in (a, b, a, c, a):
+            fetch(s, server.url)
+        stats = s.stats()
+    assert stats.hosts[origin(b)].pools_evicted == 1
+    assert stats.hosts[origin(a)].pools_evicted == 0
+    assert stats.hosts[origin(a)].reused == 2
+    assert stats.hosts[origin(a)].connections_opened == 1
+
+
 def test_closing_a_session_is_not_an_eviction(make_server: ServerFactory) -> None:
     servers = [make_server(default_handler) for _ in range(2)]
     s = keepwarm.Session(pool_connections=2)

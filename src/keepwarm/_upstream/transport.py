@@ -372,7 +372,7 @@ class KeepwarmAdapter(HTTPAdapter):
                 **host_params, pool_kwargs=pool_kwargs
             )
         try:
-            cache_key = (_origin(url), verify, cert)
+            cache_key = (_ORIGINS.get(url) or _origin(url), verify, cert)
             entry = self._pool_keys.get(cache_key)
         except TypeError:  # an unhashable cert (a list): no caching
             return super().get_connection_with_tls_context(request, verify, proxies, cert)  # type: ignore[arg-type]
@@ -386,10 +386,11 @@ class KeepwarmAdapter(HTTPAdapter):
                 and entry[1]["ssl_context"] is _tls.context_for(verify, cert, http2=self._http2)  # type: ignore[arg-type]
             )
         ):
-            pool = manager.pools.get(entry[0])
-            if pool is not None:
-                return pool
-            return manager.connection_from_pool_key(entry[0], request_context=dict(entry[1]))
+            try:
+                # urllib3's container: marked most recently used, as its get() marks it.
+                return manager.pools[entry[0]]
+            except KeyError:
+                return manager.connection_from_pool_key(entry[0], request_context=dict(entry[1]))
         host_params, pool_kwargs = self._pool_key_attributes(request, verify, cert)
         # urllib3's PoolManager.connection_from_host, keeping the key it computes.
         if not host_params["host"]:
@@ -912,10 +913,23 @@ def _http2_pool_class() -> type[HTTPConnectionPool]:
 _POOL_KEY_CACHE_MAX = 1024
 
 
+#: URL -> :func:`_origin` of it, for URLs without a query (query values are not kept).
+#: Bounded.
+_ORIGINS: dict[str, str] = {}
+_ORIGINS_MAX: Final = 256
+
+
 def _origin(url: str) -> str:
-    # ``scheme://host:port`` of a URL, by slicing (the key of the pool-key cache).
+    # ``scheme://host:port`` of a URL, by slicing (the key of the pool-key cache),
+    # remembered in :data:`_ORIGINS`.
     start = url.find("//")
     end = url.find("/", start + 2) if start >= 0 else -1
     origin = url if end < 0 else url[:end]
     query = origin.find("?")
-    return origin if query < 0 else origin[:query]
+    if query >= 0:
+        return origin[:query]
+    if "?" not in url:
+        if len(_ORIGINS) >= _ORIGINS_MAX:
+            _ORIGINS.clear()
+        _ORIGINS[url] = origin
+    return origin
