@@ -341,6 +341,24 @@ def test_write_request_puts_urllib3s_bytes_on_the_wire(
     assert wire == expected_wire
 
 
+@pytest.mark.parametrize("method, url", [("GET", "/kept"), ("GET", "/a?token=x"), ("GE T", "/")])
+def test_a_request_line_is_remembered_once_checked(method: str, url: str) -> None:
+    # wire._write_head remembers a request line once the method and target passed their
+    # checks; asked again, the bytes or the refusal are urllib3's. A query is not kept.
+    options = {"preload_content": False, "decode_content": True, "enforce_content_length": True}
+    wire_module._REQUEST_LINES.clear()
+    for _ in range(2):
+        outcome, wire = _wire(lambda c: write_request(c, method, url, None, {}, False, options))
+        expected, expected_wire = _wire(
+            lambda c: urllib3.connection.HTTPConnection.request(c, method, url, None, {}, **options)
+        )
+        # True, or the exception urllib3's steps raise ("GE T"): as urllib3's request().
+        assert (None if outcome[0] is True else outcome[0]) == expected[0]
+        assert wire == expected_wire
+    kept = (method, url, "HTTP/1.1") in wire_module._REQUEST_LINES
+    assert kept is (url == "/kept")
+
+
 def test_a_head_in_one_pass_keeps_http_clients_state(monkeypatch: pytest.MonkeyPatch) -> None:
     # A second request before the first response: http.client's CannotSendRequest,
     # nothing more on the wire; a tunnel's Host is the tunnel's: http.client's steps.

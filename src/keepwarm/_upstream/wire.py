@@ -620,20 +620,27 @@ def _write_head(
         host_line = _host_line(conn.host, conn.port, conn.default_port)
         if host_line is None:
             return False
-    if _CONTAINS_CONTROL_CHAR_RE.search(method):  # urllib3's putrequest
+    target = url or "/"
+    line_key = (method, target, conn._http_vsn_str)
+    request_line = _REQUEST_LINES.get(line_key)
+    if request_line is None and _CONTAINS_CONTROL_CHAR_RE.search(method):  # urllib3's
         return False
     response = conn._HTTPConnection__response
     if response and response.isclosed():
         conn._HTTPConnection__response = None
     if conn._HTTPConnection__state != _CS_IDLE:
         return False
-    target = url or "/"
-    try:
-        conn._validate_method(method)
-        conn._validate_path(target)
-        request_line = f"{method} {target} {conn._http_vsn_str}".encode("ascii")
-    except (ValueError, UnicodeEncodeError):  # InvalidURL is a ValueError
-        return False
+    if request_line is None:
+        try:
+            conn._validate_method(method)
+            conn._validate_path(target)
+            request_line = f"{method} {target} {conn._http_vsn_str}".encode("ascii")
+        except (ValueError, UnicodeEncodeError):  # InvalidURL is a ValueError
+            return False
+        if "?" not in target:
+            if len(_REQUEST_LINES) >= _REQUEST_LINES_MAX:
+                _REQUEST_LINES.clear()
+            _REQUEST_LINES[line_key] = request_line
     conn._HTTPConnection__state = _CS_REQ_STARTED
     conn._method = method
     head = conn._buffer
@@ -654,6 +661,14 @@ def _write_head(
     _audit("http.client.send", conn, data)
     conn.sock.sendall(data)
     return True
+
+
+#: (method, target, version) -> the request line for them, once urllib3's and http.client's
+#: checks of the method and target (pure functions of the strings, not replaced: see
+#: ``hooks.head_steps_hooked``) have passed them: a client sends the same few. Targets with
+#: a query are not kept (their values need not linger here). Bounded.
+_REQUEST_LINES: dict[tuple[str, str, str], bytes] = {}
+_REQUEST_LINES_MAX: Final = 256
 
 
 def _host_line(host: str, port: Any, default_port: int) -> bytes | None:
