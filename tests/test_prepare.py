@@ -233,9 +233,20 @@ def _jars() -> Iterator[tuple[str, Any]]:
     yield "emptied", emptied
     plain = http.cookiejar.CookieJar()
     yield "stdlib-empty", plain
+    from keepwarm._upstream.cookies import ThreadSafeCookieJar
+
+    yield "session-empty", ThreadSafeCookieJar()  # a keepwarm session's own jar
+    session_one = ThreadSafeCookieJar()
+    session_one.set("a", "1", domain="127.0.0.1", path="/")
+    yield "session-one", session_one
+
+    class Subclassed(requests.cookies.RequestsCookieJar):
+        pass
+
+    yield "subclass-empty", Subclassed()
 
 
-@pytest.mark.parametrize("kind", ["empty", "one", "cleared", "emptied", "stdlib-empty"])
+@pytest.mark.parametrize("kind", [kind for kind, _ in _jars()])
 def test_a_jar_is_empty_exactly_when_it_holds_no_cookie(kind: str) -> None:
     from keepwarm._upstream.prepare import has_cookies
 
@@ -247,3 +258,16 @@ def test_a_jar_is_empty_exactly_when_it_holds_no_cookie(kind: str) -> None:
         kw.cookies = jar
         request = requests.Request("GET", "http://127.0.0.1:8080/")
         assert _full_view(kw.prepare_request(request)) == _full_view(plain.prepare_request(request))
+
+
+_SETTINGS = [None, True, False, "/ca.pem", b"x", 0, 1.5, ("cert", "key"), {}, {"a": "1"}]
+
+
+@pytest.mark.parametrize("session_setting", _SETTINGS)
+@pytest.mark.parametrize("request_setting", _SETTINGS)
+def test_merge_setting_is_requests(request_setting: Any, session_setting: Any) -> None:
+    from requests.sessions import merge_setting as theirs
+
+    from keepwarm._upstream.prepare import merge_setting as ours
+
+    assert ours(request_setting, session_setting) == theirs(request_setting, session_setting)
