@@ -10,6 +10,7 @@ import io
 import logging
 import re
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -887,3 +888,26 @@ def test_urllib3s_error_catcher_is_known_under_a_wrapper() -> None:
         ),
         hooks._Unknown,
     )
+
+
+# A request the server does not read ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", ["requests", "keepwarm"])
+def test_a_head_the_server_does_not_read_waits_the_connect_timeout(
+    client: str, raw_server: Callable[..., RawServer]
+) -> None:
+    # urllib3 sends a request under the connect timeout: a head larger than the socket
+    # buffers, to a server that never reads, ends after the connect timeout (not the read
+    # timeout), with the same exception from keepwarm's head writer as from requests.
+    server = raw_server(lambda conn, srv: srv.wait_closed())
+    huge = "x" * (16 * 1024 * 1024)
+    session = requests.Session() if client == "requests" else keepwarm.Session(max_retries=0)
+    started = time.monotonic()
+    with session, pytest.raises(requests.ConnectionError) as caught:
+        session.get(server.url + "/", headers={"X-Huge": huge}, timeout=(0.5, 60))
+    assert time.monotonic() - started < 30  # the read timeout would be 60 s
+    aborted = caught.value.args[0]
+    assert type(aborted) is urllib3.exceptions.ProtocolError
+    assert aborted.args[0] == "Connection aborted."
+    assert type(aborted.args[1]) is TimeoutError
