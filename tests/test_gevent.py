@@ -83,6 +83,7 @@ with keepwarm.Session(guards=False, **kwargs) as session:
     stats = session.stats()
     pool = session.get_adapter(url).poolmanager.connection_from_url(url)
     kept = pool.pool.maxsize
+    pool_queue = type(pool.pool).__module__
 with requests.Session() as session:
     requests_errors = run(session)
 print(
@@ -98,6 +99,7 @@ print(
             "discarded": stats.discarded,
             "peak_in_flight": stats.peak_in_flight,
             "maxsize": kept,
+            "pool_queue": pool_queue,
         }
     )
 )
@@ -147,6 +149,9 @@ def test_gevent_default_pool_maxsize(make_server: ServerFactory) -> None:
     assert report["requests"] == GREENLETS * ROUNDS
     # A fixed-size pool keeps its size and discards the rest, as requests' does.
     assert report["maxsize"] == keepwarm.DEFAULT_POOL_MAXSIZE
+    # keepwarm's pools keep gevent's queue class (not keepwarm's PoolQueue, which is the
+    # standard library's).
+    assert report["pool_queue"] == report["queue"] != "queue"
     assert report["discarded"] > 0
     assert report["reused"] > 0
     assert server.wait_for_requests(2 * GREENLETS * ROUNDS, timeout=10)

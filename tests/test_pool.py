@@ -8,6 +8,7 @@ connection, not a guess from timings.
 from __future__ import annotations
 
 import logging
+import queue
 import socket
 import threading
 import time
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 
 import keepwarm
@@ -413,3 +416,93 @@ def test_the_drop_check_is_urllib3s_when_urllib3_chose_select(
         assert dropped(conn) is False
         assert calls == [0.0]
         assert conn._keepwarm.poller is None
+
+
+# The pool's queue: LifoQueue's get and put, the common case taken at once ---------------------
+
+
+def test_keepwarms_pools_hold_their_connections_in_a_pool_queue(http_server: LocalServer) -> None:
+    from keepwarm._upstream.pool import PoolQueue
+
+    url = http_server.url + "/"
+    with keepwarm.Session() as s:
+        r = s.get(url)
+        r.content  # noqa: B018
+        assert type(r.raw._pool.pool) is PoolQueue
+
+
+_QUEUE_OPS = st.lists(
+    st.tuples(st.sampled_from(["get", "put"]), st.integers(min_value=0, max_value=99)),
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(min_value=0, max_value=3), _QUEUE_OPS)
+def test_a_pool_queue_answers_as_a_lifo_queue(maxsize: int, ops: list[tuple[str, int]]) -> None:
+    # Without blocking: the same items, the same Empty and Full, the same state.
+    from keepwarm._upstream.pool import PoolQueue
+
+    outcomes: list[list[Any]] = []
+    for queue_cls in (queue.LifoQueue, PoolQueue):
+        q: Any = queue_cls(maxsize)
+        seen: list[Any] = []
+        for op, item in ops:
+            try:
+                seen.append(q.get(block=False) if op == "get" else q.put(item, block=False))
+            except (queue.Empty, queue.Full) as e:
+                seen.append(type(e))
+        seen.append((list(q.queue), q.qsize(), q.unfinished_tasks, q.empty(), q.full()))
+        outcomes.append(seen)
+    assert outcomes[1] == outcomes[0]
+
+
+def test_a_pool_queue_wakes_a_waiting_getter_and_a_waiting_putter() -> None:
+    # pool_block=True waits in get(); a put from another thread wakes it. And a put that
+    # waits for room (nothing in urllib3 or keepwarm does) is woken by a get.
+    from keepwarm._upstream.pool import PoolQueue
+
+    q: Any = PoolQueue(1)
+    got: list[Any] = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(lambda: got.append(q.get(block=True, timeout=10)))
+        deadline = time.monotonic() + 5
+        while not q._keepwarm_getters_wait and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.05)  # inside Queue.get's wait
+        q.put("conn", block=False)
+        waiting.result(timeout=10)
+        assert got == ["conn"]
+
+        q.put("a", block=False)
+        putting = pool.submit(lambda: q.put("b", block=True, timeout=10))
+        deadline = time.monotonic() + 5
+        while not q._keepwarm_putters_wait and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.05)
+        assert q.get(block=False) == "a"
+        putting.result(timeout=10)
+        assert q.get(block=False) == "b"
+
+
+def test_a_pool_queue_refuses_a_negative_timeout_as_queue_does() -> None:
+    from keepwarm._upstream.pool import PoolQueue
+
+    for queue_cls in (queue.LifoQueue, PoolQueue):
+        q: Any = queue_cls(2)
+        q.put("a", block=False)
+        with pytest.raises(ValueError, match="non-negative"):
+            q.get(block=True, timeout=-1)
+
+
+@pytest.mark.skipif(not hasattr(queue.Queue(), "shutdown"), reason="Queue.shutdown is 3.13+")
+def test_a_shut_down_pool_queue_refuses_a_put_as_queue_does() -> None:
+    from keepwarm._upstream.pool import PoolQueue
+
+    for queue_cls in (queue.LifoQueue, PoolQueue):
+        q: Any = queue_cls(2)
+        q.put("a", block=False)
+        q.shutdown()
+        with pytest.raises(queue.ShutDown):  # type: ignore[attr-defined,unused-ignore]
+            q.put("b", block=False)
+        assert q.get(block=False) == "a"

@@ -357,9 +357,88 @@ class WatchedHTTPSConnectionPool(_WatchedPool, HTTPSConnectionPool):
     pass
 
 
+class PoolQueue(queue.LifoQueue):  # type: ignore[type-arg]
+    # The queue of connections of keepwarm's own pools: the standard library's
+    # ``LifoQueue`` (what urllib3's ``QueueCls`` is) whose ``get`` and ``put`` (CPython 3.10
+    # to 3.13, fingerprinted) take the common case under the queue's lock at once: a
+    # connection on the stack to take, a free slot to give one back to.
+    #
+    # ``Queue.get`` and ``put`` then wake one thread waiting on the other condition
+    # (``not_full.notify()``, ``not_empty.notify()``), through ``Condition.notify``'s
+    # Python-level steps, also when nobody waits; and nobody does in a pool that never
+    # blocks (urllib3 and keepwarm give connections back without blocking, and take them
+    # without blocking unless ``pool_block=True``). So a queue notes, once a ``get`` or a
+    # ``put`` may wait (before it takes the queue's own path, which waits under the lock),
+    # that the other side must wake it from then on. Anything else (an empty stack, a
+    # full queue, a shut-down queue on 3.13, a negative timeout) takes ``Queue``'s own path.
+
+    _keepwarm_getters_wait = False
+    _keepwarm_putters_wait = False
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if not block or timeout is None or timeout >= 0:
+            with self.mutex:
+                stack = self.queue
+                if stack:
+                    item = stack.pop()
+                    if self._keepwarm_putters_wait:
+                        self.not_full.notify()
+                    return item
+        if block:
+            self._keepwarm_getters_wait = True
+        return super().get(block, timeout)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        with self.mutex:
+            maxsize = self.maxsize
+            shut = _QUEUE_SHUTS_DOWN and self.is_shutdown  # type: ignore[attr-defined,unused-ignore]
+            if (maxsize <= 0 or len(self.queue) < maxsize) and not shut:
+                self.queue.append(item)
+                self.unfinished_tasks += 1
+                if self._keepwarm_getters_wait:
+                    self.not_empty.notify()
+                return
+        if block:
+            self._keepwarm_putters_wait = True
+        super().put(item, block, timeout)
+
+
+#: Python 3.13's queues can be shut down (``Queue.shutdown``).
+_QUEUE_SHUTS_DOWN: Final = hasattr(queue.Queue(), "is_shutdown")
+
+
+def _stdlib_queue(cls: type) -> bool:
+    # Whether ``cls`` is the standard library's ``LifoQueue``, which :class:`PoolQueue`
+    # extends (gevent's ``patch_all()``, run before urllib3 is imported, puts its own in
+    # the ``queue`` module).
+    code = getattr(getattr(cls, "get", None), "__code__", None)
+    return (
+        cls is PoolQueue.__mro__[1]
+        and cls is queue.LifoQueue
+        and code is not None
+        and code.co_filename == queue.__file__
+    )
+
+
+class _QueueClass:
+    # ``QueueCls`` of keepwarm's pools, read by urllib3's pool constructor: :class:`PoolQueue`
+    # while urllib3's own is the standard library's ``LifoQueue``; urllib3's (a tool's
+    # replacement, gevent's) otherwise.
+
+    def __get__(self, obj: object, owner: type) -> type:
+        upstream: type = (
+            HTTPSConnectionPool.QueueCls
+            if issubclass(owner, HTTPSConnectionPool)
+            else HTTPConnectionPool.QueueCls
+        )
+        return PoolQueue if _stdlib_queue(upstream) else upstream
+
+
 class _InstrumentedPool(_WatchedPool):
     # What both instrumented pool classes add to urllib3's: keepwarm's own connections
     # (timed and counted), checkout with idle expiry and growth, and the stale resend.
+
+    QueueCls = _QueueClass()  # type: ignore[assignment]
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         pool: Any = self
