@@ -911,3 +911,84 @@ def test_a_head_the_server_does_not_read_waits_the_connect_timeout(
     assert type(aborted) is urllib3.exceptions.ProtocolError
     assert aborted.args[0] == "Connection aborted."
     assert type(aborted.args[1]) is TimeoutError
+
+
+# The status line, read by a copy of http.client's _read_status that remembers its answers ------
+
+
+def _status_outcome(read: Callable[[Any], Any], line: bytes, debuglevel: int = 0) -> Any:
+    response: Any = http.client.HTTPResponse.__new__(http.client.HTTPResponse)
+    response.fp = io.BufferedReader(io.BytesIO(line + b"Server: x\r\n\r\n"))  # type: ignore[arg-type]
+    response.debuglevel = debuglevel
+    try:
+        outcome: Any = read(response)
+    except Exception as e:  # the exception is what is compared
+        outcome = (type(e), str(e), type(e.__context__))
+    return outcome, response.fp is None or response.fp.read()
+
+
+_STATUS_LINE_PARTS = st.sampled_from(
+    [
+        "HTTP/1.1",
+        "HTTP/1.0",
+        "HTTP/2",
+        "HTTPS/1.1",
+        "http/1.1",
+        "",
+        " ",
+        "200",
+        "99",
+        "1000",
+        "2OO",
+        "+200",
+        "OK",
+        "Not Found",
+        "\t",
+        "\x85",
+        "\xe9t\xe9",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_STATUS_LINE_PARTS, max_size=4), st.sampled_from(["\r\n", "\n", ""]))
+def test_a_status_line_reads_as_http_client_reads_it(parts: list[str], end: str) -> None:
+    # Asked once and again (the second from what it remembered), the same answer, the
+    # same exception (the connection closed for a line that is not HTTP), the same bytes
+    # left, as http.client's _read_status.
+    line = (" ".join(parts) + end).encode("latin-1")
+    expected = _status_outcome(http.client.HTTPResponse._read_status, line)  # type: ignore[attr-defined]
+    for _ in range(2):
+        assert _status_outcome(wire_module._read_status, line) == expected
+
+
+def test_a_long_status_line_and_debug_output_as_http_client(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    long_line = b"HTTP/1.1 200 " + b"x" * 70000 + b"\r\n"
+    expected = _status_outcome(http.client.HTTPResponse._read_status, long_line)  # type: ignore[attr-defined]
+    assert _status_outcome(wire_module._read_status, long_line) == expected
+    line = b"HTTP/1.1 200 OK\r\n"
+    for _ in range(2):  # remembered or not, each line is printed under debuglevel
+        for read in (http.client.HTTPResponse._read_status, wire_module._read_status):  # type: ignore[attr-defined]
+            assert _status_outcome(read, line, debuglevel=1)[0] == ("HTTP/1.1", 200, "OK\r\n")
+    assert capsys.readouterr().out == "reply: 'HTTP/1.1 200 OK\\r\\n'\n" * 4
+
+
+def test_a_replaced_status_reader_is_called(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = http.client.HTTPResponse._read_status  # type: ignore[attr-defined]
+    seen: list[int] = []
+
+    def wrapped(self: Any) -> Any:
+        version, status, reason = original(self)
+        seen.append(status)
+        return version, status, reason
+
+    with keepwarm.Session(max_retries=0) as s:
+        assert s.get(http_server.url + "/").status_code == 200
+        assert seen == []
+        monkeypatch.setattr(http.client.HTTPResponse, "_read_status", wrapped)
+        assert s.get(http_server.url + "/").status_code == 200
+    assert seen == [200]

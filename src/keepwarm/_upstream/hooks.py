@@ -60,6 +60,7 @@ __all__ = [
     "getresponse_hooked",
     "head_steps_hooked",
     "pools_hooked",
+    "read_status_hooked",
     "response_init_hooked",
     "send_hook",
     "urllib3_response_init_hooked",
@@ -161,6 +162,10 @@ _HC_OUTPUT: Final = _own_function(_HC._output, http.client)
 _HC_VALIDATE_METHOD: Final = _own_function(_HC._validate_method, http.client)
 _HC_VALIDATE_PATH: Final = _own_function(_HC._validate_path, http.client)
 _HC_ENCODE_REQUEST: Final = _own_function(_HC._encode_request, http.client)
+_HC_READ_STATUS: Final = _own_function(
+    http.client.HTTPResponse._read_status,  # type: ignore[attr-defined]
+    http.client,
+)
 # urllib3's response constructors, which ``connection._plain_urllib3_response`` stands for.
 _U3_RESPONSE_INIT: Final = _own_function(HTTPResponse.__init__, urllib3.response)
 _U3_BASE_RESPONSE_INIT: Final = _own_function(
@@ -217,6 +222,13 @@ def urlopen_hooked() -> bool:
         or HTTPConnectionPool._make_request is not _MAKE_REQUEST
         or HTTPSConnectionPool._make_request is not _MAKE_REQUEST
     )
+
+
+def read_status_hooked(cls: type) -> bool:
+    # Whether the status-line reader of response class ``cls`` is not http.client's own
+    # (a tool replaced it, or ``cls`` has its own), which keepwarm's response class runs a
+    # copy of (``wire._read_status``).
+    return cls._read_status is not _HC_READ_STATUS  # type: ignore[attr-defined]
 
 
 def urllib3_response_init_hooked() -> bool:

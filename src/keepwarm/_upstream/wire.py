@@ -58,7 +58,7 @@ from urllib3.connection import (
 from urllib3.util import SKIP_HEADER
 from urllib3.util.request import _METHODS_NOT_EXPECTING_BODY
 
-from keepwarm._upstream.hooks import body_read_hooked, head_steps_hooked
+from keepwarm._upstream.hooks import body_read_hooked, head_steps_hooked, read_status_hooked
 
 __all__ = [
     "LARGE_BODY",
@@ -358,6 +358,55 @@ def _read_first(fp: Any, sock: Any) -> None:
         fp.raw.__class__ = TLSSocketIO if isinstance(sock, ssl.SSLSocket) else ReadFirstSocketIO
 
 
+def _read_status(response: Any) -> tuple[str, int, str]:
+    # http.client's ``HTTPResponse._read_status`` (CPython 3.10 to 3.13, fingerprinted),
+    # with its answer for a status line remembered: a server answers with the same few
+    # ("HTTP/1.1 200 OK"). Lines it refuses are never kept, and with ``debuglevel`` on
+    # every line is printed as it does.
+    raw = response.fp.readline(_MAXLINE + 1)
+    known = _STATUS_LINES.get(raw)
+    if known is not None and response.debuglevel <= 0:
+        return known
+    line = str(raw, "iso-8859-1")
+    if len(line) > _MAXLINE:
+        raise http.client.LineTooLong("status line")
+    if response.debuglevel > 0:
+        print("reply:", repr(line))
+    if not line:
+        # Presumably, the server closed the connection before
+        # sending a valid response.
+        raise http.client.RemoteDisconnected("Remote end closed connection without response")
+    try:
+        version, status, reason = line.split(None, 2)
+    except ValueError:
+        try:
+            version, status = line.split(None, 1)
+            reason = ""
+        except ValueError:
+            # empty version will cause next test to fail.
+            version = ""
+    if not version.startswith("HTTP/"):
+        response._close_conn()
+        raise http.client.BadStatusLine(line)
+    # The status code is a three-digit number
+    try:
+        code = int(status)
+        if code < 100 or code > 999:
+            raise http.client.BadStatusLine(line)
+    except ValueError:
+        raise http.client.BadStatusLine(line)  # noqa: B904  (as http.client raises it)
+    if len(_STATUS_LINES) >= _STATUS_LINES_MAX:
+        _STATUS_LINES.clear()
+    _STATUS_LINES[raw] = (version, code, reason)
+    return version, code, reason
+
+
+#: Status line -> what http.client's ``_read_status`` makes of it. Bounded.
+_STATUS_LINES: dict[bytes, tuple[str, int, str]] = {}
+_STATUS_LINES_MAX: Final = 64
+_MAXLINE: Final[int] = http.client._MAXLINE  # type: ignore[attr-defined]
+
+
 class FastHeadersHTTPResponse(http.client.HTTPResponse):
     # ``http.client.HTTPResponse`` whose ``begin()`` uses :func:`parse_headers`, and whose
     # body is read by :class:`ReadFirstSocketIO` or :class:`TLSSocketIO` (:func:`_read_first`).
@@ -380,7 +429,10 @@ class FastHeadersHTTPResponse(http.client.HTTPResponse):
             return
         interim = 0
         while True:
-            version, status, reason = self._read_status()
+            if read_status_hooked(type(self)):
+                version, status, reason = self._read_status()
+            else:
+                version, status, reason = _read_status(self)
             if not 100 <= status < 200 or status == http.client.SWITCHING_PROTOCOLS:
                 break
             interim += 1
