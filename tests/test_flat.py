@@ -320,3 +320,30 @@ def test_an_origin_is_remembered_without_its_query(url: str, expected: str) -> N
     transport._ORIGINS.clear()
     assert transport._origin(url) == transport._origin(url) == expected
     assert (url in transport._ORIGINS) is ("?" not in url)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["http://a.example", "https://a.example:8443", "http://[::1]:80", ""]),
+    st.text(alphabet="/ab%?#=&;:@~", max_size=16),
+)
+def test_a_remembered_path_is_requests_path_url(origin: str, rest: str) -> None:
+    # transport._path_url remembers requests' PreparedRequest.path_url per URL; asked once
+    # and again, the answer is requests'. A URL with a query is not kept.
+    request = requests.PreparedRequest()
+    request.url = origin + rest
+    expected = request.path_url
+    assert transport._path_url(request) == transport._path_url(request) == expected
+    if "?" in request.url:
+        assert request.url not in transport._PATHS
+
+
+def test_a_request_class_with_its_own_path_url_is_asked() -> None:
+    class Routed(requests.PreparedRequest):
+        @property
+        def path_url(self) -> str:
+            return "/routed"
+
+    request = Routed()
+    request.url = "http://a.example/x"
+    assert transport._path_url(request) == "/routed"

@@ -425,7 +425,7 @@ class KeepwarmAdapter(HTTPAdapter):
             raise InvalidURL(e, request=request) from e
 
     def request_url(self, request: PreparedRequest, proxies: Mapping[str, str] | None) -> str:
-        url = request.path_url
+        url = _path_url(request)
         if proxies or url.startswith("//"):
             # A proxy, or a path requests versions treat differently (older ones made
             # "//x" into "/x"): requests' own answer.
@@ -911,6 +911,29 @@ def _http2_pool_class() -> type[HTTPConnectionPool]:
 
 #: More (origin, TLS setting) pairs than this and the cache starts over.
 _POOL_KEY_CACHE_MAX = 1024
+
+
+#: URL -> requests' ``PreparedRequest.path_url`` for it, for URLs without a query. Bounded.
+_PATHS: dict[str, str] = {}
+_PATHS_MAX: Final = 256
+_PATH_URL: Final = PreparedRequest.path_url
+
+
+def _path_url(request: PreparedRequest) -> str:
+    # ``request.path_url`` (the URL split, its path and query joined again), a pure
+    # function of the URL string, remembered for a URL without a query, while the request
+    # class has requests' own ``path_url``.
+    url = request.url
+    if type(url) is not str or type(request).path_url is not _PATH_URL:
+        return request.path_url
+    path = _PATHS.get(url)
+    if path is None:
+        path = request.path_url
+        if "?" not in url:
+            if len(_PATHS) >= _PATHS_MAX:
+                _PATHS.clear()
+            _PATHS[url] = path
+    return path
 
 
 #: URL -> :func:`_origin` of it, for URLs without a query (query values are not kept).
