@@ -992,3 +992,25 @@ def test_a_replaced_status_reader_is_called(
         monkeypatch.setattr(http.client.HTTPResponse, "_read_status", wrapped)
         assert s.get(http_server.url + "/").status_code == 200
     assert seen == [200]
+
+
+@pytest.mark.parametrize("client", ["requests", "keepwarm"])
+def test_a_replaced_http_client_getresponse_that_edits_the_head_is_seen(
+    client: str, http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tool that replaced http.client's getresponse, and changed the message, is seen
+    # in the response's headers as requests sees it.
+    original = http.client.HTTPConnection.getresponse
+
+    def edited(self: Any) -> Any:
+        response = original(self)
+        response.msg["X-Added"] = "1"
+        response.msg.replace_header("Content-Type", "text/edited")
+        return response
+
+    monkeypatch.setattr(http.client.HTTPConnection, "getresponse", edited)
+    session = requests.Session() if client == "requests" else keepwarm.Session(max_retries=0)
+    with session:
+        r = session.get(http_server.url + "/")
+    assert r.headers["X-Added"] == "1"
+    assert r.headers["Content-Type"] == "text/edited"
