@@ -308,6 +308,21 @@ def test_the_pool_in_use_is_the_last_evicted(make_server: ServerFactory) -> None
     assert stats.hosts[origin(a)].connections_opened == 1
 
 
+def test_the_pool_last_used_is_not_handed_out_once_closed(make_server: ServerFactory) -> None:
+    # The pool found last is handed out again without asking urllib3's container while
+    # it is the most recently used there; once the container's pools are cleared (closed),
+    # the next request gets a new pool.
+    server = make_server(default_handler)
+    with keepwarm.Session() as s:
+        first = fetch(s, server.url).raw._pool
+        assert fetch(s, server.url).raw._pool is first
+        s.get_adapter(server.url).poolmanager.clear()
+        again = fetch(s, server.url).raw._pool
+        stats = s.stats()
+    assert again is not first and first.pool is None
+    assert stats.hosts[origin(server)].connections_opened == 2
+
+
 def test_closing_a_session_is_not_an_eviction(make_server: ServerFactory) -> None:
     servers = [make_server(default_handler) for _ in range(2)]
     s = keepwarm.Session(pool_connections=2)

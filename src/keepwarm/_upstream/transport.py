@@ -43,6 +43,7 @@ from requests.exceptions import (
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, select_proxy
 from urllib3 import HTTPHeaderDict
+from urllib3._collections import RecentlyUsedContainer
 from urllib3.connectionpool import HTTPConnectionPool, port_by_scheme
 from urllib3.exceptions import (
     ClosedPoolError,
@@ -234,6 +235,8 @@ class KeepwarmAdapter(HTTPAdapter):
         self._instrument(self.poolmanager)
         #: (origin, verify, cert) -> (urllib3 pool key, pool context).
         self._pool_keys: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+        #: (urllib3 pool key, pool) of the last pool found by a remembered key.
+        self._recent_pool: tuple[Any, Any] | None = None
 
     def _instrument(self, manager: PoolManager, *, watched: bool = False) -> None:
         if "_socks_options" in manager.connection_pool_kw:
@@ -386,11 +389,30 @@ class KeepwarmAdapter(HTTPAdapter):
                 and entry[1]["ssl_context"] is _tls.context_for(verify, cert, http2=self._http2)  # type: ignore[arg-type]
             )
         ):
+            pool_key = entry[0]
+            pools = manager.pools
+            recent = self._recent_pool
+            if (
+                recent is not None
+                and recent[0] is pool_key
+                and recent[1].pool is not None  # not closed (evicted, replaced, cleared)
+                and type(pools) is RecentlyUsedContainer
+            ):
+                # Already the most recently used in urllib3's container: marking it again
+                # (under its lock, hashing the 30-field key twice) would change nothing.
+                try:
+                    if next(reversed(pools._container)) is pool_key:
+                        found: HTTPConnectionPool = recent[1]
+                        return found
+                except (StopIteration, RuntimeError):  # emptied, or changed meanwhile
+                    pass
             try:
                 # urllib3's container: marked most recently used, as its get() marks it.
-                return manager.pools[entry[0]]
+                pool = pools[pool_key]
             except KeyError:
-                return manager.connection_from_pool_key(entry[0], request_context=dict(entry[1]))
+                pool = manager.connection_from_pool_key(pool_key, request_context=dict(entry[1]))
+            self._recent_pool = (pool_key, pool)
+            return pool
         host_params, pool_kwargs = self._pool_key_attributes(request, verify, cert)
         # urllib3's PoolManager.connection_from_host, keeping the key it computes.
         if not host_params["host"]:
