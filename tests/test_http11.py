@@ -1014,3 +1014,24 @@ def test_a_replaced_http_client_getresponse_that_edits_the_head_is_seen(
         r = session.get(http_server.url + "/")
     assert r.headers["X-Added"] == "1"
     assert r.headers["Content-Type"] == "text/edited"
+
+
+@pytest.mark.parametrize("step", ["read", "_safe_read", "_close_conn"])
+def test_a_replaced_http_client_read_step_sees_the_body(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    # keepwarm reads a whole body of known length with a copy of http.client's read,
+    # _safe_read and _close_conn; a tool that replaced one of them is called.
+    original = getattr(http.client.HTTPResponse, step)
+    calls: list[str] = []
+
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(step)
+        return original(self, *args, **kwargs)
+
+    with keepwarm.Session(max_retries=0) as s:
+        before = s.get(http_server.url + "/").content
+        assert calls == []
+        monkeypatch.setattr(http.client.HTTPResponse, step, wrapped)
+        assert s.get(http_server.url + "/").content == before
+    assert calls

@@ -59,6 +59,7 @@ __all__ = [
     "body_read_hooked",
     "getresponse_hooked",
     "head_steps_hooked",
+    "http_read_hooked",
     "pools_hooked",
     "read_status_hooked",
     "response_init_hooked",
@@ -162,6 +163,10 @@ _HC_OUTPUT: Final = _own_function(_HC._output, http.client)
 _HC_VALIDATE_METHOD: Final = _own_function(_HC._validate_method, http.client)
 _HC_VALIDATE_PATH: Final = _own_function(_HC._validate_path, http.client)
 _HC_ENCODE_REQUEST: Final = _own_function(_HC._encode_request, http.client)
+_HR: Any = http.client.HTTPResponse
+_HR_READ: Final = _own_function(_HR.read, http.client)
+_HR_SAFE_READ: Final = _own_function(_HR._safe_read, http.client)
+_HR_CLOSE_CONN: Final = _own_function(_HR._close_conn, http.client)
 _HC_READ_STATUS: Final = _own_function(
     http.client.HTTPResponse._read_status,  # type: ignore[attr-defined]
     http.client,
@@ -221,6 +226,17 @@ def urlopen_hooked() -> bool:
         or HTTPSConnectionPool.urlopen is not _URLOPEN
         or HTTPConnectionPool._make_request is not _MAKE_REQUEST
         or HTTPSConnectionPool._make_request is not _MAKE_REQUEST
+    )
+
+
+def http_read_hooked(cls: type) -> bool:
+    # Whether response class ``cls``'s whole-body read steps are not http.client's own
+    # (``read``, ``_safe_read``, ``_close_conn``: a tool replaced one), which
+    # ``wire.read_whole`` runs a copy of.
+    return (
+        cls.read is not _HR_READ  # type: ignore[attr-defined]
+        or cls._safe_read is not _HR_SAFE_READ  # type: ignore[attr-defined]
+        or cls._close_conn is not _HR_CLOSE_CONN  # type: ignore[attr-defined]
     )
 
 
