@@ -626,3 +626,30 @@ def test_connection_errors_read_like_plain_requests(scheme: str) -> None:
     plain, kept = messages
     assert "Instrumented" not in kept and "keepwarm" not in kept
     assert kept == plain
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://a.example/",
+        "HTTPS://A.example/x",
+        "https://api.example/v2/x",
+        "ftp://a/",
+        "hTtP://x",
+    ],
+)
+def test_get_adapter_finds_what_requests_finds(url: str) -> None:
+    # keepwarm's sessions mount adapters in their own way (thread-safe): the same adapter
+    # is found, or the same InvalidSchema raised, as by requests' for the same mounts.
+    special = requests.adapters.HTTPAdapter()
+    outcomes = []
+    for session in (requests.Session(), keepwarm.Session()):
+        with session:
+            session.mount("HTTPS://API.example/V2", special)
+            try:
+                adapter = session.get_adapter(url)
+                outcomes.append("special" if adapter is special else type(adapter).__name__)
+            except requests.exceptions.InvalidSchema as e:
+                outcomes.append(str(e))
+    plain, ours = outcomes
+    assert ours == plain or (plain == "HTTPAdapter" and ours == "KeepwarmAdapter")
