@@ -36,7 +36,7 @@ OTHER_PYTHONS ?= 3.10 3.13
 PYTHON_FILES = tests/test_upstream.py tests/test_http11.py tests/test_parity.py \
 	tests/test_prepare.py tests/test_threads.py tests/test_guard_cookies.py \
 	tests/test_pytest_plugin.py tests/test_docs.py tests/test_faults.py \
-	tests/test_streaming.py tests/test_hpack_fields.py
+	tests/test_streaming.py tests/test_hpack_fields.py tests/test_pool.py
 # Run once per Python, not also through the layers the flat first attempt stands for: that
 # comparison is between keepwarm's and urllib3's code paths, made on the newest and the
 # lowest urllib3 (test_faults.py's keepwarm-layered client, ~10 s a run).

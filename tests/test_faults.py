@@ -988,6 +988,61 @@ def test_long_body_beyond_the_one_read_bound(
     check_stats(client, 1, requests=2, reused=1)
 
 
+def test_bytes_past_the_announced_body(
+    make_client: MakeClient, scripted_server: ScriptedServer
+) -> None:
+    """A server sends more than its ``Content-Length`` announced (``okEXTRA`` for 2 bytes),
+    then answers the next request on the same connection. Both clients return ``ok``, then
+    the second answer, never the stray bytes as a response: they went with the first
+    response's read buffer, and the connection is reused."""
+    first = _answer("200 OK", body=b"ok") + b"EXTRA"
+    srv = scripted_server(
+        lambda connection, index: Reply(
+            first if (connection, index) == (1, 1) else _answer("200 OK", body=b"second")
+        )
+    )
+    client = make_client(timeout=SAFETY_TIMEOUT)
+    assert client.get(srv.url + "/first").content == b"ok"
+    assert client.get(srv.url + "/second").content == b"second"
+    assert srv.seen.by_route() == {"GET /first": 1, "GET /second": 1}
+    assert srv.seen.connections == 1
+    assert_no_slot_leaked(client, srv.url)
+    check_stats(client, 1, requests=2, reused=1)
+
+
+def test_a_response_given_back_unread(
+    make_client: MakeClient, scripted_server: ScriptedServer
+) -> None:
+    """A streamed response whose connection is given back to the pool with its body unread
+    (``r.raw.release_conn()``, the rest of the body already in its read buffer), then
+    another GET. Nothing waits on the socket, so urllib3's check passes the connection, and
+    http.client will not read a second answer while the first is unfinished: plain requests
+    raises ``ConnectionError`` (``ResponseNotReady``); keepwarm retries the GET on a new
+    connection and returns its answer."""
+    srv = scripted_server(lambda connection, index: Reply(_answer("200 OK", body=b"x" * 100)))
+    client = make_client(timeout=SAFETY_TIMEOUT)
+    r = client.get(srv.url + "/unread", stream=True)
+    time.sleep(0.1)  # the whole body has arrived: the first read buffers all of it
+    assert r.raw.read(10) == b"x" * 10
+    r.raw.release_conn()
+    outcome = client.attempt("GET", srv.url + "/next")
+    r.close()
+    if client.kind == "requests":
+        # The request was written (the server may have read it before the connection
+        # closed), its answer refused by http.client.
+        assert isinstance(outcome, requests.ConnectionError)
+        assert "ResponseNotReady" in repr(outcome)
+        assert srv.seen.count("GET", "/unread") == 1 and srv.seen.count("GET", "/next") <= 1
+        assert srv.seen.connections == 1
+    else:
+        assert isinstance(outcome, requests.Response) and outcome.content == b"x" * 100
+        assert srv.seen.count("GET", "/unread") == 1
+        assert 1 <= srv.seen.count("GET", "/next") <= 2  # the refused attempt, if read
+        assert srv.seen.connections == 2
+        check_stats(client, 2, requests=3, reused=1, retries=1)
+    assert_no_slot_leaked(client, srv.url)
+
+
 @contextlib.contextmanager
 def unseekable_body(kind: str, scripted_server: ScriptedServer) -> Iterator[Any]:
     """An upload body with ``seek`` and ``tell`` that cannot seek: the read end of a pipe
