@@ -841,15 +841,25 @@ def test_a_whole_body_read_declines_what_it_does_not_handle(
             assert read_whole(r.raw) is None
 
 
+_READ_STEPS = [
+    *(
+        (urllib3.response.HTTPResponse, step)
+        for step in ("read", "_raw_read", "_fp_read", "_init_decoder", "_decode", "_error_catcher")
+    ),
+    *((http.client.HTTPResponse, step) for step in ("read", "_safe_read", "_close_conn")),
+]
+
+
 @pytest.mark.parametrize(
-    "step", ["read", "_raw_read", "_fp_read", "_init_decoder", "_decode", "_error_catcher"]
+    "owner, step", _READ_STEPS, ids=[f"{o.__module__}-{step}" for o, step in _READ_STEPS]
 )
-def test_a_replaced_urllib3_read_step_sees_the_body(
-    http_server: Any, monkeypatch: pytest.MonkeyPatch, step: str
+def test_a_replaced_read_step_sees_the_body(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch, owner: type, step: str
 ) -> None:
-    # A tool that wraps a step of urllib3's HTTPResponse.read (to record or trace bodies)
-    # sees keepwarm's bodies: they are then read through read(), not read_whole.
-    original = getattr(urllib3.response.HTTPResponse, step)
+    # A tool that wraps a step of urllib3's HTTPResponse.read, or of http.client's read of
+    # a whole body, (to record or trace bodies) sees keepwarm's bodies: they are then read
+    # through those steps, not keepwarm's copies (wire.read_whole).
+    original = getattr(owner, step)
     calls: list[str] = []
 
     def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -859,7 +869,7 @@ def test_a_replaced_urllib3_read_step_sees_the_body(
     with keepwarm.Session(max_retries=0) as s:
         before = s.get(http_server.url + "/").content
         assert calls == []
-        monkeypatch.setattr(urllib3.response.HTTPResponse, step, wrapped)
+        monkeypatch.setattr(owner, step, wrapped)
         assert s.get(http_server.url + "/").content == before
         assert calls
         monkeypatch.undo()
@@ -1014,24 +1024,3 @@ def test_a_replaced_http_client_getresponse_that_edits_the_head_is_seen(
         r = session.get(http_server.url + "/")
     assert r.headers["X-Added"] == "1"
     assert r.headers["Content-Type"] == "text/edited"
-
-
-@pytest.mark.parametrize("step", ["read", "_safe_read", "_close_conn"])
-def test_a_replaced_http_client_read_step_sees_the_body(
-    http_server: Any, monkeypatch: pytest.MonkeyPatch, step: str
-) -> None:
-    # keepwarm reads a whole body of known length with a copy of http.client's read,
-    # _safe_read and _close_conn; a tool that replaced one of them is called.
-    original = getattr(http.client.HTTPResponse, step)
-    calls: list[str] = []
-
-    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(step)
-        return original(self, *args, **kwargs)
-
-    with keepwarm.Session(max_retries=0) as s:
-        before = s.get(http_server.url + "/").content
-        assert calls == []
-        monkeypatch.setattr(http.client.HTTPResponse, step, wrapped)
-        assert s.get(http_server.url + "/").content == before
-    assert calls
