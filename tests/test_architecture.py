@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "_validate": 0,
     "_values": 0,
     "_forks": 0,
+    "_bounded": 0,
     "_retry": 0,
     "_config": 0,
     "_urls": 0,

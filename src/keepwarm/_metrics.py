@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from keepwarm.__about__ import __version__
+from keepwarm._bounded import remember
 from keepwarm._config import OTEL_METRICS_VARIABLE, otel_metrics_from_environment
 from keepwarm._exceptions import KeepwarmWarning
 from keepwarm._forks import after_fork_in_child
@@ -212,9 +213,7 @@ class _Exporter:
         found = self._origins.get(key)
         if found is None:
             found = _parse_origin(url)
-            if len(self._origins) >= _ORIGIN_CACHE_MAX:
-                self._origins.clear()
-            self._origins[key] = found
+            remember(self._origins, key, found, _ORIGIN_CACHE_MAX)
         return found
 
     # Collection ----------------------------------------------------------------------

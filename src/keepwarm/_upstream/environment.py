@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 from requests.utils import address_in_network, is_ipv4_address, is_valid_cidr
 
+from keepwarm._bounded import remember
 from keepwarm._values import Mutable
 
 __all__ = ["EnvironmentSnapshot"]
@@ -149,9 +150,7 @@ class EnvironmentSnapshot(Mutable):
             return cached
         result = self._decide_bypass(hostname, port, no_proxy)
         with self._lock:
-            if len(self._bypass) >= _BYPASS_CACHE_MAX:
-                self._bypass.clear()
-            self._bypass[key] = result
+            remember(self._bypass, key, result, _BYPASS_CACHE_MAX)
         return result
 
     def _decide_bypass(self, hostname: str, port: int | None, no_proxy_arg: str | None) -> bool:

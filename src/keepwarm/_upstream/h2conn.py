@@ -88,6 +88,7 @@ from hpack.hpack import decode_integer, encode_integer
 from hpack.huffman_table import decode_huffman
 from hyperframe.frame import DataFrame, RstStreamFrame
 
+from keepwarm._bounded import remember
 from keepwarm._forks import after_fork_in_child
 
 __all__ = [
@@ -355,9 +356,7 @@ class RequestFieldEncoder:
             if field is None:
                 field = _hpack_field(name, value, False)
                 if name not in _NOT_KEPT and len(value) <= _ENCODED_FIELD_MAX:
-                    if len(encoded) >= _ENCODED_MAX:
-                        encoded.clear()
-                    encoded[key] = field
+                    remember(encoded, key, field, _ENCODED_MAX)
             out.append(field)
         return b"".join(out)
 
@@ -384,15 +383,13 @@ _NOT_REMEMBERED: Final = frozenset(
 _hpack_log: Final = logging.getLogger(hpack.hpack.__name__)
 
 
-def _huffman(data: bytes, remember: bool) -> bytes:
+def _huffman(data: bytes, keep: bool) -> bytes:
     decoded = _HUFFMAN.get(data)
     if decoded is not None:
         return decoded
     decoded = decode_huffman(data)
-    if remember and len(data) <= _HUFFMAN_LENGTH_MAX:
-        if len(_HUFFMAN) >= _HUFFMAN_MAX:
-            _HUFFMAN.clear()
-        _HUFFMAN[data] = decoded
+    if keep and len(data) <= _HUFFMAN_LENGTH_MAX:
+        remember(_HUFFMAN, data, decoded, _HUFFMAN_MAX)
     return decoded
 
 
@@ -539,8 +536,8 @@ class ResponseFieldDecoder(hpack.Decoder):
         if len(value) != length:
             raise HPACKDecodingError("Truncated header block")
         if data[0] & 0x80:
-            remember = not not_indexable and bytes(name).lower() not in _NOT_REMEMBERED
-            value = _huffman(value, remember)
+            keep = not not_indexable and bytes(name).lower() not in _NOT_REMEMBERED
+            value = _huffman(value, keep)
         total_consumed += length + consumed
         header: Any = (
             NeverIndexedHeaderTuple(name, value) if not_indexable else HeaderTuple(name, value)

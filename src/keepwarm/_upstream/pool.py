@@ -50,6 +50,7 @@ from urllib3.util.ssl_match_hostname import CertificateError
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 from urllib3.util.url import _encode_target
 
+from keepwarm._bounded import remember
 from keepwarm._deadline import Deadline, DeadlineStop, current_deadline
 from keepwarm._exceptions import PoolSaturationWarning
 from keepwarm._guards import warn
@@ -940,9 +941,7 @@ def _request_target(url: str) -> str:
         parse_url(url)
     target = _encode_target(url)
     if "?" not in url:
-        if len(_TARGETS) >= _TARGETS_MAX:
-            _TARGETS.clear()
-        _TARGETS[url] = target
+        remember(_TARGETS, url, target, _TARGETS_MAX)
     return target
 
 

@@ -33,6 +33,7 @@ from requests.sessions import Session
 from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity
 
+from keepwarm._bounded import remember
 from keepwarm._upstream.cookies import RequestCookieJar
 
 __all__ = ["SessionHeaders", "case_insensitive_dict", "has_cookies", "merge_setting", "prepare"]
@@ -222,9 +223,8 @@ def prepare(
         prepared_url = _prepared_urls.get(url)
         if prepared_url is None:
             p.prepare_url(url, None)
-            if len(_prepared_urls) >= _PREPARED_URLS_MAX:
-                _prepared_urls.clear()
-            _prepared_urls[url] = p.url  # type: ignore[assignment]
+            prepared: str = p.url  # type: ignore[assignment]
+            remember(_prepared_urls, url, prepared, _PREPARED_URLS_MAX)
         else:
             p.url = prepared_url
     headers_type = type(session.headers)

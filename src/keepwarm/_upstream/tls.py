@@ -25,6 +25,7 @@ from typing import Final
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.util.ssl_ import create_urllib3_context
 
+from keepwarm._bounded import remember
 from keepwarm._forks import after_fork_in_child
 
 __all__ = [
@@ -118,9 +119,7 @@ def context_for(
     if recent is not None and now - recent[0] < RECHECK_SECONDS:
         return recent[1]
     context = _context_for_files(verify, cert, http2)
-    if len(_recent) >= _CACHE_MAX:
-        _recent.clear()
-    _recent[settings] = (now, context)
+    remember(_recent, settings, (now, context), _CACHE_MAX)
     return context
 
 
@@ -154,9 +153,7 @@ def _context_for_files(verify: VerifyType, cert: CertType, http2: bool) -> ssl.S
             context = build_context(ca_location, cert_file, key_file)
             if http1 is not None:
                 offer_http2(context, http1)
-            if len(_cache) >= _CACHE_MAX:
-                _cache.clear()
-            _cache[key] = context
+            remember(_cache, key, context, _CACHE_MAX)
     return context
 
 

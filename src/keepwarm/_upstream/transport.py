@@ -64,6 +64,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.util import Timeout as Urllib3Timeout
 
+from keepwarm._bounded import remember
 from keepwarm._config import (
     NO_LIMIT,
     OTEL_METRICS_VARIABLE,
@@ -427,9 +428,7 @@ class KeepwarmAdapter(HTTPAdapter):
         if key_fn is None:
             raise URLSchemeUnknown(scheme)
         pool_key = key_fn(context)
-        if len(self._pool_keys) >= _POOL_KEY_CACHE_MAX:
-            self._pool_keys.clear()
-        self._pool_keys[cache_key] = (pool_key, dict(context))
+        remember(self._pool_keys, cache_key, (pool_key, dict(context)), _POOL_KEY_CACHE_MAX)
         return manager.connection_from_pool_key(pool_key, request_context=context)
 
     def _pool_key_attributes(
@@ -885,9 +884,7 @@ def _encoding(headers: CaseInsensitiveDict[str]) -> str | None:
     except KeyError:
         pass
     encoding = get_encoding_from_headers(headers)
-    if len(_ENCODINGS) >= _ENCODINGS_MAX:
-        _ENCODINGS.clear()
-    _ENCODINGS[content_type] = encoding
+    remember(_ENCODINGS, content_type, encoding, _ENCODINGS_MAX)
     return encoding
 
 
@@ -952,9 +949,7 @@ def _path_url(request: PreparedRequest) -> str:
     if path is None:
         path = request.path_url
         if "?" not in url:
-            if len(_PATHS) >= _PATHS_MAX:
-                _PATHS.clear()
-            _PATHS[url] = path
+            remember(_PATHS, url, path, _PATHS_MAX)
     return path
 
 
@@ -974,7 +969,5 @@ def _origin(url: str) -> str:
     if query >= 0:
         return origin[:query]
     if "?" not in url:
-        if len(_ORIGINS) >= _ORIGINS_MAX:
-            _ORIGINS.clear()
-        _ORIGINS[url] = origin
+        remember(_ORIGINS, url, origin, _ORIGINS_MAX)
     return origin

@@ -58,6 +58,7 @@ from urllib3.connection import (
 from urllib3.util import SKIP_HEADER
 from urllib3.util.request import _METHODS_NOT_EXPECTING_BODY
 
+from keepwarm._bounded import remember
 from keepwarm._upstream.hooks import (
     body_read_hooked,
     head_steps_hooked,
@@ -223,9 +224,7 @@ def parse_headers(fp: BinaryIO) -> http.client.HTTPMessage:
         pair = (name, value.lstrip(" \t").rstrip("\r\n"))
         headers.append(pair)
         if len(line) <= _PARSED_LINE_MAX and line[:11].lower() != b"set-cookie:":
-            if len(known) >= _PARSED_MAX:
-                known.clear()
-            known[line] = pair
+            remember(known, line, pair, _PARSED_MAX)
     message = PlainHTTPMessage()
     message._headers = headers  # type: ignore[attr-defined]
     message._payload = ""  # type: ignore[attr-defined]
@@ -400,9 +399,7 @@ def _read_status(response: Any) -> tuple[str, int, str]:
             raise http.client.BadStatusLine(line)
     except ValueError:
         raise http.client.BadStatusLine(line)  # noqa: B904  (as http.client raises it)
-    if len(_STATUS_LINES) >= _STATUS_LINES_MAX:
-        _STATUS_LINES.clear()
-    _STATUS_LINES[raw] = (version, code, reason)
+    remember(_STATUS_LINES, raw, (version, code, reason), _STATUS_LINES_MAX)
     return version, code, reason
 
 
@@ -612,9 +609,7 @@ def _header_lines(headers: Mapping[Any, Any]) -> tuple[list[bytes], set[str]] | 
         lines.append(line)
         names.add(lower)
         if type(value) is str and lower not in _NOT_KEPT:
-            if len(known) >= _LINES_MAX:
-                known.clear()
-            known[(name, value)] = (line, lower)
+            remember(known, (name, value), (line, lower), _LINES_MAX)
     return lines, names
 
 
@@ -718,9 +713,7 @@ def _write_head(
         except (ValueError, UnicodeEncodeError):  # InvalidURL is a ValueError
             return False
         if "?" not in target:
-            if len(_REQUEST_LINES) >= _REQUEST_LINES_MAX:
-                _REQUEST_LINES.clear()
-            _REQUEST_LINES[line_key] = request_line
+            remember(_REQUEST_LINES, line_key, request_line, _REQUEST_LINES_MAX)
     conn._HTTPConnection__state = _CS_REQ_STARTED
     conn._method = method
     head = conn._buffer
@@ -766,9 +759,7 @@ def _host_line(host: str, port: Any, default_port: int) -> bytes | None:
         if _ILLEGAL_HEADER_VALUE(raw):
             return None
         line = b"Host: " + raw
-        if len(_HOST_LINES) >= _HOST_LINES_MAX:
-            _HOST_LINES.clear()
-        _HOST_LINES[key] = line
+        remember(_HOST_LINES, key, line, _HOST_LINES_MAX)
     return line
 
 

@@ -1,0 +1,24 @@
+# Bounded caches of answers that can be worked out again.
+#
+# keepwarm remembers, per process or per object, what depends on a few strings alone (a
+# request target's encoding, a header line's parse, a URL's origin, a TLS context for a
+# setting...). Each cache is a plain ``dict`` read with ``get`` on the hot path; a full
+# one starts over instead of tracking which entry is oldest: what it held is worked out
+# again on the next miss.
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+__all__ = ["remember"]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def remember(cache: dict[_K, _V], key: _K, value: _V, limit: int) -> _V:
+    # ``cache[key] = value``, the cache emptied first when it holds ``limit`` entries.
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+    return value
