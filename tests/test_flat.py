@@ -311,15 +311,16 @@ def test_a_retry_after_an_error_is_logged_as_urllib3_logs_it(
         ("https://a.example:8443", "https://a.example:8443"),
         ("http://a.example?q=1", "http://a.example"),
         ("http://a.example/p?token=secret", "http://a.example"),
+        ("http://user:pw@a.example/p", "http://user:pw@a.example"),
         ("a.example/p", "a.example/p"),
     ],
 )
-def test_an_origin_is_remembered_without_its_query(url: str, expected: str) -> None:
+def test_an_origin_is_remembered_without_its_query_or_userinfo(url: str, expected: str) -> None:
     # transport._origin (the pool-key cache's key) remembers URLs it sliced, but never
-    # one with a query: query values are not kept.
+    # one with a query or userinfo: query values and passwords are not kept.
     transport._ORIGINS.clear()
     assert transport._origin(url) == transport._origin(url) == expected
-    assert (url in transport._ORIGINS) is ("?" not in url)
+    assert (url in transport._ORIGINS) is ("?" not in url and "@" not in url)
 
 
 @settings(max_examples=300, deadline=None)
@@ -329,12 +330,12 @@ def test_an_origin_is_remembered_without_its_query(url: str, expected: str) -> N
 )
 def test_a_remembered_path_is_requests_path_url(origin: str, rest: str) -> None:
     # transport._path_url remembers requests' PreparedRequest.path_url per URL; asked once
-    # and again, the answer is requests'. A URL with a query is not kept.
+    # and again, the answer is requests'. A URL with a query or userinfo is not kept.
     request = requests.PreparedRequest()
     request.url = origin + rest
     expected = request.path_url
     assert transport._path_url(request) == transport._path_url(request) == expected
-    if "?" in request.url:
+    if "?" in request.url or "@" in request.url:
         assert request.url not in transport._PATHS
 
 
@@ -347,3 +348,28 @@ def test_a_request_class_with_its_own_path_url_is_asked() -> None:
     request = Routed()
     request.url = "http://a.example/x"
     assert transport._path_url(request) == "/routed"
+
+
+def test_no_cache_keeps_a_password_or_a_query_value(server: LocalServer, ca_bundle: str) -> None:
+    # The caches keyed by a URL (prepared URLs, paths, origins, request targets, pool keys)
+    # never keep one with userinfo or a query: the request is answered as plain requests
+    # answers it, and afterwards no cache holds the password or the query's value.
+    from keepwarm._upstream import prepare
+
+    scheme, host_port = server.url.split("://")
+    url = f"{scheme}://alice:hunter2@{host_port}/echo?token=SECRET"
+    with _plain(server, ca_bundle) as plain, keepwarm.Session(verify=ca_bundle) as session:
+        expected = plain.get(url).json()
+        assert session.get(url).json() == session.get(url).json() == expected
+        adapter: Any = session.get_adapter(url)
+        caches: list[Any] = [
+            prepare._prepared_urls,
+            transport._PATHS,
+            transport._ORIGINS,
+            pool_module._TARGETS,
+            adapter._pool_keys,
+        ]
+    assert expected["path"] == "/echo?token=SECRET"
+    kept = repr([list(cache.items()) for cache in caches])
+    for secret in ("hunter2", "SECRET"):
+        assert secret not in kept

@@ -342,10 +342,14 @@ def test_write_request_puts_urllib3s_bytes_on_the_wire(
     assert wire == expected_wire
 
 
-@pytest.mark.parametrize("method, url", [("GET", "/kept"), ("GET", "/a?token=x"), ("GE T", "/")])
+@pytest.mark.parametrize(
+    "method, url",
+    [("GET", "/kept"), ("GET", "/a?token=x"), ("GET", "/u:pw@x"), ("GE T", "/")],
+)
 def test_a_request_line_is_remembered_once_checked(method: str, url: str) -> None:
     # wire._write_head remembers a request line once the method and target passed their
-    # checks; asked again, the bytes or the refusal are urllib3's. A query is not kept.
+    # checks; asked again, the bytes or the refusal are urllib3's. A target with a query
+    # or an "@" (_bounded.keepable) is not kept.
     options = {"preload_content": False, "decode_content": True, "enforce_content_length": True}
     wire_module._REQUEST_LINES.clear()
     for _ in range(2):

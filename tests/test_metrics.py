@@ -200,6 +200,12 @@ def test_no_path_query_or_credentials_reach_an_attribute(
         assert secret not in text
     (point,) = points(reader, REQUEST)
     assert point.attributes["server.address"] == "127.0.0.1"
+    # Nor does the exporter's cache of origins keep the credentials.
+    from keepwarm import _metrics
+
+    exporter = _metrics._state.exporter
+    assert exporter is not None
+    assert not any("hunter2" in key for key in exporter._origins)
 
 
 def test_open_connections_match_the_pool(

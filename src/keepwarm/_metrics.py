@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from keepwarm.__about__ import __version__
-from keepwarm._bounded import remember
+from keepwarm._bounded import keepable, remember
 from keepwarm._config import OTEL_METRICS_VARIABLE, otel_metrics_from_environment
 from keepwarm._exceptions import KeepwarmWarning
 from keepwarm._forks import after_fork_in_child
@@ -206,14 +206,15 @@ class _Exporter:
 
     def _origin(self, url: str) -> tuple[str, str, int]:
         """(scheme, host, port) of a URL, the host without userinfo or IPv6 brackets;
-        remembered per origin (the part before the path)."""
+        remembered per origin (the part before the path) without userinfo or query."""
         start = url.find("//")
         end = url.find("/", start + 2) if start >= 0 else -1
         key = url if end < 0 else url[:end]
         found = self._origins.get(key)
         if found is None:
             found = _parse_origin(url)
-            remember(self._origins, key, found, _ORIGIN_CACHE_MAX)
+            if keepable(key):  # not an origin with userinfo, nor a query after no path
+                remember(self._origins, key, found, _ORIGIN_CACHE_MAX)
         return found
 
     # Collection ----------------------------------------------------------------------

@@ -50,7 +50,7 @@ from urllib3.util.ssl_match_hostname import CertificateError
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 from urllib3.util.url import _encode_target
 
-from keepwarm._bounded import remember
+from keepwarm._bounded import keepable, remember
 from keepwarm._deadline import Deadline, DeadlineStop, current_deadline
 from keepwarm._exceptions import PoolSaturationWarning
 from keepwarm._guards import warn
@@ -925,7 +925,8 @@ def urlopen_first(
 
 
 #: Request target -> urllib3's ``_encode_target`` of it, for targets without a query (a
-#: client asks for the same few paths; query values are not kept). Bounded.
+#: client asks for the same few paths; query values are not kept: ``_bounded.keepable``).
+#: Bounded.
 _TARGETS: dict[str, str] = {}
 _TARGETS_MAX: Final = 256
 
@@ -940,7 +941,7 @@ def _request_target(url: str) -> str:
     if _PARSES_PATH:
         parse_url(url)
     target = _encode_target(url)
-    if "?" not in url:
+    if keepable(url):
         remember(_TARGETS, url, target, _TARGETS_MAX)
     return target
 

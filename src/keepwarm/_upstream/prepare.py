@@ -33,7 +33,7 @@ from requests.sessions import Session
 from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity
 
-from keepwarm._bounded import remember
+from keepwarm._bounded import keepable, remember
 from keepwarm._upstream.cookies import RequestCookieJar
 
 __all__ = ["SessionHeaders", "case_insensitive_dict", "has_cookies", "merge_setting", "prepare"]
@@ -41,7 +41,8 @@ __all__ = ["SessionHeaders", "case_insensitive_dict", "has_cookies", "merge_sett
 #: URL -> requests' prepared form of it. Without query parameters to add, requests'
 #: prepare_url (urllib3's parse_url, IDNA, requoting) depends on the URL string alone, and
 #: most programs request the same few URLs again and again. Bounded; invalid URLs are
-#: never stored, so they raise every time as in requests.
+#: never stored, so they raise every time as in requests. URLs with a query or userinfo
+#: are not kept (``_bounded.keepable``).
 _prepared_urls: dict[str, str] = {}
 _PREPARED_URLS_MAX = 1024
 
@@ -224,7 +225,8 @@ def prepare(
         if prepared_url is None:
             p.prepare_url(url, None)
             prepared: str = p.url  # type: ignore[assignment]
-            remember(_prepared_urls, url, prepared, _PREPARED_URLS_MAX)
+            if keepable(url):
+                remember(_prepared_urls, url, prepared, _PREPARED_URLS_MAX)
         else:
             p.url = prepared_url
     headers_type = type(session.headers)

@@ -64,7 +64,7 @@ from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.util import Timeout as Urllib3Timeout
 
-from keepwarm._bounded import remember
+from keepwarm._bounded import keepable, remember
 from keepwarm._config import (
     NO_LIMIT,
     OTEL_METRICS_VARIABLE,
@@ -428,7 +428,8 @@ class KeepwarmAdapter(HTTPAdapter):
         if key_fn is None:
             raise URLSchemeUnknown(scheme)
         pool_key = key_fn(context)
-        remember(self._pool_keys, cache_key, (pool_key, dict(context)), _POOL_KEY_CACHE_MAX)
+        if keepable(cache_key[0]):  # an origin with userinfo is not kept
+            remember(self._pool_keys, cache_key, (pool_key, dict(context)), _POOL_KEY_CACHE_MAX)
         return manager.connection_from_pool_key(pool_key, request_context=context)
 
     def _pool_key_attributes(
@@ -932,7 +933,8 @@ def _http2_pool_class() -> type[HTTPConnectionPool]:
 _POOL_KEY_CACHE_MAX = 1024
 
 
-#: URL -> requests' ``PreparedRequest.path_url`` for it, for URLs without a query. Bounded.
+#: URL -> requests' ``PreparedRequest.path_url`` for it, for URLs without a query or
+#: userinfo (``_bounded.keepable``). Bounded.
 _PATHS: dict[str, str] = {}
 _PATHS_MAX: Final = 256
 _PATH_URL: Final = PreparedRequest.path_url
@@ -948,13 +950,13 @@ def _path_url(request: PreparedRequest) -> str:
     path = _PATHS.get(url)
     if path is None:
         path = request.path_url
-        if "?" not in url:
+        if keepable(url):
             remember(_PATHS, url, path, _PATHS_MAX)
     return path
 
 
-#: URL -> :func:`_origin` of it, for URLs without a query (query values are not kept).
-#: Bounded.
+#: URL -> :func:`_origin` of it, for URLs without a query or userinfo (query values and
+#: passwords are not kept: ``_bounded.keepable``). Bounded.
 _ORIGINS: dict[str, str] = {}
 _ORIGINS_MAX: Final = 256
 
@@ -968,6 +970,6 @@ def _origin(url: str) -> str:
     query = origin.find("?")
     if query >= 0:
         return origin[:query]
-    if "?" not in url:
+    if keepable(url):
         remember(_ORIGINS, url, origin, _ORIGINS_MAX)
     return origin

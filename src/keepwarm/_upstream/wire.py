@@ -58,7 +58,7 @@ from urllib3.connection import (
 from urllib3.util import SKIP_HEADER
 from urllib3.util.request import _METHODS_NOT_EXPECTING_BODY
 
-from keepwarm._bounded import remember
+from keepwarm._bounded import keepable, remember
 from keepwarm._upstream.hooks import (
     body_read_hooked,
     head_steps_hooked,
@@ -712,7 +712,7 @@ def _write_head(
             request_line = f"{method} {target} {conn._http_vsn_str}".encode("ascii")
         except (ValueError, UnicodeEncodeError):  # InvalidURL is a ValueError
             return False
-        if "?" not in target:
+        if keepable(target):
             remember(_REQUEST_LINES, line_key, request_line, _REQUEST_LINES_MAX)
     conn._HTTPConnection__state = _CS_REQ_STARTED
     conn._method = method
@@ -739,7 +739,7 @@ def _write_head(
 #: (method, target, version) -> the request line for them, once urllib3's and http.client's
 #: checks of the method and target (pure functions of the strings, not replaced: see
 #: ``hooks.head_steps_hooked``) have passed them: a client sends the same few. Targets with
-#: a query are not kept (their values need not linger here). Bounded.
+#: a query or userinfo are not kept (``_bounded.keepable``). Bounded.
 _REQUEST_LINES: dict[tuple[str, str, str], bytes] = {}
 _REQUEST_LINES_MAX: Final = 256
 
