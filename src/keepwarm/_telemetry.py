@@ -275,11 +275,19 @@ class HostCounters:
                 self.reused -= 1
             self.refused_resends += 1
 
+    # The four methods below run on every request: they take the lock with ``acquire`` and
+    # ``release`` in ``try``/``finally`` (the same guarantee as ``with``, without looking up
+    # ``__enter__``/``__exit__`` and binding ``__exit__`` each time).
+
     def on_request(self, reused: bool) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             self.requests += 1
             if reused:
                 self.reused += 1
+        finally:
+            lock.release()
 
     def on_connect(self, tls: bool) -> None:
         with self._lock:
@@ -300,19 +308,30 @@ class HostCounters:
                 self.open_connections -= 1
 
     def on_checkout(self, waited: float) -> None:
-        with self._lock:
-            self.in_flight += 1
-            if self.in_flight > self.peak_in_flight:
-                self.peak_in_flight = self.in_flight
-            self.pool_wait += waited
+        lock = self._lock
+        lock.acquire()
+        try:
+            in_flight = self.in_flight = self.in_flight + 1
+            if in_flight > self.peak_in_flight:
+                self.peak_in_flight = in_flight
+            if waited:
+                self.pool_wait += waited
+        finally:
+            lock.release()
 
     def on_checkin(self) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if self.in_flight > 0:
                 self.in_flight -= 1
+        finally:
+            lock.release()
 
     def on_response(self, ttfb: float | None, keep_alive_timeout: float | None) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if ttfb is not None:
                 samples = self.ttfb
                 if len(samples) < TTFB_SAMPLES:
@@ -323,6 +342,8 @@ class HostCounters:
                     self.ttfb_at = (at + 1) % TTFB_SAMPLES
             if keep_alive_timeout is not None:
                 self.keep_alive_timeout = keep_alive_timeout
+        finally:
+            lock.release()
 
     def reset_after_fork(self) -> None:
         self._lock = threading.Lock()
