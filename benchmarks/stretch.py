@@ -5,6 +5,8 @@ sequential keep-alive GET of a small body. This measures that ratio directly: th
 trees' ``keepwarm.Session().get(url).content`` in alternating child processes (each
 with only its tree's ``src`` on ``PYTHONPATH``), on one nginx, and gives the median of
 the per-round ratios with a 90 % bootstrap interval and the verdict on ``--target``.
+Under each, the same for the user-space CPU alone, and the system (kernel) CPU of each
+tree: the sends and receives cost the kernel the same whichever client makes them.
 
     git worktree add --detach /tmp/kw-16bb57c 16bb57c
     .venv/bin/python benchmarks/stretch.py --tree /tmp/kw-16bb57c [--rounds 16]
@@ -32,21 +34,28 @@ REQUESTS_PER_ROUND = 3000
 TARGET = 0.6
 HERE = pathlib.Path(__file__).resolve().parent.parent
 
-#: One child: warm up, then the CPU per request of ``n`` GETs, in microseconds.
+#: One child: warm up, then the CPU per request of ``n`` GETs, in microseconds: the
+#: process's whole CPU time (``process_time``), then its user and system parts
+#: (``getrusage``: the kernel's accounting, which ``process_time`` sums).
 CHILD = """
-import sys, time, keepwarm
+import resource, sys, time, keepwarm
 url, verify, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with keepwarm.Session(verify=True if verify == "True" else verify) as session:
     for _ in range(300):
         session.get(url).content
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     started = time.process_time()
     for _ in range(n):
         session.get(url).content
-    print((time.process_time() - started) / n * 1e6)
+    cpu = time.process_time() - started
+    done = resource.getrusage(resource.RUSAGE_SELF)
+    user = done.ru_utime - usage.ru_utime
+    system = done.ru_stime - usage.ru_stime
+    print(cpu / n * 1e6, user / n * 1e6, system / n * 1e6)
 """
 
 
-def _cpu(src: pathlib.Path, url: str, verify: Any, n: int) -> float:
+def _cpu(src: pathlib.Path, url: str, verify: Any, n: int) -> tuple[float, float, float]:
     env = dict(os.environ, PYTHONPATH=str(src))
     done = subprocess.run(
         [sys.executable, "-c", CHILD, url, str(verify), str(n)],
@@ -58,7 +67,8 @@ def _cpu(src: pathlib.Path, url: str, verify: Any, n: int) -> float:
     )
     if done.returncode != 0:
         raise SystemExit(f"the child on {src} failed:\n{done.stderr}")
-    return float(done.stdout)
+    cpu, user, system = (float(value) for value in done.stdout.split())
+    return cpu, user, system
 
 
 def measure(
@@ -66,17 +76,30 @@ def measure(
 ) -> dict[str, Any]:
     sources = {"this": HERE / "src", "other": tree / "src"}
     cpu: dict[str, list[float]] = {name: [] for name in sources}
+    user: dict[str, list[float]] = {name: [] for name in sources}
+    system: dict[str, list[float]] = {name: [] for name in sources}
     for index in range(rounds):
         order = list(sources) if index % 2 == 0 else list(reversed(sources))
         for name in order:
-            cpu[name].append(_cpu(sources[name], url, verify, n))
+            total, in_user, in_system = _cpu(sources[name], url, verify, n)
+            cpu[name].append(total)
+            user[name].append(in_user)
+            system[name].append(in_system)
     ratios = [a / b for a, b in zip(cpu["this"], cpu["other"], strict=True)]
     interval = median_interval(ratios)
+    user_ratios = [a / b for a, b in zip(user["this"], user["other"], strict=True)]
     return {
         "cpu_us": {name: round(statistics.median(values), 1) for name, values in cpu.items()},
         "ratio": round(statistics.median(ratios), 3),
         "interval": [round(bound, 3) for bound in interval],
         "verdict": verdict(interval, target),
+        # Where the time went: the client's own code (user) and the kernel's work for its
+        # system calls (system: the sends and receives, the loopback TCP stack), which no
+        # change to the client's Python reaches.
+        "user_us": {name: round(statistics.median(values), 1) for name, values in user.items()},
+        "system_us": {name: round(statistics.median(values), 1) for name, values in system.items()},
+        "user_ratio": round(statistics.median(user_ratios), 3),
+        "user_interval": [round(bound, 3) for bound in median_interval(user_ratios)],
     }
 
 
@@ -111,6 +134,13 @@ def main() -> int:
             f"  {scheme:<5} {result['cpu_us']['this']:7.1f} against "
             f"{result['cpu_us']['other']:7.1f} us: {result['ratio']:.3f} "
             f"[{low:.3f}, {high:.3f}] {result['verdict']}"
+        )
+        user_low, user_high = result["user_interval"]
+        print(
+            f"        user {result['user_us']['this']:.1f} against "
+            f"{result['user_us']['other']:.1f} us: {result['user_ratio']:.3f} "
+            f"[{user_low:.3f}, {user_high:.3f}]; system {result['system_us']['this']:.1f} "
+            f"against {result['system_us']['other']:.1f} us"
         )
     return 0
 
