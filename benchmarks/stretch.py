@@ -5,8 +5,9 @@ sequential keep-alive GET of a small body. This measures that ratio directly: th
 trees' ``keepwarm.Session().get(url).content`` in alternating child processes (each
 with only its tree's ``src`` on ``PYTHONPATH``), on one nginx, and gives the median of
 the per-round ratios with a 90 % bootstrap interval and the verdict on ``--target``.
-Under each, the same for the user-space CPU alone, and the system (kernel) CPU of each
-tree: the sends and receives cost the kernel the same whichever client makes them.
+Under each, the same for the user-space CPU alone (its ratio, interval and verdict on the
+same target), and the system (kernel) CPU of each tree: the sends and receives cost the
+kernel the same whichever client makes them.
 
     git worktree add --detach /tmp/kw-16bb57c 16bb57c
     .venv/bin/python benchmarks/stretch.py --tree /tmp/kw-16bb57c [--rounds 16]
@@ -88,6 +89,7 @@ def measure(
     ratios = [a / b for a, b in zip(cpu["this"], cpu["other"], strict=True)]
     interval = median_interval(ratios)
     user_ratios = [a / b for a, b in zip(user["this"], user["other"], strict=True)]
+    user_interval = median_interval(user_ratios)
     return {
         "cpu_us": {name: round(statistics.median(values), 1) for name, values in cpu.items()},
         "ratio": round(statistics.median(ratios), 3),
@@ -99,7 +101,8 @@ def measure(
         "user_us": {name: round(statistics.median(values), 1) for name, values in user.items()},
         "system_us": {name: round(statistics.median(values), 1) for name, values in system.items()},
         "user_ratio": round(statistics.median(user_ratios), 3),
-        "user_interval": [round(bound, 3) for bound in median_interval(user_ratios)],
+        "user_interval": [round(bound, 3) for bound in user_interval],
+        "user_verdict": verdict(user_interval, target),
     }
 
 
@@ -139,8 +142,8 @@ def main() -> int:
         print(
             f"        user {result['user_us']['this']:.1f} against "
             f"{result['user_us']['other']:.1f} us: {result['user_ratio']:.3f} "
-            f"[{user_low:.3f}, {user_high:.3f}]; system {result['system_us']['this']:.1f} "
-            f"against {result['system_us']['other']:.1f} us"
+            f"[{user_low:.3f}, {user_high:.3f}] {result['user_verdict']}; system "
+            f"{result['system_us']['this']:.1f} against {result['system_us']['other']:.1f} us"
         )
     return 0
 
