@@ -653,3 +653,128 @@ def test_get_adapter_finds_what_requests_finds(url: str) -> None:
                 outcomes.append(str(e))
     plain, ours = outcomes
     assert ours == plain or (plain == "HTTPAdapter" and ours == "KeepwarmAdapter")
+
+
+class _Built(Exception):
+    """Raised by a recording prepare_request, once it has the Request: nothing is sent."""
+
+
+_REQUEST_ARGUMENTS: list[dict[str, Any]] = [
+    {},
+    {"data": {}},
+    {"data": ""},
+    {"data": b"x=1"},
+    {"data": {"a": "1"}, "params": {"q": "1"}},
+    {"data": [("a", "1")], "params": []},
+    {"headers": {"X-A": "1"}, "cookies": {"c": "1"}, "auth": ("u", "p")},
+    {"files": {"f": ("a.txt", b"x")}, "json": None},
+    {"json": {"a": 1}, "params": "q=1"},
+    {"hooks": {}},
+    {"hooks": {"response": [lambda r, **kwargs: r]}},
+]
+
+
+def _built_request(
+    session: requests.Session, owner: type, monkeypatch: pytest.MonkeyPatch, **kwargs: Any
+) -> tuple[dict[str, Any], bool]:
+    # The Request ``session.request("get", ...)`` hands prepare_request (its attributes, in
+    # order), and whether requests' own Session.request ran to build it.
+    import sys
+
+    seen: list[dict[str, Any]] = []
+    ran = []
+    requests_code = requests.Session.request.__code__
+
+    def recording(self: Any, request: requests.Request) -> Any:
+        seen.append(dict(vars(request)))
+        raise _Built
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is requests_code:
+            ran.append(True)
+
+    monkeypatch.setattr(owner, "prepare_request", recording)
+    sys.setprofile(profile)
+    try:
+        with pytest.raises(_Built):
+            session.request("get", "http://127.0.0.1:1/p", **kwargs)
+    finally:
+        sys.setprofile(None)
+    monkeypatch.undo()
+    return seen[0], bool(ran)
+
+
+@pytest.mark.parametrize("arguments", _REQUEST_ARGUMENTS)
+def test_the_request_built_is_requests(
+    arguments: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # keepwarm.Session.request builds the Request requests' Session.request builds (the
+    # same attributes, in the same order), without running requests' Session.request
+    # unless hooks are given (session.RequestsSessionBase._request).
+    from keepwarm._upstream.session import RequestsSessionBase
+
+    with requests.Session() as plain, keepwarm.Session() as session:
+        expected, _ = _built_request(plain, requests.Session, monkeypatch, **arguments)
+        built, ran = _built_request(session, RequestsSessionBase, monkeypatch, **arguments)
+    assert list(built) == list(expected)
+    hooks = built.pop("hooks"), expected.pop("hooks")
+    assert built == expected
+    assert [list(h) for h in hooks[0].values()] == [list(h) for h in hooks[1].values()]
+    assert ran is (arguments.get("hooks") is not None)
+
+
+@pytest.mark.parametrize("point", ["request", "Request", "Request.__init__"])
+def test_a_replaced_request_step_is_called(
+    point: str, monkeypatch: pytest.MonkeyPatch, http_server: LocalServer
+) -> None:
+    # While a tool has replaced requests' Session.request, the Request class it builds or
+    # that class's constructor, keepwarm's sessions call the replacement, as a plain
+    # Session does.
+    calls: list[str] = []
+    if point == "request":
+        original = requests.Session.request
+
+        def request(self: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(point)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(requests.Session, "request", request)
+    elif point == "Request":
+
+        class Traced(requests.Request):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                calls.append(point)
+                super().__init__(*args, **kwargs)
+
+        monkeypatch.setattr(requests.sessions, "Request", Traced)
+    else:
+        init = requests.Request.__init__
+
+        def traced(self: Any, *args: Any, **kwargs: Any) -> None:
+            calls.append(point)
+            init(self, *args, **kwargs)
+
+        monkeypatch.setattr(requests.Request, "__init__", traced)
+    with requests.Session() as plain, keepwarm.Session(timeout=5) as session:
+        assert plain.get(http_server.url + "/").status_code == 200
+        assert calls == [point]
+        assert session.get(http_server.url + "/").status_code == 200
+    assert calls == [point, point]
+
+
+def test_a_mixins_request_runs_as_super_finds_it(http_server: LocalServer) -> None:
+    # A session class that puts another requests.Session subclass after keepwarm.Session
+    # gets that class's request from keepwarm.Session.request, as super() finds it.
+    calls: list[str] = []
+
+    class Other(requests.Session):
+        def request(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+            calls.append("other")
+            return super().request(*args, **kwargs)
+
+    class Both(keepwarm.Session, Other):
+        pass
+
+    with Both(timeout=5) as session:
+        assert session.get(http_server.url + "/").status_code == 200
+    assert calls == ["other"]

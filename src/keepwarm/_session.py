@@ -479,24 +479,26 @@ class Session(RequestsSessionBase):
         if headers and self._settings.guards:
             _check_header_override(self, headers)
         # timeout=None, keepwarm.Timeout and NO_TIMEOUT are resolved in send(), which
-        # redirects and session.send(prepared) go through as well.
-        return super().request(
+        # redirects and session.send(prepared) go through as well. ``_request`` is
+        # ``super().request(...)`` (requests' steps, or whatever comes next in the class's
+        # order), without building a ``super`` object.
+        return self._request(
             method,
             url,
-            params=params,
-            data=data,
-            headers=headers,
-            cookies=cookies,
-            files=files,
-            auth=auth,
-            timeout=timeout,
-            allow_redirects=allow_redirects,
-            proxies=proxies,
-            hooks=hooks,
-            stream=stream,
-            verify=verify,
-            cert=cert,
-            json=json,
+            params,
+            data,
+            headers,
+            cookies,
+            files,
+            auth,
+            timeout,
+            allow_redirects,
+            proxies,
+            hooks,
+            stream,
+            verify,
+            cert,
+            json,
         )
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:

@@ -20,6 +20,9 @@
 # * :func:`adapter_send_hooked`: ``requests.adapters.HTTPAdapter.send`` was replaced
 #   (responses answers requests there); keepwarm's transport, which sends through a copy
 #   of it (``transport.KeepwarmAdapter._adapter_send``), calls the replacement instead.
+# * :func:`session_request_hooked`: ``requests.Session.request``, the ``Request`` class it
+#   builds or that class's constructor was replaced; keepwarm's sessions, which run a copy
+#   of those steps (``session.RequestsSessionBase._request``), call requests' own then.
 # * :func:`body_read_hooked`: a step of urllib3's ``HTTPResponse.read`` was replaced;
 #   a body is then read through ``read`` itself, not ``wire.read_whole``.
 # * :func:`head_steps_hooked`: a step of writing a request head (urllib3's or
@@ -64,6 +67,7 @@ __all__ = [
     "read_status_hooked",
     "response_init_hooked",
     "send_hook",
+    "session_request_hooked",
     "urllib3_response_init_hooked",
     "urlopen_hooked",
 ]
@@ -127,6 +131,11 @@ def _code_file(value: Any) -> str | None:
 REQUESTS_SESSION: Final = requests.sessions.Session
 #: ``requests.Session.send`` as requests defines it.
 REQUESTS_SEND: Final[Callable[..., Any]] = _own_function(REQUESTS_SESSION.send, requests.sessions)
+
+#: ``requests.Session.request`` and ``requests.Request.__init__`` as requests defines them.
+_SESSION_REQUEST: Final = _own_function(REQUESTS_SESSION.request, requests.sessions)
+_REQUEST_CLASS: Final = requests.models.Request
+_REQUEST_INIT: Final = _own_function(_REQUEST_CLASS.__init__, requests.models)
 
 #: ``requests.models.Response.__init__`` as requests defines it.
 _RESPONSE_INIT: Final = _own_function(requests.models.Response.__init__, requests.models)
@@ -255,6 +264,17 @@ def urllib3_response_init_hooked() -> bool:
         HTTPResponse.__init__ is not _U3_RESPONSE_INIT
         or urllib3.response.BaseHTTPResponse.__init__ is not _U3_BASE_RESPONSE_INIT
         or HTTPResponse._init_length is not _U3_INIT_LENGTH
+    )
+
+
+def session_request_hooked() -> bool:
+    # Whether a tool replaced ``requests.Session.request`` (on the class keepwarm's
+    # sessions extend), the ``Request`` class it builds, or ``Request.__init__``, which
+    # keepwarm's sessions run a copy of (``session.RequestsSessionBase._request``).
+    return (
+        REQUESTS_SESSION.request is not _SESSION_REQUEST
+        or requests.sessions.Request is not _REQUEST_CLASS  # type: ignore[attr-defined]
+        or _REQUEST_CLASS.__init__ is not _REQUEST_INIT
     )
 
 

@@ -42,6 +42,9 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.response import HTTPResponse as Urllib3Response
 
+from keepwarm._bounded import remember
+from keepwarm._upstream.hooks import REQUESTS_SESSION, session_request_hooked
+
 if TYPE_CHECKING:
     # Bound by load_machinery() below, at run time.
     from keepwarm._deadline import Deadline, current_deadline
@@ -124,6 +127,75 @@ class RequestsSessionBase(requests.Session):
         return url
 
     # Sending -------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        params: Any,
+        data: Any,
+        headers: Any,
+        cookies: Any,
+        files: Any,
+        auth: Any,
+        timeout: Any,
+        allow_redirects: bool,
+        proxies: Any,
+        hooks: Any,
+        stream: Any,
+        verify: Any,
+        cert: Any,
+        json: Any,
+    ) -> Response:
+        # ``super().request(...)`` for a subclass's ``request`` (keepwarm.Session's): what
+        # the next ``request`` in the class's order runs. While that is requests' own
+        # ``Session.request`` (no class between defines one, no tool replaced it, nor
+        # ``Request`` or its constructor) and no hooks are given, requests' steps run here:
+        # the ``Request`` is built with the attributes its constructor sets (for no hooks,
+        # requests' ``default_hooks()``, nothing registered), in the same order, without
+        # the ``super`` object, requests' frame and the constructor's own. requests
+        # 2.32-2.34, fingerprinted.
+        plain = _PLAIN_REQUEST.get(type(self))  # _requests_request_next(), when known
+        if plain is None:
+            plain = _requests_request_next(type(self))
+        if hooks is not None or not plain or session_request_hooked():
+            return super().request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                cookies=cookies,
+                files=files,
+                auth=auth,
+                timeout=timeout,
+                allow_redirects=allow_redirects,
+                proxies=proxies,
+                hooks=hooks,
+                stream=stream,
+                verify=verify,
+                cert=cert,
+                json=json,
+            )
+        # Request(method=method.upper(), url=url, headers=headers, files=files,
+        # data=data or {}, json=json, params=params or {}, auth=auth, cookies=cookies)
+        req = _NEW_REQUEST(Request)
+        req.hooks = default_hooks()
+        req.method = method.upper()
+        req.url = url
+        req.headers = {} if headers is None else headers
+        req.files = [] if files is None else files
+        req.data = data or {}
+        req.json = json
+        req.params = params or {}
+        req.auth = auth
+        req.cookies = cookies
+        prep = self.prepare_request(req)
+        proxies = proxies or {}
+        settings = self.merge_environment_settings(prep.url, proxies, stream, verify, cert)
+        send_kwargs = {"timeout": timeout, "allow_redirects": allow_redirects}
+        send_kwargs.update(settings)
+        return self.send(prep, **send_kwargs)
 
     def _send(self, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
         # requests' ``Session.send``, step for step, without cookie work for responses
@@ -285,6 +357,28 @@ class RequestsSessionBase(requests.Session):
             for key in [k for k in adapters if len(k) < len(prefix)]:
                 adapters[key] = adapters.pop(key)
             self.adapters = adapters
+
+
+_NEW_REQUEST: Final = Request.__new__
+
+
+def _requests_request_next(cls: type) -> bool:
+    # Whether ``super(RequestsSessionBase, session).request`` finds requests' own
+    # ``Session.request`` for a session of class ``cls``: no class between them in its
+    # order defines ``request`` (a mixin's would run there). Remembered per class.
+    plain = _PLAIN_REQUEST.get(cls)
+    if plain is None:
+        order = cls.__mro__
+        after = order[order.index(RequestsSessionBase) + 1 :]
+        owner = next((k for k in after if "request" in vars(k)), None)
+        plain = owner is REQUESTS_SESSION
+        remember(_PLAIN_REQUEST, cls, plain, _PLAIN_REQUEST_MAX)
+    return plain
+
+
+#: Session class -> :func:`_requests_request_next` of it. Bounded.
+_PLAIN_REQUEST: dict[type, bool] = {}
+_PLAIN_REQUEST_MAX: Final = 64
 
 
 #: requests' own ``get_redirect_target`` and ``Response.is_redirect``.
