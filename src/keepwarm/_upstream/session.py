@@ -155,7 +155,7 @@ class RequestsSessionBase(requests.Session):
         # requests' ``default_hooks()``, nothing registered), in the same order, without
         # the ``super`` object, requests' frame and the constructor's own. requests
         # 2.32-2.34, fingerprinted.
-        plain = _PLAIN_REQUEST.get(type(self))  # _requests_request_next(), when known
+        plain = _PLAIN_REQUEST.get(type(self))
         if plain is None:
             plain = _requests_request_next(type(self))
         if hooks is not None or not plain or session_request_hooked():
@@ -365,15 +365,12 @@ _NEW_REQUEST: Final = Request.__new__
 def _requests_request_next(cls: type) -> bool:
     # Whether ``super(RequestsSessionBase, session).request`` finds requests' own
     # ``Session.request`` for a session of class ``cls``: no class between them in its
-    # order defines ``request`` (a mixin's would run there). Remembered per class.
-    plain = _PLAIN_REQUEST.get(cls)
-    if plain is None:
-        order = cls.__mro__
-        after = order[order.index(RequestsSessionBase) + 1 :]
-        owner = next((k for k in after if "request" in vars(k)), None)
-        plain = owner is REQUESTS_SESSION
-        remember(_PLAIN_REQUEST, cls, plain, _PLAIN_REQUEST_MAX)
-    return plain
+    # order defines ``request`` (a mixin's would run there). Stored in
+    # :data:`_PLAIN_REQUEST`, which the caller reads first.
+    order = cls.__mro__
+    after = order[order.index(RequestsSessionBase) + 1 :]
+    owner = next((k for k in after if "request" in vars(k)), None)
+    return remember(_PLAIN_REQUEST, cls, owner is REQUESTS_SESSION, _PLAIN_REQUEST_MAX)
 
 
 #: Session class -> :func:`_requests_request_next` of it. Bounded.
