@@ -95,7 +95,7 @@ def main() -> int:
             record(_unpacked_wheel(requirement, pathlib.Path(tmp)), (name,), version, table)
     for python in args.python:
         stdlib, version = _stdlib_of(python)
-        record(stdlib, ("http", "email", "ssl", "queue"), version, table)
+        record(stdlib, ("http", "email", "ssl", "queue", "socket"), version, table)
     ordered = {
         name: dict(sorted(versions.items(), key=lambda kv: [int(p) for p in kv[0].split(".")]))
         for name, versions in sorted(table.items())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import gzip
@@ -10,6 +11,7 @@ import io
 import logging
 import re
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +41,8 @@ from keepwarm._upstream.transport import _response_headers
 from keepwarm._upstream.wire import (
     FastHeadersHTTPResponse,
     PlainHTTPMessage,
+    ReadFirstSocketIO,
+    TLSSocketIO,
     parse_headers,
     read_whole,
     write_request,
@@ -1028,3 +1032,108 @@ def test_a_replaced_http_client_getresponse_that_edits_the_head_is_seen(
         r = session.get(http_server.url + "/")
     assert r.headers["X-Added"] == "1"
     assert r.headers["Content-Type"] == "text/edited"
+
+
+# -- the response's reader, made in one step -----------------------------------------------
+
+
+def _connected_sockets(
+    scheme: str, server_ssl_context: ssl.SSLContext, ca_bundle: str
+) -> tuple[socket.socket, socket.socket]:
+    """A connected (client, server) pair with a timeout on the client: the standard library's
+    plain sockets, or its TLS sockets over them."""
+    client, server = socket.socketpair()
+    client.settimeout(5)
+    server.settimeout(5)
+    if scheme == "http":
+        return client, server
+    context = ssl.create_default_context(cafile=ca_bundle)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        accepted = pool.submit(server_ssl_context.wrap_socket, server, server_side=True)
+        tls_client = context.wrap_socket(client, server_hostname="localhost")
+        return tls_client, accepted.result(timeout=10)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_the_response_reader_is_made_as_makefile_makes_it(
+    scheme: str, server_ssl_context: ssl.SSLContext, ca_bundle: str
+) -> None:
+    """FastHeadersHTTPResponse builds its reader without ``sock.makefile``: the same state as
+    http.client's constructor leaves, the same reference counted on the socket (and
+    released on close), the same 8 KiB buffer; only the raw reader's class differs."""
+    reader = TLSSocketIO if scheme == "https" else ReadFirstSocketIO
+    pairs = [_connected_sockets(scheme, server_ssl_context, ca_bundle) for _ in range(2)]
+    (ours_sock, ours_peer), (theirs_sock, theirs_peer) = pairs
+    try:
+        ours = FastHeadersHTTPResponse(ours_sock, method="GET")
+        theirs = http.client.HTTPResponse(theirs_sock, method="GET")
+        assert ours_sock._io_refs == theirs_sock._io_refs == 1  # type: ignore[attr-defined]
+        state = {k: v for k, v in vars(ours).items() if k != "fp"}
+        assert state == {k: v for k, v in vars(theirs).items() if k != "fp"}
+        assert type(ours.fp) is type(theirs.fp) is io.BufferedReader
+        assert type(ours.fp.raw) is reader
+        assert type(theirs.fp.raw) is socket.SocketIO
+        assert ours.fp.raw._sock is ours_sock  # type: ignore[attr-defined]
+        assert theirs.fp.raw._sock is theirs_sock  # type: ignore[attr-defined]
+        assert dict(vars(ours.fp.raw), _sock=None) == dict(vars(theirs.fp.raw), _sock=None)
+        for probe in ("mode", "closed", "readable", "writable", "seekable"):
+            mine, other = getattr(ours.fp, probe), getattr(theirs.fp, probe)
+            assert (mine() if callable(mine) else mine) == (other() if callable(other) else other)
+        assert ours.fp.name == ours.fp.fileno() == ours_sock.fileno()
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n"
+        body = bytes(range(256)) * 78 + b"x" * 32
+        for peer in (ours_peer, theirs_peer):
+            peer.sendall(head + body)
+        for response in (ours, theirs):
+            response.begin()
+        # The same buffer: the first peek after the head holds what one 8 KiB fill left.
+        assert len(ours.fp.peek()) == len(theirs.fp.peek())
+        assert ours.read() == theirs.read() == body
+        assert ours.isclosed() and theirs.isclosed()
+        assert ours_sock._io_refs == theirs_sock._io_refs == 0  # type: ignore[attr-defined]
+    finally:
+        for sock in (ours_sock, ours_peer, theirs_sock, theirs_peer):
+            sock.close()
+    assert ours_sock.fileno() == theirs_sock.fileno() == -1
+
+
+READER_STEPS: dict[str, tuple[type, str]] = {
+    "socket.makefile": (socket.socket, "makefile"),
+    "SocketIO.__init__": (socket.SocketIO, "__init__"),
+    "HTTPResponse.__init__": (http.client.HTTPResponse, "__init__"),
+}
+
+
+@pytest.mark.parametrize("step", sorted(READER_STEPS))
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_replaced_reader_step_is_called_as_under_requests(
+    step: str,
+    scheme: str,
+    make_server: Callable[..., LocalServer],
+    ca_bundle: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a tool has replaced a step of making a response's reader, keepwarm's response
+    class calls it as often as plain requests does, and the bodies read the same."""
+    server = make_server(tls=scheme == "https")
+    owner, attribute = READER_STEPS[step]
+    original = getattr(owner, attribute)
+    calls: list[str] = []
+
+    @functools.wraps(original)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        calls.append(step)
+        return original(*args, **kwargs)
+
+    counted = []
+    for client in (requests.Session(), keepwarm.Session()):
+        with client:
+            client.get(server.url + "/", verify=ca_bundle)  # connected before counting
+            monkeypatch.setattr(owner, attribute, wrapped)
+            bodies = [client.get(server.url + "/", verify=ca_bundle).content for _ in range(3)]
+            monkeypatch.undo()
+        counted.append((len(calls), bodies))
+        calls.clear()
+    plain, ours = counted
+    assert ours == plain
+    assert ours[0] >= 3

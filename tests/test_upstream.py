@@ -371,7 +371,7 @@ def test_copied_upstream_code_has_not_changed(entry: Entry) -> None:
     version = version_of(entry.name)
     current = fingerprint_of(entry.name)
     package = entry.name.split(".")[0]
-    package = "Python" if package in ("http", "email", "ssl") else package
+    package = "Python" if package in ("http", "email", "ssl", "socket") else package
     where = f"{package} {version}"
     if version in known:
         assert current == known[version], (

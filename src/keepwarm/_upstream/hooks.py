@@ -25,6 +25,10 @@
 #   of those steps (``session.RequestsSessionBase._request``), call requests' own then.
 # * :func:`body_read_hooked`: a step of urllib3's ``HTTPResponse.read`` was replaced;
 #   a body is then read through ``read`` itself, not ``wire.read_whole``.
+# * :data:`HC_RESPONSE_INIT`, :data:`SOCKET_MAKEFILE`, :data:`SOCKET_IO_INIT`: one of the
+#   steps that make an http.client response and its reader was replaced; keepwarm's
+#   response class, which does them in one (``wire.FastHeadersHTTPResponse.__init__``),
+#   runs them instead.
 # * :func:`head_steps_hooked`: a step of writing a request head (urllib3's or
 #   http.client's ``putrequest``, ``putheader``, ``endheaders``, ``send``...) was
 #   replaced (sentry-sdk replaces http.client's ``putrequest``); ``wire.write_request``
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import socket
 import types
 from collections.abc import Callable
 from typing import Any, Final
@@ -56,8 +61,11 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
 
 __all__ = [
+    "HC_RESPONSE_INIT",
     "REQUESTS_SEND",
     "REQUESTS_SESSION",
+    "SOCKET_IO_INIT",
+    "SOCKET_MAKEFILE",
     "adapter_send_hooked",
     "body_read_hooked",
     "getresponse_hooked",
@@ -176,6 +184,13 @@ _HR: Any = http.client.HTTPResponse
 _HR_READ: Final = _own_function(_HR.read, http.client)
 _HR_SAFE_READ: Final = _own_function(_HR._safe_read, http.client)
 _HR_CLOSE_CONN: Final = _own_function(_HR._close_conn, http.client)
+#: The steps that make an http.client response's reader (its constructor, the socket's
+#: ``makefile("rb")`` and the ``SocketIO`` it builds), which keepwarm's response class
+#: does in one step (``wire.FastHeadersHTTPResponse.__init__``); it calls them while a
+#: tool has replaced any.
+HC_RESPONSE_INIT: Final = _own_function(_HR.__init__, http.client)
+SOCKET_MAKEFILE: Final = _own_function(socket.socket.makefile, socket)
+SOCKET_IO_INIT: Final = _own_function(socket.SocketIO.__init__, socket)
 _HC_READ_STATUS: Final = _own_function(
     http.client.HTTPResponse._read_status,  # type: ignore[attr-defined]
     http.client,

@@ -60,6 +60,9 @@ from urllib3.util.request import _METHODS_NOT_EXPECTING_BODY
 
 from keepwarm._bounded import keepable, remember
 from keepwarm._upstream.hooks import (
+    HC_RESPONSE_INIT,
+    SOCKET_IO_INIT,
+    SOCKET_MAKEFILE,
     body_read_hooked,
     head_steps_hooked,
     http_read_hooked,
@@ -409,6 +412,13 @@ _STATUS_LINES_MAX: Final = 64
 _MAXLINE: Final[int] = http.client._MAXLINE  # type: ignore[attr-defined]
 
 
+_PLAIN_SOCKET: Final = socket.socket
+_TLS_SOCKET: Final = ssl.SSLSocket
+_SOCKET_IO: Final[Any] = socket.SocketIO
+_HR: Final[Any] = http.client.HTTPResponse
+_UNKNOWN: Final[Any] = http.client._UNKNOWN  # type: ignore[attr-defined]
+
+
 class FastHeadersHTTPResponse(http.client.HTTPResponse):
     # ``http.client.HTTPResponse`` whose ``begin()`` uses :func:`parse_headers`, and whose
     # body is read by :class:`ReadFirstSocketIO` or :class:`TLSSocketIO` (:func:`_read_first`).
@@ -422,8 +432,47 @@ class FastHeadersHTTPResponse(http.client.HTTPResponse):
     #   returns a ``103 Early Hints`` as the final response (with no body), leaving the
     #   real one in the socket for whichever request reuses the connection next.
 
-    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
+    def __init__(
+        self, sock: Any, debuglevel: int = 0, method: str | None = None, url: str | None = None
+    ) -> None:
+        # http.client's constructor (CPython 3.10 to 3.13, fingerprinted) with its
+        # ``sock.makefile("rb")`` (``socket.makefile`` and ``SocketIO.__init__``, also
+        # fingerprinted) in one step, for the standard library's plain or TLS socket with a
+        # timeout: the raw reader made a :class:`ReadFirstSocketIO` or :class:`TLSSocketIO`
+        # at once (what :func:`_read_first` would make of it), its reference counted on the
+        # socket as ``makefile`` counts it, under the same 8 KiB ``BufferedReader``. About
+        # 2 us a request: ``makefile`` is Python, with a dozen steps for its mode and
+        # buffering. Any other socket, and every socket while a tool has replaced one of
+        # those steps, gets http.client's own constructor and :func:`_read_first`.
+        cls = type(sock)
+        if (
+            (cls is _PLAIN_SOCKET or cls is _TLS_SOCKET)
+            and cls.makefile is SOCKET_MAKEFILE
+            and _SOCKET_IO.__init__ is SOCKET_IO_INIT
+            and _HR.__init__ is HC_RESPONSE_INIT
+            and sock.gettimeout()
+        ):
+            reader = TLSSocketIO if cls is _TLS_SOCKET else ReadFirstSocketIO
+            raw: Any = reader.__new__(reader)
+            raw._sock = sock
+            raw._mode = "rb"
+            raw._reading = True
+            raw._writing = False
+            raw._timeout_occurred = False
+            sock._io_refs += 1
+            self.fp = io.BufferedReader(raw, io.DEFAULT_BUFFER_SIZE)
+            self.debuglevel = debuglevel
+            self._method = method
+            self.headers = self.msg = None  # type: ignore[assignment]
+            self.version = _UNKNOWN
+            self.status = _UNKNOWN
+            self.reason = _UNKNOWN
+            self.chunked = _UNKNOWN
+            self.chunk_left = _UNKNOWN
+            self.length = _UNKNOWN
+            self.will_close = _UNKNOWN
+            return
+        super().__init__(sock, debuglevel, method, url)
         _read_first(self.fp, sock)
 
     def begin(self) -> None:
