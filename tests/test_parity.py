@@ -141,7 +141,8 @@ def snap(r: requests.Response, content: bool = True) -> dict[str, Any]:
 
 
 def _raw(r: requests.Response) -> Any:
-    """urllib3's and http.client's view of the response head."""
+    """urllib3's and http.client's view of the response head, and whether each is closed
+    (requests' reading of a whole body ends with urllib3 closing http.client's response)."""
     raw = getattr(r, "raw", None)
     original = getattr(raw, "_original_response", None)
     if raw is None or original is None:
@@ -162,6 +163,9 @@ def _raw(r: requests.Response) -> Any:
         msg.get_params(),
         [type(d).__name__ for d in msg.defects],
         msg.as_string(),
+        raw.closed,
+        original.closed,
+        original.isclosed(),
     )
 
 
@@ -734,6 +738,35 @@ def test_content_encoding(server: LocalServer, path: str) -> None:
         return snap(r), r.text, r.apparent_encoding
 
     compare(scenario, server)
+
+
+@pytest.mark.parametrize(
+    "path", ["/bytes?n=5000", "/bytes?n=1048576", "/gzip", "/chunked", "/status/204"]
+)
+@pytest.mark.parametrize("total", [None, 30.0])
+def test_responses_are_closed_as_requests_closes_them(
+    server: LocalServer, path: str, total: float | None
+) -> None:
+    """Once a body is read, urllib3's response and http.client's under it are closed as
+    plain requests leaves them, whichever way keepwarm read the body (in one read, in
+    steps under a total deadline, or through requests' own path)."""
+
+    def closed(r: requests.Response) -> tuple[bool, bool, bool]:
+        original = r.raw._original_response
+        return r.raw.closed, original.closed, original.isclosed()
+
+    with requests.Session() as plain:
+        expected = [closed(plain.get(server.url + path)) for _ in range(2)]
+        r = plain.get(server.url + path, stream=True)
+        expected.append(closed(r))
+        r.close()
+    timeout = keepwarm.Timeout(10, 10, total=total)
+    with keepwarm.Session(max_retries=0, timeout=timeout) as kw:
+        got = [closed(kw.get(server.url + path)) for _ in range(2)]
+        r = kw.get(server.url + path, stream=True)
+        got.append(closed(r))
+        r.close()
+    assert got == expected
 
 
 @pytest.mark.parametrize("stream", [False, True])

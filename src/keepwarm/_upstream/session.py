@@ -449,6 +449,13 @@ def read_body(response: Response) -> None:
             data = gunzip(data)
     except _READ_ERRORS as e:
         raise _as_requests_error(e) from e
+    # requests' reading ends with a read that finds nothing left, on which urllib3 closes
+    # http.client's response (its ``closed`` turns True, as code that looks at
+    # ``response.raw._original_response`` sees); one read of the whole body has no such
+    # read, so it is closed here.
+    original = raw._fp
+    if original is not None:
+        original.close()
     response._content = data or b""
     response._content_consumed = True
 
