@@ -34,7 +34,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity
 
 from keepwarm._bounded import keepable, remember
-from keepwarm._upstream.cookies import RequestCookieJar
+from keepwarm._upstream.cookies import RequestCookieJar, ThreadSafeCookieJar
 
 __all__ = ["SessionHeaders", "case_insensitive_dict", "has_cookies", "merge_setting", "prepare"]
 
@@ -73,8 +73,12 @@ def case_insensitive_dict(store: OrderedDict[str, tuple[str, Any]]) -> CaseInsen
 def has_cookies(jar: Any) -> bool:
     # ``bool(jar)``: http.cookiejar counts a jar's cookies by walking them all through
     # a generator, for an empty jar too. A requests jar whose store (``_cookies``, domain ->
-    # path -> name -> cookie) is empty holds none; anything else is counted.
-    if isinstance(jar, RequestsCookieJar) and not jar._cookies:  # type: ignore[attr-defined]
+    # path -> name -> cookie) is empty holds none; anything else is counted. (A keepwarm
+    # session's own jar is told apart by its exact type first: ``isinstance`` against the
+    # jar's ABC is a Python-level call.)
+    if (
+        type(jar) is ThreadSafeCookieJar or isinstance(jar, RequestsCookieJar)
+    ) and not jar._cookies:  # type: ignore[attr-defined]
         return False
     return bool(jar)
 
@@ -99,7 +103,11 @@ def merge_setting(
         return session_setting
     if not (
         (type(session_setting) is dict and type(request_setting) is dict)
-        or (isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping))
+        or (
+            type(session_setting) is not bool  # stream, verify: no Mapping ABC check
+            and isinstance(session_setting, Mapping)
+            and isinstance(request_setting, Mapping)
+        )
     ):
         return request_setting
     if not session_setting and not request_setting:  # the common case: {} and {}

@@ -211,7 +211,7 @@ class RequestsSessionBase(requests.Session):
         adapter = self.get_adapter(url=str(request.url))
         start = preferred_clock()
         r = adapter.send(request, **kwargs)
-        r.elapsed = timedelta(seconds=preferred_clock() - start)
+        r.elapsed = timedelta(0, preferred_clock() - start)  # (days, seconds): no keyword
         if (hooks or {}).get("response"):  # else requests' dispatch_hook returns r as it is
             r = dispatch_hook("response", hooks, r, **kwargs)
         if r.history:
