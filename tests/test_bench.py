@@ -142,8 +142,11 @@ def test_concurrency_discards_with_default_pools_only(full_run: dict[str, Any]) 
             plain, tuned = block[pattern]["requests"], block[pattern]["keepwarm"]
             assert plain["requests"] == tuned["requests"] == THREADS * ROUNDS
             # 12 overlapping requests, a pool of 10: connections thrown away every round.
+            # A round after the first needs new ones only if all 12 overlap again: a thread
+            # that starts 60 ms late on a loaded machine finds a returned one (seen once in
+            # a full run on a slower machine: 12 connections, 2 discarded).
             assert plain["pool_full_discards"] > 0, (scheme, pattern)
-            assert plain["connections"] > THREADS, (scheme, pattern)
+            assert plain["connections"] >= THREADS, (scheme, pattern)
             # keepwarm's 32-connection pool keeps them all, and reuses them next round.
             assert tuned["pool_full_discards"] == 0, (scheme, pattern)
             assert tuned["connections"] <= THREADS, (scheme, pattern)
