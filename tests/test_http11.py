@@ -1137,3 +1137,63 @@ def test_a_replaced_reader_step_is_called_as_under_requests(
     plain, ours = counted
     assert ours == plain
     assert ours[0] >= 3
+
+
+# -- what begin() makes of a head ---------------------------------------------------------
+
+_HEAD_FIELDS = st.tuples(
+    st.sampled_from(
+        ["Connection", "connection", "Transfer-Encoding", "Content-Length", "Keep-Alive", "X-A"]
+    ),
+    st.sampled_from(
+        [
+            "close",
+            "Close",
+            "keep-alive",
+            "Keep-Alive, close",
+            "chunked",
+            "gzip, chunked",
+            "2",
+            "0",
+            "-1",
+            "",
+            "x",
+            "timeout=5",
+        ]
+    ),
+)
+
+
+def _begun(cls: type[http.client.HTTPResponse], head: bytes, method: str) -> dict[str, Any]:
+    ours, theirs = socket.socketpair()
+    try:
+        ours.settimeout(5)
+        theirs.sendall(head)
+        theirs.shutdown(socket.SHUT_WR)
+        response = cls(ours, method=method)
+        response.begin()
+        state = {k: v for k, v in vars(response).items() if k not in ("fp", "headers", "msg")}
+        state["headers"] = response.msg.items()
+        response.close()
+        return state
+    finally:
+        ours.close()
+        theirs.close()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    st.sampled_from(["HTTP/1.1 200 OK", "HTTP/1.0 200 OK", "HTTP/1.1 204 No Content"]),
+    st.lists(_HEAD_FIELDS, max_size=4),
+    st.sampled_from(["GET", "HEAD"]),
+)
+def test_begin_reads_a_head_as_http_client_does(
+    status_line: str, fields: list[tuple[str, str]], method: str
+) -> None:
+    """Chunked or not, the length, and whether the connection closes after the response:
+    keepwarm's ``begin`` (which reads those from a plain head's index at once for HTTP/1.1)
+    leaves the state http.client's leaves."""
+    lines = "".join(f"{name}: {value}\r\n" for name, value in fields)
+    head = f"{status_line}\r\n{lines}\r\n".encode("latin-1")
+    expected = _begun(http.client.HTTPResponse, head, method)
+    assert _begun(FastHeadersHTTPResponse, head, method) == expected

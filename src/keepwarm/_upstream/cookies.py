@@ -41,6 +41,7 @@ from requests.structures import CaseInsensitiveDict
 
 from keepwarm._exceptions import CookieScopeWarning
 from keepwarm._guards import warn
+from keepwarm._upstream.wire import PlainHTTPMessage
 
 __all__ = [
     "RequestCookieJar",
@@ -262,7 +263,11 @@ def extract_cookies(jar: CookieJar, request: PreparedRequest, response: Any) -> 
     if not original:
         return
     headers = original.msg
-    if "Set-Cookie" not in headers and "Set-Cookie2" not in headers:
+    if type(headers) is PlainHTTPMessage:  # keepwarm's parse: its lookup index, asked once
+        index = headers._index()
+        if "set-cookie" not in index and "set-cookie2" not in index:
+            return
+    elif "Set-Cookie" not in headers and "Set-Cookie2" not in headers:
         return
     extract_cookies_to_jar(jar, request, response)
 

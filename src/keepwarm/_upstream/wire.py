@@ -417,6 +417,7 @@ _TLS_SOCKET: Final = ssl.SSLSocket
 _SOCKET_IO: Final[Any] = socket.SocketIO
 _HR: Final[Any] = http.client.HTTPResponse
 _UNKNOWN: Final[Any] = http.client._UNKNOWN  # type: ignore[attr-defined]
+_HC_CHECK_CLOSE: Final = http.client.HTTPResponse._check_close  # type: ignore[attr-defined]
 
 
 class FastHeadersHTTPResponse(http.client.HTTPResponse):
@@ -500,16 +501,41 @@ class FastHeadersHTTPResponse(http.client.HTTPResponse):
             self.version = 11
         else:
             raise http.client.UnknownProtocol(version)
-        self.headers = self.msg = parse_headers(self.fp)
-        tr_enc = self.headers.get("transfer-encoding")
+        message = parse_headers(self.fp)
+        self.headers = self.msg = message
+        if (
+            type(message) is PlainHTTPMessage
+            and self.version == 11
+            and type(self)._check_close is _HC_CHECK_CLOSE
+        ):
+            # The three names read below, from the message's index at once: the values of
+            # a head parse_headers just built are the strings ``get`` returns (latin-1, so
+            # no surrogates for the email policy to wrap), and http.client's
+            # ``_check_close`` (CPython 3.10 to 3.13, fingerprinted) for HTTP/1.1 asks only
+            # whether Connection holds "close".
+            fields = message._headers
+            index = message._index()
+            at = index.get("transfer-encoding")
+            tr_enc = None if at is None else fields[at][1]
+            at = index.get("content-length")
+            length = None if at is None else fields[at][1]
+            at = index.get("connection")
+            connection = None if at is None else fields[at][1]
+            will_close = bool(connection and "close" in connection.lower())
+        else:
+            tr_enc = message.get("transfer-encoding")
+            will_close = None
         if tr_enc and tr_enc.lower() == "chunked":
             self.chunked = True
             self.chunk_left = None
         else:
             self.chunked = False
-        self.will_close = self._check_close()
+        if will_close is None:
+            self.will_close = self._check_close()
+            length = message.get("content-length")
+        else:
+            self.will_close = will_close
         self.length: Any = None
-        length = self.headers.get("content-length")
         if length and not self.chunked:
             try:
                 self.length = int(length)
