@@ -844,3 +844,24 @@ def test_time_to_first_byte_percentiles_are_of_the_latest_samples() -> None:
     assert (empty.ttfb_p50, empty.ttfb_p99, empty.ttfb_max) == (None, None, None)
     counters.on_response(3.0, None)
     assert counters.snapshot().ttfb_max == 3.0
+
+
+def test_timings_made_for_a_request_are_the_constructors() -> None:
+    """The request path makes its Timings without the keyword constructor
+    (``new_timings``): equal, alike in repr, fields and a pickle round trip, and as
+    mutable, as ``Timings(_started=...)``."""
+    import pickle
+
+    from keepwarm._telemetry import Timings, new_timings
+
+    made, built = new_timings(12.5), Timings(_started=12.5)
+    assert made == built
+    assert repr(made) == repr(built)
+    assert made.as_dict() == built.as_dict()
+    assert made._started == built._started == 12.5
+    assert pickle.loads(pickle.dumps(made)) == built
+    made.wait = built.wait = 0.25
+    made.finish(13.0)
+    built.finish(13.0)
+    assert made == built and made.total == 0.5
+    assert Timings().as_dict() == {name: getattr(Timings, name) for name in Timings().as_dict()}

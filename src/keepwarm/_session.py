@@ -475,7 +475,8 @@ class Session(RequestsSessionBase):
             url = url.decode("utf-8")
         if isinstance(method, bytes):
             method = method.decode("ascii")
-        self._check_open(url)
+        if self._closed:
+            self._check_open(url)
         if headers and self._settings.guards:
             _check_header_override(self, headers)
         # timeout=None, keepwarm.Timeout and NO_TIMEOUT are resolved in send(), which
@@ -502,7 +503,8 @@ class Session(RequestsSessionBase):
         )
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
-        self._check_open(request.url)
+        if self._closed:
+            self._check_open(request.url)
         self._life.sent += 1
         cookies = self.cookies
         if isinstance(cookies, ThreadSafeCookieJar) and cookies.kw_host_only:

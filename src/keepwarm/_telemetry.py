@@ -94,30 +94,30 @@ class Timings(Mutable):
     __match_args__ = (*_TIMINGS_FIELDS, "_started", "_headers_at")
 
     #: Name resolution (None for an IP address or a reused connection).
-    dns: float | None
+    dns: float | None = None
     #: TCP handshake.
-    connect: float | None
+    connect: float | None = None
     #: TLS handshake (None for plain HTTP or a reused connection).
-    tls: float | None
+    tls: float | None = None
     #: Writing the request line, headers and body.
-    send: float | None
+    send: float | None = None
     #: From the request written to the response headers received (server time + 1 RTT).
-    wait: float | None
+    wait: float | None = None
     #: Reading the body (None for ``stream=True`` responses, read after the call returns).
-    receive: float | None
+    receive: float | None = None
     #: From the start of the request to the end of the body (None for ``stream=True``).
-    total: float | None
+    total: float | None = None
     #: Whether the connection had served a request before.
-    reused: bool
+    reused: bool = False
     #: The version on the server's status line: "HTTP/1.1", "HTTP/1.0", ...
-    http_version: str | None
+    http_version: str | None = None
     #: "TLSv1.3", "TLSv1.2", ... (None for plain HTTP).
-    tls_version: str | None
+    tls_version: str | None = None
     #: Retries the retry policy made before this response.
-    retries: int
+    retries: int = 0
     # perf_counter() marks, private: where the phases start and end.
-    _started: float
-    _headers_at: float | None
+    _started: float = 0.0
+    _headers_at: float | None = None
 
     def __init__(
         self,
@@ -434,6 +434,17 @@ class Telemetry:
         self._lock = threading.Lock()
         for counters in self._hosts.values():
             counters.reset_after_fork()
+
+
+_new_object: Final = object.__new__
+
+
+def new_timings(started: float) -> Timings:
+    # ``Timings(_started=started)`` for a request starting now, without the constructor's
+    # thirteen keyword arguments: every other field reads its class default until set.
+    timings: Timings = _new_object(Timings)
+    timings._started = started
+    return timings
 
 
 def attach_timings(response: object, timings: Timings) -> None:

@@ -786,7 +786,10 @@ class _InstrumentedConnection(_ConnectionBase):
             # The server's status-line version, as http.client parsed it (10, 11; HTTP/0.9
             # counts as 10 there). Not urllib3's ``version_string``: that is the version
             # the client sent (the connection's ``_http_vsn_str``), always "HTTP/1.1".
-            timings.http_version = _version_name(response.version)
+            version = _VERSION_NAMES.get(response.version)
+            timings.http_version = (
+                version if version is not None else _version_name(response.version)
+            )
             attach_timings(response, timings)
             state.timings = None
         if state.counters is not None:

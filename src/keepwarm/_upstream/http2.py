@@ -44,7 +44,7 @@ from urllib3.util import SKIP_HEADER
 from urllib3.util.request import body_to_chunks
 
 from keepwarm._retry import IDEMPOTENT_METHODS
-from keepwarm._telemetry import Timings, attach_timings
+from keepwarm._telemetry import Timings, attach_timings, new_timings
 from keepwarm._upstream.connection import (
     InstrumentedHTTPSConnection,
     connection_closed,
@@ -792,7 +792,7 @@ class H2HTTPSConnectionPool(_InstrumentedPool, HTTPSConnectionPool):
         timings = None
         if counters is not None:
             counters.on_checkout(0.0)
-            timings = Timings(_started=_perf())
+            timings = new_timings(_perf())
         return H2Slot(self, timings)
 
     def _put_conn(self, conn: Any) -> None:

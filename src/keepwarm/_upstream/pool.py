@@ -55,7 +55,7 @@ from keepwarm._deadline import Deadline, DeadlineStop, current_deadline
 from keepwarm._exceptions import PoolSaturationWarning
 from keepwarm._guards import warn
 from keepwarm._retry import IDEMPOTENT_METHODS, RetryPolicy
-from keepwarm._telemetry import HostCounters, Telemetry, Timings
+from keepwarm._telemetry import HostCounters, Telemetry, new_timings
 from keepwarm._upstream.connection import (
     InstrumentedHTTPConnection,
     InstrumentedHTTPSConnection,
@@ -479,7 +479,7 @@ class _InstrumentedPool(_WatchedPool):
             counters.on_checkout(waited)
             conn_state = conn._keepwarm
             conn_state.counters = counters
-            conn_state.timings = Timings(_started=started)
+            conn_state.timings = new_timings(started)
         return conn
 
     def _put_conn(self, conn: Any) -> None:
