@@ -50,7 +50,6 @@ from keepwarm._upstream.hooks import getresponse_hooked, urllib3_response_init_h
 from keepwarm._upstream.wire import (
     FastHeadersHTTPResponse,
     PlainHTTPMessage,
-    header_get,
     write_request,
 )
 from keepwarm._urls import is_ip
@@ -398,7 +397,10 @@ def _plain_urllib3_response(
     r._request_url = options.request_url
     r._retries = None
     r.chunked = False
-    tr_enc = header_get(headers, "transfer-encoding", "").lower()
+    # ``headers`` is header_dict's: its store read directly (``wire.header_get``).
+    fields = headers._container
+    values = fields.get("transfer-encoding")
+    tr_enc = "" if values is None else ", ".join(values[1:]).lower()
     if tr_enc and "chunked" in [enc.strip() for enc in tr_enc.split(",")]:
         r.chunked = True
     r._decoder = None
@@ -423,7 +425,8 @@ def _plain_urllib3_response(
     # a response that is not chunked is that number, or 0 for a response that has no body
     # (HEAD, 1xx, 204, 304); anything else is urllib3's to work out (lists of values,
     # signs, spaces, both framings, none).
-    content_length = header_get(headers, "content-length")
+    values = fields.get("content-length")
+    content_length = None if values is None else ", ".join(values[1:])
     if (
         content_length is not None
         and not r.chunked

@@ -231,7 +231,10 @@ def _close_if_unfit(pool: Any, conn: Any, now: float, state: PoolState) -> None:
     # the connection object then reconnects when it is used.
     counters = state.counters
     conn_state = conn._keepwarm
-    expiry = state.keepalive_expiry()
+    expiry = state.policy.keepalive_expiry  # PoolState.keepalive_expiry(), inline
+    server_expiry = state.server_expiry
+    if server_expiry is not None:
+        expiry = server_expiry if expiry is None else min(expiry, server_expiry)
     idle_since = conn_state.idle_since
     max_age = state.policy.max_age
     reason = None
@@ -856,7 +859,8 @@ def urlopen_first(
     # copies it before merging proxy headers, and there are none).
     if not url.startswith("/"):
         return _layered(pool, method, url, body, headers, retries, timeout, chunked)
-    url = _request_target(url)
+    target = _TARGETS.get(url)  # _request_target's remembered answer, without the call
+    url = target if target is not None else _request_target(url)
     conn = None
     clean_exit = False
     err = None

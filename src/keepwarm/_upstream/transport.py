@@ -447,7 +447,10 @@ class KeepwarmAdapter(HTTPAdapter):
             raise InvalidURL(e, request=request) from e
 
     def request_url(self, request: PreparedRequest, proxies: Mapping[str, str] | None) -> str:
-        url = _path_url(request)
+        # _path_url's remembered answer, without the call, for requests' own path_url.
+        url = _PATHS.get(request.url) if type(request).path_url is _PATH_URL else None  # type: ignore[arg-type]
+        if url is None:
+            url = _path_url(request)
         if proxies or url.startswith("//"):
             # A proxy, or a path requests versions treat differently (older ones made
             # "//x" into "/x"): requests' own answer.

@@ -713,7 +713,11 @@ def write_request(
     lines, names = plan
     conn.sock.settimeout(conn.timeout)
     conn._response_options = _ResponseOptions(request_method=method, request_url=url, **options)
-    length = None if "content-length" in names else _content_length_line(method, body)
+    length = (
+        None
+        if "content-length" in names or (body is None and method in _METHODS_NOT_EXPECTING_BODY)
+        else _content_length_line(method, body)
+    )
     if not _write_head(conn, method, url, length, lines, names):
         conn.putrequest(
             method,
@@ -767,7 +771,10 @@ def _write_head(
     if "host" not in names:
         if url.startswith("http") or conn._tunnel_host:
             return False
-        host_line = _host_line(conn.host, conn.port, conn.default_port)
+        key = (conn.host, conn.port, conn.default_port)
+        host_line = _HOST_LINES.get(key)  # _host_line's remembered answer, without the call
+        if host_line is None:
+            host_line = _host_line(*key)
         if host_line is None:
             return False
     target = url or "/"
