@@ -556,9 +556,10 @@ class Session(RequestsSessionBase):
             # The body has been read: the request's total time is known.
             # No Timings exist before the transport has loaded the telemetry module.
             telemetry = sys.modules.get(_TELEMETRY_MODULE)
-            timings = None if telemetry is None else telemetry.timings_of(response)
-            if timings is not None:
-                timings.finish(time.perf_counter())
+            if telemetry is not None:
+                timings = getattr(response, telemetry.TIMINGS_ATTRIBUTE, None)  # timings_of
+                if isinstance(timings, telemetry.Timings):
+                    timings.finish(time.perf_counter())
         return response
 
     def _join_url(self, url: str) -> str:

@@ -62,7 +62,9 @@ __all__ = [
 
 #: The one attribute through which a response (urllib3's and requests') carries its
 #: Timings; read it with :func:`timings_of`.
-_TIMINGS_ATTRIBUTE: Final = "_keepwarm_timings"
+#: The attribute a response carries its Timings in (:func:`attach_timings`; read in place
+#: on the request path).
+TIMINGS_ATTRIBUTE: Final = "_keepwarm_timings"
 
 #: Time-to-first-byte samples kept per origin for percentiles (the most recent ones).
 TTFB_SAMPLES: Final = 1024
@@ -449,13 +451,13 @@ def new_timings(started: float) -> Timings:
 
 def attach_timings(response: object, timings: Timings) -> None:
     # Let ``response`` (urllib3's or requests') carry ``timings``.
-    setattr(response, _TIMINGS_ATTRIBUTE, timings)
+    setattr(response, TIMINGS_ATTRIBUTE, timings)
 
 
 def timings_of(response: object) -> Timings | None:
     # The Timings ``response`` carries; None when it came through no keepwarm
     # connection with telemetry on.
-    value = getattr(response, _TIMINGS_ATTRIBUTE, None)
+    value = getattr(response, TIMINGS_ATTRIBUTE, None)
     return value if isinstance(value, Timings) else None
 
 

@@ -45,7 +45,7 @@ from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from keepwarm._deadline import Deadline, current_deadline
 from keepwarm._forks import after_fork_in_child
-from keepwarm._telemetry import METRICS, HostCounters, Timings, attach_timings
+from keepwarm._telemetry import METRICS, TIMINGS_ATTRIBUTE, HostCounters, Timings
 from keepwarm._upstream.hooks import getresponse_hooked, urllib3_response_init_hooked
 from keepwarm._upstream.wire import (
     FastHeadersHTTPResponse,
@@ -793,7 +793,7 @@ class _InstrumentedConnection(_ConnectionBase):
             timings.http_version = (
                 version if version is not None else _version_name(response.version)
             )
-            attach_timings(response, timings)
+            setattr(response, TIMINGS_ATTRIBUTE, timings)  # attach_timings, in place
             state.timings = None
         if state.counters is not None:
             state.counters.on_response(wait, None)

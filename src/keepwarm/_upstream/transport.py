@@ -62,6 +62,7 @@ from urllib3.exceptions import InvalidHeader as Urllib3InvalidHeader
 from urllib3.exceptions import ProxyError as Urllib3ProxyError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.poolmanager import PoolManager, ProxyManager
+from urllib3.response import HTTPResponse as Urllib3Response
 from urllib3.util import Timeout as Urllib3Timeout
 
 from keepwarm._bounded import keepable, remember
@@ -83,7 +84,7 @@ from keepwarm._deadline import (
 from keepwarm._exceptions import DeadlineExceeded, NoTimeoutWarning, PoolTimeout
 from keepwarm._forks import after_fork_in_child
 from keepwarm._guards import warn
-from keepwarm._telemetry import METRICS, Telemetry, attach_timings, timings_of
+from keepwarm._telemetry import METRICS, TIMINGS_ATTRIBUTE, Telemetry, Timings
 from keepwarm._upstream.connection import log
 from keepwarm._upstream.cookies import extract_cookies
 from keepwarm._upstream.hooks import (
@@ -106,7 +107,6 @@ from keepwarm._upstream.pool import (
     socks_pool_classes,
     urlopen_first,
 )
-from keepwarm._upstream.prepare import case_insensitive_dict
 from keepwarm._upstream.session import load_machinery, read_body
 from keepwarm._urls import redact_url
 
@@ -743,11 +743,15 @@ class KeepwarmAdapter(HTTPAdapter):
                 state.keepalive_announced(keep_alive)
                 if state.counters is not None:
                     state.counters.on_response(None, keep_alive)
-        timings = timings_of(response.raw)
-        if timings is not None:
-            history = getattr(getattr(response.raw, "retries", None), "history", None)
+        raw = response.raw
+        timings = getattr(raw, TIMINGS_ATTRIBUTE, None)  # timings_of(raw), in place
+        if isinstance(timings, Timings):
+            retries = (
+                raw._retries if type(raw) is Urllib3Response else getattr(raw, "retries", None)
+            )
+            history = getattr(retries, "history", None)
             timings.retries = len(history) if history else 0
-            attach_timings(response, timings)
+            setattr(response, TIMINGS_ATTRIBUTE, timings)
         if deadline is not None and not stream and not response.is_redirect:
             # Under a total deadline the body is read here, in steps cut to the time
             # left, whoever called: keepwarm's own send would (read_body), but requests'
@@ -862,7 +866,13 @@ def _new_response(
     response.headers = headers
     response.raw = raw
     response.url = url
-    response.encoding = _encoding(headers)
+    item = headers._store.get("content-type")  # _encoding's remembered answer, in place
+    encoding = (
+        _ENCODINGS.get(item[1], _UNKNOWN_ENCODING)
+        if item is not None and type(item[1]) is str
+        else _UNKNOWN_ENCODING
+    )
+    response.encoding = encoding if encoding is not _UNKNOWN_ENCODING else _encoding(headers)
     response.history = []
     response.reason = reason
     response.cookies = RequestsCookieJar()
@@ -875,6 +885,8 @@ def _new_response(
 #: that one value; servers send the same few). Bounded.
 _ENCODINGS: dict[str, str | None] = {}
 _ENCODINGS_MAX: Final = 256
+_UNKNOWN_ENCODING: Final[Any] = object()
+_new_object: Final = object.__new__
 
 
 def _encoding(headers: CaseInsensitiveDict[str]) -> str | None:
@@ -902,7 +914,9 @@ def _response_headers(headers: Any) -> CaseInsensitiveDict[str]:
     store: OrderedDict[str, tuple[str, Any]] = OrderedDict()
     for lower, values in headers._container.items():
         store[lower] = (values[0], ", ".join(values[1:]))
-    return case_insensitive_dict(store)
+    result: CaseInsensitiveDict[str] = _new_object(CaseInsensitiveDict)  # case_insensitive_dict
+    result._store = store
+    return result
 
 
 #: Set while the pool for a proxied request (or a watched urllib3 pool) is looked up:
