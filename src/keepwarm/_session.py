@@ -509,9 +509,13 @@ class Session(RequestsSessionBase):
         cookies = self.cookies
         if isinstance(cookies, ThreadSafeCookieJar) and cookies.kw_host_only:
             cookies.check_shared(request)  # the cookie-scope guard, once a host set some
-        kwargs["timeout"], total = call_timeout(
-            kwargs.get("timeout"), self._default_timeout, self._default_total
-        )
+        timeout = kwargs.get("timeout")
+        if timeout is None:  # call_timeout's answer for the default, in place
+            kwargs["timeout"], total = self._default_timeout, self._default_total
+        else:
+            kwargs["timeout"], total = call_timeout(
+                timeout, self._default_timeout, self._default_total
+            )
         if "proxies" not in kwargs:
             kwargs["proxies"] = self._resolve_proxies(request, self.proxies)
         if self._settings.guards:

@@ -219,8 +219,12 @@ def prepare(
         if cookies and cookies_replace
         else RequestsCookieJar()
     )
-    if has_cookies(session.cookies):
-        merge_cookies(merged_cookies, session.cookies)
+    # has_cookies' answers for a keepwarm session's empty jar and an empty merged jar
+    # (a jar whose store is empty holds no cookie), in place.
+    session_cookies = session.cookies
+    store = session_cookies._cookies if type(session_cookies) is ThreadSafeCookieJar else True  # type: ignore[attr-defined]
+    if store and has_cookies(session_cookies):
+        merge_cookies(merged_cookies, session_cookies)
     if cookies:
         merge_cookies(merged_cookies, cookies)
     params = merge_setting(request.params, session.params)
@@ -244,7 +248,7 @@ def prepare(
         _prepare_session_headers(p, session.headers)
     else:
         p.prepare_headers(merge_setting(request.headers, session.headers, CaseInsensitiveDict))
-    if has_cookies(merged_cookies):
+    if merged_cookies._cookies and has_cookies(merged_cookies):  # type: ignore[attr-defined]
         p.prepare_cookies(merged_cookies)
     else:
         p._cookies = merged_cookies

@@ -306,8 +306,10 @@ class RequestsSessionBase(requests.Session):
             # Bound to the request's host, so they do not follow a cross-host redirect.
             cookies = scope_cookies(request.cookies, str(url))
         auth = request.auth
-        if self.trust_env and not auth and not self.auth:
-            auth = self._environment.netrc_auth(str(url))
+        environment = self._environment
+        # No netrc file read at capture (the common case): nothing to ask it.
+        if self.trust_env and not auth and environment._netrc is not None and not self.auth:
+            auth = environment.netrc_auth(str(url))
         return prepare(
             self, request, str(url), cookies, auth, cookies_replace=cookies is not request.cookies
         )
