@@ -865,3 +865,29 @@ def test_timings_made_for_a_request_are_the_constructors() -> None:
     built.finish(13.0)
     assert made == built and made.total == 0.5
     assert Timings().as_dict() == {name: getattr(Timings, name) for name in Timings().as_dict()}
+
+
+def test_tls_version_is_the_current_sockets(server_cert: Any, ca_bundle: str) -> None:
+    """A connection's TLS version is asked of its socket once; a reconnect (here after the
+    server closed the connection) asks the new socket, whose handshake may differ."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(context)
+    server = LocalServer(default_handler, ssl_context=context)
+    server.start()
+    try:
+        with keepwarm.Session(verify=ca_bundle) as s:
+            url = server.url + "/"
+            first = keepwarm.timings(fetch(s, url))
+            again = keepwarm.timings(fetch(s, url, headers={"Connection": "close"}))
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+            after = keepwarm.timings(fetch(s, url))
+        assert first is not None and again is not None and after is not None
+        assert first.tls_version == again.tls_version == "TLSv1.3"
+        assert again.reused is True
+        assert after.reused is False and after.tls is not None
+        assert after.tls_version == "TLSv1.2"
+        assert server.connections_accepted == 2
+    finally:
+        server.close()
