@@ -1197,3 +1197,37 @@ def test_begin_reads_a_head_as_http_client_does(
     head = f"{status_line}\r\n{lines}\r\n".encode("latin-1")
     expected = _begun(http.client.HTTPResponse, head, method)
     assert _begun(FastHeadersHTTPResponse, head, method) == expected
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_replaced_check_close_is_called_as_under_requests(
+    scheme: str,
+    make_server: Callable[..., LocalServer],
+    ca_bundle: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``begin`` works out http.client's ``_check_close`` in place only while it is
+    http.client's own (``hooks.HC_CHECK_CLOSE``): a replacement is called once a response,
+    as under plain requests, and its answer is taken."""
+    server = make_server(tls=scheme == "https")
+    original = http.client.HTTPResponse._check_close  # type: ignore[attr-defined]
+    calls: list[bool] = []
+
+    @functools.wraps(original)
+    def wrapped(self: Any) -> bool:
+        answer: bool = original(self)
+        calls.append(answer)
+        return answer
+
+    counted = []
+    for client in (requests.Session(), keepwarm.Session()):
+        with client:
+            client.get(server.url + "/", verify=ca_bundle)
+            monkeypatch.setattr(http.client.HTTPResponse, "_check_close", wrapped)
+            bodies = [client.get(server.url + "/", verify=ca_bundle).content for _ in range(3)]
+            monkeypatch.undo()
+        counted.append((list(calls), bodies))
+        calls.clear()
+    plain, ours = counted
+    assert ours == plain
+    assert ours[0] == [False, False, False]

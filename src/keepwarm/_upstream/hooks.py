@@ -61,6 +61,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
 
 __all__ = [
+    "HC_CHECK_CLOSE",
     "HC_RESPONSE_INIT",
     "REQUESTS_SEND",
     "REQUESTS_SESSION",
@@ -191,6 +192,9 @@ _HR_CLOSE_CONN: Final = _own_function(_HR._close_conn, http.client)
 HC_RESPONSE_INIT: Final = _own_function(_HR.__init__, http.client)
 SOCKET_MAKEFILE: Final = _own_function(socket.socket.makefile, socket)
 SOCKET_IO_INIT: Final = _own_function(socket.SocketIO.__init__, socket)
+#: http.client's ``_check_close``, whose HTTP/1.1 answer keepwarm's response class works out
+#: in place (``wire.FastHeadersHTTPResponse.begin``); it calls a replacement instead.
+HC_CHECK_CLOSE: Final = _own_function(_HR._check_close, http.client)
 _HC_READ_STATUS: Final = _own_function(
     http.client.HTTPResponse._read_status,  # type: ignore[attr-defined]
     http.client,

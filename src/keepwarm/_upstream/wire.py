@@ -60,6 +60,7 @@ from urllib3.util.request import _METHODS_NOT_EXPECTING_BODY
 
 from keepwarm._bounded import keepable, remember
 from keepwarm._upstream.hooks import (
+    HC_CHECK_CLOSE,
     HC_RESPONSE_INIT,
     SOCKET_IO_INIT,
     SOCKET_MAKEFILE,
@@ -417,7 +418,6 @@ _TLS_SOCKET: Final = ssl.SSLSocket
 _SOCKET_IO: Final[Any] = socket.SocketIO
 _HR: Final[Any] = http.client.HTTPResponse
 _UNKNOWN: Final[Any] = http.client._UNKNOWN  # type: ignore[attr-defined]
-_HC_CHECK_CLOSE: Final = http.client.HTTPResponse._check_close  # type: ignore[attr-defined]
 
 
 class FastHeadersHTTPResponse(http.client.HTTPResponse):
@@ -506,7 +506,7 @@ class FastHeadersHTTPResponse(http.client.HTTPResponse):
         if (
             type(message) is PlainHTTPMessage
             and self.version == 11
-            and type(self)._check_close is _HC_CHECK_CLOSE
+            and type(self)._check_close is HC_CHECK_CLOSE
         ):
             # The three names read below, from the message's index at once: the values of
             # a head parse_headers just built are the strings ``get`` returns (latin-1, so
