@@ -326,7 +326,7 @@ def test_a_servers_keep_alive_timeout_sets_the_idle_expiry(
     state = PoolState(PoolPolicy(keepalive_expiry=ours), None)
     for seconds in announced:
         state.keepalive_announced(seconds)
-    assert state.keepalive_expiry() == pytest.approx(expiry)
+    assert state.idle_expiry == pytest.approx(expiry)
 
 
 # A pooled connection checked for a drop at checkout ------------------------------------------

@@ -189,7 +189,14 @@ class PoolPolicy(Frozen):
 class PoolState:
     # What keepwarm keeps on one urllib3 pool (its ``_keepwarm`` attribute).
 
-    __slots__ = ("counters", "grow_lock", "policy", "server_expiry", "server_keepalive")
+    __slots__ = (
+        "counters",
+        "grow_lock",
+        "idle_expiry",
+        "policy",
+        "server_expiry",
+        "server_keepalive",
+    )
 
     def __init__(self, policy: PoolPolicy, counters: HostCounters | None) -> None:
         self.policy = policy
@@ -201,6 +208,10 @@ class PoolState:
         #: our connections (:meth:`keepalive_announced`).
         self.server_keepalive: float | None = None
         self.server_expiry: float | None = None
+        #: The idle time after which a pooled connection is closed instead of reused: the
+        #: policy's ``keepalive_expiry``, shortened to ``server_expiry`` once the server
+        #: announces less (worked out when that changes, read at every checkout).
+        self.idle_expiry: float | None = policy.keepalive_expiry
 
     def keepalive_announced(self, seconds: float) -> None:
         # A response's ``Keep-Alive: timeout=N``, usually the same on every response: the
@@ -209,15 +220,10 @@ class PoolState:
         if seconds != self.server_keepalive:
             from keepwarm._stats import SERVER_KEEPALIVE_SHARE
 
-            self.server_expiry = seconds * SERVER_KEEPALIVE_SHARE
+            server = self.server_expiry = seconds * SERVER_KEEPALIVE_SHARE
             self.server_keepalive = seconds
-
-    def keepalive_expiry(self) -> float | None:
-        # The idle time after which a pooled connection is closed instead of reused.
-        ours, server = self.policy.keepalive_expiry, self.server_expiry
-        if server is None:
-            return ours
-        return server if ours is None else min(ours, server)
+            ours = self.policy.keepalive_expiry
+            self.idle_expiry = server if ours is None else min(ours, server)
 
 
 if TYPE_CHECKING:
@@ -231,10 +237,7 @@ def _close_if_unfit(pool: Any, conn: Any, now: float, state: PoolState) -> None:
     # the connection object then reconnects when it is used.
     counters = state.counters
     conn_state = conn._keepwarm
-    expiry = state.policy.keepalive_expiry  # PoolState.keepalive_expiry(), inline
-    server_expiry = state.server_expiry
-    if server_expiry is not None:
-        expiry = server_expiry if expiry is None else min(expiry, server_expiry)
+    expiry = state.idle_expiry
     idle_since = conn_state.idle_since
     max_age = state.policy.max_age
     reason = None
