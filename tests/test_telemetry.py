@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -850,8 +852,6 @@ def test_timings_made_for_a_request_are_the_constructors() -> None:
     """The request path makes its Timings without the keyword constructor
     (``new_timings``): equal, alike in repr, fields and a pickle round trip, and as
     mutable, as ``Timings(_started=...)``."""
-    import pickle
-
     from keepwarm._telemetry import Timings, new_timings
 
     made, built = new_timings(12.5), Timings(_started=12.5)
@@ -870,8 +870,6 @@ def test_timings_made_for_a_request_are_the_constructors() -> None:
 def test_tls_version_is_the_current_sockets(server_cert: Any, ca_bundle: str) -> None:
     """A connection's TLS version is asked of its socket once; a reconnect (here after the
     server closed the connection) asks the new socket, whose handshake may differ."""
-    import ssl
-
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_cert.configure_cert(context)
     server = LocalServer(default_handler, ssl_context=context)

@@ -61,9 +61,8 @@ __all__ = [
 ]
 
 #: The one attribute through which a response (urllib3's and requests') carries its
-#: Timings; read it with :func:`timings_of`.
-#: The attribute a response carries its Timings in (:func:`attach_timings`; read in place
-#: on the request path).
+#: Timings: :func:`attach_timings` sets it and :func:`timings_of` reads it; the request
+#: path sets and reads it in place.
 TIMINGS_ATTRIBUTE: Final = "_keepwarm_timings"
 
 #: Time-to-first-byte samples kept per origin for percentiles (the most recent ones).

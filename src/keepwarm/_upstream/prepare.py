@@ -222,8 +222,8 @@ def prepare(
     # has_cookies' answers for a keepwarm session's empty jar and an empty merged jar
     # (a jar whose store is empty holds no cookie), in place.
     session_cookies = session.cookies
-    store = session_cookies._cookies if type(session_cookies) is ThreadSafeCookieJar else True  # type: ignore[attr-defined]
-    if store and has_cookies(session_cookies):
+    empty = type(session_cookies) is ThreadSafeCookieJar and not session_cookies._cookies  # type: ignore[attr-defined]
+    if not empty and has_cookies(session_cookies):
         merge_cookies(merged_cookies, session_cookies)
     if cookies:
         merge_cookies(merged_cookies, cookies)

@@ -107,6 +107,7 @@ from keepwarm._upstream.pool import (
     socks_pool_classes,
     urlopen_first,
 )
+from keepwarm._upstream.prepare import case_insensitive_dict
 from keepwarm._upstream.session import load_machinery, read_body
 from keepwarm._urls import redact_url
 
@@ -886,7 +887,6 @@ def _new_response(
 _ENCODINGS: dict[str, str | None] = {}
 _ENCODINGS_MAX: Final = 256
 _UNKNOWN_ENCODING: Final[Any] = object()
-_new_object: Final = object.__new__
 
 
 def _encoding(headers: CaseInsensitiveDict[str]) -> str | None:
@@ -914,9 +914,7 @@ def _response_headers(headers: Any) -> CaseInsensitiveDict[str]:
     store: OrderedDict[str, tuple[str, Any]] = OrderedDict()
     for lower, values in headers._container.items():
         store[lower] = (values[0], ", ".join(values[1:]))
-    result: CaseInsensitiveDict[str] = _new_object(CaseInsensitiveDict)  # case_insensitive_dict
-    result._store = store
-    return result
+    return case_insensitive_dict(store)
 
 
 #: Set while the pool for a proxied request (or a watched urllib3 pool) is looked up:
