@@ -385,6 +385,11 @@ def scripted(
                 server.wait_closed()
                 return
             assert isinstance(step, Reply)
+            # sendall's timeout bounds the whole send, and the reader left the socket's at
+            # its 0.1 s poll step: a 20 MiB reply to a client that reads slower than
+            # 200 MB/s for a moment (a loaded machine) was cut short, the client seeing an
+            # IncompleteRead. The reply gets the same bound as reading a request.
+            conn.settimeout(_READ_TIMEOUT)
             conn.sendall(step.data)
             if step.then == "close":
                 conn.close()
