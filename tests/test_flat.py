@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,14 +23,22 @@ import requests
 import urllib3
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.retry import Retry
 from urllib3.util.url import _encode_target, parse_url
 
 import keepwarm
 from keepwarm._upstream import pool as pool_module
 from keepwarm._upstream import transport
-from servers import LocalServer, RawServer, ServerRequest, ServerResponse, reset_after_request
+from servers import (
+    Flaky,
+    LocalServer,
+    RawServer,
+    ServerRequest,
+    ServerResponse,
+    reset_after_request,
+)
 
 
 @pytest.fixture
@@ -90,6 +99,85 @@ def test_plain_requests_take_it(server: LocalServer, ca_bundle: str, flat_calls:
     assert {r.connection_index for r in keepwarm_requests} == {
         keepwarm_requests[0].connection_index
     }
+
+
+#: urllib3 steps the flat path answers in place where they would do nothing or say no.
+POOL_STEPS: dict[str, tuple[type, str]] = {
+    "HTTPConnectionPool._validate_conn": (HTTPConnectionPool, "_validate_conn"),
+    "HTTPSConnectionPool._validate_conn": (HTTPSConnectionPool, "_validate_conn"),
+    "Retry.is_retry": (Retry, "is_retry"),
+}
+
+
+@pytest.mark.parametrize("step", sorted(POOL_STEPS))
+def test_a_replaced_pool_step_is_called_as_under_requests(
+    step: str, server: LocalServer, ca_bundle: str, flat_calls: list[str]
+) -> None:
+    # urllib3's _validate_conn does nothing for a connected, verified connection, and
+    # Retry.is_retry says no for a 200: the flat path does not call them. Replaced (a
+    # tool, a subclass's patch), each is called as often as under plain requests, with
+    # the same arguments, and the flat path is still taken.
+    owner, name = POOL_STEPS[step]
+    original = owner.__dict__[name]
+    calls: list[tuple[Any, ...]] = []
+
+    def replacement(self: Any, *args: Any) -> Any:
+        calls.append(tuple(a if isinstance(a, (str, int)) else type(a).__name__ for a in args))
+        return original(self, *args)
+
+    seen = []
+    for kind in ("requests", "keepwarm"):
+        session = (
+            keepwarm.Session(verify=ca_bundle) if kind == "keepwarm" else _plain(server, ca_bundle)
+        )
+        with session, pytest.MonkeyPatch.context() as patch:
+            session.get(server.url + "/echo", timeout=5).close()  # connected before counting
+            patch.setattr(owner, name, replacement)
+            bodies = [session.get(server.url + "/echo", timeout=5).json() for _ in range(3)]
+        seen.append((list(calls), bodies))
+        calls.clear()
+    assert seen[1] == seen[0]
+    https_only = step == "HTTPSConnectionPool._validate_conn" and server.url.startswith("http:")
+    assert len(seen[1][0]) == (0 if https_only else 3)
+    assert flat_calls == ["GET"] * 4
+
+
+def test_an_unverified_request_warns_each_time_as_under_requests(
+    make_server: Callable[..., LocalServer], flat_calls: list[str]
+) -> None:
+    # urllib3's _validate_conn warns of an unverified HTTPS connection on every request:
+    # the flat path calls it for one.
+    server = make_server(_echo, tls=True)
+    counts = []
+    for session in (requests.Session(), keepwarm.Session()):
+        with session, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(3):
+                session.get(server.url + "/echo", verify=False, timeout=5).close()
+        counts.append(sum(issubclass(w.category, InsecureRequestWarning) for w in caught))
+    assert counts == [3, 3]
+    assert flat_calls == ["GET"] * 3
+
+
+@pytest.mark.parametrize("status", [413, 429, 503])
+def test_a_retry_after_status_is_retried_as_under_requests(
+    status: int, make_server: Callable[..., LocalServer], flat_calls: list[str]
+) -> None:
+    # A Retry without a status list still retries a 413, 429 or 503 that carries
+    # Retry-After (its RETRY_AFTER_STATUS_CODES), with retries left: the flat path asks it.
+    answers = []
+    for kind in ("requests", "keepwarm"):
+        flaky = Flaky(times=1, status=status, retry_after=0)
+        server = make_server(flaky)
+        retry = Retry(total=1, backoff_factor=0)
+        session = keepwarm.Session(max_retries=retry) if kind == "keepwarm" else requests.Session()
+        if kind == "requests":
+            session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
+        with session:
+            r = session.get(server.url + "/", timeout=5)
+            answers.append((r.status_code, r.content, flaky.count("/")))
+    assert answers == [(200, b"ok", 2), (200, b"ok", 2)]
+    assert flat_calls == ["GET"]
 
 
 def _generator_body() -> Iterator[bytes]:

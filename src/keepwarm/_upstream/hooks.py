@@ -56,6 +56,7 @@ import requests.sessions
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.response
+import urllib3.util.retry
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import HTTPResponse
@@ -65,8 +66,11 @@ __all__ = [
     "HC_RESPONSE_INIT",
     "REQUESTS_SEND",
     "REQUESTS_SESSION",
+    "RETRY_IS_RETRY",
     "SOCKET_IO_INIT",
     "SOCKET_MAKEFILE",
+    "U3_HTTPS_VALIDATE_CONN",
+    "U3_VALIDATE_CONN",
     "adapter_send_hooked",
     "body_read_hooked",
     "getresponse_hooked",
@@ -205,6 +209,14 @@ _U3_BASE_RESPONSE_INIT: Final = _own_function(
     urllib3.response.BaseHTTPResponse.__init__, urllib3.response
 )
 _U3_INIT_LENGTH: Final = _own_function(HTTPResponse._init_length, urllib3.response)
+#: The pool steps the flat path (``pool.urlopen_first``, ``pool._InstrumentedPool.
+#: _keepwarm_make_request``) answers in place where they would do nothing or answer False
+#: (``_validate_conn``, ``Retry.is_retry``); it calls a replacement.
+U3_VALIDATE_CONN: Final = _own_function(HTTPConnectionPool._validate_conn, urllib3.connectionpool)
+U3_HTTPS_VALIDATE_CONN: Final = _own_function(
+    HTTPSConnectionPool._validate_conn, urllib3.connectionpool
+)
+RETRY_IS_RETRY: Final = _own_function(urllib3.util.retry.Retry.is_retry, urllib3.util.retry)
 # Points keepwarm calls, whose callers see the request headers keepwarm passes.
 _URLOPEN: Final = _own_function(HTTPConnectionPool.urlopen, urllib3.connectionpool)
 _MAKE_REQUEST: Final = _own_function(HTTPConnectionPool._make_request, urllib3.connectionpool)

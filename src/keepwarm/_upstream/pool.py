@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from http.client import HTTPException
+from socket import getdefaulttimeout
 from typing import TYPE_CHECKING, Any, Final
 
 import urllib3
@@ -47,6 +48,7 @@ from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 from urllib3.util.ssl_match_hostname import CertificateError
+from urllib3.util.timeout import _DEFAULT_TIMEOUT
 from urllib3.util.timeout import Timeout as Urllib3Timeout
 from urllib3.util.url import _encode_target
 
@@ -63,6 +65,11 @@ from keepwarm._upstream.connection import (
     dropped,
     log,
     named_as,
+)
+from keepwarm._upstream.hooks import (
+    RETRY_IS_RETRY,
+    U3_HTTPS_VALIDATE_CONN,
+    U3_VALIDATE_CONN,
 )
 from keepwarm._upstream.wire import header_get
 from keepwarm._urls import redact_url
@@ -540,18 +547,37 @@ class _InstrumentedPool(_WatchedPool):
         # under the stale resend as urllib3's is under _make_request's. Not logged: see
         # flat_ready.
         self.num_requests += 1
-        conn.timeout = Urllib3Timeout.resolve_default_timeout(timeout.connect_timeout)
-        try:
+        # The timeout's connect and read values, as its properties give them without a
+        # total (flat_ready), with urllib3's default resolved (resolve_default_timeout).
+        connect_timeout = timeout._connect
+        if connect_timeout is _DEFAULT_TIMEOUT:
+            connect_timeout = getdefaulttimeout()
+        conn.timeout = connect_timeout
+        # urllib3's _validate_conn does nothing for HTTP, and for HTTPS nothing for a
+        # connected connection verified directly or through its proxy (it connects a new
+        # one and warns of an unverified one): called unless that is so, or while it is
+        # not urllib3's own.
+        validate = type(self)._validate_conn
+        if not (
+            validate is U3_VALIDATE_CONN
+            or (
+                validate is U3_HTTPS_VALIDATE_CONN
+                and HTTPConnectionPool._validate_conn is U3_VALIDATE_CONN
+                and conn.sock is not None  # not is_closed
+                and (conn.is_verified or conn.proxy_is_verified)
+            )
+        ):
             try:
-                self._validate_conn(conn)
-            except (TimeoutError, ssl.SSLError) as e:
-                self._raise_timeout(err=e, url=url, timeout_value=conn.timeout)
-                raise
-        except _SETUP_ERRORS as e:
-            new_e: Exception = e
-            if isinstance(e, (ssl.SSLError, CertificateError)):
-                new_e = SSLError(e)
-            raise new_e  # noqa: B904  (as urllib3 raises it)
+                try:
+                    self._validate_conn(conn)
+                except (TimeoutError, ssl.SSLError) as e:
+                    self._raise_timeout(err=e, url=url, timeout_value=conn.timeout)
+                    raise
+            except _SETUP_ERRORS as e:
+                new_e: Exception = e
+                if isinstance(e, (ssl.SSLError, CertificateError)):
+                    new_e = SSLError(e)
+                raise new_e  # noqa: B904  (as urllib3 raises it)
         try:
             conn.request(
                 method,
@@ -568,7 +594,9 @@ class _InstrumentedPool(_WatchedPool):
         except OSError as e:
             if e.errno != errno.EPROTOTYPE and e.errno != errno.ECONNRESET:
                 raise
-        read_timeout = timeout.read_timeout
+        read_timeout = timeout._read
+        if read_timeout is _DEFAULT_TIMEOUT:
+            read_timeout = getdefaulttimeout()
         if conn.sock is not None:
             if read_timeout == 0:
                 raise ReadTimeoutError(self, url, f"Read timed out. (read timeout={read_timeout})")
@@ -869,7 +897,7 @@ def urlopen_first(
     err = None
     try:
         conn = pool._get_conn(timeout=None)
-        conn.timeout = timeout.connect_timeout
+        conn.timeout = timeout._connect  # connect_timeout without a total (flat_ready)
         # As in _InstrumentedPool._make_request: the exchange under the stale resend.
         response = _request_with_stale_retry(
             pool._keepwarm_make_request,
@@ -916,8 +944,16 @@ def urlopen_first(
             else None,
         )
         return _layered(pool, method, url, body, headers, retries, timeout, chunked)
-    has_retry_after = bool(header_get(response.headers, "retry-after"))
-    if retries.is_retry(method, response.status, has_retry_after):
+    # urllib3's Retry.is_retry is True only for a status in the retry's status list or in
+    # its RETRY_AFTER_STATUS_CODES (413, 429, 503): for any other (a 200) it is not asked,
+    # unless it is not urllib3's own.
+    status = response.status
+    forcelist = retries.status_forcelist
+    if (
+        (forcelist and status in forcelist)
+        or status in retries.RETRY_AFTER_STATUS_CODES
+        or type(retries).is_retry is not RETRY_IS_RETRY
+    ) and retries.is_retry(method, status, bool(header_get(response.headers, "retry-after"))):
         try:
             retries = retries.increment(method, url, response=response, _pool=pool)
         except MaxRetryError:
