@@ -1156,6 +1156,43 @@ def test_a_replaced_reader_step_is_called_as_under_requests(
     assert len(ours[0]) >= 3
 
 
+TLS_SEND_STEPS: dict[str, tuple[type, str]] = {
+    "SSLSocket.sendall": (ssl.SSLSocket, "sendall"),
+    "SSLSocket.send": (ssl.SSLSocket, "send"),
+}
+
+
+@pytest.mark.parametrize("step", sorted(TLS_SEND_STEPS))
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_replaced_tls_send_step_is_called_as_under_requests(
+    step: str,
+    scheme: str,
+    make_server: Callable[..., LocalServer],
+    ca_bundle: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A head goes out on a TLS socket in one write of its own, not through
+    ``SSLSocket.sendall`` and ``send``; while a tool has replaced either, it is called
+    as often as under plain requests, with the same request lines."""
+    server = make_server(tls=scheme == "https")
+    owner, attribute = TLS_SEND_STEPS[step]
+    original = getattr(owner, attribute)
+    calls: list[bytes] = []
+
+    @functools.wraps(original)
+    def wrapped(sock: Any, data: Any, *args: Any) -> Any:
+        line = bytes(data).split(b"\r\n", 1)[0]
+        if not line.startswith(b"HTTP/"):  # not the local server's replies
+            calls.append(line)
+        return original(sock, data, *args)
+
+    plain, ours = _seen_while_replaced(
+        server.url, ca_bundle, monkeypatch, owner, attribute, wrapped, calls
+    )
+    assert ours == plain
+    assert ours[0] == ([b"GET / HTTP/1.1"] * 3 if scheme == "https" else [])
+
+
 # -- what begin() makes of a head ---------------------------------------------------------
 
 _HEAD_FIELDS = st.tuples(

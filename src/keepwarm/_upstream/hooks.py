@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import socket
+import ssl
 import types
 from collections.abc import Callable
 from typing import Any, Final
@@ -69,6 +70,8 @@ __all__ = [
     "RETRY_IS_RETRY",
     "SOCKET_IO_INIT",
     "SOCKET_MAKEFILE",
+    "SSL_SEND",
+    "SSL_SENDALL",
     "U3_HTTPS_VALIDATE_CONN",
     "U3_VALIDATE_CONN",
     "adapter_send_hooked",
@@ -196,6 +199,11 @@ _HR_CLOSE_CONN: Final = _own_function(_HR._close_conn, http.client)
 HC_RESPONSE_INIT: Final = _own_function(_HR.__init__, http.client)
 SOCKET_MAKEFILE: Final = _own_function(socket.socket.makefile, socket)
 SOCKET_IO_INIT: Final = _own_function(socket.SocketIO.__init__, socket)
+#: ``ssl.SSLSocket.sendall`` and the ``send`` it calls, which ``wire._write_head`` stands
+#: for with one write of a head on an open TLS socket; it calls them while either is
+#: replaced.
+SSL_SENDALL: Final = _own_function(ssl.SSLSocket.sendall, ssl)
+SSL_SEND: Final = _own_function(ssl.SSLSocket.send, ssl)
 #: http.client's ``_check_close``, whose HTTP/1.1 answer keepwarm's response class works out
 #: in place (``wire.FastHeadersHTTPResponse.begin``); it calls a replacement instead.
 HC_CHECK_CLOSE: Final = _own_function(_HR._check_close, http.client)

@@ -64,6 +64,8 @@ from keepwarm._upstream.hooks import (
     HC_RESPONSE_INIT,
     SOCKET_IO_INIT,
     SOCKET_MAKEFILE,
+    SSL_SEND,
+    SSL_SENDALL,
     body_read_hooked,
     head_steps_hooked,
     http_read_hooked,
@@ -814,7 +816,20 @@ def _write_head(
     data = b"\r\n".join(head)
     del head[:]
     _audit("http.client.send", conn, data)
-    conn.sock.sendall(data)
+    sock = conn.sock
+    if (
+        type(sock) is _SSLSocket
+        and _SSLSocket.sendall is SSL_SENDALL
+        and _SSLSocket.send is SSL_SEND
+        and (sslobj := sock._sslobj) is not None  # type: ignore[attr-defined]
+    ):
+        # ``SSLSocket.sendall`` through ``send``, for an open TLS socket and no flags: one
+        # ``_sslobj.write`` of the whole head (OpenSSL writes all of it or raises, CPython
+        # not asking for partial writes), without the two Python calls, two checks and the
+        # memoryview around it.
+        sslobj.write(data)
+    else:
+        sock.sendall(data)
     return True
 
 
@@ -850,3 +865,4 @@ _HOST_LINES: dict[tuple[Any, Any, int], bytes] = {}
 _HOST_LINES_MAX: Final = 256
 _USER_AGENT_LINE: Final = b"User-Agent: " + _get_default_user_agent().encode("latin-1")
 _audit = sys.audit
+_SSLSocket = ssl.SSLSocket
