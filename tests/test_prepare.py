@@ -271,3 +271,42 @@ def test_merge_setting_is_requests(request_setting: Any, session_setting: Any) -
     from keepwarm._upstream.prepare import merge_setting as ours
 
     assert ours(request_setting, session_setting) == theirs(request_setting, session_setting)
+
+
+@pytest.mark.parametrize("method", ["GET", "get", "pAtCh", "HEAD", "OPTIONS", "ﬀ-custom", "ß"])
+@pytest.mark.parametrize("session_auth", [None, ("s", "p")], ids=["no-auth", "session-auth"])
+@pytest.mark.parametrize("params", [None, {}, {"q": "1"}], ids=repr)
+def test_a_prepared_request_is_built_as_requests_builds_it(
+    method: str, session_auth: Any, params: Any
+) -> None:
+    # keepwarm builds the PreparedRequest without its constructor and prepare_method, and
+    # skips merge_setting for empty params and no session auth: the same attributes, in
+    # the same order, with hooks of its own per request.
+    with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
+        plain.trust_env = False
+        prepared = []
+        for s in (plain, kw):
+            s.auth = session_auth
+            made = [
+                s.prepare_request(requests.Request(method, "http://127.0.0.1:8080/", params=params))
+                for _ in range(2)
+            ]
+            assert made[0].hooks is not made[1].hooks
+            assert made[0].hooks["response"] is not made[1].hooks["response"]
+            prepared.append(made[0])
+        theirs, ours = prepared
+        assert list(vars(ours)) == list(vars(theirs))
+        assert _full_view(ours) == _full_view(theirs)
+        assert (ours._body_position, type(ours.method)) == (theirs._body_position, str)  # type: ignore[attr-defined]
+
+
+def test_requests_hook_events_are_read_when_they_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests' default_hooks() makes one list per event of requests.hooks.HOOKS; while
+    # that is not ["response"], keepwarm asks it.
+    monkeypatch.setattr(requests.hooks, "HOOKS", ["response", "extra"])
+    with requests.Session() as plain, keepwarm.Session(trust_env=False) as kw:
+        plain.trust_env = False
+        for s in (plain, kw):
+            request = requests.Request("GET", "http://127.0.0.1:8080/")
+            assert request.hooks == {"response": [], "extra": []}
+            assert s.prepare_request(request).hooks == {"response": [], "extra": []}

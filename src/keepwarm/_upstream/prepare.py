@@ -26,8 +26,10 @@ from collections.abc import Callable, Mapping
 from http import cookiejar
 from typing import Any, Final
 
+from requests import hooks as requests_hooks
 from requests._internal_utils import to_native_string
 from requests.cookies import RequestsCookieJar, merge_cookies
+from requests.hooks import default_hooks
 from requests.models import PreparedRequest, Request
 from requests.sessions import Session
 from requests.structures import CaseInsensitiveDict
@@ -36,7 +38,14 @@ from requests.utils import check_header_validity
 from keepwarm._bounded import keepable, remember
 from keepwarm._upstream.cookies import RequestCookieJar, ThreadSafeCookieJar
 
-__all__ = ["SessionHeaders", "case_insensitive_dict", "has_cookies", "merge_setting", "prepare"]
+__all__ = [
+    "ONLY_RESPONSE",
+    "SessionHeaders",
+    "case_insensitive_dict",
+    "has_cookies",
+    "merge_setting",
+    "prepare",
+]
 
 #: URL -> requests' prepared form of it. Without query parameters to add, requests'
 #: prepare_url (urllib3's parse_url, IDNA, requoting) depends on the URL string alone, and
@@ -59,6 +68,12 @@ _VALID_HEADERS_MAX = 256
 #: body (``Session.request`` turns ``data=None`` into ``{}``). Anything else (a stream, an
 #: object with ``__len__``) takes requests' own step.
 _NO_BODY: Final = (dict, list, tuple, str, bytes)
+#: The methods requests' ``prepare_content_length`` adds no ``Content-Length`` to.
+_NO_LENGTH_METHODS: Final = ("GET", "HEAD")
+#: requests' hook events (``requests.hooks.HOOKS``) as every release has them: while they
+#: are these, ``default_hooks()`` is ``{"response": []}``.
+ONLY_RESPONSE: Final = ["response"]
+_NEW_PREPARED: Final = PreparedRequest.__new__
 
 
 def case_insensitive_dict(store: OrderedDict[str, tuple[str, Any]]) -> CaseInsensitiveDict[Any]:
@@ -227,9 +242,23 @@ def prepare(
         merge_cookies(merged_cookies, session_cookies)
     if cookies:
         merge_cookies(merged_cookies, cookies)
-    params = merge_setting(request.params, session.params)
-    p = PreparedRequest()
-    p.prepare_method(str(request.method).upper())
+    # merge_setting's answer is empty when both are: not asked then.
+    request_params = request.params
+    session_params = session.params
+    params = (
+        merge_setting(request_params, session_params) if request_params or session_params else None
+    )
+    # ``PreparedRequest()`` and ``prepare_method``: the attributes its constructor sets, in
+    # its order, the method upper-cased (a ``str``, so to_native_string leaves it as is)
+    # and requests' default hooks, without the three Python-level calls.
+    p = _NEW_PREPARED(PreparedRequest)
+    p.method = str(request.method).upper()
+    p.url = None
+    p.headers = None  # type: ignore[assignment]
+    p._cookies = None
+    p.body = None
+    p.hooks = {"response": []} if requests_hooks.HOOKS == ONLY_RESPONSE else default_hooks()
+    p._body_position = None
     if params:
         p.prepare_url(url, params)
     else:
@@ -241,13 +270,14 @@ def prepare(
                 remember(_prepared_urls, url, prepared, _PREPARED_URLS_MAX)
         else:
             p.url = prepared_url
-    headers_type = type(session.headers)
+    session_headers = session.headers
+    headers_type = type(session_headers)
     if not request.headers and (
         headers_type is SessionHeaders or headers_type is CaseInsensitiveDict
     ):
-        _prepare_session_headers(p, session.headers)
+        _prepare_session_headers(p, session_headers)
     else:
-        p.prepare_headers(merge_setting(request.headers, session.headers, CaseInsensitiveDict))
+        p.prepare_headers(merge_setting(request.headers, session_headers, CaseInsensitiveDict))
     if merged_cookies._cookies and has_cookies(merged_cookies):  # type: ignore[attr-defined]
         p.prepare_cookies(merged_cookies)
     else:
@@ -256,12 +286,16 @@ def prepare(
     if not data and not request.files and request.json is None and type(data) in _NO_BODY:
         # requests' prepare_body for no body at all: no Content-Type, and Content-Length: 0
         # for a method other than GET and HEAD (its checks for a stream, a mapping and a
-        # JSON body, three ABC isinstance calls, all come out "no").
-        p.prepare_content_length(None)
+        # JSON body, three ABC isinstance calls, all come out "no"); prepare_content_length
+        # does nothing for a GET or a HEAD.
+        if p.method not in _NO_LENGTH_METHODS:
+            p.prepare_content_length(None)
         p.body = None
     else:
         p.prepare_body(data, request.files, request.json)
-    auth = merge_setting(auth, session.auth)
+    session_auth = session.auth
+    if session_auth is not None:  # merge_setting(auth, None) is auth
+        auth = merge_setting(auth, session_auth)
     if auth is not None or "@" in p.url:  # type: ignore[operator]
         # Without auth and without "user:password@" in the URL, requests' prepare_auth
         # parses the URL to find none, and does nothing.

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import requests
+from requests import hooks as requests_hooks
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.auth import _basic_auth_str
 from requests.exceptions import ChunkedEncodingError, ContentDecodingError
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
         scope_cookies,
     )
     from keepwarm._upstream.environment import EnvironmentSnapshot
-    from keepwarm._upstream.prepare import merge_setting, prepare
+    from keepwarm._upstream.prepare import ONLY_RESPONSE, merge_setting, prepare
     from keepwarm._upstream.wire import header_get, read_whole
 
 __all__ = [
@@ -77,7 +78,7 @@ def load_machinery() -> None:
     # importing requests). Idempotent, and safe from several threads: the imports take
     # the import lock and every thread binds the same objects.
     global Deadline, current_deadline, ThreadSafeCookieJar, extract_cookies, scope_cookies
-    global EnvironmentSnapshot, merge_setting, prepare, read_whole, header_get
+    global EnvironmentSnapshot, ONLY_RESPONSE, merge_setting, prepare, read_whole, header_get
     from keepwarm._deadline import Deadline, current_deadline
     from keepwarm._upstream.cookies import (
         ThreadSafeCookieJar,
@@ -85,7 +86,7 @@ def load_machinery() -> None:
         scope_cookies,
     )
     from keepwarm._upstream.environment import EnvironmentSnapshot
-    from keepwarm._upstream.prepare import merge_setting, prepare
+    from keepwarm._upstream.prepare import ONLY_RESPONSE, merge_setting, prepare
     from keepwarm._upstream.wire import header_get, read_whole
 
 
@@ -180,7 +181,7 @@ class RequestsSessionBase(requests.Session):
         # Request(method=method.upper(), url=url, headers=headers, files=files,
         # data=data or {}, json=json, params=params or {}, auth=auth, cookies=cookies)
         req = _NEW_REQUEST(Request)
-        req.hooks = default_hooks()
+        req.hooks = {"response": []} if requests_hooks.HOOKS == ONLY_RESPONSE else default_hooks()
         req.method = method.upper()
         req.url = url
         req.headers = {} if headers is None else headers
@@ -282,9 +283,10 @@ class RequestsSessionBase(requests.Session):
                 verify = env.ca_bundle
         return {
             "proxies": merge_setting(proxies, self.proxies),
-            "stream": merge_setting(stream, self.stream),
+            # merge_setting(None, x) is x.
+            "stream": self.stream if stream is None else merge_setting(stream, self.stream),
             "verify": merge_setting(verify, self.verify),
-            "cert": merge_setting(cert, self.cert),
+            "cert": self.cert if cert is None else merge_setting(cert, self.cert),
         }
 
     def prepare_request(self, request: Request) -> PreparedRequest:
