@@ -29,6 +29,12 @@
 #   steps that make an http.client response and its reader was replaced; keepwarm's
 #   response class, which does them in one (``wire.FastHeadersHTTPResponse.__init__``),
 #   runs them instead.
+# * :data:`SSL_SENDALL`, :data:`SSL_SEND`: ``ssl.SSLSocket.sendall`` or ``send`` was
+#   replaced; ``wire._write_head`` then sends a head on a TLS socket through them, not in
+#   one ``_sslobj.write``.
+# * :data:`U3_VALIDATE_CONN`, :data:`U3_HTTPS_VALIDATE_CONN`, :data:`RETRY_IS_RETRY`:
+#   urllib3's ``_validate_conn`` or ``Retry.is_retry`` is not urllib3's own; the flat first
+#   attempt (``pool.urlopen_first``) then calls it where it would otherwise answer in place.
 # * :func:`head_steps_hooked`: a step of writing a request head (urllib3's or
 #   http.client's ``putrequest``, ``putheader``, ``endheaders``, ``send``...) was
 #   replaced (sentry-sdk replaces http.client's ``putrequest``); ``wire.write_request``
