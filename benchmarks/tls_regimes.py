@@ -4,9 +4,10 @@ A diagnostic for ``streaming.py``'s HTTPS figure (docs/PERFORMANCE.md, "A 100 MB
 over TLS"). On the build machine each new loopback TLS connection runs a 100 MB download in
 one of two regimes for its whole life: a fast one, or one that costs the client about
 20 ms more *system* time per 100 MB (zero-window advertisements, backlog coalescing,
-retransmissions), with the speed following. How often a client's connections land in
-the slow one decides its median in ``streaming.py``, and the share changes with the
-machine's state. This runs ``--downloads`` new connections per client, interleaved
+retransmissions), with the speed following; how many connections run slow changes with
+the machine's state, which moves ``streaming.py``'s figures for every client. This
+tells that apart from a client's own cost. It runs ``--downloads`` new connections per
+client, interleaved
 (plain requests without a timeout, with keepwarm's default timeout, and keepwarm), each
 timed from the response head to the last chunk as ``streaming.py`` times it, and gives
 per client: how many downloads were slow (system time over ``--slow-factor`` times the
