@@ -27,7 +27,6 @@ import os
 import resource
 import statistics
 import sys
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -142,8 +141,6 @@ def main() -> int:
     args = parser.parse_args()
     if args.downloads < 1 or args.mb < 1 or args.slow_factor <= 1:
         parser.error("--downloads and --mb must be at least 1, --slow-factor over 1")
-    # keepwarm's churn guard would (rightly) note the per-download connections.
-    warnings.simplefilter("ignore")
     result = run(args.downloads, args.mb * 1_000_000, args.slow_factor)
     if args.json:
         print(json.dumps(result, indent=2))
