@@ -31,6 +31,7 @@ from urllib3.util.url import _encode_target, parse_url
 import keepwarm
 from keepwarm._upstream import pool as pool_module
 from keepwarm._upstream import transport
+from replaced import seen_while_replaced
 from servers import (
     Flaky,
     LocalServer,
@@ -125,17 +126,7 @@ def test_a_replaced_pool_step_is_called_as_under_requests(
         calls.append(tuple(a if isinstance(a, (str, int)) else type(a).__name__ for a in args))
         return original(self, *args)
 
-    seen = []
-    for kind in ("requests", "keepwarm"):
-        session = (
-            keepwarm.Session(verify=ca_bundle) if kind == "keepwarm" else _plain(server, ca_bundle)
-        )
-        with session, pytest.MonkeyPatch.context() as patch:
-            session.get(server.url + "/echo", timeout=5).close()  # connected before counting
-            patch.setattr(owner, name, replacement)
-            bodies = [session.get(server.url + "/echo", timeout=5).json() for _ in range(3)]
-        seen.append((list(calls), bodies))
-        calls.clear()
+    seen = seen_while_replaced(server.url + "/echo", ca_bundle, owner, name, replacement, calls)
     assert seen[1] == seen[0]
     https_only = step == "HTTPSConnectionPool._validate_conn" and server.url.startswith("http:")
     assert len(seen[1][0]) == (0 if https_only else 3)

@@ -47,6 +47,7 @@ from keepwarm._upstream.wire import (
     read_whole,
     write_request,
 )
+from replaced import seen_while_replaced
 from servers import LocalServer, RawServer, read_request_head, respond_with
 
 NAME_CHARS = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != ":")
@@ -1097,30 +1098,6 @@ def test_the_response_reader_is_made_as_makefile_makes_it(
     assert ours_sock.fileno() == theirs_sock.fileno() == -1
 
 
-def _seen_while_replaced(
-    url: str,
-    ca_bundle: str,
-    monkeypatch: pytest.MonkeyPatch,
-    owner: type,
-    attribute: str,
-    replacement: Callable[..., Any],
-    calls: list[Any],
-) -> list[tuple[list[Any], list[bytes]]]:
-    """Plain requests, then keepwarm: each connects, then makes three GETs while
-    ``owner.attribute`` is ``replacement`` (which appends to ``calls``); what the
-    replacement recorded and the bodies, per client."""
-    seen = []
-    for client in (requests.Session(), keepwarm.Session()):
-        with client:
-            client.get(url + "/", verify=ca_bundle)  # connected before counting
-            monkeypatch.setattr(owner, attribute, replacement)
-            bodies = [client.get(url + "/", verify=ca_bundle).content for _ in range(3)]
-            monkeypatch.undo()
-        seen.append((list(calls), bodies))
-        calls.clear()
-    return seen
-
-
 READER_STEPS: dict[str, tuple[type, str]] = {
     "socket.makefile": (socket.socket, "makefile"),
     "SocketIO.__init__": (socket.SocketIO, "__init__"),
@@ -1135,7 +1112,6 @@ def test_a_replaced_reader_step_is_called_as_under_requests(
     scheme: str,
     make_server: Callable[..., LocalServer],
     ca_bundle: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """While a tool has replaced a step of making a response's reader, keepwarm's response
     class calls it as often as plain requests does, and the bodies read the same."""
@@ -1149,9 +1125,7 @@ def test_a_replaced_reader_step_is_called_as_under_requests(
         calls.append(step)
         return original(*args, **kwargs)
 
-    plain, ours = _seen_while_replaced(
-        server.url, ca_bundle, monkeypatch, owner, attribute, wrapped, calls
-    )
+    plain, ours = seen_while_replaced(server.url + "/", ca_bundle, owner, attribute, wrapped, calls)
     assert ours == plain
     assert len(ours[0]) >= 3
 
@@ -1169,7 +1143,6 @@ def test_a_replaced_tls_send_step_is_called_as_under_requests(
     scheme: str,
     make_server: Callable[..., LocalServer],
     ca_bundle: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A head goes out on a TLS socket in one write of its own, not through
     ``SSLSocket.sendall`` and ``send``; while a tool has replaced either, it is called
@@ -1186,9 +1159,7 @@ def test_a_replaced_tls_send_step_is_called_as_under_requests(
             calls.append(line)
         return original(sock, data, *args)
 
-    plain, ours = _seen_while_replaced(
-        server.url, ca_bundle, monkeypatch, owner, attribute, wrapped, calls
-    )
+    plain, ours = seen_while_replaced(server.url + "/", ca_bundle, owner, attribute, wrapped, calls)
     assert ours == plain
     assert ours[0] == ([b"GET / HTTP/1.1"] * 3 if scheme == "https" else [])
 
@@ -1258,7 +1229,6 @@ def test_a_replaced_check_close_is_called_as_under_requests(
     scheme: str,
     make_server: Callable[..., LocalServer],
     ca_bundle: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``begin`` works out http.client's ``_check_close`` in place only while it is
     http.client's own (``hooks.HC_CHECK_CLOSE``): a replacement is called once a response,
@@ -1273,8 +1243,8 @@ def test_a_replaced_check_close_is_called_as_under_requests(
         calls.append(answer)
         return answer
 
-    plain, ours = _seen_while_replaced(
-        server.url, ca_bundle, monkeypatch, http.client.HTTPResponse, "_check_close", wrapped, calls
+    plain, ours = seen_while_replaced(
+        server.url + "/", ca_bundle, http.client.HTTPResponse, "_check_close", wrapped, calls
     )
     assert ours == plain
     assert ours[0] == [False, False, False]
