@@ -19,8 +19,12 @@ two CPUs or more the server is pinned to the first and the client to the second
 and a migration of either process halves the rate. Figures: MB/s (wall) and client CPU
 per 100 MB, medians over rounds with the lowest and highest; ratios are medians of
 per-round ratios (a client's MB/s over plain requests' in the same round, its CPU over
-plain requests'). The server is a small dedicated one in a child process (this script
-with ``--serve``): it sends the body from one buffer in 1 MiB ``sendall`` calls.
+plain requests'). Then, per client, how many of its connections kept a small receive
+buffer (the kernel's autotuning, decided early in each connection: over loopback TLS such
+a connection runs ~20 % slower whatever the client), and each client's speed over plain
+requests' among the connections whose buffer grew: like against like. The server is a
+small dedicated one in a child process (this script with ``--serve``): it sends the body
+from one buffer in 1 MiB ``sendall`` calls.
 
     PYTHONPATH=src .venv/bin/python benchmarks/streaming.py [--rounds 15] [--mb 100]
         [--scheme http|https|both] [--downloads 3] [--no-pin]
@@ -41,7 +45,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 ROUNDS = 15
 BODY_MB = 100
@@ -166,23 +170,114 @@ def server(cert_chain: str | None, cpu: int | None = None) -> Iterator[int]:
 # -- the clients --------------------------------------------------------------------------
 
 
-def _download(get: Callable[[], Any], size: int, times: int = 1) -> tuple[float, float]:
-    """``(wall seconds, client CPU seconds)`` of the body loops of *times* streamed downloads
-    of *size* bytes (from the response head to the last chunk: the connection, the TLS
-    handshake and the request are not timed)."""
-    wall = cpu = 0.0
+class Download(NamedTuple):
+    """One streamed download: wall and client CPU seconds, and its receive buffer."""
+
+    wall: float
+    cpu: float
+    buffer: int
+
+
+def _socket_of(response: Any) -> socket.socket | None:
+    """The socket under a streamed response (through urllib3's and http.client's readers),
+    or None where it cannot be found."""
+    try:
+        sock = response.raw._fp.fp.raw._sock
+    except AttributeError:
+        return None
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def _receive_buffer(sock: socket.socket | None) -> int:
+    """The kernel's receive buffer of *sock* now (``SO_RCVBUF``), -1 if unknown."""
+    if sock is None:
+        return -1
+    try:
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    except OSError:
+        return -1
+
+
+def _download(get: Callable[[], Any], size: int, times: int = 1) -> list[Download]:
+    """The body loops of *times* streamed downloads of *size* bytes, each timed from the
+    response head to the last chunk (the connection, the TLS handshake and the request are
+    not timed), with its receive buffer once nine tenths of the body have been read (read
+    outside the timing; see :func:`regimes`)."""
+    done = []
+    late = size * 9 // 10
     for _ in range(times):
         got = 0
         with get() as r:
             r.raise_for_status()
+            sock = _socket_of(r)
+            buffer = -1
             cpu0, wall0 = time.process_time(), time.perf_counter()
             for chunk in r.iter_content(CHUNK):
                 got += len(chunk)
-            wall += time.perf_counter() - wall0
-            cpu += time.process_time() - cpu0
+                if got >= late and buffer < 0:
+                    wall1, cpu1 = time.perf_counter(), time.process_time()
+                    buffer = _receive_buffer(sock)
+                    wall0 += time.perf_counter() - wall1
+                    cpu0 += time.process_time() - cpu1
+            done.append(Download(time.perf_counter() - wall0, time.process_time() - cpu0, buffer))
         if got != size:
             raise RuntimeError(f"read {got} bytes of {size}")
-    return wall, cpu
+    return done
+
+
+#: A connection whose receive buffer, nine tenths into its body, is under this many times
+#: the kernel's initial one (``net.ipv4.tcp_rmem``'s default) kept a small buffer: on the
+#: build machine such connections ran 100 MB over loopback TLS at ~1,040 MB/s against
+#: ~1,320, for every client, and their share moved from run to run (docs/PERFORMANCE.md,
+#: "HTTPS streaming: the receive buffer"). The two groups lay at 1.3-2.0 and 2.6-90 times.
+SMALL_BUFFER = 2.3
+
+
+def _initial_receive_buffer() -> int | None:
+    """The kernel's initial TCP receive buffer (Linux), or None."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_rmem") as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def regimes(each: dict[str, list[Download]], size: int) -> dict[str, Any] | None:
+    """Per client: how many of its connections kept a small receive buffer, and its speed
+    (MB/s) and CPU (seconds per 100 MB) over each group; then each client's speed over
+    plain requests' among connections whose buffer grew. None where a buffer is unknown.
+
+    The buffer's growth is the kernel's (receive autotuning), decided early in each
+    connection, and moves every client's figure; comparing like with like tells a
+    client's own cost from that."""
+    initial = _initial_receive_buffer()
+    if initial is None or any(d.buffer < 0 for done in each.values() for d in done):
+        return None
+    limit = int(initial * SMALL_BUFFER)
+    out: dict[str, Any] = {"limit": limit}
+    for name, done in each.items():
+        row: dict[str, Any] = {"downloads": len(done)}
+        for group, members in (
+            ("small", [d for d in done if d.buffer < limit]),
+            ("grown", [d for d in done if d.buffer >= limit]),
+        ):
+            row[group] = len(members)
+            row[f"mb_s_{group}"] = (
+                statistics.median(size / 1e6 / d.wall for d in members) if members else None
+            )
+            row[f"cpu_{group}"] = (
+                statistics.median(d.cpu * 100e6 / size for d in members) if members else None
+            )
+        out[name] = row
+    base = out["requests"]
+    for name in ("requests+timeout", "keepwarm"):
+        row = out[name]
+        if row["mb_s_grown"] and base["mb_s_grown"]:
+            out[f"{name}/requests grown"] = {
+                "speed": row["mb_s_grown"] / base["mb_s_grown"],
+                "cpu": row["cpu_grown"] / base["cpu_grown"],
+            }
+    return out
 
 
 def _loads() -> str:
@@ -231,6 +326,7 @@ def run_scheme(
             }
             walls: dict[str, list[float]] = {name: [] for name in CLIENTS}
             cpus: dict[str, list[float]] = {name: [] for name in CLIENTS}
+            each: dict[str, list[Download]] = {name: [] for name in CLIENTS}
             load_before = _loads()
             try:
                 for name in CLIENTS:
@@ -238,9 +334,10 @@ def run_scheme(
                 for i in range(rounds):
                     order = CLIENTS[i % 3 :] + CLIENTS[: i % 3]
                     for name in order:
-                        wall, cpu = _download(gets[name], size, downloads)
-                        walls[name].append(wall)
-                        cpus[name].append(cpu)
+                        done = _download(gets[name], size, downloads)
+                        walls[name].append(sum(d.wall for d in done))
+                        cpus[name].append(sum(d.cpu for d in done))
+                        each[name] += done
             finally:
                 plain.close()
                 timed.close()
@@ -272,6 +369,7 @@ def run_scheme(
             "cpu": statistics.median(cpu),
             "cpu_range": (min(cpu), max(cpu)),
         }
+    result["regimes"] = regimes(each, size)
     return result
 
 
@@ -325,6 +423,25 @@ def main() -> int:
                 f" ({q['speed_range'][0]:.3f}-{q['speed_range'][1]:.3f}),"
                 f" CPU {q['cpu']:.3f} ({q['cpu_range'][0]:.3f}-{q['cpu_range'][1]:.3f})"
             )
+        g = r["regimes"]
+        if g is None:
+            continue
+        print(f"  receive buffers 9/10 into the body, small = under {g['limit']} bytes:")
+        for name in CLIENTS:
+            c = g[name]
+            small = f"{c['mb_s_small']:.0f}" if c["mb_s_small"] else "-"
+            grown = f"{c['mb_s_grown']:.0f}" if c["mb_s_grown"] else "-"
+            print(
+                f"  {name:17} {c['small']} of {c['downloads']} small;"
+                f" MB/s {small} small, {grown} grown"
+            )
+        for name in ("requests+timeout", "keepwarm"):
+            q = g.get(f"{name}/requests grown")
+            if q:
+                print(
+                    f"  {name} vs requests, grown buffers only: speed {q['speed']:.3f},"
+                    f" CPU {q['cpu']:.3f}"
+                )
     return 0
 
 
