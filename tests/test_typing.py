@@ -315,7 +315,9 @@ def _public_callables() -> list[tuple[str, object]]:
     return found
 
 
-@pytest.mark.parametrize(("name", "value"), _public_callables(), ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("name", "value"), [pytest.param(*pair, id=pair[0]) for pair in _public_callables()]
+)
 def test_every_public_annotation_resolves_at_run_time(name: str, value: object) -> None:
     """typing.get_type_hints (pydantic, typer, sphinx-autodoc-typehints, FastAPI's
     dependencies) reads every annotation of the public API: a name the annotations use is
