@@ -227,9 +227,10 @@ def _download(get: Callable[[], Any], size: int, times: int = 1) -> list[Downloa
 
 #: A connection whose receive buffer, nine tenths into its body, is under this many times
 #: the kernel's initial one (``net.ipv4.tcp_rmem``'s default) kept a small buffer: on the
-#: build machine such connections ran 100 MB over loopback TLS at ~1,040 MB/s against
-#: ~1,320, for every client, and their share moved from run to run (docs/PERFORMANCE.md,
-#: "HTTPS streaming: the receive buffer"). The two groups lay at 1.3-2.0 and 2.6-90 times.
+#: build machine such connections ran a 100 MB body over loopback TLS 11-22 % slower, for
+#: every client, and their share moved from run to run (docs/PERFORMANCE.md, sixteenth
+#: stop, "Two things move the HTTPS figure"). The two groups lay at 1.3-2.0 and 2.6-17
+#: times.
 SMALL_BUFFER = 2.3
 
 
