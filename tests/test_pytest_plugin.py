@@ -120,6 +120,45 @@ def test_fail_makes_the_leaking_tests_error_and_spares_the_others(
     assert "ERROR at teardown of test_closes_everything" not in result.stdout.str()
 
 
+@pytest.mark.parametrize("mode", ["warn", "fail"])
+def test_under_xdist_the_controller_reports_every_workers_leaks(
+    pytester: pytest.Pytester, mode: str
+) -> None:
+    # A pytest-xdist worker's terminal summary reaches no terminal: its leaks go to the
+    # controller, which lists them all once. The leaking tests may run in either worker,
+    # so the lines are looked for in any order. (A failing teardown travels as a report.)
+    pytester.makepyfile(test_inner=textwrap.dedent(LEAKS), keepwarm_test_cleanup=CLEANUP)
+    result = pytester.runpytest_subprocess(
+        *STRICT_RUN,
+        *_plugin_args(),
+        "-p",
+        "keepwarm_test_cleanup",
+        "-n",
+        "2",
+        f"--keepwarm-leaks={mode}",
+    )
+    out = result.stdout.str()
+    made = {
+        "test_leaks_a_session": f"requests.Session created at test_inner.py:"
+        f"{line(LEAKS, 's = requests.Session()')} (test_leaks_a_session) "
+        "was garbage-collected without close()",
+        "test_leaks_a_streamed_response": "streamed response created at test_inner.py:"
+        f"{line(LEAKS, 'kept = ')} (test_leaks_a_streamed_response) still holds its connection",
+    }
+    if mode == "warn":
+        result.assert_outcomes(passed=3)
+        assert out.count("= keepwarm: 2 leaks =") == 1
+        for test, message in made.items():
+            assert out.count(f"test_inner.py::{test}: {message}") == 1, out
+    else:
+        result.assert_outcomes(passed=3, errors=2)
+        assert "keepwarm: 2 leaks" not in out
+        for test, message in made.items():
+            assert f"ERROR at teardown of {test}" in out
+            assert message in out
+    assert "test_closes_everything:" not in out
+
+
 def test_off_looks_at_nothing(pytester: pytest.Pytester) -> None:
     result = run(pytester, LEAKS, "--keepwarm-leaks=off")
     result.assert_outcomes(passed=3)

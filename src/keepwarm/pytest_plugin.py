@@ -15,8 +15,9 @@ does not use it and never break one:
   that replaced it by identity); ``@pytest.mark.keepwarm_leaks(mode)`` sets one test's
   mode;
 * ``warn`` writes a summary section at the end of the run, never a Python warning (a
-  ``filterwarnings = error`` suite would turn that into errors); ``fail`` makes the
-  leaking test error in its teardown;
+  ``filterwarnings = error`` suite would turn that into errors), under pytest-xdist on
+  the controller with every worker's leaks; ``fail`` makes the leaking test error in its
+  teardown;
 * the ``socket.connect`` audit hook is added the first time a ``max_connections`` test
   runs (an audit hook cannot be removed) and counts only while one runs;
 * between tests, keepwarm's guards forget the call sites they warned about, so a test
@@ -218,6 +219,35 @@ def _leak_mode(item: pytest.Item, default: str) -> tuple[str, str]:
         )
     mode: str = values[0]
     return mode, f"keepwarm_leaks({mode!r})"
+
+
+#: Where a pytest-xdist worker hands its ``warn`` leaks to the controller.
+_WORKER_LEAKS: Final = "keepwarm_leaks"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist a worker's terminal summary reaches no terminal: a worker hands its
+    # leaks to the controller (``workeroutput`` travels with xdist's "workerfinished"
+    # event), which writes the one summary (pytest_testnodedown, below).
+    config = session.config
+    output = getattr(config, "workeroutput", None)
+    state = config.stash.get(_STATE, None)
+    if isinstance(output, dict) and state is not None:
+        output[_WORKER_LEAKS] = [[nodeid, message] for nodeid, message in state.reported]
+        state.reported.clear()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    # pytest-xdist's controller: a worker is done; its leaks join the run's summary. (A
+    # worker that crashed sends none: its crash is what the run reports.)
+    state = node.config.stash.get(_STATE, None)
+    output = getattr(node, "workeroutput", None)
+    if state is None or not isinstance(output, dict):
+        return
+    state.reported.extend(
+        (str(nodeid), str(message)) for nodeid, message in output.get(_WORKER_LEAKS, ())
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
