@@ -21,7 +21,7 @@ per 100 MB, medians over rounds with the lowest and highest; ratios are medians 
 per-round ratios (a client's MB/s over plain requests' in the same round, its CPU over
 plain requests'). Then, per client, how many of its connections kept a small receive
 buffer (the kernel's autotuning, decided early in each connection: over loopback TLS such
-a connection runs ~20 % slower whatever the client), and each client's speed over plain
+a connection runs 11-22 % slower whatever the client), and each client's speed over plain
 requests' among the connections whose buffer grew: like against like. The server is a
 small dedicated one in a child process (this script with ``--serve``): it sends the body
 from one buffer in 1 MiB ``sendall`` calls.
