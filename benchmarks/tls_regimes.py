@@ -13,7 +13,9 @@ timed from the response head to the last chunk as ``streaming.py`` times it, and
 per client: how many downloads were slow (system time over ``--slow-factor`` times the
 median of all downloads' system time), the medians of user and system time per 100 MB,
 and, for slow and fast downloads, the medians of the kernel's TCP counters
-(``/proc/net/netstat``: machine-wide, so run it on an otherwise quiet machine).
+(``/proc/net/netstat``: machine-wide, so run it on an otherwise quiet machine). A slow
+connection is one whose receive buffer stayed small (the sixteenth stop found the two
+regimes to be that); ``streaming.py`` now counts those directly, by ``SO_RCVBUF``.
 
     PYTHONPATH=src .venv/bin/python benchmarks/tls_regimes.py [--downloads 40] [--mb 100]
         [--slow-factor 1.5] [--json]
