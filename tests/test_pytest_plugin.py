@@ -62,6 +62,14 @@ def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
     return inner_run(pytester, *args)
 
 
+def run_in_a_process(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+    """:func:`run` in a pytest process of its own, as a user's run starts."""
+    pytester.makepyfile(test_inner=textwrap.dedent(source), keepwarm_test_cleanup=CLEANUP)
+    return pytester.runpytest_subprocess(
+        *STRICT_RUN, *_plugin_args(), "-p", "keepwarm_test_cleanup", *args
+    )
+
+
 def line(source: str, text: str) -> int:
     """The line of ``text`` in the test file ``run`` writes from ``source``."""
     lines = textwrap.dedent(source).strip("\n").splitlines()
@@ -127,16 +135,7 @@ def test_under_xdist_the_controller_reports_every_workers_leaks(
     # A pytest-xdist worker's terminal summary reaches no terminal: its leaks go to the
     # controller, which lists them all once. The leaking tests may run in either worker,
     # so the lines are looked for in any order. (A failing teardown travels as a report.)
-    pytester.makepyfile(test_inner=textwrap.dedent(LEAKS), keepwarm_test_cleanup=CLEANUP)
-    result = pytester.runpytest_subprocess(
-        *STRICT_RUN,
-        *_plugin_args(),
-        "-p",
-        "keepwarm_test_cleanup",
-        "-n",
-        "2",
-        f"--keepwarm-leaks={mode}",
-    )
+    result = run_in_a_process(pytester, LEAKS, "-n", "2", f"--keepwarm-leaks={mode}")
     out = result.stdout.str()
     made = {
         "test_leaks_a_session": f"requests.Session created at test_inner.py:"
@@ -202,10 +201,7 @@ def test_a_test_that_loads_keepwarms_session_is_tracked(
     # also when another tool's import hook went in front of the plugin's.
     if front_hook:
         pytester.makeconftest(textwrap.dedent(FRONT_HOOK))
-    pytester.makepyfile(test_inner=textwrap.dedent(FIRST_USE), keepwarm_test_cleanup=CLEANUP)
-    result = pytester.runpytest_subprocess(
-        *STRICT_RUN, *_plugin_args(), "-p", "keepwarm_test_cleanup"
-    )
+    result = run_in_a_process(pytester, FIRST_USE)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
