@@ -26,9 +26,17 @@ requests' among the connections whose buffer grew: like against like. The server
 small dedicated one in a child process (this script with ``--serve``): it sends the body
 from one buffer in 1 MiB ``sendall`` calls.
 
+The speed ratios come with a 90 % bootstrap interval of their median and the verdict on
+the target (at least 1: as fast as plain requests): "met" when the whole interval is at
+or above it, "not met" when it is all below, "undecided" when it straddles it. The JSON
+output keeps every round's ratios; ``--pool`` reads several runs' JSON files and gives
+the interval and verdict over all their rounds together (runs of the same code, to decide
+what one run cannot).
+
     PYTHONPATH=src .venv/bin/python benchmarks/streaming.py [--rounds 15] [--mb 100]
         [--scheme http|https|both] [--downloads 3] [--no-pin]
         [--keep-alive] [--json]
+    .venv/bin/python benchmarks/streaming.py --pool run1.json run2.json ...
 """
 
 from __future__ import annotations
@@ -47,6 +55,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
+from _paired import median_interval, verdict
+
 ROUNDS = 15
 BODY_MB = 100
 #: Downloads per client per round, timed together (one 100 MB download takes ~20 ms over
@@ -64,6 +74,9 @@ SERVER_IDLE_SECONDS = 120.0
 MAX_HEAD = 64 * 1024
 
 CLIENTS = ("requests", "requests+timeout", "keepwarm")
+#: The clients compared with plain requests, and the target of their speed over its.
+COMPARED = ("requests+timeout", "keepwarm")
+TARGET = 1.0
 
 
 # -- the server (a child process) ---------------------------------------------------------
@@ -271,7 +284,7 @@ def regimes(each: dict[str, list[Download]], size: int) -> dict[str, Any] | None
             )
         out[name] = row
     base = out["requests"]
-    for name in ("requests+timeout", "keepwarm"):
+    for name in COMPARED:
         row = out[name]
         if row["mb_s_grown"] and base["mb_s_grown"]:
             out[f"{name}/requests grown"] = {
@@ -279,6 +292,58 @@ def regimes(each: dict[str, list[Download]], size: int) -> dict[str, Any] | None
                 "cpu": row["cpu_grown"] / base["cpu_grown"],
             }
     return out
+
+
+def compare(speed: list[float], cpu: list[float]) -> dict[str, Any]:
+    """What per-round ratios over plain requests say: each one's median and range, the
+    speed's 90 % interval and verdict on :data:`TARGET`, and the rounds themselves."""
+    interval = median_interval(speed)
+    return {
+        "speed": statistics.median(speed),
+        "speed_range": (min(speed), max(speed)),
+        "speed_interval": interval,
+        "verdict": verdict(interval, TARGET, at_least=True),
+        "cpu": statistics.median(cpu),
+        "cpu_range": (min(cpu), max(cpu)),
+        "rounds": len(speed),
+        "speed_rounds": [round(x, 4) for x in speed],
+        "cpu_rounds": [round(x, 4) for x in cpu],
+    }
+
+
+def pool(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per scheme and compared client, :func:`compare` over the rounds of every run in
+    *runs* (``--json`` outputs) together. A run without per-round ratios (from before
+    they were kept) is refused: its medians cannot be pooled."""
+    out: dict[str, dict[str, Any]] = {}
+    for scheme in ("http", "https"):
+        found = [r[scheme] for r in runs if scheme in r]
+        if not found:
+            continue
+        out[scheme] = {"runs": len(found)}
+        for name in COMPARED:
+            speed: list[float] = []
+            cpu: list[float] = []
+            for r in found:
+                q = r[f"{name}/requests"]
+                if "speed_rounds" not in q:
+                    raise ValueError(
+                        f"a {scheme} run has no per-round ratios for {name}: pool only"
+                        " runs written by this version of streaming.py with --json"
+                    )
+                speed += q["speed_rounds"]
+                cpu += q["cpu_rounds"]
+            out[scheme][name] = compare(speed, cpu)
+    return out
+
+
+def _print_comparison(name: str, q: dict[str, Any]) -> None:
+    low, high = q["speed_interval"]
+    print(
+        f"  {name} vs requests: speed {q['speed']:.3f} [{low:.3f}, {high:.3f}] {q['verdict']}"
+        f" (rounds {q['speed_range'][0]:.3f}-{q['speed_range'][1]:.3f}),"
+        f" CPU {q['cpu']:.3f} ({q['cpu_range'][0]:.3f}-{q['cpu_range'][1]:.3f})"
+    )
 
 
 def _loads() -> str:
@@ -361,17 +426,38 @@ def run_scheme(
             "cpu_s_per_100mb": statistics.median(cpu_per_100),
             "cpu_range": (min(cpu_per_100), max(cpu_per_100)),
         }
-    for name in ("requests+timeout", "keepwarm"):
+    for name in COMPARED:
         speed = [p / o for p, o in zip(walls["requests"], walls[name], strict=True)]
         cpu = [o / p for p, o in zip(cpus["requests"], cpus[name], strict=True)]
-        result[f"{name}/requests"] = {
-            "speed": statistics.median(speed),
-            "speed_range": (min(speed), max(speed)),
-            "cpu": statistics.median(cpu),
-            "cpu_range": (min(cpu), max(cpu)),
-        }
+        result[f"{name}/requests"] = compare(speed, cpu)
     result["regimes"] = regimes(each, size)
     return result
+
+
+def _main_pool(paths: list[str], as_json: bool) -> int:
+    runs = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                runs.append(json.load(f))
+        except (OSError, ValueError) as e:
+            print(f"streaming.py: cannot read {path}: {e}", file=sys.stderr)
+            return 2
+    try:
+        pooled = pool(runs)
+    except (KeyError, TypeError, ValueError) as e:
+        print(f"streaming.py: cannot pool these runs: {e}", file=sys.stderr)
+        return 2
+    if as_json:
+        json.dump(pooled, sys.stdout, indent=2)
+        print()
+        return 0
+    for scheme, p in pooled.items():
+        rounds = p[COMPARED[0]]["rounds"]
+        print(f"{scheme}: {rounds} rounds of {p['runs']} runs, pooled")
+        for name in COMPARED:
+            _print_comparison(name, p[name])
+    return 0
 
 
 def main() -> int:
@@ -385,12 +471,17 @@ def main() -> int:
         "--keep-alive", action="store_true", help="one connection per client for every download"
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--pool", nargs="+", metavar="JSON", help="decide over the rounds of these runs' --json"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cert", help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args.cert, args.cpu)
+    if args.pool:
+        return _main_pool(args.pool, args.json)
     schemes = ["http", "https"] if args.scheme == "both" else [args.scheme]
     results = {
         s: run_scheme(
@@ -417,13 +508,8 @@ def main() -> int:
                 f"  {name:17} {c['mb_s']:7.0f} MB/s ({lo:.0f}-{hi:.0f}),"
                 f" CPU {c['cpu_s_per_100mb'] * 1e3:.1f} ms/100 MB ({clo * 1e3:.1f}-{chi * 1e3:.1f})"
             )
-        for name in ("requests+timeout", "keepwarm"):
-            q = r[f"{name}/requests"]
-            print(
-                f"  {name} vs requests: speed {q['speed']:.3f}"
-                f" ({q['speed_range'][0]:.3f}-{q['speed_range'][1]:.3f}),"
-                f" CPU {q['cpu']:.3f} ({q['cpu_range'][0]:.3f}-{q['cpu_range'][1]:.3f})"
-            )
+        for name in COMPARED:
+            _print_comparison(name, r[f"{name}/requests"])
         g = r["regimes"]
         if g is None:
             continue
@@ -436,7 +522,7 @@ def main() -> int:
                 f"  {name:17} {c['small']} of {c['downloads']} small;"
                 f" MB/s {small} small, {grown} grown"
             )
-        for name in ("requests+timeout", "keepwarm"):
+        for name in COMPARED:
             q = g.get(f"{name}/requests grown")
             if q:
                 print(
