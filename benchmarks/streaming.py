@@ -26,6 +26,13 @@ requests' among the connections whose buffer grew: like against like. The server
 small dedicated one in a child process (this script with ``--serve``): it sends the body
 from one buffer in 1 MiB ``sendall`` calls.
 
+Two more figures per client say what its reading costs the other side. Its *waits*: the
+voluntary context switches of the client process per 100 MB, each a time it had read all
+that had come and slept until more did. And the *server's CPU* per 100 MB while that
+client downloads (the server process's CPU clock, asked over its stdin between batches):
+over loopback Linux runs the client's TCP receive, and the wake-up of a client that
+waits, in the sender's system call, so a client that waits more costs the server more.
+
 The speed ratios come with a 90 % bootstrap interval of their median and the verdict on
 the target (at least 1: as fast as plain requests): "met" when the whole interval is at
 or above it, "not met" when it is all below, "undecided" when it straddles it. The JSON
@@ -45,6 +52,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import socket
 import ssl
 import statistics
@@ -152,13 +160,23 @@ def serve(cert_chain: str | None, cpu: int | None) -> int:
 
     threading.Thread(target=accept, daemon=True).start()
     print(listener.getsockname()[1], flush=True)
-    sys.stdin.read()
+    for line in sys.stdin:  # until the parent closes it
+        if line.strip() == "cpu":
+            print(time.process_time_ns(), flush=True)
     return 0
 
 
+class Server(NamedTuple):
+    """A running server child: its port, and its CPU clock (ns, every thread's, through
+    its stdin: no connection, so the asking costs it next to nothing)."""
+
+    port: int
+    cpu_ns: Callable[[], int]
+
+
 @contextlib.contextmanager
-def server(cert_chain: str | None, cpu: int | None = None) -> Iterator[int]:
-    """The port of a server child process (pinned to *cpu* if given), stopped on exit."""
+def server(cert_chain: str | None, cpu: int | None = None) -> Iterator[Server]:
+    """A server child process (pinned to *cpu* if given), stopped on exit."""
     args = [sys.executable, __file__, "--serve"]
     if cert_chain:
         args += ["--cert", cert_chain]
@@ -170,7 +188,17 @@ def server(cert_chain: str | None, cpu: int | None = None) -> Iterator[int]:
         line = proc.stdout.readline()
         if not line.strip():
             raise RuntimeError("the streaming server did not start")
-        yield int(line)
+        stdin, stdout = proc.stdin, proc.stdout
+
+        def cpu_ns() -> int:
+            stdin.write(b"cpu\n")
+            stdin.flush()
+            answer = stdout.readline()
+            if not answer.strip():
+                raise RuntimeError("the streaming server stopped answering")
+            return int(answer)
+
+        yield Server(int(line), cpu_ns)
     finally:
         proc.stdin.close()
         try:
@@ -184,11 +212,13 @@ def server(cert_chain: str | None, cpu: int | None = None) -> Iterator[int]:
 
 
 class Download(NamedTuple):
-    """One streamed download: wall and client CPU seconds, and its receive buffer."""
+    """One streamed download: wall and client CPU seconds, its receive buffer, and how
+    many times the client slept in its body loop (voluntary context switches)."""
 
     wall: float
     cpu: float
     buffer: int
+    waits: int = 0
 
 
 def _socket_of(response: Any) -> socket.socket | None:
@@ -224,6 +254,7 @@ def _download(get: Callable[[], Any], size: int, times: int = 1) -> list[Downloa
             r.raise_for_status()
             sock = _socket_of(r)
             buffer = -1
+            switches = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
             cpu0, wall0 = time.process_time(), time.perf_counter()
             for chunk in r.iter_content(CHUNK):
                 got += len(chunk)
@@ -232,7 +263,9 @@ def _download(get: Callable[[], Any], size: int, times: int = 1) -> list[Downloa
                     buffer = _receive_buffer(sock)
                     wall0 += time.perf_counter() - wall1
                     cpu0 += time.process_time() - cpu1
-            done.append(Download(time.perf_counter() - wall0, time.process_time() - cpu0, buffer))
+            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            waits = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - switches
+            done.append(Download(wall, cpu, buffer, waits))
         if got != size:
             raise RuntimeError(f"read {got} bytes of {size}")
     return done
@@ -294,11 +327,14 @@ def regimes(each: dict[str, list[Download]], size: int) -> dict[str, Any] | None
     return out
 
 
-def compare(speed: list[float], cpu: list[float]) -> dict[str, Any]:
+def compare(
+    speed: list[float], cpu: list[float], server_cpu: list[float] | None = None
+) -> dict[str, Any]:
     """What per-round ratios over plain requests say: each one's median and range, the
-    speed's 90 % interval and verdict on :data:`TARGET`, and the rounds themselves."""
+    speed's 90 % interval and verdict on :data:`TARGET`, and the rounds themselves; the
+    same for the server's CPU where given."""
     interval = median_interval(speed)
-    return {
+    out = {
         "speed": statistics.median(speed),
         "speed_range": (min(speed), max(speed)),
         "speed_interval": interval,
@@ -309,6 +345,13 @@ def compare(speed: list[float], cpu: list[float]) -> dict[str, Any]:
         "speed_rounds": [round(x, 4) for x in speed],
         "cpu_rounds": [round(x, 4) for x in cpu],
     }
+    if server_cpu:
+        out |= {
+            "server_cpu": statistics.median(server_cpu),
+            "server_cpu_interval": median_interval(server_cpu),
+            "server_cpu_rounds": [round(x, 4) for x in server_cpu],
+        }
+    return out
 
 
 def pool(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -324,6 +367,7 @@ def pool(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name in COMPARED:
             speed: list[float] = []
             cpu: list[float] = []
+            server_cpu: list[float] | None = []
             for r in found:
                 q = r[f"{name}/requests"]
                 if "speed_rounds" not in q:
@@ -333,7 +377,11 @@ def pool(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                     )
                 speed += q["speed_rounds"]
                 cpu += q["cpu_rounds"]
-            out[scheme][name] = compare(speed, cpu)
+                if server_cpu is not None and "server_cpu_rounds" in q:
+                    server_cpu += q["server_cpu_rounds"]
+                else:
+                    server_cpu = None  # pooled only if every run has it
+            out[scheme][name] = compare(speed, cpu, server_cpu)
     return out
 
 
@@ -344,6 +392,9 @@ def _print_comparison(name: str, q: dict[str, Any]) -> None:
         f" (rounds {q['speed_range'][0]:.3f}-{q['speed_range'][1]:.3f}),"
         f" CPU {q['cpu']:.3f} ({q['cpu_range'][0]:.3f}-{q['cpu_range'][1]:.3f})"
     )
+    if "server_cpu" in q:
+        low, high = q["server_cpu_interval"]
+        print(f"    the server's CPU meanwhile: {q['server_cpu']:.3f} [{low:.3f}, {high:.3f}]")
 
 
 def _loads() -> str:
@@ -378,10 +429,10 @@ def run_scheme(
     with tls_files([scheme]) as tls:
         verify: Any = tls.bundle if scheme == "https" else True
         server_cpu, client_cpu = _cpus(pin)
-        with server(tls.chain if scheme == "https" else None, server_cpu) as port:
+        with server(tls.chain if scheme == "https" else None, server_cpu) as served:
             if client_cpu is not None:
                 os.sched_setaffinity(0, {client_cpu})
-            url = f"{scheme}://127.0.0.1:{port}/{size}{'' if keep_alive else '?close'}"
+            url = f"{scheme}://127.0.0.1:{served.port}/{size}{'' if keep_alive else '?close'}"
             plain, timed, kw = requests.Session(), requests.Session(), keepwarm.Session()
             gets: dict[str, Callable[[], Any]] = {
                 "requests": lambda: plain.get(url, stream=True, verify=verify),
@@ -392,6 +443,7 @@ def run_scheme(
             }
             walls: dict[str, list[float]] = {name: [] for name in CLIENTS}
             cpus: dict[str, list[float]] = {name: [] for name in CLIENTS}
+            servers: dict[str, list[float]] = {name: [] for name in CLIENTS}
             each: dict[str, list[Download]] = {name: [] for name in CLIENTS}
             load_before = _loads()
             try:
@@ -400,7 +452,9 @@ def run_scheme(
                 for i in range(rounds):
                     order = CLIENTS[i % 3 :] + CLIENTS[: i % 3]
                     for name in order:
+                        before = served.cpu_ns()
                         done = _download(gets[name], size, downloads)
+                        servers[name].append((served.cpu_ns() - before) / 1e9)
                         walls[name].append(sum(d.wall for d in done))
                         cpus[name].append(sum(d.cpu for d in done))
                         each[name] += done
@@ -425,11 +479,14 @@ def run_scheme(
             "mb_s_range": (min(rates), max(rates)),
             "cpu_s_per_100mb": statistics.median(cpu_per_100),
             "cpu_range": (min(cpu_per_100), max(cpu_per_100)),
+            "server_cpu_s_per_100mb": statistics.median(c * 100 / mb for c in servers[name]),
+            "waits_per_100mb": statistics.median(d.waits * 100e6 / size for d in each[name]),
         }
     for name in COMPARED:
         speed = [p / o for p, o in zip(walls["requests"], walls[name], strict=True)]
         cpu = [o / p for p, o in zip(cpus["requests"], cpus[name], strict=True)]
-        result[f"{name}/requests"] = compare(speed, cpu)
+        server_cpu = [o / p for p, o in zip(servers["requests"], servers[name], strict=True)]
+        result[f"{name}/requests"] = compare(speed, cpu, server_cpu)
     result["regimes"] = regimes(each, size)
     return result
 
@@ -507,6 +564,10 @@ def main() -> int:
             print(
                 f"  {name:17} {c['mb_s']:7.0f} MB/s ({lo:.0f}-{hi:.0f}),"
                 f" CPU {c['cpu_s_per_100mb'] * 1e3:.1f} ms/100 MB ({clo * 1e3:.1f}-{chi * 1e3:.1f})"
+            )
+            print(
+                f"  {'':17} {c['waits_per_100mb']:.0f} waits/100 MB;"
+                f" the server's CPU {c['server_cpu_s_per_100mb'] * 1e3:.1f} ms/100 MB"
             )
         for name in COMPARED:
             _print_comparison(name, r[f"{name}/requests"])

@@ -91,10 +91,10 @@ def run(downloads: int, size: int, slow_factor: float) -> dict[str, Any]:
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in CLIENTS}
     with tls_files(["https"]) as tls:
         server_cpu, client_cpu = _cpus(True)
-        with server(tls.chain, server_cpu) as port:
+        with server(tls.chain, server_cpu) as served:
             if client_cpu is not None:
                 os.sched_setaffinity(0, {client_cpu})
-            url = f"https://127.0.0.1:{port}/{size}?close"
+            url = f"https://127.0.0.1:{served.port}/{size}?close"
             plain, timed, kw = requests.Session(), requests.Session(), keepwarm.Session()
             gets: dict[str, Callable[[], Any]] = {
                 "requests": lambda: plain.get(url, stream=True, verify=tls.bundle),

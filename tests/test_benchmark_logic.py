@@ -86,13 +86,25 @@ def test_compare_gives_the_speed_verdict_at_least_as_fast(streaming: ModuleType)
     assert straddling["cpu"] == 0.9
 
 
+def test_compare_gives_the_servers_cpu_where_it_was_measured(streaming: ModuleType) -> None:
+    assert "server_cpu" not in streaming.compare([1.0, 1.1], [0.9, 0.9])
+    q = streaming.compare([1.0, 1.1, 1.0], [0.9, 0.9, 0.9], [1.04, 1.05, 1.06])
+    assert q["server_cpu"] == 1.05
+    assert q["server_cpu_interval"][0] <= 1.05 <= q["server_cpu_interval"][1]
+    assert q["server_cpu_rounds"] == [1.04, 1.05, 1.06]
+
+
 def _run(
-    streaming: ModuleType, https_speed: list[float], http_speed: list[float] | None = None
+    streaming: ModuleType,
+    https_speed: list[float],
+    http_speed: list[float] | None = None,
+    server_cpu: float | None = None,
 ) -> dict[str, Any]:
     # One run's --json, as it reads back from the file (tuples become lists).
     def scheme(speed: list[float]) -> dict[str, Any]:
+        server = None if server_cpu is None else [server_cpu] * len(speed)
         return {
-            f"{name}/requests": streaming.compare(speed, [1.0] * len(speed))
+            f"{name}/requests": streaming.compare(speed, [1.0] * len(speed), server)
             for name in streaming.COMPARED
         }
 
@@ -116,6 +128,20 @@ def test_pool_decides_over_every_runs_rounds(streaming: ModuleType) -> None:
     # A scheme only some runs measured is pooled over those.
     assert pooled["http"]["runs"] == 3
     assert pooled["http"]["keepwarm"]["rounds"] == 18
+
+
+def test_pool_gives_the_servers_cpu_only_when_every_run_measured_it(
+    streaming: ModuleType,
+) -> None:
+    measured = [
+        _run(streaming, [1.0, 1.1], server_cpu=1.02),
+        _run(streaming, [1.0], server_cpu=1.04),
+    ]
+    pooled = streaming.pool(measured)["https"]["keepwarm"]
+    assert pooled["server_cpu_rounds"] == [1.02, 1.02, 1.04]
+    unmeasured = streaming.pool([*measured, _run(streaming, [1.0])])["https"]["keepwarm"]
+    assert "server_cpu" not in unmeasured
+    assert unmeasured["rounds"] == 4
 
 
 def test_pool_refuses_a_run_without_its_rounds(streaming: ModuleType) -> None:
