@@ -26,10 +26,16 @@ requests' among the connections whose buffer grew: like against like. The server
 small dedicated one in a child process (this script with ``--serve``): it sends the body
 from one buffer in 1 MiB ``sendall`` calls.
 
+``--server nginx`` serves the body from a file with a real nginx instead (one worker,
+pinned as the dedicated server is; ``keepalive_timeout 0`` for a connection per
+download): a server in C that spends less CPU per byte than the dedicated one, so the
+client, not the server, is more often the side that sets the pace.
+
 Two more figures per client say what its reading costs the other side. Its *waits*: the
 voluntary context switches of the client process per 100 MB, each a time it had read all
 that had come and slept until more did. And the *server's CPU* per 100 MB while that
-client downloads (the server process's CPU clock, asked over its stdin between batches):
+client downloads (the server process's CPU clock, asked over its stdin between batches;
+nginx's worker's run time from ``/proc/PID/schedstat``):
 over loopback Linux runs the client's TCP receive, and the wake-up of a client that
 waits, in the sender's system call, so a client that waits more costs the server more.
 
@@ -42,7 +48,7 @@ what one run cannot).
 
     PYTHONPATH=src .venv/bin/python benchmarks/streaming.py [--rounds 15] [--mb 100]
         [--scheme http|https|both] [--downloads 3] [--no-pin]
-        [--keep-alive] [--json]
+        [--keep-alive] [--server dedicated|nginx] [--json]
     .venv/bin/python benchmarks/streaming.py --pool run1.json run2.json ...
 """
 
@@ -52,12 +58,15 @@ import argparse
 import contextlib
 import json
 import os
+import pathlib
 import resource
+import shutil
 import socket
 import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -206,6 +215,74 @@ def server(cert_chain: str | None, cpu: int | None = None) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+@contextlib.contextmanager
+def nginx(
+    cert_chain: str | None, key: str | None, size: int, cpu: int | None, keep_alive: bool
+) -> Iterator[Server]:
+    """A real nginx serving a *size*-byte file at ``/<size>`` (one worker, on *cpu* if
+    given), with its worker's run time as the server's CPU."""
+    from keepwarm.bench._servers import BenchError, _free_port, _stop, launch_nginx, wait_listening
+
+    binary = shutil.which("nginx")
+    if binary is None:
+        raise SystemExit("--server nginx needs nginx on PATH (apt-get install nginx-light)")
+    with tempfile.TemporaryDirectory(prefix="keepwarm-streaming-") as tmp:
+        os.chmod(tmp, 0o755)  # nginx's worker may run as another user (nobody under root)
+        root = pathlib.Path(tmp, "www")
+        root.mkdir(mode=0o755)
+        with open(root / str(size), "wb") as f:
+            block = bytes(range(256)) * (SEND_SLICE // 256)
+            for start in range(0, size, len(block)):
+                f.write(block[: min(len(block), size - start)])
+        tls = (
+            f"        ssl_certificate {cert_chain};\n        ssl_certificate_key {key};\n"
+            if cert_chain
+            else ""
+        )
+        port = _free_port()
+        config = (
+            "worker_processes 1;\n"
+            + (f"worker_cpu_affinity {1 << cpu:b};\n" if cpu is not None else "")
+            + f"pid {tmp}/nginx.pid;\nevents {{ worker_connections 64; }}\nhttp {{\n"
+            f"    access_log off;\n    client_body_temp_path {tmp}/body;\n"
+            f"    keepalive_timeout {'75s' if keep_alive else '0'};\n"
+            "    keepalive_requests 1000000;\n    tcp_nodelay on;\n"
+            f"    server {{\n        listen 127.0.0.1:{port}{' ssl' if cert_chain else ''};\n"
+            f"{tls}        root {root};\n        default_type application/octet-stream;\n"
+            "    }\n}\n"
+        )
+        proc = launch_nginx(binary, tmp, config)
+        try:
+            if not wait_listening(proc, port, 10.0):
+                raise BenchError(f"nginx did not start: see {tmp}/error.log")
+            worker = _child_of(proc.pid)
+            schedstat = f"/proc/{worker}/schedstat"
+
+            def cpu_ns() -> int:
+                with open(schedstat) as stat:
+                    return int(stat.read().split()[0])
+
+            yield Server(port, cpu_ns)
+        finally:
+            _stop(proc)
+
+
+def _child_of(pid: int) -> int:
+    """The one child process of *pid* (nginx's worker), found in ``/proc``."""
+    for _ in range(100):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rpartition(")")[2].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == pid:
+                    return int(entry)
+        time.sleep(0.05)
+    raise RuntimeError(f"no child of process {pid} (nginx's worker) found")
 
 
 # -- the clients --------------------------------------------------------------------------
@@ -420,6 +497,7 @@ def run_scheme(
     downloads: int = DOWNLOADS,
     pin: bool = True,
     keep_alive: bool = False,
+    server_kind: str = "dedicated",
 ) -> dict[str, Any]:
     import requests
 
@@ -429,10 +507,22 @@ def run_scheme(
     with tls_files([scheme]) as tls:
         verify: Any = tls.bundle if scheme == "https" else True
         server_cpu, client_cpu = _cpus(pin)
-        with server(tls.chain if scheme == "https" else None, server_cpu) as served:
+        running = (
+            nginx(
+                tls.cert if scheme == "https" else None,
+                tls.key,
+                size,
+                server_cpu,
+                keep_alive,
+            )
+            if server_kind == "nginx"
+            else server(tls.chain if scheme == "https" else None, server_cpu)
+        )
+        with running as served:
             if client_cpu is not None:
                 os.sched_setaffinity(0, {client_cpu})
-            url = f"{scheme}://127.0.0.1:{served.port}/{size}{'' if keep_alive else '?close'}"
+            close = "" if keep_alive or server_kind == "nginx" else "?close"
+            url = f"{scheme}://127.0.0.1:{served.port}/{size}{close}"
             plain, timed, kw = requests.Session(), requests.Session(), keepwarm.Session()
             gets: dict[str, Callable[[], Any]] = {
                 "requests": lambda: plain.get(url, stream=True, verify=verify),
@@ -465,6 +555,7 @@ def run_scheme(
             load_after = _loads()
     mb = size * downloads / 1e6
     result: dict[str, Any] = {
+        "server": server_kind,
         "load": f"{load_before} -> {load_after}",
         "rounds": rounds,
         "downloads": downloads,
@@ -527,6 +618,7 @@ def main() -> int:
     parser.add_argument(
         "--keep-alive", action="store_true", help="one connection per client for every download"
     )
+    parser.add_argument("--server", choices=("dedicated", "nginx"), default="dedicated")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--pool", nargs="+", metavar="JSON", help="decide over the rounds of these runs' --json"
@@ -542,7 +634,13 @@ def main() -> int:
     schemes = ["http", "https"] if args.scheme == "both" else [args.scheme]
     results = {
         s: run_scheme(
-            s, args.rounds, args.mb * 1_000_000, args.downloads, not args.no_pin, args.keep_alive
+            s,
+            args.rounds,
+            args.mb * 1_000_000,
+            args.downloads,
+            not args.no_pin,
+            args.keep_alive,
+            args.server,
         )
         for s in schemes
     }
@@ -553,7 +651,7 @@ def main() -> int:
     for scheme, r in results.items():
         print(
             f"{scheme}: {args.downloads} x {args.mb} MB per client per round, {r['rounds']} rounds,"
-            f" {'pinned' if r['pinned'] else 'not pinned'},"
+            f" the {r['server']} server, {'pinned' if r['pinned'] else 'not pinned'},"
             f" {'kept-alive connections' if r['keep_alive'] else 'a connection per download'},"
             f" load {r['load']}"
         )

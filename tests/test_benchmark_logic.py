@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib
 import json
 import pathlib
+import shutil
+import socket
 import subprocess
 import sys
 from types import ModuleType
@@ -219,3 +221,44 @@ def test_regimes_says_nothing_when_a_buffer_or_the_kernels_default_is_unknown(
     monkeypatch.setattr(streaming, "_initial_receive_buffer", lambda: 131072)
     each["keepwarm"] = [_download(streaming, 0.1, -1)]
     assert streaming.regimes(each, 100_000_000) is None
+
+
+# -- streaming.py's servers (real ones, on loopback) ---------------------------------------
+
+
+def _get(port: int, path: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        received = bytearray()
+        for _ in range(10_000):  # bounded: the servers close after the body here
+            data = conn.recv(65536)
+            if not data:
+                break
+            received += data
+    return bytes(received)
+
+
+def test_the_dedicated_server_serves_the_size_asked_and_reports_its_cpu(
+    streaming: ModuleType,
+) -> None:
+    with streaming.server(None) as served:
+        before = served.cpu_ns()
+        head, _, body = _get(served.port, "/300000?close").partition(b"\r\n\r\n")
+        after = served.cpu_ns()
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: 300000" in head
+    assert body == (bytes(range(256)) * 2000)[:300000]
+    assert after > before > 0
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="needs nginx on PATH")
+def test_the_nginx_server_serves_the_same_body_and_reports_its_workers_cpu(
+    streaming: ModuleType,
+) -> None:
+    with streaming.nginx(None, None, 300_000, None, keep_alive=False) as served:
+        before = served.cpu_ns()
+        head, _, body = _get(served.port, "/300000").partition(b"\r\n\r\n")
+        after = served.cpu_ns()
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert b"Connection: close" in head  # a connection per download
+    assert body == (bytes(range(256)) * 2000)[:300000]
+    assert after > before > 0
