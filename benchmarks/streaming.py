@@ -215,6 +215,8 @@ def server(cert_chain: str | None, cpu: int | None = None) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        finally:
+            proc.stdout.close()
 
 
 @contextlib.contextmanager
