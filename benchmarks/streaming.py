@@ -145,11 +145,17 @@ def _serve_connection(conn: socket.socket, body: memoryview) -> None:
             return
 
 
+def _body_slice() -> bytes:
+    """What both servers send, repeated to the body's size: bytes 0-255 over and over,
+    :data:`SEND_SLICE` of them."""
+    return bytes(range(256)) * (SEND_SLICE // 256)
+
+
 def serve(cert_chain: str | None, cpu: int | None) -> int:
     """Print the port, serve until stdin closes."""
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
-    body = memoryview(bytes(range(256)) * (SEND_SLICE // 256))
+    body = memoryview(_body_slice())
     context: ssl.SSLContext | None = None
     if cert_chain:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -235,9 +241,9 @@ def nginx(
         root = pathlib.Path(tmp, "www")
         root.mkdir(mode=0o755)
         with open(root / str(size), "wb") as f:
-            block = bytes(range(256)) * (SEND_SLICE // 256)
+            block = _body_slice()
             for start in range(0, size, len(block)):
-                f.write(block[: min(len(block), size - start)])
+                f.write(block[: size - start])
         tls = (
             f"        ssl_certificate {cert_chain};\n        ssl_certificate_key {key};\n"
             if cert_chain
@@ -298,7 +304,7 @@ class Download(NamedTuple):
     wall: float
     cpu: float
     buffer: int
-    waits: int = 0
+    waits: int
 
 
 def _socket_of(response: Any) -> socket.socket | None:

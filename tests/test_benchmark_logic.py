@@ -185,7 +185,7 @@ def test_pool_on_the_command_line(streaming: ModuleType, tmp_path: pathlib.Path)
 
 
 def _download(streaming: ModuleType, wall: float, buffer: int) -> Any:
-    return streaming.Download(wall=wall, cpu=wall / 2, buffer=buffer)
+    return streaming.Download(wall=wall, cpu=wall / 2, buffer=buffer, waits=0)
 
 
 def test_regimes_tells_small_buffers_from_grown_ones(
